@@ -1,0 +1,146 @@
+//! The command-line surface, declared once; `--help` is derived from it.
+
+use std::path::PathBuf;
+
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cuttle_domain::{COLLECTIONS, Collection};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cuttle",
+    version,
+    about = "Cuttle: a self-hosted deployment-configuration server, and data migration between its instances",
+    long_about = None,
+    after_help = "Instances are registered under CUTTLE_HOME (default: the platform's data directory)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, show and delete instances; print a master key.
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Fill an instance with realistic sample data (every sensitive value starts with `sample-secret-`).
+    Sample(SampleArgs),
+    /// Read and write single documents, in the export shape.
+    #[command(subcommand)]
+    Doc(DocCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Create an instance: embedded SQLite under CUTTLE_HOME unless --database gives a PostgreSQL URL.
+    Create {
+        name: String,
+        /// A PostgreSQL URL (postgres://user@host:port/database); the password may come from PGPASSWORD.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Where to write the new master key (mode 0600); default: beside the instance under CUTTLE_HOME.
+        #[arg(long, value_name = "PATH")]
+        master_key_file: Option<PathBuf>,
+    },
+    /// List registered instances.
+    List,
+    /// Show an instance: identity, database, versions, documents per collection.
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Delete an instance: its database, its registration, and its key file if under CUTTLE_HOME.
+    Delete { name: String },
+    /// Print an instance's master key, as one line (what --master-key-file takes).
+    MasterKey { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SampleSize {
+    Small,
+    Medium,
+    Large,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    #[arg(long, value_name = "NAME")]
+    pub instance: String,
+    #[arg(long, value_enum, default_value_t = SampleSize::Small)]
+    pub size: SampleSize,
+    /// The same seed gives the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// A collection name, as the command line takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectionArg(pub Collection);
+
+impl ValueEnum for CollectionArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<CollectionArg>> =
+            std::sync::LazyLock::new(|| COLLECTIONS.iter().map(|d| CollectionArg(d.collection)).collect());
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let decl = self.0.decl();
+        Some(PossibleValue::new(decl.name).help(decl.about))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocCommand {
+    /// Print the natural key of every document of a collection, one a line.
+    List {
+        #[arg(value_enum)]
+        collection: CollectionArg,
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        /// For a project-owned collection: only this project's documents, keyed within it.
+        #[arg(long, value_name = "P")]
+        project: Option<String>,
+    },
+    /// Print one document as JSON in the export shape, sensitive values masked.
+    Get {
+        #[arg(value_enum)]
+        collection: CollectionArg,
+        /// The natural key; parts of a composite key separated by " / ". Omitted for a project's
+        /// deployment process or variables.
+        key: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        #[arg(long, value_name = "P")]
+        project: Option<String>,
+    },
+    /// Create or replace documents from JSON (one document, or an array of them).
+    Put {
+        #[arg(value_enum)]
+        collection: CollectionArg,
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        /// The JSON file, or - for standard input.
+        #[arg(long, value_name = "F")]
+        file: PathBuf,
+    },
+    /// Delete a document (a project with everything it owns); refused while others refer to it.
+    Delete {
+        #[arg(value_enum)]
+        collection: CollectionArg,
+        /// The natural key, as for `doc get`.
+        key: Option<String>,
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        #[arg(long, value_name = "P")]
+        project: Option<String>,
+    },
+}

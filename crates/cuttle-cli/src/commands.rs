@@ -1,0 +1,208 @@
+//! What each command does: open the instance, call the library, print the result.
+
+use std::io::{IsTerminal, Read, Write};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use cuttle_domain::Collection;
+use cuttle_instance::documents::{self, Address, Incoming, WriteOptions, WriteReport};
+use cuttle_instance::{Home, Instance};
+use serde_json::Value;
+
+use crate::cli::{Cli, Command, DocCommand, Format, InstanceCommand, SampleArgs, SampleSize};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let home = Home::from_env()?;
+    match cli.command {
+        Command::Instance(command) => instance(&home, command),
+        Command::Sample(args) => sample(&home, args),
+        Command::Doc(command) => doc(&home, command),
+    }
+}
+
+/// The error and its causes, on one line each.
+pub fn describe_error(error: &anyhow::Error) -> String {
+    let mut out = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(&format!("\n  caused by: {cause}"));
+        }
+    }
+    out
+}
+
+fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
+    match command {
+        InstanceCommand::Create { name, database, master_key_file } => {
+            let mut instance = Instance::create(home, &name, database.as_deref(), master_key_file.as_deref())?;
+            let description = instance.describe()?;
+            eprintln!(
+                "created instance {name:?} ({}, identity {}); its master key is in {} — keep a copy somewhere safe (`cuttle instance master-key {name}`)",
+                description.backend,
+                description.identity,
+                description.master_key_file.display()
+            );
+        }
+        InstanceCommand::List => {
+            let mut out = std::io::stdout().lock();
+            for registration in home.list()? {
+                writeln!(out, "{}\t{}\t{}", registration.name, registration.backend, cuttle_instance::home::redact_url(&registration.database))?;
+            }
+        }
+        InstanceCommand::Show { name, format } => {
+            let description = Instance::open(home, &name)?.describe()?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&description)?),
+                Format::Text => {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "name:            {}", description.name)?;
+                    writeln!(out, "identity:        {}", description.identity)?;
+                    writeln!(out, "backend:         {}", description.backend)?;
+                    writeln!(out, "database:        {}", description.database)?;
+                    writeln!(out, "master key file: {}", description.master_key_file.display())?;
+                    writeln!(out, "product version: {}", description.product_version)?;
+                    writeln!(out, "domain version:  {}", description.domain_version)?;
+                    writeln!(out, "schema version:  {}", description.schema_version)?;
+                    writeln!(out, "created:         {}", description.created)?;
+                    writeln!(out, "documents:       {}", description.documents.values().sum::<u64>())?;
+                    for (collection, count) in &description.documents {
+                        writeln!(out, "  {collection:<24} {count}")?;
+                    }
+                }
+            }
+        }
+        InstanceCommand::Delete { name } => {
+            Instance::delete(home, &name)?;
+            eprintln!("deleted instance {name:?}");
+        }
+        InstanceCommand::MasterKey { name } => {
+            let instance = Instance::open(home, &name)?;
+            let line = instance.master_key().to_line();
+            let mut out = std::io::stdout().lock();
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn sample(home: &Home, args: SampleArgs) -> Result<()> {
+    let size = match args.size {
+        SampleSize::Small => cuttle_sample::Size::Small,
+        SampleSize::Medium => cuttle_sample::Size::Medium,
+        SampleSize::Large => cuttle_sample::Size::Large,
+    };
+    let mut instance = Instance::open(home, &args.instance)?;
+    let started = Instant::now();
+    let mut docs = Vec::new();
+    cuttle_sample::generate(size, args.seed, &mut |collection, value| {
+        docs.push(Incoming { collection, origin: String::new(), json: value.to_string() });
+    });
+    let generated = started.elapsed();
+    let report = write(&mut instance, &docs)?;
+    let elapsed = started.elapsed();
+    print_report(&report);
+    eprintln!(
+        "sample {:?} (seed {}): {} documents in {:.2} s ({:.2} s generating), {:.0} documents/s",
+        args.size,
+        args.seed,
+        docs.len(),
+        elapsed.as_secs_f64(),
+        generated.as_secs_f64(),
+        docs.len() as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Writes documents in one transaction, through the validated path.
+fn write(instance: &mut Instance, docs: &[Incoming]) -> Result<WriteReport> {
+    let (store, sealer) = instance.parts();
+    let mut txn = store.write()?;
+    let report = documents::write_documents(&mut *txn, sealer, docs, WriteOptions::default(), &mut |_| {})?;
+    txn.commit()?;
+    Ok(report)
+}
+
+fn print_report(report: &WriteReport) {
+    for (collection, count) in &report.per_collection {
+        eprintln!("  {:<24} {count}", collection.name());
+    }
+}
+
+fn doc(home: &Home, command: DocCommand) -> Result<()> {
+    match command {
+        DocCommand::List { collection, instance, project } => {
+            let mut instance = Instance::open(home, &instance)?;
+            let mut read = instance.store().read()?;
+            let keys = documents::list(&mut *read, collection.0, project.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            for key in keys {
+                writeln!(out, "{key}")?;
+            }
+        }
+        DocCommand::Get { collection, key, instance, project } => {
+            let mut instance = Instance::open(home, &instance)?;
+            let mut read = instance.store().read()?;
+            let address = Address { collection: collection.0, project: project.as_deref(), key: key.as_deref() };
+            let doc = documents::find(&mut *read, &address)?;
+            let value = documents::show(&mut *read, &doc)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        DocCommand::Put { collection, instance, file } => {
+            let (origin, text) = read_input(&file)?;
+            let docs = split_documents(collection.0, &origin, &text)?;
+            let mut instance = Instance::open(home, &instance)?;
+            let report = write(&mut instance, &docs)?;
+            eprintln!("{} created, {} replaced", report.created, report.replaced);
+        }
+        DocCommand::Delete { collection, key, instance, project } => {
+            let mut instance = Instance::open(home, &instance)?;
+            let mut txn = instance.store().write()?;
+            let address = Address { collection: collection.0, project: project.as_deref(), key: key.as_deref() };
+            let deleted = documents::delete(&mut *txn, &address)?;
+            txn.commit()?;
+            eprintln!("deleted {deleted} document{}", if deleted == 1 { "" } else { "s" });
+        }
+    }
+    Ok(())
+}
+
+/// The largest document file `doc put` reads.
+const MAX_INPUT: u64 = 256 << 20;
+
+fn read_input(file: &std::path::Path) -> Result<(String, String)> {
+    let mut text = String::new();
+    if file.as_os_str() == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("reading JSON from standard input; end with Ctrl-D");
+        }
+        std::io::stdin().take(MAX_INPUT + 1).read_to_string(&mut text).context("reading standard input")?;
+        if text.len() as u64 > MAX_INPUT {
+            bail!("standard input is larger than {} MiB", MAX_INPUT >> 20);
+        }
+        return Ok(("standard input".into(), text));
+    }
+    let metadata = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
+    if !metadata.is_file() {
+        bail!("{} is not a regular file", file.display());
+    }
+    if metadata.len() > MAX_INPUT {
+        bail!("{} is larger than {} MiB", file.display(), MAX_INPUT >> 20);
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok((file.display().to_string(), text))
+}
+
+/// One document, or an array of documents, each becoming one [`Incoming`].
+fn split_documents(collection: Collection, origin: &str, text: &str) -> Result<Vec<Incoming>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{origin} is not valid JSON: {e}"))?;
+    Ok(match value {
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| Incoming { collection, origin: format!("{origin}[{i}]"), json: item.to_string() })
+            .collect(),
+        single => vec![Incoming { collection, origin: origin.to_owned(), json: single.to_string() }],
+    })
+}

@@ -1,0 +1,192 @@
+//! The shape of a declaration: what the engine needs to know about a collection, as data.
+//!
+//! Every collection is declared exactly once, in [`crate::collections`]. Storage, validation,
+//! export, closure, plan and apply read these declarations; none of them has per-type code where a
+//! declaration can say it.
+
+use serde_json::Value;
+
+use crate::shape::ShapeError;
+
+/// A collection of documents: the first column of SPEC section 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Collection {
+    Environments,
+    Machines,
+    Accounts,
+    Certificates,
+    Feeds,
+    Lifecycles,
+    ProjectGroups,
+    TagSets,
+    StepTemplates,
+    LibraryVariableSets,
+    Projects,
+    DeploymentProcesses,
+    Channels,
+    ProjectVariables,
+    Triggers,
+    Tenants,
+    Users,
+    UserRoles,
+    Teams,
+    Releases,
+    Deployments,
+    TaskLogs,
+}
+
+/// Who owns a document of a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A top-level document, owned by the instance.
+    Instance,
+    /// A part of a project: its natural key is scoped by the project named in its `project` field.
+    Project,
+}
+
+/// How a reference is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefScope {
+    /// By natural key among the target collection's top-level documents (or, for a composite
+    /// natural key, by an object holding the key's fields).
+    Global,
+    /// Among the documents of the target collection that belong to the same project as the
+    /// referring document.
+    SameProject,
+    /// A tenant tag, written `Tag set/Tag`: resolves to the tag set, and the tag must exist in it.
+    TenantTag,
+}
+
+/// A condition on the object that holds a reference: the reference applies only when `field`
+/// holds one of `any_of` (for example a variable's value names an account when its type is an
+/// account type).
+#[derive(Clone, Copy, Debug)]
+pub struct When {
+    pub field: &'static str,
+    pub any_of: &'static [&'static str],
+}
+
+/// A field that refers to another document by its natural key.
+#[derive(Clone, Copy, Debug)]
+pub struct RefDecl {
+    /// Where the reference stands, in [`crate::path`] syntax: `environments[]`,
+    /// `steps[]/actions[]/properties/Cuttle.Action.Account`.
+    pub path: &'static str,
+    pub target: Collection,
+    pub scope: RefScope,
+    pub when: Option<When>,
+}
+
+impl RefDecl {
+    pub const fn global(path: &'static str, target: Collection) -> Self {
+        RefDecl { path, target, scope: RefScope::Global, when: None }
+    }
+    pub const fn same_project(path: &'static str, target: Collection) -> Self {
+        RefDecl { path, target, scope: RefScope::SameProject, when: None }
+    }
+    pub const fn tenant_tag(path: &'static str) -> Self {
+        RefDecl { path, target: Collection::TagSets, scope: RefScope::TenantTag, when: None }
+    }
+    pub const fn when(self, field: &'static str, any_of: &'static [&'static str]) -> Self {
+        RefDecl { when: Some(When { field, any_of }), ..self }
+    }
+}
+
+/// An array whose elements are identified by some of their fields: those fields must be unique
+/// within the array, and they are how an element is matched between two versions of a document
+/// (a variable by name and scope, a step or an action by name).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyedArray {
+    pub path: &'static str,
+    pub key: &'static [&'static str],
+}
+
+/// A set-like array: its order carries no meaning, so it is kept sorted by byte order (of the
+/// element itself, or of the field `by` when the elements are objects).
+#[derive(Clone, Copy, Debug)]
+pub struct SetArray {
+    pub path: &'static str,
+    pub by: Option<&'static str>,
+}
+
+impl SetArray {
+    pub const fn of(path: &'static str) -> Self {
+        SetArray { path, by: None }
+    }
+    pub const fn by(path: &'static str, field: &'static str) -> Self {
+        SetArray { path, by: Some(field) }
+    }
+}
+
+/// What an import does with a document that already exists in the destination (SPEC 6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeRule {
+    /// Skip keeps the destination's document; overwrite replaces it whole.
+    Replace,
+    /// A project and everything it owns is one unit; its process, channels and triggers come
+    /// wholesale on overwrite.
+    ProjectUnit,
+    /// A part of a project, imported with its project.
+    ProjectPart,
+    /// A variable set: imported variables replace the destination's variables with the same key,
+    /// destination-only variables stay.
+    MergeVariables,
+    /// A team: members and role assignments are only ever added.
+    MergeTeam,
+    /// A tenant: project connections are only ever added, tenant variables merge by key.
+    MergeTenant,
+    /// A user is never removed or deactivated by an import.
+    KeepUser,
+    /// History: created when missing, never changed.
+    CreateOnly,
+}
+
+/// The declaration of one collection.
+#[derive(Clone, Copy)]
+pub struct CollectionDecl {
+    pub collection: Collection,
+    /// The collection's name on the command line and in the export.
+    pub name: &'static str,
+    /// One line for `--help` and the docs.
+    pub about: &'static str,
+    pub owner: Owner,
+    /// The fields of the natural key, apart from the owning project. Empty for a project's
+    /// singleton parts (its deployment process, its variables).
+    pub key: &'static [&'static str],
+    pub refs: &'static [RefDecl],
+    /// Where sensitive values may stand (documentation and checks; the values themselves are
+    /// self-describing, see [`crate::sensitive`]).
+    pub sensitive: &'static [&'static str],
+    pub keyed_arrays: &'static [KeyedArray],
+    pub sets: &'static [SetArray],
+    pub merge: MergeRule,
+    /// Release and deployment history.
+    pub history: bool,
+    /// Checks a document's shape and returns it in canonical form (field order, defaults).
+    pub shape: fn(Value) -> Result<Value, ShapeError>,
+}
+
+impl std::fmt::Debug for CollectionDecl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectionDecl").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl CollectionDecl {
+    /// The field that names a document (`name`, `username`, `version`), if it has one.
+    pub fn name_field(&self) -> Option<&'static str> {
+        match self.key {
+            [single] => Some(single),
+            _ => None,
+        }
+    }
+
+    pub fn is_project_owned(&self) -> bool {
+        self.owner == Owner::Project
+    }
+
+    /// The reference declared at a key field, if that key field is a reference.
+    pub fn key_ref(&self, field: &str) -> Option<&'static RefDecl> {
+        self.refs.iter().find(|r| r.path == field)
+    }
+}

@@ -1,0 +1,565 @@
+//! Between the two shapes of a document, driven by the declarations alone.
+//!
+//! - The **export shape** is what people and files see: references by natural key, sensitive
+//!   values as `{"secret"}` (in), `{"masked"}` or `{"encrypted"}`.
+//! - The **stored shape** is what the database keeps: references by instance-local id (a tenant
+//!   tag as `"<tag set id>/<tag>"`, the owning project's id in `project`), sensitive values as
+//!   `{"sealed": …}` under the master key, bound to the document and the field.
+//!
+//! Nothing here knows a document type: it reads [`CollectionDecl`]s.
+
+use std::collections::HashMap;
+
+use cuttle_crypto::{Place, Sealer};
+use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
+use cuttle_domain::path::{self, JsonPath, Step};
+use cuttle_domain::sensitive::{self, Form};
+use cuttle_domain::{Collection, names};
+use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
+use serde_json::{Map, Value, json};
+use zeroize::Zeroize;
+
+/// Separates the parts of a composite stored key (names cannot hold control characters).
+pub const KEY_SEPARATOR: char = '\u{1f}';
+/// Separates the parts of a composite key shown to people (`doc list`, errors).
+pub const DISPLAY_SEPARATOR: &str = " / ";
+
+/// Why a document cannot be converted: a problem with the document, or a failing database.
+#[derive(Debug)]
+pub enum Fail {
+    At(JsonPath, String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Fail {
+    fn from(error: StoreError) -> Self {
+        Fail::Store(error)
+    }
+}
+
+fn at(path: JsonPath, message: impl Into<String>) -> Fail {
+    Fail::At(path, message.into())
+}
+
+/// Finds documents by natural key while documents are being written: the documents of the
+/// batch being written first, then the database.
+pub trait Lookup {
+    fn id_of(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>, StoreError>;
+    /// Whether the tag set `set` has a tag named `tag`.
+    fn has_tag(&mut self, set: DocId, tag: &str) -> Result<bool, StoreError>;
+}
+
+/// The tag names of a tag set's stored or incoming body.
+pub fn tag_names(body: &Value) -> impl Iterator<Item = &str> {
+    body.get("tags").and_then(Value::as_array).into_iter().flatten().filter_map(|t| t.get("name")?.as_str())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incoming: shape, names, keys.
+
+/// Checks a document's shape and brings it to canonical form: field order and defaults from its
+/// type, names in NFC, set-like arrays sorted, keyed arrays free of duplicates, key names valid.
+pub fn canonicalize(decl: &CollectionDecl, value: Value) -> Result<Value, Vec<(JsonPath, String)>> {
+    let mut value = (decl.shape)(value).map_err(|e| vec![(e.path, e.message)])?;
+    normalize_names(decl, &mut value);
+    sort_sets(decl, &mut value);
+    let mut problems = Vec::new();
+    check_key_names(decl, &value, &mut problems);
+    check_keyed_arrays(decl, &value, &mut problems);
+    if problems.is_empty() { Ok(value) } else { Err(problems) }
+}
+
+fn nfc_in_place(value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(normal) = names::nfc(text) {
+                *text = normal;
+            }
+        }
+        Value::Object(object) => object.values_mut().for_each(nfc_in_place),
+        _ => {}
+    }
+}
+
+fn normalize_names(decl: &CollectionDecl, value: &mut Value) {
+    let Value::Object(object) = value else { return };
+    for field in decl.key.iter().copied().chain(decl.is_project_owned().then_some("project")) {
+        if let Some(v) = object.get_mut(field) {
+            nfc_in_place(v);
+        }
+    }
+    for r in decl.refs {
+        let _ = path::for_each_mut::<()>(value, r.path, r.when.as_ref(), &mut |v, _| {
+            nfc_in_place(v);
+            Ok(())
+        });
+    }
+}
+
+fn sort_sets(decl: &CollectionDecl, value: &mut Value) {
+    for set in decl.sets {
+        let _ = path::for_each_mut::<()>(value, set.path, None, &mut |v, _| {
+            if let Value::Array(items) = v {
+                sort_set(items, set.by);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sorts a set-like array by byte order of its elements (or of the field `by`), dropping exact
+/// duplicates of plain elements.
+fn sort_set(items: &mut Vec<Value>, by: Option<&str>) {
+    fn sort_key<'v>(v: &'v Value, by: Option<&str>) -> &'v str {
+        let v = match by {
+            Some(field) => v.get(field).unwrap_or(&Value::Null),
+            None => v,
+        };
+        v.as_str().unwrap_or("")
+    }
+    items.sort_by(|a, b| sort_key(a, by).as_bytes().cmp(sort_key(b, by).as_bytes()));
+    if by.is_none() {
+        items.dedup();
+    }
+}
+
+fn check_key_names(decl: &CollectionDecl, value: &Value, problems: &mut Vec<(JsonPath, String)>) {
+    for field in decl.key {
+        if decl.key_ref(field).is_some() {
+            continue;
+        }
+        if let Some(Value::String(name)) = value.get(field) {
+            if let Err(message) = names::check(name) {
+                problems.push((JsonPath::root().field(field), message.to_owned()));
+            }
+        }
+    }
+}
+
+fn check_keyed_arrays(decl: &CollectionDecl, value: &Value, problems: &mut Vec<(JsonPath, String)>) {
+    for keyed in decl.keyed_arrays {
+        let _ = path::for_each::<()>(value, keyed.path, None, &mut |v, at| {
+            let Value::Array(items) = v else { return Ok(()) };
+            let mut seen: HashMap<Vec<&Value>, usize> = HashMap::new();
+            for (i, item) in items.iter().enumerate() {
+                let key: Vec<&Value> = keyed.key.iter().map(|k| item.get(*k).unwrap_or(&Value::Null)).collect();
+                if let Some(first) = seen.insert(key, i) {
+                    problems.push((
+                        at.clone().index(i),
+                        format!("duplicates the element at index {first}: elements here are identified by {}", keyed.key.join(" and ")),
+                    ));
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The owning project's id of a project-owned document (from its `project` field).
+pub fn resolve_owner(decl: &CollectionDecl, value: &Value, lookup: &mut dyn Lookup) -> Result<DocId, Fail> {
+    if !decl.is_project_owned() {
+        return Ok(NO_OWNER);
+    }
+    let here = JsonPath::root().field("project");
+    let Some(Value::String(project)) = value.get("project") else {
+        return Err(at(here, "a project-owned document names its project in the `project` field"));
+    };
+    lookup.id_of(Collection::Projects, NO_OWNER, project)?.ok_or_else(|| at(here, format!("there is no project named {project:?}")))
+}
+
+/// The stored natural key of a document (in export shape) of `decl` owned by `owner`.
+pub fn stored_key(decl: &CollectionDecl, value: &Value, owner: DocId, lookup: &mut dyn Lookup, here: &JsonPath) -> Result<String, Fail> {
+    let mut key = String::new();
+    for (i, field) in decl.key.iter().enumerate() {
+        if i > 0 {
+            key.push(KEY_SEPARATOR);
+        }
+        let part = value.get(*field).unwrap_or(&Value::Null);
+        let part_at = here.clone().field(field);
+        match (decl.key_ref(field), part) {
+            (_, Value::Null) => {}
+            (Some(r), part) => {
+                match resolve_ref(r, part, owner, lookup, &part_at)? {
+                    Value::String(stored) => key.push_str(&stored),
+                    stored => key.push_str(&stored.to_string()),
+                }
+            }
+            (None, Value::String(text)) => key.push_str(text),
+            (None, Value::Number(n)) => key.push_str(&n.to_string()),
+            (None, _) => return Err(at(part_at, "a natural key part is text or a number")),
+        }
+    }
+    Ok(key)
+}
+
+/// Resolves one reference (export shape) to its stored form.
+fn resolve_ref(r: &RefDecl, value: &Value, owner: DocId, lookup: &mut dyn Lookup, here: &JsonPath) -> Result<Value, Fail> {
+    let target = r.target.decl();
+    if r.scope == RefScope::TenantTag {
+        let Some(text) = value.as_str() else { return Err(at(here.clone(), "a tenant tag is written as text: `Tag set/Tag`")) };
+        let Some((set, tag)) = text.rsplit_once('/') else {
+            return Err(at(here.clone(), format!("{text:?} is not a tenant tag: write `Tag set/Tag`")));
+        };
+        let Some(set_id) = lookup.id_of(Collection::TagSets, NO_OWNER, set)? else {
+            return Err(at(here.clone(), format!("there is no tag set named {set:?}")));
+        };
+        if !lookup.has_tag(set_id, tag)? {
+            return Err(at(here.clone(), format!("the tag set {set:?} has no tag named {tag:?}")));
+        }
+        return Ok(Value::String(format!("{set_id}/{tag}")));
+    }
+    let target_owner = if r.scope == RefScope::SameProject { owner } else { NO_OWNER };
+    let key = match (target.key, value) {
+        ([_], Value::String(name)) => name.clone(),
+        ([_], _) => return Err(at(here.clone(), format!("a reference to {} is written as its name", target.name))),
+        (_, Value::Object(_)) => stored_key(target, value, target_owner, lookup, here)?,
+        (fields, _) => {
+            return Err(at(here.clone(), format!("a reference to {} is an object with {}", target.name, fields.join(", "))));
+        }
+    };
+    match lookup.id_of(r.target, target_owner, &key)? {
+        Some(id) => Ok(Value::from(id)),
+        None => {
+            let in_project = if r.scope == RefScope::SameProject { " in this project" } else { "" };
+            Err(at(here.clone(), format!("there is no {} {}{in_project}", singular(target), show(value))))
+        }
+    }
+}
+
+fn singular(decl: &CollectionDecl) -> String {
+    let name = decl.name.trim_end_matches('s').replace('-', " ");
+    match decl.collection {
+        Collection::Machines => "deployment target".into(),
+        Collection::LibraryVariableSets => "library variable set".into(),
+        Collection::Deployments => "deployment".into(),
+        _ => name,
+    }
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(text) => format!("named {text:?}"),
+        other => format!("with the key {other}"),
+    }
+}
+
+/// Replaces every reference of an export-shape document by its stored form; the `project`
+/// field becomes the owner's id.
+pub fn resolve_refs(decl: &CollectionDecl, value: &mut Value, owner: DocId, lookup: &mut dyn Lookup) -> Result<Vec<(JsonPath, String)>, StoreError> {
+    let mut problems = Vec::new();
+    if decl.is_project_owned() {
+        value["project"] = Value::from(owner);
+    }
+    for r in decl.refs {
+        path::for_each_mut(value, r.path, r.when.as_ref(), &mut |v, here| {
+            if v.is_null() {
+                return Ok(());
+            }
+            match resolve_ref(r, v, owner, lookup, here) {
+                Ok(stored) => *v = stored,
+                Err(Fail::At(path, message)) => problems.push((path, message)),
+                Err(Fail::Store(error)) => return Err(error),
+            }
+            Ok(())
+        })?;
+    }
+    Ok(problems)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sensitive values.
+
+/// The JSON paths of every sensitive object in a document, with its form.
+pub fn sensitive_values(value: &Value) -> Vec<(JsonPath, Form)> {
+    fn walk(value: &Value, here: &mut JsonPath, out: &mut Vec<(JsonPath, Form)>) {
+        if let Some(form) = sensitive::form_of(value) {
+            out.push((here.clone(), form));
+            return;
+        }
+        match value {
+            Value::Object(object) => {
+                for (name, v) in object {
+                    here.push_field(name);
+                    walk(v, here, out);
+                    here.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    here.push_index(i);
+                    walk(v, here, out);
+                    here.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, &mut JsonPath::root(), &mut out);
+    out
+}
+
+/// Finds, in `previous` (an earlier version of the same document), the value that stands where
+/// `here` stands in `current`: array elements are matched by their declared key (a variable by
+/// name and scope, a step by name), other elements by position.
+pub fn locate<'p>(decl: &CollectionDecl, current: &Value, previous: &'p Value, here: &JsonPath) -> Option<(&'p Value, JsonPath)> {
+    let mut cur = current;
+    let mut prev = previous;
+    let mut prev_path = JsonPath::root();
+    let mut pattern = String::new();
+    for step in here.steps() {
+        match step {
+            Step::Field(name) => {
+                cur = cur.get(name)?;
+                prev = prev.get(name)?;
+                prev_path.push_field(name);
+                if !pattern.is_empty() {
+                    pattern.push('/');
+                }
+                pattern.push_str(name);
+            }
+            Step::Index(i) => {
+                let element = cur.get(*i)?;
+                let keyed = decl.keyed_arrays.iter().find(|k| k.path == pattern);
+                let j = match keyed {
+                    Some(keyed) => {
+                        let key_of = |v: &Value| keyed.key.iter().map(|k| v.get(*k).cloned().unwrap_or(Value::Null)).collect::<Vec<_>>();
+                        let wanted = key_of(element);
+                        prev.as_array()?.iter().position(|p| key_of(p) == wanted)?
+                    }
+                    None => *i,
+                };
+                cur = element;
+                prev = prev.get(j)?;
+                prev_path.push_index(j);
+                pattern.push_str("[]");
+            }
+        }
+    }
+    Some((prev, prev_path))
+}
+
+/// Turns an `{"encrypted": …}` value into plaintext (an import supplies this; `doc put` does not).
+pub type Decrypt<'a> = &'a dyn Fn(&str) -> Result<zeroize::Zeroizing<String>, String>;
+
+/// Seals every sensitive value of a document about to be stored under `id`: `{"secret"}` is
+/// sealed; `{"masked"}` keeps the value that `previous` (the stored version) holds at the same
+/// place; `{"encrypted"}` is decrypted first when `decrypt` is given. Plaintexts are wiped.
+pub fn seal_secrets(
+    decl: &CollectionDecl,
+    value: &mut Value,
+    id: DocId,
+    previous: Option<&Value>,
+    sealer: &Sealer,
+    decrypt: Option<Decrypt<'_>>,
+) -> Result<Vec<(JsonPath, String)>, cuttle_crypto::CryptoError> {
+    let mut problems = Vec::new();
+    for (here, form) in sensitive_values(value) {
+        let pointer = here.pointer();
+        let place = Place { collection: decl.name, document: id, pointer: &pointer };
+        let replacement = match form {
+            Form::Secret => {
+                let slot = value.pointer_mut(&pointer).expect("a path just found");
+                let mut plain = match slot.get_mut(sensitive::SECRET) {
+                    Some(Value::String(plain)) => std::mem::take(plain),
+                    _ => String::new(),
+                };
+                let sealed = sealer.seal(plain.as_bytes(), place);
+                plain.zeroize();
+                sensitive::wipe(slot);
+                json!({ sensitive::SEALED: sealed? })
+            }
+            Form::Masked => {
+                let found = previous.and_then(|p| locate(decl, value, p, &here));
+                match found {
+                    Some((old, old_path)) if sensitive::form_of(old) == Some(Form::Sealed) => {
+                        let old_sealed = old[sensitive::SEALED].as_str().unwrap_or_default();
+                        if old_path == here {
+                            old.clone()
+                        } else {
+                            let old_pointer = old_path.pointer();
+                            let plain = sealer.open(old_sealed, Place { pointer: &old_pointer, ..place })?;
+                            json!({ sensitive::SEALED: sealer.seal(&plain, place)? })
+                        }
+                    }
+                    _ => {
+                        problems.push((
+                            here,
+                            "{\"masked\": true} keeps the stored value, but there is no stored sensitive value here; give {\"secret\": \"…\"} or null".to_owned(),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            Form::Encrypted => {
+                let text = value.pointer(&pointer).and_then(|v| v[sensitive::ENCRYPTED].as_str()).unwrap_or_default().to_owned();
+                match decrypt {
+                    Some(decrypt) => match decrypt(&text) {
+                        Ok(plain) => json!({ sensitive::SEALED: sealer.seal(plain.as_bytes(), place)? }),
+                        Err(message) => {
+                            problems.push((here, message));
+                            continue;
+                        }
+                    },
+                    None => {
+                        problems.push((
+                            here,
+                            "an {\"encrypted\": …} value belongs to an export and is read by `cuttle import`; here give {\"secret\": \"…\"}, {\"masked\": true} or null".to_owned(),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            Form::Sealed => {
+                problems.push((here, "{\"sealed\": …} values never leave an instance and are not accepted; give {\"secret\": \"…\"}".to_owned()));
+                continue;
+            }
+        };
+        *value.pointer_mut(&pointer).expect("a path just found") = replacement;
+    }
+    Ok(problems)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outgoing: stored shape to export shape.
+
+/// Finds the names behind ids, with a cache, inside one read.
+pub struct Names<'t> {
+    txn: &'t mut dyn ReadTxn,
+    addresses: HashMap<DocId, (Collection, DocId, String)>,
+    shown: HashMap<DocId, Value>,
+}
+
+impl<'t> Names<'t> {
+    pub fn new(txn: &'t mut dyn ReadTxn) -> Self {
+        Names { txn, addresses: HashMap::new(), shown: HashMap::new() }
+    }
+
+    pub fn txn(&mut self) -> &mut dyn ReadTxn {
+        self.txn
+    }
+
+    fn address(&mut self, id: DocId) -> Result<(Collection, DocId, String), StoreError> {
+        if let Some(found) = self.addresses.get(&id) {
+            return Ok(found.clone());
+        }
+        let (collection, row) = self
+            .txn
+            .address(id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("a reference to document {id}, which does not exist")))?;
+        let found = (collection, row.owner, row.key);
+        self.addresses.insert(id, found.clone());
+        Ok(found)
+    }
+
+    /// How a reference to document `id` is written in the export shape: its name, or for a
+    /// composite natural key an object of its key fields.
+    pub fn reference(&mut self, id: DocId) -> Result<Value, StoreError> {
+        if let Some(shown) = self.shown.get(&id) {
+            return Ok(shown.clone());
+        }
+        let (collection, _, key) = self.address(id)?;
+        let decl = collection.decl();
+        let shown = match decl.key {
+            [single] if decl.key_ref(single).is_none() => Value::String(key),
+            fields => {
+                let doc = self.txn.get(id)?.ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
+                let body: Value = serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let mut object = Map::new();
+                for field in fields {
+                    let part = body.get(*field).cloned().unwrap_or(Value::Null);
+                    let part = match (decl.key_ref(field), part) {
+                        (Some(_), Value::Number(n)) => self.reference(n.as_i64().unwrap_or_default())?,
+                        (_, part) => part,
+                    };
+                    object.insert((*field).to_owned(), part);
+                }
+                match fields {
+                    [_] => object.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
+                    _ => Value::Object(object),
+                }
+            }
+        };
+        self.shown.insert(id, shown.clone());
+        Ok(shown)
+    }
+
+    /// The name of a project, by id.
+    pub fn project_name(&mut self, id: DocId) -> Result<String, StoreError> {
+        Ok(self.address(id)?.2)
+    }
+
+    /// A natural key as people read it: key parts separated by ` / `, references by name, a
+    /// missing part empty.
+    pub fn key_text(&mut self, collection: Collection, key: &str) -> Result<String, StoreError> {
+        let decl = collection.decl();
+        let mut parts = Vec::new();
+        for (field, part) in decl.key.iter().zip(key.split(KEY_SEPARATOR)) {
+            match decl.key_ref(field) {
+                Some(_) if !part.is_empty() => {
+                    let id = part.parse().map_err(|_| StoreError::Corrupt(format!("a stored key part {part:?} is not an id")))?;
+                    parts.push(display(&self.reference(id)?));
+                }
+                _ => parts.push(part.to_owned()),
+            }
+        }
+        Ok(parts.join(DISPLAY_SEPARATOR))
+    }
+}
+
+/// A reference value as text: a name, or the parts of a composite key.
+pub fn display(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        Value::Object(object) => object.values().map(display).collect::<Vec<_>>().join(DISPLAY_SEPARATOR),
+        other => other.to_string(),
+    }
+}
+
+/// Converts a stored body to the export shape. Each sealed value is handed to `secret`, which
+/// replaces it (with `{"masked": true}` for display, with its encryption for an export).
+pub fn render(
+    decl: &CollectionDecl,
+    id: DocId,
+    body: &str,
+    names: &mut Names<'_>,
+    secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
+) -> Result<Value, StoreError> {
+    let mut value: Value = serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("{} document {id}: {e}", decl.name)))?;
+    for (here, form) in sensitive_values(&value) {
+        if form == Form::Sealed {
+            let pointer = here.pointer();
+            let slot = value.pointer_mut(&pointer).expect("a path just found");
+            secret(slot, Place { collection: decl.name, document: id, pointer: &pointer })?;
+        }
+    }
+    if decl.is_project_owned() {
+        if let Some(project) = value.get("project").and_then(Value::as_i64) {
+            value["project"] = Value::String(names.project_name(project)?);
+        }
+    }
+    for r in decl.refs {
+        path::for_each_mut(&mut value, r.path, r.when.as_ref(), &mut |v, _| {
+            *v = match (r.scope, &*v) {
+                (_, Value::Null) => return Ok(()),
+                (RefScope::TenantTag, Value::String(stored)) => {
+                    let (set, tag) = stored.split_once('/').ok_or_else(|| StoreError::Corrupt(format!("a stored tenant tag {stored:?}")))?;
+                    let set: DocId = set.parse().map_err(|_| StoreError::Corrupt(format!("a stored tenant tag {stored:?}")))?;
+                    Value::String(format!("{}/{tag}", display(&names.reference(set)?)))
+                }
+                (_, Value::Number(n)) => names.reference(n.as_i64().unwrap_or_default())?,
+                (_, other) => return Err(StoreError::Corrupt(format!("a stored reference {other} is not an id"))),
+            };
+            Ok(())
+        })?;
+    }
+    sort_sets(decl, &mut value);
+    Ok(value)
+}
+
+/// Replaces a sealed value by `{"masked": true}`.
+pub fn mask(slot: &mut Value, _: Place<'_>) -> Result<(), StoreError> {
+    *slot = json!({ sensitive::MASKED: true });
+    Ok(())
+}

@@ -1,0 +1,505 @@
+//! The one validated path by which documents are written (SPEC 2: every write, from the CLI, the
+//! HTTP API or an import, goes through it), and the reads that show documents in the export
+//! shape.
+//!
+//! A write takes a batch of documents in the export shape and works in two passes inside the
+//! caller's write transaction:
+//!
+//! 1. **Keys**: every document's owner and natural key are found and given an id (its existing
+//!    id when the key exists, a new one otherwise), so that documents of the batch may refer to
+//!    each other in any order, cycles included.
+//! 2. **Documents**: each document's shape is checked, every reference resolved (in the batch or
+//!    in the database), every sensitive value sealed, and the rows written in bulk.
+//!
+//! Problems are collected with the document and the JSON path they concern; if there is any,
+//! the caller's transaction must not be committed (the write functions here never commit).
+
+use std::collections::{HashMap, HashSet};
+
+use cuttle_crypto::Sealer;
+use cuttle_domain::decl::{CollectionDecl, RefScope};
+use cuttle_domain::path::{self, JsonPath};
+use cuttle_domain::sensitive::Form;
+use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError, StoredDoc, WriteTxn};
+use serde_json::Value;
+
+use crate::codec::{self, Decrypt, Fail, Lookup, Names};
+use crate::error::{Error, Problem, Problems, Result};
+
+/// At most this many problems are reported for one batch.
+pub const MAX_PROBLEMS: usize = 100;
+/// Rows are written to the database in chunks of this many.
+const INSERT_CHUNK: usize = 2_000;
+
+/// A document to write, in the export shape, as JSON text.
+#[derive(Clone)]
+pub struct Incoming {
+    pub collection: Collection,
+    /// Where the document came from (a file name, "standard input"), for error messages.
+    pub origin: String,
+    pub json: String,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The JSON may hold plaintext secrets.
+        f.debug_struct("Incoming").field("collection", &self.collection).field("origin", &self.origin).finish_non_exhaustive()
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    pub created: u64,
+    pub replaced: u64,
+    /// Documents written per collection, in declaration order.
+    pub per_collection: Vec<(Collection, u64)>,
+}
+
+/// How sensitive values that arrive encrypted are opened (an import gives this).
+#[derive(Clone, Copy, Default)]
+pub struct WriteOptions<'a> {
+    pub decrypt: Option<Decrypt<'a>>,
+}
+
+struct BatchLookup<'t> {
+    txn: &'t mut dyn WriteTxn,
+    pending: HashMap<(Collection, DocId, String), DocId>,
+    pending_tags: HashMap<DocId, HashSet<String>>,
+    stored_ids: HashMap<(Collection, DocId, String), Option<DocId>>,
+    stored_tags: HashMap<DocId, HashSet<String>>,
+}
+
+impl Lookup for BatchLookup<'_> {
+    fn id_of(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>, StoreError> {
+        let address = (collection, owner, key.to_owned());
+        if let Some(id) = self.pending.get(&address) {
+            return Ok(Some(*id));
+        }
+        if let Some(found) = self.stored_ids.get(&address) {
+            return Ok(*found);
+        }
+        let found = self.txn.find_id(collection, owner, key)?;
+        self.stored_ids.insert(address, found);
+        Ok(found)
+    }
+
+    fn has_tag(&mut self, set: DocId, tag: &str) -> Result<bool, StoreError> {
+        if let Some(tags) = self.pending_tags.get(&set) {
+            return Ok(tags.contains(tag));
+        }
+        if !self.stored_tags.contains_key(&set) {
+            let tags = match self.txn.get(set)? {
+                Some(doc) => {
+                    let body: Value = serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    codec::tag_names(&body).map(str::to_owned).collect()
+                }
+                None => HashSet::new(),
+            };
+            self.stored_tags.insert(set, tags);
+        }
+        Ok(self.stored_tags[&set].contains(tag))
+    }
+}
+
+/// Reads a read transaction's documents by natural key (for `doc get` and `doc delete`).
+struct ReadLookup<'t>(&'t mut dyn ReadTxn);
+
+impl Lookup for ReadLookup<'_> {
+    fn id_of(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>, StoreError> {
+        self.0.find_id(collection, owner, key)
+    }
+    fn has_tag(&mut self, _: DocId, _: &str) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+}
+
+/// How a document is named in messages: its collection and its natural key.
+pub fn describe(decl: &CollectionDecl, value: &Value) -> String {
+    let mut parts = Vec::new();
+    if decl.is_project_owned() {
+        parts.push(codec::display(value.get("project").unwrap_or(&Value::Null)));
+    }
+    for field in decl.key {
+        parts.push(codec::display(value.get(*field).unwrap_or(&Value::Null)));
+    }
+    format!("{} {:?}", decl.name, parts.join(codec::DISPLAY_SEPARATOR))
+}
+
+struct Collector {
+    problems: Vec<Problem>,
+}
+
+impl Collector {
+    fn add(&mut self, document: &str, path: JsonPath, message: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(Problem { document: document.to_owned(), path, message });
+        }
+    }
+    fn full(&self) -> bool {
+        self.problems.len() >= MAX_PROBLEMS
+    }
+}
+
+fn parse(incoming: &Incoming) -> Result<Value, String> {
+    serde_json::from_str(&incoming.json).map_err(|e| format!("this is not valid JSON: {e}"))
+}
+
+struct Slot {
+    index: usize,
+    id: DocId,
+    owner: DocId,
+    key: String,
+    exists: bool,
+}
+
+/// Validates and writes `docs` (create or replace, matched by natural key) inside `txn`. On
+/// problems, returns [`Error::Invalid`]: the caller must then drop the transaction.
+pub fn write_documents(
+    txn: &mut dyn WriteTxn,
+    sealer: &Sealer,
+    docs: &[Incoming],
+    options: WriteOptions<'_>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<WriteReport> {
+    let mut collector = Collector { problems: Vec::new() };
+    let ids = txn.allocate_ids(docs.len() as u64)?;
+    let mut lookup = BatchLookup {
+        txn,
+        pending: HashMap::new(),
+        pending_tags: HashMap::new(),
+        stored_ids: HashMap::new(),
+        stored_tags: HashMap::new(),
+    };
+
+    // Pass 1: owners, keys and ids, in declaration order (owners and key references first).
+    let position = |c: Collection| COLLECTIONS.iter().position(|d| d.collection == c).unwrap_or(usize::MAX);
+    let mut order: Vec<usize> = (0..docs.len()).collect();
+    order.sort_by_key(|&i| position(docs[i].collection));
+    let mut slots = Vec::with_capacity(docs.len());
+    let mut origins: HashMap<(Collection, DocId, String), usize> = HashMap::new();
+    for (index, new_id) in order.into_iter().zip(ids) {
+        let incoming = &docs[index];
+        let decl = incoming.collection.decl();
+        let mut value = match parse(incoming) {
+            Ok(value) => value,
+            Err(message) => {
+                collector.add(&incoming.origin, JsonPath::root(), message);
+                continue;
+            }
+        };
+        // Shapes are checked in pass 2; here only owners and keys matter.
+        let named = |value: &Value| format!("{}{}", origin_prefix(incoming), describe(decl, value));
+        normalize_key_fields(decl, &mut value);
+        let owner = match codec::resolve_owner(decl, &value, &mut lookup) {
+            Ok(owner) => owner,
+            Err(fail) => {
+                report(&mut collector, &named(&value), fail)?;
+                continue;
+            }
+        };
+        let key = match codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root()) {
+            Ok(key) => key,
+            Err(fail) => {
+                report(&mut collector, &named(&value), fail)?;
+                continue;
+            }
+        };
+        let address = (incoming.collection, owner, key.clone());
+        if let Some(&first) = origins.get(&address) {
+            collector.add(
+                &named(&value),
+                JsonPath::root(),
+                format!("the same document is given twice (also by {})", docs[first].origin),
+            );
+            continue;
+        }
+        origins.insert(address.clone(), index);
+        let existing = lookup.txn.find_id(incoming.collection, owner, &key)?;
+        let id = existing.unwrap_or(new_id);
+        lookup.pending.insert(address, id);
+        if incoming.collection == Collection::TagSets {
+            lookup.pending_tags.insert(id, codec::tag_names(&value).map(str::to_owned).collect());
+        }
+        slots.push(Slot { index, id, owner, key, exists: existing.is_some() });
+    }
+
+    // Pass 2: shapes, references, secrets; then the rows.
+    let mut report = WriteReport::default();
+    let mut counts: HashMap<Collection, u64> = HashMap::new();
+    let mut inserts: Vec<StoredDoc> = Vec::with_capacity(INSERT_CHUNK.min(slots.len()));
+    for (done, slot) in slots.iter().enumerate() {
+        if collector.full() {
+            break;
+        }
+        let incoming = &docs[slot.index];
+        let decl = incoming.collection.decl();
+        let raw = parse(incoming).map_err(|m| Error::Invalid(Problems(vec![Problem { document: incoming.origin.clone(), path: JsonPath::root(), message: m }])))?;
+        let named = format!("{}{}", origin_prefix(incoming), describe(decl, &raw));
+        let mut value = match codec::canonicalize(decl, raw) {
+            Ok(value) => value,
+            Err(problems) => {
+                for (path, message) in problems {
+                    collector.add(&named, path, message);
+                }
+                continue;
+            }
+        };
+        for (path, message) in codec::resolve_refs(decl, &mut value, slot.owner, &mut lookup)? {
+            collector.add(&named, path, message);
+        }
+        let previous = if slot.exists && codec::sensitive_values(&value).iter().any(|(_, f)| *f == Form::Masked) {
+            lookup.txn.get(slot.id)?.map(|doc| serde_json::from_str::<Value>(&doc.body)).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?
+        } else {
+            None
+        };
+        let sealed = codec::seal_secrets(decl, &mut value, slot.id, previous.as_ref(), sealer, options.decrypt)
+            .map_err(|e| Error::MasterKey(format!("{named}: {e}")))?;
+        for (path, message) in sealed {
+            collector.add(&named, path, message);
+        }
+        if !collector.problems.is_empty() {
+            continue;
+        }
+        let doc = StoredDoc {
+            id: slot.id,
+            collection: incoming.collection,
+            owner: slot.owner,
+            key: slot.key.clone(),
+            body: serde_json::to_string(&value).expect("a JSON value serializes"),
+        };
+        *counts.entry(incoming.collection).or_default() += 1;
+        if slot.exists {
+            report.replaced += 1;
+            lookup.txn.update(&doc)?;
+        } else {
+            report.created += 1;
+            inserts.push(doc);
+            if inserts.len() >= INSERT_CHUNK {
+                lookup.txn.insert(&inserts)?;
+                inserts.clear();
+            }
+        }
+        progress(done as u64 + 1);
+    }
+    if !collector.problems.is_empty() {
+        return Err(Error::Invalid(Problems(collector.problems)));
+    }
+    lookup.txn.insert(&inserts)?;
+    report.per_collection = COLLECTIONS.iter().filter_map(|d| counts.get(&d.collection).map(|n| (d.collection, *n))).collect();
+    Ok(report)
+}
+
+fn origin_prefix(incoming: &Incoming) -> String {
+    if incoming.origin.is_empty() { String::new() } else { format!("{}: ", incoming.origin) }
+}
+
+fn normalize_key_fields(decl: &CollectionDecl, value: &mut Value) {
+    for field in decl.key.iter().copied().chain(decl.is_project_owned().then_some("project")) {
+        if let Some(Value::String(text)) = value.get_mut(field) {
+            if let std::borrow::Cow::Owned(normal) = cuttle_domain::names::nfc(text) {
+                *text = normal;
+            }
+        }
+    }
+}
+
+fn report(collector: &mut Collector, document: &str, fail: Fail) -> Result<()> {
+    match fail {
+        Fail::At(path, message) => {
+            collector.add(document, path, message);
+            Ok(())
+        }
+        Fail::Store(error) => Err(error.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addressing documents from the command line.
+
+/// Where a document is, as a person names it: the collection, the project (for project-owned
+/// collections) and the natural key within it (parts separated by ` / `).
+#[derive(Clone, Debug)]
+pub struct Address<'a> {
+    pub collection: Collection,
+    pub project: Option<&'a str>,
+    pub key: Option<&'a str>,
+}
+
+fn key_value(decl: &CollectionDecl, parts: &mut dyn Iterator<Item = &str>) -> Value {
+    let mut object = serde_json::Map::new();
+    for field in decl.key {
+        let value = match decl.key_ref(field) {
+            Some(r) if r.scope != RefScope::TenantTag && r.target.decl().key.len() > 1 => key_value(r.target.decl(), parts),
+            _ => match parts.next() {
+                None | Some("") => Value::Null,
+                Some(part) => Value::String(part.to_owned()),
+            },
+        };
+        object.insert((*field).to_owned(), value);
+    }
+    Value::Object(object)
+}
+
+/// Finds the stored document at `address`.
+pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
+    let decl = address.collection.decl();
+    let owner = owner_of(txn, decl, address.project)?;
+    let key_text = address.key.unwrap_or("");
+    if address.key.is_none() && !decl.key.is_empty() {
+        return Err(Error::NotFound(format!("{} are found by their {}: give it", decl.name, decl.key.join(" / "))));
+    }
+    let mut parts = key_text.split(codec::DISPLAY_SEPARATOR);
+    let mut value = key_value(decl, &mut parts);
+    if decl.key.len() == 1 && decl.key_ref(decl.key[0]).is_none() {
+        // A single name is taken whole, even if it holds " / ".
+        value[decl.key[0]] = Value::String(key_text.to_owned());
+    }
+    let not_found = || {
+        let within = address.project.map(|p| format!(" in project {p:?}")).unwrap_or_default();
+        Error::NotFound(format!("there is no document {key_text:?} in {}{within}", decl.name))
+    };
+    normalize_key_fields(decl, &mut value);
+    let key = match codec::stored_key(decl, &value, owner, &mut ReadLookup(txn), &JsonPath::root()) {
+        Ok(key) => key,
+        Err(Fail::Store(e)) => return Err(e.into()),
+        Err(Fail::At(..)) => return Err(not_found()),
+    };
+    txn.find(address.collection, owner, &key)?.ok_or_else(not_found)
+}
+
+fn owner_of(txn: &mut dyn ReadTxn, decl: &CollectionDecl, project: Option<&str>) -> Result<DocId> {
+    match (decl.is_project_owned(), project) {
+        (false, None) => Ok(NO_OWNER),
+        (false, Some(_)) => Err(Error::NotFound(format!("{} do not belong to projects: leave --project out", decl.name))),
+        (true, None) => Err(Error::NotFound(format!("{} belong to a project: give --project", decl.name))),
+        (true, Some(project)) => {
+            let project = cuttle_domain::names::nfc(project);
+            txn.find_id(Collection::Projects, NO_OWNER, &project)?
+                .ok_or_else(|| Error::NotFound(format!("there is no project named {project:?}")))
+        }
+    }
+}
+
+/// A stored document in the export shape, sensitive values masked.
+pub fn show(txn: &mut dyn ReadTxn, doc: &StoredDoc) -> Result<Value> {
+    let mut names = Names::new(txn);
+    Ok(codec::render(doc.collection.decl(), doc.id, &doc.body, &mut names, &mut codec::mask)?)
+}
+
+/// The natural keys of a collection as people read them, one per document; for a project-owned
+/// collection, within `project` when given, else prefixed by the project's name.
+pub fn list(txn: &mut dyn ReadTxn, collection: Collection, project: Option<&str>) -> Result<Vec<String>> {
+    let decl = collection.decl();
+    let owner = match project {
+        Some(_) => Some(owner_of(txn, decl, project)?),
+        None => None,
+    };
+    let mut rows = Vec::new();
+    txn.scan_keys(collection, &mut |row| {
+        if owner.is_none_or(|o| o == row.owner) {
+            rows.push(row);
+        }
+        Ok(())
+    })?;
+    let mut names = Names::new(txn);
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key = names.key_text(collection, &row.key)?;
+        let line = match (decl.is_project_owned(), owner.is_some(), decl.key.is_empty()) {
+            (false, _, _) => key,
+            (true, true, false) => key,
+            (true, _, true) => names.project_name(row.owner)?,
+            (true, false, false) => format!("{}{}{key}", names.project_name(row.owner)?, codec::DISPLAY_SEPARATOR),
+        };
+        out.push(line);
+    }
+    out.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(out)
+}
+
+/// Deletes the document at `address`, and everything a project owns when it is a project.
+/// Refused while other documents refer to what would be deleted. Returns how many documents
+/// were deleted.
+pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
+    let doc = find(txn, address)?;
+    let mut doomed: HashMap<DocId, Collection> = HashMap::from([(doc.id, doc.collection)]);
+    if doc.collection == Collection::Projects {
+        for decl in COLLECTIONS.iter().filter(|d| d.is_project_owned()) {
+            txn.scan_keys(decl.collection, &mut |row| {
+                if row.owner == doc.id {
+                    doomed.insert(row.id, decl.collection);
+                }
+                Ok(())
+            })?;
+        }
+    }
+    let referrers = referrers(txn, &doomed)?;
+    if !referrers.is_empty() {
+        let mut names = Names::new(txn);
+        let this = names.key_text(doc.collection, &doc.key)?;
+        let mut lines = Vec::new();
+        for (collection, owner, key, path) in referrers.iter().take(20) {
+            let mut key = names.key_text(*collection, key)?;
+            if *owner != NO_OWNER {
+                key = format!("{}{}{key}", names.project_name(*owner)?, codec::DISPLAY_SEPARATOR);
+            }
+            lines.push(format!("\n  - {} {key:?} at {path}", collection.name()));
+        }
+        let more = referrers.len().saturating_sub(20);
+        return Err(Error::Invalid(Problems(vec![Problem {
+            document: format!("{} {this:?}", doc.collection.name()),
+            path: JsonPath::root(),
+            message: format!(
+                "cannot be deleted while {} document{} refer to it; change or delete them first:{}{}",
+                referrers.len(),
+                if referrers.len() == 1 { "" } else { "s" },
+                lines.concat(),
+                if more > 0 { format!("\n  - and {more} more") } else { String::new() }
+            ),
+        }])));
+    }
+    for id in doomed.keys() {
+        txn.delete(*id)?;
+    }
+    Ok(doomed.len() as u64)
+}
+
+type Referrer = (Collection, DocId, String, JsonPath);
+
+/// The documents outside `doomed` that refer to a document in it.
+fn referrers(txn: &mut dyn ReadTxn, doomed: &HashMap<DocId, Collection>) -> Result<Vec<Referrer>> {
+    let targets: HashSet<Collection> = doomed.values().copied().collect();
+    let mut found = Vec::new();
+    for decl in COLLECTIONS {
+        let refs: Vec<_> = decl
+            .refs
+            .iter()
+            .filter(|r| targets.contains(&r.target))
+            .collect();
+        if refs.is_empty() {
+            continue;
+        }
+        txn.scan(decl.collection, None, &mut |doc| {
+            if doomed.contains_key(&doc.id) {
+                return Ok(());
+            }
+            let body: Value = serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for r in &refs {
+                let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, at| {
+                    let id = match (r.scope, v) {
+                        (RefScope::TenantTag, Value::String(s)) => s.split_once('/').and_then(|(id, _)| id.parse().ok()),
+                        (_, v) => v.as_i64(),
+                    };
+                    if id.is_some_and(|id| doomed.contains_key(&id)) {
+                        found.push((doc.collection, doc.owner, doc.key.clone(), at.clone()));
+                    }
+                    Ok(())
+                });
+            }
+            Ok(())
+        })?;
+    }
+    Ok(found)
+}

@@ -1,0 +1,289 @@
+//! Creating, opening and deleting instances (SPEC 2).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cuttle_crypto::{MasterKey, Place, Sealer};
+use cuttle_store::{Store, meta};
+use cuttle_store_postgres::PostgresStore;
+use cuttle_store_sqlite::SqliteStore;
+
+use crate::error::{Error, Result};
+use crate::home::{Backend, Home, Registration, check_instance_name, redact_url};
+
+/// The environment variable that may hold the master key (its one-line form) instead of the key
+/// file, for hosts that inject secrets through the environment.
+pub const MASTER_KEY_ENV: &str = "CUTTLE_MASTER_KEY";
+
+/// The product version every instance records.
+pub const PRODUCT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const KEY_CHECK_PLAINTEXT: &[u8] = b"cuttle master key check v1";
+const KEY_CHECK_PLACE: Place<'static> = Place { collection: "cuttle_meta", document: 0, pointer: "/master_key_check" };
+
+/// An open instance: its registration, its database and its master key.
+pub struct Instance {
+    registration: Registration,
+    identity: [u8; 16],
+    store: Box<dyn Store>,
+    key: MasterKey,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("registration", &self.registration)
+            .field("identity", &hex::encode(self.identity))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `instance show` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Description {
+    pub name: String,
+    pub identity: String,
+    pub backend: Backend,
+    pub database: String,
+    pub master_key_file: PathBuf,
+    pub product_version: String,
+    pub domain_version: String,
+    pub schema_version: i64,
+    pub created: String,
+    pub documents: std::collections::BTreeMap<&'static str, u64>,
+}
+
+fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store>> {
+    Ok(match registration.backend {
+        Backend::Sqlite => Box::new(SqliteStore::open(Path::new(&registration.database), create)?),
+        Backend::Postgres => Box::new(PostgresStore::connect(&registration.database)?),
+    })
+}
+
+fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::MasterKey(format!("{} already exists; Cuttle never overwrites a key file", path.display()))
+        } else {
+            Error::io(format!("creating the key file {}", path.display()))(e)
+        }
+    })?;
+    let line = key.to_line();
+    file.write_all(line.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(Error::io(format!("writing the key file {}", path.display())))
+}
+
+/// Reads a master key from a file holding its one-line form.
+pub fn read_key_file(path: &Path) -> Result<MasterKey> {
+    let text = zeroize::Zeroizing::new(
+        fs::read_to_string(path).map_err(Error::io(format!("reading the master key file {}", path.display())))?,
+    );
+    MasterKey::from_line(&text).map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
+}
+
+fn now_utc() -> String {
+    // Days-from-civil (Howard Hinnant), to avoid a date library for one timestamp.
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let (days, ms) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+impl Instance {
+    /// Creates an instance: an embedded SQLite database under `CUTTLE_HOME` unless `database`
+    /// gives a PostgreSQL URL; a new master key in a 0600 file (under `CUTTLE_HOME` unless
+    /// `key_file` says where); a new identity.
+    pub fn create(home: &Home, name: &str, database: Option<&str>, key_file: Option<&Path>) -> Result<Instance> {
+        check_instance_name(name)?;
+        if home.exists(name) {
+            return Err(Error::Registry(format!("an instance named {name:?} already exists")));
+        }
+        let dir = home.instance_dir(name);
+        fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        let (backend, database) = match database {
+            None => (Backend::Sqlite, dir.join("cuttle.db").to_string_lossy().into_owned()),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => (Backend::Postgres, url.to_owned()),
+            Some(other) => {
+                return Err(Error::Registry(format!(
+                    "{} is not a PostgreSQL URL (postgres://user@host:port/database); leave --database out for an embedded instance",
+                    redact_url(other)
+                )));
+            }
+        };
+        let master_key_file = match key_file {
+            Some(path) => std::path::absolute(path).map_err(Error::io("resolving the key file's path"))?,
+            None => dir.join("master.key"),
+        };
+        let registration = Registration { name: name.to_owned(), backend, database, master_key_file };
+        let created = Self::create_in(home, registration);
+        if created.is_err() {
+            // Leave nothing half-made behind: the registration is written last, so removing the
+            // instance's own directory is enough (a key file placed elsewhere was not created or
+            // is removed below).
+            let _ = fs::remove_dir_all(&dir);
+        }
+        created
+    }
+
+    fn create_in(home: &Home, registration: Registration) -> Result<Instance> {
+        let key = MasterKey::generate().map_err(|e| Error::MasterKey(e.to_string()))?;
+        let mut identity = [0u8; 16];
+        cuttle_crypto::random_bytes(&mut identity).map_err(|e| Error::MasterKey(e.to_string()))?;
+        let sealer = Sealer::new(&key, identity);
+        let key_check = sealer.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_PLACE).map_err(|e| Error::MasterKey(e.to_string()))?;
+        write_key_file(&registration.master_key_file, &key)?;
+        let result = (|| {
+            let mut store = open_store(&registration, true)?;
+            let identity_hex = hex::encode(identity);
+            let domain_version = cuttle_domain::DOMAIN_VERSION.to_string();
+            let created = now_utc();
+            store.initialize(&[
+                (meta::IDENTITY, &identity_hex),
+                (meta::PRODUCT_VERSION, PRODUCT_VERSION),
+                (meta::DOMAIN_VERSION, &domain_version),
+                (meta::MASTER_KEY_CHECK, &key_check),
+                (meta::CREATED, &created),
+            ])?;
+            home.save(&registration)?;
+            Ok(Instance { registration: registration.clone(), identity, store, key, sealer })
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&registration.master_key_file);
+        }
+        result
+    }
+
+    /// Opens a registered instance and checks that its master key is the right one.
+    pub fn open(home: &Home, name: &str) -> Result<Instance> {
+        let registration = home.load(name)?;
+        let key = match std::env::var(MASTER_KEY_ENV) {
+            Ok(line) if !line.trim().is_empty() => {
+                MasterKey::from_line(&zeroize::Zeroizing::new(line)).map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?
+            }
+            _ => read_key_file(&registration.master_key_file)?,
+        };
+        let mut store = open_store(&registration, false)?;
+        store.migrate()?;
+        let (identity, key_check) = {
+            let mut read = store.read()?;
+            (read.meta(meta::IDENTITY)?, read.meta(meta::MASTER_KEY_CHECK)?)
+        };
+        let identity = identity
+            .and_then(|text| hex::decode(text).ok())
+            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+            .ok_or_else(|| Error::Store(cuttle_store::StoreError::Corrupt("the instance identity is missing".into())))?;
+        let sealer = Sealer::new(&key, identity);
+        let verified = key_check.is_some_and(|check| sealer.open(&check, KEY_CHECK_PLACE).is_ok_and(|p| p.as_slice() == KEY_CHECK_PLAINTEXT));
+        if !verified {
+            return Err(Error::MasterKey(format!(
+                "the master key (from {}) is not the master key of instance {name:?}",
+                if std::env::var_os(MASTER_KEY_ENV).is_some() { MASTER_KEY_ENV.to_owned() } else { registration.master_key_file.display().to_string() }
+            )));
+        }
+        Ok(Instance { registration, identity, store, key, sealer })
+    }
+
+    /// Deletes an instance: its database (the SQLite file, or Cuttle's tables in the PostgreSQL
+    /// database), its registration, and its key file when the key file is under `CUTTLE_HOME`.
+    pub fn delete(home: &Home, name: &str) -> Result<()> {
+        let registration = home.load(name)?;
+        match registration.backend {
+            Backend::Postgres => open_store(&registration, false)?.drop_instance()?,
+            Backend::Sqlite => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = format!("{}{suffix}", registration.database);
+                    match fs::remove_file(&file) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(format!("deleting {file}"))(e)),
+                    }
+                }
+            }
+        }
+        let dir = home.instance_dir(name);
+        fs::remove_dir_all(&dir).map_err(Error::io(format!("deleting {}", dir.display())))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.registration.name
+    }
+
+    pub fn registration(&self) -> &Registration {
+        &self.registration
+    }
+
+    pub fn identity(&self) -> [u8; 16] {
+        self.identity
+    }
+
+    /// The master key (checked against the instance when it was opened).
+    pub fn master_key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub fn store(&mut self) -> &mut dyn Store {
+        &mut *self.store
+    }
+
+    /// The store and the sealer together, for work that writes sealed values.
+    pub fn parts(&mut self) -> (&mut dyn Store, &Sealer) {
+        (&mut *self.store, &self.sealer)
+    }
+
+    pub fn describe(&mut self) -> Result<Description> {
+        let schema_version = self.store.schema_version();
+        let mut read = self.store.read()?;
+        let mut documents = std::collections::BTreeMap::new();
+        for decl in cuttle_domain::COLLECTIONS {
+            documents.insert(decl.name, read.count(decl.collection)?);
+        }
+        Ok(Description {
+            name: self.registration.name.clone(),
+            identity: hex::encode(self.identity),
+            backend: self.registration.backend,
+            database: redact_url(&self.registration.database),
+            master_key_file: self.registration.master_key_file.clone(),
+            product_version: read.meta(meta::PRODUCT_VERSION)?.unwrap_or_default(),
+            domain_version: read.meta(meta::DOMAIN_VERSION)?.unwrap_or_default(),
+            schema_version,
+            created: read.meta(meta::CREATED)?.unwrap_or_default(),
+            documents,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_millis() {
+        let now = super::now_utc();
+        assert!(cuttle_domain::documents::Timestamp::parse(&now).is_ok(), "{now}");
+    }
+}

@@ -1,0 +1,291 @@
+//! The read and write transactions: one type, over a `postgres::Transaction` borrowed from the
+//! store's connection. [`crate::PostgresStore::read`] hands it out as a [`ReadTxn`] in a read-only
+//! snapshot, [`crate::PostgresStore::write`] as a [`WriteTxn`] holding the writer lock.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use cuttle_domain::Collection;
+use cuttle_store::{DocId, KeyRow, ReadTxn, Result, StoreError, StoredDoc, WriteTxn};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{FromSql, ToSql, Type};
+use postgres::{Row, Statement, Transaction};
+
+use crate::error::{PostgresError, database, database_message, write_error};
+
+/// Up to this many documents, [`WriteTxn::insert`] sends one `INSERT`; above, a binary `COPY`,
+/// which costs a round trip more to set up and much less per row.
+const INSERT_MAX_ROWS: usize = 32;
+
+const META: &str = "SELECT value FROM cuttle_meta WHERE key = $1";
+const SET_META: &str = "INSERT INTO cuttle_meta (key, value) VALUES ($1, $2)
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+const GET: &str = "SELECT collection, owner, key, body FROM cuttle_documents WHERE id = $1";
+const FIND: &str = "SELECT id, body FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
+const FIND_ID: &str = "SELECT id FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
+const SCAN: &str = "SELECT id, owner, key, body FROM cuttle_documents WHERE collection = $1 ORDER BY owner, key";
+const SCAN_OWNER: &str = "SELECT id, owner, key, body FROM cuttle_documents
+     WHERE collection = $1 AND owner = $2 ORDER BY owner, key";
+const SCAN_KEYS: &str = "SELECT id, owner, key FROM cuttle_documents WHERE collection = $1 ORDER BY owner, key";
+const COUNT: &str = "SELECT count(*) FROM cuttle_documents WHERE collection = $1";
+/// The writer lock keeps every other Cuttle writer from taking ids between `nextval` and
+/// `setval`, so the range is contiguous.
+const ALLOCATE: &str = "SELECT setval('cuttle_document_ids', nextval('cuttle_document_ids') + $1 - 1)";
+/// One statement for any number of rows: the columns travel as five arrays.
+const INSERT: &str = "INSERT INTO cuttle_documents (id, collection, owner, key, body)
+     SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[])";
+const COPY: &str = "COPY cuttle_documents (id, collection, owner, key, body) FROM STDIN (FORMAT binary)";
+const COPY_TYPES: &[Type] = &[Type::INT8, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT];
+const UPDATE: &str = "UPDATE cuttle_documents SET key = $2, body = $3 WHERE id = $1";
+const DELETE: &str = "DELETE FROM cuttle_documents WHERE id = $1";
+
+/// A transaction of a [`crate::PostgresStore`].
+pub(crate) struct Txn<'a> {
+    txn: Transaction<'a>,
+    /// The statements prepared in this transaction, by their text.
+    statements: HashMap<&'static str, Statement>,
+    /// Whether a statement has failed: PostgreSQL then refuses the rest of the transaction, and
+    /// its `COMMIT` would quietly roll back.
+    failed: bool,
+}
+
+/// Notes that a statement failed, and says what was being done.
+fn failed(flag: &mut bool, context: &'static str, error: postgres::Error) -> StoreError {
+    *flag = true;
+    database(context, error)
+}
+
+/// Column `index` of `row`.
+fn column<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
+    row.try_get(index)
+        .map_err(|e| StoreError::Corrupt(format!("column {index} of a row: {}", PostgresError::from(e))))
+}
+
+fn collection_named(name: &str, id: DocId) -> Result<Collection> {
+    Collection::from_name(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("document {id} belongs to the unknown collection {name:?}")))
+}
+
+impl<'a> Txn<'a> {
+    pub(crate) fn new(txn: Transaction<'a>) -> Self {
+        Txn { txn, statements: HashMap::new(), failed: false }
+    }
+
+    /// `sql`, prepared once per transaction.
+    fn statement(&mut self, sql: &'static str, context: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.txn.prepare(sql).map_err(|e| failed(&mut self.failed, context, e))?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// One `INSERT` of every document.
+    fn insert_rows(&mut self, docs: &[StoredDoc]) -> Result<()> {
+        const CONTEXT: &str = "inserting documents";
+        let statement = self.statement(INSERT, CONTEXT)?;
+        let ids: Vec<DocId> = docs.iter().map(|d| d.id).collect();
+        let collections: Vec<&str> = docs.iter().map(|d| d.collection.name()).collect();
+        let owners: Vec<DocId> = docs.iter().map(|d| d.owner).collect();
+        let keys: Vec<&str> = docs.iter().map(|d| d.key.as_str()).collect();
+        let bodies: Vec<&str> = docs.iter().map(|d| d.body.as_str()).collect();
+        self.txn
+            .execute(&statement, &[&ids, &collections, &owners, &keys, &bodies])
+            .map_err(|e| {
+                self.failed = true;
+                write_error(CONTEXT, e, docs)
+            })?;
+        Ok(())
+    }
+
+    /// A binary `COPY` of every document, streamed to the server as it is encoded.
+    fn copy_rows(&mut self, docs: &[StoredDoc]) -> Result<()> {
+        const CONTEXT: &str = "copying documents into the database";
+        let statement = self.statement(COPY, CONTEXT)?;
+        let writer = self.txn.copy_in(&statement).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let mut writer = BinaryCopyInWriter::new(writer, COPY_TYPES);
+        let mut write_failed = |e| {
+            self.failed = true;
+            write_error(CONTEXT, e, docs)
+        };
+        for doc in docs {
+            let collection = doc.collection.name();
+            writer
+                .write(&[&doc.id, &collection, &doc.owner, &doc.key, &doc.body])
+                .map_err(&mut write_failed)?;
+        }
+        writer.finish().map_err(write_failed)?;
+        Ok(())
+    }
+}
+
+impl ReadTxn for Txn<'_> {
+    fn meta(&mut self, key: &str) -> Result<Option<String>> {
+        const CONTEXT: &str = "reading a meta value";
+        let statement = self.statement(META, CONTEXT)?;
+        let row = self.txn.query_opt(&statement, &[&key]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        row.map(|row| column(&row, 0)).transpose()
+    }
+
+    fn get(&mut self, id: DocId) -> Result<Option<StoredDoc>> {
+        const CONTEXT: &str = "reading a document";
+        let statement = self.statement(GET, CONTEXT)?;
+        let row = self.txn.query_opt(&statement, &[&id]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredDoc {
+            id,
+            collection: collection_named(column(&row, 0)?, id)?,
+            owner: column(&row, 1)?,
+            key: column(&row, 2)?,
+            body: column(&row, 3)?,
+        }))
+    }
+
+    fn find(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<StoredDoc>> {
+        const CONTEXT: &str = "finding a document";
+        let statement = self.statement(FIND, CONTEXT)?;
+        let row = self
+            .txn
+            .query_opt(&statement, &[&collection.name(), &owner, &key])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredDoc { id: column(&row, 0)?, collection, owner, key: key.to_owned(), body: column(&row, 1)? }))
+    }
+
+    fn find_id(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>> {
+        const CONTEXT: &str = "finding a document's id";
+        let statement = self.statement(FIND_ID, CONTEXT)?;
+        let row = self
+            .txn
+            .query_opt(&statement, &[&collection.name(), &owner, &key])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        row.map(|row| column(&row, 0)).transpose()
+    }
+
+    fn scan(
+        &mut self,
+        collection: Collection,
+        owner: Option<DocId>,
+        visit: &mut dyn FnMut(StoredDoc) -> Result<()>,
+    ) -> Result<()> {
+        const CONTEXT: &str = "reading the documents of a collection";
+        let name = collection.name();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&name];
+        if let Some(owner) = &owner {
+            params.push(owner);
+        }
+        let statement = self.statement(if owner.is_some() { SCAN_OWNER } else { SCAN }, CONTEXT)?;
+        let mut rows = self
+            .txn
+            .query_raw(&statement, params.iter().copied())
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        while let Some(row) = rows.next().map_err(|e| failed(&mut self.failed, CONTEXT, e))? {
+            visit(StoredDoc {
+                id: column(&row, 0)?,
+                collection,
+                owner: column(&row, 1)?,
+                key: column(&row, 2)?,
+                body: column(&row, 3)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn scan_keys(&mut self, collection: Collection, visit: &mut dyn FnMut(KeyRow) -> Result<()>) -> Result<()> {
+        const CONTEXT: &str = "reading the keys of a collection";
+        let name = collection.name();
+        let statement = self.statement(SCAN_KEYS, CONTEXT)?;
+        let mut rows = self
+            .txn
+            .query_raw(&statement, [&name as &(dyn ToSql + Sync)])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        while let Some(row) = rows.next().map_err(|e| failed(&mut self.failed, CONTEXT, e))? {
+            visit(KeyRow { id: column(&row, 0)?, owner: column(&row, 1)?, key: column(&row, 2)? })?;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, collection: Collection) -> Result<u64> {
+        const CONTEXT: &str = "counting the documents of a collection";
+        let statement = self.statement(COUNT, CONTEXT)?;
+        let row = self
+            .txn
+            .query_one(&statement, &[&collection.name()])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let count: i64 = column(&row, 0)?;
+        u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("PostgreSQL counted {count} documents")))
+    }
+}
+
+impl WriteTxn for Txn<'_> {
+    fn allocate_ids(&mut self, n: u64) -> Result<Range<DocId>> {
+        const CONTEXT: &str = "allocating document ids";
+        if n == 0 {
+            return Ok(0..0);
+        }
+        let count = i64::try_from(n).map_err(|_| database_message(CONTEXT, format!("{n} ids are too many")))?;
+        let statement = self.statement(ALLOCATE, CONTEXT)?;
+        let row = self.txn.query_one(&statement, &[&count]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let last: DocId = column(&row, 0)?;
+        // The sequence starts at 1, so `last` is at least `count`; `end` only overflows at the
+        // sequence's very end.
+        let start = last - (count - 1);
+        let end = last
+            .checked_add(1)
+            .ok_or_else(|| database_message(CONTEXT, "the document ids are exhausted".to_owned()))?;
+        Ok(start..end)
+    }
+
+    fn insert(&mut self, docs: &[StoredDoc]) -> Result<()> {
+        match docs.len() {
+            0 => Ok(()),
+            n if n <= INSERT_MAX_ROWS => self.insert_rows(docs),
+            _ => self.copy_rows(docs),
+        }
+    }
+
+    fn update(&mut self, doc: &StoredDoc) -> Result<()> {
+        const CONTEXT: &str = "updating a document";
+        let statement = self.statement(UPDATE, CONTEXT)?;
+        let updated = self
+            .txn
+            .execute(&statement, &[&doc.id, &doc.key, &doc.body])
+            .map_err(|e| {
+                self.failed = true;
+                write_error(CONTEXT, e, std::slice::from_ref(doc))
+            })?;
+        if updated == 0 {
+            return Err(database_message(CONTEXT, format!("there is no document with the id {}", doc.id)));
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, id: DocId) -> Result<()> {
+        const CONTEXT: &str = "deleting a document";
+        let statement = self.statement(DELETE, CONTEXT)?;
+        self.txn.execute(&statement, &[&id]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        Ok(())
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        const CONTEXT: &str = "recording a meta value";
+        let statement = self.statement(SET_META, CONTEXT)?;
+        self.txn.execute(&statement, &[&key, &value]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        const CONTEXT: &str = "committing the write transaction";
+        if self.failed {
+            // Dropping the transaction rolls it back.
+            return Err(database_message(
+                CONTEXT,
+                "a statement of this transaction failed, so PostgreSQL rolled all of it back".to_owned(),
+            ));
+        }
+        let this = *self;
+        this.txn.commit().map_err(|e| database(CONTEXT, e))
+    }
+}

@@ -1,0 +1,336 @@
+//! The embedded backend: an instance is one SQLite file (bundled SQLite, so a fresh machine needs
+//! nothing installed).
+//!
+//! - WAL journal: a read snapshot (`BEGIN` plus a first read) never blocks the writer, and the
+//!   writer never disturbs it.
+//! - The write transaction is `BEGIN IMMEDIATE`: one writer at a time, waiting up to
+//!   [`BUSY_TIMEOUT`] for another to finish.
+//! - `synchronous = FULL`: a committed transaction survives a crash of the machine, not only of
+//!   the process.
+//! - Keys use SQLite's default `BINARY` collation: byte-equal, case-sensitive, byte order.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use cuttle_domain::Collection;
+use cuttle_store::{DocId, KeyRow, ReadTxn, Result, Store, StoreError, StoredDoc, WriteTxn};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+
+/// How long a writer waits for another writer before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The schema, one migration per version; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE cuttle_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE cuttle_documents (
+        id         INTEGER PRIMARY KEY,
+        collection TEXT    NOT NULL,
+        owner      INTEGER NOT NULL,
+        key        TEXT    NOT NULL,
+        body       TEXT    NOT NULL,
+        UNIQUE (collection, owner, key)
+    );
+    INSERT INTO cuttle_meta (key, value) VALUES ('next_document_id', '1');
+"#];
+
+const NEXT_ID: &str = "next_document_id";
+
+fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |error| StoreError::database(context, error)
+}
+
+/// An instance stored in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`; creates the file when `create` is set.
+    pub fn open(path: &Path, create: bool) -> Result<Self> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = Connection::open_with_flags(path, flags).map_err(db("opening the SQLite database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db("setting the busy timeout"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -65536;
+             PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(db("configuring the SQLite database"))?;
+        Ok(SqliteStore { conn })
+    }
+
+    fn user_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db("reading the schema version"))
+    }
+
+    fn has_instance(&self) -> Result<bool> {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'cuttle_documents'", [], |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .map_err(db("looking for the instance's tables"))
+    }
+
+    fn apply_migrations(tx: &Transaction<'_>, from: i64) -> Result<()> {
+        for (version, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            tx.execute_batch(sql).map_err(db("migrating the schema"))?;
+            tx.pragma_update(None, "user_version", version as i64 + 1).map_err(db("recording the schema version"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn initialize(&mut self, meta: &[(&str, &str)]) -> Result<()> {
+        if self.has_instance()? {
+            return Err(StoreError::AlreadyAnInstance);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("starting the initial transaction"))?;
+        Self::apply_migrations(&tx, 0)?;
+        for (key, value) in meta {
+            tx.execute("INSERT INTO cuttle_meta (key, value) VALUES (?1, ?2)", params![key, value])
+                .map_err(db("recording the instance's meta data"))?;
+        }
+        tx.commit().map_err(db("committing the initial transaction"))
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        if !self.has_instance()? {
+            return Err(StoreError::NotAnInstance);
+        }
+        let found = self.user_version()?;
+        let supported = self.schema_version();
+        if found > supported {
+            return Err(StoreError::SchemaTooNew { found, supported });
+        }
+        if found < supported {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db("starting the migration"))?;
+            Self::apply_migrations(&tx, found)?;
+            tx.commit().map_err(db("committing the migration"))?;
+        }
+        Ok(())
+    }
+
+    fn schema_version(&self) -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    fn read(&mut self) -> Result<Box<dyn ReadTxn + '_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(db("starting a read transaction"))?;
+        // A deferred transaction takes its snapshot at its first read: take it now.
+        tx.query_row("SELECT count(*) FROM cuttle_meta", [], |_| Ok(())).map_err(db("starting a read snapshot"))?;
+        Ok(Box::new(SqliteTxn { tx }))
+    }
+
+    fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("starting the write transaction (another writer may hold it)"))?;
+        Ok(Box::new(SqliteTxn { tx }))
+    }
+
+    fn drop_instance(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch(
+                "BEGIN IMMEDIATE;
+                 DROP TABLE IF EXISTS cuttle_documents;
+                 DROP TABLE IF EXISTS cuttle_meta;
+                 PRAGMA user_version = 0;
+                 COMMIT;",
+            )
+            .map_err(db("dropping the instance's tables"))
+    }
+}
+
+struct SqliteTxn<'c> {
+    tx: Transaction<'c>,
+}
+
+fn collection_of(name: &str) -> Result<Collection> {
+    Collection::from_name(name).ok_or_else(|| StoreError::Corrupt(format!("unknown collection {name:?}")))
+}
+
+fn stored_doc(row: &rusqlite::Row<'_>) -> rusqlite::Result<(DocId, String, DocId, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn into_doc((id, collection, owner, key, body): (DocId, String, DocId, String, String)) -> Result<StoredDoc> {
+    Ok(StoredDoc { id, collection: collection_of(&collection)?, owner, key, body })
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+impl ReadTxn for SqliteTxn<'_> {
+    fn meta(&mut self, key: &str) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached("SELECT value FROM cuttle_meta WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(db("reading the instance's meta data"))
+    }
+
+    fn get(&mut self, id: DocId) -> Result<Option<StoredDoc>> {
+        let row = self
+            .tx
+            .prepare_cached("SELECT id, collection, owner, key, body FROM cuttle_documents WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], stored_doc).optional())
+            .map_err(db("reading a document"))?;
+        row.map(into_doc).transpose()
+    }
+
+    fn find(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<StoredDoc>> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT id, collection, owner, key, body FROM cuttle_documents
+                 WHERE collection = ?1 AND owner = ?2 AND key = ?3",
+            )
+            .and_then(|mut s| s.query_row(params![collection.name(), owner, key], stored_doc).optional())
+            .map_err(db("looking up a document by its natural key"))?;
+        row.map(into_doc).transpose()
+    }
+
+    fn find_id(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>> {
+        self.tx
+            .prepare_cached("SELECT id FROM cuttle_documents WHERE collection = ?1 AND owner = ?2 AND key = ?3")
+            .and_then(|mut s| s.query_row(params![collection.name(), owner, key], |r| r.get(0)).optional())
+            .map_err(db("looking up a document by its natural key"))
+    }
+
+    fn scan(
+        &mut self,
+        collection: Collection,
+        owner: Option<DocId>,
+        visit: &mut dyn FnMut(StoredDoc) -> Result<()>,
+    ) -> Result<()> {
+        let (sql, owner) = match owner {
+            Some(owner) => (
+                "SELECT id, collection, owner, key, body FROM cuttle_documents
+                 WHERE collection = ?1 AND owner = ?2 ORDER BY owner, key",
+                owner,
+            ),
+            None => (
+                "SELECT id, collection, owner, key, body FROM cuttle_documents
+                 WHERE collection = ?1 AND ?2 = ?2 ORDER BY owner, key",
+                0,
+            ),
+        };
+        let mut statement = self.tx.prepare_cached(sql).map_err(db("listing documents"))?;
+        let mut rows = statement.query(params![collection.name(), owner]).map_err(db("listing documents"))?;
+        while let Some(row) = rows.next().map_err(db("listing documents"))? {
+            visit(into_doc(stored_doc(row).map_err(db("reading a listed document"))?)?)?;
+        }
+        Ok(())
+    }
+
+    fn scan_keys(&mut self, collection: Collection, visit: &mut dyn FnMut(KeyRow) -> Result<()>) -> Result<()> {
+        let mut statement = self
+            .tx
+            .prepare_cached("SELECT id, owner, key FROM cuttle_documents WHERE collection = ?1 ORDER BY owner, key")
+            .map_err(db("listing natural keys"))?;
+        let mut rows = statement.query([collection.name()]).map_err(db("listing natural keys"))?;
+        while let Some(row) = rows.next().map_err(db("listing natural keys"))? {
+            let key_row = KeyRow {
+                id: row.get(0).map_err(db("reading a natural key"))?,
+                owner: row.get(1).map_err(db("reading a natural key"))?,
+                key: row.get(2).map_err(db("reading a natural key"))?,
+            };
+            visit(key_row)?;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, collection: Collection) -> Result<u64> {
+        self.tx
+            .prepare_cached("SELECT count(*) FROM cuttle_documents WHERE collection = ?1")
+            .and_then(|mut s| s.query_row([collection.name()], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(db("counting documents"))
+    }
+}
+
+impl WriteTxn for SqliteTxn<'_> {
+    fn allocate_ids(&mut self, n: u64) -> Result<Range<DocId>> {
+        let next: i64 = self
+            .meta(NEXT_ID)?
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("the document id counter is missing".into()))?;
+        let end = next + n as i64;
+        self.set_meta(NEXT_ID, &end.to_string())?;
+        Ok(next..end)
+    }
+
+    fn insert(&mut self, docs: &[StoredDoc]) -> Result<()> {
+        let mut statement = self
+            .tx
+            .prepare_cached("INSERT INTO cuttle_documents (id, collection, owner, key, body) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(db("preparing to insert documents"))?;
+        for doc in docs {
+            statement.execute(params![doc.id, doc.collection.name(), doc.owner, doc.key, doc.body]).map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::DuplicateKey { collection: doc.collection.name().to_owned(), key: doc.key.clone() }
+                } else {
+                    StoreError::database("inserting a document", e)
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, doc: &StoredDoc) -> Result<()> {
+        let changed = self
+            .tx
+            .prepare_cached("UPDATE cuttle_documents SET owner = ?2, key = ?3, body = ?4 WHERE id = ?1 AND collection = ?5")
+            .and_then(|mut s| s.execute(params![doc.id, doc.owner, doc.key, doc.body, doc.collection.name()]))
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::DuplicateKey { collection: doc.collection.name().to_owned(), key: doc.key.clone() }
+                } else {
+                    StoreError::database("updating a document", e)
+                }
+            })?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("no {} document with id {} to update", doc.collection.name(), doc.id)))
+        }
+    }
+
+    fn delete(&mut self, id: DocId) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM cuttle_documents WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map(drop)
+            .map_err(db("deleting a document"))
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO cuttle_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .and_then(|mut s| s.execute([key, value]))
+            .map(drop)
+            .map_err(db("writing the instance's meta data"))
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().map_err(db("committing"))
+    }
+}

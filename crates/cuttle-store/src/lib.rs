@@ -1,0 +1,136 @@
+//! The storage trait: what the engine needs from a database, and nothing more.
+//!
+//! Documents are stored in their *stored shape*: JSON whose references are instance-local ids and
+//! whose sensitive values are sealed under the master key (see `cuttle-instance`). The store knows
+//! nothing of shapes; it keeps rows of (id, collection, owner, natural key, body), enforces the
+//! natural key's uniqueness per collection and owner, and gives two kinds of transactions:
+//!
+//! - [`Store::read`]: one consistent snapshot, for export and listing, that concurrent writers
+//!   do not disturb;
+//! - [`Store::write`]: the only writer for its duration (SQLite `BEGIN IMMEDIATE`, PostgreSQL a
+//!   transaction-scoped advisory lock), so that what it reads stays true until it commits.
+//!   Dropping it without [`WriteTxn::commit`] rolls everything back.
+//!
+//! Backends: `cuttle-store-sqlite` (embedded, the default) and `cuttle-store-postgres`.
+
+use cuttle_domain::Collection;
+
+/// An instance-local document id. Never leaves the instance.
+pub type DocId = i64;
+
+/// The owner of a top-level document.
+pub const NO_OWNER: DocId = 0;
+
+/// One stored document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub id: DocId,
+    pub collection: Collection,
+    /// The owning project's id for project-owned documents, [`NO_OWNER`] otherwise.
+    pub owner: DocId,
+    /// The stored natural key: NFC names, with the ids of referenced documents where a key part
+    /// is a reference (so that renaming a document touches one row).
+    pub key: String,
+    /// The document in its stored shape, as JSON text.
+    pub body: String,
+}
+
+/// A document's address without its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: DocId,
+    pub owner: DocId,
+    pub key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{collection} already has a document with the natural key {key:?}")]
+    DuplicateKey { collection: String, key: String },
+    #[error("the database does not hold a Cuttle instance")]
+    NotAnInstance,
+    #[error("the database already holds a Cuttle instance")]
+    AlreadyAnInstance,
+    #[error("the database's schema version {found} is newer than this Cuttle understands ({supported}); upgrade Cuttle")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("the database holds a row this Cuttle does not understand: {0}")]
+    Corrupt(String),
+    #[error("{context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    pub fn database(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Database { context, source: Box::new(source) }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The meta keys every instance records.
+pub mod meta {
+    pub const IDENTITY: &str = "identity";
+    pub const PRODUCT_VERSION: &str = "product_version";
+    pub const DOMAIN_VERSION: &str = "domain_version";
+    pub const MASTER_KEY_CHECK: &str = "master_key_check";
+    pub const CREATED: &str = "created";
+}
+
+/// A database that holds one instance.
+pub trait Store: Send {
+    /// Creates the schema in an empty database and records `meta`, in one transaction.
+    fn initialize(&mut self, meta: &[(&str, &str)]) -> Result<()>;
+    /// Brings an existing instance's schema up to date (refuses one newer than this build).
+    fn migrate(&mut self) -> Result<()>;
+    /// The schema version this build writes.
+    fn schema_version(&self) -> i64;
+    /// A consistent read snapshot.
+    fn read(&mut self) -> Result<Box<dyn ReadTxn + '_>>;
+    /// The exclusive write transaction.
+    fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+    /// Removes every table of the instance (for `instance delete` on a server database).
+    fn drop_instance(&mut self) -> Result<()>;
+}
+
+/// Reads, inside a snapshot or inside the write transaction.
+pub trait ReadTxn {
+    fn meta(&mut self, key: &str) -> Result<Option<String>>;
+    fn get(&mut self, id: DocId) -> Result<Option<StoredDoc>>;
+    /// The document of `collection` with this owner and stored key.
+    fn find(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<StoredDoc>>;
+    /// Only the id of [`ReadTxn::find`]'s document.
+    fn find_id(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>>;
+    /// Every document of `collection` (of one owner, when given), ordered by owner and key,
+    /// streamed so that memory does not grow with the collection.
+    fn scan(
+        &mut self,
+        collection: Collection,
+        owner: Option<DocId>,
+        visit: &mut dyn FnMut(StoredDoc) -> Result<()>,
+    ) -> Result<()>;
+    /// The ids, owners and keys of `collection`, without bodies.
+    fn scan_keys(&mut self, collection: Collection, visit: &mut dyn FnMut(KeyRow) -> Result<()>) -> Result<()>;
+    fn count(&mut self, collection: Collection) -> Result<u64>;
+    /// The collection, owner and key of a document, without its body.
+    fn address(&mut self, id: DocId) -> Result<Option<(Collection, KeyRow)>> {
+        Ok(self.get(id)?.map(|d| (d.collection, KeyRow { id: d.id, owner: d.owner, key: d.key })))
+    }
+}
+
+/// The exclusive write transaction. Dropping it without `commit` rolls back.
+pub trait WriteTxn: ReadTxn {
+    /// `n` fresh ids, never used before in this instance.
+    fn allocate_ids(&mut self, n: u64) -> Result<std::ops::Range<DocId>>;
+    /// Inserts new documents, in bulk. Fails with [`StoreError::DuplicateKey`] when a natural key
+    /// is taken.
+    fn insert(&mut self, docs: &[StoredDoc]) -> Result<()>;
+    /// Replaces a document's key and body (found by id).
+    fn update(&mut self, doc: &StoredDoc) -> Result<()>;
+    fn delete(&mut self, id: DocId) -> Result<()>;
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
