@@ -2,9 +2,10 @@
 # Starts the machine's PostgreSQL 15 cluster for Cuttle's PostgreSQL tests, and makes sure the
 # role `cuttle` (password `cuttle`, LOGIN CREATEDB) and the database `cuttle` owned by it exist.
 #
-# Run as root on Debian with PostgreSQL 15 installed. CUTTLE_PG_VERSION, CUTTLE_PG_CLUSTER and
-# CUTTLE_PG_PORT (the port for a cluster this script creates) override 15, main and 5432. Idempotent: running it again when the
-# cluster is up and the role and database exist changes nothing. Prints nothing but errors.
+# Run as root on Debian with PostgreSQL 15 installed; creates the cluster if it is missing.
+# Idempotent: running it again when the cluster is up and the role and database exist changes
+# nothing. Prints nothing but errors. CUTTLE_PG_VERSION, CUTTLE_PG_CLUSTER and CUTTLE_PG_PORT (the
+# port of a cluster this script creates) override 15, main and 5432.
 # Afterwards the tests reach the server at
 #   CUTTLE_TEST_POSTGRES_URL=postgres://cuttle:cuttle@127.0.0.1:5432/cuttle
 set -euo pipefail

@@ -88,11 +88,10 @@ pub fn form_of(value: &Value) -> Option<Form> {
 
 /// Wipes the plaintext of a `{"secret": …}` object in place.
 pub fn wipe(value: &mut Value) {
-    if let Value::Object(object) = value {
-        if let Some(Value::String(plain)) = object.get_mut(SECRET) {
+    if let Value::Object(object) = value
+        && let Some(Value::String(plain)) = object.get_mut(SECRET) {
             plain.zeroize();
         }
-    }
 }
 
 impl Serialize for Sensitive {

@@ -128,11 +128,10 @@ fn check_key_names(decl: &CollectionDecl, value: &Value, problems: &mut Vec<(Jso
         if decl.key_ref(field).is_some() {
             continue;
         }
-        if let Some(Value::String(name)) = value.get(field) {
-            if let Err(message) = names::check(name) {
+        if let Some(Value::String(name)) = value.get(field)
+            && let Err(message) = names::check(name) {
                 problems.push((JsonPath::root().field(field), message.to_owned()));
             }
-        }
     }
 }
 
@@ -534,11 +533,10 @@ pub fn render(
             secret(slot, Place { collection: decl.name, document: id, pointer: &pointer })?;
         }
     }
-    if decl.is_project_owned() {
-        if let Some(project) = value.get("project").and_then(Value::as_i64) {
+    if decl.is_project_owned()
+        && let Some(project) = value.get("project").and_then(Value::as_i64) {
             value["project"] = Value::String(names.project_name(project)?);
         }
-    }
     for r in decl.refs {
         path::for_each_mut(&mut value, r.path, r.when.as_ref(), &mut |v, _| {
             *v = match (r.scope, &*v) {

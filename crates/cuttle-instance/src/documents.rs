@@ -297,11 +297,10 @@ fn origin_prefix(incoming: &Incoming) -> String {
 
 fn normalize_key_fields(decl: &CollectionDecl, value: &mut Value) {
     for field in decl.key.iter().copied().chain(decl.is_project_owned().then_some("project")) {
-        if let Some(Value::String(text)) = value.get_mut(field) {
-            if let std::borrow::Cow::Owned(normal) = cuttle_domain::names::nfc(text) {
+        if let Some(Value::String(text)) = value.get_mut(field)
+            && let std::borrow::Cow::Owned(normal) = cuttle_domain::names::nfc(text) {
                 *text = normal;
             }
-        }
     }
 }
 

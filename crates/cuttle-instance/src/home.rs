@@ -169,11 +169,10 @@ impl Home {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if check_instance_name(name).is_ok() && self.exists(name) {
+            if let Some(name) = entry.file_name().to_str()
+                && check_instance_name(name).is_ok() && self.exists(name) {
                     out.push(self.load(name)?);
                 }
-            }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

@@ -74,20 +74,27 @@ pub(crate) fn database(context: &'static str, error: postgres::Error) -> StoreEr
 
 /// A [`StoreError::Database`] for a failure this crate detects itself.
 pub(crate) fn database_message(context: &'static str, message: String) -> StoreError {
-    StoreError::Database { context, source: message.into() }
+    StoreError::Database {
+        context,
+        source: message.into(),
+    }
 }
 
 /// Whether `error` is the server refusing a second document with the same natural key.
 fn is_natural_key_violation(error: &postgres::Error) -> bool {
-    error
-        .as_db_error()
-        .is_some_and(|db| *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some(NATURAL_KEY_CONSTRAINT))
+    error.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some(NATURAL_KEY_CONSTRAINT)
+    })
 }
 
 /// Maps the error of a statement that inserted or updated `docs`: a violation of the natural key
 /// becomes [`StoreError::DuplicateKey`] (with the collection and key the server names, or failing
 /// that the best the batch tells), anything else [`StoreError::Database`].
-pub(crate) fn write_error(context: &'static str, error: postgres::Error, docs: &[StoredDoc]) -> StoreError {
+pub(crate) fn write_error(
+    context: &'static str,
+    error: postgres::Error,
+    docs: &[StoredDoc],
+) -> StoreError {
     if !is_natural_key_violation(&error) {
         return database(context, error);
     }
@@ -118,7 +125,10 @@ pub(crate) fn parse_duplicate_detail(detail: &str) -> Option<(String, String)> {
 /// The duplicate as far as the batch itself tells, for when the server's detail could not be read.
 fn describe_duplicate(docs: &[StoredDoc]) -> (String, String) {
     let mut seen = HashSet::new();
-    if let Some(doc) = docs.iter().find(|d| !seen.insert((d.collection, d.owner, d.key.as_str()))) {
+    if let Some(doc) = docs
+        .iter()
+        .find(|d| !seen.insert((d.collection, d.owner, d.key.as_str())))
+    {
         return (doc.collection.name().to_owned(), doc.key.clone());
     }
     match docs {
@@ -129,7 +139,10 @@ fn describe_duplicate(docs: &[StoredDoc]) -> (String, String) {
                 Some(c) if docs.iter().all(|d| d.collection == c) => c.name().to_owned(),
                 _ => "a collection".to_owned(),
             };
-            (collection, format!("<one of the {} keys inserted>", docs.len()))
+            (
+                collection,
+                format!("<one of the {} keys inserted>", docs.len()),
+            )
         }
     }
 }
@@ -142,32 +155,60 @@ mod tests {
     #[test]
     fn parses_the_detail_of_a_unique_violation() {
         assert_eq!(
-            parse_duplicate_detail("Key (collection, owner, key)=(environments, 0, Production) already exists."),
+            parse_duplicate_detail(
+                "Key (collection, owner, key)=(environments, 0, Production) already exists."
+            ),
             Some(("environments".to_owned(), "Production".to_owned()))
         );
         assert_eq!(
-            parse_duplicate_detail("Key (collection, owner, key)=(channels, 42, a, 1, (b)) already exists."),
+            parse_duplicate_detail(
+                "Key (collection, owner, key)=(channels, 42, a, 1, (b)) already exists."
+            ),
             Some(("channels".to_owned(), "a, 1, (b)".to_owned()))
         );
         assert_eq!(
-            parse_duplicate_detail("Schlüssel »(collection, owner, key)=(tag-sets, 7, )« existiert bereits."),
+            parse_duplicate_detail(
+                "Schlüssel »(collection, owner, key)=(tag-sets, 7, )« existiert bereits."
+            ),
             Some(("tag-sets".to_owned(), String::new()))
         );
         assert_eq!(parse_duplicate_detail("Key (id)=(5) already exists."), None);
-        assert_eq!(parse_duplicate_detail("Key (collection, owner, key)=(nope, 0, x) already exists."), None);
+        assert_eq!(
+            parse_duplicate_detail("Key (collection, owner, key)=(nope, 0, x) already exists."),
+            None
+        );
         assert_eq!(parse_duplicate_detail("something else"), None);
     }
 
     fn doc(collection: Collection, owner: i64, key: &str) -> StoredDoc {
-        StoredDoc { id: 1, collection, owner, key: key.to_owned(), body: "{}".to_owned() }
+        StoredDoc {
+            id: 1,
+            collection,
+            owner,
+            key: key.to_owned(),
+            body: "{}".to_owned(),
+        }
     }
 
     #[test]
     fn describes_a_duplicate_from_the_batch() {
-        let twice = [doc(Collection::Channels, 3, "a"), doc(Collection::Channels, 3, "b"), doc(Collection::Channels, 3, "a")];
-        assert_eq!(describe_duplicate(&twice), ("channels".to_owned(), "a".to_owned()));
-        assert_eq!(describe_duplicate(&[doc(Collection::Feeds, 0, "x")]), ("feeds".to_owned(), "x".to_owned()));
-        let mixed = [doc(Collection::Feeds, 0, "x"), doc(Collection::Teams, 0, "y")];
+        let twice = [
+            doc(Collection::Channels, 3, "a"),
+            doc(Collection::Channels, 3, "b"),
+            doc(Collection::Channels, 3, "a"),
+        ];
+        assert_eq!(
+            describe_duplicate(&twice),
+            ("channels".to_owned(), "a".to_owned())
+        );
+        assert_eq!(
+            describe_duplicate(&[doc(Collection::Feeds, 0, "x")]),
+            ("feeds".to_owned(), "x".to_owned())
+        );
+        let mixed = [
+            doc(Collection::Feeds, 0, "x"),
+            doc(Collection::Teams, 0, "y"),
+        ];
         assert_eq!(describe_duplicate(&mixed).0, "a collection");
     }
 }

@@ -9,7 +9,7 @@
 //! - `cuttle_schema(version)`: one row, the schema version (see [`PostgresStore::migrate`]);
 //! - `cuttle_meta(key, value)`: the instance's meta values ([`cuttle_store::meta`]);
 //! - `cuttle_documents(id, collection, owner, key, body)`: every document, the collection by its
-//!   command-line name ([`Collection::name`]), unique on `(collection, owner, key)`; keys compare
+//!   command-line name ([`cuttle_domain::Collection::name`]), unique on `(collection, owner, key)`; keys compare
 //!   byte by byte (`COLLATE "C"` on a UTF-8 database), so that `Prod`, `prod` and the NFD spelling
 //!   of a name are three keys, ordered as Rust orders strings;
 //! - the sequence `cuttle_document_ids`, from which [`WriteTxn::allocate_ids`] takes ids: a
@@ -103,7 +103,9 @@ impl PostgresStore {
     /// not encrypted. Errors never repeat the password.
     pub fn connect(url: &str) -> Result<Self> {
         let config = connection_config(url, std::env::var_os("PGPASSWORD"))?;
-        let client = config.connect(NoTls).map_err(|e| database("connecting to the PostgreSQL server", e))?;
+        let client = config
+            .connect(NoTls)
+            .map_err(|e| database("connecting to the PostgreSQL server", e))?;
         Ok(PostgresStore { client })
     }
 
@@ -133,10 +135,9 @@ fn connection_config(url: &str, env_password: Option<OsString>) -> Result<Config
         }
         database_message("reading the PostgreSQL connection URL", message)
     })?;
-    if config.get_password().is_none() {
-        if let Some(password) = env_password.filter(|p| !p.is_empty()) {
-            config.password(password.into_encoded_bytes());
-        }
+    let env_password = env_password.filter(|p| !p.is_empty() && config.get_password().is_none());
+    if let Some(password) = env_password {
+        config.password(password.into_encoded_bytes());
     }
     if config.get_application_name().is_none() {
         config.application_name("cuttle");
@@ -165,21 +166,32 @@ fn presence(txn: &mut Transaction<'_>) -> Result<Presence> {
             &[],
         )
         .map_err(|e| database("looking for a Cuttle instance in the database", e))?;
-    let schema_table: bool = row.try_get(0).map_err(|e| database("looking for a Cuttle instance in the database", e))?;
-    let others: bool = row.try_get(1).map_err(|e| database("looking for a Cuttle instance in the database", e))?;
-    Ok(Presence { schema_table, any: schema_table || others })
+    let schema_table: bool = row
+        .try_get(0)
+        .map_err(|e| database("looking for a Cuttle instance in the database", e))?;
+    let others: bool = row
+        .try_get(1)
+        .map_err(|e| database("looking for a Cuttle instance in the database", e))?;
+    Ok(Presence {
+        schema_table,
+        any: schema_table || others,
+    })
 }
 
 /// Refuses a database whose text is not UTF-8: keys must keep every character and compare by
 /// their UTF-8 bytes.
 fn require_utf8(txn: &mut Transaction<'_>) -> Result<()> {
     const CONTEXT: &str = "checking the database's encoding";
-    let row = txn.query_one("SELECT current_setting('server_encoding')", &[]).map_err(|e| database(CONTEXT, e))?;
+    let row = txn
+        .query_one("SELECT current_setting('server_encoding')", &[])
+        .map_err(|e| database(CONTEXT, e))?;
     let encoding: String = row.try_get(0).map_err(|e| database(CONTEXT, e))?;
     if encoding != "UTF8" {
         return Err(database_message(
             CONTEXT,
-            format!("the database's encoding is {encoding}; Cuttle needs a database created with ENCODING 'UTF8'"),
+            format!(
+                "the database's encoding is {encoding}; Cuttle needs a database created with ENCODING 'UTF8'"
+            ),
         ));
     }
     Ok(())
@@ -187,16 +199,19 @@ fn require_utf8(txn: &mut Transaction<'_>) -> Result<()> {
 
 /// Runs the migrations from `from` (exclusive) to [`SCHEMA_VERSION`].
 fn run_migrations(txn: &mut Transaction<'_>, from: i64) -> Result<()> {
-    let first = usize::try_from(from).map_err(|_| StoreError::Corrupt(format!("the schema version {from} is negative")))?;
+    let first = usize::try_from(from)
+        .map_err(|_| StoreError::Corrupt(format!("the schema version {from} is negative")))?;
     for migration in MIGRATIONS.iter().skip(first) {
-        txn.batch_execute(migration).map_err(|e| database("migrating the schema", e))?;
+        txn.batch_execute(migration)
+            .map_err(|e| database("migrating the schema", e))?;
     }
     Ok(())
 }
 
 impl Store for PostgresStore {
     fn initialize(&mut self, meta: &[(&str, &str)]) -> Result<()> {
-        let mut txn = self.locked_transaction("starting the transaction that creates the instance")?;
+        let mut txn =
+            self.locked_transaction("starting the transaction that creates the instance")?;
         if presence(&mut txn)?.any {
             return Err(StoreError::AlreadyAnInstance);
         }
@@ -204,17 +219,22 @@ impl Store for PostgresStore {
         txn.batch_execute("CREATE TABLE cuttle_schema (version BIGINT NOT NULL)")
             .map_err(|e| database("creating the schema", e))?;
         run_migrations(&mut txn, 0)?;
-        txn.execute("INSERT INTO cuttle_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
-            .map_err(|e| database("recording the schema version", e))?;
+        txn.execute(
+            "INSERT INTO cuttle_schema (version) VALUES ($1)",
+            &[&SCHEMA_VERSION],
+        )
+        .map_err(|e| database("recording the schema version", e))?;
         if !meta.is_empty() {
             let insert = txn
                 .prepare("INSERT INTO cuttle_meta (key, value) VALUES ($1, $2)")
                 .map_err(|e| database("recording the instance's meta values", e))?;
             for (key, value) in meta {
-                txn.execute(&insert, &[key, value]).map_err(|e| database("recording the instance's meta values", e))?;
+                txn.execute(&insert, &[key, value])
+                    .map_err(|e| database("recording the instance's meta values", e))?;
             }
         }
-        txn.commit().map_err(|e| database("committing the new instance", e))
+        txn.commit()
+            .map_err(|e| database("committing the new instance", e))
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -226,7 +246,9 @@ impl Store for PostgresStore {
             .query("SELECT version FROM cuttle_schema", &[])
             .map_err(|e| database("reading the schema version", e))?;
         let found: i64 = match rows.as_slice() {
-            [row] => row.try_get(0).map_err(|e| database("reading the schema version", e))?,
+            [row] => row
+                .try_get(0)
+                .map_err(|e| database("reading the schema version", e))?,
             _ => {
                 return Err(StoreError::Corrupt(format!(
                     "the table cuttle_schema holds {} rows instead of one",
@@ -235,10 +257,15 @@ impl Store for PostgresStore {
             }
         };
         if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
         if found < 1 {
-            return Err(StoreError::Corrupt(format!("the schema version {found} is not one Cuttle ever wrote")));
+            return Err(StoreError::Corrupt(format!(
+                "the schema version {found} is not one Cuttle ever wrote"
+            )));
         }
         if found == SCHEMA_VERSION {
             return Ok(());
@@ -246,7 +273,8 @@ impl Store for PostgresStore {
         run_migrations(&mut txn, found)?;
         txn.execute("UPDATE cuttle_schema SET version = $1", &[&SCHEMA_VERSION])
             .map_err(|e| database("recording the schema version", e))?;
-        txn.commit().map_err(|e| database("committing the migration", e))
+        txn.commit()
+            .map_err(|e| database("committing the migration", e))
     }
 
     fn schema_version(&self) -> i64 {
@@ -263,7 +291,8 @@ impl Store for PostgresStore {
             .map_err(|e| database("starting a read transaction", e))?;
         // PostgreSQL takes the snapshot at the transaction's first statement, not at BEGIN: take
         // it now, so that the snapshot is the database as of this call.
-        txn.batch_execute("SELECT 1").map_err(|e| database("taking the read snapshot", e))?;
+        txn.batch_execute("SELECT 1")
+            .map_err(|e| database("taking the read snapshot", e))?;
         Ok(Box::new(txn::Txn::new(txn)))
     }
 
@@ -273,7 +302,8 @@ impl Store for PostgresStore {
     }
 
     fn drop_instance(&mut self) -> Result<()> {
-        let mut txn = self.locked_transaction("starting the transaction that removes the instance")?;
+        let mut txn =
+            self.locked_transaction("starting the transaction that removes the instance")?;
         if !presence(&mut txn)?.schema_table {
             return Err(StoreError::NotAnInstance);
         }
@@ -282,7 +312,8 @@ impl Store for PostgresStore {
              DROP SEQUENCE IF EXISTS cuttle_document_ids;",
         )
         .map_err(|e| database("removing the instance's tables", e))?;
-        txn.commit().map_err(|e| database("committing the removal of the instance", e))
+        txn.commit()
+            .map_err(|e| database("committing the removal of the instance", e))
     }
 }
 
@@ -292,13 +323,22 @@ mod tests {
 
     #[test]
     fn the_environment_supplies_a_missing_password() {
-        let config = connection_config("postgres://cuttle@localhost/cuttle", Some("from-env".into())).unwrap();
+        let config = connection_config(
+            "postgres://cuttle@localhost/cuttle",
+            Some("from-env".into()),
+        )
+        .unwrap();
         assert_eq!(config.get_password(), Some(&b"from-env"[..]));
-        let config = connection_config("postgres://cuttle:in-url@localhost/cuttle", Some("from-env".into())).unwrap();
+        let config = connection_config(
+            "postgres://cuttle:in-url@localhost/cuttle",
+            Some("from-env".into()),
+        )
+        .unwrap();
         assert_eq!(config.get_password(), Some(&b"in-url"[..]));
         let config = connection_config("postgres://cuttle@localhost/cuttle", None).unwrap();
         assert_eq!(config.get_password(), None);
-        let config = connection_config("postgres://cuttle@localhost/cuttle", Some("".into())).unwrap();
+        let config =
+            connection_config("postgres://cuttle@localhost/cuttle", Some("".into())).unwrap();
         assert_eq!(config.get_password(), None);
     }
 
@@ -307,8 +347,11 @@ mod tests {
         let config = connection_config("postgres://cuttle@localhost/cuttle", None).unwrap();
         assert_eq!(config.get_application_name(), Some("cuttle"));
         assert_eq!(config.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
-        let config =
-            connection_config("postgres://cuttle@localhost/cuttle?application_name=ops&connect_timeout=3", None).unwrap();
+        let config = connection_config(
+            "postgres://cuttle@localhost/cuttle?application_name=ops&connect_timeout=3",
+            None,
+        )
+        .unwrap();
         assert_eq!(config.get_application_name(), Some("ops"));
         assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(3)));
     }
@@ -326,7 +369,10 @@ mod tests {
                 Ok(_) => panic!("{url} parsed"),
                 Err(e) => format!("{e} / {e:?}"),
             };
-            assert!(!message.contains("hunter2") && !message.contains("`h`"), "{message}");
+            assert!(
+                !message.contains("hunter2") && !message.contains("`h`"),
+                "{message}"
+            );
         }
     }
 

@@ -49,6 +49,16 @@ pub struct TestDatabase {
 /// When [`URL_VARIABLE`] is not set but [`REQUIRE_VARIABLE`] is `1`, or when the server cannot
 /// create the database.
 pub fn fresh_database() -> Option<TestDatabase> {
+    fresh_database_with("")
+}
+
+/// Like [`fresh_database`], with `options` appended to `CREATE DATABASE <name>` (say
+/// `ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`).
+///
+/// # Panics
+///
+/// As [`fresh_database`].
+pub fn fresh_database_with(options: &str) -> Option<TestDatabase> {
     let admin_url = match std::env::var(URL_VARIABLE) {
         Ok(url) if !url.trim().is_empty() => url,
         _ => {
@@ -58,18 +68,28 @@ pub fn fresh_database() -> Option<TestDatabase> {
             static SKIPPED: Once = Once::new();
             SKIPPED.call_once(|| {
                 // Straight to the process's stderr: the test harness captures `eprintln!`.
-                let _ = writeln!(std::io::stderr(), "SKIPPED: PostgreSQL tests ({URL_VARIABLE} is not set)");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: PostgreSQL tests ({URL_VARIABLE} is not set)"
+                );
             });
             return None;
         }
     };
     let name = unique_name();
     let mut admin = admin_client(&admin_url);
-    if let Err(e) = admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")) {
-        panic!("creating the test database {name}: {}", crate::PostgresError::from(e));
+    if let Err(e) = admin.batch_execute(&format!("CREATE DATABASE \"{name}\" {options}")) {
+        panic!(
+            "creating the test database {name}: {}",
+            crate::PostgresError::from(e)
+        );
     }
     let url = with_database(&admin_url, &name);
-    Some(TestDatabase { name, url, admin_url })
+    Some(TestDatabase {
+        name,
+        url,
+        admin_url,
+    })
 }
 
 impl TestDatabase {
@@ -115,14 +135,25 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         let dropped = crate::connection_config(&self.admin_url, std::env::var_os("PGPASSWORD"))
             .map_err(|e| e.to_string())
-            .and_then(|config| config.connect(NoTls).map_err(|e| crate::PostgresError::from(e).to_string()))
+            .and_then(|config| {
+                config
+                    .connect(NoTls)
+                    .map_err(|e| crate::PostgresError::from(e).to_string())
+            })
             .and_then(|mut admin| {
                 admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                        self.name
+                    ))
                     .map_err(|e| crate::PostgresError::from(e).to_string())
             });
         if let Err(e) = dropped {
-            let _ = writeln!(std::io::stderr(), "warning: could not drop the test database {}: {e}", self.name);
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: could not drop the test database {}: {e}",
+                self.name
+            );
         }
     }
 }
@@ -131,8 +162,15 @@ impl Drop for TestDatabase {
 /// counter (lower case, well under PostgreSQL's 63 bytes).
 fn unique_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    format!("cuttle_test_{seconds}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!(
+        "cuttle_test_{seconds}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn admin_client(url: &str) -> postgres::Client {
@@ -142,7 +180,10 @@ fn admin_client(url: &str) -> postgres::Client {
     };
     match config.connect(NoTls) {
         Ok(client) => client,
-        Err(e) => panic!("connecting to the PostgreSQL test server ({URL_VARIABLE}): {}", crate::PostgresError::from(e)),
+        Err(e) => panic!(
+            "connecting to the PostgreSQL test server ({URL_VARIABLE}): {}",
+            crate::PostgresError::from(e)
+        ),
     }
 }
 
@@ -153,8 +194,12 @@ fn with_database(url: &str, name: &str) -> String {
         return format!("{url} dbname={name}");
     };
     let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..].find(['/', '?']).map_or(url.len(), |i| authority_start + i);
-    let query = url[authority_end..].find('?').map_or("", |i| &url[authority_end + i..]);
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let query = url[authority_end..]
+        .find('?')
+        .map_or("", |i| &url[authority_end + i..]);
     format!("{}/{name}{query}", &url[..authority_end])
 }
 
@@ -165,11 +210,26 @@ mod tests {
     #[test]
     fn replaces_the_database_of_a_url() {
         let cases = [
-            ("postgres://cuttle:pw@127.0.0.1:5432/cuttle", "postgres://cuttle:pw@127.0.0.1:5432/t1"),
-            ("postgres://cuttle:pw@127.0.0.1:5432", "postgres://cuttle:pw@127.0.0.1:5432/t1"),
-            ("postgresql://h/db?sslmode=disable", "postgresql://h/t1?sslmode=disable"),
-            ("postgres://h?connect_timeout=5", "postgres://h/t1?connect_timeout=5"),
-            ("host=localhost user=cuttle dbname=cuttle", "host=localhost user=cuttle dbname=cuttle dbname=t1"),
+            (
+                "postgres://cuttle:pw@127.0.0.1:5432/cuttle",
+                "postgres://cuttle:pw@127.0.0.1:5432/t1",
+            ),
+            (
+                "postgres://cuttle:pw@127.0.0.1:5432",
+                "postgres://cuttle:pw@127.0.0.1:5432/t1",
+            ),
+            (
+                "postgresql://h/db?sslmode=disable",
+                "postgresql://h/t1?sslmode=disable",
+            ),
+            (
+                "postgres://h?connect_timeout=5",
+                "postgres://h/t1?connect_timeout=5",
+            ),
+            (
+                "host=localhost user=cuttle dbname=cuttle",
+                "host=localhost user=cuttle dbname=cuttle dbname=t1",
+            ),
         ];
         for (url, expected) in cases {
             assert_eq!(with_database(url, "t1"), expected, "{url}");

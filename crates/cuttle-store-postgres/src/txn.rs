@@ -22,20 +22,26 @@ const META: &str = "SELECT value FROM cuttle_meta WHERE key = $1";
 const SET_META: &str = "INSERT INTO cuttle_meta (key, value) VALUES ($1, $2)
      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
 const GET: &str = "SELECT collection, owner, key, body FROM cuttle_documents WHERE id = $1";
-const FIND: &str = "SELECT id, body FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
-const FIND_ID: &str = "SELECT id FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
-const SCAN: &str = "SELECT id, owner, key, body FROM cuttle_documents WHERE collection = $1 ORDER BY owner, key";
+const FIND: &str =
+    "SELECT id, body FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
+const FIND_ID: &str =
+    "SELECT id FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
+const SCAN: &str =
+    "SELECT id, owner, key, body FROM cuttle_documents WHERE collection = $1 ORDER BY owner, key";
 const SCAN_OWNER: &str = "SELECT id, owner, key, body FROM cuttle_documents
      WHERE collection = $1 AND owner = $2 ORDER BY owner, key";
-const SCAN_KEYS: &str = "SELECT id, owner, key FROM cuttle_documents WHERE collection = $1 ORDER BY owner, key";
+const SCAN_KEYS: &str =
+    "SELECT id, owner, key FROM cuttle_documents WHERE collection = $1 ORDER BY owner, key";
 const COUNT: &str = "SELECT count(*) FROM cuttle_documents WHERE collection = $1";
 /// The writer lock keeps every other Cuttle writer from taking ids between `nextval` and
 /// `setval`, so the range is contiguous.
-const ALLOCATE: &str = "SELECT setval('cuttle_document_ids', nextval('cuttle_document_ids') + $1 - 1)";
+const ALLOCATE: &str =
+    "SELECT setval('cuttle_document_ids', nextval('cuttle_document_ids') + $1 - 1)";
 /// One statement for any number of rows: the columns travel as five arrays.
 const INSERT: &str = "INSERT INTO cuttle_documents (id, collection, owner, key, body)
      SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[])";
-const COPY: &str = "COPY cuttle_documents (id, collection, owner, key, body) FROM STDIN (FORMAT binary)";
+const COPY: &str =
+    "COPY cuttle_documents (id, collection, owner, key, body) FROM STDIN (FORMAT binary)";
 const COPY_TYPES: &[Type] = &[Type::INT8, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT];
 const UPDATE: &str = "UPDATE cuttle_documents SET key = $2, body = $3 WHERE id = $1";
 const DELETE: &str = "DELETE FROM cuttle_documents WHERE id = $1";
@@ -58,18 +64,29 @@ fn failed(flag: &mut bool, context: &'static str, error: postgres::Error) -> Sto
 
 /// Column `index` of `row`.
 fn column<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
-    row.try_get(index)
-        .map_err(|e| StoreError::Corrupt(format!("column {index} of a row: {}", PostgresError::from(e))))
+    row.try_get(index).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "column {index} of a row: {}",
+            PostgresError::from(e)
+        ))
+    })
 }
 
 fn collection_named(name: &str, id: DocId) -> Result<Collection> {
-    Collection::from_name(name)
-        .ok_or_else(|| StoreError::Corrupt(format!("document {id} belongs to the unknown collection {name:?}")))
+    Collection::from_name(name).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "document {id} belongs to the unknown collection {name:?}"
+        ))
+    })
 }
 
 impl<'a> Txn<'a> {
     pub(crate) fn new(txn: Transaction<'a>) -> Self {
-        Txn { txn, statements: HashMap::new(), failed: false }
+        Txn {
+            txn,
+            statements: HashMap::new(),
+            failed: false,
+        }
     }
 
     /// `sql`, prepared once per transaction.
@@ -77,7 +94,10 @@ impl<'a> Txn<'a> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.txn.prepare(sql).map_err(|e| failed(&mut self.failed, context, e))?;
+        let statement = self
+            .txn
+            .prepare(sql)
+            .map_err(|e| failed(&mut self.failed, context, e))?;
         self.statements.insert(sql, statement.clone());
         Ok(statement)
     }
@@ -104,7 +124,10 @@ impl<'a> Txn<'a> {
     fn copy_rows(&mut self, docs: &[StoredDoc]) -> Result<()> {
         const CONTEXT: &str = "copying documents into the database";
         let statement = self.statement(COPY, CONTEXT)?;
-        let writer = self.txn.copy_in(&statement).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let writer = self
+            .txn
+            .copy_in(&statement)
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         let mut writer = BinaryCopyInWriter::new(writer, COPY_TYPES);
         let mut write_failed = |e| {
             self.failed = true;
@@ -125,14 +148,20 @@ impl ReadTxn for Txn<'_> {
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
         const CONTEXT: &str = "reading a meta value";
         let statement = self.statement(META, CONTEXT)?;
-        let row = self.txn.query_opt(&statement, &[&key]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let row = self
+            .txn
+            .query_opt(&statement, &[&key])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         row.map(|row| column(&row, 0)).transpose()
     }
 
     fn get(&mut self, id: DocId) -> Result<Option<StoredDoc>> {
         const CONTEXT: &str = "reading a document";
         let statement = self.statement(GET, CONTEXT)?;
-        let row = self.txn.query_opt(&statement, &[&id]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let row = self
+            .txn
+            .query_opt(&statement, &[&id])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(StoredDoc {
             id,
@@ -143,7 +172,12 @@ impl ReadTxn for Txn<'_> {
         }))
     }
 
-    fn find(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<StoredDoc>> {
+    fn find(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<StoredDoc>> {
         const CONTEXT: &str = "finding a document";
         let statement = self.statement(FIND, CONTEXT)?;
         let row = self
@@ -151,10 +185,21 @@ impl ReadTxn for Txn<'_> {
             .query_opt(&statement, &[&collection.name(), &owner, &key])
             .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredDoc { id: column(&row, 0)?, collection, owner, key: key.to_owned(), body: column(&row, 1)? }))
+        Ok(Some(StoredDoc {
+            id: column(&row, 0)?,
+            collection,
+            owner,
+            key: key.to_owned(),
+            body: column(&row, 1)?,
+        }))
     }
 
-    fn find_id(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>> {
+    fn find_id(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>> {
         const CONTEXT: &str = "finding a document's id";
         let statement = self.statement(FIND_ID, CONTEXT)?;
         let row = self
@@ -181,7 +226,10 @@ impl ReadTxn for Txn<'_> {
             .txn
             .query_raw(&statement, params.iter().copied())
             .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
-        while let Some(row) = rows.next().map_err(|e| failed(&mut self.failed, CONTEXT, e))? {
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?
+        {
             visit(StoredDoc {
                 id: column(&row, 0)?,
                 collection,
@@ -193,7 +241,11 @@ impl ReadTxn for Txn<'_> {
         Ok(())
     }
 
-    fn scan_keys(&mut self, collection: Collection, visit: &mut dyn FnMut(KeyRow) -> Result<()>) -> Result<()> {
+    fn scan_keys(
+        &mut self,
+        collection: Collection,
+        visit: &mut dyn FnMut(KeyRow) -> Result<()>,
+    ) -> Result<()> {
         const CONTEXT: &str = "reading the keys of a collection";
         let name = collection.name();
         let statement = self.statement(SCAN_KEYS, CONTEXT)?;
@@ -201,8 +253,15 @@ impl ReadTxn for Txn<'_> {
             .txn
             .query_raw(&statement, [&name as &(dyn ToSql + Sync)])
             .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
-        while let Some(row) = rows.next().map_err(|e| failed(&mut self.failed, CONTEXT, e))? {
-            visit(KeyRow { id: column(&row, 0)?, owner: column(&row, 1)?, key: column(&row, 2)? })?;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?
+        {
+            visit(KeyRow {
+                id: column(&row, 0)?,
+                owner: column(&row, 1)?,
+                key: column(&row, 2)?,
+            })?;
         }
         Ok(())
     }
@@ -215,7 +274,8 @@ impl ReadTxn for Txn<'_> {
             .query_one(&statement, &[&collection.name()])
             .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         let count: i64 = column(&row, 0)?;
-        u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("PostgreSQL counted {count} documents")))
+        u64::try_from(count)
+            .map_err(|_| StoreError::Corrupt(format!("PostgreSQL counted {count} documents")))
     }
 }
 
@@ -225,16 +285,20 @@ impl WriteTxn for Txn<'_> {
         if n == 0 {
             return Ok(0..0);
         }
-        let count = i64::try_from(n).map_err(|_| database_message(CONTEXT, format!("{n} ids are too many")))?;
+        let count = i64::try_from(n)
+            .map_err(|_| database_message(CONTEXT, format!("{n} ids are too many")))?;
         let statement = self.statement(ALLOCATE, CONTEXT)?;
-        let row = self.txn.query_one(&statement, &[&count]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        let row = self
+            .txn
+            .query_one(&statement, &[&count])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         let last: DocId = column(&row, 0)?;
         // The sequence starts at 1, so `last` is at least `count`; `end` only overflows at the
         // sequence's very end.
         let start = last - (count - 1);
-        let end = last
-            .checked_add(1)
-            .ok_or_else(|| database_message(CONTEXT, "the document ids are exhausted".to_owned()))?;
+        let end = last.checked_add(1).ok_or_else(|| {
+            database_message(CONTEXT, "the document ids are exhausted".to_owned())
+        })?;
         Ok(start..end)
     }
 
@@ -257,7 +321,10 @@ impl WriteTxn for Txn<'_> {
                 write_error(CONTEXT, e, std::slice::from_ref(doc))
             })?;
         if updated == 0 {
-            return Err(database_message(CONTEXT, format!("there is no document with the id {}", doc.id)));
+            return Err(database_message(
+                CONTEXT,
+                format!("there is no document with the id {}", doc.id),
+            ));
         }
         Ok(())
     }
@@ -265,14 +332,18 @@ impl WriteTxn for Txn<'_> {
     fn delete(&mut self, id: DocId) -> Result<()> {
         const CONTEXT: &str = "deleting a document";
         let statement = self.statement(DELETE, CONTEXT)?;
-        self.txn.execute(&statement, &[&id]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        self.txn
+            .execute(&statement, &[&id])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         Ok(())
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
         const CONTEXT: &str = "recording a meta value";
         let statement = self.statement(SET_META, CONTEXT)?;
-        self.txn.execute(&statement, &[&key, &value]).map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        self.txn
+            .execute(&statement, &[&key, &value])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         Ok(())
     }
 
@@ -282,7 +353,8 @@ impl WriteTxn for Txn<'_> {
             // Dropping the transaction rolls it back.
             return Err(database_message(
                 CONTEXT,
-                "a statement of this transaction failed, so PostgreSQL rolled all of it back".to_owned(),
+                "a statement of this transaction failed, so PostgreSQL rolled all of it back"
+                    .to_owned(),
             ));
         }
         let this = *self;

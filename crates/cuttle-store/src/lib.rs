@@ -88,7 +88,7 @@ pub trait Store: Send {
     fn migrate(&mut self) -> Result<()>;
     /// The schema version this build writes.
     fn schema_version(&self) -> i64;
-    /// A consistent read snapshot.
+    /// A consistent read snapshot, taken when this returns.
     fn read(&mut self) -> Result<Box<dyn ReadTxn + '_>>;
     /// The exclusive write transaction.
     fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
@@ -121,7 +121,9 @@ pub trait ReadTxn {
     }
 }
 
-/// The exclusive write transaction. Dropping it without `commit` rolls back.
+/// The exclusive write transaction. Dropping it without `commit` rolls back. After any error
+/// the transaction must be dropped, not committed: backends differ in what a failed statement
+/// leaves behind (PostgreSQL refuses the commit; SQLite would keep the rows written before it).
 pub trait WriteTxn: ReadTxn {
     /// `n` fresh ids, never used before in this instance.
     fn allocate_ids(&mut self, n: u64) -> Result<std::ops::Range<DocId>>;
@@ -134,3 +136,6 @@ pub trait WriteTxn: ReadTxn {
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
+
+#[cfg(feature = "conformance")]
+pub mod conformance;

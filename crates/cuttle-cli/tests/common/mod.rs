@@ -1,0 +1,188 @@
+//! The test world: a `CUTTLE_HOME` of its own and, for PostgreSQL, a database of its own for
+//! each instance; every command runs the real `cuttle` binary.
+//!
+//! Each behavioural test is written once, as a function of a [`World`], and run on both backends
+//! by [`both_backends!`]. PostgreSQL tests need `CUTTLE_TEST_POSTGRES_URL` and say loudly when
+//! they are skipped (`CUTTLE_REQUIRE_POSTGRES=1` makes skipping a failure).
+
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use cuttle_store_postgres::testing::{TestDatabase, fresh_database};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub struct World {
+    home: TempDir,
+    postgres: bool,
+    /// The database made with the world, until an instance takes it.
+    unused: RefCell<Option<TestDatabase>>,
+    databases: RefCell<Vec<TestDatabase>>,
+}
+
+impl World {
+    pub fn sqlite() -> World {
+        World { home: TempDir::new().unwrap(), postgres: false, unused: RefCell::new(None), databases: RefCell::new(Vec::new()) }
+    }
+
+    /// A PostgreSQL world, or `None` (said loudly) when no test server is configured.
+    pub fn postgres() -> Option<World> {
+        let first = fresh_database()?;
+        Some(World { home: TempDir::new().unwrap(), postgres: true, unused: RefCell::new(Some(first)), databases: RefCell::new(Vec::new()) })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `cuttle` with this world's `CUTTLE_HOME` and nothing inherited that could change its
+    /// behaviour.
+    pub fn cuttle(&self) -> Command {
+        let mut command = Command::cargo_bin("cuttle").unwrap();
+        command
+            .env("CUTTLE_HOME", self.home.path())
+            .env_remove("CUTTLE_MASTER_KEY")
+            .env_remove("CUTTLE_PASSWORD")
+            .env_remove("PGPASSWORD");
+        command
+    }
+
+    /// A database URL for a new instance (`None` for an embedded one): the world's first
+    /// database, then a fresh one for each further instance.
+    pub fn new_database(&self) -> Option<String> {
+        if !self.postgres {
+            return None;
+        }
+        if let Some(db) = self.unused.borrow_mut().take() {
+            let url = db.url().to_owned();
+            self.databases.borrow_mut().push(db);
+            return Some(url);
+        }
+        let db = fresh_database().expect("a PostgreSQL test server");
+        let url = db.url().to_owned();
+        self.databases.borrow_mut().push(db);
+        Some(url)
+    }
+
+    /// Creates an instance on this world's backend.
+    pub fn create_instance(&self, name: &str) {
+        let mut command = self.cuttle();
+        command.args(["instance", "create", name]);
+        if let Some(url) = self.new_database() {
+            command.args(["--database", &url]);
+        }
+        command.assert().success();
+    }
+
+    /// `doc put` of one JSON value; returns the assertion to check.
+    pub fn put(&self, instance: &str, collection: &str, doc: &Value) -> assert_cmd::assert::Assert {
+        self.cuttle()
+            .args(["doc", "put", collection, "--instance", instance, "--file", "-"])
+            .write_stdin(doc.to_string())
+            .assert()
+    }
+
+    pub fn get(&self, instance: &str, collection: &str, key: Option<&str>, project: Option<&str>) -> Value {
+        let mut command = self.cuttle();
+        command.args(["doc", "get", collection, "--instance", instance]);
+        if let Some(key) = key {
+            command.arg(key);
+        }
+        if let Some(project) = project {
+            command.args(["--project", project]);
+        }
+        let out = command.assert().success().get_output().stdout.clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    pub fn list(&self, instance: &str, collection: &str, project: Option<&str>) -> Vec<String> {
+        let mut command = self.cuttle();
+        command.args(["doc", "list", collection, "--instance", instance]);
+        if let Some(project) = project {
+            command.args(["--project", project]);
+        }
+        let out = command.assert().success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    /// Every document of every collection, in the export shape: a picture of the instance to
+    /// compare before and after.
+    pub fn snapshot(&self, instance: &str) -> Vec<(String, Vec<String>)> {
+        cuttle_domain::COLLECTIONS
+            .iter()
+            .map(|decl| (decl.name.to_owned(), self.list(instance, decl.name, None)))
+            .collect()
+    }
+
+    /// Whether `needle` appears in plaintext anywhere the instance wrote: every file under
+    /// `CUTTLE_HOME`, and for PostgreSQL every row of Cuttle's tables.
+    pub fn leaks(&self, needle: &str) -> bool {
+        let in_files = files_under(self.home.path()).iter().any(|file| {
+            std::fs::read(file).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        });
+        let in_database = self.databases.borrow().iter().any(|db| {
+            let mut client = db.client();
+            let exists = client
+                .query_one("SELECT to_regclass('cuttle_documents') IS NOT NULL", &[])
+                .map(|row| row.get::<_, bool>(0))
+                .unwrap_or(false);
+            exists && {
+                let pattern = format!("%{needle}%");
+                let row = client
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM cuttle_documents WHERE body LIKE $1 OR key LIKE $1)
+                              + (SELECT count(*) FROM cuttle_meta WHERE value LIKE $1)",
+                        &[&pattern],
+                    )
+                    .unwrap();
+                row.get::<_, i64>(0) > 0
+            }
+        });
+        in_files || in_database
+    }
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+pub fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+pub fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+/// Runs each named test function on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&$crate::common::World::sqlite()) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                if let Some(world) = $crate::common::World::postgres() { super::$name(&world) }
+            })*
+        }
+    };
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test, on SQLite and on PostgreSQL.
+#
+# PostgreSQL: if CUTTLE_TEST_POSTGRES_URL is not set and this runs as root on a machine with
+# PostgreSQL 15 installed, the local cluster is started and prepared by .ci/postgres.sh;
+# otherwise the PostgreSQL tests say loudly that they were skipped (CUTTLE_REQUIRE_POSTGRES=1
+# makes that a failure, as in CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${CUTTLE_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" -eq 0 ] && [ -x /usr/lib/postgresql/15/bin/postgres ]; then
+    bash .ci/postgres.sh
+    export CUTTLE_TEST_POSTGRES_URL=postgres://cuttle:cuttle@127.0.0.1:5432/cuttle
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || exit "$status"
+
+if grep -q "SKIPPED: PostgreSQL" "$log"; then
+    echo "warning: the PostgreSQL tests were skipped (set CUTTLE_TEST_POSTGRES_URL)" >&2
+    [ "${CUTTLE_REQUIRE_POSTGRES:-}" != 1 ] || { echo "error: CUTTLE_REQUIRE_POSTGRES=1 and the PostgreSQL tests did not run" >&2; exit 1; }
+fi
