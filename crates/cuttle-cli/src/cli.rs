@@ -87,8 +87,12 @@ pub struct CollectionArg(pub Collection);
 
 impl ValueEnum for CollectionArg {
     fn value_variants<'a>() -> &'a [Self] {
-        static ALL: std::sync::LazyLock<Vec<CollectionArg>> =
-            std::sync::LazyLock::new(|| COLLECTIONS.iter().map(|d| CollectionArg(d.collection)).collect());
+        static ALL: std::sync::LazyLock<Vec<CollectionArg>> = std::sync::LazyLock::new(|| {
+            COLLECTIONS
+                .iter()
+                .map(|d| CollectionArg(d.collection))
+                .collect()
+        });
         &ALL
     }
 

@@ -34,8 +34,13 @@ pub fn describe_error(error: &anyhow::Error) -> String {
 
 fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
     match command {
-        InstanceCommand::Create { name, database, master_key_file } => {
-            let mut instance = Instance::create(home, &name, database.as_deref(), master_key_file.as_deref())?;
+        InstanceCommand::Create {
+            name,
+            database,
+            master_key_file,
+        } => {
+            let mut instance =
+                Instance::create(home, &name, database.as_deref(), master_key_file.as_deref())?;
             let description = instance.describe()?;
             eprintln!(
                 "created instance {name:?} ({}, identity {}); its master key is in {} — keep a copy somewhere safe (`cuttle instance master-key {name}`)",
@@ -47,7 +52,13 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
         InstanceCommand::List => {
             let mut out = std::io::stdout().lock();
             for registration in home.list()? {
-                writeln!(out, "{}\t{}\t{}", registration.name, registration.backend, cuttle_instance::home::redact_url(&registration.database))?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    registration.name,
+                    registration.backend,
+                    cuttle_instance::home::redact_url(&registration.database)
+                )?;
             }
         }
         InstanceCommand::Show { name, format } => {
@@ -60,12 +71,20 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
                     writeln!(out, "identity:        {}", description.identity)?;
                     writeln!(out, "backend:         {}", description.backend)?;
                     writeln!(out, "database:        {}", description.database)?;
-                    writeln!(out, "master key file: {}", description.master_key_file.display())?;
+                    writeln!(
+                        out,
+                        "master key file: {}",
+                        description.master_key_file.display()
+                    )?;
                     writeln!(out, "product version: {}", description.product_version)?;
                     writeln!(out, "domain version:  {}", description.domain_version)?;
                     writeln!(out, "schema version:  {}", description.schema_version)?;
                     writeln!(out, "created:         {}", description.created)?;
-                    writeln!(out, "documents:       {}", description.documents.values().sum::<u64>())?;
+                    writeln!(
+                        out,
+                        "documents:       {}",
+                        description.documents.values().sum::<u64>()
+                    )?;
                     for (collection, count) in &description.documents {
                         writeln!(out, "  {collection:<24} {count}")?;
                     }
@@ -97,7 +116,11 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
     let started = Instant::now();
     let mut docs = Vec::new();
     cuttle_sample::generate(size, args.seed, &mut |collection, value| {
-        docs.push(Incoming { collection, origin: String::new(), json: value.to_string() });
+        docs.push(Incoming {
+            collection,
+            origin: String::new(),
+            json: value.to_string(),
+        });
     });
     let generated = started.elapsed();
     let report = write(&mut instance, &docs)?;
@@ -119,7 +142,13 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
 fn write(instance: &mut Instance, docs: &[Incoming]) -> Result<WriteReport> {
     let (store, sealer) = instance.parts();
     let mut txn = store.write()?;
-    let report = documents::write_documents(&mut *txn, sealer, docs, WriteOptions::default(), &mut |_| {})?;
+    let report = documents::write_documents(
+        &mut *txn,
+        sealer,
+        docs,
+        WriteOptions::default(),
+        &mut |_| {},
+    )?;
     txn.commit()?;
     Ok(report)
 }
@@ -132,7 +161,11 @@ fn print_report(report: &WriteReport) {
 
 fn doc(home: &Home, command: DocCommand) -> Result<()> {
     match command {
-        DocCommand::List { collection, instance, project } => {
+        DocCommand::List {
+            collection,
+            instance,
+            project,
+        } => {
             let mut instance = Instance::open(home, &instance)?;
             let mut read = instance.store().read()?;
             let keys = documents::list(&mut *read, collection.0, project.as_deref())?;
@@ -141,28 +174,53 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
                 writeln!(out, "{key}")?;
             }
         }
-        DocCommand::Get { collection, key, instance, project } => {
+        DocCommand::Get {
+            collection,
+            key,
+            instance,
+            project,
+        } => {
             let mut instance = Instance::open(home, &instance)?;
             let mut read = instance.store().read()?;
-            let address = Address { collection: collection.0, project: project.as_deref(), key: key.as_deref() };
+            let address = Address {
+                collection: collection.0,
+                project: project.as_deref(),
+                key: key.as_deref(),
+            };
             let doc = documents::find(&mut *read, &address)?;
             let value = documents::show(&mut *read, &doc)?;
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
-        DocCommand::Put { collection, instance, file } => {
+        DocCommand::Put {
+            collection,
+            instance,
+            file,
+        } => {
             let (origin, text) = read_input(&file)?;
             let docs = split_documents(collection.0, &origin, &text)?;
             let mut instance = Instance::open(home, &instance)?;
             let report = write(&mut instance, &docs)?;
             eprintln!("{} created, {} replaced", report.created, report.replaced);
         }
-        DocCommand::Delete { collection, key, instance, project } => {
+        DocCommand::Delete {
+            collection,
+            key,
+            instance,
+            project,
+        } => {
             let mut instance = Instance::open(home, &instance)?;
             let mut txn = instance.store().write()?;
-            let address = Address { collection: collection.0, project: project.as_deref(), key: key.as_deref() };
+            let address = Address {
+                collection: collection.0,
+                project: project.as_deref(),
+                key: key.as_deref(),
+            };
             let deleted = documents::delete(&mut *txn, &address)?;
             txn.commit()?;
-            eprintln!("deleted {deleted} document{}", if deleted == 1 { "" } else { "s" });
+            eprintln!(
+                "deleted {deleted} document{}",
+                if deleted == 1 { "" } else { "s" }
+            );
         }
     }
     Ok(())
@@ -177,32 +235,46 @@ fn read_input(file: &std::path::Path) -> Result<(String, String)> {
         if std::io::stdin().is_terminal() {
             eprintln!("reading JSON from standard input; end with Ctrl-D");
         }
-        std::io::stdin().take(MAX_INPUT + 1).read_to_string(&mut text).context("reading standard input")?;
+        std::io::stdin()
+            .take(MAX_INPUT + 1)
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
         if text.len() as u64 > MAX_INPUT {
             bail!("standard input is larger than {} MiB", MAX_INPUT >> 20);
         }
         return Ok(("standard input".into(), text));
     }
-    let metadata = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
+    let metadata =
+        std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
     if !metadata.is_file() {
         bail!("{} is not a regular file", file.display());
     }
     if metadata.len() > MAX_INPUT {
         bail!("{} is larger than {} MiB", file.display(), MAX_INPUT >> 20);
     }
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     Ok((file.display().to_string(), text))
 }
 
 /// One document, or an array of documents, each becoming one [`Incoming`].
 fn split_documents(collection: Collection, origin: &str, text: &str) -> Result<Vec<Incoming>> {
-    let value: Value = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{origin} is not valid JSON: {e}"))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("{origin} is not valid JSON: {e}"))?;
     Ok(match value {
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| Incoming { collection, origin: format!("{origin}[{i}]"), json: item.to_string() })
+            .map(|(i, item)| Incoming {
+                collection,
+                origin: format!("{origin}[{i}]"),
+                json: item.to_string(),
+            })
             .collect(),
-        single => vec![Incoming { collection, origin: origin.to_owned(), json: single.to_string() }],
+        single => vec![Incoming {
+            collection,
+            origin: origin.to_owned(),
+            json: single.to_string(),
+        }],
     })
 }

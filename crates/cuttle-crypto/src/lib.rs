@@ -23,7 +23,9 @@ pub enum CryptoError {
     Random(String),
     #[error("a sealed value is not valid base64 or is too short")]
     Malformed,
-    #[error("a sealed value does not open under this master key at this place (wrong master key, or the value was tampered with or moved)")]
+    #[error(
+        "a sealed value does not open under this master key at this place (wrong master key, or the value was tampered with or moved)"
+    )]
     Tampered,
 }
 
@@ -51,7 +53,11 @@ impl MasterKey {
 
     /// Reads the key from its one-line form (surrounding white space is ignored).
     pub fn from_line(line: &str) -> Result<Self, CryptoError> {
-        let mut bytes = Zeroizing::new(STANDARD.decode(line.trim()).map_err(|_| CryptoError::MalformedKey)?);
+        let mut bytes = Zeroizing::new(
+            STANDARD
+                .decode(line.trim())
+                .map_err(|_| CryptoError::MalformedKey)?,
+        );
         let mut key = Zeroizing::new([0u8; 32]);
         if bytes.len() != 32 {
             return Err(CryptoError::MalformedKey);
@@ -98,7 +104,9 @@ impl Sealer {
     }
 
     fn associated_data(&self, place: Place<'_>) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(AD_PREFIX.len() + 16 + place.collection.len() + 9 + place.pointer.len());
+        let mut ad = Vec::with_capacity(
+            AD_PREFIX.len() + 16 + place.collection.len() + 9 + place.pointer.len(),
+        );
         ad.extend_from_slice(AD_PREFIX);
         ad.extend_from_slice(&self.identity);
         ad.extend_from_slice(place.collection.as_bytes());
@@ -115,7 +123,13 @@ impl Sealer {
         let aad = self.associated_data(place);
         let ciphertext = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .expect("AES-GCM-SIV encryption of a bounded message cannot fail");
         let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         out.extend_from_slice(&nonce);
@@ -125,14 +139,22 @@ impl Sealer {
 
     /// Opens a value sealed for `place`.
     pub fn open(&self, sealed: &str, place: Place<'_>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| CryptoError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| CryptoError::Malformed)?;
         if bytes.len() < NONCE_LEN + 16 {
             return Err(CryptoError::Malformed);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let aad = self.associated_data(place);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::Tampered)
     }
@@ -143,21 +165,46 @@ mod tests {
     use super::*;
 
     fn place(document: i64, pointer: &str) -> Place<'_> {
-        Place { collection: "accounts", document, pointer }
+        Place {
+            collection: "accounts",
+            document,
+            pointer,
+        }
     }
 
     #[test]
     fn seals_and_opens_only_at_the_same_place() {
         let key = MasterKey::generate().unwrap();
         let sealer = Sealer::new(&key, [7; 16]);
-        let sealed = sealer.seal(b"sample-secret-x", place(1, "/credentials/password")).unwrap();
-        assert_eq!(&**sealer.open(&sealed, place(1, "/credentials/password")).unwrap(), b"sample-secret-x");
-        assert!(matches!(sealer.open(&sealed, place(2, "/credentials/password")), Err(CryptoError::Tampered)));
-        assert!(matches!(sealer.open(&sealed, place(1, "/credentials/token")), Err(CryptoError::Tampered)));
+        let sealed = sealer
+            .seal(b"sample-secret-x", place(1, "/credentials/password"))
+            .unwrap();
+        assert_eq!(
+            &**sealer
+                .open(&sealed, place(1, "/credentials/password"))
+                .unwrap(),
+            b"sample-secret-x"
+        );
+        assert!(matches!(
+            sealer.open(&sealed, place(2, "/credentials/password")),
+            Err(CryptoError::Tampered)
+        ));
+        assert!(matches!(
+            sealer.open(&sealed, place(1, "/credentials/token")),
+            Err(CryptoError::Tampered)
+        ));
         let other_instance = Sealer::new(&key, [8; 16]);
-        assert!(other_instance.open(&sealed, place(1, "/credentials/password")).is_err());
+        assert!(
+            other_instance
+                .open(&sealed, place(1, "/credentials/password"))
+                .is_err()
+        );
         let other_key = Sealer::new(&MasterKey::generate().unwrap(), [7; 16]);
-        assert!(other_key.open(&sealed, place(1, "/credentials/password")).is_err());
+        assert!(
+            other_key
+                .open(&sealed, place(1, "/credentials/password"))
+                .is_err()
+        );
     }
 
     #[test]

@@ -3,12 +3,17 @@
 //! This is the only place that says what a collection's natural key is, what it refers to, where
 //! its sensitive values stand, which arrays are sets, and how an import merges it.
 
-use crate::decl::{Collection as C, CollectionDecl, KeyedArray, MergeRule, Owner, RefDecl as R, SetArray as S};
+use crate::decl::{
+    Collection as C, CollectionDecl, KeyedArray, MergeRule, Owner, RefDecl as R, SetArray as S,
+};
 use crate::documents::*;
 use crate::shape::canonical;
 
-const TENANCY_REFS: &[R] =
-    &[R::global("environments[]", C::Environments), R::global("tenants[]", C::Tenants), R::tenant_tag("tenantTags[]")];
+const TENANCY_REFS: &[R] = &[
+    R::global("environments[]", C::Environments),
+    R::global("tenants[]", C::Tenants),
+    R::tenant_tag("tenantTags[]"),
+];
 const TENANCY_SETS: &[S] = &[S::of("environments"), S::of("tenants"), S::of("tenantTags")];
 const VARIABLE_KEY: &[&str] = &["name", "scope"];
 
@@ -36,7 +41,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         key: &["name"],
         refs: &[],
         sensitive: &[],
-        keyed_arrays: &[KeyedArray { path: "tags", key: &["name"] }],
+        keyed_arrays: &[KeyedArray {
+            path: "tags",
+            key: &["name"],
+        }],
         sets: &[],
         merge: MergeRule::Replace,
         history: false,
@@ -106,7 +114,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         key: &["name"],
         refs: &[],
         sensitive: &["parameters[]/defaultValue", "properties"],
-        keyed_arrays: &[KeyedArray { path: "parameters", key: &["name"] }],
+        keyed_arrays: &[KeyedArray {
+            path: "parameters",
+            key: &["name"],
+        }],
         sets: &[],
         merge: MergeRule::Replace,
         history: false,
@@ -123,8 +134,14 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::global("phases[]/optionalDeploymentTargets[]", C::Environments),
         ],
         sensitive: &[],
-        keyed_arrays: &[KeyedArray { path: "phases", key: &["name"] }],
-        sets: &[S::of("phases[]/automaticDeploymentTargets"), S::of("phases[]/optionalDeploymentTargets")],
+        keyed_arrays: &[KeyedArray {
+            path: "phases",
+            key: &["name"],
+        }],
+        sets: &[
+            S::of("phases[]/automaticDeploymentTargets"),
+            S::of("phases[]/optionalDeploymentTargets"),
+        ],
         merge: MergeRule::Replace,
         history: false,
         shape: canonical::<Lifecycle>,
@@ -144,10 +161,20 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         sensitive: &["variables[]/value"],
         keyed_arrays: &[
-            KeyedArray { path: "projects", key: &["project"] },
-            KeyedArray { path: "variables", key: &["name", "project", "environment"] },
+            KeyedArray {
+                path: "projects",
+                key: &["project"],
+            },
+            KeyedArray {
+                path: "variables",
+                key: &["name", "project", "environment"],
+            },
         ],
-        sets: &[S::of("tenantTags"), S::by("projects", "project"), S::of("projects[]/environments")],
+        sets: &[
+            S::of("tenantTags"),
+            S::by("projects", "project"),
+            S::of("projects[]/environments"),
+        ],
         merge: MergeRule::MergeTenant,
         history: false,
         shape: canonical::<Tenant>,
@@ -202,7 +229,12 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         sensitive: &["endpoint/sensitiveVariablesEncryptionPassword"],
         keyed_arrays: &[],
-        sets: &[S::of("environments"), S::of("roles"), S::of("tenants"), S::of("tenantTags")],
+        sets: &[
+            S::of("environments"),
+            S::of("roles"),
+            S::of("tenants"),
+            S::of("tenantTags"),
+        ],
         merge: MergeRule::Replace,
         history: false,
         shape: canonical::<Machine>,
@@ -218,10 +250,14 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::global("variables[]/scope/machines[]", C::Machines),
             R::tenant_tag("variables[]/scope/tenantTags[]"),
             R::global("variables[]/value", C::Accounts).when("type", ACCOUNT_VARIABLE_TYPES),
-            R::global("variables[]/value", C::Certificates).when("type", CERTIFICATE_VARIABLE_TYPES),
+            R::global("variables[]/value", C::Certificates)
+                .when("type", CERTIFICATE_VARIABLE_TYPES),
         ],
         sensitive: &["variables[]/value"],
-        keyed_arrays: &[KeyedArray { path: "variables", key: VARIABLE_KEY }],
+        keyed_arrays: &[KeyedArray {
+            path: "variables",
+            key: VARIABLE_KEY,
+        }],
         sets: &[
             S::of("variables[]/scope/environments"),
             S::of("variables[]/scope/machines"),
@@ -256,7 +292,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         about: "a project's release streams, each with its lifecycle and package rules",
         owner: Owner::Project,
         key: &["name"],
-        refs: &[R::global("lifecycle", C::Lifecycles), R::tenant_tag("tenantTags[]")],
+        refs: &[
+            R::global("lifecycle", C::Lifecycles),
+            R::tenant_tag("tenantTags[]"),
+        ],
         sensitive: &[],
         keyed_arrays: &[],
         sets: &[S::of("tenantTags"), S::of("rules[]/actions")],
@@ -277,13 +316,25 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::same_project("steps[]/actions[]/channels[]", C::Channels),
             R::tenant_tag("steps[]/actions[]/tenantTags[]"),
             R::global("steps[]/actions[]/packages[]/feed", C::Feeds),
-            R::global("steps[]/actions[]/properties/Cuttle.Action.Account", C::Accounts),
-            R::global("steps[]/actions[]/properties/Cuttle.Action.Certificate", C::Certificates),
+            R::global(
+                "steps[]/actions[]/properties/Cuttle.Action.Account",
+                C::Accounts,
+            ),
+            R::global(
+                "steps[]/actions[]/properties/Cuttle.Action.Certificate",
+                C::Certificates,
+            ),
         ],
         sensitive: &["steps[]/properties", "steps[]/actions[]/properties"],
         keyed_arrays: &[
-            KeyedArray { path: "steps", key: &["name"] },
-            KeyedArray { path: "steps[]/actions", key: &["name"] },
+            KeyedArray {
+                path: "steps",
+                key: &["name"],
+            },
+            KeyedArray {
+                path: "steps[]/actions",
+                key: &["name"],
+            },
         ],
         sets: &[
             S::of("steps[]/targetRoles"),
@@ -308,10 +359,14 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::same_project("variables[]/scope/channels[]", C::Channels),
             R::tenant_tag("variables[]/scope/tenantTags[]"),
             R::global("variables[]/value", C::Accounts).when("type", ACCOUNT_VARIABLE_TYPES),
-            R::global("variables[]/value", C::Certificates).when("type", CERTIFICATE_VARIABLE_TYPES),
+            R::global("variables[]/value", C::Certificates)
+                .when("type", CERTIFICATE_VARIABLE_TYPES),
         ],
         sensitive: &["variables[]/value"],
-        keyed_arrays: &[KeyedArray { path: "variables", key: VARIABLE_KEY }],
+        keyed_arrays: &[KeyedArray {
+            path: "variables",
+            key: VARIABLE_KEY,
+        }],
         sets: &[
             S::of("variables[]/scope/environments"),
             S::of("variables[]/scope/machines"),
@@ -338,7 +393,11 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         sensitive: &[],
         keyed_arrays: &[],
-        sets: &[S::of("filter/environments"), S::of("filter/roles"), S::of("action/sourceEnvironments")],
+        sets: &[
+            S::of("filter/environments"),
+            S::of("filter/roles"),
+            S::of("action/sourceEnvironments"),
+        ],
         merge: MergeRule::ProjectPart,
         history: false,
         shape: canonical::<Trigger>,
@@ -382,7 +441,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::global("libraryVariableSets[]", C::LibraryVariableSets),
         ],
         sensitive: &[],
-        keyed_arrays: &[KeyedArray { path: "selectedPackages", key: &["actionName", "packageReferenceName"] }],
+        keyed_arrays: &[KeyedArray {
+            path: "selectedPackages",
+            key: &["actionName", "packageReferenceName"],
+        }],
         sets: &[S::of("libraryVariableSets")],
         merge: MergeRule::CreateOnly,
         history: true,
@@ -425,12 +487,18 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
 impl C {
     /// The declaration of this collection.
     pub fn decl(self) -> &'static CollectionDecl {
-        COLLECTIONS.iter().find(|d| d.collection == self).expect("every collection is declared")
+        COLLECTIONS
+            .iter()
+            .find(|d| d.collection == self)
+            .expect("every collection is declared")
     }
 
     /// The collection with this command-line name.
     pub fn from_name(name: &str) -> Option<Self> {
-        COLLECTIONS.iter().find(|d| d.name == name).map(|d| d.collection)
+        COLLECTIONS
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.collection)
     }
 
     pub fn name(self) -> &'static str {
@@ -458,7 +526,11 @@ mod tests {
                 assert!(!r.path.is_empty(), "{}", decl.name);
             }
             if decl.is_project_owned() {
-                assert!(!decl.key.contains(&"project"), "{}: the project is implied", decl.name);
+                assert!(
+                    !decl.key.contains(&"project"),
+                    "{}: the project is implied",
+                    decl.name
+                );
             }
         }
     }

@@ -79,16 +79,34 @@ pub struct RefDecl {
 
 impl RefDecl {
     pub const fn global(path: &'static str, target: Collection) -> Self {
-        RefDecl { path, target, scope: RefScope::Global, when: None }
+        RefDecl {
+            path,
+            target,
+            scope: RefScope::Global,
+            when: None,
+        }
     }
     pub const fn same_project(path: &'static str, target: Collection) -> Self {
-        RefDecl { path, target, scope: RefScope::SameProject, when: None }
+        RefDecl {
+            path,
+            target,
+            scope: RefScope::SameProject,
+            when: None,
+        }
     }
     pub const fn tenant_tag(path: &'static str) -> Self {
-        RefDecl { path, target: Collection::TagSets, scope: RefScope::TenantTag, when: None }
+        RefDecl {
+            path,
+            target: Collection::TagSets,
+            scope: RefScope::TenantTag,
+            when: None,
+        }
     }
     pub const fn when(self, field: &'static str, any_of: &'static [&'static str]) -> Self {
-        RefDecl { when: Some(When { field, any_of }), ..self }
+        RefDecl {
+            when: Some(When { field, any_of }),
+            ..self
+        }
     }
 }
 
@@ -114,7 +132,10 @@ impl SetArray {
         SetArray { path, by: None }
     }
     pub const fn by(path: &'static str, field: &'static str) -> Self {
-        SetArray { path, by: Some(field) }
+        SetArray {
+            path,
+            by: Some(field),
+        }
     }
 }
 
@@ -168,7 +189,9 @@ pub struct CollectionDecl {
 
 impl std::fmt::Debug for CollectionDecl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CollectionDecl").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("CollectionDecl")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

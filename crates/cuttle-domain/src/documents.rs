@@ -36,10 +36,18 @@ impl Timestamp {
             && digits(20..23)
             && b[23] == b'Z';
         let number = |r: std::ops::Range<usize>| text[r].parse::<u32>().unwrap_or(0);
-        if ok && (1..=12).contains(&number(5..7)) && (1..=31).contains(&number(8..10)) && number(11..13) < 24 && number(14..16) < 60 && number(17..19) < 60 {
+        if ok
+            && (1..=12).contains(&number(5..7))
+            && (1..=31).contains(&number(8..10))
+            && number(11..13) < 24
+            && number(14..16) < 60
+            && number(17..19) < 60
+        {
             Ok(Timestamp(text.to_owned()))
         } else {
-            Err(format!("{text:?} is not a UTC timestamp in the form 2026-01-31T12:00:00.000Z"))
+            Err(format!(
+                "{text:?} is not a UTC timestamp in the form 2026-01-31T12:00:00.000Z"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -84,9 +92,20 @@ pub enum TenantedDeploymentParticipation {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum Endpoint {
-    ListeningTentacle { uri: String, thumbprint: String },
-    PollingTentacle { uri: String, thumbprint: String },
-    Ssh { host: String, port: u16, fingerprint: String, account: String },
+    ListeningTentacle {
+        uri: String,
+        thumbprint: String,
+    },
+    PollingTentacle {
+        uri: String,
+        thumbprint: String,
+    },
+    Ssh {
+        host: String,
+        port: u16,
+        fingerprint: String,
+        account: String,
+    },
     KubernetesCluster {
         cluster_url: String,
         #[serde(default)]
@@ -96,8 +115,15 @@ pub enum Endpoint {
         #[serde(default)]
         skip_tls_verification: bool,
     },
-    AzureWebApp { account: String, resource_group: String, web_app_name: String },
-    OfflineDrop { drop_folder_path: String, sensitive_variables_encryption_password: Option<Sensitive> },
+    AzureWebApp {
+        account: String,
+        resource_group: String,
+        web_app_name: String,
+    },
+    OfflineDrop {
+        drop_folder_path: String,
+        sensitive_variables_encryption_password: Option<Sensitive>,
+    },
     CloudRegion {},
 }
 
@@ -122,7 +148,11 @@ pub struct Machine {
 }
 impl Document for Machine {
     fn check(&self) -> Result<(), ShapeError> {
-        non_empty(&self.environments, "environments", "a deployment target belongs to at least one environment")
+        non_empty(
+            &self.environments,
+            "environments",
+            "a deployment target belongs to at least one environment",
+        )
     }
 }
 
@@ -130,12 +160,31 @@ impl Document for Machine {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum Credentials {
-    UsernamePassword { username: String, password: Option<Sensitive> },
-    Token { token: Option<Sensitive> },
-    AmazonWebServices { access_key: String, secret_key: Option<Sensitive> },
-    AzureServicePrincipal { subscription_number: String, client_id: String, tenant_id: String, password: Option<Sensitive> },
-    SshKeyPair { username: String, private_key_file: Option<Sensitive>, private_key_passphrase: Option<Sensitive> },
-    GoogleCloud { json_key: Option<Sensitive> },
+    UsernamePassword {
+        username: String,
+        password: Option<Sensitive>,
+    },
+    Token {
+        token: Option<Sensitive>,
+    },
+    AmazonWebServices {
+        access_key: String,
+        secret_key: Option<Sensitive>,
+    },
+    AzureServicePrincipal {
+        subscription_number: String,
+        client_id: String,
+        tenant_id: String,
+        password: Option<Sensitive>,
+    },
+    SshKeyPair {
+        username: String,
+        private_key_file: Option<Sensitive>,
+        private_key_passphrase: Option<Sensitive>,
+    },
+    GoogleCloud {
+        json_key: Option<Sensitive>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -236,7 +285,11 @@ pub struct RetentionPolicy {
 
 impl Default for RetentionPolicy {
     fn default() -> Self {
-        RetentionPolicy { unit: RetentionUnit::Days, quantity_to_keep: 0, should_keep_forever: true }
+        RetentionPolicy {
+            unit: RetentionUnit::Days,
+            quantity_to_keep: 0,
+            should_keep_forever: true,
+        }
     }
 }
 
@@ -375,7 +428,10 @@ impl Document for StepTemplate {
             let sensitive_control = matches!(p.control_type, ControlType::Sensitive);
             if sensitive_default != sensitive_control {
                 return Err(ShapeError::new(
-                    JsonPath::root().field("parameters").index(i).field("defaultValue"),
+                    JsonPath::root()
+                        .field("parameters")
+                        .index(i)
+                        .field("defaultValue"),
                     "a parameter whose controlType is Sensitive takes a sensitive default value (or null), and only it does",
                 ));
             }
@@ -400,8 +456,13 @@ pub enum VariableType {
 }
 
 /// The variable types whose value names an account.
-pub const ACCOUNT_VARIABLE_TYPES: &[&str] =
-    &["AmazonWebServicesAccount", "AzureAccount", "GoogleCloudAccount", "UsernamePasswordAccount", "TokenAccount"];
+pub const ACCOUNT_VARIABLE_TYPES: &[&str] = &[
+    "AmazonWebServicesAccount",
+    "AzureAccount",
+    "GoogleCloudAccount",
+    "UsernamePasswordAccount",
+    "TokenAccount",
+];
 /// The variable types whose value names a certificate.
 pub const CERTIFICATE_VARIABLE_TYPES: &[&str] = &["Certificate"];
 
@@ -472,7 +533,10 @@ fn check_variables<S>(variables: &[Variable<S>]) -> Result<(), ShapeError> {
             ));
         }
         if v.name.trim().is_empty() {
-            return Err(ShapeError::new(JsonPath::root().field("variables").index(i).field("name"), "a variable needs a name"));
+            return Err(ShapeError::new(
+                JsonPath::root().field("variables").index(i).field("name"),
+                "a variable needs a name",
+            ));
         }
     }
     Ok(())
@@ -634,9 +698,14 @@ impl Document for DeploymentProcess {
         for (i, step) in self.steps.iter().enumerate() {
             let at = || JsonPath::root().field("steps").index(i);
             if step.actions.is_empty() {
-                return Err(ShapeError::new(at().field("actions"), "a step needs at least one action"));
+                return Err(ShapeError::new(
+                    at().field("actions"),
+                    "a step needs at least one action",
+                ));
             }
-            if matches!(step.condition, StepCondition::Variable) != step.condition_expression.is_some() {
+            if matches!(step.condition, StepCondition::Variable)
+                != step.condition_expression.is_some()
+            {
                 return Err(ShapeError::new(
                     at().field("conditionExpression"),
                     "a step whose condition is Variable needs a conditionExpression, and only such a step has one",
@@ -646,7 +715,10 @@ impl Document for DeploymentProcess {
                 for key in [ACCOUNT_PROPERTY, CERTIFICATE_PROPERTY] {
                     if let Some(PropertyValue::Sensitive(_)) = action.properties.get(key) {
                         return Err(ShapeError::new(
-                            at().field("actions").index(j).field("properties").field(key),
+                            at().field("actions")
+                                .index(j)
+                                .field("properties")
+                                .field(key),
                             "this property names a document and cannot be sensitive",
                         ));
                     }
@@ -702,7 +774,10 @@ impl Document for ProjectVariables {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum TriggerFilter {
-    Schedule { cron: String, timezone: String },
+    Schedule {
+        cron: String,
+        timezone: String,
+    },
     MachineCreated {
         #[serde(default)]
         environments: Vec<String>,
@@ -715,9 +790,17 @@ pub enum TriggerFilter {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum TriggerAction {
-    DeployLatestRelease { source_environments: Vec<String>, destination_environment: String, channel: Option<String> },
-    CreateRelease { channel: Option<String> },
-    AutoDeploy { should_redeploy: bool },
+    DeployLatestRelease {
+        source_environments: Vec<String>,
+        destination_environment: String,
+        channel: Option<String>,
+    },
+    CreateRelease {
+        channel: Option<String>,
+    },
+    AutoDeploy {
+        should_redeploy: bool,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -773,7 +856,10 @@ impl Document for Tenant {
         for (i, v) in self.variables.iter().enumerate() {
             if v.environment.is_some() && v.project.is_none() {
                 return Err(ShapeError::new(
-                    JsonPath::root().field("variables").index(i).field("environment"),
+                    JsonPath::root()
+                        .field("variables")
+                        .index(i)
+                        .field("environment"),
                     "a tenant variable scoped to an environment belongs to a project",
                 ));
             }
@@ -900,7 +986,10 @@ pub struct Deployment {
 impl Document for Deployment {
     fn check(&self) -> Result<(), ShapeError> {
         if self.number == 0 {
-            return Err(ShapeError::new(JsonPath::root().field("number"), "deployment numbers start at 1"));
+            return Err(ShapeError::new(
+                JsonPath::root().field("number"),
+                "deployment numbers start at 1",
+            ));
         }
         Ok(())
     }
@@ -926,5 +1015,9 @@ pub struct TaskLog {
 impl Document for TaskLog {}
 
 fn non_empty(list: &[String], field: &str, message: &str) -> Result<(), ShapeError> {
-    if list.is_empty() { Err(ShapeError::new(JsonPath::root().field(field), message)) } else { Ok(()) }
+    if list.is_empty() {
+        Err(ShapeError::new(JsonPath::root().field(field), message))
+    } else {
+        Ok(())
+    }
 }

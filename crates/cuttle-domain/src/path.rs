@@ -21,7 +21,10 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
     path.split('/')
         .map(|part| match part.strip_suffix("[]") {
             Some(name) => Segment { name, each: true },
-            None => Segment { name: part, each: false },
+            None => Segment {
+                name: part,
+                each: false,
+            },
         })
         .collect()
 }
@@ -113,7 +116,10 @@ impl From<&serde_path_to_error::Path> for JsonPath {
 
 fn holds(object: &serde_json::Map<String, Value>, when: Option<&When>) -> bool {
     when.is_none_or(|w| {
-        object.get(w.field).and_then(Value::as_str).is_some_and(|v| w.any_of.contains(&v))
+        object
+            .get(w.field)
+            .and_then(Value::as_str)
+            .is_some_and(|v| w.any_of.contains(&v))
     })
 }
 
@@ -134,11 +140,15 @@ pub fn for_each<'v, E>(
         let Some((segment, rest)) = segments.split_first() else {
             return visit(value, at);
         };
-        let Value::Object(object) = value else { return Ok(()) };
+        let Value::Object(object) = value else {
+            return Ok(());
+        };
         if rest.is_empty() && !holds(object, when) {
             return Ok(());
         }
-        let Some(child) = object.get(segment.name) else { return Ok(()) };
+        let Some(child) = object.get(segment.name) else {
+            return Ok(());
+        };
         at.push_field(segment.name);
         let result = if segment.each {
             let mut result = Ok(());
@@ -179,11 +189,15 @@ pub fn for_each_mut<E>(
         let Some((segment, rest)) = segments.split_first() else {
             return visit(value, at);
         };
-        let Value::Object(object) = value else { return Ok(()) };
+        let Value::Object(object) = value else {
+            return Ok(());
+        };
         if rest.is_empty() && !holds(object, when) {
             return Ok(());
         }
-        let Some(child) = object.get_mut(segment.name) else { return Ok(()) };
+        let Some(child) = object.get_mut(segment.name) else {
+            return Ok(());
+        };
         at.push_field(segment.name);
         let result = if segment.each {
             let mut result = Ok(());
@@ -219,16 +233,27 @@ mod tests {
             {"name": "b", "actions": [{"properties": {}}, {"properties": {"Cuttle.Action.Account": null}}]}
         ]});
         let mut seen = Vec::new();
-        for_each::<()>(&doc, "steps[]/actions[]/properties/Cuttle.Action.Account", None, &mut |v, p| {
-            seen.push((p.to_string(), v.clone()));
-            Ok(())
-        })
+        for_each::<()>(
+            &doc,
+            "steps[]/actions[]/properties/Cuttle.Action.Account",
+            None,
+            &mut |v, p| {
+                seen.push((p.to_string(), v.clone()));
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(
             seen,
             vec![
-                ("$.steps[0].actions[0].properties[\"Cuttle.Action.Account\"]".to_owned(), json!("aws")),
-                ("$.steps[1].actions[1].properties[\"Cuttle.Action.Account\"]".to_owned(), Value::Null),
+                (
+                    "$.steps[0].actions[0].properties[\"Cuttle.Action.Account\"]".to_owned(),
+                    json!("aws")
+                ),
+                (
+                    "$.steps[1].actions[1].properties[\"Cuttle.Action.Account\"]".to_owned(),
+                    Value::Null
+                ),
             ]
         );
     }
@@ -239,7 +264,10 @@ mod tests {
             {"type": "String", "value": "x"},
             {"type": "AwsAccount", "value": "aws"}
         ]});
-        let when = When { field: "type", any_of: &["AwsAccount"] };
+        let when = When {
+            field: "type",
+            any_of: &["AwsAccount"],
+        };
         let mut seen = Vec::new();
         for_each::<()>(&doc, "variables[]/value", Some(&when), &mut |v, _| {
             seen.push(v.clone());

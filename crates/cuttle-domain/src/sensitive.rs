@@ -73,7 +73,9 @@ pub enum Form {
 /// Recognises a sensitive object: an object with exactly one member, named `secret`, `masked`,
 /// `encrypted` or `sealed`.
 pub fn form_of(value: &Value) -> Option<Form> {
-    let Value::Object(object) = value else { return None };
+    let Value::Object(object) = value else {
+        return None;
+    };
     if object.len() != 1 {
         return None;
     }
@@ -89,9 +91,10 @@ pub fn form_of(value: &Value) -> Option<Form> {
 /// Wipes the plaintext of a `{"secret": …}` object in place.
 pub fn wipe(value: &mut Value) {
     if let Value::Object(object) = value
-        && let Some(Value::String(plain)) = object.get_mut(SECRET) {
-            plain.zeroize();
-        }
+        && let Some(Value::String(plain)) = object.get_mut(SECRET)
+    {
+        plain.zeroize();
+    }
 }
 
 impl Serialize for Sensitive {
@@ -146,7 +149,9 @@ impl<'de> Deserialize<'de> for Sensitive {
                 let mut found: Option<Sensitive> = None;
                 while let Some(key) = map.next_key::<String>()? {
                     if found.is_some() {
-                        return Err(de::Error::custom(format_args!("expected {EXPECTED}; found more than one member")));
+                        return Err(de::Error::custom(format_args!(
+                            "expected {EXPECTED}; found more than one member"
+                        )));
                     }
                     found = Some(match key.as_str() {
                         SECRET => match map.next_value::<Value>()? {
@@ -168,7 +173,9 @@ impl<'de> Deserialize<'de> for Sensitive {
                         }
                     });
                 }
-                found.ok_or_else(|| de::Error::custom(format_args!("expected {EXPECTED}; found an empty object")))
+                found.ok_or_else(|| {
+                    de::Error::custom(format_args!("expected {EXPECTED}; found an empty object"))
+                })
             }
         }
         d.deserialize_any(V)
@@ -190,8 +197,14 @@ mod tests {
 
     #[test]
     fn errors_never_repeat_the_plaintext() {
-        for input in [r#""hunter2""#, r#"{"secret": "hunter2", "masked": true}"#, r#"{"plain": "hunter2"}"#] {
-            let err = serde_json::from_str::<Sensitive>(input).unwrap_err().to_string();
+        for input in [
+            r#""hunter2""#,
+            r#"{"secret": "hunter2", "masked": true}"#,
+            r#"{"plain": "hunter2"}"#,
+        ] {
+            let err = serde_json::from_str::<Sensitive>(input)
+                .unwrap_err()
+                .to_string();
             assert!(!err.contains("hunter2"), "{err}");
         }
     }
@@ -204,7 +217,11 @@ mod tests {
 
     #[test]
     fn forms_round_trip() {
-        for input in [r#"{"secret":"x"}"#, r#"{"masked":true}"#, r#"{"encrypted":"abc"}"#] {
+        for input in [
+            r#"{"secret":"x"}"#,
+            r#"{"masked":true}"#,
+            r#"{"encrypted":"abc"}"#,
+        ] {
             let s: Sensitive = serde_json::from_str(input).unwrap();
             assert_eq!(serde_json::to_string(&s).unwrap(), input);
         }

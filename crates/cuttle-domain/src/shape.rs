@@ -17,7 +17,10 @@ pub struct ShapeError {
 
 impl ShapeError {
     pub fn new(path: JsonPath, message: impl Into<String>) -> Self {
-        ShapeError { path, message: message.into() }
+        ShapeError {
+            path,
+            message: message.into(),
+        }
     }
 }
 
@@ -36,5 +39,6 @@ pub fn canonical<T: Document>(value: Value) -> Result<Value, ShapeError> {
         message: error.inner().to_string(),
     })?;
     document.check()?;
-    serde_json::to_value(&document).map_err(|error| ShapeError::new(JsonPath::root(), error.to_string()))
+    serde_json::to_value(&document)
+        .map_err(|error| ShapeError::new(JsonPath::root(), error.to_string()))
 }

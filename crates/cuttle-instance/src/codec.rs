@@ -44,14 +44,23 @@ fn at(path: JsonPath, message: impl Into<String>) -> Fail {
 /// Finds documents by natural key while documents are being written: the documents of the
 /// batch being written first, then the database.
 pub trait Lookup {
-    fn id_of(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>, StoreError>;
+    fn id_of(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>, StoreError>;
     /// Whether the tag set `set` has a tag named `tag`.
     fn has_tag(&mut self, set: DocId, tag: &str) -> Result<bool, StoreError>;
 }
 
 /// The tag names of a tag set's stored or incoming body.
 pub fn tag_names(body: &Value) -> impl Iterator<Item = &str> {
-    body.get("tags").and_then(Value::as_array).into_iter().flatten().filter_map(|t| t.get("name")?.as_str())
+    body.get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("name")?.as_str())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -66,7 +75,11 @@ pub fn canonicalize(decl: &CollectionDecl, value: Value) -> Result<Value, Vec<(J
     let mut problems = Vec::new();
     check_key_names(decl, &value, &mut problems);
     check_keyed_arrays(decl, &value, &mut problems);
-    if problems.is_empty() { Ok(value) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(problems)
+    }
 }
 
 fn nfc_in_place(value: &mut Value) {
@@ -83,7 +96,12 @@ fn nfc_in_place(value: &mut Value) {
 
 fn normalize_names(decl: &CollectionDecl, value: &mut Value) {
     let Value::Object(object) = value else { return };
-    for field in decl.key.iter().copied().chain(decl.is_project_owned().then_some("project")) {
+    for field in decl
+        .key
+        .iter()
+        .copied()
+        .chain(decl.is_project_owned().then_some("project"))
+    {
         if let Some(v) = object.get_mut(field) {
             nfc_in_place(v);
         }
@@ -129,19 +147,30 @@ fn check_key_names(decl: &CollectionDecl, value: &Value, problems: &mut Vec<(Jso
             continue;
         }
         if let Some(Value::String(name)) = value.get(field)
-            && let Err(message) = names::check(name) {
-                problems.push((JsonPath::root().field(field), message.to_owned()));
-            }
+            && let Err(message) = names::check(name)
+        {
+            problems.push((JsonPath::root().field(field), message.to_owned()));
+        }
     }
 }
 
-fn check_keyed_arrays(decl: &CollectionDecl, value: &Value, problems: &mut Vec<(JsonPath, String)>) {
+fn check_keyed_arrays(
+    decl: &CollectionDecl,
+    value: &Value,
+    problems: &mut Vec<(JsonPath, String)>,
+) {
     for keyed in decl.keyed_arrays {
         let _ = path::for_each::<()>(value, keyed.path, None, &mut |v, at| {
-            let Value::Array(items) = v else { return Ok(()) };
+            let Value::Array(items) = v else {
+                return Ok(());
+            };
             let mut seen: HashMap<Vec<&Value>, usize> = HashMap::new();
             for (i, item) in items.iter().enumerate() {
-                let key: Vec<&Value> = keyed.key.iter().map(|k| item.get(*k).unwrap_or(&Value::Null)).collect();
+                let key: Vec<&Value> = keyed
+                    .key
+                    .iter()
+                    .map(|k| item.get(*k).unwrap_or(&Value::Null))
+                    .collect();
                 if let Some(first) = seen.insert(key, i) {
                     problems.push((
                         at.clone().index(i),
@@ -155,19 +184,34 @@ fn check_keyed_arrays(decl: &CollectionDecl, value: &Value, problems: &mut Vec<(
 }
 
 /// The owning project's id of a project-owned document (from its `project` field).
-pub fn resolve_owner(decl: &CollectionDecl, value: &Value, lookup: &mut dyn Lookup) -> Result<DocId, Fail> {
+pub fn resolve_owner(
+    decl: &CollectionDecl,
+    value: &Value,
+    lookup: &mut dyn Lookup,
+) -> Result<DocId, Fail> {
     if !decl.is_project_owned() {
         return Ok(NO_OWNER);
     }
     let here = JsonPath::root().field("project");
     let Some(Value::String(project)) = value.get("project") else {
-        return Err(at(here, "a project-owned document names its project in the `project` field"));
+        return Err(at(
+            here,
+            "a project-owned document names its project in the `project` field",
+        ));
     };
-    lookup.id_of(Collection::Projects, NO_OWNER, project)?.ok_or_else(|| at(here, format!("there is no project named {project:?}")))
+    lookup
+        .id_of(Collection::Projects, NO_OWNER, project)?
+        .ok_or_else(|| at(here, format!("there is no project named {project:?}")))
 }
 
 /// The stored natural key of a document (in export shape) of `decl` owned by `owner`.
-pub fn stored_key(decl: &CollectionDecl, value: &Value, owner: DocId, lookup: &mut dyn Lookup, here: &JsonPath) -> Result<String, Fail> {
+pub fn stored_key(
+    decl: &CollectionDecl,
+    value: &Value,
+    owner: DocId,
+    lookup: &mut dyn Lookup,
+    here: &JsonPath,
+) -> Result<String, Fail> {
     let mut key = String::new();
     for (i, field) in decl.key.iter().enumerate() {
         if i > 0 {
@@ -177,12 +221,10 @@ pub fn stored_key(decl: &CollectionDecl, value: &Value, owner: DocId, lookup: &m
         let part_at = here.clone().field(field);
         match (decl.key_ref(field), part) {
             (_, Value::Null) => {}
-            (Some(r), part) => {
-                match resolve_ref(r, part, owner, lookup, &part_at)? {
-                    Value::String(stored) => key.push_str(&stored),
-                    stored => key.push_str(&stored.to_string()),
-                }
-            }
+            (Some(r), part) => match resolve_ref(r, part, owner, lookup, &part_at)? {
+                Value::String(stored) => key.push_str(&stored),
+                stored => key.push_str(&stored.to_string()),
+            },
             (None, Value::String(text)) => key.push_str(text),
             (None, Value::Number(n)) => key.push_str(&n.to_string()),
             (None, _) => return Err(at(part_at, "a natural key part is text or a number")),
@@ -192,35 +234,82 @@ pub fn stored_key(decl: &CollectionDecl, value: &Value, owner: DocId, lookup: &m
 }
 
 /// Resolves one reference (export shape) to its stored form.
-fn resolve_ref(r: &RefDecl, value: &Value, owner: DocId, lookup: &mut dyn Lookup, here: &JsonPath) -> Result<Value, Fail> {
+fn resolve_ref(
+    r: &RefDecl,
+    value: &Value,
+    owner: DocId,
+    lookup: &mut dyn Lookup,
+    here: &JsonPath,
+) -> Result<Value, Fail> {
     let target = r.target.decl();
     if r.scope == RefScope::TenantTag {
-        let Some(text) = value.as_str() else { return Err(at(here.clone(), "a tenant tag is written as text: `Tag set/Tag`")) };
+        let Some(text) = value.as_str() else {
+            return Err(at(
+                here.clone(),
+                "a tenant tag is written as text: `Tag set/Tag`",
+            ));
+        };
         let Some((set, tag)) = text.rsplit_once('/') else {
-            return Err(at(here.clone(), format!("{text:?} is not a tenant tag: write `Tag set/Tag`")));
+            return Err(at(
+                here.clone(),
+                format!("{text:?} is not a tenant tag: write `Tag set/Tag`"),
+            ));
         };
         let Some(set_id) = lookup.id_of(Collection::TagSets, NO_OWNER, set)? else {
-            return Err(at(here.clone(), format!("there is no tag set named {set:?}")));
+            return Err(at(
+                here.clone(),
+                format!("there is no tag set named {set:?}"),
+            ));
         };
         if !lookup.has_tag(set_id, tag)? {
-            return Err(at(here.clone(), format!("the tag set {set:?} has no tag named {tag:?}")));
+            return Err(at(
+                here.clone(),
+                format!("the tag set {set:?} has no tag named {tag:?}"),
+            ));
         }
         return Ok(Value::String(format!("{set_id}/{tag}")));
     }
-    let target_owner = if r.scope == RefScope::SameProject { owner } else { NO_OWNER };
+    let target_owner = if r.scope == RefScope::SameProject {
+        owner
+    } else {
+        NO_OWNER
+    };
     let key = match (target.key, value) {
         ([_], Value::String(name)) => name.clone(),
-        ([_], _) => return Err(at(here.clone(), format!("a reference to {} is written as its name", target.name))),
+        ([_], _) => {
+            return Err(at(
+                here.clone(),
+                format!("a reference to {} is written as its name", target.name),
+            ));
+        }
         (_, Value::Object(_)) => stored_key(target, value, target_owner, lookup, here)?,
         (fields, _) => {
-            return Err(at(here.clone(), format!("a reference to {} is an object with {}", target.name, fields.join(", "))));
+            return Err(at(
+                here.clone(),
+                format!(
+                    "a reference to {} is an object with {}",
+                    target.name,
+                    fields.join(", ")
+                ),
+            ));
         }
     };
     match lookup.id_of(r.target, target_owner, &key)? {
         Some(id) => Ok(Value::from(id)),
         None => {
-            let in_project = if r.scope == RefScope::SameProject { " in this project" } else { "" };
-            Err(at(here.clone(), format!("there is no {} {}{in_project}", singular(target), show(value))))
+            let in_project = if r.scope == RefScope::SameProject {
+                " in this project"
+            } else {
+                ""
+            };
+            Err(at(
+                here.clone(),
+                format!(
+                    "there is no {} {}{in_project}",
+                    singular(target),
+                    show(value)
+                ),
+            ))
         }
     }
 }
@@ -244,7 +333,12 @@ fn show(value: &Value) -> String {
 
 /// Replaces every reference of an export-shape document by its stored form; the `project`
 /// field becomes the owner's id.
-pub fn resolve_refs(decl: &CollectionDecl, value: &mut Value, owner: DocId, lookup: &mut dyn Lookup) -> Result<Vec<(JsonPath, String)>, StoreError> {
+pub fn resolve_refs(
+    decl: &CollectionDecl,
+    value: &mut Value,
+    owner: DocId,
+    lookup: &mut dyn Lookup,
+) -> Result<Vec<(JsonPath, String)>, StoreError> {
     let mut problems = Vec::new();
     if decl.is_project_owned() {
         value["project"] = Value::from(owner);
@@ -301,7 +395,12 @@ pub fn sensitive_values(value: &Value) -> Vec<(JsonPath, Form)> {
 /// Finds, in `previous` (an earlier version of the same document), the value that stands where
 /// `here` stands in `current`: array elements are matched by their declared key (a variable by
 /// name and scope, a step by name), other elements by position.
-pub fn locate<'p>(decl: &CollectionDecl, current: &Value, previous: &'p Value, here: &JsonPath) -> Option<(&'p Value, JsonPath)> {
+pub fn locate<'p>(
+    decl: &CollectionDecl,
+    current: &Value,
+    previous: &'p Value,
+    here: &JsonPath,
+) -> Option<(&'p Value, JsonPath)> {
     let mut cur = current;
     let mut prev = previous;
     let mut prev_path = JsonPath::root();
@@ -322,7 +421,13 @@ pub fn locate<'p>(decl: &CollectionDecl, current: &Value, previous: &'p Value, h
                 let keyed = decl.keyed_arrays.iter().find(|k| k.path == pattern);
                 let j = match keyed {
                     Some(keyed) => {
-                        let key_of = |v: &Value| keyed.key.iter().map(|k| v.get(*k).cloned().unwrap_or(Value::Null)).collect::<Vec<_>>();
+                        let key_of = |v: &Value| {
+                            keyed
+                                .key
+                                .iter()
+                                .map(|k| v.get(*k).cloned().unwrap_or(Value::Null))
+                                .collect::<Vec<_>>()
+                        };
                         let wanted = key_of(element);
                         prev.as_array()?.iter().position(|p| key_of(p) == wanted)?
                     }
@@ -355,7 +460,11 @@ pub fn seal_secrets(
     let mut problems = Vec::new();
     for (here, form) in sensitive_values(value) {
         let pointer = here.pointer();
-        let place = Place { collection: decl.name, document: id, pointer: &pointer };
+        let place = Place {
+            collection: decl.name,
+            document: id,
+            pointer: &pointer,
+        };
         let replacement = match form {
             Form::Secret => {
                 let slot = value.pointer_mut(&pointer).expect("a path just found");
@@ -377,7 +486,13 @@ pub fn seal_secrets(
                             old.clone()
                         } else {
                             let old_pointer = old_path.pointer();
-                            let plain = sealer.open(old_sealed, Place { pointer: &old_pointer, ..place })?;
+                            let plain = sealer.open(
+                                old_sealed,
+                                Place {
+                                    pointer: &old_pointer,
+                                    ..place
+                                },
+                            )?;
                             json!({ sensitive::SEALED: sealer.seal(&plain, place)? })
                         }
                     }
@@ -391,10 +506,16 @@ pub fn seal_secrets(
                 }
             }
             Form::Encrypted => {
-                let text = value.pointer(&pointer).and_then(|v| v[sensitive::ENCRYPTED].as_str()).unwrap_or_default().to_owned();
+                let text = value
+                    .pointer(&pointer)
+                    .and_then(|v| v[sensitive::ENCRYPTED].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
                 match decrypt {
                     Some(decrypt) => match decrypt(&text) {
-                        Ok(plain) => json!({ sensitive::SEALED: sealer.seal(plain.as_bytes(), place)? }),
+                        Ok(plain) => {
+                            json!({ sensitive::SEALED: sealer.seal(plain.as_bytes(), place)? })
+                        }
                         Err(message) => {
                             problems.push((here, message));
                             continue;
@@ -431,7 +552,11 @@ pub struct Names<'t> {
 
 impl<'t> Names<'t> {
     pub fn new(txn: &'t mut dyn ReadTxn) -> Self {
-        Names { txn, addresses: HashMap::new(), shown: HashMap::new() }
+        Names {
+            txn,
+            addresses: HashMap::new(),
+            shown: HashMap::new(),
+        }
     }
 
     pub fn txn(&mut self) -> &mut dyn ReadTxn {
@@ -442,10 +567,11 @@ impl<'t> Names<'t> {
         if let Some(found) = self.addresses.get(&id) {
             return Ok(found.clone());
         }
-        let (collection, row) = self
-            .txn
-            .address(id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("a reference to document {id}, which does not exist")))?;
+        let (collection, row) = self.txn.address(id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a reference to document {id}, which does not exist"
+            ))
+        })?;
         let found = (collection, row.owner, row.key);
         self.addresses.insert(id, found.clone());
         Ok(found)
@@ -462,19 +588,29 @@ impl<'t> Names<'t> {
         let shown = match decl.key {
             [single] if decl.key_ref(single).is_none() => Value::String(key),
             fields => {
-                let doc = self.txn.get(id)?.ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
-                let body: Value = serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let doc = self
+                    .txn
+                    .get(id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
+                let body: Value = serde_json::from_str(&doc.body)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let mut object = Map::new();
                 for field in fields {
                     let part = body.get(*field).cloned().unwrap_or(Value::Null);
                     let part = match (decl.key_ref(field), part) {
-                        (Some(_), Value::Number(n)) => self.reference(n.as_i64().unwrap_or_default())?,
+                        (Some(_), Value::Number(n)) => {
+                            self.reference(n.as_i64().unwrap_or_default())?
+                        }
                         (_, part) => part,
                     };
                     object.insert((*field).to_owned(), part);
                 }
                 match fields {
-                    [_] => object.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
+                    [_] => object
+                        .into_iter()
+                        .next()
+                        .map(|(_, v)| v)
+                        .unwrap_or(Value::Null),
                     _ => Value::Object(object),
                 }
             }
@@ -496,7 +632,9 @@ impl<'t> Names<'t> {
         for (field, part) in decl.key.iter().zip(key.split(KEY_SEPARATOR)) {
             match decl.key_ref(field) {
                 Some(_) if !part.is_empty() => {
-                    let id = part.parse().map_err(|_| StoreError::Corrupt(format!("a stored key part {part:?} is not an id")))?;
+                    let id = part.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("a stored key part {part:?} is not an id"))
+                    })?;
                     parts.push(display(&self.reference(id)?));
                 }
                 _ => parts.push(part.to_owned()),
@@ -511,7 +649,11 @@ pub fn display(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Null => String::new(),
-        Value::Object(object) => object.values().map(display).collect::<Vec<_>>().join(DISPLAY_SEPARATOR),
+        Value::Object(object) => object
+            .values()
+            .map(display)
+            .collect::<Vec<_>>()
+            .join(DISPLAY_SEPARATOR),
         other => other.to_string(),
     }
 }
@@ -525,29 +667,46 @@ pub fn render(
     names: &mut Names<'_>,
     secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
 ) -> Result<Value, StoreError> {
-    let mut value: Value = serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("{} document {id}: {e}", decl.name)))?;
+    let mut value: Value = serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("{} document {id}: {e}", decl.name)))?;
     for (here, form) in sensitive_values(&value) {
         if form == Form::Sealed {
             let pointer = here.pointer();
             let slot = value.pointer_mut(&pointer).expect("a path just found");
-            secret(slot, Place { collection: decl.name, document: id, pointer: &pointer })?;
+            secret(
+                slot,
+                Place {
+                    collection: decl.name,
+                    document: id,
+                    pointer: &pointer,
+                },
+            )?;
         }
     }
     if decl.is_project_owned()
-        && let Some(project) = value.get("project").and_then(Value::as_i64) {
-            value["project"] = Value::String(names.project_name(project)?);
-        }
+        && let Some(project) = value.get("project").and_then(Value::as_i64)
+    {
+        value["project"] = Value::String(names.project_name(project)?);
+    }
     for r in decl.refs {
         path::for_each_mut(&mut value, r.path, r.when.as_ref(), &mut |v, _| {
             *v = match (r.scope, &*v) {
                 (_, Value::Null) => return Ok(()),
                 (RefScope::TenantTag, Value::String(stored)) => {
-                    let (set, tag) = stored.split_once('/').ok_or_else(|| StoreError::Corrupt(format!("a stored tenant tag {stored:?}")))?;
-                    let set: DocId = set.parse().map_err(|_| StoreError::Corrupt(format!("a stored tenant tag {stored:?}")))?;
+                    let (set, tag) = stored.split_once('/').ok_or_else(|| {
+                        StoreError::Corrupt(format!("a stored tenant tag {stored:?}"))
+                    })?;
+                    let set: DocId = set.parse().map_err(|_| {
+                        StoreError::Corrupt(format!("a stored tenant tag {stored:?}"))
+                    })?;
                     Value::String(format!("{}/{tag}", display(&names.reference(set)?)))
                 }
                 (_, Value::Number(n)) => names.reference(n.as_i64().unwrap_or_default())?,
-                (_, other) => return Err(StoreError::Corrupt(format!("a stored reference {other} is not an id"))),
+                (_, other) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "a stored reference {other} is not an id"
+                    )));
+                }
             };
             Ok(())
         })?;

@@ -44,7 +44,10 @@ pub struct Incoming {
 impl std::fmt::Debug for Incoming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The JSON may hold plaintext secrets.
-        f.debug_struct("Incoming").field("collection", &self.collection).field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("Incoming")
+            .field("collection", &self.collection)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +75,12 @@ struct BatchLookup<'t> {
 }
 
 impl Lookup for BatchLookup<'_> {
-    fn id_of(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>, StoreError> {
+    fn id_of(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>, StoreError> {
         let address = (collection, owner, key.to_owned());
         if let Some(id) = self.pending.get(&address) {
             return Ok(Some(*id));
@@ -92,7 +100,8 @@ impl Lookup for BatchLookup<'_> {
         if !self.stored_tags.contains_key(&set) {
             let tags = match self.txn.get(set)? {
                 Some(doc) => {
-                    let body: Value = serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let body: Value = serde_json::from_str(&doc.body)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     codec::tag_names(&body).map(str::to_owned).collect()
                 }
                 None => HashSet::new(),
@@ -107,7 +116,12 @@ impl Lookup for BatchLookup<'_> {
 struct ReadLookup<'t>(&'t mut dyn ReadTxn);
 
 impl Lookup for ReadLookup<'_> {
-    fn id_of(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>, StoreError> {
+    fn id_of(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>, StoreError> {
         self.0.find_id(collection, owner, key)
     }
     fn has_tag(&mut self, _: DocId, _: &str) -> Result<bool, StoreError> {
@@ -134,7 +148,11 @@ struct Collector {
 impl Collector {
     fn add(&mut self, document: &str, path: JsonPath, message: String) {
         if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(Problem { document: document.to_owned(), path, message });
+            self.problems.push(Problem {
+                document: document.to_owned(),
+                path,
+                message,
+            });
         }
     }
     fn full(&self) -> bool {
@@ -163,7 +181,9 @@ pub fn write_documents(
     options: WriteOptions<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<WriteReport> {
-    let mut collector = Collector { problems: Vec::new() };
+    let mut collector = Collector {
+        problems: Vec::new(),
+    };
     let ids = txn.allocate_ids(docs.len() as u64)?;
     let mut lookup = BatchLookup {
         txn,
@@ -174,7 +194,12 @@ pub fn write_documents(
     };
 
     // Pass 1: owners, keys and ids, in declaration order (owners and key references first).
-    let position = |c: Collection| COLLECTIONS.iter().position(|d| d.collection == c).unwrap_or(usize::MAX);
+    let position = |c: Collection| {
+        COLLECTIONS
+            .iter()
+            .position(|d| d.collection == c)
+            .unwrap_or(usize::MAX)
+    };
     let mut order: Vec<usize> = (0..docs.len()).collect();
     order.sort_by_key(|&i| position(docs[i].collection));
     let mut slots = Vec::with_capacity(docs.len());
@@ -211,7 +236,10 @@ pub fn write_documents(
             collector.add(
                 &named(&value),
                 JsonPath::root(),
-                format!("the same document is given twice (also by {})", docs[first].origin),
+                format!(
+                    "the same document is given twice (also by {})",
+                    docs[first].origin
+                ),
             );
             continue;
         }
@@ -220,9 +248,17 @@ pub fn write_documents(
         let id = existing.unwrap_or(new_id);
         lookup.pending.insert(address, id);
         if incoming.collection == Collection::TagSets {
-            lookup.pending_tags.insert(id, codec::tag_names(&value).map(str::to_owned).collect());
+            lookup
+                .pending_tags
+                .insert(id, codec::tag_names(&value).map(str::to_owned).collect());
         }
-        slots.push(Slot { index, id, owner, key, exists: existing.is_some() });
+        slots.push(Slot {
+            index,
+            id,
+            owner,
+            key,
+            exists: existing.is_some(),
+        });
     }
 
     // Pass 2: shapes, references, secrets; then the rows.
@@ -235,7 +271,13 @@ pub fn write_documents(
         }
         let incoming = &docs[slot.index];
         let decl = incoming.collection.decl();
-        let raw = parse(incoming).map_err(|m| Error::Invalid(Problems(vec![Problem { document: incoming.origin.clone(), path: JsonPath::root(), message: m }])))?;
+        let raw = parse(incoming).map_err(|m| {
+            Error::Invalid(Problems(vec![Problem {
+                document: incoming.origin.clone(),
+                path: JsonPath::root(),
+                message: m,
+            }]))
+        })?;
         let named = format!("{}{}", origin_prefix(incoming), describe(decl, &raw));
         let mut value = match codec::canonicalize(decl, raw) {
             Ok(value) => value,
@@ -249,13 +291,29 @@ pub fn write_documents(
         for (path, message) in codec::resolve_refs(decl, &mut value, slot.owner, &mut lookup)? {
             collector.add(&named, path, message);
         }
-        let previous = if slot.exists && codec::sensitive_values(&value).iter().any(|(_, f)| *f == Form::Masked) {
-            lookup.txn.get(slot.id)?.map(|doc| serde_json::from_str::<Value>(&doc.body)).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?
+        let previous = if slot.exists
+            && codec::sensitive_values(&value)
+                .iter()
+                .any(|(_, f)| *f == Form::Masked)
+        {
+            lookup
+                .txn
+                .get(slot.id)?
+                .map(|doc| serde_json::from_str::<Value>(&doc.body))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
         } else {
             None
         };
-        let sealed = codec::seal_secrets(decl, &mut value, slot.id, previous.as_ref(), sealer, options.decrypt)
-            .map_err(|e| Error::MasterKey(format!("{named}: {e}")))?;
+        let sealed = codec::seal_secrets(
+            decl,
+            &mut value,
+            slot.id,
+            previous.as_ref(),
+            sealer,
+            options.decrypt,
+        )
+        .map_err(|e| Error::MasterKey(format!("{named}: {e}")))?;
         for (path, message) in sealed {
             collector.add(&named, path, message);
         }
@@ -287,20 +345,33 @@ pub fn write_documents(
         return Err(Error::Invalid(Problems(collector.problems)));
     }
     lookup.txn.insert(&inserts)?;
-    report.per_collection = COLLECTIONS.iter().filter_map(|d| counts.get(&d.collection).map(|n| (d.collection, *n))).collect();
+    report.per_collection = COLLECTIONS
+        .iter()
+        .filter_map(|d| counts.get(&d.collection).map(|n| (d.collection, *n)))
+        .collect();
     Ok(report)
 }
 
 fn origin_prefix(incoming: &Incoming) -> String {
-    if incoming.origin.is_empty() { String::new() } else { format!("{}: ", incoming.origin) }
+    if incoming.origin.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", incoming.origin)
+    }
 }
 
 fn normalize_key_fields(decl: &CollectionDecl, value: &mut Value) {
-    for field in decl.key.iter().copied().chain(decl.is_project_owned().then_some("project")) {
+    for field in decl
+        .key
+        .iter()
+        .copied()
+        .chain(decl.is_project_owned().then_some("project"))
+    {
         if let Some(Value::String(text)) = value.get_mut(field)
-            && let std::borrow::Cow::Owned(normal) = cuttle_domain::names::nfc(text) {
-                *text = normal;
-            }
+            && let std::borrow::Cow::Owned(normal) = cuttle_domain::names::nfc(text)
+        {
+            *text = normal;
+        }
     }
 }
 
@@ -330,7 +401,9 @@ fn key_value(decl: &CollectionDecl, parts: &mut dyn Iterator<Item = &str>) -> Va
     let mut object = serde_json::Map::new();
     for field in decl.key {
         let value = match decl.key_ref(field) {
-            Some(r) if r.scope != RefScope::TenantTag && r.target.decl().key.len() > 1 => key_value(r.target.decl(), parts),
+            Some(r) if r.scope != RefScope::TenantTag && r.target.decl().key.len() > 1 => {
+                key_value(r.target.decl(), parts)
+            }
             _ => match parts.next() {
                 None | Some("") => Value::Null,
                 Some(part) => Value::String(part.to_owned()),
@@ -347,7 +420,11 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
     let owner = owner_of(txn, decl, address.project)?;
     let key_text = address.key.unwrap_or("");
     if address.key.is_none() && !decl.key.is_empty() {
-        return Err(Error::NotFound(format!("{} are found by their {}: give it", decl.name, decl.key.join(" / "))));
+        return Err(Error::NotFound(format!(
+            "{} are found by their {}: give it",
+            decl.name,
+            decl.key.join(" / ")
+        )));
     }
     let mut parts = key_text.split(codec::DISPLAY_SEPARATOR);
     let mut value = key_value(decl, &mut parts);
@@ -356,23 +433,37 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
         value[decl.key[0]] = Value::String(key_text.to_owned());
     }
     let not_found = || {
-        let within = address.project.map(|p| format!(" in project {p:?}")).unwrap_or_default();
-        Error::NotFound(format!("there is no document {key_text:?} in {}{within}", decl.name))
+        let within = address
+            .project
+            .map(|p| format!(" in project {p:?}"))
+            .unwrap_or_default();
+        Error::NotFound(format!(
+            "there is no document {key_text:?} in {}{within}",
+            decl.name
+        ))
     };
     normalize_key_fields(decl, &mut value);
-    let key = match codec::stored_key(decl, &value, owner, &mut ReadLookup(txn), &JsonPath::root()) {
+    let key = match codec::stored_key(decl, &value, owner, &mut ReadLookup(txn), &JsonPath::root())
+    {
         Ok(key) => key,
         Err(Fail::Store(e)) => return Err(e.into()),
         Err(Fail::At(..)) => return Err(not_found()),
     };
-    txn.find(address.collection, owner, &key)?.ok_or_else(not_found)
+    txn.find(address.collection, owner, &key)?
+        .ok_or_else(not_found)
 }
 
 fn owner_of(txn: &mut dyn ReadTxn, decl: &CollectionDecl, project: Option<&str>) -> Result<DocId> {
     match (decl.is_project_owned(), project) {
         (false, None) => Ok(NO_OWNER),
-        (false, Some(_)) => Err(Error::NotFound(format!("{} do not belong to projects: leave --project out", decl.name))),
-        (true, None) => Err(Error::NotFound(format!("{} belong to a project: give --project", decl.name))),
+        (false, Some(_)) => Err(Error::NotFound(format!(
+            "{} do not belong to projects: leave --project out",
+            decl.name
+        ))),
+        (true, None) => Err(Error::NotFound(format!(
+            "{} belong to a project: give --project",
+            decl.name
+        ))),
         (true, Some(project)) => {
             let project = cuttle_domain::names::nfc(project);
             txn.find_id(Collection::Projects, NO_OWNER, &project)?
@@ -384,12 +475,22 @@ fn owner_of(txn: &mut dyn ReadTxn, decl: &CollectionDecl, project: Option<&str>)
 /// A stored document in the export shape, sensitive values masked.
 pub fn show(txn: &mut dyn ReadTxn, doc: &StoredDoc) -> Result<Value> {
     let mut names = Names::new(txn);
-    Ok(codec::render(doc.collection.decl(), doc.id, &doc.body, &mut names, &mut codec::mask)?)
+    Ok(codec::render(
+        doc.collection.decl(),
+        doc.id,
+        &doc.body,
+        &mut names,
+        &mut codec::mask,
+    )?)
 }
 
 /// The natural keys of a collection as people read them, one per document; for a project-owned
 /// collection, within `project` when given, else prefixed by the project's name.
-pub fn list(txn: &mut dyn ReadTxn, collection: Collection, project: Option<&str>) -> Result<Vec<String>> {
+pub fn list(
+    txn: &mut dyn ReadTxn,
+    collection: Collection,
+    project: Option<&str>,
+) -> Result<Vec<String>> {
     let decl = collection.decl();
     let owner = match project {
         Some(_) => Some(owner_of(txn, decl, project)?),
@@ -405,17 +506,35 @@ pub fn list(txn: &mut dyn ReadTxn, collection: Collection, project: Option<&str>
     let mut names = Names::new(txn);
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let key = names.key_text(collection, &row.key)?;
-        let line = match (decl.is_project_owned(), owner.is_some(), decl.key.is_empty()) {
-            (false, _, _) => key,
-            (true, true, false) => key,
-            (true, _, true) => names.project_name(row.owner)?,
-            (true, false, false) => format!("{}{}{key}", names.project_name(row.owner)?, codec::DISPLAY_SEPARATOR),
+        let line = match owner {
+            Some(_) if !decl.key.is_empty() => names.key_text(collection, &row.key)?,
+            _ => full_key_text(&mut names, collection, row.owner, &row.key)?,
         };
         out.push(line);
     }
     out.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     Ok(out)
+}
+
+/// A natural key as people read it, prefixed by the owning project's name for a project-owned
+/// document (a project's singleton parts are named by the project alone).
+fn full_key_text(
+    names: &mut Names<'_>,
+    collection: Collection,
+    owner: DocId,
+    key: &str,
+) -> Result<String> {
+    let decl = collection.decl();
+    let key = names.key_text(collection, key)?;
+    Ok(match (owner, decl.key.is_empty()) {
+        (NO_OWNER, _) => key,
+        (owner, true) => names.project_name(owner)?,
+        (owner, false) => format!(
+            "{}{}{key}",
+            names.project_name(owner)?,
+            codec::DISPLAY_SEPARATOR
+        ),
+    })
 }
 
 /// Deletes the document at `address`, and everything a project owns when it is a project.
@@ -440,10 +559,7 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
         let this = names.key_text(doc.collection, &doc.key)?;
         let mut lines = Vec::new();
         for (collection, owner, key, path) in referrers.iter().take(20) {
-            let mut key = names.key_text(*collection, key)?;
-            if *owner != NO_OWNER {
-                key = format!("{}{}{key}", names.project_name(*owner)?, codec::DISPLAY_SEPARATOR);
-            }
+            let key = full_key_text(&mut names, *collection, *owner, key)?;
             lines.push(format!("\n  - {} {key:?} at {path}", collection.name()));
         }
         let more = referrers.len().saturating_sub(20);
@@ -455,7 +571,11 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
                 referrers.len(),
                 if referrers.len() == 1 { "" } else { "s" },
                 lines.concat(),
-                if more > 0 { format!("\n  - and {more} more") } else { String::new() }
+                if more > 0 {
+                    format!("\n  - and {more} more")
+                } else {
+                    String::new()
+                }
             ),
         }])));
     }
@@ -484,11 +604,14 @@ fn referrers(txn: &mut dyn ReadTxn, doomed: &HashMap<DocId, Collection>) -> Resu
             if doomed.contains_key(&doc.id) {
                 return Ok(());
             }
-            let body: Value = serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let body: Value =
+                serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             for r in &refs {
                 let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, at| {
                     let id = match (r.scope, v) {
-                        (RefScope::TenantTag, Value::String(s)) => s.split_once('/').and_then(|(id, _)| id.parse().ok()),
+                        (RefScope::TenantTag, Value::String(s)) => {
+                            s.split_once('/').and_then(|(id, _)| id.parse().ok())
+                        }
                         (_, v) => v.as_i64(),
                     };
                     if id.is_some_and(|id| doomed.contains_key(&id)) {

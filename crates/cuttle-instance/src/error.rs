@@ -28,7 +28,11 @@ pub struct Problems(pub Vec<Problem>);
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        write!(f, "{n} problem{} found; nothing was written:", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} problem{} found; nothing was written:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for problem in &self.0 {
             write!(f, "\n  - {problem}")?;
         }

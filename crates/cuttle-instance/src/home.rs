@@ -80,7 +80,9 @@ pub fn redact_url(url: &str) -> String {
     let mut from = 0;
     while let Some(found) = out[from..].find("password=") {
         let start = from + found + "password=".len();
-        let end = out[start..].find(['&', ' ']).map_or(out.len(), |e| start + e);
+        let end = out[start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |e| start + e);
         out.replace_range(start..end, "***");
         from = start + 3;
     }
@@ -91,7 +93,9 @@ pub fn redact_url(url: &str) -> String {
 pub fn check_instance_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with(['.', '-']);
     if ok {
         Ok(())
@@ -108,8 +112,9 @@ impl Home {
         if let Some(root) = std::env::var_os("CUTTLE_HOME").filter(|v| !v.is_empty()) {
             return Ok(Home::at(PathBuf::from(root)));
         }
-        let data = dirs::data_dir()
-            .ok_or_else(|| Error::Registry("cannot find the platform's data directory; set CUTTLE_HOME".into()))?;
+        let data = dirs::data_dir().ok_or_else(|| {
+            Error::Registry("cannot find the platform's data directory; set CUTTLE_HOME".into())
+        })?;
         Ok(Home::at(data.join("cuttle")))
     }
 
@@ -143,7 +148,8 @@ impl Home {
             }
             Err(e) => return Err(Error::io(format!("reading {}", file.display()))(e)),
         };
-        serde_json::from_str(&text).map_err(|e| Error::Registry(format!("{} is damaged: {e}", file.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Registry(format!("{} is damaged: {e}", file.display())))
     }
 
     pub fn exists(&self, name: &str) -> bool {
@@ -152,9 +158,11 @@ impl Home {
 
     pub fn save(&self, registration: &Registration) -> Result<()> {
         let file = self.registration_file(&registration.name);
-        let text = serde_json::to_string_pretty(registration).expect("a registration serializes") + "\n";
+        let text =
+            serde_json::to_string_pretty(registration).expect("a registration serializes") + "\n";
         let temporary = file.with_extension("json.tmp");
-        fs::write(&temporary, text).map_err(Error::io(format!("writing {}", temporary.display())))?;
+        fs::write(&temporary, text)
+            .map_err(Error::io(format!("writing {}", temporary.display())))?;
         fs::rename(&temporary, &file).map_err(Error::io(format!("writing {}", file.display())))
     }
 
@@ -170,9 +178,11 @@ impl Home {
         for entry in entries {
             let entry = entry.map_err(Error::io(format!("listing {}", dir.display())))?;
             if let Some(name) = entry.file_name().to_str()
-                && check_instance_name(name).is_ok() && self.exists(name) {
-                    out.push(self.load(name)?);
-                }
+                && check_instance_name(name).is_ok()
+                && self.exists(name)
+            {
+                out.push(self.load(name)?);
+            }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -185,9 +195,15 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("postgres://h/db?user=u&password=secret&x=1"), "postgres://h/db?user=u&password=***&x=1");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=secret&x=1"),
+            "postgres://h/db?user=u&password=***&x=1"
+        );
         assert_eq!(redact_url("/var/lib/cuttle.db"), "/var/lib/cuttle.db");
     }
 

@@ -20,7 +20,11 @@ pub const MASTER_KEY_ENV: &str = "CUTTLE_MASTER_KEY";
 pub const PRODUCT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const KEY_CHECK_PLAINTEXT: &[u8] = b"cuttle master key check v1";
-const KEY_CHECK_PLACE: Place<'static> = Place { collection: "cuttle_meta", document: 0, pointer: "/master_key_check" };
+const KEY_CHECK_PLACE: Place<'static> = Place {
+    collection: "cuttle_meta",
+    document: 0,
+    pointer: "/master_key_check",
+};
 
 /// An open instance: its registration, its database and its master key.
 pub struct Instance {
@@ -58,7 +62,10 @@ pub struct Description {
 
 fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store>> {
     Ok(match registration.backend {
-        Backend::Sqlite => Box::new(SqliteStore::open(Path::new(&registration.database), create)?),
+        Backend::Sqlite => Box::new(SqliteStore::open(
+            Path::new(&registration.database),
+            create,
+        )?),
         Backend::Postgres => Box::new(PostgresStore::connect(&registration.database)?),
     })
 }
@@ -70,7 +77,10 @@ fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::MasterKey(format!("{} already exists; Cuttle never overwrites a key file", path.display()))
+            Error::MasterKey(format!(
+                "{} already exists; Cuttle never overwrites a key file",
+                path.display()
+            ))
         } else {
             Error::io(format!("creating the key file {}", path.display()))(e)
         }
@@ -79,20 +89,26 @@ fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
     file.write_all(line.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all())
-        .map_err(Error::io(format!("writing the key file {}", path.display())))
+        .map_err(Error::io(format!(
+            "writing the key file {}",
+            path.display()
+        )))
 }
 
 /// Reads a master key from a file holding its one-line form.
 pub fn read_key_file(path: &Path) -> Result<MasterKey> {
-    let text = zeroize::Zeroizing::new(
-        fs::read_to_string(path).map_err(Error::io(format!("reading the master key file {}", path.display())))?,
-    );
+    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(Error::io(format!(
+        "reading the master key file {}",
+        path.display()
+    )))?);
     MasterKey::from_line(&text).map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
 }
 
 fn now_utc() -> String {
     // Days-from-civil (Howard Hinnant), to avoid a date library for one timestamp.
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let (days, ms) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -116,16 +132,28 @@ impl Instance {
     /// Creates an instance: an embedded SQLite database under `CUTTLE_HOME` unless `database`
     /// gives a PostgreSQL URL; a new master key in a 0600 file (under `CUTTLE_HOME` unless
     /// `key_file` says where); a new identity.
-    pub fn create(home: &Home, name: &str, database: Option<&str>, key_file: Option<&Path>) -> Result<Instance> {
+    pub fn create(
+        home: &Home,
+        name: &str,
+        database: Option<&str>,
+        key_file: Option<&Path>,
+    ) -> Result<Instance> {
         check_instance_name(name)?;
         if home.exists(name) {
-            return Err(Error::Registry(format!("an instance named {name:?} already exists")));
+            return Err(Error::Registry(format!(
+                "an instance named {name:?} already exists"
+            )));
         }
         let dir = home.instance_dir(name);
         fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         let (backend, database) = match database {
-            None => (Backend::Sqlite, dir.join("cuttle.db").to_string_lossy().into_owned()),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => (Backend::Postgres, url.to_owned()),
+            None => (
+                Backend::Sqlite,
+                dir.join("cuttle.db").to_string_lossy().into_owned(),
+            ),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (Backend::Postgres, url.to_owned())
+            }
             Some(other) => {
                 return Err(Error::Registry(format!(
                     "{} is not a PostgreSQL URL (postgres://user@host:port/database); leave --database out for an embedded instance",
@@ -134,10 +162,17 @@ impl Instance {
             }
         };
         let master_key_file = match key_file {
-            Some(path) => std::path::absolute(path).map_err(Error::io("resolving the key file's path"))?,
+            Some(path) => {
+                std::path::absolute(path).map_err(Error::io("resolving the key file's path"))?
+            }
             None => dir.join("master.key"),
         };
-        let registration = Registration { name: name.to_owned(), backend, database, master_key_file };
+        let registration = Registration {
+            name: name.to_owned(),
+            backend,
+            database,
+            master_key_file,
+        };
         let created = Self::create_in(home, registration);
         if created.is_err() {
             // Leave nothing half-made behind: the registration is written last, so removing the
@@ -153,7 +188,9 @@ impl Instance {
         let mut identity = [0u8; 16];
         cuttle_crypto::random_bytes(&mut identity).map_err(|e| Error::MasterKey(e.to_string()))?;
         let sealer = Sealer::new(&key, identity);
-        let key_check = sealer.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_PLACE).map_err(|e| Error::MasterKey(e.to_string()))?;
+        let key_check = sealer
+            .seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_PLACE)
+            .map_err(|e| Error::MasterKey(e.to_string()))?;
         write_key_file(&registration.master_key_file, &key)?;
         let result = (|| {
             let mut store = open_store(&registration, true)?;
@@ -168,7 +205,13 @@ impl Instance {
                 (meta::CREATED, &created),
             ])?;
             home.save(&registration)?;
-            Ok(Instance { registration: registration.clone(), identity, store, key, sealer })
+            Ok(Instance {
+                registration: registration.clone(),
+                identity,
+                store,
+                key,
+                sealer,
+            })
         })();
         if result.is_err() {
             let _ = fs::remove_file(&registration.master_key_file);
@@ -181,7 +224,8 @@ impl Instance {
         let registration = home.load(name)?;
         let key = match std::env::var(MASTER_KEY_ENV) {
             Ok(line) if !line.trim().is_empty() => {
-                MasterKey::from_line(&zeroize::Zeroizing::new(line)).map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?
+                MasterKey::from_line(&zeroize::Zeroizing::new(line))
+                    .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?
             }
             _ => read_key_file(&registration.master_key_file)?,
         };
@@ -189,21 +233,42 @@ impl Instance {
         store.migrate()?;
         let (identity, key_check) = {
             let mut read = store.read()?;
-            (read.meta(meta::IDENTITY)?, read.meta(meta::MASTER_KEY_CHECK)?)
+            (
+                read.meta(meta::IDENTITY)?,
+                read.meta(meta::MASTER_KEY_CHECK)?,
+            )
         };
         let identity = identity
             .and_then(|text| hex::decode(text).ok())
             .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-            .ok_or_else(|| Error::Store(cuttle_store::StoreError::Corrupt("the instance identity is missing".into())))?;
+            .ok_or_else(|| {
+                Error::Store(cuttle_store::StoreError::Corrupt(
+                    "the instance identity is missing".into(),
+                ))
+            })?;
         let sealer = Sealer::new(&key, identity);
-        let verified = key_check.is_some_and(|check| sealer.open(&check, KEY_CHECK_PLACE).is_ok_and(|p| p.as_slice() == KEY_CHECK_PLAINTEXT));
+        let verified = key_check.is_some_and(|check| {
+            sealer
+                .open(&check, KEY_CHECK_PLACE)
+                .is_ok_and(|p| p.as_slice() == KEY_CHECK_PLAINTEXT)
+        });
         if !verified {
             return Err(Error::MasterKey(format!(
                 "the master key (from {}) is not the master key of instance {name:?}",
-                if std::env::var_os(MASTER_KEY_ENV).is_some() { MASTER_KEY_ENV.to_owned() } else { registration.master_key_file.display().to_string() }
+                if std::env::var_os(MASTER_KEY_ENV).is_some() {
+                    MASTER_KEY_ENV.to_owned()
+                } else {
+                    registration.master_key_file.display().to_string()
+                }
             )));
         }
-        Ok(Instance { registration, identity, store, key, sealer })
+        Ok(Instance {
+            registration,
+            identity,
+            store,
+            key,
+            sealer,
+        })
     }
 
     /// Deletes an instance: its database (the SQLite file, or Cuttle's tables in the PostgreSQL
@@ -284,6 +349,9 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_millis() {
         let now = super::now_utc();
-        assert!(cuttle_domain::documents::Timestamp::parse(&now).is_ok(), "{now}");
+        assert!(
+            cuttle_domain::documents::Timestamp::parse(&now).is_ok(),
+            "{now}"
+        );
     }
 }

@@ -10,8 +10,18 @@ use serde_json::{Value, json};
 fn put(instance: &mut Instance, collection: Collection, doc: Value) -> cuttle_instance::Result<()> {
     let (store, sealer) = instance.parts();
     let mut txn = store.write()?;
-    let docs = [Incoming { collection, origin: "test".into(), json: doc.to_string() }];
-    documents::write_documents(&mut *txn, sealer, &docs, WriteOptions::default(), &mut |_| {})?;
+    let docs = [Incoming {
+        collection,
+        origin: "test".into(),
+        json: doc.to_string(),
+    }];
+    documents::write_documents(
+        &mut *txn,
+        sealer,
+        &docs,
+        WriteOptions::default(),
+        &mut |_| {},
+    )?;
     txn.commit()?;
     Ok(())
 }
@@ -20,15 +30,31 @@ fn put(instance: &mut Instance, collection: Collection, doc: Value) -> cuttle_in
 fn plaintexts(instance: &mut Instance, set: &str) -> Vec<(String, String)> {
     let (store, sealer) = instance.parts();
     let mut read = store.read().unwrap();
-    let address = Address { collection: Collection::LibraryVariableSets, project: None, key: Some(set) };
+    let address = Address {
+        collection: Collection::LibraryVariableSets,
+        project: None,
+        key: Some(set),
+    };
     let doc = documents::find(&mut *read, &address).unwrap();
     let body: Value = serde_json::from_str(&doc.body).unwrap();
     let mut out = Vec::new();
     for (i, variable) in body["variables"].as_array().unwrap().iter().enumerate() {
         if let Some(sealed) = variable["value"].get("sealed").and_then(Value::as_str) {
             let pointer = format!("/variables/{i}/value");
-            let plain = sealer.open(sealed, Place { collection: "library-variable-sets", document: doc.id, pointer: &pointer }).unwrap();
-            out.push((variable["scope"]["environments"].to_string(), String::from_utf8(plain.to_vec()).unwrap()));
+            let plain = sealer
+                .open(
+                    sealed,
+                    Place {
+                        collection: "library-variable-sets",
+                        document: doc.id,
+                        pointer: &pointer,
+                    },
+                )
+                .unwrap();
+            out.push((
+                variable["scope"]["environments"].to_string(),
+                String::from_utf8(plain.to_vec()).unwrap(),
+            ));
         }
     }
     out.sort();
@@ -40,8 +66,18 @@ fn masked_values_follow_their_variable_and_stay_sealed() {
     let home_dir = tempfile::TempDir::new().unwrap();
     let home = Home::at(home_dir.path().to_owned());
     let mut instance = Instance::create(&home, "a", None, None).unwrap();
-    put(&mut instance, Collection::Environments, json!({"name": "Production"})).unwrap();
-    put(&mut instance, Collection::Environments, json!({"name": "Test"})).unwrap();
+    put(
+        &mut instance,
+        Collection::Environments,
+        json!({"name": "Production"}),
+    )
+    .unwrap();
+    put(
+        &mut instance,
+        Collection::Environments,
+        json!({"name": "Test"}),
+    )
+    .unwrap();
     put(
         &mut instance,
         Collection::LibraryVariableSets,
@@ -81,16 +117,48 @@ fn a_sealed_value_moved_to_another_row_does_not_open() {
     let home = Home::at(home_dir.path().to_owned());
     let mut instance = Instance::create(&home, "a", None, None).unwrap();
     for name in ["F1", "F2"] {
-        put(&mut instance, Collection::Feeds, json!({"name": name, "feedType": "NuGet", "password": {"secret": "sample-secret-f"}})).unwrap();
+        put(
+            &mut instance,
+            Collection::Feeds,
+            json!({"name": name, "feedType": "NuGet", "password": {"secret": "sample-secret-f"}}),
+        )
+        .unwrap();
     }
     let (store, sealer) = instance.parts();
     let mut read = store.read().unwrap();
-    let f1 = documents::find(&mut *read, &Address { collection: Collection::Feeds, project: None, key: Some("F1") }).unwrap();
-    let f2 = documents::find(&mut *read, &Address { collection: Collection::Feeds, project: None, key: Some("F2") }).unwrap();
+    let f1 = documents::find(
+        &mut *read,
+        &Address {
+            collection: Collection::Feeds,
+            project: None,
+            key: Some("F1"),
+        },
+    )
+    .unwrap();
+    let f2 = documents::find(
+        &mut *read,
+        &Address {
+            collection: Collection::Feeds,
+            project: None,
+            key: Some("F2"),
+        },
+    )
+    .unwrap();
     let sealed: Value = serde_json::from_str(&f1.body).unwrap();
     let sealed = sealed["password"]["sealed"].as_str().unwrap().to_owned();
-    let at_f1 = Place { collection: "feeds", document: f1.id, pointer: "/password" };
-    let at_f2 = Place { collection: "feeds", document: f2.id, pointer: "/password" };
+    let at_f1 = Place {
+        collection: "feeds",
+        document: f1.id,
+        pointer: "/password",
+    };
+    let at_f2 = Place {
+        collection: "feeds",
+        document: f2.id,
+        pointer: "/password",
+    };
     assert!(sealer.open(&sealed, at_f1).is_ok());
-    assert!(sealer.open(&sealed, at_f2).is_err(), "bound to its document");
+    assert!(
+        sealer.open(&sealed, at_f2).is_err(),
+        "bound to its document"
+    );
 }

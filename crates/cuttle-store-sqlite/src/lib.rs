@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use cuttle_domain::Collection;
 use cuttle_store::{DocId, KeyRow, ReadTxn, Result, Store, StoreError, StoredDoc, WriteTxn};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 /// How long a writer waits for another writer before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,8 +57,10 @@ impl SqliteStore {
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let conn = Connection::open_with_flags(path, flags).map_err(db("opening the SQLite database"))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(db("setting the busy timeout"))?;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(db("opening the SQLite database"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(db("setting the busy timeout"))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -68,12 +72,18 @@ impl SqliteStore {
     }
 
     fn user_version(&self) -> Result<i64> {
-        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db("reading the schema version"))
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db("reading the schema version"))
     }
 
     fn has_instance(&self) -> Result<bool> {
         self.conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'cuttle_documents'", [], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'cuttle_documents'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n > 0)
             .map_err(db("looking for the instance's tables"))
     }
@@ -81,7 +91,8 @@ impl SqliteStore {
     fn apply_migrations(tx: &Transaction<'_>, from: i64) -> Result<()> {
         for (version, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             tx.execute_batch(sql).map_err(db("migrating the schema"))?;
-            tx.pragma_update(None, "user_version", version as i64 + 1).map_err(db("recording the schema version"))?;
+            tx.pragma_update(None, "user_version", version as i64 + 1)
+                .map_err(db("recording the schema version"))?;
         }
         Ok(())
     }
@@ -98,10 +109,14 @@ impl Store for SqliteStore {
             .map_err(db("starting the initial transaction"))?;
         Self::apply_migrations(&tx, 0)?;
         for (key, value) in meta {
-            tx.execute("INSERT INTO cuttle_meta (key, value) VALUES (?1, ?2)", params![key, value])
-                .map_err(db("recording the instance's meta data"))?;
+            tx.execute(
+                "INSERT INTO cuttle_meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map_err(db("recording the instance's meta data"))?;
         }
-        tx.commit().map_err(db("committing the initial transaction"))
+        tx.commit()
+            .map_err(db("committing the initial transaction"))
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -134,7 +149,8 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(db("starting a read transaction"))?;
         // A deferred transaction takes its snapshot at its first read: take it now.
-        tx.query_row("SELECT count(*) FROM cuttle_meta", [], |_| Ok(())).map_err(db("starting a read snapshot"))?;
+        tx.query_row("SELECT count(*) FROM cuttle_meta", [], |_| Ok(()))
+            .map_err(db("starting a read snapshot"))?;
         Ok(Box::new(SqliteTxn { tx }))
     }
 
@@ -142,7 +158,9 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("starting the write transaction (another writer may hold it)"))?;
+            .map_err(db(
+                "starting the write transaction (another writer may hold it)",
+            ))?;
         Ok(Box::new(SqliteTxn { tx }))
     }
 
@@ -164,15 +182,30 @@ struct SqliteTxn<'c> {
 }
 
 fn collection_of(name: &str) -> Result<Collection> {
-    Collection::from_name(name).ok_or_else(|| StoreError::Corrupt(format!("unknown collection {name:?}")))
+    Collection::from_name(name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown collection {name:?}")))
 }
 
 fn stored_doc(row: &rusqlite::Row<'_>) -> rusqlite::Result<(DocId, String, DocId, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
 }
 
-fn into_doc((id, collection, owner, key, body): (DocId, String, DocId, String, String)) -> Result<StoredDoc> {
-    Ok(StoredDoc { id, collection: collection_of(&collection)?, owner, key, body })
+fn into_doc(
+    (id, collection, owner, key, body): (DocId, String, DocId, String, String),
+) -> Result<StoredDoc> {
+    Ok(StoredDoc {
+        id,
+        collection: collection_of(&collection)?,
+        owner,
+        key,
+        body,
+    })
 }
 
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
@@ -190,28 +223,48 @@ impl ReadTxn for SqliteTxn<'_> {
     fn get(&mut self, id: DocId) -> Result<Option<StoredDoc>> {
         let row = self
             .tx
-            .prepare_cached("SELECT id, collection, owner, key, body FROM cuttle_documents WHERE id = ?1")
+            .prepare_cached(
+                "SELECT id, collection, owner, key, body FROM cuttle_documents WHERE id = ?1",
+            )
             .and_then(|mut s| s.query_row([id], stored_doc).optional())
             .map_err(db("reading a document"))?;
         row.map(into_doc).transpose()
     }
 
-    fn find(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<StoredDoc>> {
+    fn find(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<StoredDoc>> {
         let row = self
             .tx
             .prepare_cached(
                 "SELECT id, collection, owner, key, body FROM cuttle_documents
                  WHERE collection = ?1 AND owner = ?2 AND key = ?3",
             )
-            .and_then(|mut s| s.query_row(params![collection.name(), owner, key], stored_doc).optional())
+            .and_then(|mut s| {
+                s.query_row(params![collection.name(), owner, key], stored_doc)
+                    .optional()
+            })
             .map_err(db("looking up a document by its natural key"))?;
         row.map(into_doc).transpose()
     }
 
-    fn find_id(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>> {
+    fn find_id(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>> {
         self.tx
-            .prepare_cached("SELECT id FROM cuttle_documents WHERE collection = ?1 AND owner = ?2 AND key = ?3")
-            .and_then(|mut s| s.query_row(params![collection.name(), owner, key], |r| r.get(0)).optional())
+            .prepare_cached(
+                "SELECT id FROM cuttle_documents WHERE collection = ?1 AND owner = ?2 AND key = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![collection.name(), owner, key], |r| r.get(0))
+                    .optional()
+            })
             .map_err(db("looking up a document by its natural key"))
     }
 
@@ -233,20 +286,33 @@ impl ReadTxn for SqliteTxn<'_> {
                 0,
             ),
         };
-        let mut statement = self.tx.prepare_cached(sql).map_err(db("listing documents"))?;
-        let mut rows = statement.query(params![collection.name(), owner]).map_err(db("listing documents"))?;
+        let mut statement = self
+            .tx
+            .prepare_cached(sql)
+            .map_err(db("listing documents"))?;
+        let mut rows = statement
+            .query(params![collection.name(), owner])
+            .map_err(db("listing documents"))?;
         while let Some(row) = rows.next().map_err(db("listing documents"))? {
-            visit(into_doc(stored_doc(row).map_err(db("reading a listed document"))?)?)?;
+            visit(into_doc(
+                stored_doc(row).map_err(db("reading a listed document"))?,
+            )?)?;
         }
         Ok(())
     }
 
-    fn scan_keys(&mut self, collection: Collection, visit: &mut dyn FnMut(KeyRow) -> Result<()>) -> Result<()> {
+    fn scan_keys(
+        &mut self,
+        collection: Collection,
+        visit: &mut dyn FnMut(KeyRow) -> Result<()>,
+    ) -> Result<()> {
         let mut statement = self
             .tx
             .prepare_cached("SELECT id, owner, key FROM cuttle_documents WHERE collection = ?1 ORDER BY owner, key")
             .map_err(db("listing natural keys"))?;
-        let mut rows = statement.query([collection.name()]).map_err(db("listing natural keys"))?;
+        let mut rows = statement
+            .query([collection.name()])
+            .map_err(db("listing natural keys"))?;
         while let Some(row) = rows.next().map_err(db("listing natural keys"))? {
             let key_row = KeyRow {
                 id: row.get(0).map_err(db("reading a natural key"))?,
@@ -284,13 +350,24 @@ impl WriteTxn for SqliteTxn<'_> {
             .prepare_cached("INSERT INTO cuttle_documents (id, collection, owner, key, body) VALUES (?1, ?2, ?3, ?4, ?5)")
             .map_err(db("preparing to insert documents"))?;
         for doc in docs {
-            statement.execute(params![doc.id, doc.collection.name(), doc.owner, doc.key, doc.body]).map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::DuplicateKey { collection: doc.collection.name().to_owned(), key: doc.key.clone() }
-                } else {
-                    StoreError::database("inserting a document", e)
-                }
-            })?;
+            statement
+                .execute(params![
+                    doc.id,
+                    doc.collection.name(),
+                    doc.owner,
+                    doc.key,
+                    doc.body
+                ])
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::DuplicateKey {
+                            collection: doc.collection.name().to_owned(),
+                            key: doc.key.clone(),
+                        }
+                    } else {
+                        StoreError::database("inserting a document", e)
+                    }
+                })?;
         }
         Ok(())
     }
@@ -310,7 +387,11 @@ impl WriteTxn for SqliteTxn<'_> {
         if changed == 1 {
             Ok(())
         } else {
-            Err(StoreError::Corrupt(format!("no {} document with id {} to update", doc.collection.name(), doc.id)))
+            Err(StoreError::Corrupt(format!(
+                "no {} document with id {} to update",
+                doc.collection.name(),
+                doc.id
+            )))
         }
     }
 

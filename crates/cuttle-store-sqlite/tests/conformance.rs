@@ -11,12 +11,17 @@ struct SqliteTestDb {
 
 impl TestDb for SqliteTestDb {
     fn connect(&self) -> Box<dyn Store> {
-        Box::new(SqliteStore::open(&self.dir.path().join("cuttle.db"), true).expect("opening the test database"))
+        Box::new(
+            SqliteStore::open(&self.dir.path().join("cuttle.db"), true)
+                .expect("opening the test database"),
+        )
     }
 }
 
 fn fresh() -> Option<Box<dyn TestDb>> {
-    Some(Box::new(SqliteTestDb { dir: TempDir::new().expect("a temporary directory") }))
+    Some(Box::new(SqliteTestDb {
+        dir: TempDir::new().expect("a temporary directory"),
+    }))
 }
 
 cuttle_store::conformance_tests!(fresh);

@@ -51,7 +51,9 @@ pub enum StoreError {
     NotAnInstance,
     #[error("the database already holds a Cuttle instance")]
     AlreadyAnInstance,
-    #[error("the database's schema version {found} is newer than this Cuttle understands ({supported}); upgrade Cuttle")]
+    #[error(
+        "the database's schema version {found} is newer than this Cuttle understands ({supported}); upgrade Cuttle"
+    )]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("the database holds a row this Cuttle does not understand: {0}")]
     Corrupt(String),
@@ -64,8 +66,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn database(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        StoreError::Database { context, source: Box::new(source) }
+    pub fn database(
+        context: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Database {
+            context,
+            source: Box::new(source),
+        }
     }
 }
 
@@ -101,9 +109,15 @@ pub trait ReadTxn {
     fn meta(&mut self, key: &str) -> Result<Option<String>>;
     fn get(&mut self, id: DocId) -> Result<Option<StoredDoc>>;
     /// The document of `collection` with this owner and stored key.
-    fn find(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<StoredDoc>>;
+    fn find(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<StoredDoc>>;
     /// Only the id of [`ReadTxn::find`]'s document.
-    fn find_id(&mut self, collection: Collection, owner: DocId, key: &str) -> Result<Option<DocId>>;
+    fn find_id(&mut self, collection: Collection, owner: DocId, key: &str)
+    -> Result<Option<DocId>>;
     /// Every document of `collection` (of one owner, when given), ordered by owner and key,
     /// streamed so that memory does not grow with the collection.
     fn scan(
@@ -113,11 +127,24 @@ pub trait ReadTxn {
         visit: &mut dyn FnMut(StoredDoc) -> Result<()>,
     ) -> Result<()>;
     /// The ids, owners and keys of `collection`, without bodies.
-    fn scan_keys(&mut self, collection: Collection, visit: &mut dyn FnMut(KeyRow) -> Result<()>) -> Result<()>;
+    fn scan_keys(
+        &mut self,
+        collection: Collection,
+        visit: &mut dyn FnMut(KeyRow) -> Result<()>,
+    ) -> Result<()>;
     fn count(&mut self, collection: Collection) -> Result<u64>;
     /// The collection, owner and key of a document, without its body.
     fn address(&mut self, id: DocId) -> Result<Option<(Collection, KeyRow)>> {
-        Ok(self.get(id)?.map(|d| (d.collection, KeyRow { id: d.id, owner: d.owner, key: d.key })))
+        Ok(self.get(id)?.map(|d| {
+            (
+                d.collection,
+                KeyRow {
+                    id: d.id,
+                    owner: d.owner,
+                    key: d.key,
+                },
+            )
+        }))
     }
 }
 

@@ -25,13 +25,23 @@ pub struct World {
 
 impl World {
     pub fn sqlite() -> World {
-        World { home: TempDir::new().unwrap(), postgres: false, unused: RefCell::new(None), databases: RefCell::new(Vec::new()) }
+        World {
+            home: TempDir::new().unwrap(),
+            postgres: false,
+            unused: RefCell::new(None),
+            databases: RefCell::new(Vec::new()),
+        }
     }
 
     /// A PostgreSQL world, or `None` (said loudly) when no test server is configured.
     pub fn postgres() -> Option<World> {
         let first = fresh_database()?;
-        Some(World { home: TempDir::new().unwrap(), postgres: true, unused: RefCell::new(Some(first)), databases: RefCell::new(Vec::new()) })
+        Some(World {
+            home: TempDir::new().unwrap(),
+            postgres: true,
+            unused: RefCell::new(Some(first)),
+            databases: RefCell::new(Vec::new()),
+        })
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -84,12 +94,26 @@ impl World {
     /// `doc put` of one JSON value; returns the assertion to check.
     pub fn put(&self, instance: &str, collection: &str, doc: &Value) -> assert_cmd::assert::Assert {
         self.cuttle()
-            .args(["doc", "put", collection, "--instance", instance, "--file", "-"])
+            .args([
+                "doc",
+                "put",
+                collection,
+                "--instance",
+                instance,
+                "--file",
+                "-",
+            ])
             .write_stdin(doc.to_string())
             .assert()
     }
 
-    pub fn get(&self, instance: &str, collection: &str, key: Option<&str>, project: Option<&str>) -> Value {
+    pub fn get(
+        &self,
+        instance: &str,
+        collection: &str,
+        key: Option<&str>,
+        project: Option<&str>,
+    ) -> Value {
         let mut command = self.cuttle();
         command.args(["doc", "get", collection, "--instance", instance]);
         if let Some(key) = key {
@@ -109,7 +133,11 @@ impl World {
             command.args(["--project", project]);
         }
         let out = command.assert().success().get_output().stdout.clone();
-        String::from_utf8(out).unwrap().lines().map(str::to_owned).collect()
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Every document of every collection, in the export shape: a picture of the instance to
@@ -125,7 +153,8 @@ impl World {
     /// `CUTTLE_HOME`, and for PostgreSQL every row of Cuttle's tables.
     pub fn leaks(&self, needle: &str) -> bool {
         let in_files = files_under(self.home.path()).iter().any(|file| {
-            std::fs::read(file).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            std::fs::read(file)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
         });
         let in_database = self.databases.borrow().iter().any(|db| {
             let mut client = db.client();
