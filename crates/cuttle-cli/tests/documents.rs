@@ -427,7 +427,45 @@ fn a_put_is_one_transaction(world: &World) {
     let _: Value = world.get("a", "projects", Some("Fresh"), None);
 }
 
+fn concurrent_writers_cannot_duplicate_a_key(world: &World) {
+    world.create_instance("a");
+    let file = world.home().join("racing.json");
+    std::fs::write(&file, json!({"name": "Racing"}).to_string()).unwrap();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("cuttle"))
+                .env("CUTTLE_HOME", world.home())
+                .args(["doc", "put", "environments", "--instance", "a", "--file"])
+                .arg(&file)
+                .output_async()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(world.list("a", "environments", None), ["Racing"]);
+}
+
+trait SpawnQuietly {
+    fn output_async(&mut self) -> std::process::Child;
+}
+
+impl SpawnQuietly for std::process::Command {
+    fn output_async(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
 both_backends!(
+    concurrent_writers_cannot_duplicate_a_key,
     round_trip_in_the_export_shape,
     names_are_exact,
     bad_input_is_refused_and_changes_nothing,

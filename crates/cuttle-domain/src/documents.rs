@@ -424,9 +424,13 @@ pub struct StepTemplate {
 impl Document for StepTemplate {
     fn check(&self) -> Result<(), ShapeError> {
         for (i, p) in self.parameters.iter().enumerate() {
-            let sensitive_default = matches!(p.default_value, Some(PropertyValue::Sensitive(_)));
             let sensitive_control = matches!(p.control_type, ControlType::Sensitive);
-            if sensitive_default != sensitive_control {
+            let mismatch = match &p.default_value {
+                None => false,
+                Some(PropertyValue::Sensitive(_)) => !sensitive_control,
+                Some(PropertyValue::Text(_)) => sensitive_control,
+            };
+            if mismatch {
                 return Err(ShapeError::new(
                     JsonPath::root()
                         .field("parameters")

@@ -1,5 +1,6 @@
 //! Document shapes: each collection's typed document checks the shape of incoming JSON and gives
-//! it its canonical form (field order, defaults, sorted sets).
+//! it its canonical field order and defaults. (Names and set-like arrays are normalised from the
+//! declarations, by the write path, not here.)
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 
 use cuttle_crypto::Sealer;
-use cuttle_domain::decl::{CollectionDecl, RefScope};
+use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::sensitive::Form;
 use cuttle_domain::{COLLECTIONS, Collection};
@@ -265,6 +265,8 @@ pub fn write_documents(
     let mut report = WriteReport::default();
     let mut counts: HashMap<Collection, u64> = HashMap::new();
     let mut inserts: Vec<StoredDoc> = Vec::with_capacity(INSERT_CHUNK.min(slots.len()));
+    // Tags that replaced tag sets no longer have, as stored references (`<set id>/<tag>`).
+    let mut removed_tags: HashSet<String> = HashSet::new();
     for (done, slot) in slots.iter().enumerate() {
         if collector.full() {
             break;
@@ -329,6 +331,9 @@ pub fn write_documents(
         };
         *counts.entry(incoming.collection).or_default() += 1;
         if slot.exists {
+            if incoming.collection == Collection::TagSets {
+                removed_tags.extend(removed_tag_refs(lookup.txn, slot.id, &value)?);
+            }
             report.replaced += 1;
             lookup.txn.update(&doc)?;
         } else {
@@ -345,11 +350,50 @@ pub fn write_documents(
         return Err(Error::Invalid(Problems(collector.problems)));
     }
     lookup.txn.insert(&inserts)?;
+    if !removed_tags.is_empty() {
+        check_removed_tags(lookup.txn, &removed_tags)?;
+    }
     report.per_collection = COLLECTIONS
         .iter()
         .filter_map(|d| counts.get(&d.collection).map(|n| (d.collection, *n)))
         .collect();
     Ok(report)
+}
+
+/// The stored references (`<set id>/<tag>`) of the tags that the stored tag set `id` has and
+/// its new version `value` does not.
+fn removed_tag_refs(txn: &mut dyn WriteTxn, id: DocId, value: &Value) -> Result<Vec<String>> {
+    let Some(old) = txn.get(id)? else {
+        return Ok(Vec::new());
+    };
+    let old: Value =
+        serde_json::from_str(&old.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let kept: HashSet<&str> = codec::tag_names(value).collect();
+    Ok(codec::tag_names(&old)
+        .filter(|t| !kept.contains(t))
+        .map(|t| format!("{id}/{t}"))
+        .collect())
+}
+
+/// Refuses the write when a document (as written so far in this transaction) still refers to a
+/// tag that a tag set of the batch removed.
+fn check_removed_tags(txn: &mut dyn WriteTxn, removed: &HashSet<String>) -> Result<()> {
+    let targets = HashSet::from([Collection::TagSets]);
+    let found = referrers(txn, &targets, &|_| false, &|r, v| {
+        r.scope == RefScope::TenantTag && v.as_str().is_some_and(|s| removed.contains(s))
+    })?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let lines = referrer_lines(txn, &found)?;
+    Err(Error::Invalid(Problems(vec![Problem {
+        document: "tag-sets".into(),
+        path: JsonPath::root().field("tags"),
+        message: format!(
+            "a tag that is removed here is still used by {} document(s); remove it from them first:{lines}",
+            found.len()
+        ),
+    }])))
 }
 
 fn origin_prefix(incoming: &Incoming) -> String {
@@ -553,29 +597,20 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
             })?;
         }
     }
-    let referrers = referrers(txn, &doomed)?;
+    let targets: HashSet<Collection> = doomed.values().copied().collect();
+    let referrers = referrers(txn, &targets, &|id| doomed.contains_key(&id), &|r, v| {
+        referenced_id(r, v).is_some_and(|id| doomed.contains_key(&id))
+    })?;
     if !referrers.is_empty() {
-        let mut names = Names::new(txn);
-        let this = names.key_text(doc.collection, &doc.key)?;
-        let mut lines = Vec::new();
-        for (collection, owner, key, path) in referrers.iter().take(20) {
-            let key = full_key_text(&mut names, *collection, *owner, key)?;
-            lines.push(format!("\n  - {} {key:?} at {path}", collection.name()));
-        }
-        let more = referrers.len().saturating_sub(20);
+        let this = Names::new(txn).key_text(doc.collection, &doc.key)?;
+        let lines = referrer_lines(txn, &referrers)?;
         return Err(Error::Invalid(Problems(vec![Problem {
             document: format!("{} {this:?}", doc.collection.name()),
             path: JsonPath::root(),
             message: format!(
-                "cannot be deleted while {} document{} refer to it; change or delete them first:{}{}",
+                "cannot be deleted while {} document{} refer to it; change or delete them first:{lines}",
                 referrers.len(),
                 if referrers.len() == 1 { "" } else { "s" },
-                lines.concat(),
-                if more > 0 {
-                    format!("\n  - and {more} more")
-                } else {
-                    String::new()
-                }
             ),
         }])));
     }
@@ -587,9 +622,14 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
 
 type Referrer = (Collection, DocId, String, JsonPath);
 
-/// The documents outside `doomed` that refer to a document in it.
-fn referrers(txn: &mut dyn ReadTxn, doomed: &HashMap<DocId, Collection>) -> Result<Vec<Referrer>> {
-    let targets: HashSet<Collection> = doomed.values().copied().collect();
+/// The documents (outside `skip`) that hold a reference, to a collection in `targets`, for which
+/// `hits` is true (given the reference's declaration and its stored value).
+fn referrers(
+    txn: &mut dyn ReadTxn,
+    targets: &HashSet<Collection>,
+    skip: &dyn Fn(DocId) -> bool,
+    hits: &dyn Fn(&RefDecl, &Value) -> bool,
+) -> Result<Vec<Referrer>> {
     let mut found = Vec::new();
     for decl in COLLECTIONS {
         let refs: Vec<_> = decl
@@ -601,20 +641,14 @@ fn referrers(txn: &mut dyn ReadTxn, doomed: &HashMap<DocId, Collection>) -> Resu
             continue;
         }
         txn.scan(decl.collection, None, &mut |doc| {
-            if doomed.contains_key(&doc.id) {
+            if skip(doc.id) {
                 return Ok(());
             }
             let body: Value =
                 serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             for r in &refs {
                 let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, at| {
-                    let id = match (r.scope, v) {
-                        (RefScope::TenantTag, Value::String(s)) => {
-                            s.split_once('/').and_then(|(id, _)| id.parse().ok())
-                        }
-                        (_, v) => v.as_i64(),
-                    };
-                    if id.is_some_and(|id| doomed.contains_key(&id)) {
+                    if hits(r, v) {
                         found.push((doc.collection, doc.owner, doc.key.clone(), at.clone()));
                     }
                     Ok(())
@@ -624,4 +658,29 @@ fn referrers(txn: &mut dyn ReadTxn, doomed: &HashMap<DocId, Collection>) -> Resu
         })?;
     }
     Ok(found)
+}
+
+/// The id a stored reference value points at (for a tenant tag, its tag set's).
+fn referenced_id(r: &RefDecl, value: &Value) -> Option<DocId> {
+    match (r.scope, value) {
+        (RefScope::TenantTag, Value::String(s)) => {
+            s.split_once('/').and_then(|(id, _)| id.parse().ok())
+        }
+        (_, v) => v.as_i64(),
+    }
+}
+
+/// Up to 20 referrers, one a line, for a message.
+fn referrer_lines(txn: &mut dyn ReadTxn, referrers: &[Referrer]) -> Result<String> {
+    let mut names = Names::new(txn);
+    let mut lines = String::new();
+    for (collection, owner, key, path) in referrers.iter().take(20) {
+        let key = full_key_text(&mut names, *collection, *owner, key)?;
+        lines.push_str(&format!("\n  - {} {key:?} at {path}", collection.name()));
+    }
+    let more = referrers.len().saturating_sub(20);
+    if more > 0 {
+        lines.push_str(&format!("\n  - and {more} more"));
+    }
+    Ok(lines)
 }

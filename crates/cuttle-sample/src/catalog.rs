@@ -313,73 +313,84 @@ impl ProjectDef {
     }
 }
 
+/// A project every sample has.
+struct Handpicked {
+    name: &'static str,
+    description: &'static str,
+    /// The index of its group in [`HANDPICKED_GROUPS`].
+    group: usize,
+    archetype: Archetype,
+    lifecycle: usize,
+    mode: TenantedDeploymentMode,
+}
+
 /// The projects of every sample. Several names are hostile to file systems on purpose: a slash,
 /// a trailing dot, a Windows device name.
-const HANDPICKED_PROJECTS: &[(&str, &str, usize, Archetype, usize, TenantedDeploymentMode)] = &[
-    (
-        "Web Storefront",
-        "The public shop: ASP.NET Core on IIS behind the load balancers.",
-        0,
-        Archetype::WebServers,
-        DEFAULT_LIFECYCLE,
-        TenantedDeploymentMode::Untenanted,
-    ),
-    (
-        "Payments/API",
-        "Card and wallet payments. The slash is part of the name.",
-        1,
-        Archetype::Kubernetes,
-        DEFAULT_LIFECYCLE,
-        TenantedDeploymentMode::TenantedOrUntenanted,
-    ),
-    (
-        "Intranet.",
-        "The staff intranet. The trailing dot is part of the name.",
-        2,
-        Archetype::WebServers,
-        INTERNAL_TOOLS,
-        TenantedDeploymentMode::Untenanted,
-    ),
-    (
-        "CON",
-        "Contract management. CON is a reserved device name on Windows.",
-        2,
-        Archetype::Batch,
-        INTERNAL_TOOLS,
-        TenantedDeploymentMode::Untenanted,
-    ),
-    (
-        "Order Service",
-        "Order capture and the order events everything else listens to.",
-        0,
-        Archetype::Kubernetes,
-        EU_ROLLOUT,
-        TenantedDeploymentMode::Untenanted,
-    ),
-    (
-        "Customer Portal",
-        "Self-service portal, deployed once per customer.",
-        0,
-        Archetype::Cloud,
-        DEFAULT_LIFECYCLE,
-        TenantedDeploymentMode::Tenanted,
-    ),
-    (
-        "Data Warehouse ETL",
-        "Nightly loads into each customer's reporting warehouse.",
-        3,
-        Archetype::Batch,
-        DEFAULT_LIFECYCLE,
-        TenantedDeploymentMode::Tenanted,
-    ),
-    (
-        "Mobile Backend",
-        "The APIs behind the iOS and Android apps.",
-        4,
-        Archetype::Cloud,
-        EU_ROLLOUT,
-        TenantedDeploymentMode::Untenanted,
-    ),
+const HANDPICKED_PROJECTS: &[Handpicked] = &[
+    Handpicked {
+        name: "Web Storefront",
+        description: "The public shop: ASP.NET Core on IIS behind the load balancers.",
+        group: 0,
+        archetype: Archetype::WebServers,
+        lifecycle: DEFAULT_LIFECYCLE,
+        mode: TenantedDeploymentMode::Untenanted,
+    },
+    Handpicked {
+        name: "Payments/API",
+        description: "Card and wallet payments. The slash is part of the name.",
+        group: 1,
+        archetype: Archetype::Kubernetes,
+        lifecycle: DEFAULT_LIFECYCLE,
+        mode: TenantedDeploymentMode::TenantedOrUntenanted,
+    },
+    Handpicked {
+        name: "Intranet.",
+        description: "The staff intranet. The trailing dot is part of the name.",
+        group: 2,
+        archetype: Archetype::WebServers,
+        lifecycle: INTERNAL_TOOLS,
+        mode: TenantedDeploymentMode::Untenanted,
+    },
+    Handpicked {
+        name: "CON",
+        description: "Contract management. CON is a reserved device name on Windows.",
+        group: 2,
+        archetype: Archetype::Batch,
+        lifecycle: INTERNAL_TOOLS,
+        mode: TenantedDeploymentMode::Untenanted,
+    },
+    Handpicked {
+        name: "Order Service",
+        description: "Order capture and the order events everything else listens to.",
+        group: 0,
+        archetype: Archetype::Kubernetes,
+        lifecycle: EU_ROLLOUT,
+        mode: TenantedDeploymentMode::Untenanted,
+    },
+    Handpicked {
+        name: "Customer Portal",
+        description: "Self-service portal, deployed once per customer.",
+        group: 0,
+        archetype: Archetype::Cloud,
+        lifecycle: DEFAULT_LIFECYCLE,
+        mode: TenantedDeploymentMode::Tenanted,
+    },
+    Handpicked {
+        name: "Data Warehouse ETL",
+        description: "Nightly loads into each customer's reporting warehouse.",
+        group: 3,
+        archetype: Archetype::Batch,
+        lifecycle: DEFAULT_LIFECYCLE,
+        mode: TenantedDeploymentMode::Tenanted,
+    },
+    Handpicked {
+        name: "Mobile Backend",
+        description: "The APIs behind the iOS and Android apps.",
+        group: 4,
+        archetype: Archetype::Cloud,
+        lifecycle: EU_ROLLOUT,
+        mode: TenantedDeploymentMode::Untenanted,
+    },
 ];
 
 const HANDPICKED_GROUPS: &[(&str, &str)] = &[
@@ -573,18 +584,16 @@ impl Catalog {
             }))
             .collect();
         let regional = self.lifecycles.len() > REGIONAL_ROLLOUT;
-        for (i, &(name, description, group, archetype, lifecycle, mode)) in
-            HANDPICKED_PROJECTS.iter().enumerate()
-        {
+        for (i, project) in HANDPICKED_PROJECTS.iter().enumerate() {
             let library_sets = self.pick_library_sets(&mut rng);
             self.projects.push(ProjectDef {
-                name: name.to_owned(),
-                description: description.to_owned(),
-                group,
-                lifecycle,
+                name: project.name.to_owned(),
+                description: project.description.to_owned(),
+                group: project.group,
+                lifecycle: project.lifecycle,
                 library_sets,
-                mode,
-                archetype,
+                mode: project.mode,
+                archetype: project.archetype,
                 hotfix: i % 2 == 0,
                 tenants: Vec::new(),
             });
@@ -1000,7 +1009,8 @@ fn environments(profile: &Profile) -> Vec<Env> {
         "prod-eu",
         "prod-eu-legacy",
         Stage::Production,
-        "Legacy EU production. Its name differs from Prod-EU only by case; it goes when the migration is done.",
+        "Legacy EU production. Its name differs from Prod-EU only by case; \
+         it goes when the migration is done.",
     );
     base(
         "DR Zürich",
@@ -1057,7 +1067,8 @@ fn lifecycles(envs: &[Env]) -> Vec<LifecycleDef> {
         },
         LifecycleDef {
             name: "EU rollout",
-            description: "Through staging to both EU production sites, with the Zürich DR site on demand.",
+            description: "Through staging to both EU production sites, \
+                          with the Zürich DR site on demand.",
             phases: vec![
                 development(),
                 test(),

@@ -189,7 +189,7 @@ impl<'a> History<'a> {
             };
             envs.extend(optional.into_iter().map(|e| (e, false)));
             for (env, automatic) in envs {
-                for tenant in self.tenants(env) {
+                for tenant in self.tenants(env, channel) {
                     for number in 1..=3 {
                         let state = if first && in_flight {
                             if self.rng.percent(50) {
@@ -228,13 +228,21 @@ impl<'a> History<'a> {
     }
 
     /// Who a deployment to `env` goes to: no tenant, some of the tenants connected to the project
-    /// in that environment, or both.
-    fn tenants(&mut self, env: usize) -> Vec<Option<usize>> {
+    /// in that environment (and allowed by the channel's tenant tags), or both.
+    fn tenants(&mut self, env: usize, channel: &ChannelModel) -> Vec<Option<usize>> {
+        let catalog = self.catalog;
+        let allowed = |t: usize| {
+            channel.tenant_tags.is_empty()
+                || catalog.tenants[t]
+                    .tags
+                    .iter()
+                    .any(|tag| channel.tenant_tags.contains(&tag.as_str()))
+        };
         let connected: Vec<usize> = self
             .def
             .tenants
             .iter()
-            .filter(|(_, envs)| envs.contains(&env))
+            .filter(|(t, envs)| envs.contains(&env) && allowed(*t))
             .map(|&(t, _)| t)
             .collect();
         let count = self.rng.between(1, 2);
@@ -265,10 +273,11 @@ impl<'a> History<'a> {
     /// it finished (or was last heard of).
     fn deployment(&mut self, target: &Target, state: TaskState, queued: i64, out: &mut Out) -> i64 {
         let env = &self.catalog.environments[target.env];
-        let deployed_by = if target.automatic || env.stage == Stage::Development {
-            "svc-build"
+        let automatic = target.automatic || env.stage == Stage::Development;
+        let (deployed_by, comments) = if automatic {
+            ("svc-build", "")
         } else {
-            self.rng.pick(self.humans)
+            (*self.rng.pick(self.humans), *self.rng.pick(COMMENTS))
         };
         let tenant = target.tenant.map(|t| self.catalog.tenants[t].name.clone());
         let started = (!matches!(state, TaskState::Queued)).then(|| {
@@ -281,7 +290,6 @@ impl<'a> History<'a> {
             }
             None => (None, queued),
         };
-        let comments = *self.rng.pick(COMMENTS);
         out.emit(&Deployment {
             project: self.def.name.clone(),
             release: target.version.to_owned(),
@@ -352,14 +360,20 @@ impl<'a> History<'a> {
         let steps: Vec<usize> = (0..self.model.steps.len())
             .filter(|&s| self.applies(s, target))
             .collect();
-        let runnable: Vec<usize> = steps
+        // A deployment fails, times out, is canceled or is running at one of its regular steps.
+        let regular: Vec<usize> = steps
             .iter()
             .copied()
-            .filter(|&s| !matches!(self.model.steps[s].condition, StepCondition::Failure))
+            .filter(|&s| {
+                matches!(
+                    self.model.steps[s].condition,
+                    StepCondition::Success | StepCondition::Variable
+                )
+            })
             .collect();
         let stop = match state {
             TaskState::Success | TaskState::Queued => None,
-            _ => Some(*self.rng.pick(&runnable)),
+            _ => Some(*self.rng.pick(&regular)),
         };
         let mut failed = false;
         for (n, &s) in steps.iter().enumerate() {

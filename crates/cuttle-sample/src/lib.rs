@@ -5,9 +5,9 @@
 //! `sample-secret-`, so that anyone can check that no plaintext leaks into an export, a log or a
 //! plan). The sample covers every collection, every declared reference and every kind of
 //! sensitive value, and is the same for a size and seed forever: its random numbers come from
-//! [`rng`], its timestamps from the seed, never from the clock.
+//! `rng`, its timestamps from the seed, never from the clock.
 //!
-//! How it is built: [`catalog`] first decides what exists (names and relations, which may form
+//! How it is built: `catalog` first decides what exists (names and relations, which may form
 //! cycles); then one module per area turns the catalog into documents, in dependency order
 //! (a document's references mostly point to documents emitted before it). Project-owned documents
 //! and history are built project by project, so that even the large sample streams through the

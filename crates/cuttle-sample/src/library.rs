@@ -192,7 +192,8 @@ pub(crate) const TEMPLATES: &[TemplateDef] = &[
                 "Message",
                 ControlType::MultiLineText,
                 ParamDefault::Text(
-                    "#{Cuttle.Project.Name} #{Cuttle.Release.Number} to #{Cuttle.Environment.Name}: #{Cuttle.Deployment.State}",
+                    "#{Cuttle.Project.Name} #{Cuttle.Release.Number} \
+                     to #{Cuttle.Environment.Name}: #{Cuttle.Deployment.State}",
                 ),
             ),
         ],
@@ -333,7 +334,8 @@ pub(crate) const TEMPLATES: &[TemplateDef] = &[
     },
     TemplateDef {
         name: WARM_UP,
-        description: "Requests a few pages so that the first customer does not wait for a cold start.",
+        description: "Requests a few pages, so that the first customer does not wait for a \
+                      cold start.",
         action_type: "Cuttle.Script",
         parameters: &[
             param(

@@ -56,7 +56,8 @@ pub(crate) struct ProcessPlan {
 }
 
 impl ProcessPlan {
-    /// The names of the actions that deploy the project's own packages (channel rules apply to them).
+    /// The names of the actions that deploy the project's own packages (what channel rules apply
+    /// to).
     pub(crate) fn own_package_actions(&self) -> Vec<String> {
         set(self
             .packages
@@ -175,6 +176,20 @@ fn action(name: &str, action_type: &str) -> Action {
         properties: BTreeMap::new(),
         script: None,
     }
+}
+
+/// A Jira project key for a project: its initials, or the start of a one-word name (`PA`, `ORDE`).
+fn jira_key(slug: &str) -> String {
+    let words: Vec<&str> = slug.split('-').filter(|w| !w.is_empty()).collect();
+    let key: String = match words[..] {
+        [word] => word.chars().take(4).collect(),
+        _ => words
+            .iter()
+            .filter_map(|w| w.chars().next())
+            .take(4)
+            .collect(),
+    };
+    key.to_uppercase()
 }
 
 /// An action running an inline script on the Cuttle server.
@@ -435,14 +450,7 @@ impl Builder<'_> {
         self.step("Canary analysis", None, vec![canary]);
         self.smoke_test(None);
 
-        let key = text(
-            self.slug
-                .replace('-', "")
-                .to_uppercase()
-                .chars()
-                .take(6)
-                .collect::<String>(),
-        );
+        let key = text(jira_key(self.slug));
         let mut jira =
             self.template_action(JIRA_RELEASE, JIRA_RELEASE, &[("Jira.ProjectKey", key)]);
         jira.environments = self.production.clone();

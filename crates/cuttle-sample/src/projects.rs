@@ -13,6 +13,10 @@ use crate::{Out, secret_value, set, text, words};
 
 const DEFAULT_CHANNEL: &str = "Default";
 const HOTFIX_CHANNEL: &str = "Hotfix";
+const VERSION_TEMPLATE: &str =
+    "#{Cuttle.Version.LastMajor}.#{Cuttle.Version.LastMinor}.#{Cuttle.Version.NextPatch}";
+/// The tenants beta releases go to.
+const BETA_TENANT_TAGS: &[&str] = &["Release ring/Canary", "Release ring/Early adopter"];
 
 /// A channel, as releases see it.
 #[derive(Debug)]
@@ -21,6 +25,8 @@ pub(crate) struct ChannelModel {
     /// The lifecycle the channel's releases are promoted through.
     pub lifecycle: usize,
     pub kind: ChannelKind,
+    /// The tenant tags the channel's releases are limited to (none: every tenant).
+    pub tenant_tags: &'static [&'static str],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,35 +55,33 @@ pub(crate) fn emit_projects(catalog: &Catalog, out: &mut Out) -> Vec<ProjectMode
         let slug = words::slug(&def.name);
         let plan = process::build(catalog, def, &slug, &words::pascal(&def.name), &mut rng);
         let channels = channels(def);
+        let library_sets = def
+            .library_sets
+            .iter()
+            .map(|&s| catalog.library_sets[s].name.as_str());
 
         out.emit(&Project {
             name: def.name.clone(),
             description: def.description.clone(),
             project_group: catalog.groups[def.group].name.clone(),
             lifecycle: catalog.lifecycles[def.lifecycle].name.to_owned(),
-            included_library_variable_sets: set(def.library_sets.iter().map(|&s| catalog.library_sets[s].name.as_str())),
+            included_library_variable_sets: set(library_sets),
             is_disabled: rng.percent(2),
             tenanted_deployment_mode: def.mode,
             discrete_channel_release: false,
             default_guided_failure: rng.percent(30),
-            release_version_template: "#{Cuttle.Version.LastMajor}.#{Cuttle.Version.LastMinor}.#{Cuttle.Version.NextPatch}".to_owned(),
+            release_version_template: VERSION_TEMPLATE.to_owned(),
         });
         let own_actions = plan.own_package_actions();
         for channel in &channels {
-            let (description, tenant_tags, rule) = match channel.kind {
-                ChannelKind::Default => (
-                    "Regular releases.",
-                    Vec::new(),
-                    rule(&own_actions, "[1.0,)", "^$"),
-                ),
+            let (description, rule) = match channel.kind {
+                ChannelKind::Default => ("Regular releases.", rule(&own_actions, "[1.0,)", "^$")),
                 ChannelKind::Beta => (
                     "Pre-releases for canary and early-adopter tenants.",
-                    set(["Release ring/Canary", "Release ring/Early adopter"]),
                     rule(&own_actions, "", "^beta"),
                 ),
                 ChannelKind::Hotfix => (
                     "Urgent fixes, straight to staging and production.",
-                    Vec::new(),
                     rule(&own_actions, "", "^$"),
                 ),
             };
@@ -88,7 +92,7 @@ pub(crate) fn emit_projects(catalog: &Catalog, out: &mut Out) -> Vec<ProjectMode
                 lifecycle: (channel.kind == ChannelKind::Hotfix)
                     .then(|| catalog.lifecycles[HOTFIX_LIFECYCLE].name.to_owned()),
                 is_default: channel.kind == ChannelKind::Default,
-                tenant_tags,
+                tenant_tags: set(channel.tenant_tags.iter().copied()),
                 rules: vec![rule],
             });
         }
@@ -128,11 +132,13 @@ fn channels(def: &ProjectDef) -> Vec<ChannelModel> {
             name: DEFAULT_CHANNEL,
             lifecycle: def.lifecycle,
             kind: ChannelKind::Default,
+            tenant_tags: &[],
         },
         ChannelModel {
             name: BETA_CHANNEL,
             lifecycle: def.lifecycle,
             kind: ChannelKind::Beta,
+            tenant_tags: BETA_TENANT_TAGS,
         },
     ];
     if def.hotfix {
@@ -140,6 +146,7 @@ fn channels(def: &ProjectDef) -> Vec<ChannelModel> {
             name: HOTFIX_CHANNEL,
             lifecycle: HOTFIX_LIFECYCLE,
             kind: ChannelKind::Hotfix,
+            tenant_tags: &[],
         });
     }
     channels
@@ -421,7 +428,7 @@ fn triggers(catalog: &Catalog, p: usize, role: Role) -> Vec<Trigger> {
             should_redeploy: false,
         },
     )];
-    if p % 2 == 0 {
+    if p.is_multiple_of(2) {
         // Promote nightly from the test phase (the first, in two-phase lifecycles) to the next.
         let from = usize::from(lifecycle.phases.len() > 2);
         let (source, next) = (&lifecycle.phases[from], &lifecycle.phases[from + 1]);
@@ -446,7 +453,7 @@ fn triggers(catalog: &Catalog, p: usize, role: Role) -> Vec<Trigger> {
             },
         ));
     }
-    if p % 3 == 0 {
+    if p.is_multiple_of(3) {
         triggers.push(trigger(
             "Nightly beta",
             "Creates a beta release from the latest packages every night.",
