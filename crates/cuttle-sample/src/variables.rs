@@ -151,10 +151,17 @@ impl Owner<'_> {
             names <= VARIABLE_PREFIXES.len() * KEYS.len(),
             "variable names exhausted"
         );
+        // Names the owner already holds (hand-written variables) are left to those, so that
+        // (name, scope) stays unique.
+        let taken: std::collections::HashSet<String> =
+            variables.iter().map(|v| v.name.clone()).collect();
         let start = rng.below(KEYS.len());
         for j in 0..names {
             let (key, kind) = KEYS[(start + j) % KEYS.len()];
             let name = format!("{}.{key}", VARIABLE_PREFIXES[j / KEYS.len()]);
+            if taken.contains(&name) {
+                continue;
+            }
             let count = rng.between(1, variants);
             for s in rng.indices(slots.len(), count) {
                 let slot = &slots[s];

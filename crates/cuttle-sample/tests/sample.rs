@@ -322,7 +322,7 @@ fn sensitive_values_stand_where_declared_and_start_with_sample_secret() {
 
 #[test]
 fn keyed_arrays_have_unique_keys_and_sets_are_sorted() {
-    for size in [Size::Small, Size::Medium] {
+    for size in Size::ALL {
         generate(size, SEED, &mut |collection, doc| {
             let decl = collection.decl();
             for keyed in decl.keyed_arrays {
