@@ -193,72 +193,81 @@ pub fn write_documents(
         stored_tags: HashMap::new(),
     };
 
-    // Pass 1: owners, keys and ids, in declaration order (owners and key references first).
-    let position = |c: Collection| {
-        COLLECTIONS
-            .iter()
-            .position(|d| d.collection == c)
-            .unwrap_or(usize::MAX)
-    };
-    let mut order: Vec<usize> = (0..docs.len()).collect();
-    order.sort_by_key(|&i| position(docs[i].collection));
+    // Pass 1: owners, keys and ids, a collection at a time in declaration order (owners and key
+    // references first), with one existence lookup per collection.
+    let mut ids = ids;
     let mut slots = Vec::with_capacity(docs.len());
     let mut origins: HashMap<(Collection, DocId, String), usize> = HashMap::new();
-    for (index, new_id) in order.into_iter().zip(ids) {
-        let incoming = &docs[index];
-        let decl = incoming.collection.decl();
-        let mut value = match parse(incoming) {
-            Ok(value) => value,
-            Err(message) => {
-                collector.add(&incoming.origin, JsonPath::root(), message);
-                continue;
+    for decl in COLLECTIONS {
+        let mut addressed: Vec<(usize, DocId, String, Option<HashSet<String>>)> = Vec::new();
+        for (index, incoming) in docs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.collection == decl.collection)
+        {
+            let mut value = match parse(incoming) {
+                Ok(value) => value,
+                Err(message) => {
+                    collector.add(&incoming.origin, JsonPath::root(), message);
+                    continue;
+                }
+            };
+            // Shapes are checked in pass 2; here only owners and keys matter.
+            let named =
+                |value: &Value| format!("{}{}", origin_prefix(incoming), describe(decl, value));
+            normalize_key_fields(decl, &mut value);
+            let address = codec::resolve_owner(decl, &value, &mut lookup).and_then(|owner| {
+                codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root())
+                    .map(|key| (owner, key))
+            });
+            let (owner, key) = match address {
+                Ok(address) => address,
+                Err(fail) => {
+                    report(&mut collector, &named(&value), fail)?;
+                    continue;
+                }
+            };
+            match origins.entry((decl.collection, owner, key.clone())) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    let message = format!(
+                        "the same document is given twice (also by {})",
+                        docs[*first.get()].origin
+                    );
+                    collector.add(&named(&value), JsonPath::root(), message);
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(index);
+                }
             }
-        };
-        // Shapes are checked in pass 2; here only owners and keys matter.
-        let named = |value: &Value| format!("{}{}", origin_prefix(incoming), describe(decl, value));
-        normalize_key_fields(decl, &mut value);
-        let owner = match codec::resolve_owner(decl, &value, &mut lookup) {
-            Ok(owner) => owner,
-            Err(fail) => {
-                report(&mut collector, &named(&value), fail)?;
-                continue;
-            }
-        };
-        let key = match codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root()) {
-            Ok(key) => key,
-            Err(fail) => {
-                report(&mut collector, &named(&value), fail)?;
-                continue;
-            }
-        };
-        let address = (incoming.collection, owner, key.clone());
-        if let Some(&first) = origins.get(&address) {
-            collector.add(
-                &named(&value),
-                JsonPath::root(),
-                format!(
-                    "the same document is given twice (also by {})",
-                    docs[first].origin
-                ),
-            );
-            continue;
+            let tags = (decl.collection == Collection::TagSets)
+                .then(|| codec::tag_names(&value).map(str::to_owned).collect());
+            addressed.push((index, owner, key, tags));
         }
-        origins.insert(address.clone(), index);
-        let existing = lookup.txn.find_id(incoming.collection, owner, &key)?;
-        let id = existing.unwrap_or(new_id);
-        lookup.pending.insert(address, id);
-        if incoming.collection == Collection::TagSets {
+        let asked: Vec<(DocId, &str)> = addressed
+            .iter()
+            .map(|(_, owner, key, _)| (*owner, key.as_str()))
+            .collect();
+        let existing = lookup.txn.find_ids(decl.collection, &asked)?;
+        for ((index, owner, key, tags), existing) in addressed.into_iter().zip(existing) {
+            let id = match existing {
+                Some(id) => id,
+                None => ids.next().expect("one id allocated per document"),
+            };
             lookup
-                .pending_tags
-                .insert(id, codec::tag_names(&value).map(str::to_owned).collect());
+                .pending
+                .insert((decl.collection, owner, key.clone()), id);
+            if let Some(tags) = tags {
+                lookup.pending_tags.insert(id, tags);
+            }
+            slots.push(Slot {
+                index,
+                id,
+                owner,
+                key,
+                exists: existing.is_some(),
+            });
         }
-        slots.push(Slot {
-            index,
-            id,
-            owner,
-            key,
-            exists: existing.is_some(),
-        });
     }
 
     // Pass 2: shapes, references, secrets; then the rows.

@@ -26,6 +26,12 @@ const FIND: &str =
     "SELECT id, body FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
 const FIND_ID: &str =
     "SELECT id FROM cuttle_documents WHERE collection = $1 AND owner = $2 AND key = $3";
+/// Many lookups in one statement: the keys travel as two arrays, numbered by `ordinality`.
+const FIND_IDS: &str = "SELECT k.i, d.id
+     FROM unnest($2::BIGINT[], $3::TEXT[]) WITH ORDINALITY AS k(owner, key, i)
+     JOIN cuttle_documents d ON d.collection = $1 AND d.owner = k.owner AND d.key = k.key";
+/// At most this many keys go in one [`FIND_IDS`].
+const FIND_IDS_CHUNK: usize = 10_000;
 const SCAN: &str =
     "SELECT id, owner, key, body FROM cuttle_documents WHERE collection = $1 ORDER BY owner, key";
 const SCAN_OWNER: &str = "SELECT id, owner, key, body FROM cuttle_documents
@@ -207,6 +213,30 @@ impl ReadTxn for Txn<'_> {
             .query_opt(&statement, &[&collection.name(), &owner, &key])
             .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
         row.map(|row| column(&row, 0)).transpose()
+    }
+
+    fn find_ids(
+        &mut self,
+        collection: Collection,
+        keys: &[(DocId, &str)],
+    ) -> Result<Vec<Option<DocId>>> {
+        const CONTEXT: &str = "finding documents' ids";
+        let statement = self.statement(FIND_IDS, CONTEXT)?;
+        let mut found = vec![None; keys.len()];
+        for (chunk_index, chunk) in keys.chunks(FIND_IDS_CHUNK).enumerate() {
+            let owners: Vec<DocId> = chunk.iter().map(|(owner, _)| *owner).collect();
+            let names: Vec<&str> = chunk.iter().map(|(_, key)| *key).collect();
+            let rows = self
+                .txn
+                .query(&statement, &[&collection.name(), &owners, &names])
+                .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+            for row in rows {
+                let ordinal: i64 = column(&row, 0)?;
+                let position = chunk_index * FIND_IDS_CHUNK + ordinal as usize - 1;
+                found[position] = Some(column(&row, 1)?);
+            }
+        }
+        Ok(found)
     }
 
     fn scan(

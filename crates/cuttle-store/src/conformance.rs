@@ -408,6 +408,28 @@ fn check_read_back<T: ReadTxn + ?Sized>(txn: &mut T, docs: &[StoredDoc], web: Do
             .expect("find_id"),
         None
     );
+    // Many at once, in the order asked, misses included.
+    let channel_id = |owner: DocId, key: &str| {
+        docs.iter()
+            .find(|d| d.collection == Collection::Channels && d.owner == owner && d.key == key)
+            .map(|d| d.id)
+    };
+    let asked = [
+        (web, "Alpha"),
+        (api, "Missing"),
+        (api, "Alpha"),
+        (web, "Stable"),
+        (NO_OWNER, "Alpha"),
+    ];
+    assert_eq!(
+        txn.find_ids(Collection::Channels, &asked)
+            .expect("find_ids"),
+        asked
+            .iter()
+            .map(|(owner, key)| channel_id(*owner, key))
+            .collect::<Vec<_>>(),
+        "find_ids"
+    );
 
     let of = |collection: Collection, owner: Option<DocId>| -> Vec<StoredDoc> {
         let matching: Vec<StoredDoc> = docs

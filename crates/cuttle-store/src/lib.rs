@@ -118,6 +118,17 @@ pub trait ReadTxn {
     /// Only the id of [`ReadTxn::find`]'s document.
     fn find_id(&mut self, collection: Collection, owner: DocId, key: &str)
     -> Result<Option<DocId>>;
+    /// The ids of many documents of `collection`, by (owner, stored key), in the order asked: one
+    /// round trip where the backend can, so that a large batch does not pay one per document.
+    fn find_ids(
+        &mut self,
+        collection: Collection,
+        keys: &[(DocId, &str)],
+    ) -> Result<Vec<Option<DocId>>> {
+        keys.iter()
+            .map(|(owner, key)| self.find_id(collection, *owner, key))
+            .collect()
+    }
     /// Every document of `collection` (of one owner, when given), ordered by owner and key,
     /// streamed so that memory does not grow with the collection.
     fn scan(
