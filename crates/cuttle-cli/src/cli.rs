@@ -29,6 +29,55 @@ pub enum Command {
     /// Read and write single documents, in the export shape.
     #[command(subcommand)]
     Doc(DocCommand),
+    /// Export the whole instance to a directory of deterministic JSON, secrets encrypted under a password.
+    Export(ExportArgs),
+}
+
+/// Where a password comes from; without these, `CUTTLE_PASSWORD`, else a prompt on a terminal.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from this file (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_env")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InlineScriptsArg {
+    /// Scripts become files beside their owner; the JSON names the file.
+    Extract,
+    /// Scripts stay inside the JSON.
+    Inline,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_name = "NAME")]
+    pub instance: String,
+    /// The export directory: created if missing; an earlier export there is mirrored.
+    #[arg(long, value_name = "DIR")]
+    pub directory: PathBuf,
+    /// Remove every file the format owns from the directory first.
+    #[arg(long)]
+    pub clean: bool,
+    /// Remove nothing: how several instances are combined into one directory.
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Re-encrypt under a new salt when the password does not open the directory's earlier export.
+    #[arg(long)]
+    pub rekey: bool,
+    /// Include deployments' task logs (as .log files).
+    #[arg(long, conflicts_with = "ignore_history")]
+    pub include_task_logs: bool,
+    /// Leave out releases, deployments and task logs.
+    #[arg(long)]
+    pub ignore_history: bool,
+    #[arg(long, value_enum, default_value_t = InlineScriptsArg::Extract)]
+    pub inline_scripts: InlineScriptsArg,
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,15 @@ use cuttle_instance::documents::{self, Address, Incoming, WriteOptions, WriteRep
 use cuttle_instance::{Home, Instance};
 use serde_json::Value;
 
-use crate::cli::{Cli, Command, DocCommand, Format, InstanceCommand, SampleArgs, SampleSize};
+use cuttle_engine::export::ExportOptions;
+use cuttle_engine::format::InlineScripts;
+
+use crate::cli::{
+    Cli, Command, DocCommand, ExportArgs, Format, InlineScriptsArg, InstanceCommand, SampleArgs,
+    SampleSize,
+};
+use crate::password::{self, Prompt};
+use crate::progress;
 
 pub fn run(cli: Cli) -> Result<()> {
     let home = Home::from_env()?;
@@ -17,7 +25,59 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Instance(command) => instance(&home, command),
         Command::Sample(args) => sample(&home, args),
         Command::Doc(command) => doc(&home, command),
+        Command::Export(args) => export(&home, args),
     }
+}
+
+fn export(home: &Home, args: ExportArgs) -> Result<()> {
+    let mut instance = Instance::open(home, &args.instance)?;
+    let fresh = !args
+        .directory
+        .join(cuttle_engine::format::MANIFEST)
+        .exists();
+    let password = password::read(
+        &args.password,
+        if fresh { Prompt::Twice } else { Prompt::Once },
+    )?;
+    let options = ExportOptions {
+        directory: args.directory.clone(),
+        clean: args.clean,
+        prune: !args.no_prune,
+        rekey: args.rekey,
+        history: !args.ignore_history,
+        task_logs: args.include_task_logs,
+        inline_scripts: match args.inline_scripts {
+            InlineScriptsArg::Extract => InlineScripts::Extract,
+            InlineScriptsArg::Inline => InlineScripts::Inline,
+        },
+    };
+    let bar = progress::bar("exporting");
+    let summary = cuttle_engine::export::export(
+        &mut instance,
+        password.as_bytes(),
+        &options,
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    let documents: u64 = summary.documents.iter().map(|(_, n)| n).sum();
+    for (collection, count) in &summary.documents {
+        eprintln!("  {:<24} {count}", collection.name());
+    }
+    let seconds = summary.elapsed.as_secs_f64();
+    eprintln!(
+        "exported {documents} documents of instance {:?} to {}: {} files written, {} unchanged, {} removed; {:.1} MB in {seconds:.2} s ({:.0} documents/s)",
+        args.instance,
+        args.directory.display(),
+        summary.files_written,
+        summary.files_unchanged,
+        summary.files_removed,
+        summary.bytes as f64 / 1e6,
+        documents as f64 / seconds.max(1e-9),
+    );
+    Ok(())
 }
 
 /// The error and its causes, on one line each.

@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+mod password;
+mod progress;
 
 use std::process::ExitCode;
 

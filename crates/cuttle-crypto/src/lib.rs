@@ -7,6 +7,8 @@
 //!
 //! Keys and plaintexts are zeroized after use; nothing here prints a key or a plaintext.
 
+pub mod export;
+
 use std::fmt;
 
 use aes_gcm_siv::aead::{Aead, KeyInit, Payload};

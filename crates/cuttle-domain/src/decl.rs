@@ -162,6 +162,28 @@ pub enum MergeRule {
     CreateOnly,
 }
 
+/// Where a collection's documents stand in an export (SPEC 5.1). File names are made from
+/// natural keys by the export format's rule; see `cuttle-engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `<collection>/<name>.json`
+    TopLevel,
+    /// `projects/<project>/project.json`: a project's own document.
+    Project,
+    /// `projects/<project>/<file>`: a project's singleton part.
+    ProjectFile(&'static str),
+    /// `projects/<project>/<folder>/<name>.json`
+    ProjectFolder(&'static str),
+    /// `projects/<project>/releases/<release>/<folder>/<environment>[-<tenant>]-<number>.<extension>`,
+    /// named after the deployment whose key fields stand at `key` (the document itself when
+    /// empty).
+    Deployment {
+        folder: &'static str,
+        extension: &'static str,
+        key: &'static str,
+    },
+}
+
 /// The declaration of one collection.
 #[derive(Clone, Copy)]
 pub struct CollectionDecl {
@@ -181,6 +203,12 @@ pub struct CollectionDecl {
     pub keyed_arrays: &'static [KeyedArray],
     pub sets: &'static [SetArray],
     pub merge: MergeRule,
+    /// Key fields that hold numbers (all others hold text or references).
+    pub numeric_key: &'static [&'static str],
+    /// Where the collection's documents go in an export.
+    pub layout: Layout,
+    /// Where inline scripts stand (`{"syntax", "body"}` objects), extracted to files on export.
+    pub scripts: &'static [&'static str],
     /// Release and deployment history.
     pub history: bool,
     /// Checks a document's shape and returns it in canonical form (field order, defaults).

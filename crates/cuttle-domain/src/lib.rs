@@ -14,7 +14,7 @@ pub mod sensitive;
 pub mod shape;
 
 pub use collections::COLLECTIONS;
-pub use decl::{Collection, CollectionDecl, MergeRule, Owner, RefDecl, RefScope};
+pub use decl::{Collection, CollectionDecl, Layout, MergeRule, Owner, RefDecl, RefScope};
 pub use path::JsonPath;
 pub use shape::ShapeError;
 

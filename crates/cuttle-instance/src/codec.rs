@@ -543,9 +543,10 @@ pub fn seal_secrets(
 // ---------------------------------------------------------------------------------------------
 // Outgoing: stored shape to export shape.
 
-/// Finds the names behind ids, with a cache, inside one read.
+/// Finds the names behind ids, with a cache: either inside a read, looking up what it has not
+/// seen, or [preloaded](Names::preloaded) with every document's address.
 pub struct Names<'t> {
-    txn: &'t mut dyn ReadTxn,
+    txn: Option<&'t mut dyn ReadTxn>,
     addresses: HashMap<DocId, (Collection, DocId, String)>,
     shown: HashMap<DocId, Value>,
 }
@@ -553,21 +554,39 @@ pub struct Names<'t> {
 impl<'t> Names<'t> {
     pub fn new(txn: &'t mut dyn ReadTxn) -> Self {
         Names {
-            txn,
+            txn: Some(txn),
             addresses: HashMap::new(),
             shown: HashMap::new(),
         }
     }
 
-    pub fn txn(&mut self) -> &mut dyn ReadTxn {
-        self.txn
+    /// Every document's address, read once (for an export, which renders everything); the
+    /// result needs no further reads, so it does not hold on to `txn`.
+    pub fn preloaded(txn: &mut dyn ReadTxn) -> Result<Names<'static>, StoreError> {
+        let mut addresses = HashMap::new();
+        for decl in cuttle_domain::COLLECTIONS {
+            txn.scan_keys(decl.collection, &mut |row| {
+                addresses.insert(row.id, (decl.collection, row.owner, row.key));
+                Ok(())
+            })?;
+        }
+        Ok(Names {
+            txn: None,
+            addresses,
+            shown: HashMap::new(),
+        })
     }
 
     fn address(&mut self, id: DocId) -> Result<(Collection, DocId, String), StoreError> {
         if let Some(found) = self.addresses.get(&id) {
             return Ok(found.clone());
         }
-        let (collection, row) = self.txn.address(id)?.ok_or_else(|| {
+        let txn = self.txn.as_mut().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a reference to document {id}, which does not exist"
+            ))
+        })?;
+        let (collection, row) = txn.address(id)?.ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "a reference to document {id}, which does not exist"
             ))
@@ -588,22 +607,25 @@ impl<'t> Names<'t> {
         let shown = match decl.key {
             [single] if decl.key_ref(single).is_none() => Value::String(key),
             fields => {
-                let doc = self
-                    .txn
-                    .get(id)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
-                let body: Value = serde_json::from_str(&doc.body)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let mut object = Map::new();
-                for field in fields {
-                    let part = body.get(*field).cloned().unwrap_or(Value::Null);
-                    let part = match (decl.key_ref(field), part) {
-                        (Some(_), Value::Number(n)) => {
-                            self.reference(n.as_i64().unwrap_or_default())?
-                        }
-                        (_, part) => part,
+                for (field, part) in fields.iter().zip(key.split(KEY_SEPARATOR)) {
+                    let value = if part.is_empty() {
+                        Value::Null
+                    } else if decl.key_ref(field).is_some() {
+                        let target = part.parse().map_err(|_| {
+                            StoreError::Corrupt(format!("a stored key part {part:?} is not an id"))
+                        })?;
+                        self.reference(target)?
+                    } else if decl.numeric_key.contains(field) {
+                        Value::Number(part.parse().map_err(|_| {
+                            StoreError::Corrupt(format!(
+                                "a stored key part {part:?} is not a number"
+                            ))
+                        })?)
+                    } else {
+                        Value::String(part.to_owned())
                     };
-                    object.insert((*field).to_owned(), part);
+                    object.insert((*field).to_owned(), value);
                 }
                 match fields {
                     [_] => object
