@@ -65,6 +65,8 @@ BEGIN
     END IF;
 END
 $$;
+-- Lets the tests drop their databases even while a server process (autovacuum) is connected.
+GRANT pg_signal_backend TO cuttle;
 SQL
 
 exists=$(as_postgres -tA -c "SELECT 1 FROM pg_catalog.pg_database WHERE datname = 'cuttle'" 2>&1) ||

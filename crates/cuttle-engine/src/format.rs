@@ -23,7 +23,7 @@ pub const PROCESS_SCRIPTS: &str = "scripts";
 pub const SCRIPTS_SUFFIX: &str = ".scripts";
 
 /// The longest readable prefix of a file name, in characters.
-const MAX_PREFIX: usize = 48;
+const MAX_PREFIX: usize = 32;
 /// Windows' reserved device names, which no file may be called (whatever its extension).
 const RESERVED: &[&str] = &[
     "con", "prn", "aux", "nul", "com0", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
@@ -34,7 +34,7 @@ const RESERVED: &[&str] = &[
 /// 10-character hash of the exact name whenever the prefix does not spell the name exactly.
 ///
 /// - The prefix keeps ASCII letters (lowercased) and digits; every other run of characters
-///   becomes one `-`, none at either end; it is at most 48 characters long.
+///   becomes one `-`, none at either end; it is at most 32 characters long.
 /// - Exact stems hold only `[a-z0-9-]`, so they are distinct from each other even on
 ///   case-insensitive and normalising file systems; hashed stems hold a `_`, which an exact stem
 ///   never does, so they are distinct from exact ones; two hashed stems collide only if 50 bits of
@@ -307,7 +307,7 @@ mod tests {
         let mut stems: Vec<String> = names.iter().map(|n| stem(n)).collect();
         stems.push(stem(&long));
         for (name, s) in names.iter().chain([&long.as_str()]).zip(&stems) {
-            assert!(!s.is_empty() && s.len() <= 59, "{name:?} -> {s:?}");
+            assert!(!s.is_empty() && s.len() <= 43, "{name:?} -> {s:?}");
             assert!(
                 s.bytes().all(|b| b.is_ascii_lowercase()
                     || b.is_ascii_digit()

@@ -215,3 +215,43 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The password the tests export with.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl World {
+    /// `cuttle export` of `instance` into `dir` with [`PASSWORD`] and `extra` options.
+    pub fn export(&self, instance: &str, dir: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.cuttle()
+            .env("CUTTLE_PASSWORD", PASSWORD)
+            .args(["export", "--instance", instance, "--directory"])
+            .arg(dir)
+            .args(extra)
+            .assert()
+    }
+}
+
+/// Every file under `dir`, by path relative to it (with `/`), with its bytes.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files_under(dir)
+        .into_iter()
+        .map(|file| {
+            let relative = file
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let bytes = std::fs::read(&file).unwrap();
+            (relative, bytes)
+        })
+        .collect()
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (relative, bytes) in tree(from) {
+        let target = to.join(relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+}

@@ -98,13 +98,14 @@ pub fn export(
         task_logs: options.history && options.task_logs,
         inline_scripts: options.inline_scripts,
     };
-    if let Some(existing) = &existing {
-        if existing.contents.kind != contents.kind && !options.clean {
-            return Err(ExportError::Directory(format!(
-                "{} holds a partial export; an instance export goes into an empty directory or an earlier instance export (or give --clean to replace it)",
-                tree.root().display()
-            )));
-        }
+    if let Some(existing) = &existing
+        && existing.contents.kind != contents.kind
+        && !options.clean
+    {
+        return Err(ExportError::Directory(format!(
+            "{} holds a partial export; an instance export goes into an empty directory or an earlier instance export (or give --clean to replace it)",
+            tree.root().display()
+        )));
     }
     let (key, kdf) = export_key(
         password,
@@ -373,6 +374,8 @@ fn extract_scripts(decl: &CollectionDecl, value: &mut Value) -> Vec<(PathBuf, St
         let extension = serde_json::from_value(syntax.clone())
             .map(format::script_extension)
             .unwrap_or("txt");
+        // A step with one action usually shares its name: say it once.
+        parts.dedup();
         let stem = if parts.is_empty() {
             "script".to_owned()
         } else {

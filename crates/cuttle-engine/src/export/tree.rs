@@ -122,11 +122,13 @@ impl Tree {
                     full.display()
                 )));
             }
-            Ok(meta) if meta.len() == bytes.len() as u64 => {
-                if fs::read(&full).map_err(io(format!("reading {}", full.display())))? == bytes {
-                    self.unchanged += 1;
-                    return Ok(());
-                }
+            Ok(meta)
+                if meta.len() == bytes.len() as u64
+                    && fs::read(&full).map_err(io(format!("reading {}", full.display())))?
+                        == bytes =>
+            {
+                self.unchanged += 1;
+                return Ok(());
             }
             _ => {}
         }
