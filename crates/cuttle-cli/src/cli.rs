@@ -31,6 +31,8 @@ pub enum Command {
     Doc(DocCommand),
     /// Export the whole instance to a directory of deterministic JSON, secrets encrypted under a password.
     Export(ExportArgs),
+    /// Export some projects with everything they depend on, so that they import into an empty instance.
+    PartialExport(PartialExportArgs),
 }
 
 /// Where a password comes from; without these, `CUTTLE_PASSWORD`, else a prompt on a terminal.
@@ -50,6 +52,50 @@ pub enum InlineScriptsArg {
     Extract,
     /// Scripts stay inside the JSON.
     Inline,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["project", "project_group"])))]
+pub struct PartialExportArgs {
+    #[arg(long, value_name = "NAME")]
+    pub instance: String,
+    /// An empty directory, or an earlier partial export of the same selection (mirrored).
+    #[arg(long, value_name = "DIR")]
+    pub directory: PathBuf,
+    /// A project to export (repeat for more).
+    #[arg(long, value_name = "P")]
+    pub project: Vec<String>,
+    /// Every project of this group (repeat for more).
+    #[arg(long, value_name = "G")]
+    pub project_group: Vec<String>,
+    /// Leave out deployment targets (references to them are resolved at import).
+    #[arg(long)]
+    pub ignore_machines: bool,
+    /// Leave out tenants.
+    #[arg(long)]
+    pub ignore_tenants: bool,
+    /// Leave out certificates.
+    #[arg(long)]
+    pub ignore_certificates: bool,
+    /// Leave out releases, deployments and task logs.
+    #[arg(long)]
+    pub ignore_history: bool,
+    /// Leave out deployments and task logs (releases stay).
+    #[arg(long)]
+    pub ignore_deployments: bool,
+    /// Remove every file the format owns from the directory first (also to replace another selection).
+    #[arg(long)]
+    pub clean: bool,
+    /// Re-encrypt under a new salt when the password does not open the directory's earlier export.
+    #[arg(long)]
+    pub rekey: bool,
+    /// Include deployments' task logs (as .log files).
+    #[arg(long, conflicts_with_all = ["ignore_history", "ignore_deployments"])]
+    pub include_task_logs: bool,
+    #[arg(long, value_enum, default_value_t = InlineScriptsArg::Extract)]
+    pub inline_scripts: InlineScriptsArg,
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 #[derive(Debug, Args)]

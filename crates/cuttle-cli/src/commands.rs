@@ -9,12 +9,13 @@ use cuttle_instance::documents::{self, Address, Incoming, WriteOptions, WriteRep
 use cuttle_instance::{Home, Instance};
 use serde_json::Value;
 
+use cuttle_engine::closure::{Ignore, Selection};
 use cuttle_engine::export::ExportOptions;
 use cuttle_engine::format::InlineScripts;
 
 use crate::cli::{
-    Cli, Command, DocCommand, ExportArgs, Format, InlineScriptsArg, InstanceCommand, SampleArgs,
-    SampleSize,
+    Cli, Command, DocCommand, ExportArgs, Format, InlineScriptsArg, InstanceCommand,
+    PartialExportArgs, PasswordArgs, SampleArgs, SampleSize,
 };
 use crate::password::{self, Prompt};
 use crate::progress;
@@ -26,31 +27,68 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(args) => sample(&home, args),
         Command::Doc(command) => doc(&home, command),
         Command::Export(args) => export(&home, args),
+        Command::PartialExport(args) => partial_export(&home, args),
+    }
+}
+
+fn inline_scripts(arg: InlineScriptsArg) -> InlineScripts {
+    match arg {
+        InlineScriptsArg::Extract => InlineScripts::Extract,
+        InlineScriptsArg::Inline => InlineScripts::Inline,
     }
 }
 
 fn export(home: &Home, args: ExportArgs) -> Result<()> {
-    let mut instance = Instance::open(home, &args.instance)?;
-    let fresh = !args
-        .directory
-        .join(cuttle_engine::format::MANIFEST)
-        .exists();
-    let password = password::read(
-        &args.password,
-        if fresh { Prompt::Twice } else { Prompt::Once },
-    )?;
     let options = ExportOptions {
-        directory: args.directory.clone(),
+        directory: args.directory,
         clean: args.clean,
         prune: !args.no_prune,
         rekey: args.rekey,
         history: !args.ignore_history,
         task_logs: args.include_task_logs,
-        inline_scripts: match args.inline_scripts {
-            InlineScriptsArg::Extract => InlineScripts::Extract,
-            InlineScriptsArg::Inline => InlineScripts::Inline,
+        inline_scripts: inline_scripts(args.inline_scripts),
+        selection: None,
+    };
+    run_export(home, &args.instance, &args.password, options)
+}
+
+fn partial_export(home: &Home, args: PartialExportArgs) -> Result<()> {
+    let selection = Selection {
+        projects: args.project,
+        project_groups: args.project_group,
+        ignore: Ignore {
+            machines: args.ignore_machines,
+            tenants: args.ignore_tenants,
+            certificates: args.ignore_certificates,
+            history: args.ignore_history,
+            deployments: args.ignore_deployments,
         },
     };
+    let options = ExportOptions {
+        directory: args.directory,
+        clean: args.clean,
+        prune: true,
+        rekey: args.rekey,
+        history: !args.ignore_history,
+        task_logs: args.include_task_logs,
+        inline_scripts: inline_scripts(args.inline_scripts),
+        selection: Some(selection),
+    };
+    run_export(home, &args.instance, &args.password, options)
+}
+
+fn run_export(
+    home: &Home,
+    instance_name: &str,
+    password: &PasswordArgs,
+    options: ExportOptions,
+) -> Result<()> {
+    let mut instance = Instance::open(home, instance_name)?;
+    let fresh = !options
+        .directory
+        .join(cuttle_engine::format::MANIFEST)
+        .exists();
+    let password = password::read(password, if fresh { Prompt::Twice } else { Prompt::Once })?;
     let bar = progress::bar("exporting");
     let summary = cuttle_engine::export::export(
         &mut instance,
@@ -68,9 +106,8 @@ fn export(home: &Home, args: ExportArgs) -> Result<()> {
     }
     let seconds = summary.elapsed.as_secs_f64();
     eprintln!(
-        "exported {documents} documents of instance {:?} to {}: {} files written, {} unchanged, {} removed; {:.1} MB in {seconds:.2} s ({:.0} documents/s)",
-        args.instance,
-        args.directory.display(),
+        "exported {documents} documents of instance {instance_name:?} to {}: {} files written, {} unchanged, {} removed; {:.1} MB in {seconds:.2} s ({:.0} documents/s)",
+        options.directory.display(),
         summary.files_written,
         summary.files_unchanged,
         summary.files_removed,

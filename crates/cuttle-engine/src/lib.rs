@@ -4,8 +4,11 @@
 //! - [`format`]: the export format (layout, file names, ownership, manifest);
 //! - [`export`]: one read snapshot to a deterministic directory tree, secrets re-encrypted under
 //!   a password;
-//! - closure, and the import stages (read, upgrade, validate, plan, apply), arrive with their
-//!   issues.
+//! - [`closure`]: what a partial export of some projects must carry;
+//! - [`reader`]: an export directory read back into documents (the import's first stage); the
+//!   other import stages (upgrade, validate, plan, apply) arrive with their issue.
 
+pub mod closure;
 pub mod export;
 pub mod format;
+pub mod reader;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
 use cuttle_crypto::{Place, Sealer};
+use std::collections::BTreeSet;
+
 use cuttle_domain::decl::CollectionDecl;
 use cuttle_domain::path::{self, Step};
 use cuttle_domain::sensitive;
@@ -17,6 +19,7 @@ use cuttle_instance::codec::{self, Names};
 use cuttle_store::StoreError;
 use serde_json::{Value, json};
 
+use crate::closure::{self, ClosureError, Selection};
 use crate::format::{self, Contents, ContentsKind, Encryption, InlineScripts, Kdf, Manifest};
 use tree::Tree;
 
@@ -36,6 +39,8 @@ pub struct ExportOptions {
     /// Deployments' task logs (with history only).
     pub task_logs: bool,
     pub inline_scripts: InlineScripts,
+    /// A partial export of these projects with their closure; `None` exports the instance.
+    pub selection: Option<Selection>,
 }
 
 /// What an export did.
@@ -76,6 +81,15 @@ pub enum ExportError {
     Instance(#[from] cuttle_instance::Error),
 }
 
+impl From<ClosureError> for ExportError {
+    fn from(error: ClosureError) -> Self {
+        match error {
+            ClosureError::Selection(message) => ExportError::Directory(message),
+            ClosureError::Store(error) => ExportError::Store(error),
+        }
+    }
+}
+
 /// Progress: documents done out of a total.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
@@ -89,24 +103,8 @@ pub fn export(
     let started = Instant::now();
     let mut tree = Tree::open(&options.directory)?;
     let existing = read_manifest(tree.root())?;
-    let contents = Contents {
-        kind: ContentsKind::Instance,
-        projects: Vec::new(),
-        project_groups: Vec::new(),
-        ignored: Vec::new(),
-        history: options.history,
-        task_logs: options.history && options.task_logs,
-        inline_scripts: options.inline_scripts,
-    };
-    if let Some(existing) = &existing
-        && existing.contents.kind != contents.kind
-        && !options.clean
-    {
-        return Err(ExportError::Directory(format!(
-            "{} holds a partial export; an instance export goes into an empty directory or an earlier instance export (or give --clean to replace it)",
-            tree.root().display()
-        )));
-    }
+    let contents = contents_of(options);
+    check_directory(&tree, existing.as_ref(), &contents, options.clean)?;
     let (key, kdf) = export_key(
         password,
         existing.as_ref(),
@@ -122,41 +120,83 @@ pub fn export(
         let (store, sealer) = instance.parts();
         let mut read = store.read()?;
         let mut names = Names::preloaded(&mut *read)?;
-        let collections: Vec<&CollectionDecl> = COLLECTIONS
-            .iter()
-            .filter(|d| !d.history || contents.history)
-            .filter(|d| d.collection != Collection::TaskLogs || contents.task_logs)
-            .collect();
+        let wanted = |decl: &&CollectionDecl| {
+            (!decl.history || contents.history)
+                && (decl.collection != Collection::TaskLogs || contents.task_logs)
+        };
+        // What to write, collection by collection: every document, or the selection's closure.
+        let partial = match &options.selection {
+            Some(selection) => Some(closure::closure(&mut *read, selection)?),
+            None => None,
+        };
+        let selected: Option<BTreeSet<String>> = partial
+            .as_ref()
+            .map(|c| c.projects.values().cloned().collect());
         let mut total = 0;
-        for decl in &collections {
-            total += read.count(decl.collection)?;
+        for decl in COLLECTIONS.iter().filter(wanted) {
+            total += match &partial {
+                Some(closure) => closure
+                    .documents
+                    .values()
+                    .find(|(c, _)| *c == decl.collection)
+                    .map_or(0, |(_, ids)| ids.len() as u64),
+                None => read.count(decl.collection)?,
+            };
         }
         let mut done = 0;
         progress(done, total);
-        for decl in collections {
-            let mut count = 0;
-            let mut failure = None;
-            let scanned = read.scan(decl.collection, None, &mut |doc| {
-                let result =
-                    export_document(decl, &doc, &mut names, sealer, &key, &contents, &mut tree);
-                if let Err(error) = result {
-                    failure = Some(error);
-                    return Err(StoreError::Corrupt("export stopped".into()));
-                }
-                count += 1;
+        let mut write =
+            |decl: &CollectionDecl, doc: &cuttle_store::StoredDoc| -> Result<(), ExportError> {
+                export_document(
+                    decl,
+                    doc,
+                    &mut names,
+                    sealer,
+                    &key,
+                    &contents,
+                    selected.as_ref(),
+                    &mut tree,
+                )?;
                 done += 1;
                 if done % 256 == 0 {
                     progress(done, total);
                 }
                 Ok(())
-            });
-            if let Some(error) = failure {
-                return Err(error);
+            };
+        for decl in COLLECTIONS.iter().filter(wanted) {
+            match &partial {
+                Some(closure) => {
+                    let ids = closure
+                        .documents
+                        .values()
+                        .find(|(c, _)| *c == decl.collection)
+                        .map(|(_, ids)| ids.as_slice())
+                        .unwrap_or_default();
+                    for id in ids {
+                        let doc = read.get(*id)?.ok_or_else(|| {
+                            StoreError::Corrupt(format!("document {id} vanished"))
+                        })?;
+                        write(decl, &doc)?;
+                    }
+                }
+                None => {
+                    let mut failure = None;
+                    let scanned = read.scan(decl.collection, None, &mut |doc| {
+                        write(decl, &doc).map_err(|error| {
+                            failure = Some(error);
+                            StoreError::Corrupt("export stopped".into())
+                        })
+                    });
+                    if let Some(error) = failure {
+                        return Err(error);
+                    }
+                    scanned?;
+                }
             }
-            scanned?;
-            summary.documents.push((decl.collection, count));
         }
+        drop(write);
         progress(done, total);
+        summary.documents = tree.documents.clone();
     }
 
     let manifest = Manifest {
@@ -183,6 +223,78 @@ pub fn export(
     summary.bytes = tree.bytes;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// The manifest's account of what `options` export.
+fn contents_of(options: &ExportOptions) -> Contents {
+    let sorted = |names: &[String]| -> Vec<String> {
+        let set: BTreeSet<String> = names
+            .iter()
+            .map(|n| cuttle_domain::names::nfc(n).into_owned())
+            .collect();
+        set.into_iter().collect()
+    };
+    match &options.selection {
+        None => Contents {
+            kind: ContentsKind::Instance,
+            projects: Vec::new(),
+            project_groups: Vec::new(),
+            ignored: Vec::new(),
+            history: options.history,
+            task_logs: options.history && options.task_logs,
+            inline_scripts: options.inline_scripts,
+        },
+        Some(selection) => {
+            let history = options.history && !selection.ignore.history;
+            Contents {
+                kind: ContentsKind::Partial,
+                projects: sorted(&selection.projects),
+                project_groups: sorted(&selection.project_groups),
+                ignored: selection.ignore.names(),
+                history,
+                task_logs: history && !selection.ignore.deployments && options.task_logs,
+                inline_scripts: options.inline_scripts,
+            }
+        }
+    }
+}
+
+/// An instance export goes into any directory (mirroring an earlier instance export); a partial
+/// export into an empty directory or an earlier partial export of the same selection (SPEC 5.9).
+/// `--clean` lets either replace an earlier export of another kind or selection.
+fn check_directory(
+    tree: &Tree,
+    existing: Option<&Manifest>,
+    contents: &Contents,
+    clean: bool,
+) -> Result<(), ExportError> {
+    let root = tree.root().display();
+    let same_selection = |m: &Manifest| {
+        m.contents.kind == contents.kind
+            && m.contents.projects == contents.projects
+            && m.contents.project_groups == contents.project_groups
+            && m.contents.ignored == contents.ignored
+    };
+    match (contents.kind, existing) {
+        (_, Some(m)) if same_selection(m) || clean => Ok(()),
+        (ContentsKind::Instance, Some(_)) => Err(ExportError::Directory(format!(
+            "{root} holds a partial export; an instance export goes into an empty directory or an earlier instance export (or give --clean to replace it)"
+        ))),
+        (ContentsKind::Partial, Some(m)) => Err(ExportError::Directory(format!(
+            "{root} holds {}; a partial export goes into an empty directory or an earlier partial export of the same selection (or give --clean to replace it)",
+            match m.contents.kind {
+                ContentsKind::Instance => "an instance export".to_owned(),
+                ContentsKind::Partial => format!(
+                    "a partial export of another selection (projects {:?}, project groups {:?}, ignoring {:?})",
+                    m.contents.projects, m.contents.project_groups, m.contents.ignored
+                ),
+            }
+        ))),
+        (ContentsKind::Partial, None) if !tree.is_empty()? => Err(ExportError::Directory(format!(
+            "{root} is not empty and holds no export; a partial export goes into an empty directory or an earlier partial export of the same selection"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A JSON document as the format writes it: two-space indent, LF, a trailing newline.
@@ -398,6 +510,7 @@ fn export_document(
     sealer: &Sealer,
     key: &ExportKey,
     contents: &Contents,
+    selected: Option<&BTreeSet<String>>,
     tree: &mut Tree,
 ) -> Result<(), ExportError> {
     let mut sealed_failure: Option<String> = None;
@@ -428,6 +541,10 @@ fn export_document(
             detail: detail.to_owned(),
         });
     }
+    if let (Some(projects), Collection::Tenants) = (selected, decl.collection) {
+        closure::trim_tenant(&mut value, projects);
+    }
+    tree.count(decl.collection);
     let path = document_path(decl, &value);
     if decl.collection == Collection::TaskLogs {
         return tree.write(&path, text(&value, "log").as_bytes());

@@ -24,6 +24,8 @@ pub struct Tree {
     pub unchanged: u64,
     pub removed: u64,
     pub bytes: u64,
+    /// Documents written, per collection, in the order first seen.
+    pub documents: Vec<(cuttle_domain::Collection, u64)>,
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> ExportError {
@@ -61,11 +63,27 @@ impl Tree {
             unchanged: 0,
             removed: 0,
             bytes: 0,
+            documents: Vec::new(),
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Counts one document of `collection`.
+    pub fn count(&mut self, collection: cuttle_domain::Collection) {
+        match self.documents.last_mut() {
+            Some((last, n)) if *last == collection => *n += 1,
+            _ => self.documents.push((collection, 1)),
+        }
+    }
+
+    /// Whether the directory holds nothing at all.
+    pub fn is_empty(&self) -> Result<bool, ExportError> {
+        let mut entries =
+            fs::read_dir(&self.root).map_err(io(format!("listing {}", self.root.display())))?;
+        Ok(entries.next().is_none())
     }
 
     /// Makes sure every folder on the way to `relative`'s parent is a real folder in the tree.

@@ -1,0 +1,289 @@
+//! Reading an export directory back into documents in the export shape (the first stage of an
+//! import): the manifest, then every file the format owns, each document's collection given by
+//! where its file stands and its identity by its content; extracted scripts go back inside their
+//! documents, and task logs become documents again.
+//!
+//! The reader takes regular files only, inside the tree, within size limits, and never follows
+//! a symbolic link.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
+use cuttle_domain::path;
+use cuttle_domain::{COLLECTIONS, Collection, Layout};
+use cuttle_instance::Incoming;
+use serde_json::{Value, json};
+
+use crate::format::{self, Manifest};
+
+/// The largest file the reader takes.
+pub const MAX_FILE: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0}")]
+    Password(String),
+}
+
+fn file_error(path: &Path, message: impl Into<String>) -> ReadError {
+    ReadError::File {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// An export, read.
+#[derive(Debug)]
+pub struct Export {
+    pub manifest: Manifest,
+    pub documents: Vec<Incoming>,
+}
+
+/// Reads a regular file inside the tree, refusing links, special files and huge files.
+fn read_file(root: &Path, relative: &Path) -> Result<String, ReadError> {
+    let full = root.join(relative);
+    let meta = fs::symlink_metadata(&full).map_err(|e| file_error(relative, e.to_string()))?;
+    if meta.file_type().is_symlink() {
+        return Err(file_error(
+            relative,
+            "is a symbolic link; the reader never follows links",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(file_error(relative, "is not a regular file"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(file_error(
+            relative,
+            format!("is larger than {} MiB", MAX_FILE >> 20),
+        ));
+    }
+    fs::read_to_string(&full).map_err(|e| file_error(relative, e.to_string()))
+}
+
+/// The collection a format-owned document file belongs to, from where it stands.
+fn collection_at(relative: &Path) -> Option<Collection> {
+    let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
+    COLLECTIONS
+        .iter()
+        .find(|d| match (d.layout, parts.as_slice()) {
+            (Layout::TopLevel, [dir, file]) => *dir == d.name && file.ends_with(".json"),
+            (Layout::Project, [format::PROJECTS, _, "project.json"]) => true,
+            (Layout::ProjectFile(name), [format::PROJECTS, _, file]) => *file == name,
+            (Layout::ProjectFolder(folder), [format::PROJECTS, _, f, file]) => {
+                *f == folder && file.ends_with(".json")
+            }
+            (
+                Layout::Deployment {
+                    folder, extension, ..
+                },
+                [format::PROJECTS, _, "releases", _, f, file],
+            ) => *f == folder && file.ends_with(&format!(".{extension}")),
+            _ => false,
+        })
+        .map(|d| d.collection)
+}
+
+/// Every regular file under `root` that the format owns, by relative path, sorted; links and
+/// special files are refused when the format would own them, and skipped otherwise.
+fn owned_files(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(dir) = stack.pop() {
+        let full = root.join(&dir);
+        let entries = fs::read_dir(&full).map_err(|e| file_error(&dir, e.to_string()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| file_error(&dir, e.to_string()))?;
+            let relative = dir.join(entry.file_name());
+            let kind = entry
+                .file_type()
+                .map_err(|e| file_error(&relative, e.to_string()))?;
+            if kind.is_dir() {
+                if format::owns_dir(&relative) {
+                    stack.push(relative);
+                }
+            } else if format::owns(&relative) {
+                if !kind.is_file() {
+                    return Err(file_error(
+                        &relative,
+                        "is not a regular file (symbolic links are never followed)",
+                    ));
+                }
+                files.push(relative);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads the manifest of the export at `root`.
+pub fn read_manifest(root: &Path) -> Result<Manifest, ReadError> {
+    let text = read_file(root, Path::new(format::MANIFEST))?;
+    serde_json::from_str(&text).map_err(|e| {
+        file_error(
+            Path::new(format::MANIFEST),
+            format!("not a Cuttle export manifest: {e}"),
+        )
+    })
+}
+
+/// The key that opens the export's sensitive values, checked against the manifest before any
+/// document is read.
+pub fn export_key(manifest: &Manifest, password: &[u8]) -> Result<ExportKey, ReadError> {
+    let kdf = &manifest.encryption.kdf;
+    if kdf.algorithm != format::ARGON2ID || manifest.encryption.algorithm != format::SIV {
+        return Err(ReadError::Password(format!(
+            "the manifest names {} with {}, which this Cuttle does not know",
+            manifest.encryption.algorithm, kdf.algorithm
+        )));
+    }
+    let params = KdfParams {
+        memory_kib: kdf.memory_kib,
+        iterations: kdf.iterations,
+        parallelism: kdf.parallelism,
+    };
+    params
+        .check_for_import()
+        .map_err(|e| ReadError::Password(format!("the manifest's key derivation: {e}")))?;
+    let salt = Salt::decode(&kdf.salt).map_err(|_| {
+        ReadError::Password("the manifest's salt is not 16 bytes of base64url".into())
+    })?;
+    let key = ExportKey::derive_cached(password, &salt, &params)
+        .map_err(|e| ReadError::Password(e.to_string()))?;
+    if !key.verify(&manifest.encryption.key_check) {
+        return Err(ReadError::Password(
+            "wrong password: it does not match the export's key check".into(),
+        ));
+    }
+    Ok(key)
+}
+
+/// Reads every document of the export at `root`.
+pub fn read_export(root: &Path) -> Result<Export, ReadError> {
+    let manifest = read_manifest(root)?;
+    let mut documents = Vec::new();
+    let mut deployments: BTreeMap<PathBuf, Value> = BTreeMap::new();
+    let mut logs = Vec::new();
+    for relative in owned_files(root)? {
+        let Some(collection) = collection_at(&relative) else {
+            continue;
+        };
+        let text = read_file(root, &relative)?;
+        if collection == Collection::TaskLogs {
+            logs.push((relative, text));
+            continue;
+        }
+        let mut value: Value = serde_json::from_str(&text)
+            .map_err(|e| file_error(&relative, format!("not valid JSON: {e}")))?;
+        inline_scripts(root, &relative, collection, &mut value)?;
+        if collection == Collection::Deployments {
+            deployments.insert(relative.with_extension(""), value.clone());
+        }
+        documents.push(Incoming {
+            collection,
+            origin: relative.display().to_string(),
+            json: value.to_string(),
+        });
+    }
+    // A task log is plain text: its document is named after the deployment file beside it.
+    for (relative, log) in logs {
+        let stem = relative.with_extension("");
+        let name = stem.file_name().map(|n| n.to_owned()).unwrap_or_default();
+        let deployment_file = stem
+            .parent()
+            .and_then(Path::parent)
+            .map(|release| release.join("deployments").join(&name));
+        let Some(deployment) = deployment_file.and_then(|f| deployments.get(&f)) else {
+            return Err(file_error(
+                &relative,
+                "a task log needs the deployment file of the same name in the release's deployments folder",
+            ));
+        };
+        let key = json!({
+            "release": deployment["release"],
+            "environment": deployment["environment"],
+            "tenant": deployment["tenant"],
+            "number": deployment["number"],
+        });
+        let value = json!({ "project": deployment["project"], "deployment": key, "log": log });
+        documents.push(Incoming {
+            collection: Collection::TaskLogs,
+            origin: relative.display().to_string(),
+            json: value.to_string(),
+        });
+    }
+    Ok(Export {
+        manifest,
+        documents,
+    })
+}
+
+/// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read
+/// from the named file in the document's scripts folder.
+fn inline_scripts(
+    root: &Path,
+    relative: &Path,
+    collection: Collection,
+    value: &mut Value,
+) -> Result<(), ReadError> {
+    let decl = collection.decl();
+    if decl.scripts.is_empty() {
+        return Ok(());
+    }
+    let folder = match decl.layout {
+        Layout::TopLevel => {
+            let stem = relative
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            relative.with_file_name(format!("{stem}{}", format::SCRIPTS_SUFFIX))
+        }
+        _ => relative.with_file_name(format::PROCESS_SCRIPTS),
+    };
+    let mut found = Vec::new();
+    for script_path in decl.scripts {
+        let _ = path::for_each::<()>(value, script_path, None, &mut |script, at| {
+            if let Some(file) = script.get("file") {
+                found.push((at.clone(), file.clone()));
+            }
+            Ok(())
+        });
+    }
+    for (at, file) in found {
+        let name = file.as_str().unwrap_or_default();
+        let bare = !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..";
+        if !bare {
+            return Err(file_error(
+                relative,
+                format!(
+                    "{at}.file: a script is named by its bare file name in {}",
+                    folder.display()
+                ),
+            ));
+        }
+        let body = read_file(root, &folder.join(name))?;
+        let slot = value.pointer_mut(&at.pointer()).expect("a path just found");
+        let syntax = slot.get("syntax").cloned().unwrap_or(Value::Null);
+        let extra: Vec<&String> = slot
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| *k != "syntax" && *k != "file")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !extra.is_empty() {
+            return Err(file_error(
+                relative,
+                format!("{at}: an extracted script has only `syntax` and `file`"),
+            ));
+        }
+        *slot = json!({ "syntax": syntax, "body": body });
+    }
+    Ok(())
+}
