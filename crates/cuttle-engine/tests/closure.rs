@@ -98,7 +98,7 @@ fn every_project_alone_is_self_contained(database: &mut dyn FnMut() -> Option<St
         let mut check = empty.store().read().unwrap();
         assert_eq!(
             documents::list(&mut *check, Collection::Projects, None).unwrap(),
-            [project.clone()]
+            std::slice::from_ref(project)
         );
         assert!(
             documents::list(&mut *check, Collection::Releases, None)

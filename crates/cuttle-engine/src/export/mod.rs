@@ -194,7 +194,6 @@ pub fn export(
                 }
             }
         }
-        drop(write);
         progress(done, total);
         summary.documents = tree.documents.clone();
     }
