@@ -500,7 +500,64 @@ fn an_export_reads_one_snapshot_while_writers_work(world: &World) {
     assert!(writer.join().unwrap() > 0);
 }
 
+fn partial_exports_keep_to_their_directory(world: &World) {
+    sampled(world, "a", "1");
+    let partial = |dir: &Path, args: &[&str]| {
+        world
+            .cuttle()
+            .env("CUTTLE_PASSWORD", common::PASSWORD)
+            .args(["partial-export", "--instance", "a", "--directory"])
+            .arg(dir)
+            .args(args)
+            .assert()
+    };
+    let dir = TempDir::new().unwrap();
+    partial(dir.path(), &["--project", "Order Service"]).success();
+    let first = tree(dir.path());
+    assert!(String::from_utf8_lossy(&first["manifest.json"]).contains("\"kind\": \"partial\""));
+    let projects: Vec<_> = first.keys().filter(|k| k.ends_with("/project.json")).collect();
+    assert_eq!(projects.len(), 1, "{projects:?}");
+
+    // The same selection again: mirrored, nothing changes.
+    let again = partial(dir.path(), &["--project", "Order Service"]).success();
+    assert!(stderr(&again).contains(" 0 files written"), "{}", stderr(&again));
+    assert_eq!(tree(dir.path()), first);
+
+    // Another selection is refused, unless --clean.
+    let other = partial(dir.path(), &["--project", "CON"]).failure().code(1);
+    assert!(stderr(&other).contains("another selection"), "{}", stderr(&other));
+    assert_eq!(tree(dir.path()), first);
+    partial(dir.path(), &["--project", "CON", "--clean"]).success();
+    assert!(tree(dir.path()).keys().filter(|k| k.ends_with("/project.json")).count() == 1);
+
+    // An instance export and a partial one do not mix.
+    let whole = TempDir::new().unwrap();
+    world.export("a", whole.path(), &[]).success();
+    let refused = partial(whole.path(), &["--project", "CON"]).failure().code(1);
+    assert!(stderr(&refused).contains("an instance export"), "{}", stderr(&refused));
+    let refused = world.export("a", dir.path(), &[]).failure().code(1);
+    assert!(stderr(&refused).contains("partial export"), "{}", stderr(&refused));
+
+    // A directory that holds something else.
+    let busy = TempDir::new().unwrap();
+    std::fs::write(busy.path().join("notes.txt"), "ours").unwrap();
+    let refused = partial(busy.path(), &["--project", "CON"]).failure().code(1);
+    assert!(stderr(&refused).contains("not empty"), "{}", stderr(&refused));
+
+    let unknown = partial(TempDir::new().unwrap().path(), &["--project", "Nope"]).failure().code(1);
+    assert!(stderr(&unknown).contains("no project named \"Nope\""), "{}", stderr(&unknown));
+    partial(TempDir::new().unwrap().path(), &[]).failure().code(2);
+
+    // A project group brings its projects.
+    let group = TempDir::new().unwrap();
+    let order = world.get("a", "projects", Some("Order Service"), None);
+    partial(group.path(), &["--project-group", order["projectGroup"].as_str().unwrap()]).success();
+    let files = tree(group.path());
+    assert!(files.keys().any(|k| k.starts_with(&format!("projects/{}/", cuttle_engine_stem("Order Service")))));
+}
+
 both_backends!(
+    partial_exports_keep_to_their_directory,
     the_small_sample_exports_as_the_committed_fixture,
     exports_are_deterministic,
     no_plaintext_and_portable_file_names,
