@@ -515,48 +515,240 @@ fn partial_exports_keep_to_their_directory(world: &World) {
     partial(dir.path(), &["--project", "Order Service"]).success();
     let first = tree(dir.path());
     assert!(String::from_utf8_lossy(&first["manifest.json"]).contains("\"kind\": \"partial\""));
-    let projects: Vec<_> = first.keys().filter(|k| k.ends_with("/project.json")).collect();
+    let projects: Vec<_> = first
+        .keys()
+        .filter(|k| k.ends_with("/project.json"))
+        .collect();
     assert_eq!(projects.len(), 1, "{projects:?}");
 
     // The same selection again: mirrored, nothing changes.
     let again = partial(dir.path(), &["--project", "Order Service"]).success();
-    assert!(stderr(&again).contains(" 0 files written"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains(" 0 files written"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(tree(dir.path()), first);
 
     // Another selection is refused, unless --clean.
     let other = partial(dir.path(), &["--project", "CON"]).failure().code(1);
-    assert!(stderr(&other).contains("another selection"), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("another selection"),
+        "{}",
+        stderr(&other)
+    );
     assert_eq!(tree(dir.path()), first);
     partial(dir.path(), &["--project", "CON", "--clean"]).success();
-    assert!(tree(dir.path()).keys().filter(|k| k.ends_with("/project.json")).count() == 1);
+    assert!(
+        tree(dir.path())
+            .keys()
+            .filter(|k| k.ends_with("/project.json"))
+            .count()
+            == 1
+    );
 
     // An instance export and a partial one do not mix.
     let whole = TempDir::new().unwrap();
     world.export("a", whole.path(), &[]).success();
-    let refused = partial(whole.path(), &["--project", "CON"]).failure().code(1);
-    assert!(stderr(&refused).contains("an instance export"), "{}", stderr(&refused));
+    let refused = partial(whole.path(), &["--project", "CON"])
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains("an instance export"),
+        "{}",
+        stderr(&refused)
+    );
     let refused = world.export("a", dir.path(), &[]).failure().code(1);
-    assert!(stderr(&refused).contains("partial export"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("partial export"),
+        "{}",
+        stderr(&refused)
+    );
 
     // A directory that holds something else.
     let busy = TempDir::new().unwrap();
     std::fs::write(busy.path().join("notes.txt"), "ours").unwrap();
-    let refused = partial(busy.path(), &["--project", "CON"]).failure().code(1);
-    assert!(stderr(&refused).contains("not empty"), "{}", stderr(&refused));
+    let refused = partial(busy.path(), &["--project", "CON"])
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains("not empty"),
+        "{}",
+        stderr(&refused)
+    );
 
-    let unknown = partial(TempDir::new().unwrap().path(), &["--project", "Nope"]).failure().code(1);
-    assert!(stderr(&unknown).contains("no project named \"Nope\""), "{}", stderr(&unknown));
-    partial(TempDir::new().unwrap().path(), &[]).failure().code(2);
+    let unknown = partial(TempDir::new().unwrap().path(), &["--project", "Nope"])
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&unknown).contains("no project named \"Nope\""),
+        "{}",
+        stderr(&unknown)
+    );
+    partial(TempDir::new().unwrap().path(), &[])
+        .failure()
+        .code(2);
 
     // A project group brings its projects.
     let group = TempDir::new().unwrap();
     let order = world.get("a", "projects", Some("Order Service"), None);
-    partial(group.path(), &["--project-group", order["projectGroup"].as_str().unwrap()]).success();
+    partial(
+        group.path(),
+        &["--project-group", order["projectGroup"].as_str().unwrap()],
+    )
+    .success();
     let files = tree(group.path());
-    assert!(files.keys().any(|k| k.starts_with(&format!("projects/{}/", cuttle_engine_stem("Order Service")))));
+    assert!(files.keys().any(|k| k.starts_with(&format!(
+        "projects/{}/",
+        cuttle_engine_stem("Order Service")
+    ))));
+}
+
+/// The known failures of other tools, each in a small instance built by hand.
+fn the_closure_follows_history_properties_and_environments(world: &World) {
+    use serde_json::json;
+    world.create_instance("a");
+    let put = |collection: &str, doc: serde_json::Value| world.put("a", collection, &doc).success();
+    for env in ["Test", "Production", "Far away", "Unrelated"] {
+        put("environments", json!({"name": env}));
+    }
+    put("project-groups", json!({"name": "Apps"}));
+    put(
+        "lifecycles",
+        json!({"name": "Default", "phases": [{"name": "All", "optionalDeploymentTargets": ["Production", "Test"]}]}),
+    );
+    put(
+        "library-variable-sets",
+        json!({"name": "Current", "variables": []}),
+    );
+    put(
+        "library-variable-sets",
+        json!({"name": "Only in history", "variables": []}),
+    );
+    put(
+        "library-variable-sets",
+        json!({"name": "Not used", "variables": []}),
+    );
+    put(
+        "step-templates",
+        json!({"name": "Smoke test", "actionType": "Cuttle.Script"}),
+    );
+    put(
+        "accounts",
+        json!({"name": "Cloud", "credentials": {"kind": "Token", "token": {"secret": "sample-secret-t"}}}),
+    );
+    put(
+        "certificates",
+        json!({"name": "Tls", "certificateData": {"secret": "sample-secret-c"}}),
+    );
+    put("feeds", json!({"name": "Packages", "feedType": "NuGet"}));
+    put(
+        "projects",
+        json!({"name": "Web", "projectGroup": "Apps", "lifecycle": "Default", "includedLibraryVariableSets": ["Current"]}),
+    );
+    put(
+        "projects",
+        json!({"name": "Other", "projectGroup": "Apps", "lifecycle": "Default"}),
+    );
+    put("channels", json!({"project": "Web", "name": "Default"}));
+    put(
+        "deployment-processes",
+        json!({"project": "Web", "steps": [{"name": "Deploy", "targetRoles": ["web"], "actions": [
+        {"name": "Deploy", "actionType": "Cuttle.Script", "stepTemplate": "Smoke test",
+         "packages": [{"packageId": "web", "feed": "Packages"}],
+         "properties": {"Cuttle.Action.Account": "Cloud"}}]}]}),
+    );
+    put(
+        "project-variables",
+        json!({"project": "Web", "variables": [{"name": "Cert", "type": "Certificate", "value": "Tls", "scope": {"environments": ["Test"]}}]}),
+    );
+    put(
+        "releases",
+        json!({"project": "Web", "version": "1.0.0", "channel": "Default", "assembled": "2026-01-01T00:00:00.000Z", "libraryVariableSets": ["Only in history"]}),
+    );
+    // A target with the process's role in an exported environment, also in one nothing else names.
+    put(
+        "machines",
+        json!({"name": "web-01", "environments": ["Production", "Far away"], "roles": ["web"], "endpoint": {"kind": "CloudRegion"}}),
+    );
+    put(
+        "machines",
+        json!({"name": "db-01", "environments": ["Production"], "roles": ["db"], "endpoint": {"kind": "CloudRegion"}}),
+    );
+    put(
+        "machines",
+        json!({"name": "web-99", "environments": ["Unrelated"], "roles": ["web"], "endpoint": {"kind": "CloudRegion"}}),
+    );
+    put(
+        "tenants",
+        json!({"name": "Acme", "projects": [
+        {"project": "Web", "environments": ["Production"]},
+        {"project": "Other", "environments": ["Unrelated"]}],
+        "variables": [{"name": "Key", "project": "Other", "value": "x"}, {"name": "Key", "project": "Web", "value": "y"}]}),
+    );
+
+    let dir = TempDir::new().unwrap();
+    world
+        .cuttle()
+        .env("CUTTLE_PASSWORD", common::PASSWORD)
+        .args([
+            "partial-export",
+            "--instance",
+            "a",
+            "--project",
+            "Web",
+            "--directory",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let files = tree(dir.path());
+    let has = |collection: &str, name: &str| {
+        files.contains_key(&format!("{collection}/{}.json", cuttle_engine_stem(name)))
+    };
+    for (collection, name) in [
+        ("library-variable-sets", "Current"),
+        ("library-variable-sets", "Only in history"),
+        ("step-templates", "Smoke test"),
+        ("accounts", "Cloud"),
+        ("certificates", "Tls"),
+        ("feeds", "Packages"),
+        ("machines", "web-01"),
+        ("environments", "Far away"),
+        ("tenants", "Acme"),
+        ("lifecycles", "Default"),
+    ] {
+        assert!(
+            has(collection, name),
+            "{collection} {name:?} belongs to the closure"
+        );
+    }
+    for (collection, name) in [
+        ("library-variable-sets", "Not used"),
+        ("machines", "db-01"),
+        ("machines", "web-99"),
+        ("environments", "Unrelated"),
+    ] {
+        assert!(!has(collection, name), "{collection} {name:?} does not");
+    }
+    assert!(
+        !files
+            .keys()
+            .any(|k| k.starts_with(&format!("projects/{}/", cuttle_engine_stem("Other"))))
+    );
+    let tenant: serde_json::Value =
+        serde_json::from_slice(&files[&format!("tenants/{}.json", cuttle_engine_stem("Acme"))])
+            .unwrap();
+    assert_eq!(
+        tenant["projects"],
+        json!([{"project": "Web", "environments": ["Production"]}])
+    );
+    assert_eq!(tenant["variables"].as_array().unwrap().len(), 1);
+    assert_eq!(tenant["variables"][0]["project"], "Web");
 }
 
 both_backends!(
+    the_closure_follows_history_properties_and_environments,
     partial_exports_keep_to_their_directory,
     the_small_sample_exports_as_the_committed_fixture,
     exports_are_deterministic,

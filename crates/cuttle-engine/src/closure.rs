@@ -13,7 +13,7 @@
 //! selection, not the instance (apart from one pass over the machines and tenants for the two
 //! default rules, and the instance's keys).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cuttle_domain::decl::RefScope;
 use cuttle_domain::path;
@@ -205,7 +205,13 @@ pub fn closure(txn: &mut dyn ReadTxn, selection: &Selection) -> Result<Closure, 
     loop {
         while let Some(id) = queue.pop() {
             let (collection, _, _) = addresses[&id];
-            let body = body(txn, id)?;
+            let mut body = body(txn, id)?;
+            if collection == Collection::Tenants {
+                // What the export keeps of a tenant is all it may bring.
+                trim_tenant(&mut body, &|project| {
+                    project.as_i64().is_some_and(|p| projects.contains_key(&p))
+                });
+            }
             if collection == Collection::DeploymentProcesses {
                 for step in body
                     .get("steps")
@@ -315,17 +321,16 @@ pub fn closure(txn: &mut dyn ReadTxn, selection: &Selection) -> Result<Closure, 
     })
 }
 
-/// Keeps only what a tenant holds of the selected projects (`projects` by name): its
-/// connections to them and its variables that belong to no project or to one of them.
-pub fn trim_tenant(tenant: &mut Value, projects: &BTreeSet<String>) {
-    let keep = |v: &Value| {
-        v.get("project")
-            .and_then(Value::as_str)
-            .is_none_or(|p| projects.contains(p))
-    };
+/// Keeps only what a tenant holds of the selected projects: its connections to them and its
+/// variables that belong to no project or to one of them. `selected` tells whether a `project`
+/// value (a name in the export shape, an id in the stored one) is selected.
+pub fn trim_tenant(tenant: &mut Value, selected: &dyn Fn(&Value) -> bool) {
     for field in ["projects", "variables"] {
         if let Some(Value::Array(items)) = tenant.get_mut(field) {
-            items.retain(keep);
+            items.retain(|item| match item.get("project") {
+                None | Some(Value::Null) => true,
+                Some(project) => selected(project),
+            });
         }
     }
 }

@@ -541,7 +541,9 @@ fn export_document(
         });
     }
     if let (Some(projects), Collection::Tenants) = (selected, decl.collection) {
-        closure::trim_tenant(&mut value, projects);
+        closure::trim_tenant(&mut value, &|project| {
+            project.as_str().is_some_and(|p| projects.contains(p))
+        });
     }
     tree.count(decl.collection);
     let path = document_path(decl, &value);
