@@ -133,31 +133,34 @@ impl Tree {
         self.prepare_parent(relative)?;
         let full = self.root.join(relative);
         self.bytes += bytes.len() as u64;
-        match fs::symlink_metadata(&full) {
+        let exists = match fs::symlink_metadata(&full) {
             Ok(meta) if meta.file_type().is_symlink() || !meta.is_file() => {
                 return Err(ExportError::Directory(format!(
                     "{} is not a regular file (Cuttle never writes through symbolic links); remove it",
                     full.display()
                 )));
             }
-            Ok(meta)
+            Ok(meta) => {
                 if meta.len() == bytes.len() as u64
-                    && fs::read(&full).map_err(io(format!("reading {}", full.display())))?
-                        == bytes =>
-            {
-                self.unchanged += 1;
-                return Ok(());
+                    && fs::read(&full).map_err(io(format!("reading {}", full.display())))? == bytes
+                {
+                    self.unchanged += 1;
+                    return Ok(());
+                }
+                true
             }
-            _ => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io(format!("reading {}", full.display()))(e)),
+        };
+        if exists {
+            // Replace atomically: a killed export never leaves a torn file where a good one was.
+            let file_name = full.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+            let temporary = full.with_file_name(format!(".{file_name}{TEMPORARY}"));
+            write_new(&temporary, bytes)?;
+            fs::rename(&temporary, &full).map_err(io(format!("writing {}", full.display())))?;
+        } else {
+            write_new(&full, bytes)?;
         }
-        let file_name = full.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let temporary = full.with_file_name(format!(".{file_name}{TEMPORARY}"));
-        let mut file =
-            fs::File::create(&temporary).map_err(io(format!("writing {}", temporary.display())))?;
-        file.write_all(bytes)
-            .map_err(io(format!("writing {}", temporary.display())))?;
-        drop(file);
-        fs::rename(&temporary, &full).map_err(io(format!("writing {}", full.display())))?;
         self.written += 1;
         Ok(())
     }
@@ -217,12 +220,38 @@ impl Tree {
     }
 }
 
-/// A temporary file left by an export that was killed.
-fn is_leftover(relative: &Path) -> bool {
-    relative
-        .file_name()
+/// Creates a file that must not exist yet (so a link planted meanwhile is not followed).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .or_else(|e| {
+            // A temporary file left by a killed export is ours to replace.
+            if e.kind() == std::io::ErrorKind::AlreadyExists && is_leftover_name(path) {
+                fs::remove_file(path)?;
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(io(format!("writing {}", path.display())))?;
+    file.write_all(bytes)
+        .map_err(io(format!("writing {}", path.display())))
+}
+
+fn is_leftover_name(path: &Path) -> bool {
+    path.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with('.') && n.ends_with(TEMPORARY))
+}
+
+/// A temporary file left by an export that was killed.
+fn is_leftover(relative: &Path) -> bool {
+    is_leftover_name(relative)
         && relative
             .parent()
             .is_none_or(|p| p.as_os_str().is_empty() || format::owns_dir(p))
