@@ -17,6 +17,37 @@ use crate::shape::{Document, ShapeError};
 pub struct Timestamp(String);
 
 impl Timestamp {
+    /// The timestamp of a moment given in milliseconds since the Unix epoch.
+    pub fn from_unix_millis(ms: i64) -> Timestamp {
+        const DAY: i64 = 86_400_000;
+        // Howard Hinnant's `civil_from_days`.
+        let z = ms.div_euclid(DAY) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let of_day = ms.rem_euclid(DAY);
+        Timestamp(format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            of_day / 3_600_000,
+            of_day / 60_000 % 60,
+            of_day / 1_000 % 60,
+            of_day % 1_000
+        ))
+    }
+
+    /// The current time.
+    pub fn now() -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Timestamp::from_unix_millis(ms)
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let b = text.as_bytes();
         let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);

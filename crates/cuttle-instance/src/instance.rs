@@ -104,30 +104,6 @@ pub fn read_key_file(path: &Path) -> Result<MasterKey> {
     MasterKey::from_line(&text).map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
 }
 
-fn now_utc() -> String {
-    // Days-from-civil (Howard Hinnant), to avoid a date library for one timestamp.
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let (days, ms) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
-}
-
 impl Instance {
     /// Creates an instance: an embedded SQLite database under `CUTTLE_HOME` unless `database`
     /// gives a PostgreSQL URL; a new master key in a 0600 file (under `CUTTLE_HOME` unless
@@ -196,13 +172,13 @@ impl Instance {
             let mut store = open_store(&registration, true)?;
             let identity_hex = hex::encode(identity);
             let domain_version = cuttle_domain::DOMAIN_VERSION.to_string();
-            let created = now_utc();
+            let created = cuttle_domain::documents::Timestamp::now();
             store.initialize(&[
                 (meta::IDENTITY, &identity_hex),
                 (meta::PRODUCT_VERSION, PRODUCT_VERSION),
                 (meta::DOMAIN_VERSION, &domain_version),
                 (meta::MASTER_KEY_CHECK, &key_check),
-                (meta::CREATED, &created),
+                (meta::CREATED, created.as_str()),
             ])?;
             home.save(&registration)?;
             Ok(Instance {
@@ -341,17 +317,5 @@ impl Instance {
             created: read.meta(meta::CREATED)?.unwrap_or_default(),
             documents,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_are_rfc3339_millis() {
-        let now = super::now_utc();
-        assert!(
-            cuttle_domain::documents::Timestamp::parse(&now).is_ok(),
-            "{now}"
-        );
     }
 }
