@@ -6,9 +6,9 @@
 #   SIZES=medium RUNS=1 scripts/bench.sh      # a quick look
 #
 # For each size and backend it creates an instance in a fresh temporary CUTTLE_HOME, fills it with
-# `cuttle sample`, then measures (wall seconds and peak RSS with /usr/bin/time, RUNS times,
-# interleaved so that a slow spell of the shared machine hits every command alike, each run into a
-# fresh directory after a `sync`):
+# `cuttle sample`, then measures (wall seconds, user and system CPU seconds and peak RSS with
+# /usr/bin/time; WARMUP unrecorded rounds, then RUNS rounds, the commands interleaved so that a slow
+# spell of the shared machine hits every command alike; each run into a fresh path after a `sync`):
 #
 #   export            cuttle export (default options: no task logs; default key derivation)
 #   export+logs       cuttle export --include-task-logs: the same documents as the references
@@ -18,20 +18,25 @@
 #
 # and prints, per size and backend, median seconds, documents/s, MB/s, peak MiB, and the ratios of
 # export to each reference (the headline: the machine is shared and noisy, ratios much less so).
-# The same tables go to $OUT/export.md; the raw measurements to $OUT/export.tsv; the last run's
-# output of every command to $OUT/logs/.
+# The same tables go to $OUT/export.md; the raw measurements to $OUT/export.tsv (runs <= 0 are
+# warm-ups); the last run's output of every command to $OUT/logs/.
 #
 # Environment:
 #   SIZES    sample sizes (default "medium large"; small | medium | large)
 #   RUNS     runs per command (default 3; the median is reported)
+#   WARMUP   unrecorded rounds first (default 1): the first writes into a fresh area of the disk
+#            are often several times slower than the next ones
 #   BACKENDS "sqlite postgres" by default
 #   OUT      output directory (default bench-out, git-ignored)
 #   CUTTLE_BENCH_POSTGRES_URL  a PostgreSQL URL whose role may CREATE DATABASE: each size gets a
 #            fresh database on that server, dropped at exit. Without it, as root on a machine with
 #            PostgreSQL 15, the local cluster is started by .ci/postgres.sh and used as
 #            postgres://cuttle:cuttle@127.0.0.1:5432/. Otherwise PostgreSQL is skipped, loudly.
-#   BENCH_TMPDIR  where the temporary CUTTLE_HOME and outputs go (default $TMPDIR or /tmp); keep
-#            it on the disk you want to measure.
+#   BENCH_TMPDIR  where the temporary CUTTLE_HOME and the outputs go (default: $OUT, which keeps
+#            them away from the file churn of /tmp); keep it on the disk you want to measure.
+#            BENCH_TMPDIR=/dev/shm (tmpfs) takes the file system's cost of creating files mostly out
+#            of the figures: steadier ratios of the work each command does itself. On ext4 every
+#            output is kept until its size and backend are done (large, RUNS=3: about 5 GB).
 #
 # Extending (e.g. import): inside `bench_instance`, add `measure NAME [--docs N] [--stdout] --
 # command...` lines to the run loop. In the command, @OUT@ stands for a fresh path (not yet
@@ -43,6 +48,7 @@ root=$PWD
 
 SIZES=${SIZES:-medium large}
 RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-1}
 BACKENDS=${BACKENDS:-sqlite postgres}
 OUT=${OUT:-bench-out}
 export CUTTLE_PASSWORD=${CUTTLE_PASSWORD:-cuttle-bench-password}
@@ -61,6 +67,13 @@ die() {
 }
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not ${RUNS@Q}"
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a whole number, not ${WARMUP@Q}"
+for size in $SIZES; do
+    case $size in small | medium | large) ;; *) die "unknown size ${size@Q} in SIZES (small, medium, large)" ;; esac
+done
+for backend in $BACKENDS; do
+    case $backend in sqlite | postgres) ;; *) die "unknown backend ${backend@Q} in BACKENDS (sqlite, postgres)" ;; esac
+done
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (Debian package: time)"
 command -v python3 >/dev/null || die "python3 is missing"
 
@@ -73,7 +86,8 @@ cuttle=$target/release/cuttle
 bench=$target/release/cuttle-bench
 
 # --- work area and cleanup ------------------------------------------------------------------------
-work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/cuttle-bench.XXXXXX")
+mkdir -p "$OUT/logs" "${BENCH_TMPDIR:-$OUT}"
+work=$(mktemp -d "$(cd "${BENCH_TMPDIR:-$OUT}" && pwd)/work.XXXXXX")
 export CUTTLE_HOME=$work/home
 unset CUTTLE_MASTER_KEY
 created_databases=() # "admin-url database" pairs, dropped at exit
@@ -96,10 +110,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mkdir -p "$OUT/logs"
 results=$OUT/export.tsv
 report=$OUT/export.md
-printf 'size\tbackend\tcommand\trun\tseconds\tpeak_kib\tbytes\tfiles\tdocuments\n' >"$results"
+printf 'size\tbackend\tcommand\trun\tseconds\tuser\tsystem\tpeak_kib\tbytes\tfiles\tdocuments\n' >"$results"
 
 # --- references: what is available ----------------------------------------------------------------
 sqlite3_bin=
@@ -166,7 +179,8 @@ PY
 current_size= current_backend= current_docs=0 current_run=0
 
 # measure NAME [--docs N] [--stdout] -- COMMAND...
-# Runs COMMAND once under /usr/bin/time into a fresh @OUT@ and appends a row to $results.
+# Runs COMMAND once under /usr/bin/time into a fresh @OUT@ and appends a row to $results (runs
+# numbered 0 and below are warm-ups, left out of the report).
 measure() {
     local name=$1 docs=$current_docs to_stdout=false
     shift
@@ -178,8 +192,7 @@ measure() {
         *) die "measure: unexpected ${1@Q}" ;;
         esac
     done
-    local dir=$work/runs/$name
-    rm -rf "$dir"
+    local dir=$work/runs/$current_size-$current_backend/$name-$current_run
     mkdir -p "$dir"
     local out=$dir/out args=() arg
     for arg in "$@"; do args+=("${arg//@OUT@/"$out"}"); done
@@ -187,30 +200,61 @@ measure() {
     local stdout=$dir/stdout
     ! $to_stdout || stdout=$out
     sync
-    if ! /usr/bin/time -f '%e %M' -o "$dir/time" "${args[@]}" >"$stdout" 2>"$log"; then
+    local start=$EPOCHREALTIME end
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$dir/time" "${args[@]}" >"$stdout" 2>"$log"; then
         note "error: $name failed (${args[*]}):"
         tail -n 20 "$log" >&2
         cat "$dir/time" >&2
         exit 1
     fi
+    end=$EPOCHREALTIME
     [ "$to_stdout" = true ] || cat "$stdout" >>"$log"
-    local seconds peak bytes files
-    read -r seconds peak < <(tail -n 1 "$dir/time")
+    local seconds user system peak bytes files
+    # Wall time from the shell's clock (microseconds; /usr/bin/time's %e has 10 ms steps).
+    read -r _ user system peak < <(tail -n 1 "$dir/time")
+    seconds=$(awk -v a="${start/,/.}" -v b="${end/,/.}" 'BEGIN { printf "%.3f", b - a }')
     read -r bytes files < <(find "$out" -type f -printf '%s\n' | awk '{ s += $1; n++ } END { print s + 0, n + 0 }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$current_size" "$current_backend" "$name" \
-        "$current_run" "$seconds" "$peak" "$bytes" "$files" "$docs" >>"$results"
-    printf '  run %s  %-14s %8.2f s %8.1f MiB %10.1f MB\n' "$current_run" "$name" "$seconds" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$current_size" "$current_backend" "$name" \
+        "$current_run" "$seconds" "$user" "$system" "$peak" "$bytes" "$files" "$docs" >>"$results"
+    printf '  run %s  %-14s %8.3f s (user %6.2f, sys %6.2f) %8.1f MiB %10.1f MB\n' "$current_run" "$name" \
+        "$seconds" "$user" "$system" \
         "$(awk -v k="$peak" 'BEGIN { print k / 1024 }')" "$(awk -v b="$bytes" 'BEGIN { print b / 1e6 }')" >&2
-    rm -rf "$dir"
+    # On ext4 the output stays until the size and backend are done: see `settle`.
+    $careful_removal || rm -rf "$dir"
+}
+
+# ext4 without a journal (this kind of VM disk) avoids reusing an inode freed in the last 60 s
+# (360 s while its inode-table block is dirty), and checks every such free inode of the group again
+# for each file it creates: right after a big `rm -rf`, creating files is many times slower (seen:
+# the medium raw floor at 1 s, then 11 to 15 s). So outputs are removed only between sizes and
+# backends, then written back (`sync`), and measuring waits until those frees are old.
+settle_seconds=62
+careful_removal=false
+case $(stat -f -c %T "$work") in ext*) careful_removal=true ;; esac
+last_removal=-1000000
+remove_outputs() {
+    if [ -d "$work/runs" ]; then
+        rm -rf "$work/runs"
+        sync
+        last_removal=$SECONDS
+    fi
+}
+settle() {
+    $careful_removal || return 0
+    local wait=$((last_removal + settle_seconds - SECONDS))
+    if [ "$wait" -gt 0 ]; then
+        note "waiting ${wait}s for the file system to forget the outputs just removed"
+        sleep "$wait"
+    fi
 }
 
 # Prints the tables of one size and backend, and appends them to $report.
 report_instance() {
-    python3 - "$results" "$1" "$2" "$RUNS" <<'PY' | tee -a "$report"
+    python3 - "$results" "$1" "$2" "$RUNS" "$WARMUP" <<'PY' | tee -a "$report"
 import csv, statistics, sys
-results, size, backend, runs = sys.argv[1:5]
+results, size, backend, runs, warmup = sys.argv[1:6]
 rows = [r for r in csv.DictReader(open(results), delimiter="\t")
-        if r["size"] == size and r["backend"] == backend]
+        if r["size"] == size and r["backend"] == backend and int(r["run"]) >= 1]
 by = {}
 for r in rows:
     by.setdefault(r["command"], []).append(r)
@@ -220,8 +264,8 @@ figures = {}
 for name, rs in by.items():
     s = med(rs, "seconds")
     figures[name] = dict(
-        s=s, peak=med(rs, "peak_kib") / 1024, bytes=med(rs, "bytes"), files=med(rs, "files"),
-        docs=float(rs[0]["documents"]), n=len(rs),
+        s=s, user=med(rs, "user"), system=med(rs, "system"), peak=med(rs, "peak_kib") / 1024,
+        bytes=med(rs, "bytes"), files=med(rs, "files"), docs=float(rs[0]["documents"]),
     )
     f = figures[name]
     f["dps"] = f["docs"] / s if s > 0 else float("inf")
@@ -231,25 +275,27 @@ def num(x, digits=1):
     return "∞" if x == float("inf") else f"{x:,.{digits}f}"
 
 total = max(f["docs"] for f in figures.values())
-print(f"\n### {size} / {backend}: {int(total):,} documents, median of {runs} run(s)\n")
-print("| command | documents | median s | documents/s | MB written | MB/s | files | peak MiB |")
-print("|---|--:|--:|--:|--:|--:|--:|--:|")
+print(f"\n### {size} / {backend}: {int(total):,} documents, median of {runs} run(s) after {warmup} warm-up\n")
+print("| command | documents | wall s | user s | sys s | documents/s | MB written | MB/s | files | peak MiB |")
+print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for name, f in figures.items():
-    print(f"| {name} | {int(f['docs']):,} | {f['s']:.2f} | {num(f['dps'], 0)} | {f['bytes'] / 1e6:,.1f} "
-          f"| {num(f['mbps'])} | {int(f['files']):,} | {f['peak']:,.1f} |")
+    print(f"| {name} | {int(f['docs']):,} | {f['s']:.3f} | {f['user']:.2f} | {f['system']:.2f} "
+          f"| {num(f['dps'], 0)} | {f['bytes'] / 1e6:,.1f} | {num(f['mbps'])} | {int(f['files']):,} "
+          f"| {f['peak']:,.1f} |")
 
 refs = [r for r in ("raw-floor", "sqlite3-dump", "pg_dump") if r in figures]
 exports = [e for e in ("export", "export+logs") if e in figures]
 if refs and exports:
     print("\nRatios (export ÷ reference; time > 1 and throughput < 1 mean export is slower):\n")
-    print("| ratio | time | documents/s | MB/s | peak memory |")
-    print("|---|--:|--:|--:|--:|")
+    print("| ratio | wall time | CPU time | documents/s | MB/s | peak memory |")
+    print("|---|--:|--:|--:|--:|--:|")
     for e in exports:
         for r in refs:
             a, b = figures[e], figures[r]
             def ratio(x, y):
                 return "n/a" if y == 0 or x == float("inf") or y == float("inf") else f"{x / y:.2f}×"
-            print(f"| {e} / {r} | {ratio(a['s'], b['s'])} | {ratio(a['dps'], b['dps'])} "
+            print(f"| {e} / {r} | {ratio(a['s'], b['s'])} "
+                  f"| {ratio(a['user'] + a['system'], b['user'] + b['system'])} | {ratio(a['dps'], b['dps'])} "
                   f"| {ratio(a['mbps'], b['mbps'])} | {ratio(a['peak'], b['peak'])} |")
 PY
 }
@@ -271,7 +317,9 @@ d = json.load(sys.stdin)
 print(sum(d["documents"].values()), d["documents"].get("task-logs", 0), d["database"])' <<<"$show")
     note "$size / $backend: $total documents ($logs task logs); measuring, $RUNS run(s)"
 
-    for ((current_run = 1; current_run <= RUNS; current_run++)); do
+    settle
+    for ((current_run = 1 - WARMUP; current_run <= RUNS; current_run++)); do
+        [ "$current_run" -ge 1 ] || note "$size / $backend: warm-up round"
         current_docs=$total
         measure export --docs $((total - logs)) -- \
             "$cuttle" export --instance "$name" --directory @OUT@
@@ -288,6 +336,7 @@ print(sum(d["documents"].values()), d["documents"].get("task-logs", 0), d["datab
         esac
     done
     report_instance "$size" "$backend"
+    remove_outputs
 }
 
 # --- the runs -------------------------------------------------------------------------------------
@@ -296,15 +345,16 @@ print(sum(d["documents"].values()), d["documents"].get("task-logs", 0), d["datab
     echo
     echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)'),"
     echo "$(nproc) CPU(s) ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr)."
-    echo "Median of $RUNS run(s) of each command, interleaved; wall seconds and peak RSS from /usr/bin/time."
-    echo "Peak memory is the measured process's own: the PostgreSQL server's work for pg_dump and for"
-    echo "reads is not in it. \`export\` leaves task logs out (its default); \`export+logs\` includes"
-    echo "them, covering the same documents as the raw floor and the dumps."
+    echo "Median of $RUNS run(s) of each command after $WARMUP warm-up round(s), interleaved; wall and CPU"
+    echo "seconds and peak RSS from /usr/bin/time; outputs written to $(stat -f -c %T "$work") ($work)."
+    echo "CPU time and peak memory are the measured process's own: the PostgreSQL server's share of"
+    echo "pg_dump's (and every command's) reading is not in them. \`export\` leaves task logs out (its"
+    echo "default); \`export+logs\` includes them, covering the same documents as the raw floor and the"
+    echo "dumps. Documents/s counts the documents each command covers."
 } >"$report"
 [ -n "$sqlite3_bin" ] || echo "- sqlite3-dump skipped: sqlite3 not available." >>"$report"
 
 for size in $SIZES; do
-    case $size in small | medium | large) ;; *) die "unknown size ${size@Q} (small, medium, large)" ;; esac
     for backend in $BACKENDS; do
         case $backend in
         sqlite) bench_instance "$size" sqlite ;;
@@ -319,7 +369,6 @@ for size in $SIZES; do
             created_databases+=("$pg_admin_url $db")
             bench_instance "$size" postgres "$(url_with_database "$pg_admin_url" "$db")"
             ;;
-        *) die "unknown backend ${backend@Q} (sqlite, postgres)" ;;
         esac
     done
 done

@@ -548,7 +548,6 @@ pub fn seal_secrets(
 pub struct Names<'t> {
     txn: Option<&'t mut dyn ReadTxn>,
     addresses: HashMap<DocId, (Collection, DocId, String)>,
-    shown: HashMap<DocId, Value>,
 }
 
 impl<'t> Names<'t> {
@@ -556,7 +555,6 @@ impl<'t> Names<'t> {
         Names {
             txn: Some(txn),
             addresses: HashMap::new(),
-            shown: HashMap::new(),
         }
     }
 
@@ -573,7 +571,6 @@ impl<'t> Names<'t> {
         Ok(Names {
             txn: None,
             addresses,
-            shown: HashMap::new(),
         })
     }
 
@@ -599,9 +596,6 @@ impl<'t> Names<'t> {
     /// How a reference to document `id` is written in the export shape: its name, or for a
     /// composite natural key an object of its key fields.
     pub fn reference(&mut self, id: DocId) -> Result<Value, StoreError> {
-        if let Some(shown) = self.shown.get(&id) {
-            return Ok(shown.clone());
-        }
         let (collection, _, key) = self.address(id)?;
         let decl = collection.decl();
         let shown = match decl.key {
@@ -637,7 +631,6 @@ impl<'t> Names<'t> {
                 }
             }
         };
-        self.shown.insert(id, shown.clone());
         Ok(shown)
     }
 
