@@ -180,6 +180,7 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
         }
         let mut value: Value = serde_json::from_str(&text)
             .map_err(|e| file_error(&relative, format!("not valid JSON: {e}")))?;
+        check_project_folder(&relative, collection, &value)?;
         inline_scripts(root, &relative, collection, &mut value)?;
         if collection == Collection::Deployments {
             deployments.insert(relative.with_extension(""), value.clone());
@@ -221,6 +222,41 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
         manifest,
         documents,
     })
+}
+
+/// A project-owned file must stand in its project's folder (SPEC 5.4): one whose `project`
+/// disagrees is most likely a copy-and-paste mistake. (Identity still comes from the content.)
+fn check_project_folder(
+    relative: &Path,
+    collection: Collection,
+    value: &Value,
+) -> Result<(), ReadError> {
+    let decl = collection.decl();
+    if !decl.is_project_owned() {
+        return Ok(());
+    }
+    let Some(project) = value.get("project").and_then(Value::as_str) else {
+        return Err(file_error(
+            relative,
+            "$.project: a project-owned document names its project",
+        ));
+    };
+    let folder = relative
+        .iter()
+        .nth(1)
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    let expected = format::stem(&cuttle_domain::names::nfc(project));
+    if folder != expected {
+        return Err(file_error(
+            relative,
+            format!(
+                "$.project: {project:?} belongs in projects/{expected}/, not in projects/{folder}/; \
+                 move the file or correct its `project` (a copied file keeps the project it was copied from)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read

@@ -194,3 +194,32 @@ fn ignored_kinds_stay_out_and_history_reaches_what_it_names() {
         ["certificates", "deployments", "machines", "tenants"]
     );
 }
+
+#[test]
+fn a_file_in_another_projects_folder_is_refused() {
+    let home_dir = TempDir::new().unwrap();
+    let home = Home::at(home_dir.path().to_owned());
+    let mut source = sampled(&home, "source", None);
+    let projects = {
+        let mut read = source.store().read().unwrap();
+        documents::list(&mut *read, Collection::Projects, None).unwrap()
+    };
+    let dir = TempDir::new().unwrap();
+    let mut options = options(dir.path(), Selection::default());
+    options.selection = None;
+    export(&mut source, PASSWORD, &options, &mut |_, _| {}).unwrap();
+    assert!(read_export(dir.path()).is_ok());
+    // Copy one project's variables into another project's folder.
+    let folder = |p: &str| {
+        dir.path()
+            .join("projects")
+            .join(cuttle_engine::format::stem(p))
+    };
+    std::fs::copy(
+        folder(&projects[0]).join("variables.json"),
+        folder(&projects[1]).join("variables.json"),
+    )
+    .unwrap();
+    let error = read_export(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("belongs in projects/"), "{error}");
+}
