@@ -66,6 +66,18 @@ fn options(directory: &std::path::Path, selection: Selection) -> ExportOptions {
     }
 }
 
+/// Exports `source` (the selection's closure, or everything) into `dir` and reads it back.
+fn exported(
+    source: &mut Instance,
+    dir: &std::path::Path,
+    selection: Option<Selection>,
+) -> cuttle_engine::reader::Export {
+    let mut options = options(dir, Selection::default());
+    options.selection = selection;
+    export(source, PASSWORD, &options, &mut |_, _| {}).unwrap();
+    read_export(dir).unwrap()
+}
+
 fn every_project_alone_is_self_contained(database: &mut dyn FnMut() -> Option<String>) {
     let home_dir = TempDir::new().unwrap();
     let home = Home::at(home_dir.path().to_owned());
@@ -81,14 +93,7 @@ fn every_project_alone_is_self_contained(database: &mut dyn FnMut() -> Option<St
             projects: vec![project.clone()],
             ..Selection::default()
         };
-        export(
-            &mut source,
-            PASSWORD,
-            &options(dir.path(), selection),
-            &mut |_, _| {},
-        )
-        .unwrap();
-        let read = read_export(dir.path()).unwrap();
+        let read = exported(&mut source, dir.path(), Some(selection));
         let key = export_key(&read.manifest, PASSWORD).unwrap();
         let mut empty =
             Instance::create(&home, &format!("empty-{i}"), database().as_deref(), None).unwrap();
@@ -170,14 +175,7 @@ fn ignored_kinds_stay_out_and_history_reaches_what_it_names() {
         ignore,
         ..Selection::default()
     };
-    export(
-        &mut source,
-        PASSWORD,
-        &options(dir.path(), selection),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let read = read_export(dir.path()).unwrap();
+    let read = exported(&mut source, dir.path(), Some(selection));
     let count = |c: Collection| read.documents.iter().filter(|d| d.collection == c).count();
     for ignored in [
         Collection::Machines,
@@ -205,10 +203,7 @@ fn a_file_in_another_projects_folder_is_refused() {
         documents::list(&mut *read, Collection::Projects, None).unwrap()
     };
     let dir = TempDir::new().unwrap();
-    let mut options = options(dir.path(), Selection::default());
-    options.selection = None;
-    export(&mut source, PASSWORD, &options, &mut |_, _| {}).unwrap();
-    assert!(read_export(dir.path()).is_ok());
+    exported(&mut source, dir.path(), None);
     // Copy one project's variables into another project's folder.
     let folder = |p: &str| {
         dir.path()
