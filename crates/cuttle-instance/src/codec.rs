@@ -94,8 +94,11 @@ fn nfc_in_place(value: &mut Value) {
     }
 }
 
-fn normalize_names(decl: &CollectionDecl, value: &mut Value) {
-    let Value::Object(object) = value else { return };
+/// Brings the natural key's fields (and the owning project's name) to NFC.
+pub fn normalize_key_fields(decl: &CollectionDecl, value: &mut Value) {
+    let Value::Object(object) = value else {
+        return;
+    };
     for field in decl
         .key
         .iter()
@@ -106,6 +109,10 @@ fn normalize_names(decl: &CollectionDecl, value: &mut Value) {
             nfc_in_place(v);
         }
     }
+}
+
+fn normalize_names(decl: &CollectionDecl, value: &mut Value) {
+    normalize_key_fields(decl, value);
     for r in decl.refs {
         let _ = path::for_each_mut::<()>(value, r.path, r.when.as_ref(), &mut |v, _| {
             nfc_in_place(v);

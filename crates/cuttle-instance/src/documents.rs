@@ -215,7 +215,7 @@ pub fn write_documents(
             // Shapes are checked in pass 2; here only owners and keys matter.
             let named =
                 |value: &Value| format!("{}{}", origin_prefix(incoming), describe(decl, value));
-            normalize_key_fields(decl, &mut value);
+            codec::normalize_key_fields(decl, &mut value);
             let address = codec::resolve_owner(decl, &value, &mut lookup).and_then(|owner| {
                 codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root())
                     .map(|key| (owner, key))
@@ -413,21 +413,6 @@ fn origin_prefix(incoming: &Incoming) -> String {
     }
 }
 
-fn normalize_key_fields(decl: &CollectionDecl, value: &mut Value) {
-    for field in decl
-        .key
-        .iter()
-        .copied()
-        .chain(decl.is_project_owned().then_some("project"))
-    {
-        if let Some(Value::String(text)) = value.get_mut(field)
-            && let std::borrow::Cow::Owned(normal) = cuttle_domain::names::nfc(text)
-        {
-            *text = normal;
-        }
-    }
-}
-
 fn report(collector: &mut Collector, document: &str, fail: Fail) -> Result<()> {
     match fail {
         Fail::At(path, message) => {
@@ -495,7 +480,7 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
             decl.name
         ))
     };
-    normalize_key_fields(decl, &mut value);
+    codec::normalize_key_fields(decl, &mut value);
     let key = match codec::stored_key(decl, &value, owner, &mut ReadLookup(txn), &JsonPath::root())
     {
         Ok(key) => key,

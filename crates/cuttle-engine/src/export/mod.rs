@@ -305,33 +305,15 @@ fn pretty(value: &Value) -> Vec<u8> {
 
 /// The manifest of an earlier export in `root`, if there is one.
 fn read_manifest(root: &Path) -> Result<Option<Manifest>, ExportError> {
-    let path = root.join(format::MANIFEST);
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ExportError::Io {
-                what: format!("reading {}", path.display()),
-                source,
-            });
-        }
-    };
-    if !meta.is_file() || meta.len() > 1 << 20 {
-        return Err(ExportError::Directory(format!(
-            "{} is not a regular file of reasonable size",
-            path.display()
-        )));
+    match std::fs::symlink_metadata(root.join(format::MANIFEST)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => crate::reader::read_manifest(root).map(Some).map_err(|e| {
+            ExportError::Directory(format!(
+                "{}: {e}; export into another directory, or remove it",
+                root.display()
+            ))
+        }),
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| ExportError::Io {
-        what: format!("reading {}", path.display()),
-        source,
-    })?;
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        ExportError::Directory(format!(
-            "{} is not a Cuttle export manifest ({e}); export into another directory, or remove it",
-            path.display()
-        ))
-    })
 }
 
 /// The export key: the existing manifest's salt and parameters when the password verifies
@@ -352,23 +334,18 @@ fn export_key(
     match existing {
         None => fresh(Salt::from_identity(&identity)),
         Some(manifest) => {
+            // Reuse the earlier export's salt and parameters when the password opens it and
+            // the parameters are not weaker than an export may use.
             let kdf = &manifest.encryption.kdf;
             let params = KdfParams {
                 memory_kib: kdf.memory_kib,
                 iterations: kdf.iterations,
                 parallelism: kdf.parallelism,
             };
-            let usable = kdf.algorithm == format::ARGON2ID
-                && manifest.encryption.algorithm == format::SIV
-                && params.check_for_import().is_ok()
-                && params.check_for_export().is_ok();
-            let salt = Salt::decode(&kdf.salt).ok();
-            if let (true, Some(salt)) = (usable, salt) {
-                let key = ExportKey::derive_cached(password, &salt, &params)
-                    .map_err(|e| ExportError::Password(e.to_string()))?;
-                if key.verify(&manifest.encryption.key_check) {
-                    return Ok((key, kdf.clone()));
-                }
+            if params.check_for_export().is_ok()
+                && let Ok(key) = crate::reader::export_key(manifest, password)
+            {
+                return Ok((key, kdf.clone()));
             }
             if rekey {
                 fresh(Salt::random().map_err(|e| ExportError::Password(e.to_string()))?)
