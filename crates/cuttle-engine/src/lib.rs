@@ -8,7 +8,10 @@
 //! - [`reader`]: an export directory read back into documents (the import's first stage); the
 //!   other import stages (upgrade, validate, plan, apply) arrive with their issue.
 
+pub mod backup;
 pub mod closure;
 pub mod export;
 pub mod format;
+pub mod import;
+pub mod jsonpos;
 pub mod reader;

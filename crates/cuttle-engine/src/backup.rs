@@ -1,0 +1,1 @@
+//! Instance backups (SPEC 7).

@@ -1,0 +1,1 @@
+//! Import (SPEC 6).
