@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job, end to end, on the embedded default: an instance with sample data, exported to
-# a directory of JSON (import into a second instance joins this script when it exists).
+# The main job, end to end, on the embedded default: an instance with sample data, exported to a
+# directory of JSON, the import into a second instance previewed (a dry run), then imported, and
+# the second instance exported into a copy of the first export to show that nothing differs.
 #
-# Uses CUTTLE_HOME if set, else a fresh temporary directory; the export goes to $CUTTLE_HOME/export.
+# Uses CUTTLE_HOME if set, else a fresh temporary directory; the exports go under $CUTTLE_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet -p cuttle-cli
@@ -10,11 +11,27 @@ cuttle=$PWD/target/release/cuttle
 export CUTTLE_HOME=${CUTTLE_HOME:-$(mktemp -d)}
 export CUTTLE_PASSWORD=${CUTTLE_PASSWORD:-demo password}
 echo "CUTTLE_HOME=$CUTTLE_HOME" >&2
+step() { printf '\n== %s\n' "$*" >&2; }
 
+step "staging: an instance with sample data"
 "$cuttle" instance create staging
 "$cuttle" sample --instance staging --size small --seed 1
-"$cuttle" instance list
+
+step "export staging"
 "$cuttle" export --instance staging --directory "$CUTTLE_HOME/export"
-"$cuttle" export --instance staging --directory "$CUTTLE_HOME/export"   # again: nothing changes
-echo "projects:"; "$cuttle" doc list projects --instance staging | head -n 5
-echo "export:"; ls "$CUTTLE_HOME/export"
+
+step "production: an empty instance; preview the import (dry run, the plan's summary)"
+"$cuttle" instance create production
+"$cuttle" import --instance production --directory "$CUTTLE_HOME/export" --dry-run --quiet
+
+step "import for real"
+"$cuttle" import --instance production --directory "$CUTTLE_HOME/export" --quiet
+
+step "import again: everything exists, so everything is skipped"
+"$cuttle" import --instance production --directory "$CUTTLE_HOME/export" --quiet | tail -n 2
+
+step "export production into a copy of staging's export: no file changes"
+cp -r "$CUTTLE_HOME/export" "$CUTTLE_HOME/export-production"
+"$cuttle" export --instance production --directory "$CUTTLE_HOME/export-production" 2>&1 | tail -n 1
+diff -r "$CUTTLE_HOME/export" "$CUTTLE_HOME/export-production" && echo "the two exports are identical" >&2
+"$cuttle" instance list

@@ -33,6 +33,54 @@ pub enum Command {
     Export(ExportArgs),
     /// Export some projects with everything they depend on, so that they import into an empty instance.
     PartialExport(PartialExportArgs),
+    /// Import export directories (or an instance backup) into an instance: matched by name,
+    /// previewed, applied in one transaction.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    group(clap::ArgGroup::new("source").required(true).args(["directory", "backup"])),
+    after_help = "Skip (the default) leaves every document the destination has as it is, and a project that exists with everything it owns. \
+--overwrite replaces them: a project brings its process, channels and triggers whole; variable sets merge by key; \
+teams and tenants' project connections only grow; history is create-only; nothing else the destination has is removed."
+)]
+pub struct ImportArgs {
+    #[arg(long, value_name = "NAME")]
+    pub instance: String,
+    /// An export directory (repeat for more: they are combined in order, later ones win).
+    #[arg(long, value_name = "DIR", conflicts_with = "backup")]
+    pub directory: Vec<PathBuf>,
+    /// An instance backup (`cuttle instance backup`), with --master-key-file.
+    #[arg(long, value_name = "FILE", requires = "master_key_file")]
+    pub backup: Option<PathBuf>,
+    /// The master key of the instance the backup came from (the line `cuttle instance master-key` prints).
+    #[arg(long, value_name = "F", requires = "backup")]
+    pub master_key_file: Option<PathBuf>,
+    /// Replace what the destination has (under the merge rules) instead of skipping it.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Do everything, writes included, then roll back; print the plan. Exits 0 when the import would succeed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Never replace a sensitive value that the destination already holds.
+    #[arg(long)]
+    pub keep_destination_secrets: bool,
+    /// The plan as text, or as JSON lines (streamed).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Import the sources' task logs too.
+    #[arg(long, conflicts_with = "backup")]
+    pub include_task_logs: bool,
+    /// Read an export or backup of a newer format version anyway (for experts: what this
+    /// Cuttle does not know is refused or misread).
+    #[arg(long)]
+    pub ignore_version_check: bool,
+    /// Print only the summary and the changes that grant access, not every document.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
 }
 
 /// Where a password comes from; without these, `CUTTLE_PASSWORD`, else a prompt on a terminal.
@@ -150,6 +198,14 @@ pub enum InstanceCommand {
     Delete { name: String },
     /// Print an instance's master key, as one line (what --master-key-file takes).
     MasterKey { name: String },
+    /// Write a consistent backup of the whole instance to one file (mode 0600): sensitive values
+    /// stay under the instance's master key; `cuttle import --backup` reads it.
+    Backup {
+        name: String,
+        /// The backup file to create (refused if it exists).
+        #[arg(long, value_name = "PATH")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

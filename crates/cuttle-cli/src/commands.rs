@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doc(command) => doc(&home, command),
         Command::Export(args) => export(&home, args),
         Command::PartialExport(args) => partial_export(&home, args),
+        Command::Import(args) => crate::import::import(&home, args),
     }
 }
 
@@ -192,6 +193,7 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
             Instance::delete(home, &name)?;
             eprintln!("deleted instance {name:?}");
         }
+        InstanceCommand::Backup { name, file } => crate::import::backup(home, &name, &file)?,
         InstanceCommand::MasterKey { name } => {
             let instance = Instance::open(home, &name)?;
             let line = instance.master_key().to_line();

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod import;
 mod password;
 mod progress;
 

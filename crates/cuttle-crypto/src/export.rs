@@ -295,6 +295,19 @@ impl ExportKey {
         Ok(ExportKey { siv_key, check_key })
     }
 
+    /// Random keys from the operating system's generator, for one run of this process (an
+    /// import of a backup carries its values under such a key from the reader to the writer).
+    /// Never written anywhere and never derivable again: nothing encrypted under it outlives the
+    /// process. Costs nothing (no Argon2).
+    pub fn ephemeral() -> Result<ExportKey, ExportCryptoError> {
+        let mut siv_key = Zeroizing::new([0u8; 64]);
+        let mut check_key = Zeroizing::new([0u8; 32]);
+        random_bytes(siv_key.as_mut_slice())
+            .and_then(|()| random_bytes(check_key.as_mut_slice()))
+            .map_err(|e| ExportCryptoError::Random(e.to_string()))?;
+        Ok(ExportKey { siv_key, check_key })
+    }
+
     /// [`derive`](Self::derive), remembered for the rest of the process, so that deriving the
     /// same (password, salt, params) again (an export that verifies an existing manifest and then
     /// writes, several import sources with one salt, tests) costs one Argon2 run.
@@ -553,6 +566,19 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&check).unwrap();
         bytes[31] ^= 1;
         assert!(!k.verify(&URL_SAFE_NO_PAD.encode(&bytes)));
+    }
+
+    #[test]
+    fn ephemeral_keys_round_trip_and_differ() {
+        let a = ExportKey::ephemeral().unwrap();
+        let b = ExportKey::ephemeral().unwrap();
+        let text = a.encrypt(b"sample-secret-ephemeral");
+        assert_eq!(&**a.decrypt(&text).unwrap(), b"sample-secret-ephemeral");
+        assert_eq!(text, a.encrypt(b"sample-secret-ephemeral"));
+        assert!(matches!(b.decrypt(&text), Err(ExportCryptoError::Tampered)));
+        assert!(a.verify(&a.key_check()));
+        assert!(!b.verify(&a.key_check()));
+        assert_eq!(format!("{a:?}"), "ExportKey([redacted])");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! - [`Sealer`]: sensitive values at rest, AES-256-GCM-SIV under the master key with a random
 //!   nonce, bound as associated data to the instance identity, the collection, the document and
 //!   the field, so that ciphertexts cannot be swapped between rows or fields.
+//! - [`BackupKeys`]: the key check and the integrity check of an instance backup (SPEC 7), keyed
+//!   by keys derived from the master key.
 //!
 //! Keys and plaintexts are zeroized after use; nothing here prints a key or a plaintext.
 
@@ -15,6 +17,10 @@ use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +78,111 @@ impl MasterKey {
     /// The key's one-line form, as `instance master-key` prints it and key files hold it.
     pub fn to_line(&self) -> Zeroizing<String> {
         Zeroizing::new(STANDARD.encode(self.0.as_ref()))
+    }
+    /// The keys of this instance's backups.
+    pub fn backup_keys(&self) -> BackupKeys {
+        BackupKeys::new(self)
+    }
+}
+
+/// HKDF info for the key of a backup's integrity check.
+const BACKUP_INFO_INTEGRITY: &[u8] = b"cuttle backup integrity v1";
+/// HKDF info for the key of a backup's master-key check.
+const BACKUP_INFO_CHECK: &[u8] = b"cuttle backup key check v1";
+/// The message a backup's key check authenticates.
+const BACKUP_KEY_CHECK_MESSAGE: &[u8] = b"cuttle backup key check v1";
+
+/// The keys of an instance backup (SPEC 7), derived from the master key with HKDF-SHA-256
+/// *expand* (the master key is the pseudorandom key; no extract step): a 32-byte integrity key
+/// (info `cuttle backup integrity v1`) and a 32-byte check key (info `cuttle backup key check v1`).
+///
+/// - The key check is HMAC-SHA-256(check key, `cuttle backup key check v1`), unpadded base64url:
+///   it tells a wrong master key apart from a damaged file, and reveals nothing of the key.
+/// - The integrity check is HMAC-SHA-256(integrity key, the bytes it covers), unpadded
+///   base64url ([`BackupMac`]).
+///
+/// Both keys are wiped when dropped; `Debug` never shows them.
+pub struct BackupKeys {
+    integrity: Zeroizing<[u8; 32]>,
+    check: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for BackupKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BackupKeys([redacted])")
+    }
+}
+
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length")
+}
+
+impl BackupKeys {
+    fn new(master: &MasterKey) -> Self {
+        let hkdf = Hkdf::<Sha256>::from_prk(master.0.as_ref())
+            .expect("a 32-byte master key is long enough for HKDF-SHA-256");
+        let mut integrity = Zeroizing::new([0u8; 32]);
+        let mut check = Zeroizing::new([0u8; 32]);
+        hkdf.expand(BACKUP_INFO_INTEGRITY, integrity.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA-256 output length");
+        hkdf.expand(BACKUP_INFO_CHECK, check.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA-256 output length");
+        BackupKeys { integrity, check }
+    }
+
+    fn check_bytes(&self) -> [u8; 32] {
+        let mut mac = hmac_sha256(self.check.as_slice());
+        mac.update(BACKUP_KEY_CHECK_MESSAGE);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The backup's key check: unpadded base64url (43 characters).
+    pub fn key_check(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.check_bytes())
+    }
+
+    /// Whether `key_check` (a backup's) was made with this master key, compared in constant
+    /// time. Anything but the canonical encoding of 32 bytes is `false`.
+    pub fn verify_key_check(&self, key_check: &str) -> bool {
+        verify_mac(self.check_bytes(), key_check)
+    }
+
+    /// A fresh integrity check, to be fed every byte it covers.
+    pub fn integrity(&self) -> BackupMac {
+        BackupMac(hmac_sha256(self.integrity.as_slice()))
+    }
+}
+
+fn verify_mac(computed: [u8; 32], given: &str) -> bool {
+    match URL_SAFE_NO_PAD.decode(given) {
+        Ok(given) if given.len() == 32 => computed.ct_eq(given.as_slice()).into(),
+        _ => false,
+    }
+}
+
+/// A backup's integrity check being computed: HMAC-SHA-256 under the integrity key.
+#[derive(Clone)]
+pub struct BackupMac(Hmac<Sha256>);
+
+impl fmt::Debug for BackupMac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BackupMac([redacted])")
+    }
+}
+
+impl BackupMac {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The check of every byte fed: unpadded base64url (43 characters).
+    pub fn finish(self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.finalize().into_bytes())
+    }
+
+    /// Whether `expected` is the check of every byte fed, compared in constant time.
+    pub fn verify(self, expected: &str) -> bool {
+        verify_mac(self.0.finalize().into_bytes().into(), expected)
     }
 }
 
@@ -224,5 +335,45 @@ mod tests {
         assert_eq!(key.0.as_ref(), again.0.as_ref());
         assert!(!format!("{key:?}").contains(&*key.to_line()));
         assert!(MasterKey::from_line("short").is_err());
+    }
+
+    /// Pins the backup checks. The expected strings were cross-checked in Python with
+    /// `cryptography` 48.0.0 (`HKDFExpand` with SHA-256, `hmac` with SHA-256). If this test
+    /// fails, every backup already written no longer opens.
+    #[test]
+    fn backup_keys_known_answer() {
+        let key = MasterKey::from_line("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+        let keys = key.backup_keys();
+        let check = keys.key_check();
+        assert_eq!(check, "O4iX2ukPqBmdt5cgwqDTSP22mhHsviPdFnoYbU4JjvA");
+        assert!(keys.verify_key_check(&check));
+        let mut mac = keys.integrity();
+        mac.update(b"cuttle backup ");
+        mac.update(b"known answer\n");
+        let expected = "TjY1yxnuzDfxNnYs7rlxrvpCaUFv0-zQwK6DDUsFCmc";
+        assert!(mac.clone().verify(expected));
+        assert_eq!(mac.finish(), expected);
+    }
+
+    #[test]
+    fn backup_checks_refuse_other_keys_and_bad_text() {
+        let keys = MasterKey::generate().unwrap().backup_keys();
+        let other = MasterKey::generate().unwrap().backup_keys();
+        let check = keys.key_check();
+        assert!(!other.verify_key_check(&check));
+        for bad in ["", "not base64!", &check[..42], &format!("{check}A")] {
+            assert!(!keys.verify_key_check(bad), "{bad:?}");
+        }
+        let mut mac = keys.integrity();
+        mac.update(b"some bytes");
+        let text = mac.clone().finish();
+        let mut theirs = other.integrity();
+        theirs.update(b"some bytes");
+        assert!(!theirs.verify(&text));
+        let mut changed = keys.integrity();
+        changed.update(b"some bytez");
+        assert!(!changed.verify(&text));
+        assert!(mac.verify(&text));
+        assert_eq!(format!("{keys:?}"), "BackupKeys([redacted])");
     }
 }

@@ -123,13 +123,18 @@ fn owned_files(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
 
 /// Reads the manifest of the export at `root`.
 pub fn read_manifest(root: &Path) -> Result<Manifest, ReadError> {
-    let text = read_file(root, Path::new(format::MANIFEST))?;
+    let text = read_manifest_text(root)?;
     serde_json::from_str(&text).map_err(|e| {
         file_error(
             Path::new(format::MANIFEST),
             format!("not a Cuttle export manifest: {e}"),
         )
     })
+}
+
+/// The text of the manifest of the export at `root` (a regular file, within the size limit).
+pub fn read_manifest_text(root: &Path) -> Result<String, ReadError> {
+    read_file(root, Path::new(format::MANIFEST))
 }
 
 /// The key that opens the export's sensitive values, checked against the manifest before any

@@ -581,6 +581,19 @@ impl<'t> Names<'t> {
         })
     }
 
+    /// Every document's address given whole (id → collection, owner, stored key), for documents
+    /// that are not in a database (an instance backup's records); like
+    /// [`preloaded`](Self::preloaded), it never reads: an id it does not know is reported as a
+    /// reference to a missing document.
+    pub fn from_addresses(
+        addresses: HashMap<DocId, (Collection, DocId, String)>,
+    ) -> Names<'static> {
+        Names {
+            txn: None,
+            addresses,
+        }
+    }
+
     fn address(&mut self, id: DocId) -> Result<(Collection, DocId, String), StoreError> {
         if let Some(found) = self.addresses.get(&id) {
             return Ok(found.clone());

@@ -146,9 +146,10 @@ struct Collector {
 }
 
 impl Collector {
-    fn add(&mut self, document: &str, path: JsonPath, message: String) {
+    fn add(&mut self, origin: &str, document: &str, path: JsonPath, message: String) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem {
+                origin: (!origin.is_empty()).then(|| origin.to_owned()),
                 document: document.to_owned(),
                 path,
                 message,
@@ -208,13 +209,12 @@ pub fn write_documents(
             let mut value = match parse(incoming) {
                 Ok(value) => value,
                 Err(message) => {
-                    collector.add(&incoming.origin, JsonPath::root(), message);
+                    collector.add(&incoming.origin, "", JsonPath::root(), message);
                     continue;
                 }
             };
             // Shapes are checked in pass 2; here only owners and keys matter.
-            let named =
-                |value: &Value| format!("{}{}", origin_prefix(incoming), describe(decl, value));
+            let named = |value: &Value| describe(decl, value);
             codec::normalize_key_fields(decl, &mut value);
             let address = codec::resolve_owner(decl, &value, &mut lookup).and_then(|owner| {
                 codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root())
@@ -223,7 +223,7 @@ pub fn write_documents(
             let (owner, key) = match address {
                 Ok(address) => address,
                 Err(fail) => {
-                    report(&mut collector, &named(&value), fail)?;
+                    report(&mut collector, &incoming.origin, &named(&value), fail)?;
                     continue;
                 }
             };
@@ -233,7 +233,7 @@ pub fn write_documents(
                         "the same document is given twice (also by {})",
                         docs[*first.get()].origin
                     );
-                    collector.add(&named(&value), JsonPath::root(), message);
+                    collector.add(&incoming.origin, &named(&value), JsonPath::root(), message);
                     continue;
                 }
                 std::collections::hash_map::Entry::Vacant(slot) => {
@@ -284,23 +284,25 @@ pub fn write_documents(
         let decl = incoming.collection.decl();
         let raw = parse(incoming).map_err(|m| {
             Error::Invalid(Problems(vec![Problem {
-                document: incoming.origin.clone(),
+                origin: Some(incoming.origin.clone()),
+                document: String::new(),
                 path: JsonPath::root(),
                 message: m,
             }]))
         })?;
-        let named = format!("{}{}", origin_prefix(incoming), describe(decl, &raw));
+        let named = describe(decl, &raw);
+        let origin = incoming.origin.as_str();
         let mut value = match codec::canonicalize(decl, raw) {
             Ok(value) => value,
             Err(problems) => {
                 for (path, message) in problems {
-                    collector.add(&named, path, message);
+                    collector.add(origin, &named, path, message);
                 }
                 continue;
             }
         };
         for (path, message) in codec::resolve_refs(decl, &mut value, slot.owner, &mut lookup)? {
-            collector.add(&named, path, message);
+            collector.add(origin, &named, path, message);
         }
         let previous = if slot.exists
             && codec::sensitive_values(&value)
@@ -324,9 +326,9 @@ pub fn write_documents(
             sealer,
             options.decrypt,
         )
-        .map_err(|e| Error::MasterKey(format!("{named}: {e}")))?;
+        .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(incoming))))?;
         for (path, message) in sealed {
-            collector.add(&named, path, message);
+            collector.add(origin, &named, path, message);
         }
         if !collector.problems.is_empty() {
             continue;
@@ -396,6 +398,7 @@ fn check_removed_tags(txn: &mut dyn WriteTxn, removed: &HashSet<String>) -> Resu
     }
     let lines = referrer_lines(txn, &found)?;
     Err(Error::Invalid(Problems(vec![Problem {
+        origin: None,
         document: "tag-sets".into(),
         path: JsonPath::root().field("tags"),
         message: format!(
@@ -413,10 +416,10 @@ fn origin_prefix(incoming: &Incoming) -> String {
     }
 }
 
-fn report(collector: &mut Collector, document: &str, fail: Fail) -> Result<()> {
+fn report(collector: &mut Collector, origin: &str, document: &str, fail: Fail) -> Result<()> {
     match fail {
         Fail::At(path, message) => {
-            collector.add(document, path, message);
+            collector.add(origin, document, path, message);
             Ok(())
         }
         Fail::Store(error) => Err(error.into()),
@@ -599,6 +602,7 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
         let this = Names::new(txn).key_text(doc.collection, &doc.key)?;
         let lines = referrer_lines(txn, &referrers)?;
         return Err(Error::Invalid(Problems(vec![Problem {
+            origin: None,
             document: format!("{} {this:?}", doc.collection.name()),
             path: JsonPath::root(),
             message: format!(

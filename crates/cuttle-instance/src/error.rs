@@ -8,6 +8,9 @@ use cuttle_store::StoreError;
 /// One thing wrong with one document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
+    /// The file (or other input) the document came from, when known: an import adds the line
+    /// and column from it.
+    pub origin: Option<String>,
     /// The document, as `collection "natural key"` (or where it came from, when its key is not
     /// known yet).
     pub document: String,
@@ -17,7 +20,12 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, at {}: {}", self.document, self.path, self.message)
+        match (&self.origin, self.document.is_empty()) {
+            (Some(origin), true) => write!(f, "{origin}, ")?,
+            (Some(origin), false) => write!(f, "{origin}: {}, ", self.document)?,
+            (None, _) => write!(f, "{}, ", self.document)?,
+        }
+        write!(f, "at {}: {}", self.path, self.message)
     }
 }
 

@@ -1,1 +1,464 @@
-//! Import (SPEC 6).
+//! Import (SPEC 6): one or several export directories, or an instance backup, into an instance.
+//!
+//! The stages, each its own module:
+//!
+//! 1. [`sources`]: open every source (format version, then the password against the key check,
+//!    before anything else is read), read it, [`upgrade`] it to the running format, and combine
+//!    the sources, later ones winning, with a conflict report;
+//! 2. [`plan`]: inside the destination's write transaction, match every document by natural key
+//!    and decide its action under the policy and its collection's merge rule, with a field-level
+//!    [`diff`]; the plan streams to a [`PlanSink`] as it is made;
+//! 3. apply: the documents to write go through the one validated write path
+//!    ([`cuttle_instance::documents::write_documents`]) and the removals follow, in the same
+//!    transaction, which is committed only when everything succeeded (and never on a dry run).
+//!
+//! The transaction is a writer's on either backend (SQLite `BEGIN IMMEDIATE`, PostgreSQL a
+//! transaction-scoped advisory lock that every writer takes), so no concurrent writer can change
+//! what the plan was made from.
+
+pub mod diff;
+mod merge;
+mod plan;
+pub mod sources;
+pub mod upgrade;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cuttle_crypto::MasterKey;
+use cuttle_crypto::export::ExportKey;
+use cuttle_instance::{Instance, Problems, WriteOptions};
+use cuttle_store::StoreError;
+use serde::Serialize;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+pub use diff::{Change, ChangeKind};
+pub use sources::DirectorySource;
+
+/// Where the documents come from.
+#[derive(Debug)]
+pub enum Sources {
+    /// Export directories, combined in order (later ones win).
+    Directories(Vec<DirectorySource>),
+    /// An instance backup and the master key of the instance it came from.
+    Backup {
+        file: PathBuf,
+        master_key: MasterKey,
+    },
+}
+
+/// How to import.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Replace (under the merge rules) what the destination has; otherwise skip it.
+    pub overwrite: bool,
+    /// Everything, writes included, then roll back.
+    pub dry_run: bool,
+    /// Never replace a sensitive value the destination holds.
+    pub keep_destination_secrets: bool,
+    /// Import the sources' task logs too.
+    pub task_logs: bool,
+    /// Read an export of a newer format version anyway.
+    pub ignore_version_check: bool,
+}
+
+/// What the plan does with one document (SPEC 6.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Overwrite,
+    Merge,
+    Remove,
+    Skip,
+    Unchanged,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Create,
+        Action::Overwrite,
+        Action::Merge,
+        Action::Remove,
+        Action::Skip,
+        Action::Unchanged,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Overwrite => "overwrite",
+            Action::Merge => "merge",
+            Action::Remove => "remove",
+            Action::Skip => "skip",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// A document of the plan.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentPlan {
+    pub collection: &'static str,
+    /// The owning project, for a project-owned document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The natural key within the project (parts separated by ` / `); empty for a project's
+    /// singleton parts.
+    pub key: String,
+    pub action: Action,
+    /// Why, when the action is not obvious (a skip, a removal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The source the document comes from (absent for a removal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+impl DocumentPlan {
+    /// `collection "project / key"`, as messages name a document.
+    pub fn title(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        if let Some(project) = &self.project {
+            parts.push(project);
+        }
+        if !self.key.is_empty() {
+            parts.push(&self.key);
+        }
+        format!(
+            "{} {:?}",
+            self.collection,
+            parts.join(cuttle_instance::codec::DISPLAY_SEPARATOR)
+        )
+    }
+}
+
+/// A change that grants access: a member or a role assignment added to a team.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grant {
+    pub team: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_assignment: Option<Value>,
+}
+
+/// A document that more than one source defines.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conflict {
+    pub collection: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub key: String,
+    /// Every source that defines it, in order.
+    pub sources: Vec<String>,
+    /// The source whose version is imported.
+    pub winner: String,
+    /// True when the winner replaced it as part of its project (a project's parts come whole).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub with_project: bool,
+}
+
+impl Conflict {
+    fn new(id: &sources::Identity, first: &str) -> Conflict {
+        let key: Vec<Value> = serde_json::from_str(&id.2).unwrap_or_default();
+        Conflict {
+            collection: id.0.name(),
+            project: (!id.1.is_empty()).then(|| id.1.clone()),
+            key: key
+                .iter()
+                .map(cuttle_instance::codec::display)
+                .collect::<Vec<_>>()
+                .join(cuttle_instance::codec::DISPLAY_SEPARATOR),
+            sources: vec![first.to_owned()],
+            winner: first.to_owned(),
+            with_project: false,
+        }
+    }
+    fn replaced_by(&mut self, source: &str, with_project: bool) {
+        if self.sources.last().map(String::as_str) != Some(source) {
+            self.sources.push(source.to_owned());
+        }
+        self.winner = source.to_owned();
+        self.with_project = with_project;
+    }
+}
+
+/// Why the import stops before writing (SPEC 6.3): it would orphan history or widen a scope.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blocker {
+    pub collection: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub key: String,
+    pub message: String,
+}
+
+/// What the plan reports, in order: warnings, conflicts, grants, then documents (and the
+/// blockers, if any). `--format json` prints each as one line.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum PlanEvent<'a> {
+    Warning { message: &'a str },
+    Conflict(&'a Conflict),
+    Grant(&'a Grant),
+    Document(&'a DocumentPlan),
+    Blocker(&'a Blocker),
+}
+
+/// Receives the plan as it is made.
+pub trait PlanSink {
+    fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()>;
+}
+
+/// What an import did (or, on a dry run, would do).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSummary {
+    /// Documents per collection and action, in declaration order.
+    pub counts: Vec<(&'static str, Action, u64)>,
+    pub conflicts: u64,
+    pub grants: u64,
+    pub dry_run: bool,
+    /// Whether the transaction was committed.
+    pub committed: bool,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl ImportSummary {
+    /// Documents per action, over every collection.
+    pub fn totals(&self) -> Vec<(Action, u64)> {
+        Action::ALL
+            .iter()
+            .map(|a| {
+                let n = self
+                    .counts
+                    .iter()
+                    .filter(|(_, b, _)| b == a)
+                    .map(|(_, _, n)| n)
+                    .sum();
+                (*a, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A wrong password, or a key that cannot be derived; reported before anything else.
+    #[error("{0}")]
+    Password(String),
+    #[error("{0}")]
+    Version(String),
+    /// A source that cannot be read (a file, a manifest, the layout).
+    #[error("{0}")]
+    Source(String),
+    /// Documents that do not validate; nothing was written.
+    #[error("{0}")]
+    Invalid(Problems),
+    /// The plan would orphan history or widen a scope; nothing was written.
+    #[error(
+        "the import stops before writing: {} change{} would lose information:{}",
+        .0.len(),
+        if .0.len() == 1 { "" } else { "s" },
+        .0.iter().map(|b| format!("\n  - {} {:?}: {}", b.collection, b.key_text(), b.message)).collect::<String>()
+    )]
+    Blocked(Vec<Blocker>),
+    #[error("{0}")]
+    Backup(String),
+    #[error("writing the plan: {0}")]
+    Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Instance(cuttle_instance::Error),
+}
+
+impl Blocker {
+    fn key_text(&self) -> String {
+        match &self.project {
+            Some(p) if self.key.is_empty() => p.clone(),
+            Some(p) => format!(
+                "{p}{}{}",
+                cuttle_instance::codec::DISPLAY_SEPARATOR,
+                self.key
+            ),
+            None => self.key.clone(),
+        }
+    }
+}
+
+impl From<cuttle_instance::Error> for ImportError {
+    fn from(error: cuttle_instance::Error) -> Self {
+        match error {
+            cuttle_instance::Error::Invalid(problems) => ImportError::Invalid(positioned(problems)),
+            cuttle_instance::Error::Store(e) => ImportError::Store(e),
+            other => ImportError::Instance(other),
+        }
+    }
+}
+
+/// Progress: documents done out of a total.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Imports `sources` into `instance` under `options`, reporting the plan to `sink`.
+pub fn import(
+    instance: &mut Instance,
+    sources: &Sources,
+    password: Option<&[u8]>,
+    options: &ImportOptions,
+    sink: &mut dyn PlanSink,
+    progress: Progress<'_>,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    let (docs, conflicts, keys) = match sources {
+        Sources::Directories(directories) => {
+            let password = password.ok_or_else(|| {
+                ImportError::Password("an export directory needs its password".into())
+            })?;
+            let opened = sources::open_directories(
+                directories,
+                password,
+                options.ignore_version_check,
+                &mut warnings,
+            )?;
+            let (docs, conflicts) = sources::read_and_combine(&opened, options.task_logs)?;
+            let keys: Vec<ExportKey> = opened.into_iter().map(|o| o.key).collect();
+            (docs, conflicts, keys)
+        }
+        Sources::Backup { file, master_key } => {
+            let key = ExportKey::ephemeral().map_err(|e| ImportError::Backup(e.to_string()))?;
+            let backup =
+                crate::backup::read_backup(file, master_key, &key, options.ignore_version_check)
+                    .map_err(|e| ImportError::Backup(e.to_string()))?;
+            let docs = backup
+                .documents
+                .into_iter()
+                .map(|incoming| sources::SourceDoc {
+                    incoming,
+                    source: 0,
+                })
+                .collect();
+            (docs, Vec::new(), vec![key])
+        }
+    };
+    for message in &warnings {
+        sink.event(PlanEvent::Warning { message })?;
+    }
+    let labels: Vec<String> = match sources {
+        Sources::Directories(d) => d
+            .iter()
+            .map(|s| s.directory.display().to_string())
+            .collect(),
+        Sources::Backup { file, .. } => vec![file.display().to_string()],
+    };
+
+    let decrypt = |text: &str| -> Result<Zeroizing<String>, String> {
+        let plain = open_any(&keys, text)?;
+        String::from_utf8(plain.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| "the decrypted value is not UTF-8 text".to_owned())
+    };
+    let (store, sealer) = instance.parts();
+    let mut txn = store.write()?;
+    let planned = plan::plan(
+        &mut *txn, sealer, docs, &conflicts, &keys, &labels, options, sink, progress,
+    )?;
+    if !planned.problems.is_empty() {
+        return Err(ImportError::Invalid(positioned(Problems(planned.problems))));
+    }
+    if !planned.blockers.is_empty() {
+        for blocker in &planned.blockers {
+            sink.event(PlanEvent::Blocker(blocker))?;
+        }
+        return Err(ImportError::Blocked(planned.blockers));
+    }
+    cuttle_instance::documents::write_documents(
+        &mut *txn,
+        sealer,
+        &planned.writes,
+        WriteOptions {
+            decrypt: Some(&decrypt),
+        },
+        &mut |_| {},
+    )?;
+    for id in &planned.removals {
+        txn.delete(*id)?;
+    }
+    let committed = if options.dry_run {
+        drop(txn);
+        false
+    } else {
+        txn.commit()?;
+        true
+    };
+    Ok(ImportSummary {
+        counts: planned.counts,
+        conflicts: conflicts.len() as u64,
+        grants: planned.grants,
+        dry_run: options.dry_run,
+        committed,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Opens an export ciphertext with whichever source key it was made with (each source has its
+/// own salt; AES-SIV authenticates, so a wrong key fails rather than misreads).
+fn open_any(keys: &[ExportKey], text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    for key in keys {
+        if let Ok(plain) = key.decrypt(text) {
+            return Ok(plain);
+        }
+    }
+    Err(
+        "the encrypted value does not open under the export's password: it was altered \
+         (tampered or damaged) or copied from another export; export it again"
+            .into(),
+    )
+}
+
+/// Adds the line and column to every problem whose origin is a JSON file that can be read.
+fn positioned(problems: Problems) -> Problems {
+    Problems(
+        problems
+            .0
+            .into_iter()
+            .map(|mut problem| {
+                if let Some(origin) = &problem.origin
+                    && origin.ends_with(".json")
+                    && let Some(position) = position_in(Path::new(origin), &problem.path.pointer())
+                {
+                    problem.origin =
+                        Some(format!("{origin}:{}:{}", position.line, position.column));
+                }
+                problem
+            })
+            .collect(),
+    )
+}
+
+fn position_in(file: &Path, pointer: &str) -> Option<crate::jsonpos::Position> {
+    let meta = std::fs::symlink_metadata(file).ok()?;
+    if !meta.is_file() || meta.len() > crate::reader::MAX_FILE {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    crate::jsonpos::locate(&text, pointer)
+}
+
+/// A text field of a document, or "" when it is missing or not text.
+pub(crate) fn text_of(value: Option<&Value>) -> String {
+    value
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}

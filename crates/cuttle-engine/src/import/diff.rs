@@ -1,0 +1,280 @@
+//! Field-level differences between two versions of a document in the export shape (SPEC 6.5),
+//! driven by the declarations: elements of keyed arrays (variables, steps, actions) are matched by
+//! their key, set-like arrays report the elements added and removed, and a sensitive value is
+//! only ever "changed" or not, never shown.
+
+use cuttle_domain::decl::CollectionDecl;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The field of a sensitive value's stand-in, in the views that the planner compares: a keyed
+/// digest of the plaintext, so that two values compare equal exactly when their plaintexts do.
+pub const DIGEST: &str = "$digest";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Changed,
+}
+
+/// One difference. For a sensitive value, `old` and `new` are absent and `sensitive` is true.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub path: String,
+    pub change: ChangeKind,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+}
+
+/// Whether `value` stands for a sensitive value (see [`DIGEST`]).
+pub fn is_sensitive(value: &Value) -> bool {
+    value.get(DIGEST).is_some()
+}
+
+/// The differences from `old` to `new`, in document order.
+pub fn diff(decl: &CollectionDecl, old: &Value, new: &Value) -> Vec<Change> {
+    let mut changes = Vec::new();
+    walk(decl, "", "$", old, new, &mut changes);
+    changes
+}
+
+fn change(path: &str, kind: ChangeKind, old: Option<&Value>, new: Option<&Value>) -> Change {
+    let sensitive = old.is_some_and(is_sensitive) || new.is_some_and(is_sensitive);
+    Change {
+        path: path.to_owned(),
+        change: kind,
+        sensitive,
+        old: if sensitive { None } else { old.cloned() },
+        new: if sensitive { None } else { new.cloned() },
+    }
+}
+
+fn walk(
+    decl: &CollectionDecl,
+    pattern: &str,
+    path: &str,
+    old: &Value,
+    new: &Value,
+    out: &mut Vec<Change>,
+) {
+    if is_sensitive(old) || is_sensitive(new) {
+        if old.get(DIGEST) != new.get(DIGEST) {
+            let kind = match (old.is_null(), new.is_null()) {
+                (true, false) => ChangeKind::Added,
+                (false, true) => ChangeKind::Removed,
+                _ => ChangeKind::Changed,
+            };
+            out.push(change(path, kind, Some(old), Some(new)));
+        }
+        return;
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (name, left) in a {
+                let here = field_path(path, name);
+                let pat = join(pattern, name);
+                match b.get(name) {
+                    Some(right) => walk(decl, &pat, &here, left, right, out),
+                    None => out.push(change(&here, ChangeKind::Removed, Some(left), None)),
+                }
+            }
+            for (name, right) in b.iter().filter(|(n, _)| !a.contains_key(*n)) {
+                let here = field_path(path, name);
+                out.push(change(&here, ChangeKind::Added, None, Some(right)));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a != b => {
+            let element = format!("{pattern}[]");
+            if let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == pattern) {
+                let key_of = |v: &Value| -> Vec<Value> {
+                    keyed
+                        .key
+                        .iter()
+                        .map(|k| v.get(*k).cloned().unwrap_or(Value::Null))
+                        .collect()
+                };
+                let label = |v: &Value| format!("{path}[{}]", key_label(keyed.key, &key_of(v)));
+                for left in a {
+                    let here = label(left);
+                    match b.iter().find(|r| key_of(r) == key_of(left)) {
+                        Some(right) => walk(decl, &element, &here, left, right, out),
+                        None => out.push(change(&here, ChangeKind::Removed, Some(left), None)),
+                    }
+                }
+                for right in b
+                    .iter()
+                    .filter(|r| !a.iter().any(|l| key_of(l) == key_of(r)))
+                {
+                    out.push(change(&label(right), ChangeKind::Added, None, Some(right)));
+                }
+                let order = |xs: &[Value], ys: &[Value]| -> Vec<Vec<Value>> {
+                    xs.iter()
+                        .filter(|x| ys.iter().any(|y| key_of(y) == key_of(x)))
+                        .map(key_of)
+                        .collect()
+                };
+                if order(a, b) != order(b, a) {
+                    out.push(Change {
+                        path: format!("{path} (order)"),
+                        change: ChangeKind::Changed,
+                        sensitive: false,
+                        old: Some(Value::from(names_of(a, keyed.key))),
+                        new: Some(Value::from(names_of(b, keyed.key))),
+                    });
+                }
+            } else if decl.sets.iter().any(|s| s.path == pattern) {
+                for left in a.iter().filter(|l| !b.contains(l)) {
+                    out.push(change(path, ChangeKind::Removed, Some(left), None));
+                }
+                for right in b.iter().filter(|r| !a.contains(r)) {
+                    out.push(change(path, ChangeKind::Added, None, Some(right)));
+                }
+            } else {
+                out.push(change(path, ChangeKind::Changed, Some(old), Some(new)));
+            }
+        }
+        (a, b) if a != b => {
+            let kind = match (a.is_null(), b.is_null()) {
+                (true, false) => ChangeKind::Added,
+                (false, true) => ChangeKind::Removed,
+                _ => ChangeKind::Changed,
+            };
+            out.push(change(path, kind, Some(a), Some(b)));
+        }
+        _ => {}
+    }
+}
+
+fn join(pattern: &str, name: &str) -> String {
+    if pattern.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{pattern}/{name}")
+    }
+}
+
+fn field_path(path: &str, name: &str) -> String {
+    let plain = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        format!("{path}.{name}")
+    } else {
+        format!("{path}[{}]", Value::String(name.to_owned()))
+    }
+}
+
+/// An element's key as a path segment: `name="Db", scope={"environments":["Prod"]}`, leaving out
+/// empty parts (a variable without scope is named by its name alone).
+fn key_label(fields: &[&str], values: &[Value]) -> String {
+    fields
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| !is_empty(v))
+        .map(|(f, v)| format!("{f}={}", compact(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_empty),
+        _ => false,
+    }
+}
+
+/// A value without its empty parts, as compact JSON.
+fn compact(value: &Value) -> String {
+    match value {
+        Value::Object(o) => {
+            let kept: serde_json::Map<String, Value> = o
+                .iter()
+                .filter(|(_, v)| !is_empty(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Value::Object(kept).to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn names_of(items: &[Value], fields: &[&str]) -> Vec<String> {
+    items
+        .iter()
+        .map(|v| {
+            let values: Vec<Value> = fields
+                .iter()
+                .map(|f| v.get(*f).cloned().unwrap_or(Value::Null))
+                .collect();
+            key_label(fields, &values)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cuttle_domain::Collection;
+    use serde_json::json;
+
+    #[test]
+    fn fields_sets_keyed_elements_and_secrets() {
+        let decl = Collection::ProjectVariables.decl();
+        let old = json!({"project": "P", "variables": [
+            {"name": "A", "value": "1", "scope": {"environments": ["Prod"]}},
+            {"name": "S", "value": {DIGEST: "x"}, "scope": {}},
+            {"name": "Gone", "value": "g", "scope": {}},
+        ]});
+        let new = json!({"project": "P", "variables": [
+            {"name": "A", "value": "2", "scope": {"environments": ["Prod"]}},
+            {"name": "S", "value": {DIGEST: "y"}, "scope": {}},
+            {"name": "New", "value": "n", "scope": {}},
+        ]});
+        let changes = diff(decl, &old, &new);
+        let paths: Vec<(&str, ChangeKind)> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), c.change))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                (
+                    r#"$.variables[name="A", scope={"environments":["Prod"]}].value"#,
+                    ChangeKind::Changed
+                ),
+                (r#"$.variables[name="S"].value"#, ChangeKind::Changed),
+                (r#"$.variables[name="Gone"]"#, ChangeKind::Removed),
+                (r#"$.variables[name="New"]"#, ChangeKind::Added),
+            ]
+        );
+        assert!(changes[1].sensitive && changes[1].old.is_none() && changes[1].new.is_none());
+        let text = serde_json::to_string(&changes).unwrap();
+        assert!(
+            !text.contains(DIGEST),
+            "digests never leave the planner: {text}"
+        );
+    }
+
+    #[test]
+    fn same_secret_is_unchanged_and_sets_list_members() {
+        let decl = Collection::Teams.decl();
+        let old = json!({"name": "T", "members": ["a", "b"]});
+        let new = json!({"name": "T", "members": ["b", "c"]});
+        let changes = diff(decl, &old, &new);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].change, ChangeKind::Removed);
+        assert_eq!(changes[1].new, Some(json!("c")));
+        let decl = Collection::Feeds.decl();
+        let same = json!({"password": {DIGEST: "x"}});
+        assert!(diff(decl, &same, &same.clone()).is_empty());
+    }
+}

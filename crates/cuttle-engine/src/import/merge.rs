@@ -1,0 +1,307 @@
+//! The merge rules of SPEC 6.3, on documents in the export shape, where sensitive values are
+//! stand-ins carrying a digest (see [`super::diff::DIGEST`]): given the destination's version
+//! and the source's, the version to write.
+
+use cuttle_domain::decl::{CollectionDecl, MergeRule};
+use cuttle_domain::path::JsonPath;
+use serde_json::Value;
+
+use super::diff::{DIGEST, is_sensitive};
+
+/// The version an overwrite writes, by the collection's merge rule.
+pub fn merge(decl: &CollectionDecl, dest: &Value, source: &Value) -> Value {
+    let mut merged = source.clone();
+    match decl.merge {
+        MergeRule::MergeVariables => merge_keyed(decl, "variables", dest, &mut merged),
+        MergeRule::MergeTenant => {
+            merge_keyed(decl, "variables", dest, &mut merged);
+            merge_connections(dest, &mut merged);
+        }
+        MergeRule::MergeTeam => {
+            union_sorted(dest, &mut merged, "members");
+            let kept = dest
+                .get("roleAssignments")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let imported = merged
+                .get("roleAssignments")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut all = kept.clone();
+            all.extend(imported.into_iter().filter(|a| !kept.contains(a)));
+            merged["roleAssignments"] = Value::Array(all);
+        }
+        MergeRule::KeepUser => {
+            let active = |v: &Value| v.get("isActive").and_then(Value::as_bool).unwrap_or(true);
+            if active(dest) && !active(&merged) {
+                merged["isActive"] = Value::Bool(true);
+            }
+        }
+        MergeRule::Replace
+        | MergeRule::ProjectUnit
+        | MergeRule::ProjectPart
+        | MergeRule::CreateOnly => {}
+    }
+    merged
+}
+
+/// Elements of the keyed array `field` merge by key: the source's replace the destination's
+/// with the same key in place, the destination's others stay, the source's new ones follow.
+fn merge_keyed(decl: &CollectionDecl, field: &str, dest: &Value, merged: &mut Value) {
+    let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == field) else {
+        return;
+    };
+    let key_of = |v: &Value| -> Vec<Value> {
+        keyed
+            .key
+            .iter()
+            .map(|k| v.get(*k).cloned().unwrap_or(Value::Null))
+            .collect()
+    };
+    let theirs = dest
+        .get(field)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let ours = merged
+        .get(field)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out: Vec<Value> = theirs
+        .iter()
+        .map(|t| {
+            ours.iter()
+                .find(|o| key_of(o) == key_of(t))
+                .cloned()
+                .unwrap_or_else(|| t.clone())
+        })
+        .collect();
+    out.extend(
+        ours.iter()
+            .filter(|o| !theirs.iter().any(|t| key_of(t) == key_of(o)))
+            .cloned(),
+    );
+    if let Some(object) = merged.as_object_mut() {
+        object.insert(field.to_owned(), Value::Array(out));
+    }
+}
+
+/// The destination's elements of the keyed array `field` that the source does not replace
+/// (what a merge keeps of the destination's own).
+pub fn kept_elements(
+    decl: &CollectionDecl,
+    field: &str,
+    dest: &Value,
+    source: &Value,
+) -> Vec<Value> {
+    let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == field) else {
+        return Vec::new();
+    };
+    let key_of = |v: &Value| -> Vec<Value> {
+        keyed
+            .key
+            .iter()
+            .map(|k| v.get(*k).cloned().unwrap_or(Value::Null))
+            .collect()
+    };
+    let ours = source.get(field).and_then(Value::as_array);
+    dest.get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| !ours.is_some_and(|o| o.iter().any(|o| key_of(o) == key_of(t))))
+        .cloned()
+        .collect()
+}
+
+/// A tenant's project connections only grow: every project either side connects, each with
+/// the environments of both.
+fn merge_connections(dest: &Value, merged: &mut Value) {
+    let theirs = dest
+        .get("projects")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut ours = merged
+        .get("projects")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for t in theirs {
+        match ours
+            .iter_mut()
+            .find(|o| o.get("project") == t.get("project"))
+        {
+            Some(o) => union_sorted(&t, o, "environments"),
+            None => ours.push(t),
+        }
+    }
+    ours.sort_by(|a, b| {
+        let name = |v: &Value| v.get("project").and_then(Value::as_str).map(str::to_owned);
+        name(a).cmp(&name(b))
+    });
+    if let Some(object) = merged.as_object_mut() {
+        object.insert("projects".into(), Value::Array(ours));
+    }
+}
+
+/// `merged[field]` becomes the sorted union of both sides' text arrays.
+fn union_sorted(dest: &Value, merged: &mut Value, field: &str) {
+    let mut all: Vec<String> = [dest.get(field), merged.get(field)]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    all.sort();
+    all.dedup();
+    if let Some(object) = merged.as_object_mut() {
+        object.insert(
+            field.to_owned(),
+            Value::Array(all.into_iter().map(Value::String).collect()),
+        );
+    }
+}
+
+/// `--keep-destination-secrets`: wherever the destination holds a sensitive value, the merged
+/// version keeps it (at the place matched by key, as the write path matches it).
+pub fn keep_destination_secrets(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
+    let mut held = Vec::new();
+    stand_ins(dest, &mut JsonPath::root(), &mut held);
+    for here in held {
+        let Some((_, there)) = cuttle_instance::codec::locate(decl, dest, merged, &here) else {
+            continue;
+        };
+        let Some(slot) = merged.pointer_mut(&there.pointer()) else {
+            continue;
+        };
+        if slot.is_null() || is_sensitive(slot) {
+            *slot = dest
+                .pointer(&here.pointer())
+                .cloned()
+                .expect("a path just found");
+        }
+    }
+}
+
+/// The paths of every sensitive stand-in of a view.
+pub fn stand_ins(value: &Value, here: &mut JsonPath, out: &mut Vec<JsonPath>) {
+    if is_sensitive(value) {
+        out.push(here.clone());
+        return;
+    }
+    match value {
+        Value::Object(object) => {
+            for (name, v) in object {
+                here.push_field(name);
+                stand_ins(v, here, out);
+                here.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                here.push_index(i);
+                stand_ins(v, here, out);
+                here.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The view with its stand-ins turned back into the forms the write path takes: a source's
+/// value keeps its `{"encrypted"}` (or other) form, a destination's becomes `{"masked": true}`.
+pub fn strip_digests(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if object.remove(DIGEST).is_some() {
+                return;
+            }
+            object.values_mut().for_each(strip_digests);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_digests),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cuttle_domain::Collection;
+    use serde_json::json;
+
+    #[test]
+    fn variables_merge_by_name_and_scope() {
+        let decl = Collection::LibraryVariableSets.decl();
+        let dest = json!({"name": "L", "variables": [
+            {"name": "A", "value": "old", "scope": {}},
+            {"name": "A", "value": "prod", "scope": {"environments": ["Prod"]}},
+            {"name": "Mine", "value": "m", "scope": {}},
+        ]});
+        let source = json!({"name": "L", "variables": [
+            {"name": "A", "value": "new", "scope": {}},
+            {"name": "B", "value": "b", "scope": {}},
+        ]});
+        let merged = merge(decl, &dest, &source);
+        let values: Vec<&str> = merged["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["new", "prod", "m", "b"]);
+        assert_eq!(kept_elements(decl, "variables", &dest, &source).len(), 2);
+    }
+
+    #[test]
+    fn teams_and_tenants_never_lose_anything() {
+        let decl = Collection::Teams.decl();
+        let dest = json!({"name": "T", "members": ["a", "me"], "roleAssignments": [{"userRole": "Admin"}]});
+        let source =
+            json!({"name": "T", "members": ["b"], "roleAssignments": [{"userRole": "Viewer"}]});
+        let merged = merge(decl, &dest, &source);
+        assert_eq!(merged["members"], json!(["a", "b", "me"]));
+        assert_eq!(merged["roleAssignments"].as_array().unwrap().len(), 2);
+
+        let decl = Collection::Tenants.decl();
+        let dest = json!({"name": "X", "projects": [
+            {"project": "P", "environments": ["Prod"]}, {"project": "Q", "environments": []}]});
+        let source = json!({"name": "X", "projects": [{"project": "P", "environments": ["Dev"]}]});
+        let merged = merge(decl, &dest, &source);
+        assert_eq!(
+            merged["projects"],
+            json!([{"project": "P", "environments": ["Dev", "Prod"]}, {"project": "Q", "environments": []}])
+        );
+    }
+
+    #[test]
+    fn users_are_never_deactivated() {
+        let decl = Collection::Users.decl();
+        let merged = merge(
+            decl,
+            &json!({"username": "u", "isActive": true}),
+            &json!({"username": "u", "isActive": false, "displayName": "U"}),
+        );
+        assert_eq!(merged["isActive"], json!(true));
+        assert_eq!(merged["displayName"], json!("U"));
+    }
+
+    #[test]
+    fn destination_secrets_are_kept_where_asked() {
+        let decl = Collection::ProjectVariables.decl();
+        let dest = json!({"variables": [
+            {"name": "S", "value": {"masked": true, DIGEST: "d"}, "scope": {}}]});
+        let mut merged = json!({"variables": [
+            {"name": "T", "value": "t", "scope": {}},
+            {"name": "S", "value": {"encrypted": "e", DIGEST: "s"}, "scope": {}}]});
+        keep_destination_secrets(decl, &dest, &mut merged);
+        assert_eq!(merged["variables"][1]["value"][DIGEST], json!("d"));
+        strip_digests(&mut merged);
+        assert_eq!(merged["variables"][1]["value"], json!({"masked": true}));
+    }
+}

@@ -1,0 +1,925 @@
+//! The plan (SPEC 6.3, 6.5): every combined document matched by natural key against the
+//! destination, inside the import's write transaction, and given its action under the policy
+//! and its collection's merge rule.
+//!
+//! - Documents are taken a collection at a time, in declaration order, with one batched key
+//!   lookup per collection, so that the cost follows the size of the import and not of the
+//!   destination; the destination's version of a document is read only when it must be compared
+//!   (an overwrite).
+//! - Teams are planned first, so that the changes that grant access lead the plan.
+//! - A project and everything it owns is one unit: skipped whole when it exists and the policy is
+//!   skip; on overwrite its channels and triggers come wholesale (the destination's others are
+//!   removed) and the import stops before writing where a removal would orphan history or widen
+//!   the scope of a variable that the merge keeps.
+//! - History is create-only.
+//!
+//! Sensitive values are compared by a keyed digest of their plaintext (a random key for each
+//! run), so the plan says "changed" or nothing, and no plaintext is ever in a view.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use cuttle_crypto::export::ExportKey;
+use cuttle_crypto::{Place, Sealer};
+use cuttle_domain::decl::{CollectionDecl, MergeRule, RefScope};
+use cuttle_domain::path::{self, JsonPath};
+use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_instance::codec::{self, Fail, Lookup, Names};
+use cuttle_instance::{Incoming, Problem};
+use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::diff::{self, DIGEST};
+use super::merge;
+use super::sources::{self, SourceDoc};
+use super::{
+    Action, Blocker, Conflict, DocumentPlan, Grant, ImportError, ImportOptions, PlanEvent,
+    PlanSink, Progress,
+};
+
+/// At most this many problems are collected before planning stops.
+const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
+
+/// What the plan decided, for the apply.
+pub(super) struct Planned {
+    /// The documents to write, in the export shape (sensitive values encrypted under a source's
+    /// key, or `{"masked": true}` where the destination's value stays).
+    pub writes: Vec<Incoming>,
+    pub removals: Vec<DocId>,
+    pub blockers: Vec<Blocker>,
+    pub problems: Vec<Problem>,
+    pub counts: Vec<(&'static str, Action, u64)>,
+    pub grants: u64,
+}
+
+/// One document's decision.
+struct Decision {
+    plan: DocumentPlan,
+    write: Option<Incoming>,
+}
+
+/// What an overwritten project brings and keeps, for the checks made once all its parts are
+/// planned.
+#[derive(Default)]
+struct Unit {
+    /// The project's id in the destination.
+    id: DocId,
+    /// The source's channels and triggers (by name).
+    channels: BTreeSet<String>,
+    triggers: BTreeSet<String>,
+    /// Steps of the destination's process that the source's process does not have.
+    removed_steps: BTreeSet<String>,
+    /// Whether the source brings the project's variables (otherwise all the destination's stay).
+    has_variables: bool,
+    /// The destination's variables that the merge keeps.
+    kept_variables: Vec<Value>,
+    /// Channels that the written documents of the project refer to, with where.
+    channel_refs: Vec<(String, String)>,
+}
+
+struct Planner<'a> {
+    txn: &'a mut dyn WriteTxn,
+    sealer: &'a Sealer,
+    keys: &'a [ExportKey],
+    labels: &'a [String],
+    options: &'a ImportOptions,
+    digest_key: Zeroizing<[u8; 32]>,
+    cache: HashMap<(Collection, DocId, String), Option<DocId>>,
+    problems: Vec<Problem>,
+    counts: HashMap<(Collection, Action), u64>,
+    /// Projects of the sources, by name: their id in the destination, if they exist there.
+    projects: HashMap<String, Option<DocId>>,
+    /// Overwritten projects, by name.
+    units: BTreeMap<String, Unit>,
+    /// Deployments skipped, by identity, so that their task logs are skipped too.
+    skipped_deployments: HashSet<(String, String)>,
+    grants: u64,
+}
+
+impl Lookup for Planner<'_> {
+    fn id_of(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>, StoreError> {
+        let address = (collection, owner, key.to_owned());
+        if let Some(found) = self.cache.get(&address) {
+            return Ok(*found);
+        }
+        let found = self.txn.find_id(collection, owner, key)?;
+        self.cache.insert(address, found);
+        Ok(found)
+    }
+    fn has_tag(&mut self, _: DocId, _: &str) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn plan(
+    txn: &mut dyn WriteTxn,
+    sealer: &Sealer,
+    docs: Vec<SourceDoc>,
+    conflicts: &[Conflict],
+    keys: &[ExportKey],
+    labels: &[String],
+    options: &ImportOptions,
+    sink: &mut dyn PlanSink,
+    progress: Progress<'_>,
+) -> Result<Planned, ImportError> {
+    let mut digest_key = Zeroizing::new([0u8; 32]);
+    cuttle_crypto::random_bytes(digest_key.as_mut())
+        .map_err(|e| ImportError::Source(e.to_string()))?;
+    let mut planner = Planner {
+        txn,
+        sealer,
+        keys,
+        labels,
+        options,
+        digest_key,
+        cache: HashMap::new(),
+        problems: Vec::new(),
+        counts: HashMap::new(),
+        projects: HashMap::new(),
+        units: BTreeMap::new(),
+        skipped_deployments: HashSet::new(),
+        grants: 0,
+    };
+    let total = docs.len() as u64;
+    let mut by_collection: HashMap<Collection, Vec<SourceDoc>> = HashMap::new();
+    for doc in docs {
+        by_collection
+            .entry(doc.incoming.collection)
+            .or_default()
+            .push(doc);
+    }
+    planner.find_projects(&by_collection)?;
+
+    let mut writes = Vec::new();
+    let mut done = 0;
+    progress(done, total);
+    // Teams first: the grants lead the plan; their documents take their place in order.
+    let teams = by_collection.remove(&Collection::Teams).unwrap_or_default();
+    let team_decisions = planner.collection(Collection::Teams.decl(), teams)?;
+    for decision in &team_decisions {
+        for grant in grants_of(&decision.plan) {
+            planner.grants += 1;
+            sink.event(PlanEvent::Grant(&grant))?;
+        }
+    }
+    for conflict in conflicts {
+        sink.event(PlanEvent::Conflict(conflict))?;
+    }
+    let mut team_decisions = Some(team_decisions);
+    for decl in COLLECTIONS {
+        let decisions = if decl.collection == Collection::Teams {
+            team_decisions.take().unwrap_or_default()
+        } else {
+            let docs = by_collection.remove(&decl.collection).unwrap_or_default();
+            planner.collection(decl, docs)?
+        };
+        for mut decision in decisions {
+            done += 1;
+            planner.count(decl.collection, decision.plan.action);
+            // The grant stand-ins served their purpose.
+            decision.plan.changes.retain(|c| c.path != GRANTS);
+            sink.event(PlanEvent::Document(&decision.plan))?;
+            if let Some(write) = decision.write {
+                writes.push(write);
+            }
+        }
+        progress(done, total);
+        if planner.problems.len() >= MAX_PROBLEMS {
+            break;
+        }
+    }
+    let (removals, blockers) = planner.removals(sink)?;
+    let counts = COLLECTIONS
+        .iter()
+        .flat_map(|d| {
+            Action::ALL.iter().filter_map(|a| {
+                planner
+                    .counts
+                    .get(&(d.collection, *a))
+                    .map(|n| (d.name, *a, *n))
+            })
+        })
+        .collect();
+    Ok(Planned {
+        writes,
+        removals,
+        blockers,
+        problems: planner.problems,
+        counts,
+        grants: planner.grants,
+    })
+}
+
+/// A pseudo-path under which a team's plan carries the grants it makes (removed before the plan
+/// is shown).
+const GRANTS: &str = "$grants";
+
+fn grants_of(plan: &DocumentPlan) -> Vec<Grant> {
+    plan.changes
+        .iter()
+        .filter(|c| c.path == GRANTS)
+        .filter_map(|c| c.new.clone())
+        .filter_map(|g| {
+            Some(Grant {
+                team: plan.key.clone(),
+                member: g.get("member").and_then(Value::as_str).map(str::to_owned),
+                role_assignment: g.get("roleAssignment").cloned(),
+            })
+            .filter(|g| g.member.is_some() || g.role_assignment.is_some())
+        })
+        .collect()
+}
+
+fn grant_changes(dest: Option<&Value>, merged: &Value) -> Vec<diff::Change> {
+    let list = |v: Option<&Value>, field: &str| -> Vec<Value> {
+        v.and_then(|v| v.get(field))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let before = list(dest, "members");
+    for member in list(Some(merged), "members") {
+        if !before.contains(&member) {
+            out.push(json!({ "member": member }));
+        }
+    }
+    let before = list(dest, "roleAssignments");
+    for assignment in list(Some(merged), "roleAssignments") {
+        if !before.contains(&assignment) {
+            out.push(json!({ "roleAssignment": assignment }));
+        }
+    }
+    out.into_iter()
+        .map(|g| diff::Change {
+            path: GRANTS.into(),
+            change: diff::ChangeKind::Added,
+            sensitive: false,
+            old: None,
+            new: Some(g),
+        })
+        .collect()
+}
+
+/// The natural key within the project, as people read it.
+fn key_text(decl: &CollectionDecl, value: &Value) -> String {
+    decl.key
+        .iter()
+        .map(|f| codec::display(value.get(*f).unwrap_or(&Value::Null)))
+        .collect::<Vec<_>>()
+        .join(codec::DISPLAY_SEPARATOR)
+}
+
+impl Planner<'_> {
+    fn count(&mut self, collection: Collection, action: Action) {
+        *self.counts.entry((collection, action)).or_default() += 1;
+    }
+
+    fn problem(&mut self, origin: &str, document: String, path: JsonPath, message: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(Problem {
+                origin: Some(origin.to_owned()),
+                document,
+                path,
+                message,
+            });
+        }
+    }
+
+    /// The sources' projects (named by a project document or by anything a project owns), and
+    /// whether the destination has them.
+    fn find_projects(
+        &mut self,
+        by_collection: &HashMap<Collection, Vec<SourceDoc>>,
+    ) -> Result<(), ImportError> {
+        let mut names = BTreeSet::new();
+        for (collection, docs) in by_collection {
+            let field = match collection {
+                Collection::Projects => "name",
+                c if c.decl().is_project_owned() => "project",
+                _ => continue,
+            };
+            for doc in docs {
+                // Cheap: only the one field is needed; a document that does not parse is
+                // reported when its collection is planned.
+                if let Ok(value) = serde_json::from_str::<Value>(&doc.incoming.json)
+                    && let Some(name) = value.get(field).and_then(Value::as_str)
+                {
+                    names.insert(cuttle_domain::names::nfc(name).into_owned());
+                }
+            }
+        }
+        let names: Vec<String> = names.into_iter().collect();
+        let asked: Vec<(DocId, &str)> = names.iter().map(|n| (NO_OWNER, n.as_str())).collect();
+        let found = self.txn.find_ids(Collection::Projects, &asked)?;
+        for (name, id) in names.into_iter().zip(found) {
+            self.cache
+                .insert((Collection::Projects, NO_OWNER, name.clone()), id);
+            if let (Some(id), true) = (id, self.options.overwrite) {
+                self.units.insert(
+                    name.clone(),
+                    Unit {
+                        id,
+                        ..Unit::default()
+                    },
+                );
+            }
+            self.projects.insert(name, id);
+        }
+        Ok(())
+    }
+
+    /// Plans one collection's documents.
+    fn collection(
+        &mut self,
+        decl: &'static CollectionDecl,
+        docs: Vec<SourceDoc>,
+    ) -> Result<Vec<Decision>, ImportError> {
+        // Shapes, owners and keys; then one lookup for the collection.
+        struct Entry {
+            doc: SourceDoc,
+            value: Value,
+            project: Option<String>,
+            owner: Option<DocId>,
+            key: Option<String>,
+        }
+        let mut entries = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let raw: Value = match serde_json::from_str(&doc.incoming.json) {
+                Ok(value) => value,
+                Err(e) => {
+                    self.problem(
+                        &doc.incoming.origin,
+                        String::new(),
+                        JsonPath::root(),
+                        format!("this is not valid JSON: {e}"),
+                    );
+                    continue;
+                }
+            };
+            let named = cuttle_instance::documents::describe(decl, &raw);
+            let value = match codec::canonicalize(decl, raw) {
+                Ok(value) => value,
+                Err(problems) => {
+                    for (path, message) in problems {
+                        self.problem(&doc.incoming.origin, named.clone(), path, message);
+                    }
+                    continue;
+                }
+            };
+            let project = decl
+                .is_project_owned()
+                .then(|| super::text_of(value.get("project")));
+            let owner = match &project {
+                Some(name) => self.projects.get(name).copied().flatten(),
+                None => Some(NO_OWNER),
+            };
+            let key = match owner {
+                Some(owner) => {
+                    match codec::stored_key(decl, &value, owner, self, &JsonPath::root()) {
+                        Ok(key) => Some(key),
+                        // A key that names something the destination lacks: the document is
+                        // new there (its references are checked when it is written).
+                        Err(Fail::At(..)) => None,
+                        Err(Fail::Store(e)) => return Err(e.into()),
+                    }
+                }
+                None => None,
+            };
+            entries.push(Entry {
+                doc,
+                value,
+                project,
+                owner,
+                key,
+            });
+        }
+        let asked: Vec<(DocId, &str)> = entries
+            .iter()
+            .filter_map(|e| Some((e.owner?, e.key.as_deref()?)))
+            .collect();
+        let mut found = self.txn.find_ids(decl.collection, &asked)?.into_iter();
+        let existing: Vec<Option<DocId>> = entries
+            .iter()
+            .map(|e| match (e.owner, &e.key) {
+                (Some(_), Some(_)) => found.next().flatten(),
+                _ => None,
+            })
+            .collect();
+
+        let mut decisions = Vec::with_capacity(entries.len());
+        for (entry, existing) in entries.into_iter().zip(existing) {
+            let plan = DocumentPlan {
+                collection: decl.name,
+                project: entry.project.clone(),
+                key: key_text(decl, &entry.value),
+                action: Action::Create,
+                reason: None,
+                source: Some(self.labels[entry.doc.source].clone()),
+                changes: Vec::new(),
+            };
+            let decision = self.decide(
+                decl,
+                entry.doc.incoming,
+                entry.value,
+                entry.owner,
+                existing,
+                plan,
+            )?;
+            decisions.push(decision);
+        }
+        Ok(decisions)
+    }
+
+    fn decide(
+        &mut self,
+        decl: &'static CollectionDecl,
+        incoming: Incoming,
+        value: Value,
+        owner: Option<DocId>,
+        existing: Option<DocId>,
+        mut plan: DocumentPlan,
+    ) -> Result<Decision, ImportError> {
+        let skip = |mut plan: DocumentPlan, reason: String| Decision {
+            plan: {
+                plan.action = Action::Skip;
+                plan.reason = Some(reason);
+                plan
+            },
+            write: None,
+        };
+        // A project that exists is skipped whole unless the policy is overwrite.
+        let project_exists = plan
+            .project
+            .as_ref()
+            .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
+        let in_skipped_project = !self.options.overwrite
+            && (project_exists || (decl.collection == Collection::Projects && existing.is_some()));
+        if in_skipped_project {
+            return Ok(skip(
+                plan,
+                "the project exists in the destination; a project is skipped with everything it owns (--overwrite replaces it)".into(),
+            ));
+        }
+        // History is create-only.
+        if decl.merge == MergeRule::CreateOnly
+            && let Some(reason) = self.history_skip(decl, &value, owner, existing)?
+        {
+            if decl.collection == Collection::Deployments {
+                self.skipped_deployments.insert((
+                    plan.project.clone().unwrap_or_default(),
+                    sources::identity(decl.collection, &value).2,
+                ));
+            }
+            return Ok(skip(plan, reason));
+        }
+        if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
+            match decl.collection {
+                Collection::Channels => {
+                    unit.channels.insert(super::text_of(value.get("name")));
+                }
+                Collection::Triggers => {
+                    unit.triggers.insert(super::text_of(value.get("name")));
+                }
+                Collection::ProjectVariables => unit.has_variables = true,
+                _ => {}
+            }
+        }
+        let Some(id) = existing else {
+            // New in the destination.
+            if decl.collection == Collection::Teams {
+                plan.changes = grant_changes(None, &value);
+            }
+            self.note_channel_refs(decl, &plan, &value);
+            return Ok(Decision {
+                plan,
+                write: Some(incoming),
+            });
+        };
+        if !self.options.overwrite {
+            return Ok(skip(
+                plan,
+                "exists in the destination (--overwrite replaces it)".into(),
+            ));
+        }
+
+        // Overwrite: compare the destination's version with what the merge rule makes of both.
+        let stored = self
+            .txn
+            .get(id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
+        let dest = self.dest_view(decl, id, &stored.body)?;
+        let source = match self.source_view(&value, &incoming.origin, &plan) {
+            Some(view) => view,
+            None => {
+                return Ok(Decision { plan, write: None });
+            }
+        };
+        let mut merged = merge::merge(decl, &dest, &source);
+        resolve_masked(decl, &dest, &mut merged);
+        if self.options.keep_destination_secrets {
+            merge::keep_destination_secrets(decl, &dest, &mut merged);
+        }
+        if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
+            match decl.collection {
+                Collection::DeploymentProcesses => {
+                    let steps = |v: &Value| -> BTreeSet<String> {
+                        v.get("steps")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .map(|s| super::text_of(s.get("name")))
+                            .collect()
+                    };
+                    let kept = steps(&merged);
+                    unit.removed_steps = steps(&dest).difference(&kept).cloned().collect();
+                }
+                Collection::ProjectVariables => {
+                    unit.kept_variables = merge::kept_elements(decl, "variables", &dest, &source);
+                }
+                _ => {}
+            }
+        }
+        let mut changes = diff::diff(decl, &dest, &merged);
+        if decl.collection == Collection::Teams {
+            changes.extend(grant_changes(Some(&dest), &merged));
+        }
+        plan.changes = changes;
+        if plan.changes.is_empty() {
+            plan.action = Action::Unchanged;
+            return Ok(Decision { plan, write: None });
+        }
+        plan.action = match decl.merge {
+            MergeRule::MergeVariables | MergeRule::MergeTeam | MergeRule::MergeTenant => {
+                Action::Merge
+            }
+            _ => Action::Overwrite,
+        };
+        self.note_channel_refs(decl, &plan, &merged);
+        merge::strip_digests(&mut merged);
+        Ok(Decision {
+            plan,
+            write: Some(Incoming {
+                collection: decl.collection,
+                origin: incoming.origin,
+                json: merged.to_string(),
+            }),
+        })
+    }
+
+    /// Why a history document is skipped, if it is: it exists, or (a deployment) its release
+    /// exists, or (a task log) its deployment was skipped.
+    fn history_skip(
+        &mut self,
+        decl: &CollectionDecl,
+        value: &Value,
+        owner: Option<DocId>,
+        existing: Option<DocId>,
+    ) -> Result<Option<String>, ImportError> {
+        if existing.is_some() {
+            return Ok(Some(
+                "the destination has it; history is create-only and is never changed".into(),
+            ));
+        }
+        let project = super::text_of(value.get("project"));
+        match decl.collection {
+            Collection::Deployments => {
+                let release = super::text_of(value.get("release"));
+                if let Some(owner) = owner
+                    && self.id_of(Collection::Releases, owner, &release)?.is_some()
+                {
+                    return Ok(Some(format!(
+                        "its release {release:?} exists in the destination and is kept as it is; history is create-only"
+                    )));
+                }
+            }
+            Collection::TaskLogs => {
+                let deployment = value.get("deployment").cloned().unwrap_or(Value::Null);
+                let key = Collection::Deployments
+                    .decl()
+                    .key
+                    .iter()
+                    .map(|f| deployment.get(*f).cloned().unwrap_or(Value::Null))
+                    .collect::<Vec<_>>();
+                let key = serde_json::to_string(&key).expect("JSON serializes");
+                if self.skipped_deployments.contains(&(project, key)) {
+                    return Ok(Some("its deployment is skipped".into()));
+                }
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Records, for an overwritten project, the channels a written document refers to.
+    fn note_channel_refs(&mut self, decl: &CollectionDecl, plan: &DocumentPlan, value: &Value) {
+        let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) else {
+            return;
+        };
+        for r in decl
+            .refs
+            .iter()
+            .filter(|r| r.scope == RefScope::SameProject && r.target == Collection::Channels)
+        {
+            let _ = path::for_each::<()>(value, r.path, r.when.as_ref(), &mut |v, at| {
+                if let Some(name) = v.as_str() {
+                    unit.channel_refs
+                        .push((name.to_owned(), format!("{} at {at}", plan.title())));
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// The destination's version in the export shape, each sensitive value a digest stand-in
+    /// (`{"masked": true, "$digest": …}`).
+    fn dest_view(
+        &mut self,
+        decl: &CollectionDecl,
+        id: DocId,
+        body: &str,
+    ) -> Result<Value, ImportError> {
+        let sealer = self.sealer;
+        let digest_key = self.digest_key.clone();
+        let mut names = Names::new(&mut *self.txn);
+        let view = codec::render(decl, id, body, &mut names, &mut |slot, place: Place<'_>| {
+            let sealed = slot
+                .get(cuttle_domain::sensitive::SEALED)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let plain = sealer.open(sealed, place).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "a sensitive value of {} document {id} at {} does not open under this instance's master key: {e}",
+                    place.collection, place.pointer
+                ))
+            })?;
+            *slot = json!({ "masked": true, DIGEST: digest(&digest_key, &plain) });
+            Ok(())
+        })?;
+        Ok(view)
+    }
+
+    /// The source's version with each sensitive value's stand-in; `None` (with a problem
+    /// recorded) when a value does not open.
+    fn source_view(&mut self, value: &Value, origin: &str, plan: &DocumentPlan) -> Option<Value> {
+        let mut view = value.clone();
+        let mut failed = Vec::new();
+        for (here, form) in codec::sensitive_values(value) {
+            let slot = view
+                .pointer_mut(&here.pointer())
+                .expect("a path just found");
+            let stand_in = match form {
+                cuttle_domain::sensitive::Form::Encrypted => {
+                    let text = slot
+                        .get(cuttle_domain::sensitive::ENCRYPTED)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    match super::open_any(self.keys, text) {
+                        Ok(plain) => digest(&self.digest_key, &plain),
+                        Err(message) => {
+                            failed.push((here, message));
+                            continue;
+                        }
+                    }
+                }
+                cuttle_domain::sensitive::Form::Secret => {
+                    let text = slot
+                        .get(cuttle_domain::sensitive::SECRET)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    digest(&self.digest_key, text.as_bytes())
+                }
+                // Keeps the destination's value: resolved against it after the merge.
+                cuttle_domain::sensitive::Form::Masked => MASKED_DIGEST.into(),
+                // Refused by the write path (a sealed value belongs to one instance).
+                cuttle_domain::sensitive::Form::Sealed => "sealed".into(),
+            };
+            if let Value::Object(object) = slot {
+                object.insert(DIGEST.into(), Value::String(stand_in));
+            }
+        }
+        if failed.is_empty() {
+            return Some(view);
+        }
+        for (path, message) in failed {
+            self.problem(origin, plan.title(), path, message);
+        }
+        None
+    }
+
+    /// Once every document is planned: the destination's channels and triggers that overwritten
+    /// projects do not bring are removed, unless that would orphan history or widen the scope of
+    /// a kept variable.
+    fn removals(
+        &mut self,
+        sink: &mut dyn PlanSink,
+    ) -> Result<(Vec<DocId>, Vec<Blocker>), ImportError> {
+        let mut removals = Vec::new();
+        let mut blockers = Vec::new();
+        let units = std::mem::take(&mut self.units);
+        for (project, unit) in &units {
+            let mut removed_channels: BTreeMap<DocId, String> = BTreeMap::new();
+            for (collection, brought) in [
+                (Collection::Channels, &unit.channels),
+                (Collection::Triggers, &unit.triggers),
+            ] {
+                let mut rows = Vec::new();
+                self.txn.scan(collection, Some(unit.id), &mut |doc| {
+                    rows.push((doc.id, doc.key));
+                    Ok(())
+                })?;
+                for (id, key) in rows {
+                    let name = Names::new(&mut *self.txn).key_text(collection, &key)?;
+                    if brought.contains(&name) {
+                        continue;
+                    }
+                    if collection == Collection::Channels {
+                        removed_channels.insert(id, name.clone());
+                    }
+                    removals.push(id);
+                    self.count(collection, Action::Remove);
+                    sink.event(PlanEvent::Document(&DocumentPlan {
+                        collection: collection.decl().name,
+                        project: Some(project.clone()),
+                        key: name,
+                        action: Action::Remove,
+                        reason: Some(
+                            "the destination's project has it and the imported project does not; a project's channels and triggers come whole".into(),
+                        ),
+                        source: None,
+                        changes: Vec::new(),
+                    }))?;
+                }
+            }
+            // History that uses a removed channel would be orphaned.
+            if !removed_channels.is_empty() {
+                let mut users: BTreeMap<DocId, Vec<String>> = BTreeMap::new();
+                let mut rows = Vec::new();
+                self.txn
+                    .scan(Collection::Releases, Some(unit.id), &mut |doc| {
+                        rows.push(doc);
+                        Ok(())
+                    })?;
+                for doc in rows {
+                    let body: Value = serde_json::from_str(&doc.body)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    if let Some(channel) = body.get("channel").and_then(Value::as_i64)
+                        && removed_channels.contains_key(&channel)
+                    {
+                        let version =
+                            Names::new(&mut *self.txn).key_text(Collection::Releases, &doc.key)?;
+                        users.entry(channel).or_default().push(version);
+                    }
+                }
+                for (channel, versions) in users {
+                    let shown: Vec<String> =
+                        versions.iter().take(5).map(|v| format!("{v:?}")).collect();
+                    blockers.push(Blocker {
+                        collection: "channels",
+                        project: Some(project.clone()),
+                        key: removed_channels[&channel].clone(),
+                        message: format!(
+                            "the imported project does not have this channel, so overwriting would remove it, but {} destination release{} use{} it ({}{}): that would orphan history. \
+                             Add the channel to the source project and export again, or import without --overwrite",
+                            versions.len(),
+                            if versions.len() == 1 { "" } else { "s" },
+                            if versions.len() == 1 { "s" } else { "" },
+                            shown.join(", "),
+                            if versions.len() > 5 { ", …" } else { "" },
+                        ),
+                    });
+                }
+            }
+            let removed_names: BTreeSet<&String> = removed_channels.values().collect();
+            // A written document must not refer to a channel that is removed.
+            for (channel, at) in &unit.channel_refs {
+                if removed_names.contains(channel) {
+                    self.problems.push(Problem {
+                        origin: None,
+                        document: at.clone(),
+                        path: JsonPath::root(),
+                        message: format!(
+                            "refers to the channel {channel:?}, which only the destination's project has and which the overwrite removes; add the channel to the source project"
+                        ),
+                    });
+                }
+            }
+            // A kept variable must not be scoped to what is removed.
+            let kept = if unit.has_variables {
+                unit.kept_variables.clone()
+            } else {
+                self.destination_variables(unit.id)?
+            };
+            for variable in kept {
+                let scoped = |kind: &str| -> Vec<String> {
+                    variable
+                        .get("scope")
+                        .and_then(|s| s.get(kind))
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                };
+                let lost_channels: Vec<String> = scoped("channels")
+                    .into_iter()
+                    .filter(|c| removed_names.contains(c))
+                    .collect();
+                let lost_steps: Vec<String> = scoped("steps")
+                    .into_iter()
+                    .filter(|s| unit.removed_steps.contains(s))
+                    .collect();
+                if lost_channels.is_empty() && lost_steps.is_empty() {
+                    continue;
+                }
+                let mut what = Vec::new();
+                if !lost_channels.is_empty() {
+                    what.push(format!("channel {}", lost_channels.join(", ")));
+                }
+                if !lost_steps.is_empty() {
+                    what.push(format!("step {}", lost_steps.join(", ")));
+                }
+                blockers.push(Blocker {
+                    collection: "project-variables",
+                    project: Some(project.clone()),
+                    key: super::text_of(variable.get("name")),
+                    message: format!(
+                        "the destination's variable {:?} stays (the import does not bring it) but is scoped to {}, which the overwrite removes: its scope would widen. \
+                         Bring the variable in the export, or change its scope in the destination first",
+                        super::text_of(variable.get("name")),
+                        what.join(" and ")
+                    ),
+                });
+            }
+        }
+        Ok((removals, blockers))
+    }
+
+    /// The destination's project variables of the project `id`, in the export shape.
+    fn destination_variables(&mut self, id: DocId) -> Result<Vec<Value>, ImportError> {
+        let mut rows = Vec::new();
+        self.txn
+            .scan(Collection::ProjectVariables, Some(id), &mut |doc| {
+                rows.push(doc);
+                Ok(())
+            })?;
+        let mut out = Vec::new();
+        for doc in rows {
+            let mut names = Names::new(&mut *self.txn);
+            let view = codec::render(
+                Collection::ProjectVariables.decl(),
+                doc.id,
+                &doc.body,
+                &mut names,
+                &mut codec::mask,
+            )?;
+            out.extend(
+                view.get("variables")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// The digest stand-in of a source's `{"masked": true}` before it is resolved.
+const MASKED_DIGEST: &str = "=";
+
+/// A source's `{"masked": true}` keeps the destination's value at the same place: its stand-in
+/// takes the destination's digest.
+fn resolve_masked(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
+    let mut here = Vec::new();
+    merge::stand_ins(merged, &mut JsonPath::root(), &mut here);
+    for at in here {
+        let pointer = at.pointer();
+        if merged.pointer(&pointer).and_then(|v| v.get(DIGEST)) != Some(&json!(MASKED_DIGEST)) {
+            continue;
+        }
+        let theirs = cuttle_instance::codec::locate(decl, merged, dest, &at)
+            .and_then(|(v, _)| v.get(DIGEST).cloned());
+        if let (Some(digest), Some(slot)) = (theirs, merged.pointer_mut(&pointer)) {
+            slot[DIGEST] = digest;
+        }
+    }
+}
+
+fn digest(key: &[u8; 32], plaintext: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(plaintext);
+    hex_lower(&mac.finalize().into_bytes())
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,284 @@
+//! The import's first stages: every source opened (its password checked before anything else is
+//! read), read, brought to the running format version, and combined into one set of documents,
+//! later sources replacing earlier ones (SPEC 6.1).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use cuttle_crypto::export::ExportKey;
+use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_instance::Incoming;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::upgrade;
+use super::{Conflict, ImportError};
+use crate::format::{self, Manifest};
+use crate::reader;
+
+/// One export directory to import, as the user named it.
+#[derive(Clone, Debug)]
+pub struct DirectorySource {
+    pub directory: PathBuf,
+}
+
+/// A source, opened: its manifest read and version-checked, its key derived and verified.
+pub(super) struct Opened {
+    pub label: String,
+    pub root: PathBuf,
+    pub manifest: Manifest,
+    pub key: ExportKey,
+}
+
+/// Only the version, read before the rest of a manifest, so that a manifest from a newer Cuttle
+/// is refused for its version and not for a field this one does not know.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionOnly {
+    format_version: u32,
+}
+
+/// Opens every source: versions first, then the password against each manifest's key check, so
+/// that a wrong password or a refused version is reported before any document is read.
+pub(super) fn open_directories(
+    sources: &[DirectorySource],
+    password: &[u8],
+    ignore_version_check: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Opened>, ImportError> {
+    let mut manifests = Vec::with_capacity(sources.len());
+    let mut seen = HashSet::new();
+    for source in sources {
+        let label = source.directory.display().to_string();
+        let canonical = std::fs::canonicalize(&source.directory).map_err(|e| {
+            ImportError::Source(format!("{label}: cannot open the export directory: {e}"))
+        })?;
+        if !seen.insert(canonical) {
+            return Err(ImportError::Source(format!(
+                "{label} is given twice as --directory"
+            )));
+        }
+        let manifest = open_manifest(&source.directory, &label, ignore_version_check, warnings)?;
+        manifests.push((label, source.directory.clone(), manifest));
+    }
+    manifests
+        .into_iter()
+        .map(|(label, root, manifest)| {
+            let key = reader::export_key(&manifest, password).map_err(|e| match e {
+                reader::ReadError::Password(message) => {
+                    ImportError::Password(format!("{label}: {message}"))
+                }
+                other => ImportError::Source(other.to_string()),
+            })?;
+            Ok(Opened {
+                label,
+                root,
+                manifest,
+                key,
+            })
+        })
+        .collect()
+}
+
+fn open_manifest(
+    root: &Path,
+    label: &str,
+    ignore_version_check: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Manifest, ImportError> {
+    let path = root.join(format::MANIFEST);
+    let text = match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ImportError::Source(format!(
+                "{label}: there is no {} here; give the directory that `cuttle export` wrote",
+                format::MANIFEST
+            )));
+        }
+        _ => reader::read_manifest_text(root).map_err(|e| {
+            ImportError::Source(format!("{label}/{}", e.to_string().trim_start_matches('/')))
+        })?,
+    };
+    let version: VersionOnly = serde_json::from_str(&text).map_err(|e| {
+        ImportError::Source(format!(
+            "{label}/{}: not a Cuttle export manifest: {e}",
+            format::MANIFEST
+        ))
+    })?;
+    upgrade::check_version(
+        version.format_version,
+        ignore_version_check,
+        label,
+        warnings,
+    )?;
+    serde_json::from_str(&text).map_err(|e| {
+        ImportError::Source(format!(
+            "{label}/{}: not a Cuttle export manifest of format version {}: {e}",
+            format::MANIFEST,
+            version.format_version
+        ))
+    })
+}
+
+/// A document of the combined sources.
+pub(super) struct SourceDoc {
+    pub incoming: Incoming,
+    /// The index of the source it came from.
+    pub source: usize,
+}
+
+/// The identity of a document in the export shape: its collection, its project and its key
+/// fields' values (as canonical JSON text).
+pub(super) type Identity = (Collection, String, String);
+
+pub(super) fn identity(collection: Collection, value: &Value) -> Identity {
+    let decl = collection.decl();
+    let project = if decl.is_project_owned() {
+        crate::import::text_of(value.get("project"))
+    } else {
+        String::new()
+    };
+    let key: Vec<&Value> = decl
+        .key
+        .iter()
+        .map(|field| value.get(*field).unwrap_or(&Value::Null))
+        .collect();
+    (
+        collection,
+        project,
+        serde_json::to_string(&key).expect("JSON serializes"),
+    )
+}
+
+/// Reads the opened sources and combines them: where several define the same document, the
+/// later wins whole, and each such document is reported. A project's own parts (its process,
+/// channels, variables and triggers) come as one unit: a later source that defines a project
+/// replaces every part the earlier ones gave it. History is combined document by document.
+pub(super) fn read_and_combine(
+    opened: &[Opened],
+    task_logs: bool,
+) -> Result<(Vec<SourceDoc>, Vec<Conflict>), ImportError> {
+    let mut by_identity: HashMap<Identity, usize> = HashMap::new();
+    let mut docs: Vec<Option<SourceDoc>> = Vec::new();
+    let mut conflicts: BTreeMap<Identity, Conflict> = BTreeMap::new();
+    for (index, source) in opened.iter().enumerate() {
+        let export = reader::read_export(&source.root)
+            .map_err(|e| ImportError::Source(format!("{}/{e}", source.label)))?;
+        let documents = upgrade::upgrade(source.manifest.format_version, export.documents)?;
+        // Which projects this source defines (by any document they own, or their own).
+        let mut parsed = Vec::with_capacity(documents.len());
+        let mut projects: HashSet<String> = HashSet::new();
+        for incoming in documents {
+            if incoming.collection == Collection::TaskLogs && !task_logs {
+                continue;
+            }
+            let mut value: Value = serde_json::from_str(&incoming.json).map_err(|e| {
+                ImportError::Source(format!("{}/{}: {e}", source.label, incoming.origin))
+            })?;
+            cuttle_instance::codec::normalize_key_fields(incoming.collection.decl(), &mut value);
+            let id = identity(incoming.collection, &value);
+            match incoming.collection {
+                Collection::Projects => {
+                    projects.insert(crate::import::text_of(value.get("name")));
+                }
+                c if is_unit_part(c) => {
+                    projects.insert(id.1.clone());
+                }
+                _ => {}
+            }
+            parsed.push((id, incoming));
+        }
+        // A project this source defines replaces the parts earlier sources gave it.
+        if index > 0 && !projects.is_empty() {
+            for (id, slot) in &by_identity {
+                if is_unit_part(id.0)
+                    && projects.contains(&id.1)
+                    && let Some(doc) = &docs[*slot]
+                    && doc.source < index
+                {
+                    let winner = &source.label;
+                    conflicts
+                        .entry(id.clone())
+                        .or_insert_with(|| Conflict::new(id, &opened[doc.source].label))
+                        .replaced_by(winner, true);
+                }
+            }
+            let dropped: Vec<usize> = by_identity
+                .iter()
+                .filter(|(id, slot)| {
+                    is_unit_part(id.0)
+                        && projects.contains(&id.1)
+                        && docs[**slot].as_ref().is_some_and(|d| d.source < index)
+                })
+                .map(|(_, slot)| *slot)
+                .collect();
+            for slot in dropped {
+                docs[slot] = None;
+            }
+        }
+        for (id, mut incoming) in parsed {
+            incoming.origin = format!("{}/{}", source.label, incoming.origin);
+            let doc = SourceDoc {
+                incoming,
+                source: index,
+            };
+            match by_identity.get(&id) {
+                Some(slot) => {
+                    match &docs[*slot] {
+                        Some(earlier) if earlier.source == index => {
+                            return Err(ImportError::Source(format!(
+                                "{} and {} define the same document ({} {}); one export holds each document once",
+                                earlier.incoming.origin,
+                                doc.incoming.origin,
+                                id.0.name(),
+                                describe_identity(&id)
+                            )));
+                        }
+                        Some(earlier) => {
+                            conflicts
+                                .entry(id.clone())
+                                .or_insert_with(|| {
+                                    Conflict::new(&id, &opened[earlier.source].label)
+                                })
+                                .replaced_by(&source.label, false);
+                        }
+                        None => {}
+                    }
+                    docs[*slot] = Some(doc);
+                }
+                None => {
+                    by_identity.insert(id, docs.len());
+                    docs.push(Some(doc));
+                }
+            }
+        }
+    }
+    let mut docs: Vec<SourceDoc> = docs.into_iter().flatten().collect();
+    // Declaration order, then the order the sources gave.
+    let rank: HashMap<Collection, usize> = COLLECTIONS
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.collection, i))
+        .collect();
+    docs.sort_by_key(|d| rank[&d.incoming.collection]);
+    Ok((docs, conflicts.into_values().collect()))
+}
+
+/// A project's own parts, which come wholesale with their project (history does not).
+pub(super) fn is_unit_part(collection: Collection) -> bool {
+    let decl = collection.decl();
+    decl.is_project_owned() && !decl.history
+}
+
+/// A document's identity as people read it: the project, then the key's parts.
+pub(super) fn describe_identity(id: &Identity) -> String {
+    let key: Vec<Value> = serde_json::from_str(&id.2).unwrap_or_default();
+    let mut parts: Vec<String> = Vec::new();
+    if !id.1.is_empty() {
+        parts.push(id.1.clone());
+    }
+    parts.extend(key.iter().map(cuttle_instance::codec::display));
+    format!(
+        "{:?}",
+        parts.join(cuttle_instance::codec::DISPLAY_SEPARATOR)
+    )
+}

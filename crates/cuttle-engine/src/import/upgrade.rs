@@ -1,0 +1,90 @@
+//! The upgrade chain (SPEC 6.2, 6.6): an export of an older format version is brought forward
+//! one version at a time, each step a small function from the documents of version N to those
+//! of version N + 1, proven by a committed fixture of version N
+//! (`crates/cuttle-cli/tests/fixtures/export-v<N>`) and a test.
+//!
+//! Format 1 is the only version so far, so the chain has no step yet. The next format change
+//! adds `fn v1_to_v2(documents) -> Result<documents>` here and one line to [`STEPS`].
+
+use cuttle_instance::Incoming;
+
+use super::ImportError;
+use crate::format::FORMAT_VERSION;
+
+/// The oldest format version this Cuttle reads.
+pub const OLDEST: u32 = 1;
+
+/// One step: the documents of format `from` brought to format `from + 1`.
+pub struct Step {
+    pub from: u32,
+    pub apply: fn(Vec<Incoming>) -> Result<Vec<Incoming>, ImportError>,
+}
+
+/// Every step, in order: `STEPS[i].from == OLDEST + i`, and the last brings the documents to
+/// [`FORMAT_VERSION`].
+pub const STEPS: &[Step] = &[];
+
+/// Refuses a version this Cuttle cannot read; with `ignore`, a newer version is read as if it
+/// were the running one, with a warning that says what that risks.
+pub fn check_version(
+    version: u32,
+    ignore: bool,
+    source: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), ImportError> {
+    if version < OLDEST {
+        return Err(ImportError::Version(format!(
+            "{source}: format version {version} is not a Cuttle export format (they start at {OLDEST})"
+        )));
+    }
+    if version > FORMAT_VERSION {
+        if !ignore {
+            return Err(ImportError::Version(format!(
+                "{source}: the export is of format version {version}, written by a newer Cuttle; this Cuttle reads format versions {OLDEST} to {FORMAT_VERSION}. \
+                 Import it with the newer Cuttle, or upgrade this one. (--ignore-version-check reads it anyway, at your own risk)"
+            )));
+        }
+        warnings.push(format!(
+            "{source}: format version {version} is newer than this Cuttle's {FORMAT_VERSION}; reading it as version {FORMAT_VERSION} because of --ignore-version-check. \
+             Fields and meanings added since are refused or misread; check the preview carefully"
+        ));
+    }
+    Ok(())
+}
+
+/// Brings documents of format `version` to the running version.
+pub fn upgrade(version: u32, mut documents: Vec<Incoming>) -> Result<Vec<Incoming>, ImportError> {
+    for step in STEPS.iter().filter(|s| s.from >= version) {
+        documents = (step.apply)(documents)?;
+    }
+    Ok(documents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_is_contiguous_and_ends_at_the_running_version() {
+        for (i, step) in STEPS.iter().enumerate() {
+            assert_eq!(
+                step.from,
+                OLDEST + i as u32,
+                "step {i} starts where it should"
+            );
+        }
+        assert_eq!(OLDEST + STEPS.len() as u32, FORMAT_VERSION);
+    }
+
+    #[test]
+    fn versions_are_checked() {
+        let mut warnings = Vec::new();
+        assert!(check_version(FORMAT_VERSION, false, "x", &mut warnings).is_ok());
+        assert!(check_version(0, true, "x", &mut warnings).is_err());
+        let newer = check_version(FORMAT_VERSION + 1, false, "x", &mut warnings).unwrap_err();
+        assert!(newer.to_string().contains("newer Cuttle"), "{newer}");
+        assert!(warnings.is_empty());
+        check_version(FORMAT_VERSION + 1, true, "x", &mut warnings).unwrap();
+        assert_eq!(warnings.len(), 1);
+    }
+}
