@@ -169,8 +169,14 @@ impl<W: Write> PrintPlan for JsonPlan<W> {
 
 /// The plan for people: the changes that grant access first, apart; then the conflicts
 /// between sources; then every document with its action and, for a change, its fields.
+///
+/// The text is held until the import has succeeded (or its dry run would), so that a failed
+/// import prints its errors and, when it stopped before writing, why, and not a plan that was
+/// not carried out. (`--format json` streams instead, and ends with an error line.)
 struct TextPlan<W: Write> {
     out: W,
+    buffer: Vec<u8>,
+    blockers: Vec<u8>,
     quiet: bool,
     section: Option<&'static str>,
 }
@@ -182,6 +188,8 @@ impl<W: Write> TextPlan<W> {
     fn new(out: W, quiet: bool) -> Self {
         TextPlan {
             out,
+            buffer: Vec::new(),
+            blockers: Vec::new(),
             quiet,
             section: None,
         }
@@ -189,9 +197,9 @@ impl<W: Write> TextPlan<W> {
     fn section(&mut self, title: &'static str) -> std::io::Result<()> {
         if self.section != Some(title) {
             if self.section.is_some() {
-                writeln!(self.out)?;
+                writeln!(self.buffer)?;
             }
-            writeln!(self.out, "{title}")?;
+            writeln!(self.buffer, "{title}")?;
             self.section = Some(title);
         }
         Ok(())
@@ -245,10 +253,10 @@ impl<W: Write> PlanSink for TextPlan<W> {
                 self.section("Changes that grant access:")?;
                 match (&grant.member, &grant.role_assignment) {
                     (Some(member), _) => {
-                        writeln!(self.out, "  + team {:?}: member {member:?}", grant.team)?
+                        writeln!(self.buffer, "  + team {:?}: member {member:?}", grant.team)?
                     }
                     (None, Some(assignment)) => writeln!(
-                        self.out,
+                        self.buffer,
                         "  + team {:?}: role assignment {assignment}",
                         grant.team
                     )?,
@@ -269,7 +277,7 @@ impl<W: Write> PlanSink for TextPlan<W> {
                     };
                 }
                 writeln!(
-                    self.out,
+                    self.buffer,
                     "  {} {name:?}: {} → {}{}",
                     conflict.collection,
                     conflict.sources.join(", "),
@@ -286,25 +294,27 @@ impl<W: Write> PlanSink for TextPlan<W> {
                     return Ok(());
                 }
                 self.section("Plan:")?;
-                write!(self.out, "  {:<10} {}", plan.action.name(), plan.title())?;
+                write!(self.buffer, "  {:<10} {}", plan.action.name(), plan.title())?;
                 if let Some(reason) = &plan.reason
                     && plan.action != Action::Skip
                 {
-                    write!(self.out, " ({reason})")?;
+                    write!(self.buffer, " ({reason})")?;
                 }
-                writeln!(self.out)?;
+                writeln!(self.buffer)?;
                 for change in &plan.changes {
-                    writeln!(self.out, "               {}", change_line(change))?;
+                    writeln!(self.buffer, "               {}", change_line(change))?;
                 }
             }
             PlanEvent::Blocker(blocker) => {
-                self.section("The import stops before writing:")?;
+                if self.blockers.is_empty() {
+                    writeln!(self.blockers, "The import stops before writing:")?;
+                }
                 let mut name = blocker.key.clone();
                 if let Some(project) = &blocker.project {
                     name = format!("{project} / {name}");
                 }
                 writeln!(
-                    self.out,
+                    self.blockers,
                     "  ! {} {name:?}: {}",
                     blocker.collection, blocker.message
                 )?;
@@ -319,6 +329,7 @@ impl<W: Write> PrintPlan for TextPlan<W> {
         self
     }
     fn summary(&mut self, summary: &ImportSummary) -> std::io::Result<()> {
+        self.out.write_all(&std::mem::take(&mut self.buffer))?;
         if self.section.is_some() {
             writeln!(self.out)?;
         }
@@ -357,6 +368,7 @@ impl<W: Write> PrintPlan for TextPlan<W> {
         self.out.flush()
     }
     fn failed(&mut self, _message: &str) -> std::io::Result<()> {
+        self.out.write_all(&self.blockers)?;
         self.out.flush()
     }
 }

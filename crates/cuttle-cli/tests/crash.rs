@@ -64,7 +64,13 @@ fn import_command(world: &World, instance: &str, source: &Path) -> std::process:
         .env_remove("CUTTLE_MASTER_KEY")
         .env_remove("PGPASSWORD")
         .env("CUTTLE_PASSWORD", PASSWORD)
-        .args(["import", "--quiet", "--include-task-logs", "--instance", instance])
+        .args([
+            "import",
+            "--quiet",
+            "--include-task-logs",
+            "--instance",
+            instance,
+        ])
         .arg("--directory")
         .arg(source)
         .stdout(Stdio::null())
@@ -104,7 +110,9 @@ fn killed_imports_leave_all_or_nothing(world: &World) {
         .export("reference", &before, &["--include-task-logs"])
         .success();
     let started = Instant::now();
-    let status = import_command(world, "reference", &source).status().unwrap();
+    let status = import_command(world, "reference", &source)
+        .status()
+        .unwrap();
     let full = started.elapsed();
     assert!(status.success(), "the uninterrupted import succeeds");
     copy_tree(&before, &after);
@@ -143,7 +151,9 @@ fn killed_imports_leave_all_or_nothing(world: &World) {
             assert!(equals(world, &name, &after));
         }
     }
-    eprintln!("{KILLS} kills: {as_before} left the destination as it was, {imported} fully imported");
+    eprintln!(
+        "{KILLS} kills: {as_before} left the destination as it was, {imported} fully imported"
+    );
 }
 
 both_backends!(killed_imports_leave_all_or_nothing);

@@ -426,7 +426,8 @@ fn open_any(keys: &[ExportKey], text: &str) -> Result<Zeroizing<Vec<u8>>, String
     )
 }
 
-/// Adds the line and column to every problem whose origin is a JSON file that can be read.
+/// Adds the line and column to every problem whose origin is a JSON file that can be read, and
+/// to a reference that resolves nowhere, what to do about it.
 fn positioned(problems: Problems) -> Problems {
     Problems(
         problems
@@ -439,6 +440,13 @@ fn positioned(problems: Problems) -> Problems {
                 {
                     problem.origin =
                         Some(format!("{origin}:{}:{}", position.line, position.column));
+                }
+                if problem.message.starts_with("there is no ") {
+                    problem.message.push_str(
+                        ", neither in the imported sources nor in the destination: export it with \
+                         the document that refers to it, create it in the destination first, or \
+                         correct the name",
+                    );
                 }
                 problem
             })
