@@ -3,6 +3,8 @@
 //! their key, set-like arrays report the elements added and removed, and a sensitive value is
 //! only ever "changed" or not, never shown.
 
+use std::collections::HashMap;
+
 use cuttle_domain::decl::CollectionDecl;
 use serde::Serialize;
 use serde_json::Value;
@@ -93,34 +95,38 @@ fn walk(
         (Value::Array(a), Value::Array(b)) if a != b => {
             let element = format!("{pattern}[]");
             if let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == pattern) {
-                let key_of = |v: &Value| -> Vec<Value> {
-                    keyed
-                        .key
-                        .iter()
-                        .map(|k| v.get(*k).cloned().unwrap_or(Value::Null))
-                        .collect()
-                };
-                let label = |v: &Value| format!("{path}[{}]", key_label(keyed.key, &key_of(v)));
-                for left in a {
+                let left_keys: Vec<String> = a.iter().map(|v| element_key(keyed.key, v)).collect();
+                let right_keys: Vec<String> = b.iter().map(|v| element_key(keyed.key, v)).collect();
+                let right_at: HashMap<&str, usize> = right_keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.as_str(), i))
+                    .collect();
+                let left_at: HashMap<&str, usize> = left_keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.as_str(), i))
+                    .collect();
+                let label = |v: &Value| format!("{path}[{}]", key_label(keyed.key, v));
+                for (left, key) in a.iter().zip(&left_keys) {
                     let here = label(left);
-                    match b.iter().find(|r| key_of(r) == key_of(left)) {
-                        Some(right) => walk(decl, &element, &here, left, right, out),
+                    match right_at.get(key.as_str()) {
+                        Some(j) => walk(decl, &element, &here, left, &b[*j], out),
                         None => out.push(change(&here, ChangeKind::Removed, Some(left), None)),
                     }
                 }
-                for right in b
-                    .iter()
-                    .filter(|r| !a.iter().any(|l| key_of(l) == key_of(r)))
-                {
-                    out.push(change(&label(right), ChangeKind::Added, None, Some(right)));
+                for (right, key) in b.iter().zip(&right_keys) {
+                    if !left_at.contains_key(key.as_str()) {
+                        out.push(change(&label(right), ChangeKind::Added, None, Some(right)));
+                    }
                 }
-                let order = |xs: &[Value], ys: &[Value]| -> Vec<Vec<Value>> {
-                    xs.iter()
-                        .filter(|x| ys.iter().any(|y| key_of(y) == key_of(x)))
-                        .map(key_of)
+                let common = |keys: &[String], other: &HashMap<&str, usize>| -> Vec<String> {
+                    keys.iter()
+                        .filter(|k| other.contains_key(k.as_str()))
+                        .cloned()
                         .collect()
                 };
-                if order(a, b) != order(b, a) {
+                if common(&left_keys, &right_at) != common(&right_keys, &left_at) {
                     out.push(Change {
                         path: format!("{path} (order)"),
                         change: ChangeKind::Changed,
@@ -171,12 +177,21 @@ fn field_path(path: &str, name: &str) -> String {
     }
 }
 
+/// An element's identity in its keyed array: its key fields' values as JSON text.
+pub fn element_key(fields: &[&str], element: &Value) -> String {
+    let values: Vec<&Value> = fields
+        .iter()
+        .map(|f| element.get(*f).unwrap_or(&Value::Null))
+        .collect();
+    serde_json::to_string(&values).expect("JSON serializes")
+}
+
 /// An element's key as a path segment: `name="Db", scope={"environments":["Prod"]}`, leaving out
 /// empty parts (a variable without scope is named by its name alone).
-fn key_label(fields: &[&str], values: &[Value]) -> String {
+fn key_label(fields: &[&str], element: &Value) -> String {
     fields
         .iter()
-        .zip(values)
+        .map(|f| (f, element.get(*f).unwrap_or(&Value::Null)))
         .filter(|(_, v)| !is_empty(v))
         .map(|(f, v)| format!("{f}={}", compact(v)))
         .collect::<Vec<_>>()
@@ -208,16 +223,7 @@ fn compact(value: &Value) -> String {
 }
 
 fn names_of(items: &[Value], fields: &[&str]) -> Vec<String> {
-    items
-        .iter()
-        .map(|v| {
-            let values: Vec<Value> = fields
-                .iter()
-                .map(|f| v.get(*f).cloned().unwrap_or(Value::Null))
-                .collect();
-            key_label(fields, &values)
-        })
-        .collect()
+    items.iter().map(|v| key_label(fields, v)).collect()
 }
 
 #[cfg(test)]

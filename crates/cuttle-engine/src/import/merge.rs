@@ -6,7 +6,9 @@ use cuttle_domain::decl::{CollectionDecl, MergeRule};
 use cuttle_domain::path::JsonPath;
 use serde_json::Value;
 
-use super::diff::{DIGEST, is_sensitive};
+use std::collections::{HashMap, HashSet};
+
+use super::diff::{DIGEST, element_key, is_sensitive};
 
 /// The version an overwrite writes, by the collection's merge rule.
 pub fn merge(decl: &CollectionDecl, dest: &Value, source: &Value) -> Value {
@@ -53,37 +55,28 @@ fn merge_keyed(decl: &CollectionDecl, field: &str, dest: &Value, merged: &mut Va
     let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == field) else {
         return;
     };
-    let key_of = |v: &Value| -> Vec<Value> {
-        keyed
-            .key
-            .iter()
-            .map(|k| v.get(*k).cloned().unwrap_or(Value::Null))
-            .collect()
-    };
-    let theirs = dest
-        .get(field)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let empty = Vec::new();
+    let theirs = dest.get(field).and_then(Value::as_array).unwrap_or(&empty);
     let ours = merged
-        .get(field)
-        .and_then(Value::as_array)
-        .cloned()
+        .get_mut(field)
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
         .unwrap_or_default();
-    let mut out: Vec<Value> = theirs
+    let keys: Vec<String> = ours.iter().map(|v| element_key(keyed.key, v)).collect();
+    let at: HashMap<&str, usize> = keys
         .iter()
-        .map(|t| {
-            ours.iter()
-                .find(|o| key_of(o) == key_of(t))
-                .cloned()
-                .unwrap_or_else(|| t.clone())
-        })
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
         .collect();
-    out.extend(
-        ours.iter()
-            .filter(|o| !theirs.iter().any(|t| key_of(t) == key_of(o)))
-            .cloned(),
-    );
+    let mut ours: Vec<Option<Value>> = ours.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(theirs.len() + ours.len());
+    for t in theirs {
+        let replaced = at
+            .get(element_key(keyed.key, t).as_str())
+            .and_then(|i| ours[*i].take());
+        out.push(replaced.unwrap_or_else(|| t.clone()));
+    }
+    out.extend(ours.into_iter().flatten());
     if let Some(object) = merged.as_object_mut() {
         object.insert(field.to_owned(), Value::Array(out));
     }
@@ -100,19 +93,18 @@ pub fn kept_elements(
     let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == field) else {
         return Vec::new();
     };
-    let key_of = |v: &Value| -> Vec<Value> {
-        keyed
-            .key
-            .iter()
-            .map(|k| v.get(*k).cloned().unwrap_or(Value::Null))
-            .collect()
-    };
-    let ours = source.get(field).and_then(Value::as_array);
+    let ours: HashSet<String> = source
+        .get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|v| element_key(keyed.key, v))
+        .collect();
     dest.get(field)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|t| !ours.is_some_and(|o| o.iter().any(|o| key_of(o) == key_of(t))))
+        .filter(|t| !ours.contains(&element_key(keyed.key, t)))
         .cloned()
         .collect()
 }
