@@ -255,3 +255,58 @@ pub fn copy_tree(from: &Path, to: &Path) {
         std::fs::write(target, bytes).unwrap();
     }
 }
+
+/// The environment variable through which [`World::import`] gives the password
+/// (`--password-env`), so that the import tests exercise that option too.
+pub const PASSWORD_VAR: &str = "CUTTLE_TEST_IMPORT_PASSWORD";
+
+impl World {
+    /// `cuttle import --instance NAME --directory D…` with [`PASSWORD`] (through `--password-env`)
+    /// and `extra` options.
+    pub fn import(
+        &self,
+        instance: &str,
+        dirs: &[&Path],
+        extra: &[&str],
+    ) -> assert_cmd::assert::Assert {
+        let mut command = self.cuttle();
+        command.env(PASSWORD_VAR, PASSWORD).args([
+            "import",
+            "--instance",
+            instance,
+            "--password-env",
+            PASSWORD_VAR,
+        ]);
+        for dir in dirs {
+            command.arg("--directory").arg(dir);
+        }
+        command.args(extra).assert()
+    }
+
+    /// Creates an embedded (SQLite) instance, whatever this world's backend.
+    pub fn create_sqlite_instance(&self, name: &str) {
+        self.cuttle()
+            .args(["instance", "create", name])
+            .assert()
+            .success();
+    }
+
+    /// Everything an instance holds, task logs and sensitive values (as ciphertexts) included:
+    /// its export into a fresh directory, whose salt derives from the instance's identity, so
+    /// that the same content always gives the same bytes. Compare before and after.
+    pub fn contents(&self, instance: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let dir = TempDir::new().unwrap();
+        self.export(instance, dir.path(), &["--include-task-logs"])
+            .success();
+        tree(dir.path())
+    }
+}
+
+/// The lines of a `--format json` plan, each parsed.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+        })
+        .collect()
+}
