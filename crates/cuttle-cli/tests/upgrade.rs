@@ -22,8 +22,7 @@ fn fixtures() -> Vec<(u32, PathBuf)> {
 fn every_released_format_imports_through_the_chain(world: &World) {
     for (version, fixture) in fixtures() {
         let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).unwrap())
-                .unwrap();
+            serde_json::from_slice(&std::fs::read(fixture.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(manifest["formatVersion"], version, "{}", fixture.display());
         let instance = format!("from-v{version}");
         world.create_instance(&instance);
@@ -42,11 +41,7 @@ fn every_released_format_imports_through_the_chain(world: &World) {
         let out = world
             .export(&instance, again.path(), &["--include-task-logs"])
             .success();
-        assert!(
-            stderr(&out).contains("0 files written"),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("0 files written"), "{}", stderr(&out));
         assert_eq!(tree(again.path()), tree(&fixture));
     }
 }
