@@ -1963,7 +1963,7 @@ fn the_command_line_contract(world: &World) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known bugs (ignored; see `known_bugs` at the end)
+// Found as bugs, fixed since
 
 /// An overwritten project whose source brings no deployment process (its file deleted from the
 /// export, a supported way to choose what to import) keeps the destination's process; a channel
@@ -2063,30 +2063,7 @@ both_backends!(
     a_backup_imports_into_another_instance,
     references_resolve_against_the_destination_and_names_are_exact,
     the_command_line_contract,
+    every_reason_to_stop_is_a_blocker,
+    a_kept_process_never_refers_to_a_removed_channel,
+    a_sensitive_variable_without_a_value_imports,
 );
-
-/// Tests of known bugs, reported to the lead; run them with `--ignored`.
-mod known_bugs {
-    use crate::common::World;
-
-    macro_rules! ignored_on_both_backends {
-        ($($name:ident: $reason:literal),* $(,)?) => {
-            mod sqlite {
-                use super::*;
-                $(#[test] #[ignore = $reason] fn $name() { super::super::$name(&World::sqlite()) })*
-            }
-            mod postgres {
-                use super::*;
-                $(#[test] #[ignore = $reason] fn $name() {
-                    if let Some(world) = World::postgres() { super::super::$name(&world) }
-                })*
-            }
-        };
-    }
-
-    ignored_on_both_backends!(
-        every_reason_to_stop_is_a_blocker: "bug: a kept destination variable scoped to a channel that the overwrite removes is reported as a validation problem of the merged document (`project-variables \"Web\" at $.variables[1].scope.channels[0], at $`, a path in neither file) instead of a blocker, and the other blockers (here a variable scoped to a removed step) are then never reported (SPEC 6.3: the plan says so)",
-        a_kept_process_never_refers_to_a_removed_channel: "bug: an overwrite whose source has no deployment-process.json keeps the destination's process but removes a destination-only channel that process refers to; the import succeeds and leaves a dangling reference (`doc get` and `export` then fail: \"a reference to document N, which does not exist\") (SPEC 2, 6.3)",
-        a_sensitive_variable_without_a_value_imports: "bug: a variable of type Sensitive with value null is refused by validation (`a variable of type Sensitive holds a sensitive value ({\"secret\": …}, {\"masked\": true}, {\"encrypted\": …} or null)`), though the message itself and SPEC 3 allow null; so a hand-edited export cannot clear (or, with --keep-destination-secrets, keep) such a value",
-    );
-}

@@ -560,7 +560,11 @@ pub struct Variable<Scope> {
 
 fn check_variables<S>(variables: &[Variable<S>]) -> Result<(), ShapeError> {
     for (i, v) in variables.iter().enumerate() {
-        let sensitive_value = matches!(v.value, Some(PropertyValue::Sensitive(_)));
+        // `null` is "no value", for any type.
+        let sensitive_value = match &v.value {
+            None => v.kind == VariableType::Sensitive,
+            Some(value) => matches!(value, PropertyValue::Sensitive(_)),
+        };
         if sensitive_value != (v.kind == VariableType::Sensitive) {
             return Err(ShapeError::new(
                 JsonPath::root().field("variables").index(i).field("value"),

@@ -110,7 +110,7 @@ fn owned_files(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
                 if !kind.is_file() {
                     return Err(file_error(
                         &relative,
-                        "is not a regular file (symbolic links are never followed)",
+                        "is not a regular file (a symbolic link, a pipe or a device): the reader takes regular files only and never follows links",
                     ));
                 }
                 files.push(relative);

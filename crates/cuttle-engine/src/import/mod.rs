@@ -331,7 +331,8 @@ pub fn import(
                 options.ignore_version_check,
                 &mut warnings,
             )?;
-            let (docs, conflicts) = sources::read_and_combine(&opened, options.task_logs)?;
+            let (docs, conflicts) =
+                sources::read_and_combine(&opened, options.task_logs, &mut warnings)?;
             let keys: Vec<ExportKey> = opened.into_iter().map(|o| o.key).collect();
             (docs, conflicts, keys)
         }
@@ -373,13 +374,14 @@ pub fn import(
     let planned = plan::plan(
         &mut *txn, sealer, docs, &conflicts, &keys, &labels, options, sink, progress,
     )?;
+    // The plan says why it stops, whatever else is wrong.
+    for blocker in &planned.blockers {
+        sink.event(PlanEvent::Blocker(blocker))?;
+    }
     if !planned.problems.is_empty() {
         return Err(ImportError::Invalid(positioned(Problems(planned.problems))));
     }
     if !planned.blockers.is_empty() {
-        for blocker in &planned.blockers {
-            sink.event(PlanEvent::Blocker(blocker))?;
-        }
         return Err(ImportError::Blocked(planned.blockers));
     }
     cuttle_instance::documents::write_documents(

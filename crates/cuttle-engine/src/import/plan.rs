@@ -75,8 +75,12 @@ struct Unit {
     has_variables: bool,
     /// The destination's variables that the merge keeps.
     kept_variables: Vec<Value>,
-    /// Channels that the written documents of the project refer to, with where.
-    channel_refs: Vec<(String, String)>,
+    /// Whether the source brings the project's deployment process (otherwise the destination's
+    /// stays, and must not refer to a removed channel).
+    has_process: bool,
+    /// Channels that the source's documents of the project refer to: the channel, the document,
+    /// where the document came from and the path.
+    channel_refs: Vec<(String, String, String, JsonPath)>,
 }
 
 struct Planner<'a> {
@@ -490,6 +494,7 @@ impl Planner<'_> {
                     unit.triggers.insert(super::text_of(value.get("name")));
                 }
                 Collection::ProjectVariables => unit.has_variables = true,
+                Collection::DeploymentProcesses => unit.has_process = true,
                 _ => {}
             }
         }
@@ -498,7 +503,7 @@ impl Planner<'_> {
             if decl.collection == Collection::Teams {
                 plan.changes = grant_changes(None, &value);
             }
-            self.note_channel_refs(decl, &plan, &value);
+            self.note_channel_refs(decl, &plan, &value, &incoming.origin);
             return Ok(Decision {
                 plan,
                 write: Some(incoming),
@@ -563,7 +568,9 @@ impl Planner<'_> {
             }
             _ => Action::Overwrite,
         };
-        self.note_channel_refs(decl, &plan, &merged);
+        // What the source brings must not refer to a removed channel; what the merge keeps of the
+        // destination's is checked with the removals (a blocker: its scope would widen).
+        self.note_channel_refs(decl, &plan, &value, &incoming.origin);
         merge::strip_digests(&mut merged);
         Ok(Decision {
             plan,
@@ -619,8 +626,14 @@ impl Planner<'_> {
         Ok(None)
     }
 
-    /// Records, for an overwritten project, the channels a written document refers to.
-    fn note_channel_refs(&mut self, decl: &CollectionDecl, plan: &DocumentPlan, value: &Value) {
+    /// Records, for an overwritten project, the channels a source's document refers to.
+    fn note_channel_refs(
+        &mut self,
+        decl: &CollectionDecl,
+        plan: &DocumentPlan,
+        value: &Value,
+        origin: &str,
+    ) {
         let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) else {
             return;
         };
@@ -631,8 +644,12 @@ impl Planner<'_> {
         {
             let _ = path::for_each::<()>(value, r.path, r.when.as_ref(), &mut |v, at| {
                 if let Some(name) = v.as_str() {
-                    unit.channel_refs
-                        .push((name.to_owned(), format!("{} at {at}", plan.title())));
+                    unit.channel_refs.push((
+                        name.to_owned(),
+                        plan.title(),
+                        origin.to_owned(),
+                        at.clone(),
+                    ));
                 }
                 Ok(())
             });
@@ -800,17 +817,21 @@ impl Planner<'_> {
             }
             let removed_names: BTreeSet<&String> = removed_channels.values().collect();
             // A written document must not refer to a channel that is removed.
-            for (channel, at) in &unit.channel_refs {
+            for (channel, document, origin, at) in &unit.channel_refs {
                 if removed_names.contains(channel) {
                     self.problems.push(Problem {
-                        origin: None,
-                        document: at.clone(),
-                        path: JsonPath::root(),
+                        origin: Some(origin.clone()),
+                        document: document.clone(),
+                        path: at.clone(),
                         message: format!(
-                            "refers to the channel {channel:?}, which only the destination's project has and which the overwrite removes; add the channel to the source project"
+                            "refers to the channel {channel:?}, which the imported project does not have: the overwrite would remove the destination's; add the channel to the export"
                         ),
                     });
                 }
+            }
+            // A process the source does not bring stays, and must not refer to a removed channel.
+            if !unit.has_process && !removed_channels.is_empty() {
+                blockers.extend(self.kept_process_refs(project, unit.id, &removed_channels)?);
             }
             // A kept variable must not be scoped to what is removed.
             let kept = if unit.has_variables {
@@ -843,10 +864,10 @@ impl Planner<'_> {
                 }
                 let mut what = Vec::new();
                 if !lost_channels.is_empty() {
-                    what.push(format!("channel {}", lost_channels.join(", ")));
+                    what.push(format!("channel {}", quoted(&lost_channels)));
                 }
                 if !lost_steps.is_empty() {
-                    what.push(format!("step {}", lost_steps.join(", ")));
+                    what.push(format!("step {}", quoted(&lost_steps)));
                 }
                 blockers.push(Blocker {
                     collection: "project-variables",
@@ -862,6 +883,48 @@ impl Planner<'_> {
             }
         }
         Ok((removals, blockers))
+    }
+
+    /// Blockers for the destination's process of project `id`, which stays, where it refers to a
+    /// channel that the overwrite removes.
+    fn kept_process_refs(
+        &mut self,
+        project: &str,
+        id: DocId,
+        removed: &BTreeMap<DocId, String>,
+    ) -> Result<Vec<Blocker>, ImportError> {
+        let decl = Collection::DeploymentProcesses.decl();
+        let mut rows = Vec::new();
+        self.txn.scan(decl.collection, Some(id), &mut |doc| {
+            rows.push(doc);
+            Ok(())
+        })?;
+        let mut blockers = Vec::new();
+        for doc in rows {
+            let body: Value =
+                serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for r in decl
+                .refs
+                .iter()
+                .filter(|r| r.scope == RefScope::SameProject && r.target == Collection::Channels)
+            {
+                let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, at| {
+                    if let Some(channel) = v.as_i64().and_then(|c| removed.get(&c)) {
+                        blockers.push(Blocker {
+                            collection: decl.name,
+                            project: Some(project.to_owned()),
+                            key: String::new(),
+                            message: format!(
+                                "the destination's deployment process stays (the import does not bring one), but at {at} it refers to the channel {channel:?}, which the overwrite removes. \
+                                 Bring the project's deployment process in the export, or remove the channel from the destination's process first"
+                            ),
+                        });
+                    }
+                    Ok(())
+                });
+            }
+        }
+        Ok(blockers)
     }
 
     /// The destination's project variables of the project `id`, in the export shape.
@@ -912,6 +975,15 @@ fn resolve_masked(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
             slot[DIGEST] = digest;
         }
     }
+}
+
+/// Names for a message: `"A", "B"`.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn digest(key: &[u8; 32], plaintext: &[u8]) -> String {

@@ -156,6 +156,7 @@ pub(super) fn identity(collection: Collection, value: &Value) -> Identity {
 pub(super) fn read_and_combine(
     opened: &[Opened],
     task_logs: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<(Vec<SourceDoc>, Vec<Conflict>), ImportError> {
     let mut by_identity: HashMap<Identity, usize> = HashMap::new();
     let mut docs: Vec<Option<SourceDoc>> = Vec::new();
@@ -167,8 +168,10 @@ pub(super) fn read_and_combine(
         // Which projects this source defines (by any document they own, or their own).
         let mut parsed = Vec::with_capacity(documents.len());
         let mut projects: HashSet<String> = HashSet::new();
+        let mut left_out = 0;
         for incoming in documents {
             if incoming.collection == Collection::TaskLogs && !task_logs {
+                left_out += 1;
                 continue;
             }
             let mut value: Value = serde_json::from_str(&incoming.json).map_err(|e| {
@@ -186,6 +189,12 @@ pub(super) fn read_and_combine(
                 _ => {}
             }
             parsed.push((id, incoming));
+        }
+        if left_out > 0 {
+            warnings.push(format!(
+                "{}: its {left_out} task log(s) are left out (--include-task-logs imports them)",
+                source.label
+            ));
         }
         // A project this source defines replaces the parts earlier sources gave it.
         if index > 0 && !projects.is_empty() {
