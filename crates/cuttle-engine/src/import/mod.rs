@@ -344,11 +344,21 @@ pub fn import(
             let docs = backup
                 .documents
                 .into_iter()
-                .map(|incoming| sources::SourceDoc {
-                    incoming,
-                    source: 0,
+                .map(|incoming| {
+                    let mut value: Value = serde_json::from_str(&incoming.json)
+                        .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin)))?;
+                    cuttle_instance::codec::normalize_key_fields(
+                        incoming.collection.decl(),
+                        &mut value,
+                    );
+                    let project = sources::project_of(incoming.collection, &value);
+                    Ok(sources::SourceDoc {
+                        incoming,
+                        source: 0,
+                        project,
+                    })
                 })
-                .collect();
+                .collect::<Result<_, ImportError>>()?;
             (docs, Vec::new(), vec![key])
         }
     };

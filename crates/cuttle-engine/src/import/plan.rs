@@ -304,23 +304,11 @@ impl Planner<'_> {
         &mut self,
         by_collection: &HashMap<Collection, Vec<SourceDoc>>,
     ) -> Result<(), ImportError> {
-        let mut names = BTreeSet::new();
-        for (collection, docs) in by_collection {
-            let field = match collection {
-                Collection::Projects => "name",
-                c if c.decl().is_project_owned() => "project",
-                _ => continue,
-            };
-            for doc in docs {
-                // Cheap: only the one field is needed; a document that does not parse is
-                // reported when its collection is planned.
-                if let Ok(value) = serde_json::from_str::<Value>(&doc.incoming.json)
-                    && let Some(name) = value.get(field).and_then(Value::as_str)
-                {
-                    names.insert(cuttle_domain::names::nfc(name).into_owned());
-                }
-            }
-        }
+        let names: BTreeSet<String> = by_collection
+            .values()
+            .flatten()
+            .filter_map(|doc| doc.project.clone())
+            .collect();
         let names: Vec<String> = names.into_iter().collect();
         let asked: Vec<(DocId, &str)> = names.iter().map(|n| (NO_OWNER, n.as_str())).collect();
         let found = self.txn.find_ids(Collection::Projects, &asked)?;
@@ -369,16 +357,10 @@ impl Planner<'_> {
                     continue;
                 }
             };
-            let named = cuttle_instance::documents::describe(decl, &raw);
-            let value = match codec::canonicalize(decl, raw) {
-                Ok(value) => value,
-                Err(problems) => {
-                    for (path, message) in problems {
-                        self.problem(&doc.incoming.origin, named.clone(), path, message);
-                    }
-                    continue;
-                }
-            };
+            // Owners and keys need only the key fields normalised; the whole shape is checked
+            // below for a document the destination has, and by the write path for a new one.
+            let mut value = raw;
+            codec::normalize_key_fields(decl, &mut value);
             let project = decl
                 .is_project_owned()
                 .then(|| super::text_of(value.get("project")));
@@ -420,7 +402,26 @@ impl Planner<'_> {
             .collect();
 
         let mut decisions = Vec::with_capacity(entries.len());
-        for (entry, existing) in entries.into_iter().zip(existing) {
+        for (mut entry, existing) in entries.into_iter().zip(existing) {
+            // What will not go through the write path is checked here: what the destination
+            // has, and the parts of a project that is skipped.
+            let skipped_part = !self.options.overwrite
+                && entry
+                    .project
+                    .as_ref()
+                    .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
+            if existing.is_some() || skipped_part {
+                let named = cuttle_instance::documents::describe(decl, &entry.value);
+                entry.value = match codec::canonicalize(decl, entry.value) {
+                    Ok(value) => value,
+                    Err(problems) => {
+                        for (path, message) in problems {
+                            self.problem(&entry.doc.incoming.origin, named.clone(), path, message);
+                        }
+                        continue;
+                    }
+                };
+            }
             let plan = DocumentPlan {
                 collection: decl.name,
                 project: entry.project.clone(),

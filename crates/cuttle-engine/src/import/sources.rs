@@ -124,6 +124,8 @@ pub(super) struct SourceDoc {
     pub incoming: Incoming,
     /// The index of the source it came from.
     pub source: usize,
+    /// The project it belongs to or is (its name as given, NFC), if any.
+    pub project: Option<String>,
 }
 
 /// The identity of a document in the export shape: its collection, its project and its key
@@ -179,6 +181,7 @@ pub(super) fn read_and_combine(
             })?;
             cuttle_instance::codec::normalize_key_fields(incoming.collection.decl(), &mut value);
             let id = identity(incoming.collection, &value);
+            let project = project_of(incoming.collection, &value);
             match incoming.collection {
                 Collection::Projects => {
                     projects.insert(crate::import::text_of(value.get("name")));
@@ -188,7 +191,7 @@ pub(super) fn read_and_combine(
                 }
                 _ => {}
             }
-            parsed.push((id, incoming));
+            parsed.push((id, incoming, project));
         }
         if left_out > 0 {
             warnings.push(format!(
@@ -224,11 +227,12 @@ pub(super) fn read_and_combine(
                 docs[slot] = None;
             }
         }
-        for (id, mut incoming) in parsed {
+        for (id, mut incoming, project) in parsed {
             incoming.origin = format!("{}/{}", source.label, incoming.origin);
             let doc = SourceDoc {
                 incoming,
                 source: index,
+                project,
             };
             match by_identity.get(&id) {
                 Some(slot) => {
@@ -270,6 +274,16 @@ pub(super) fn read_and_combine(
         .collect();
     docs.sort_by_key(|d| rank[&d.incoming.collection]);
     Ok((docs, conflicts.into_values().collect()))
+}
+
+/// The project a document is or belongs to (its key fields already normalised).
+pub(super) fn project_of(collection: Collection, value: &Value) -> Option<String> {
+    let field = match collection {
+        Collection::Projects => "name",
+        c if c.decl().is_project_owned() => "project",
+        _ => return None,
+    };
+    value.get(field).and_then(Value::as_str).map(str::to_owned)
 }
 
 /// A project's own parts, which come wholesale with their project (history does not).
