@@ -36,6 +36,9 @@ pub enum Command {
     /// Import export directories (or an instance backup) into an instance: matched by name,
     /// previewed, applied in one transaction.
     Import(ImportArgs),
+    /// Walk through an export or an import in the terminal, ending by running it or by showing
+    /// the command that does the same.
+    Wizard,
 }
 
 #[derive(Debug, Args)]

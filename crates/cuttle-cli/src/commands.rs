@@ -8,6 +8,7 @@ use cuttle_domain::Collection;
 use cuttle_instance::documents::{self, Address, Incoming, WriteOptions, WriteReport};
 use cuttle_instance::{Home, Instance};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use cuttle_engine::closure::{Ignore, Selection};
 use cuttle_engine::export::ExportOptions;
@@ -22,13 +23,20 @@ use crate::progress;
 
 pub fn run(cli: Cli) -> Result<()> {
     let home = Home::from_env()?;
-    match cli.command {
-        Command::Instance(command) => instance(&home, command),
-        Command::Sample(args) => sample(&home, args),
-        Command::Doc(command) => doc(&home, command),
-        Command::Export(args) => export(&home, args),
-        Command::PartialExport(args) => partial_export(&home, args),
-        Command::Import(args) => crate::import::import(&home, args),
+    execute(&home, cli.command, None)
+}
+
+/// Runs `command`; `password` is one already asked for (the wizard runs the very command it
+/// shows as its script, with the password it asked for).
+pub fn execute(home: &Home, command: Command, password: Option<Zeroizing<String>>) -> Result<()> {
+    match command {
+        Command::Instance(command) => instance(home, command),
+        Command::Sample(args) => sample(home, args),
+        Command::Doc(command) => doc(home, command),
+        Command::Export(args) => export(home, args, password),
+        Command::PartialExport(args) => partial_export(home, args, password),
+        Command::Import(args) => crate::import::import(home, args, password),
+        Command::Wizard => crate::wizard::run(home),
     }
 }
 
@@ -39,7 +47,7 @@ fn inline_scripts(arg: InlineScriptsArg) -> InlineScripts {
     }
 }
 
-fn export(home: &Home, args: ExportArgs) -> Result<()> {
+fn export(home: &Home, args: ExportArgs, password: Option<Zeroizing<String>>) -> Result<()> {
     let options = ExportOptions {
         directory: args.directory,
         clean: args.clean,
@@ -50,10 +58,14 @@ fn export(home: &Home, args: ExportArgs) -> Result<()> {
         inline_scripts: inline_scripts(args.inline_scripts),
         selection: None,
     };
-    run_export(home, &args.instance, &args.password, options)
+    run_export(home, &args.instance, &args.password, options, password)
 }
 
-fn partial_export(home: &Home, args: PartialExportArgs) -> Result<()> {
+fn partial_export(
+    home: &Home,
+    args: PartialExportArgs,
+    password: Option<Zeroizing<String>>,
+) -> Result<()> {
     let selection = Selection {
         projects: args.project,
         project_groups: args.project_group,
@@ -75,7 +87,7 @@ fn partial_export(home: &Home, args: PartialExportArgs) -> Result<()> {
         inline_scripts: inline_scripts(args.inline_scripts),
         selection: Some(selection),
     };
-    run_export(home, &args.instance, &args.password, options)
+    run_export(home, &args.instance, &args.password, options, password)
 }
 
 fn run_export(
@@ -83,13 +95,17 @@ fn run_export(
     instance_name: &str,
     password: &PasswordArgs,
     options: ExportOptions,
+    given: Option<Zeroizing<String>>,
 ) -> Result<()> {
     let mut instance = Instance::open(home, instance_name)?;
     let fresh = !options
         .directory
         .join(cuttle_engine::format::MANIFEST)
         .exists();
-    let password = password::read(password, if fresh { Prompt::Twice } else { Prompt::Once })?;
+    let password = match given {
+        Some(given) => given,
+        None => password::read(password, if fresh { Prompt::Twice } else { Prompt::Once })?,
+    };
     let bar = progress::bar("exporting");
     let summary = cuttle_engine::export::export(
         &mut instance,

@@ -9,12 +9,14 @@ use cuttle_engine::import::{
 };
 use cuttle_instance::{Home, Instance};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::cli::{Format, ImportArgs};
 use crate::password::{self, Prompt};
 use crate::progress;
 
-pub fn import(home: &Home, args: ImportArgs) -> Result<()> {
+/// What `args` import, and how.
+pub fn inputs(args: &ImportArgs) -> Result<(Sources, ImportOptions)> {
     let sources = match (&args.backup, &args.master_key_file) {
         (Some(file), Some(key_file)) => Sources::Backup {
             file: file.clone(),
@@ -37,10 +39,17 @@ pub fn import(home: &Home, args: ImportArgs) -> Result<()> {
         task_logs: args.include_task_logs,
         ignore_version_check: args.ignore_version_check,
     };
+    Ok((sources, options))
+}
+
+/// `cuttle import`; `given` is a password already asked for (by the wizard).
+pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -> Result<()> {
+    let (sources, options) = inputs(&args)?;
     let mut instance = Instance::open(home, &args.instance)?;
-    let password = match &sources {
-        Sources::Directories(_) => Some(password::read(&args.password, Prompt::Once)?),
-        Sources::Backup { .. } => None,
+    let password = match (&sources, given) {
+        (Sources::Backup { .. }, _) => None,
+        (_, Some(given)) => Some(given),
+        (_, None) => Some(password::read(&args.password, Prompt::Once)?),
     };
     let stdout = std::io::stdout().lock();
     let mut sink: Box<dyn PrintPlan> = match args.format {
@@ -111,7 +120,7 @@ pub fn backup(home: &Home, name: &str, file: &std::path::Path) -> Result<()> {
 }
 
 /// A plan printer: the engine's sink, plus the end.
-trait PrintPlan {
+pub(crate) trait PrintPlan {
     fn as_sink(&mut self) -> &mut dyn PlanSink;
     fn summary(&mut self, summary: &ImportSummary) -> std::io::Result<()>;
     fn failed(&mut self, message: &str) -> std::io::Result<()>;
@@ -173,7 +182,7 @@ impl<W: Write> PrintPlan for JsonPlan<W> {
 /// The text is held until the import has succeeded (or its dry run would), so that a failed
 /// import prints its errors and, when it stopped before writing, why, and not a plan that was
 /// not carried out. (`--format json` streams instead, and ends with an error line.)
-struct TextPlan<W: Write> {
+pub(crate) struct TextPlan<W: Write> {
     out: W,
     buffer: Vec<u8>,
     blockers: Vec<u8>,
@@ -185,7 +194,7 @@ struct TextPlan<W: Write> {
 const SHOWN: usize = 120;
 
 impl<W: Write> TextPlan<W> {
-    fn new(out: W, quiet: bool) -> Self {
+    pub(crate) fn new(out: W, quiet: bool) -> Self {
         TextPlan {
             out,
             buffer: Vec::new(),
@@ -193,6 +202,11 @@ impl<W: Write> TextPlan<W> {
             quiet,
             section: None,
         }
+    }
+    /// Writes what was held, without a summary.
+    pub(crate) fn finish(&mut self) -> std::io::Result<()> {
+        self.out.write_all(&std::mem::take(&mut self.buffer))?;
+        self.out.flush()
     }
     fn section(&mut self, title: &'static str) -> std::io::Result<()> {
         if self.section != Some(title) {

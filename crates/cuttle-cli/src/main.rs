@@ -6,6 +6,7 @@ mod commands;
 mod import;
 mod password;
 mod progress;
+mod wizard;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,10 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<wizard::Cancelled>().is_some() => {
+            eprintln!("{error}");
+            ExitCode::from(130)
+        }
         Err(error) => {
             eprintln!("error: {}", commands::describe_error(&error));
             ExitCode::FAILURE

@@ -1,0 +1,936 @@
+//! `cuttle wizard`: an export or an import, asked question by question in the terminal, ending
+//! by running it or by showing the command line that does the same.
+//!
+//! The choices become the arguments of a `cuttle` command ([`ExportChoices::args`],
+//! [`ImportChoices::args`]); "run" parses those very arguments and runs them as the command line
+//! would, and "show script" prints them quoted for the shell, so the two cannot differ. The
+//! password is never part of the script: it reads `--password-env CUTTLE_PASSWORD`.
+//!
+//! Esc or Ctrl-C at any question leaves without changing anything ([`Cancelled`]).
+
+mod script;
+
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use cuttle_domain::Collection;
+use cuttle_engine::import::{
+    Action, Blocker, Conflict, DocumentPlan, Grant, ImportError, PlanEvent, PlanSink,
+};
+use cuttle_instance::{Home, Instance};
+use inquire::error::InquireError;
+use inquire::{Confirm, MultiSelect, Password, PasswordDisplayMode, Select, Text};
+use zeroize::Zeroizing;
+
+use crate::cli::{Cli, Command};
+
+/// The variable the script reads the password from.
+const PASSWORD_VARIABLE: &str = "CUTTLE_PASSWORD";
+
+/// The person left the wizard (Esc or Ctrl-C); nothing was changed.
+#[derive(Debug)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cancelled: nothing was changed")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// The answer to a question, or [`Cancelled`].
+fn answer<T>(result: Result<T, InquireError>) -> Result<T> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(InquireError::OperationCanceled | InquireError::OperationInterrupted) => {
+            Err(Cancelled.into())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn select<T: fmt::Display>(message: &str, options: Vec<T>, cursor: usize) -> Result<T> {
+    let cursor = cursor.min(options.len().saturating_sub(1));
+    answer(
+        Select::new(message, options)
+            .with_starting_cursor(cursor)
+            .with_page_size(12)
+            .prompt(),
+    )
+}
+
+fn confirm(message: &str, default: bool, help: &str) -> Result<bool> {
+    let mut question = Confirm::new(message).with_default(default);
+    if !help.is_empty() {
+        question = question.with_help_message(help);
+    }
+    answer(question.prompt())
+}
+
+fn text(message: &str, default: &str, help: &str) -> Result<String> {
+    let mut question = Text::new(message).with_default(default);
+    if !help.is_empty() {
+        question = question.with_help_message(help);
+    }
+    Ok(answer(question.prompt())?.trim().to_owned())
+}
+
+fn password(confirm_it: bool) -> Result<Zeroizing<String>> {
+    let mut question = Password::new("Password:")
+        .with_display_mode(PasswordDisplayMode::Hidden)
+        .with_help_message("the export's password (never shown, never written to the script)");
+    if confirm_it {
+        question = question.with_custom_confirmation_message("Password, again:");
+    } else {
+        question = question.without_confirmation();
+    }
+    loop {
+        let typed = Zeroizing::new(answer(question.clone().prompt())?);
+        if typed.is_empty() {
+            eprintln!("The password is empty; type one.");
+            continue;
+        }
+        return Ok(typed);
+    }
+}
+
+/// Parses `args` as the command line would and runs them.
+fn execute(home: &Home, args: &[String], password: Option<&Zeroizing<String>>) -> Result<()> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(args.iter().cloned()))?;
+    crate::commands::execute(home, cli.command, password.cloned())
+}
+
+/// The wizard's entry point.
+pub fn run(home: &Home) -> Result<()> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!(
+            "cuttle wizard asks its questions on a terminal, and none is attached; without one, use the \
+             commands it runs: `cuttle export`, `cuttle partial-export` and `cuttle import` (see their --help)"
+        );
+    }
+    let instances: Vec<String> = home.list()?.into_iter().map(|r| r.name).collect();
+    if instances.is_empty() {
+        bail!("there is no instance yet: create one with `cuttle instance create NAME`");
+    }
+    println!("Cuttle wizard: Esc or Ctrl-C leaves at any question, without changing anything.");
+    let export = "Export an instance, or some of its projects, to a directory";
+    let import = "Import exports or a backup into an instance";
+    if select("What do you want to do?", vec![export, import], 0)? == export {
+        export_wizard(home, &instances)
+    } else {
+        import_wizard(home, &instances)
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Export
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    Machines,
+    Tenants,
+    Certificates,
+    History,
+    Deployments,
+}
+
+impl Leave {
+    const ALL: [Leave; 5] = [
+        Leave::Machines,
+        Leave::Tenants,
+        Leave::Certificates,
+        Leave::History,
+        Leave::Deployments,
+    ];
+    fn flag(self) -> &'static str {
+        match self {
+            Leave::Machines => "--ignore-machines",
+            Leave::Tenants => "--ignore-tenants",
+            Leave::Certificates => "--ignore-certificates",
+            Leave::History => "--ignore-history",
+            Leave::Deployments => "--ignore-deployments",
+        }
+    }
+}
+
+impl fmt::Display for Leave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Leave::Machines => "deployment targets (resolved by name at import)",
+            Leave::Tenants => "tenants",
+            Leave::Certificates => "certificates",
+            Leave::History => "history: releases, deployments, task logs",
+            Leave::Deployments => "deployments and task logs (releases stay)",
+        })
+    }
+}
+
+#[derive(Default)]
+struct ExportChoices {
+    instance: String,
+    partial: bool,
+    projects: Vec<String>,
+    groups: Vec<String>,
+    leave: Vec<Leave>,
+    directory: String,
+    history: bool,
+    task_logs: bool,
+    inline_scripts: bool,
+}
+
+impl ExportChoices {
+    fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        let mut push = |a: &str| args.push(a.to_owned());
+        push(if self.partial {
+            "partial-export"
+        } else {
+            "export"
+        });
+        push("--instance");
+        push(&self.instance);
+        push("--directory");
+        push(&self.directory);
+        let keeps_history;
+        if self.partial {
+            for p in &self.projects {
+                push("--project");
+                push(p);
+            }
+            for g in &self.groups {
+                push("--project-group");
+                push(g);
+            }
+            for l in &self.leave {
+                push(l.flag());
+            }
+            keeps_history =
+                !self.leave.contains(&Leave::History) && !self.leave.contains(&Leave::Deployments);
+        } else {
+            if !self.history {
+                push("--ignore-history");
+            }
+            keeps_history = self.history;
+        }
+        if self.task_logs && keeps_history {
+            push("--include-task-logs");
+        }
+        if self.inline_scripts {
+            push("--inline-scripts");
+            push("inline");
+        }
+        push("--password-env");
+        push(PASSWORD_VARIABLE);
+        args
+    }
+}
+
+/// The names of a collection's documents in `instance`.
+fn names(home: &Home, instance: &str, collection: Collection) -> Result<Vec<String>> {
+    let mut instance = Instance::open(home, instance)?;
+    let mut read = instance.store().read()?;
+    Ok(cuttle_instance::documents::list(
+        &mut *read, collection, None,
+    )?)
+}
+
+/// What exporting into `directory` will do to what is there, for a warning; `None` when there is
+/// nothing to say.
+fn directory_warning(directory: &Path) -> Option<String> {
+    let entries: Vec<_> = std::fs::read_dir(directory).ok()?.flatten().collect();
+    if entries.is_empty() {
+        return None;
+    }
+    if directory.join(cuttle_engine::format::MANIFEST).is_file() {
+        return Some(format!(
+            "{} holds an earlier Cuttle export: it will be mirrored. Files the format owns that no longer match a document are removed; \
+             other files (a README, .git) are never touched.",
+            directory.display()
+        ));
+    }
+    Some(format!(
+        "{} is not empty ({} entries) and holds no Cuttle export: the export adds its files beside what is there and removes nothing.",
+        directory.display(),
+        entries.len()
+    ))
+}
+
+fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
+    let mut c = ExportChoices {
+        history: true,
+        ..ExportChoices::default()
+    };
+    let mut pass: Option<Zeroizing<String>> = None;
+    #[derive(Clone, Copy, PartialEq)]
+    enum Step {
+        Instance,
+        Scope,
+        Selection,
+        Directory,
+        Password,
+        Options,
+        Summary,
+    }
+    let mut step = Step::Instance;
+    loop {
+        step = match step {
+            Step::Instance => {
+                let at = instances.iter().position(|i| *i == c.instance).unwrap_or(0);
+                c.instance = select("Instance to export:", instances.to_vec(), at)?;
+                Step::Scope
+            }
+            Step::Scope => {
+                let whole = "The whole instance";
+                let some = "Selected projects and project groups, with everything they need";
+                c.partial =
+                    select("What to export?", vec![whole, some], c.partial as usize)? == some;
+                if c.partial {
+                    Step::Selection
+                } else {
+                    Step::Directory
+                }
+            }
+            Step::Selection => {
+                let projects = names(home, &c.instance, Collection::Projects)?;
+                let groups = names(home, &c.instance, Collection::ProjectGroups)?;
+                let chosen = |all: &[String], had: &[String]| -> Vec<usize> {
+                    all.iter()
+                        .enumerate()
+                        .filter(|(_, n)| had.contains(n))
+                        .map(|(i, _)| i)
+                        .collect()
+                };
+                let defaults = chosen(&projects, &c.projects);
+                c.projects = answer(
+                    MultiSelect::new(
+                        "Projects (type to search, space to pick):",
+                        projects.clone(),
+                    )
+                    .with_default(&defaults)
+                    .with_page_size(12)
+                    .prompt(),
+                )?;
+                let defaults = chosen(&groups, &c.groups);
+                c.groups = answer(
+                    MultiSelect::new("Project groups (every project of each):", groups.clone())
+                        .with_default(&defaults)
+                        .prompt(),
+                )?;
+                if c.projects.is_empty() && c.groups.is_empty() {
+                    eprintln!("Pick at least one project or project group.");
+                    continue;
+                }
+                let defaults: Vec<usize> = Leave::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| c.leave.contains(l))
+                    .map(|(i, _)| i)
+                    .collect();
+                c.leave = answer(
+                    MultiSelect::new("Leave out (none by default):", Leave::ALL.to_vec())
+                        .with_default(&defaults)
+                        .prompt(),
+                )?;
+                Step::Directory
+            }
+            Step::Directory => {
+                let default = if c.directory.is_empty() {
+                    format!("{}-export", c.instance)
+                } else {
+                    c.directory.clone()
+                };
+                c.directory = text(
+                    "Export directory:",
+                    &default,
+                    "created if missing; an earlier export there is mirrored",
+                )?;
+                if c.directory.is_empty() {
+                    continue;
+                }
+                if let Some(warning) = directory_warning(Path::new(&c.directory)) {
+                    eprintln!("{warning}");
+                    if !confirm("Export there?", true, "")? {
+                        continue;
+                    }
+                }
+                Step::Password
+            }
+            Step::Password => {
+                pass = Some(password(true)?);
+                Step::Options
+            }
+            Step::Options => {
+                if !c.partial {
+                    c.history =
+                        confirm("Include history (releases and deployments)?", c.history, "")?;
+                }
+                let history = if c.partial {
+                    !c.leave.contains(&Leave::History) && !c.leave.contains(&Leave::Deployments)
+                } else {
+                    c.history
+                };
+                c.task_logs = history
+                    && confirm(
+                        "Include deployments' task logs?",
+                        c.task_logs,
+                        "written as .log files; they can be large",
+                    )?;
+                c.inline_scripts = confirm(
+                    "Keep scripts inside the JSON?",
+                    c.inline_scripts,
+                    "no (the default) writes each inline script as a file beside its owner",
+                )?;
+                Step::Summary
+            }
+            Step::Summary => {
+                println!();
+                println!("Export of instance {:?}", c.instance);
+                if c.partial {
+                    println!("  projects:       {}", list_or_none(&c.projects));
+                    println!("  project groups: {}", list_or_none(&c.groups));
+                    let left: Vec<String> = c.leave.iter().map(|l| l.to_string()).collect();
+                    println!("  left out:       {}", list_or_none(&left));
+                } else {
+                    println!(
+                        "  everything{}",
+                        if c.history { "" } else { " but history" }
+                    );
+                }
+                println!("  into:           {}", c.directory);
+                println!(
+                    "  task logs: {}; scripts: {}",
+                    if c.task_logs { "yes" } else { "no" },
+                    if c.inline_scripts {
+                        "inside the JSON"
+                    } else {
+                        "as files"
+                    }
+                );
+                let choice = select("Now?", vec![RUN, SHOW_SCRIPT, CHANGE, CANCEL], 0)?;
+                match choice {
+                    RUN => match execute(home, &c.args(), pass.as_ref()) {
+                        Ok(()) => {
+                            println!("Done. The same again, as a command:");
+                            print_script(&[c.args()]);
+                            return Ok(());
+                        }
+                        Err(error) => {
+                            eprintln!("error: {}", crate::commands::describe_error(&error));
+                            match error.downcast_ref::<cuttle_engine::export::ExportError>() {
+                                Some(cuttle_engine::export::ExportError::Password(_)) => {
+                                    Step::Password
+                                }
+                                Some(
+                                    cuttle_engine::export::ExportError::Directory(_)
+                                    | cuttle_engine::export::ExportError::Io { .. },
+                                ) => Step::Directory,
+                                _ => Step::Summary,
+                            }
+                        }
+                    },
+                    SHOW_SCRIPT => {
+                        print_script(&[c.args()]);
+                        Step::Summary
+                    }
+                    CHANGE => {
+                        let mut steps = vec![
+                            ("instance", Step::Instance),
+                            ("what to export", Step::Scope),
+                        ];
+                        if c.partial {
+                            steps.push(("projects and what to leave out", Step::Selection));
+                        }
+                        steps.extend([
+                            ("directory", Step::Directory),
+                            ("password", Step::Password),
+                            ("options", Step::Options),
+                            ("nothing: back to the summary", Step::Summary),
+                        ]);
+                        let labels: Vec<&str> = steps.iter().map(|(l, _)| *l).collect();
+                        let picked = select("Change which answer?", labels, 0)?;
+                        steps
+                            .iter()
+                            .find(|(l, _)| *l == picked)
+                            .map(|(_, s)| *s)
+                            .unwrap_or(Step::Summary)
+                    }
+                    _ => return Err(Cancelled.into()),
+                }
+            }
+        };
+    }
+}
+
+const RUN: &str = "Run it";
+const SHOW_SCRIPT: &str = "Show the script (the command that does the same)";
+const CHANGE: &str = "Go back and change an answer";
+const CANCEL: &str = "Cancel";
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Prints the commands, one a line, joined with `&&`.
+fn print_script(commands: &[Vec<String>]) {
+    println!();
+    println!(
+        "# The password is read from ${PASSWORD_VARIABLE}; set it first, e.g.: read -rs {PASSWORD_VARIABLE} && export {PASSWORD_VARIABLE}"
+    );
+    let lines: Vec<String> = commands.iter().map(|c| script::command_line(c)).collect();
+    println!("{}", lines.join(" &&\n"));
+    println!();
+    let _ = std::io::stdout().flush();
+}
+
+// -------------------------------------------------------------------------------------------------
+// Import
+
+#[derive(Default)]
+struct ImportChoices {
+    instance: String,
+    directories: Vec<String>,
+    /// A backup file and the master key file of its instance.
+    backup: Option<(String, String)>,
+    overwrite: bool,
+    keep_destination_secrets: bool,
+    task_logs: bool,
+    /// Where to back the destination up first.
+    backup_first: Option<String>,
+}
+
+impl ImportChoices {
+    fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> =
+            vec!["import".into(), "--instance".into(), self.instance.clone()];
+        match &self.backup {
+            Some((file, key)) => {
+                args.extend(["--backup".into(), file.clone()]);
+                args.extend(["--master-key-file".into(), key.clone()]);
+            }
+            None => {
+                for d in &self.directories {
+                    args.extend(["--directory".into(), d.clone()]);
+                }
+            }
+        }
+        if self.overwrite {
+            args.push("--overwrite".into());
+        }
+        if self.keep_destination_secrets {
+            args.push("--keep-destination-secrets".into());
+        }
+        if self.task_logs && self.backup.is_none() {
+            args.push("--include-task-logs".into());
+        }
+        args.push("--quiet".into());
+        if self.backup.is_none() {
+            args.extend(["--password-env".into(), PASSWORD_VARIABLE.into()]);
+        }
+        args
+    }
+
+    fn backup_args(&self) -> Option<Vec<String>> {
+        self.backup_first.as_ref().map(|file| {
+            vec![
+                "instance".into(),
+                "backup".into(),
+                self.instance.clone(),
+                "--file".into(),
+                file.clone(),
+            ]
+        })
+    }
+
+    fn script(&self) -> Vec<Vec<String>> {
+        self.backup_args()
+            .into_iter()
+            .chain(std::iter::once(self.args()))
+            .collect()
+    }
+}
+
+/// The plan of a dry run, kept for the preview.
+#[derive(Default)]
+struct Preview {
+    warnings: Vec<String>,
+    grants: Vec<Grant>,
+    conflicts: Vec<Conflict>,
+    documents: Vec<DocumentPlan>,
+    blockers: Vec<Blocker>,
+}
+
+impl PlanSink for Preview {
+    fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
+        match event {
+            PlanEvent::Warning { message } => self.warnings.push(message.to_owned()),
+            PlanEvent::Grant(g) => self.grants.push(g.clone()),
+            PlanEvent::Conflict(c) => self.conflicts.push(c.clone()),
+            PlanEvent::Document(d) => self.documents.push(d.clone()),
+            PlanEvent::Blocker(b) => self.blockers.push(b.clone()),
+        }
+        Ok(())
+    }
+}
+
+impl Preview {
+    /// Replays the plan through the command line's text printer (the details on demand).
+    fn print_all(&self) -> std::io::Result<()> {
+        let mut printer = crate::import::TextPlan::new(std::io::stdout().lock(), false);
+        for g in &self.grants {
+            printer.event(PlanEvent::Grant(g))?;
+        }
+        for c in &self.conflicts {
+            printer.event(PlanEvent::Conflict(c))?;
+        }
+        for d in &self.documents {
+            printer.event(PlanEvent::Document(d))?;
+        }
+        printer.finish()
+    }
+
+    fn print_overview(&self, summary: &cuttle_engine::import::ImportSummary) {
+        for w in &self.warnings {
+            println!("warning: {w}");
+        }
+        println!();
+        if self.grants.is_empty() {
+            println!("No change grants access.");
+        } else {
+            println!("Changes that grant access ({}):", self.grants.len());
+            for g in &self.grants {
+                match (&g.member, &g.role_assignment) {
+                    (Some(m), _) => println!("  + team {:?}: member {m:?}", g.team),
+                    (None, Some(r)) => println!("  + team {:?}: role assignment {r}", g.team),
+                    _ => {}
+                }
+            }
+        }
+        if !self.conflicts.is_empty() {
+            println!(
+                "{} document(s) are defined by more than one source; the later wins:",
+                self.conflicts.len()
+            );
+            for c in self.conflicts.iter().take(20) {
+                println!(
+                    "  {} {:?}: {} → {}",
+                    c.collection,
+                    c.key,
+                    c.sources.join(", "),
+                    c.winner
+                );
+            }
+            if self.conflicts.len() > 20 {
+                println!(
+                    "  … and {} more (details show all)",
+                    self.conflicts.len() - 20
+                );
+            }
+        }
+        println!("Plan, per collection:");
+        let mut rows: Vec<(&str, Vec<String>)> = Vec::new();
+        for (collection, action, n) in &summary.counts {
+            let cell = format!("{n} {}", action.name());
+            match rows.last_mut() {
+                Some((c, cells)) if c == collection => cells.push(cell),
+                _ => rows.push((collection, vec![cell])),
+            }
+        }
+        for (collection, cells) in rows {
+            println!("  {collection:<24} {}", cells.join(", "));
+        }
+        let totals: Vec<String> = summary
+            .totals()
+            .iter()
+            .map(|(a, n)| format!("{n} {}", a.name()))
+            .collect();
+        println!("  {:<24} {}", "total", totals.join(", "));
+        let removals = self
+            .documents
+            .iter()
+            .filter(|d| d.action == Action::Remove)
+            .count();
+        if removals > 0 {
+            println!(
+                "{removals} document(s) of the destination would be removed (details list them)."
+            );
+        }
+    }
+}
+
+/// The dry run behind the preview: the same engine call as `cuttle import --dry-run`.
+fn preview(
+    home: &Home,
+    c: &ImportChoices,
+    pass: Option<&Zeroizing<String>>,
+) -> Result<(Preview, cuttle_engine::import::ImportSummary)> {
+    let cli = Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(c.args()))?;
+    let Command::Import(args) = cli.command else {
+        unreachable!("the import's arguments parse as an import")
+    };
+    let (sources, mut options) = crate::import::inputs(&args)?;
+    options.dry_run = true;
+    let mut instance = Instance::open(home, &args.instance)?;
+    let mut plan = Preview::default();
+    let bar = crate::progress::bar("previewing");
+    let result = cuttle_engine::import::import(
+        &mut instance,
+        &sources,
+        pass.map(|p| p.as_bytes()),
+        &options,
+        &mut plan,
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    );
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => Ok((plan, summary)),
+        Err(error) => {
+            if !plan.blockers.is_empty() {
+                println!("The import would stop before writing:");
+                for b in &plan.blockers {
+                    println!("  ! {} {:?}: {}", b.collection, b.key, b.message);
+                }
+            }
+            Err(error.into())
+        }
+    }
+}
+
+fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
+    let mut c = ImportChoices::default();
+    let mut pass: Option<Zeroizing<String>> = None;
+    #[derive(Clone, Copy, PartialEq)]
+    enum Step {
+        Instance,
+        Sources,
+        Password,
+        Policy,
+        Backup,
+        Preview,
+    }
+    let mut step = Step::Instance;
+    let mut planned: Option<(Preview, cuttle_engine::import::ImportSummary)> = None;
+    loop {
+        step = match step {
+            Step::Instance => {
+                let at = instances.iter().position(|i| *i == c.instance).unwrap_or(0);
+                c.instance = select("Instance to import into:", instances.to_vec(), at)?;
+                Step::Sources
+            }
+            Step::Sources => {
+                let directories = "One or more export directories";
+                let backup = "An instance backup (cuttle instance backup), with its master key";
+                let kind = select(
+                    "Import from:",
+                    vec![directories, backup],
+                    c.backup.is_some() as usize,
+                )?;
+                if kind == backup {
+                    let (file, key) = c.backup.clone().unwrap_or_default();
+                    let file = text("Backup file:", &file, "")?;
+                    let key = text(
+                        "Master key file of the instance it came from:",
+                        &key,
+                        "the line `cuttle instance master-key NAME` prints, in a file",
+                    )?;
+                    c.backup = Some((file, key));
+                    c.directories.clear();
+                    Step::Policy
+                } else {
+                    c.backup = None;
+                    let mut chosen = Vec::new();
+                    loop {
+                        let default = c.directories.get(chosen.len()).cloned().unwrap_or_default();
+                        let dir = text(
+                            &format!("Export directory {}:", chosen.len() + 1),
+                            &default,
+                            "several are combined in order: where they overlap, the later wins",
+                        )?;
+                        if dir.is_empty() {
+                            if chosen.is_empty() {
+                                continue;
+                            }
+                            break;
+                        }
+                        if !Path::new(&dir)
+                            .join(cuttle_engine::format::MANIFEST)
+                            .is_file()
+                        {
+                            eprintln!(
+                                "{dir} holds no Cuttle export (no manifest.json); give the directory `cuttle export` wrote."
+                            );
+                            continue;
+                        }
+                        chosen.push(dir);
+                        if !confirm("Add another export directory?", false, "")? {
+                            break;
+                        }
+                    }
+                    c.directories = chosen;
+                    Step::Password
+                }
+            }
+            Step::Password => {
+                pass = Some(password(false)?);
+                Step::Policy
+            }
+            Step::Policy => {
+                let skip = "Skip what the destination already has (the default)";
+                let overwrite = "Overwrite what the destination has, under the merge rules";
+                c.overwrite = select(
+                    "When a document exists in the destination:",
+                    vec![skip, overwrite],
+                    c.overwrite as usize,
+                )? == overwrite;
+                if c.overwrite {
+                    println!(
+                        "Merge rules: a project brings its process, channels and triggers whole; variable sets merge by key; \
+                         teams and tenants' connections only grow; history is never changed; nothing else is removed."
+                    );
+                    c.keep_destination_secrets = confirm(
+                        "Keep every secret the destination already holds?",
+                        c.keep_destination_secrets,
+                        "for pushes into a network where some secrets live only there",
+                    )?;
+                } else {
+                    println!(
+                        "Skip: what exists is left exactly as it is; a project that exists is skipped with everything it owns."
+                    );
+                    c.keep_destination_secrets = false;
+                }
+                c.task_logs =
+                    c.backup.is_none() && confirm("Import task logs too?", c.task_logs, "")?;
+                Step::Backup
+            }
+            Step::Backup => {
+                let first = confirm(
+                    &format!("Back up {:?} first?", c.instance),
+                    c.backup_first.is_some() || planned.is_none(),
+                    "one file (cuttle instance backup) to restore from if the result is not what you wanted",
+                )?;
+                c.backup_first = if first {
+                    let now = cuttle_domain::documents::Timestamp::now();
+                    let stamp: String = now
+                        .as_str()
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .take(14)
+                        .collect();
+                    let default = c
+                        .backup_first
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-{stamp}.cuttle-backup", c.instance));
+                    Some(text("Backup file:", &default, "must not exist yet")?)
+                } else {
+                    None
+                };
+                Step::Preview
+            }
+            Step::Preview => {
+                if planned.is_none() {
+                    match preview(home, &c, pass.as_ref()) {
+                        Ok(p) => planned = Some(p),
+                        Err(error) => {
+                            eprintln!("error: {}", crate::commands::describe_error(&error));
+                            let back = match error.downcast_ref::<ImportError>() {
+                                Some(ImportError::Password(_)) => Step::Password,
+                                Some(ImportError::Blocked(_)) => Step::Policy,
+                                _ if error.downcast_ref::<Cancelled>().is_some() => {
+                                    return Err(error);
+                                }
+                                _ => Step::Sources,
+                            };
+                            if !confirm(
+                                "Go back and change an answer?",
+                                true,
+                                "no leaves the wizard; nothing was changed",
+                            )? {
+                                return Err(Cancelled.into());
+                            }
+                            step = back;
+                            continue;
+                        }
+                    }
+                }
+                let (plan, summary) = planned.as_ref().expect("planned just above");
+                plan.print_overview(summary);
+                let details = "Show every document of the plan";
+                let choice = select("Now?", vec![RUN, details, SHOW_SCRIPT, CHANGE, CANCEL], 0)?;
+                match choice {
+                    RUN => {
+                        if let Some(args) = c.backup_args() {
+                            if let Err(error) = execute(home, &args, None) {
+                                eprintln!("error: {}", crate::commands::describe_error(&error));
+                                c.backup_first = None;
+                                step = Step::Backup;
+                                continue;
+                            }
+                        }
+                        match execute(home, &c.args(), pass.as_ref()) {
+                            Ok(()) => {
+                                if let Some(file) = &c.backup_first {
+                                    println!("The destination as it was is backed up in {file}.");
+                                }
+                                println!("Done. The same again, as a script:");
+                                print_script(&[c.args()]);
+                                return Ok(());
+                            }
+                            Err(error) => {
+                                eprintln!("error: {}", crate::commands::describe_error(&error));
+                                planned = None;
+                                Step::Preview
+                            }
+                        }
+                    }
+                    SHOW_SCRIPT => {
+                        print_script(&c.script());
+                        Step::Preview
+                    }
+                    CHANGE => {
+                        let mut steps =
+                            vec![("destination", Step::Instance), ("sources", Step::Sources)];
+                        if c.backup.is_none() {
+                            steps.push(("password", Step::Password));
+                        }
+                        steps.extend([
+                            ("skip or overwrite", Step::Policy),
+                            ("backup first", Step::Backup),
+                            ("nothing: back to the preview", Step::Preview),
+                        ]);
+                        let labels: Vec<&str> = steps.iter().map(|(l, _)| *l).collect();
+                        let picked = select("Change which answer?", labels, 0)?;
+                        let next = steps
+                            .iter()
+                            .find(|(l, _)| *l == picked)
+                            .map(|(_, s)| *s)
+                            .unwrap_or(Step::Preview);
+                        if next != Step::Preview && next != Step::Backup {
+                            planned = None;
+                        }
+                        next
+                    }
+                    d if d == details => {
+                        plan.print_all()?;
+                        Step::Preview
+                    }
+                    _ => return Err(Cancelled.into()),
+                }
+            }
+        };
+    }
+}
