@@ -196,8 +196,7 @@ impl ExportChoices {
         push(&self.instance);
         push("--directory");
         push(&self.directory);
-        let keeps_history;
-        if self.partial {
+        let keeps_history = if self.partial {
             for p in &self.projects {
                 push("--project");
                 push(p);
@@ -209,14 +208,13 @@ impl ExportChoices {
             for l in &self.leave {
                 push(l.flag());
             }
-            keeps_history =
-                !self.leave.contains(&Leave::History) && !self.leave.contains(&Leave::Deployments);
+            !self.leave.contains(&Leave::History) && !self.leave.contains(&Leave::Deployments)
         } else {
             if !self.history {
                 push("--ignore-history");
             }
-            keeps_history = self.history;
-        }
+            self.history
+        };
         if self.task_logs && keeps_history {
             push("--include-task-logs");
         }
@@ -873,13 +871,13 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                 let choice = select("Now?", vec![RUN, details, SHOW_SCRIPT, CHANGE, CANCEL], 0)?;
                 match choice {
                     RUN => {
-                        if let Some(args) = c.backup_args() {
-                            if let Err(error) = execute(home, &args, None) {
-                                eprintln!("error: {}", crate::commands::describe_error(&error));
-                                c.backup_first = None;
-                                step = Step::Backup;
-                                continue;
-                            }
+                        if let Some(args) = c.backup_args()
+                            && let Err(error) = execute(home, &args, None)
+                        {
+                            eprintln!("error: {}", crate::commands::describe_error(&error));
+                            c.backup_first = None;
+                            step = Step::Backup;
+                            continue;
                         }
                         match execute(home, &c.args(), pass.as_ref()) {
                             Ok(()) => {
