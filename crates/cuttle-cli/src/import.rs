@@ -119,6 +119,38 @@ pub fn backup(home: &Home, name: &str, file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// A role assignment for people: its role, then the scopes it has (`Project deployer in
+/// environments Development, Test`); unscoped, the role alone.
+pub(crate) fn role_assignment_text(assignment: &Value) -> String {
+    let role = assignment
+        .get("userRole")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut scopes = Vec::new();
+    for (field, label) in [
+        ("projects", "projects"),
+        ("projectGroups", "project groups"),
+        ("environments", "environments"),
+        ("tenants", "tenants"),
+    ] {
+        let names: Vec<&str> = assignment
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !names.is_empty() {
+            scopes.push(format!("{label} {}", names.join(", ")));
+        }
+    }
+    if scopes.is_empty() {
+        format!("{role:?}")
+    } else {
+        format!("{role:?} in {}", scopes.join(" and "))
+    }
+}
+
 /// A plan printer: the engine's sink, plus the end.
 pub(crate) trait PrintPlan {
     fn as_sink(&mut self) -> &mut dyn PlanSink;
@@ -271,8 +303,9 @@ impl<W: Write> PlanSink for TextPlan<W> {
                     }
                     (None, Some(assignment)) => writeln!(
                         self.buffer,
-                        "  + team {:?}: role assignment {assignment}",
-                        grant.team
+                        "  + team {:?}: role assignment {}",
+                        grant.team,
+                        role_assignment_text(assignment)
                     )?,
                     (None, None) => {}
                 }

@@ -607,13 +607,37 @@ impl Preview {
         if self.grants.is_empty() {
             println!("No change grants access.");
         } else {
-            println!("Changes that grant access ({}):", self.grants.len());
+            println!(
+                "Changes that grant access ({}; details show each):",
+                self.grants.len()
+            );
+            let mut teams: Vec<(&str, Vec<&str>, Vec<String>)> = Vec::new();
             for g in &self.grants {
-                match (&g.member, &g.role_assignment) {
-                    (Some(m), _) => println!("  + team {:?}: member {m:?}", g.team),
-                    (None, Some(r)) => println!("  + team {:?}: role assignment {r}", g.team),
-                    _ => {}
+                let at = match teams.iter().position(|(t, _, _)| *t == g.team) {
+                    Some(at) => at,
+                    None => {
+                        teams.push((&g.team, Vec::new(), Vec::new()));
+                        teams.len() - 1
+                    }
+                };
+                if let Some(member) = &g.member {
+                    teams[at].1.push(member);
                 }
+                if let Some(assignment) = &g.role_assignment {
+                    teams[at]
+                        .2
+                        .push(crate::import::role_assignment_text(assignment));
+                }
+            }
+            for (team, members, roles) in teams {
+                let mut parts = Vec::new();
+                if !members.is_empty() {
+                    parts.push(format!("members {}", members.join(", ")));
+                }
+                if !roles.is_empty() {
+                    parts.push(format!("roles {}", roles.join("; ")));
+                }
+                println!("  + team {team:?}: {}", parts.join(" | "));
             }
         }
         if !self.conflicts.is_empty() {
@@ -723,6 +747,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
     }
     let mut step = Step::Instance;
     let mut planned: Option<(Preview, cuttle_engine::import::ImportSummary)> = None;
+    let mut overview_shown = false;
     loop {
         step = match step {
             Step::Instance => {
@@ -842,7 +867,10 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
             Step::Preview => {
                 if planned.is_none() {
                     match preview(home, &c, pass.as_ref()) {
-                        Ok(p) => planned = Some(p),
+                        Ok(p) => {
+                            planned = Some(p);
+                            overview_shown = false;
+                        }
                         Err(error) => {
                             eprintln!("error: {}", crate::commands::describe_error(&error));
                             let back = match error.downcast_ref::<ImportError>() {
@@ -866,7 +894,10 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                     }
                 }
                 let (plan, summary) = planned.as_ref().expect("planned just above");
-                plan.print_overview(summary);
+                if !overview_shown {
+                    plan.print_overview(summary);
+                    overview_shown = true;
+                }
                 let details = "Show every document of the plan";
                 let choice = select("Now?", vec![RUN, details, SHOW_SCRIPT, CHANGE, CANCEL], 0)?;
                 match choice {
