@@ -354,3 +354,112 @@ fn without_a_terminal_it_says_so() {
     let message = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(message.contains("terminal"), "{message}");
 }
+
+#[test]
+fn a_partial_export_picks_projects_by_search_and_its_script_agrees() {
+    let world = World::sqlite();
+    sampled(&world, "staging");
+    let dirs = TempDir::new().unwrap();
+    let by_wizard = dirs.path().join("by-wizard");
+
+    let mut w = Wizard::start(&world, dirs.path());
+    w.pick("What do you want to do?", 0);
+    w.pick("Instance to export:", 0);
+    w.pick("What to export?", 1);
+    // Type to search, space to pick the match, enter to go on.
+    w.expect("Projects (type to search");
+    w.keys("Order");
+    w.expect("Order Service");
+    w.keys(" \r");
+    w.answer("Project groups", "");
+    w.answer("Leave out", "");
+    w.answer("Export directory:", &by_wizard.display().to_string());
+    w.password(true);
+    w.answer("Include deployments' task logs?", "n");
+    w.answer("Keep scripts inside the JSON?", "n");
+    w.pick("Now?", 1);
+    w.expect("# The password is read from $CUTTLE_PASSWORD");
+    let shown = w.expect("Now?");
+    let script: Vec<&str> = shown
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("cuttle "))
+        .collect();
+    assert_eq!(script.len(), 1, "{shown}");
+    assert!(
+        script[0].contains("partial-export") && script[0].contains("--project 'Order Service'"),
+        "{}",
+        script[0]
+    );
+    let script = script[0].replace(&by_wizard.display().to_string(), "by-script");
+    w.keys("\r"); // run it
+    w.expect("Done.");
+    let (out, status) = w.finish();
+    assert_eq!(status, 0, "{out}");
+
+    let bin = assert_cmd::cargo::cargo_bin("cuttle");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dirs.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("CUTTLE_HOME", world.home())
+        .env("CUTTLE_PASSWORD", PASSWORD)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exported = tree(&by_wizard);
+    assert!(
+        exported
+            .keys()
+            .any(|f| f.starts_with("projects/order-service")),
+        "the chosen project is exported"
+    );
+    assert!(
+        !exported
+            .keys()
+            .any(|f| f.starts_with("projects/web-storefront")),
+        "and not the others"
+    );
+    assert_eq!(exported, tree(&dirs.path().join("by-script")));
+}
+
+#[test]
+fn an_error_returns_to_the_question_that_can_fix_it() {
+    let world = World::sqlite();
+    let dirs = prepared(&world, "production");
+    let index = instance_index(&world, "production");
+    let mut w = Wizard::start(&world, dirs.path());
+    w.pick("What do you want to do?", 1);
+    w.pick("Instance to import into:", index);
+    w.pick("Import from:", 0);
+    w.answer(
+        "Export directory 1:",
+        &dirs.path().join("export").display().to_string(),
+    );
+    w.answer("Add another export directory?", "n");
+    w.answer("Password:", "not the password");
+    w.pick("When a document exists in the destination:", 0);
+    w.answer("Import task logs too?", "n");
+    w.answer("first?", "n");
+    let error = w.expect("Go back and change an answer?");
+    assert!(error.contains("wrong password"), "{error}");
+    w.keys("y\r");
+    // Back at the password, then on to the preview.
+    w.answer("Password:", PASSWORD);
+    w.pick("When a document exists in the destination:", 0);
+    w.answer("Import task logs too?", "n");
+    w.answer("first?", "n");
+    w.expect("Plan, per collection:");
+    w.pick("Now?", 4);
+    let (_, status) = w.finish();
+    assert_eq!(status, 130);
+    assert!(world.list("production", "environments", None).is_empty());
+}
