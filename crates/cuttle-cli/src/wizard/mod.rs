@@ -246,9 +246,10 @@ fn directory_warning(directory: &Path) -> Option<String> {
     }
     if directory.join(cuttle_engine::format::MANIFEST).is_file() {
         return Some(format!(
-            "{} holds an earlier Cuttle export: it will be mirrored. Files the format owns that no longer match a document are removed; \
-             other files (a README, .git) are never touched.",
-            directory.display()
+            "{} holds an earlier Cuttle export ({} files the format owns): it will be mirrored. Those files that no longer \
+             match a document of this export are removed; other files (a README, .git) are never touched.",
+            directory.display(),
+            owned_files(directory)
         ));
     }
     Some(format!(
@@ -256,6 +257,28 @@ fn directory_warning(directory: &Path) -> Option<String> {
         directory.display(),
         entries.len()
     ))
+}
+
+/// How many files under `directory` the export format owns (links are not followed).
+fn owned_files(directory: &Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(directory.join(&dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let relative = dir.join(entry.file_name());
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() && cuttle_engine::format::owns_dir(&relative) => {
+                    stack.push(relative)
+                }
+                Ok(kind) if kind.is_file() && cuttle_engine::format::owns(&relative) => count += 1,
+                _ => {}
+            }
+        }
+    }
+    count
 }
 
 fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
