@@ -188,7 +188,15 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
         check_project_folder(&relative, collection, &value)?;
         inline_scripts(root, &relative, collection, &mut value)?;
         if collection == Collection::Deployments {
-            deployments.insert(relative.with_extension(""), value.clone());
+            // Only what a task log beside it needs to name its deployment.
+            let key = json!({
+                "project": value["project"],
+                "release": value["release"],
+                "environment": value["environment"],
+                "tenant": value["tenant"],
+                "number": value["number"],
+            });
+            deployments.insert(relative.with_extension(""), key);
         }
         documents.push(Incoming {
             collection,
