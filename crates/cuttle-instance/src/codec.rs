@@ -594,6 +594,15 @@ impl<'t> Names<'t> {
         }
     }
 
+    /// Adds addresses read beforehand (in one batch), so that rendering many documents does not
+    /// look each reference up on its own.
+    pub fn seed(&mut self, rows: impl IntoIterator<Item = (Collection, cuttle_store::KeyRow)>) {
+        for (collection, row) in rows {
+            self.addresses
+                .insert(row.id, (collection, row.owner, row.key));
+        }
+    }
+
     fn address(&mut self, id: DocId) -> Result<(Collection, DocId, String), StoreError> {
         if let Some(found) = self.addresses.get(&id) {
             return Ok(found.clone());

@@ -30,6 +30,14 @@ const FIND_ID: &str =
 const FIND_IDS: &str = "SELECT k.i, d.id
      FROM unnest($2::BIGINT[], $3::TEXT[]) WITH ORDINALITY AS k(owner, key, i)
      JOIN cuttle_documents d ON d.collection = $1 AND d.owner = k.owner AND d.key = k.key";
+/// Many documents by id, in the order asked.
+const GET_MANY: &str = "SELECT d.id, d.collection, d.owner, d.key, d.body
+     FROM unnest($1::BIGINT[]) WITH ORDINALITY AS k(id, i)
+     JOIN cuttle_documents d ON d.id = k.id ORDER BY k.i";
+/// Many documents' addresses by id, in the order asked.
+const ADDRESSES: &str = "SELECT d.id, d.collection, d.owner, d.key
+     FROM unnest($1::BIGINT[]) WITH ORDINALITY AS k(id, i)
+     JOIN cuttle_documents d ON d.id = k.id ORDER BY k.i";
 /// At most this many keys go in one [`FIND_IDS`].
 const FIND_IDS_CHUNK: usize = 10_000;
 const SCAN: &str =
@@ -234,6 +242,53 @@ impl ReadTxn for Txn<'_> {
                 let ordinal: i64 = column(&row, 0)?;
                 let position = chunk_index * FIND_IDS_CHUNK + ordinal as usize - 1;
                 found[position] = Some(column(&row, 1)?);
+            }
+        }
+        Ok(found)
+    }
+
+    fn get_many(&mut self, ids: &[DocId]) -> Result<Vec<StoredDoc>> {
+        const CONTEXT: &str = "reading documents";
+        let statement = self.statement(GET_MANY, CONTEXT)?;
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FIND_IDS_CHUNK) {
+            let rows = self
+                .txn
+                .query(&statement, &[&chunk])
+                .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+            for row in rows {
+                let id: DocId = column(&row, 0)?;
+                found.push(StoredDoc {
+                    id,
+                    collection: collection_named(column(&row, 1)?, id)?,
+                    owner: column(&row, 2)?,
+                    key: column(&row, 3)?,
+                    body: column(&row, 4)?,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    fn addresses(&mut self, ids: &[DocId]) -> Result<Vec<(Collection, KeyRow)>> {
+        const CONTEXT: &str = "reading documents' addresses";
+        let statement = self.statement(ADDRESSES, CONTEXT)?;
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FIND_IDS_CHUNK) {
+            let rows = self
+                .txn
+                .query(&statement, &[&chunk])
+                .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+            for row in rows {
+                let id: DocId = column(&row, 0)?;
+                found.push((
+                    collection_named(column(&row, 1)?, id)?,
+                    KeyRow {
+                        id,
+                        owner: column(&row, 2)?,
+                        key: column(&row, 3)?,
+                    },
+                ));
             }
         }
         Ok(found)

@@ -361,6 +361,24 @@ pub fn insert_then_read_back(db: &dyn TestDb) {
 }
 
 fn check_read_back<T: ReadTxn + ?Sized>(txn: &mut T, docs: &[StoredDoc], web: DocId, api: DocId) {
+    // Batches: in the order asked, missing ids left out.
+    let missing = docs.iter().map(|d| d.id).max().unwrap_or(0) + 1_000;
+    let mut asked: Vec<DocId> = docs.iter().rev().map(|d| d.id).collect();
+    asked.insert(1, missing);
+    let expected: Vec<&StoredDoc> = docs.iter().rev().collect();
+    let many = txn.get_many(&asked).expect("get_many");
+    assert_eq!(many.iter().collect::<Vec<_>>(), expected, "get_many");
+    let addresses = txn.addresses(&asked).expect("addresses");
+    let expected: Vec<(Collection, DocId, DocId, &str)> = docs
+        .iter()
+        .rev()
+        .map(|d| (d.collection, d.id, d.owner, d.key.as_str()))
+        .collect();
+    let got: Vec<(Collection, DocId, DocId, &str)> = addresses
+        .iter()
+        .map(|(c, row)| (*c, row.id, row.owner, row.key.as_str()))
+        .collect();
+    assert_eq!(got, expected, "addresses");
     for d in docs {
         assert_eq!(
             txn.get(d.id).expect("get").as_ref(),

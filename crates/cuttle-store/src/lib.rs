@@ -144,6 +144,24 @@ pub trait ReadTxn {
         visit: &mut dyn FnMut(KeyRow) -> Result<()>,
     ) -> Result<()>;
     fn count(&mut self, collection: Collection) -> Result<u64>;
+    /// Many documents by id: those that exist, in the order asked; one round trip where the
+    /// backend can.
+    fn get_many(&mut self, ids: &[DocId]) -> Result<Vec<StoredDoc>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.get(*id)?);
+        }
+        Ok(found)
+    }
+    /// The addresses of many documents: those that exist, in the order asked; one round trip
+    /// where the backend can.
+    fn addresses(&mut self, ids: &[DocId]) -> Result<Vec<(Collection, KeyRow)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.address(*id)?);
+        }
+        Ok(found)
+    }
     /// The collection, owner and key of a document, without its body.
     fn address(&mut self, id: DocId) -> Result<Option<(Collection, KeyRow)>> {
         Ok(self.get(id)?.map(|d| {

@@ -100,6 +100,9 @@ struct Planner<'a> {
     /// Deployments skipped, by identity, so that their task logs are skipped too.
     skipped_deployments: HashSet<(String, String)>,
     grants: u64,
+    /// The destination's versions of the collection being planned that an overwrite compares,
+    /// read in one batch ([`Planner::dest_views`]).
+    views: HashMap<DocId, Value>,
 }
 
 impl Lookup for Planner<'_> {
@@ -151,6 +154,7 @@ pub(super) fn plan(
         units: BTreeMap::new(),
         skipped_deployments: HashSet::new(),
         grants: 0,
+        views: HashMap::new(),
     };
     let total = docs.len() as u64;
     let mut by_collection: HashMap<Collection, Vec<SourceDoc>> = HashMap::new();
@@ -401,6 +405,11 @@ impl Planner<'_> {
             })
             .collect();
 
+        // What an overwrite will compare, read in batches.
+        if self.options.overwrite && decl.merge != MergeRule::CreateOnly {
+            let compared: Vec<DocId> = existing.iter().flatten().copied().collect();
+            self.views = self.dest_views(decl, &compared)?;
+        }
         let mut decisions = Vec::with_capacity(entries.len());
         for (mut entry, existing) in entries.into_iter().zip(existing) {
             // What will not go through the write path is checked here: what the destination
@@ -441,6 +450,7 @@ impl Planner<'_> {
             )?;
             decisions.push(decision);
         }
+        self.views.clear();
         Ok(decisions)
     }
 
@@ -518,11 +528,18 @@ impl Planner<'_> {
         }
 
         // Overwrite: compare the destination's version with what the merge rule makes of both.
-        let stored = self
-            .txn
-            .get(id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
-        let dest = self.dest_view(decl, id, &stored.body)?;
+        let dest = match self.views.remove(&id) {
+            Some(view) => view,
+            None => {
+                let stored = self
+                    .txn
+                    .get(id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
+                let (sealer, key) = (self.sealer, self.digest_key.clone());
+                let mut names = Names::new(&mut *self.txn);
+                Self::dest_view_with(sealer, &key, &mut names, decl, id, &stored.body)?
+            }
+        };
         let source = match self.source_view(&value, &incoming.origin, &plan) {
             Some(view) => view,
             None => {
@@ -659,16 +676,15 @@ impl Planner<'_> {
 
     /// The destination's version in the export shape, each sensitive value a digest stand-in
     /// (`{"masked": true, "$digest": …}`).
-    fn dest_view(
-        &mut self,
+    fn dest_view_with(
+        sealer: &Sealer,
+        digest_key: &[u8; 32],
+        names: &mut Names<'_>,
         decl: &CollectionDecl,
         id: DocId,
         body: &str,
     ) -> Result<Value, ImportError> {
-        let sealer = self.sealer;
-        let digest_key = self.digest_key.clone();
-        let mut names = Names::new(&mut *self.txn);
-        let view = codec::render(decl, id, body, &mut names, &mut |slot, place: Place<'_>| {
+        let view = codec::render(decl, id, body, names, &mut |slot, place: Place<'_>| {
             let sealed = slot
                 .get(cuttle_domain::sensitive::SEALED)
                 .and_then(Value::as_str)
@@ -679,10 +695,56 @@ impl Planner<'_> {
                     place.collection, place.pointer
                 ))
             })?;
-            *slot = json!({ "masked": true, DIGEST: digest(&digest_key, &plain) });
+            *slot = json!({ "masked": true, DIGEST: digest(digest_key, &plain) });
             Ok(())
         })?;
         Ok(view)
+    }
+
+    /// The destination's versions of `ids` (documents of `decl`), each in the export shape with
+    /// digest stand-ins: the bodies in one batch, and the names they refer to in another.
+    fn dest_views(
+        &mut self,
+        decl: &CollectionDecl,
+        ids: &[DocId],
+    ) -> Result<HashMap<DocId, Value>, ImportError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let stored = self.txn.get_many(ids)?;
+        let mut referenced: BTreeSet<DocId> = BTreeSet::new();
+        for doc in &stored {
+            if doc.owner != NO_OWNER {
+                referenced.insert(doc.owner);
+            }
+            let body: Value =
+                serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for r in decl.refs {
+                let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, _| {
+                    let id = match (r.scope, v) {
+                        (RefScope::TenantTag, Value::String(s)) => {
+                            s.split_once('/').and_then(|(set, _)| set.parse().ok())
+                        }
+                        (_, v) => v.as_i64(),
+                    };
+                    referenced.extend(id);
+                    Ok(())
+                });
+            }
+        }
+        let referenced: Vec<DocId> = referenced.into_iter().collect();
+        let addresses = self.txn.addresses(&referenced)?;
+        let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
+        let txn: &mut dyn WriteTxn = &mut *self.txn;
+        let mut names = Names::new(txn);
+        names.seed(addresses);
+        let mut views = HashMap::with_capacity(stored.len());
+        for doc in &stored {
+            let view =
+                Self::dest_view_with(sealer, &digest_key, &mut names, decl, doc.id, &doc.body)?;
+            views.insert(doc.id, view);
+        }
+        Ok(views)
     }
 
     /// The source's version with each sensitive value's stand-in; `None` (with a problem
