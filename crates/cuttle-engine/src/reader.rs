@@ -171,38 +171,52 @@ pub fn export_key(manifest: &Manifest, password: &[u8]) -> Result<ExportKey, Rea
 /// Reads every document of the export at `root`.
 pub fn read_export(root: &Path) -> Result<Export, ReadError> {
     let manifest = read_manifest(root)?;
-    let mut documents = Vec::new();
+    let files: Vec<(PathBuf, Collection)> = owned_files(root)?
+        .into_iter()
+        .filter_map(|relative| collection_at(&relative).map(|c| (relative, c)))
+        .collect();
+    // Files are read and parsed on every core, in contiguous runs, then taken in file order, so
+    // the result (and the first error reported) does not depend on the threads.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let run = files.len().div_ceil(threads).max(1);
+    let read: Vec<Vec<Result<Read, ReadError>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(run)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for (relative, collection) in chunk {
+                        let one = read_one(root, relative, *collection);
+                        let failed = one.is_err();
+                        out.push(one);
+                        if failed {
+                            break;
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a reader thread does not panic"))
+            .collect()
+    });
+    let mut documents = Vec::with_capacity(files.len());
     let mut deployments: BTreeMap<PathBuf, Value> = BTreeMap::new();
     let mut logs = Vec::new();
-    for relative in owned_files(root)? {
-        let Some(collection) = collection_at(&relative) else {
-            continue;
-        };
-        let text = read_file(root, &relative)?;
-        if collection == Collection::TaskLogs {
-            logs.push((relative, text));
-            continue;
+    for one in read.into_iter().flatten() {
+        match one? {
+            Read::Log(relative, text) => logs.push((relative, text)),
+            Read::Document(incoming, deployment) => {
+                if let Some((file, key)) = deployment {
+                    deployments.insert(file, key);
+                }
+                documents.push(incoming);
+            }
         }
-        let mut value: Value = serde_json::from_str(&text)
-            .map_err(|e| file_error(&relative, format!("not valid JSON: {e}")))?;
-        check_project_folder(&relative, collection, &value)?;
-        inline_scripts(root, &relative, collection, &mut value)?;
-        if collection == Collection::Deployments {
-            // Only what a task log beside it needs to name its deployment.
-            let key = json!({
-                "project": value["project"],
-                "release": value["release"],
-                "environment": value["environment"],
-                "tenant": value["tenant"],
-                "number": value["number"],
-            });
-            deployments.insert(relative.with_extension(""), key);
-        }
-        documents.push(Incoming {
-            collection,
-            origin: relative.display().to_string(),
-            json: value.to_string(),
-        });
     }
     // A task log is plain text: its document is named after the deployment file beside it.
     for (relative, log) in logs {
@@ -235,6 +249,45 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
         manifest,
         documents,
     })
+}
+
+/// One file, read.
+enum Read {
+    /// A task log's text, turned into a document once every deployment is read.
+    Log(PathBuf, String),
+    /// A document; for a deployment, also its file (without extension) and the key a task log
+    /// beside it needs to name it.
+    Document(Incoming, Option<(PathBuf, Value)>),
+}
+
+fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
+    let text = read_file(root, relative)?;
+    if collection == Collection::TaskLogs {
+        return Ok(Read::Log(relative.to_owned(), text));
+    }
+    let mut value: Value = serde_json::from_str(&text)
+        .map_err(|e| file_error(relative, format!("not valid JSON: {e}")))?;
+    check_project_folder(relative, collection, &value)?;
+    inline_scripts(root, relative, collection, &mut value)?;
+    let deployment = (collection == Collection::Deployments).then(|| {
+        // Only what a task log beside it needs to name its deployment.
+        let key = json!({
+            "project": value["project"],
+            "release": value["release"],
+            "environment": value["environment"],
+            "tenant": value["tenant"],
+            "number": value["number"],
+        });
+        (relative.with_extension(""), key)
+    });
+    Ok(Read::Document(
+        Incoming {
+            collection,
+            origin: relative.display().to_string(),
+            json: value.to_string(),
+        },
+        deployment,
+    ))
 }
 
 /// A project-owned file must stand in its project's folder (SPEC 5.4): one whose `project`
