@@ -12,6 +12,8 @@ pub mod backup;
 pub mod closure;
 pub mod export;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod import;
 pub mod jsonpos;
 pub mod reader;
