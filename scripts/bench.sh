@@ -83,6 +83,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=scripts/lib/postgres.sh
+. scripts/lib/postgres.sh
 
 BENCHES=${BENCHES:-export import}
 SIZES=${SIZES:-medium large}
@@ -193,18 +195,7 @@ pg_admin_url=
 want_postgres=false
 [[ " $BACKENDS " == *" postgres "* ]] && want_postgres=true
 if $want_postgres; then
-    if [ -n "${CUTTLE_BENCH_POSTGRES_URL:-}" ]; then
-        pg_admin_url=$CUTTLE_BENCH_POSTGRES_URL
-    elif [ "$(id -u)" -eq 0 ] && [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -f .ci/postgres.sh ]; then
-        note "starting the local PostgreSQL 15 cluster (.ci/postgres.sh)"
-        if bash .ci/postgres.sh; then
-            pg_admin_url=postgres://cuttle:cuttle@127.0.0.1:5432/cuttle
-        else
-            note "SKIPPED postgres: .ci/postgres.sh failed"
-        fi
-    else
-        note "SKIPPED postgres: set CUTTLE_BENCH_POSTGRES_URL, or run as root on a machine with PostgreSQL 15"
-    fi
+    find_postgres "${CUTTLE_BENCH_POSTGRES_URL:-}" CUTTLE_BENCH_POSTGRES_URL
 fi
 if [ -n "$pg_admin_url" ]; then
     # Client tools of the server's major version when installed (pg_dump refuses newer servers).

@@ -42,6 +42,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=scripts/lib/postgres.sh
+. scripts/lib/postgres.sh
 
 KILLS=${KILLS:-100}
 BACKENDS=${BACKENDS:-sqlite postgres}
@@ -122,18 +124,7 @@ trap 'exit 143' TERM
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
 if [[ " $BACKENDS " == *" postgres "* ]]; then
-    if [ -n "${CUTTLE_CRASH_POSTGRES_URL:-${CUTTLE_TEST_POSTGRES_URL:-}}" ]; then
-        pg_admin_url=${CUTTLE_CRASH_POSTGRES_URL:-$CUTTLE_TEST_POSTGRES_URL}
-    elif [ "$(id -u)" -eq 0 ] && [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -f .ci/postgres.sh ]; then
-        note "starting the local PostgreSQL 15 cluster (.ci/postgres.sh)"
-        if bash .ci/postgres.sh; then
-            pg_admin_url=postgres://cuttle:cuttle@127.0.0.1:5432/cuttle
-        else
-            note "SKIPPED postgres: .ci/postgres.sh failed"
-        fi
-    else
-        note "SKIPPED postgres: set CUTTLE_CRASH_POSTGRES_URL, or run as root on a machine with PostgreSQL 15"
-    fi
+    find_postgres "${CUTTLE_CRASH_POSTGRES_URL:-${CUTTLE_TEST_POSTGRES_URL:-}}" CUTTLE_CRASH_POSTGRES_URL
     if [ -n "$pg_admin_url" ]; then
         command -v psql >/dev/null || die "psql is missing (Debian package: postgresql-client)"
         if ! out=$(psql -X -tA -d "$pg_admin_url" -c 'SELECT 1' 2>&1); then

@@ -315,14 +315,7 @@ impl<W: Write> PlanSink for TextPlan<W> {
                     return Ok(());
                 }
                 self.section("Documents that several sources define (the later wins):")?;
-                let mut name = conflict.key.clone();
-                if let Some(project) = &conflict.project {
-                    name = if name.is_empty() {
-                        project.clone()
-                    } else {
-                        format!("{project} / {name}")
-                    };
-                }
+                let name = conflict.name();
                 writeln!(
                     self.buffer,
                     "  {} {name:?}: {} → {}{}",
@@ -356,10 +349,7 @@ impl<W: Write> PlanSink for TextPlan<W> {
                 if self.blockers.is_empty() {
                     writeln!(self.blockers, "The import stops before writing:")?;
                 }
-                let mut name = blocker.key.clone();
-                if let Some(project) = &blocker.project {
-                    name = format!("{project} / {name}");
-                }
+                let name = blocker.name();
                 writeln!(
                     self.blockers,
                     "  ! {} {name:?}: {}",

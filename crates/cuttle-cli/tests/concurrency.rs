@@ -108,12 +108,7 @@ fn written_names(files: &BTreeMap<String, Vec<u8>>) -> BTreeSet<String> {
 fn import_while_others_write(world: &World) {
     let dirs = TempDir::new().unwrap();
     let source = dirs.path().join("source");
-    world.create_instance("source");
-    world
-        .cuttle()
-        .args(["sample", "--instance", "source", "--size", "small"])
-        .assert()
-        .success();
+    world.create_sampled("source");
     world
         .export("source", &source, &["--include-task-logs"])
         .success();

@@ -94,12 +94,7 @@ fn killed_imports_leave_all_or_nothing(world: &World) {
     let before = dirs.path().join("before");
     let after = dirs.path().join("after");
 
-    world.create_instance("source");
-    world
-        .cuttle()
-        .args(["sample", "--instance", "source", "--size", "small"])
-        .assert()
-        .success();
+    world.create_sampled("source");
     world
         .export("source", &source, &["--include-task-logs"])
         .success();

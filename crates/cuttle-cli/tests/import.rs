@@ -33,22 +33,6 @@ fn exported(world: &World, name: &str) -> TempDir {
     dir
 }
 
-fn sampled(world: &World, name: &str) {
-    world
-        .cuttle()
-        .args([
-            "sample",
-            "--instance",
-            name,
-            "--size",
-            "small",
-            "--seed",
-            "1",
-        ])
-        .assert()
-        .success();
-}
-
 /// What both sides of most tests share: two environments, a lifecycle, a project group and the
 /// project "Web" with its default channel and a one-step process.
 fn base() -> Vec<(&'static str, Value)> {
@@ -235,7 +219,7 @@ fn round_trip(world: &World, from: &str, to: &str, from_sqlite: bool) {
     } else {
         world.create_instance(from);
     }
-    sampled(world, from);
+    world.sample(from, 1);
     let dir = exported(world, from);
     world.create_instance(to);
     let out = world
@@ -1624,7 +1608,7 @@ fn bad_input_is_refused_and_changes_nothing(world: &World) {
 
 fn a_backup_imports_into_another_instance(world: &World) {
     world.create_instance("a");
-    sampled(world, "a");
+    world.sample("a", 1);
     let files = TempDir::new().unwrap();
     let backup = files.path().join("a.backup");
     world

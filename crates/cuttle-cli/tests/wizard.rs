@@ -84,15 +84,6 @@ impl Wizard {
     }
 }
 
-fn sampled(world: &World, name: &str) {
-    world.create_instance(name);
-    world
-        .cuttle()
-        .args(["sample", "--instance", name, "--size", "small"])
-        .assert()
-        .success();
-}
-
 /// Whether exporting `instance` into a copy of `reference` leaves it as it is.
 fn same_as(world: &World, instance: &str, reference: &Path) -> bool {
     let scratch = TempDir::new().unwrap();
@@ -104,7 +95,7 @@ fn same_as(world: &World, instance: &str, reference: &Path) -> bool {
 #[test]
 fn an_export_through_the_wizard_equals_the_command() {
     let world = World::sqlite();
-    sampled(&world, "staging");
+    world.create_sampled("staging");
     let dirs = TempDir::new().unwrap();
     let by_wizard = dirs.path().join("by-wizard");
 
@@ -135,7 +126,7 @@ fn an_export_through_the_wizard_equals_the_command() {
 
 /// An export of a sampled instance "staging", and an empty instance `destination`.
 fn prepared(world: &World, destination: &str) -> TempDir {
-    sampled(world, "staging");
+    world.create_sampled("staging");
     let dirs = TempDir::new().unwrap();
     world
         .export("staging", &dirs.path().join("export"), &[])
@@ -309,21 +300,7 @@ fn the_script_does_what_the_wizard_does() {
     );
 
     // Run as it is, by a shell, with `cuttle` on the PATH.
-    let bin = assert_cmd::cargo::cargo_bin("cuttle");
-    let path = format!(
-        "{}:{}",
-        bin.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(dirs.path())
-        .env("PATH", path)
-        .env("CUTTLE_HOME", world.home())
-        .env("CUTTLE_PASSWORD", PASSWORD)
-        .status()
-        .unwrap();
+    let status = world.shell(&script, dirs.path());
     assert!(status.success());
     assert!(dirs.path().join("script.cuttle-backup").is_file());
 
@@ -358,7 +335,7 @@ fn without_a_terminal_it_says_so() {
 #[test]
 fn a_partial_export_picks_projects_by_search_and_its_script_agrees() {
     let world = World::sqlite();
-    sampled(&world, "staging");
+    world.create_sampled("staging");
     let dirs = TempDir::new().unwrap();
     let by_wizard = dirs.path().join("by-wizard");
 
@@ -397,23 +374,7 @@ fn a_partial_export_picks_projects_by_search_and_its_script_agrees() {
     let (out, status) = w.finish();
     assert_eq!(status, 0, "{out}");
 
-    let bin = assert_cmd::cargo::cargo_bin("cuttle");
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(dirs.path())
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin.parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("CUTTLE_HOME", world.home())
-        .env("CUTTLE_PASSWORD", PASSWORD)
-        .status()
-        .unwrap();
+    let status = world.shell(&script, dirs.path());
     assert!(status.success());
     let exported = tree(&by_wizard);
     assert!(

@@ -79,13 +79,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{BackupMac, MasterKey, Place, Sealer};
 use cuttle_domain::decl::CollectionDecl;
-use cuttle_domain::{COLLECTIONS, Collection, sensitive};
+use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::codec::{self, Names};
 use cuttle_instance::{Incoming, Instance};
 use cuttle_store::{DocId, StoreError, StoredDoc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// The version of the backup format this Cuttle writes, and the newest it reads.
@@ -765,15 +765,8 @@ pub fn read_backup(
             &row.body,
             &mut names,
             &mut |slot: &mut Value, place: Place<'_>| {
-                let sealed = slot
-                    .get(sensitive::SEALED)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                match sealer.open(sealed, place) {
-                    Ok(plain) => *slot = json!({ sensitive::ENCRYPTED: key.encrypt(&plain) }),
-                    Err(_) => {
-                        unopened.get_or_insert_with(|| place.pointer.to_owned());
-                    }
+                if crate::export::reencrypt(&sealer, key, slot, place).is_err() {
+                    unopened.get_or_insert_with(|| place.pointer.to_owned());
                 }
                 Ok(())
             },

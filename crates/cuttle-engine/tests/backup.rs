@@ -14,49 +14,14 @@ use cuttle_engine::backup::{
 };
 use cuttle_engine::export::{ExportOptions, export};
 use cuttle_engine::format::InlineScripts;
-use cuttle_instance::documents::{self, Incoming, WriteOptions};
 use cuttle_instance::{Home, Instance};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
+mod common;
+use common::sampled;
+
 const PASSWORD: &[u8] = b"backup test password";
-
-fn sampled(home: &Home, name: &str, database: Option<&str>) -> Instance {
-    let mut instance = Instance::create(home, name, database, None).unwrap();
-    let mut docs = Vec::new();
-    cuttle_sample::generate(cuttle_sample::Size::Small, 1, &mut |collection, value| {
-        docs.push(Incoming {
-            collection,
-            origin: String::new(),
-            json: value.to_string(),
-        });
-    });
-    write(&mut instance, &docs, None);
-    instance
-}
-
-fn write(instance: &mut Instance, docs: &[Incoming], key: Option<&ExportKey>) {
-    let decrypt = |text: &str| {
-        key.unwrap()
-            .decrypt(text)
-            .map(|plain| zeroize::Zeroizing::new(String::from_utf8_lossy(&plain).into_owned()))
-            .map_err(|e| e.to_string())
-    };
-    let (store, sealer) = instance.parts();
-    let mut txn = store.write().unwrap();
-    if let Err(error) = documents::write_documents(
-        &mut *txn,
-        sealer,
-        docs,
-        WriteOptions {
-            decrypt: Some(&decrypt),
-        },
-        &mut |_| {},
-    ) {
-        panic!("the documents do not write: {error}");
-    }
-    txn.commit().unwrap();
-}
 
 fn total_documents(instance: &mut Instance) -> u64 {
     instance.describe().unwrap().documents.values().sum()
@@ -173,7 +138,9 @@ fn round_trip(source_database: Option<&str>, destination_database: Option<&str>)
 
     let mut destination =
         Instance::create(&home, "destination", destination_database, None).unwrap();
-    write(&mut destination, &read.documents, Some(&key));
+    if let Err(error) = common::write(&mut destination, &read.documents, Some(&key)) {
+        panic!("the documents do not write: {error}");
+    }
     assert_ne!(destination.identity(), source.identity());
     assert_eq!(total_documents(&mut destination), total);
 

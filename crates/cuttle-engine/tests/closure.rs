@@ -7,51 +7,14 @@ use cuttle_engine::closure::{Ignore, Selection};
 use cuttle_engine::export::{ExportOptions, export};
 use cuttle_engine::format::InlineScripts;
 use cuttle_engine::reader::{export_key, read_export};
-use cuttle_instance::documents::{self, Incoming, WriteOptions};
+use cuttle_instance::documents;
 use cuttle_instance::{Home, Instance};
 use tempfile::TempDir;
 
+mod common;
+use common::{sampled, write};
+
 const PASSWORD: &[u8] = b"closure test password";
-
-fn sampled(home: &Home, name: &str, database: Option<&str>) -> Instance {
-    let mut instance = Instance::create(home, name, database, None).unwrap();
-    let mut docs = Vec::new();
-    cuttle_sample::generate(cuttle_sample::Size::Small, 1, &mut |collection, value| {
-        docs.push(Incoming {
-            collection,
-            origin: String::new(),
-            json: value.to_string(),
-        });
-    });
-    write(&mut instance, &docs, None).unwrap();
-    instance
-}
-
-fn write(
-    instance: &mut Instance,
-    docs: &[Incoming],
-    key: Option<&cuttle_crypto::export::ExportKey>,
-) -> cuttle_instance::Result<()> {
-    let decrypt = |text: &str| {
-        key.unwrap()
-            .decrypt(text)
-            .map(|plain| zeroize::Zeroizing::new(String::from_utf8_lossy(&plain).into_owned()))
-            .map_err(|e| e.to_string())
-    };
-    let (store, sealer) = instance.parts();
-    let mut txn = store.write()?;
-    documents::write_documents(
-        &mut *txn,
-        sealer,
-        docs,
-        WriteOptions {
-            decrypt: Some(&decrypt),
-        },
-        &mut |_| {},
-    )?;
-    txn.commit()?;
-    Ok(())
-}
 
 fn options(directory: &std::path::Path, selection: Selection) -> ExportOptions {
     ExportOptions {

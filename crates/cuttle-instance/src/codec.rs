@@ -371,23 +371,34 @@ pub fn resolve_refs(
 
 /// The JSON paths of every sensitive object in a document, with its form.
 pub fn sensitive_values(value: &Value) -> Vec<(JsonPath, Form)> {
-    fn walk(value: &Value, here: &mut JsonPath, out: &mut Vec<(JsonPath, Form)>) {
-        if let Some(form) = sensitive::form_of(value) {
-            out.push((here.clone(), form));
+    find_all(value, &sensitive::form_of)
+}
+
+/// Every value of a document for which `pick` gives something, with its path (what it holds is
+/// not searched further).
+pub fn find_all<T>(value: &Value, pick: &dyn Fn(&Value) -> Option<T>) -> Vec<(JsonPath, T)> {
+    fn walk<T>(
+        value: &Value,
+        pick: &dyn Fn(&Value) -> Option<T>,
+        here: &mut JsonPath,
+        out: &mut Vec<(JsonPath, T)>,
+    ) {
+        if let Some(found) = pick(value) {
+            out.push((here.clone(), found));
             return;
         }
         match value {
             Value::Object(object) => {
                 for (name, v) in object {
                     here.push_field(name);
-                    walk(v, here, out);
+                    walk(v, pick, here, out);
                     here.pop();
                 }
             }
             Value::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
                     here.push_index(i);
-                    walk(v, here, out);
+                    walk(v, pick, here, out);
                     here.pop();
                 }
             }
@@ -395,7 +406,7 @@ pub fn sensitive_values(value: &Value) -> Vec<(JsonPath, Form)> {
         }
     }
     let mut out = Vec::new();
-    walk(value, &mut JsonPath::root(), &mut out);
+    walk(value, pick, &mut JsonPath::root(), &mut out);
     out
 }
 
@@ -757,6 +768,19 @@ pub fn render(
     }
     sort_sets(decl, &mut value);
     Ok(value)
+}
+
+/// Opens a stored `{"sealed": …}` value, as [`render`] hands it to its callback.
+pub fn open_sealed(
+    sealer: &Sealer,
+    slot: &Value,
+    place: Place<'_>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, cuttle_crypto::CryptoError> {
+    let sealed = slot
+        .get(sensitive::SEALED)
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    sealer.open(sealed, place)
 }
 
 /// Replaces a sealed value by `{"masked": true}`.

@@ -117,6 +117,29 @@ impl<'a> Txn<'a> {
     }
 
     /// One `INSERT` of every document.
+    /// The rows `sql` gives for `ids` (its one parameter, an array), in chunks, each turned into
+    /// a `T` by `read`.
+    fn by_ids<T>(
+        &mut self,
+        sql: &'static str,
+        context: &'static str,
+        ids: &[DocId],
+        read: impl Fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let statement = self.statement(sql, context)?;
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FIND_IDS_CHUNK) {
+            let rows = self
+                .txn
+                .query(&statement, &[&chunk])
+                .map_err(|e| failed(&mut self.failed, context, e))?;
+            for row in &rows {
+                found.push(read(row)?);
+            }
+        }
+        Ok(found)
+    }
+
     fn insert_rows(&mut self, docs: &[StoredDoc]) -> Result<()> {
         const CONTEXT: &str = "inserting documents";
         let statement = self.statement(INSERT, CONTEXT)?;
@@ -248,50 +271,30 @@ impl ReadTxn for Txn<'_> {
     }
 
     fn get_many(&mut self, ids: &[DocId]) -> Result<Vec<StoredDoc>> {
-        const CONTEXT: &str = "reading documents";
-        let statement = self.statement(GET_MANY, CONTEXT)?;
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(FIND_IDS_CHUNK) {
-            let rows = self
-                .txn
-                .query(&statement, &[&chunk])
-                .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
-            for row in rows {
-                let id: DocId = column(&row, 0)?;
-                found.push(StoredDoc {
-                    id,
-                    collection: collection_named(column(&row, 1)?, id)?,
-                    owner: column(&row, 2)?,
-                    key: column(&row, 3)?,
-                    body: column(&row, 4)?,
-                });
-            }
-        }
-        Ok(found)
+        self.by_ids(GET_MANY, "reading documents", ids, |row| {
+            let id: DocId = column(row, 0)?;
+            Ok(StoredDoc {
+                id,
+                collection: collection_named(column(row, 1)?, id)?,
+                owner: column(row, 2)?,
+                key: column(row, 3)?,
+                body: column(row, 4)?,
+            })
+        })
     }
 
     fn addresses(&mut self, ids: &[DocId]) -> Result<Vec<(Collection, KeyRow)>> {
-        const CONTEXT: &str = "reading documents' addresses";
-        let statement = self.statement(ADDRESSES, CONTEXT)?;
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(FIND_IDS_CHUNK) {
-            let rows = self
-                .txn
-                .query(&statement, &[&chunk])
-                .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
-            for row in rows {
-                let id: DocId = column(&row, 0)?;
-                found.push((
-                    collection_named(column(&row, 1)?, id)?,
-                    KeyRow {
-                        id,
-                        owner: column(&row, 2)?,
-                        key: column(&row, 3)?,
-                    },
-                ));
-            }
-        }
-        Ok(found)
+        self.by_ids(ADDRESSES, "reading documents' addresses", ids, |row| {
+            let id: DocId = column(row, 0)?;
+            Ok((
+                collection_named(column(row, 1)?, id)?,
+                KeyRow {
+                    id,
+                    owner: column(row, 2)?,
+                    key: column(row, 3)?,
+                },
+            ))
+        })
     }
 
     fn scan(

@@ -472,13 +472,7 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                             ("options", Step::Options),
                             ("nothing: back to the summary", Step::Summary),
                         ]);
-                        let labels: Vec<&str> = steps.iter().map(|(l, _)| *l).collect();
-                        let picked = select("Change which answer?", labels, 0)?;
-                        steps
-                            .iter()
-                            .find(|(l, _)| *l == picked)
-                            .map(|(_, s)| *s)
-                            .unwrap_or(Step::Summary)
+                        change_answer(&steps)?
                     }
                     _ => return Err(Cancelled.into()),
                 }
@@ -491,6 +485,17 @@ const RUN: &str = "Run it";
 const SHOW_SCRIPT: &str = "Show the script (the command that does the same)";
 const CHANGE: &str = "Go back and change an answer";
 const CANCEL: &str = "Cancel";
+
+/// Asks which answer to change, among `steps` (labelled), and gives the step that asks it.
+fn change_answer<S: Copy>(steps: &[(&'static str, S)]) -> Result<S> {
+    let labels: Vec<&str> = steps.iter().map(|(label, _)| *label).collect();
+    let picked = select("Change which answer?", labels, 0)?;
+    Ok(steps
+        .iter()
+        .find(|(label, _)| *label == picked)
+        .map(|(_, step)| *step)
+        .expect("the answer is one of the options"))
+}
 
 fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
@@ -672,7 +677,7 @@ impl Preview {
                 println!(
                     "  {} {:?}: {} → {}",
                     c.collection,
-                    c.key,
+                    c.name(),
                     c.sources.join(", "),
                     c.winner
                 );
@@ -748,7 +753,7 @@ fn preview(
             if !plan.blockers.is_empty() {
                 println!("The import would stop before writing:");
                 for b in &plan.blockers {
-                    println!("  ! {} {:?}: {}", b.collection, b.key, b.message);
+                    println!("  ! {} {:?}: {}", b.collection, b.name(), b.message);
                 }
             }
             Err(error.into())
@@ -964,13 +969,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                             ("backup first", Step::Backup),
                             ("nothing: back to the preview", Step::Preview),
                         ]);
-                        let labels: Vec<&str> = steps.iter().map(|(l, _)| *l).collect();
-                        let picked = select("Change which answer?", labels, 0)?;
-                        let next = steps
-                            .iter()
-                            .find(|(l, _)| *l == picked)
-                            .map(|(_, s)| *s)
-                            .unwrap_or(Step::Preview);
+                        let next = change_answer(&steps)?;
                         if next != Step::Preview && next != Step::Backup {
                             planned = None;
                         }

@@ -310,3 +310,41 @@ pub fn json_lines(text: &str) -> Vec<Value> {
         })
         .collect()
 }
+
+impl World {
+    /// `cuttle sample --size small --seed SEED` into the existing instance `name`.
+    pub fn sample(&self, name: &str, seed: u64) {
+        self.cuttle()
+            .args(["sample", "--instance", name, "--size", "small", "--seed"])
+            .arg(seed.to_string())
+            .assert()
+            .success();
+    }
+
+    /// A new instance on this world's backend, filled with the small sample of seed 1.
+    pub fn create_sampled(&self, name: &str) {
+        self.create_instance(name);
+        self.sample(name, 1);
+    }
+
+    /// Runs `script` with `sh` in `cwd`, as a person would: the test-built `cuttle` on the PATH,
+    /// this world's `CUTTLE_HOME`, and [`PASSWORD`] in `CUTTLE_PASSWORD`.
+    pub fn shell(&self, script: &str, cwd: &Path) -> std::process::ExitStatus {
+        let bin = assert_cmd::cargo::cargo_bin("cuttle");
+        let path = format!(
+            "{}:{}",
+            bin.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(cwd)
+            .env("PATH", path)
+            .env("CUTTLE_HOME", self.home())
+            .env("CUTTLE_PASSWORD", PASSWORD)
+            .env_remove("CUTTLE_MASTER_KEY")
+            .status()
+            .unwrap()
+    }
+}

@@ -478,6 +478,19 @@ fn extract_scripts(decl: &CollectionDecl, value: &mut Value) -> Vec<(PathBuf, St
     files
 }
 
+/// Re-encrypts a stored sealed value (as `render` hands it over) under the export key: the form
+/// of a sensitive value in an export.
+pub(crate) fn reencrypt(
+    sealer: &Sealer,
+    key: &ExportKey,
+    slot: &mut Value,
+    place: Place<'_>,
+) -> Result<(), cuttle_crypto::CryptoError> {
+    let plain = codec::open_sealed(sealer, slot, place)?;
+    *slot = json!({ sensitive::ENCRYPTED: key.encrypt(&plain) });
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn export_document(
     decl: &CollectionDecl,
@@ -496,15 +509,8 @@ fn export_document(
         &doc.body,
         names,
         &mut |slot: &mut Value, place: Place<'_>| {
-            let sealed = slot
-                .get(sensitive::SEALED)
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            match sealer.open(sealed, place) {
-                Ok(plain) => *slot = json!({ sensitive::ENCRYPTED: key.encrypt(&plain) }),
-                Err(e) => {
-                    sealed_failure.get_or_insert_with(|| format!("{}|{e}", place.pointer));
-                }
+            if let Err(e) = reencrypt(sealer, key, slot, place) {
+                sealed_failure.get_or_insert_with(|| format!("{}|{e}", place.pointer));
             }
             Ok(())
         },

@@ -163,9 +163,7 @@ fn union_sorted(dest: &Value, merged: &mut Value, field: &str) {
 /// `--keep-destination-secrets`: wherever the destination holds a sensitive value, the merged
 /// version keeps it (at the place matched by key, as the write path matches it).
 pub fn keep_destination_secrets(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
-    let mut held = Vec::new();
-    stand_ins(dest, &mut JsonPath::root(), &mut held);
-    for here in held {
+    for here in stand_ins(dest) {
         let Some((_, there)) = cuttle_instance::codec::locate(decl, dest, merged, &here) else {
             continue;
         };
@@ -182,28 +180,11 @@ pub fn keep_destination_secrets(decl: &CollectionDecl, dest: &Value, merged: &mu
 }
 
 /// The paths of every sensitive stand-in of a view.
-pub fn stand_ins(value: &Value, here: &mut JsonPath, out: &mut Vec<JsonPath>) {
-    if is_sensitive(value) {
-        out.push(here.clone());
-        return;
-    }
-    match value {
-        Value::Object(object) => {
-            for (name, v) in object {
-                here.push_field(name);
-                stand_ins(v, here, out);
-                here.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                here.push_index(i);
-                stand_ins(v, here, out);
-                here.pop();
-            }
-        }
-        _ => {}
-    }
+pub fn stand_ins(value: &Value) -> Vec<JsonPath> {
+    cuttle_instance::codec::find_all(value, &|v| is_sensitive(v).then_some(()))
+        .into_iter()
+        .map(|(path, ())| path)
+        .collect()
 }
 
 /// The view with its stand-ins turned back into the forms the write path takes: a source's

@@ -121,18 +121,24 @@ pub struct DocumentPlan {
 impl DocumentPlan {
     /// `collection "project / key"`, as messages name a document.
     pub fn title(&self) -> String {
-        let mut parts: Vec<&str> = Vec::new();
-        if let Some(project) = &self.project {
-            parts.push(project);
-        }
-        if !self.key.is_empty() {
-            parts.push(&self.key);
-        }
         format!(
             "{} {:?}",
             self.collection,
-            parts.join(cuttle_instance::codec::DISPLAY_SEPARATOR)
+            qualified(self.project.as_deref(), &self.key)
         )
+    }
+}
+
+/// A document's name as messages show it: its project, then its key within the project
+/// (`Web / Hotfix`); either may be absent.
+pub fn qualified(project: Option<&str>, key: &str) -> String {
+    match project {
+        Some(project) if key.is_empty() => project.to_owned(),
+        Some(project) => format!(
+            "{project}{}{key}",
+            cuttle_instance::codec::DISPLAY_SEPARATOR
+        ),
+        None => key.to_owned(),
     }
 }
 
@@ -179,6 +185,10 @@ impl Conflict {
             winner: first.to_owned(),
             with_project: false,
         }
+    }
+    /// Its name: the project and the key within it.
+    pub fn name(&self) -> String {
+        qualified(self.project.as_deref(), &self.key)
     }
     fn replaced_by(&mut self, source: &str, with_project: bool) {
         if self.sources.last().map(String::as_str) != Some(source) {
@@ -269,7 +279,7 @@ pub enum ImportError {
         "the import stops before writing: {} change{} would lose information:{}",
         .0.len(),
         if .0.len() == 1 { "" } else { "s" },
-        .0.iter().map(|b| format!("\n  - {} {:?}: {}", b.collection, b.key_text(), b.message)).collect::<String>()
+        .0.iter().map(|b| format!("\n  - {} {:?}: {}", b.collection, b.name(), b.message)).collect::<String>()
     )]
     Blocked(Vec<Blocker>),
     #[error("{0}")]
@@ -283,16 +293,9 @@ pub enum ImportError {
 }
 
 impl Blocker {
-    fn key_text(&self) -> String {
-        match &self.project {
-            Some(p) if self.key.is_empty() => p.clone(),
-            Some(p) => format!(
-                "{p}{}{}",
-                cuttle_instance::codec::DISPLAY_SEPARATOR,
-                self.key
-            ),
-            None => self.key.clone(),
-        }
+    /// Its name: the project and the key within it.
+    pub fn name(&self) -> String {
+        qualified(self.project.as_deref(), &self.key)
     }
 }
 

@@ -685,11 +685,7 @@ impl Planner<'_> {
         body: &str,
     ) -> Result<Value, ImportError> {
         let view = codec::render(decl, id, body, names, &mut |slot, place: Place<'_>| {
-            let sealed = slot
-                .get(cuttle_domain::sensitive::SEALED)
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let plain = sealer.open(sealed, place).map_err(|e| {
+            let plain = codec::open_sealed(sealer, slot, place).map_err(|e| {
                 StoreError::Corrupt(format!(
                     "a sensitive value of {} document {id} at {} does not open under this instance's master key: {e}",
                     place.collection, place.pointer
@@ -1025,9 +1021,7 @@ const MASKED_DIGEST: &str = "=";
 /// A source's `{"masked": true}` keeps the destination's value at the same place: its stand-in
 /// takes the destination's digest.
 fn resolve_masked(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
-    let mut here = Vec::new();
-    merge::stand_ins(merged, &mut JsonPath::root(), &mut here);
-    for at in here {
+    for at in merge::stand_ins(merged) {
         let pointer = at.pointer();
         if merged.pointer(&pointer).and_then(|v| v.get(DIGEST)) != Some(&json!(MASKED_DIGEST)) {
             continue;

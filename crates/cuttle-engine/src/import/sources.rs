@@ -204,27 +204,13 @@ pub(super) fn read_and_combine(
             for (id, slot) in &by_identity {
                 if is_unit_part(id.0)
                     && projects.contains(&id.1)
-                    && let Some(doc) = &docs[*slot]
-                    && doc.source < index
+                    && let Some(doc) = docs[*slot].take_if(|d| d.source < index)
                 {
-                    let winner = &source.label;
                     conflicts
                         .entry(id.clone())
                         .or_insert_with(|| Conflict::new(id, &opened[doc.source].label))
-                        .replaced_by(winner, true);
+                        .replaced_by(&source.label, true);
                 }
-            }
-            let dropped: Vec<usize> = by_identity
-                .iter()
-                .filter(|(id, slot)| {
-                    is_unit_part(id.0)
-                        && projects.contains(&id.1)
-                        && docs[**slot].as_ref().is_some_and(|d| d.source < index)
-                })
-                .map(|(_, slot)| *slot)
-                .collect();
-            for slot in dropped {
-                docs[slot] = None;
             }
         }
         for (id, mut incoming, project) in parsed {
