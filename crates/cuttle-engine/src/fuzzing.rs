@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::import::ImportError;
+use crate::import::upgrade::upgrade;
 use crate::reader;
 
 /// At most this many entries are taken from one input.
@@ -158,17 +160,17 @@ pub fn run_one(data: &[u8]) -> usize {
 
 /// Reads the export at `root` as the importer does, through the validator's shape check.
 pub fn check(root: &Path) -> usize {
-    let _ = reader::read_manifest(root);
-    let Ok(export) = reader::read_export(root) else {
+    let Ok(manifest) = reader::read_manifest(root) else {
         return 0;
     };
-    let Ok(documents) =
-        crate::import::upgrade::upgrade(export.manifest.format_version, export.documents)
-    else {
+    let Ok(read) = reader::documents(root) else {
         return 0;
     };
+    let read = read.map(|r| r.map_err(|e| ImportError::Source(e.to_string())));
+    let documents = upgrade(manifest.format_version, Box::new(read));
     let mut accepted = 0;
-    for incoming in documents {
+    // As the importer does, the first error ends the stream.
+    for incoming in documents.map_while(Result::ok) {
         let decl = incoming.collection.decl();
         let Ok(mut value) = serde_json::from_str::<Value>(&incoming.json) else {
             continue;

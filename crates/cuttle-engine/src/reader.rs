@@ -6,7 +6,7 @@
 //! The reader takes regular files only, inside the tree, within size limits, and never follows
 //! a symbolic link.
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -168,87 +168,170 @@ pub fn export_key(manifest: &Manifest, password: &[u8]) -> Result<ExportKey, Rea
     Ok(key)
 }
 
-/// Reads every document of the export at `root`.
+/// Reads every document of the export at `root`, into memory (for tests and tools; the import
+/// streams them with [`documents`]).
 pub fn read_export(root: &Path) -> Result<Export, ReadError> {
     let manifest = read_manifest(root)?;
-    let files: Vec<(PathBuf, Collection)> = owned_files(root)?
-        .into_iter()
-        .filter_map(|relative| collection_at(&relative).map(|c| (relative, c)))
-        .collect();
-    // Files are read and parsed on every core, in contiguous runs, then taken in file order, so
-    // the result (and the first error reported) does not depend on the threads.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let run = files.len().div_ceil(threads).max(1);
-    let read: Vec<Vec<Result<Read, ReadError>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(run)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    let mut out = Vec::with_capacity(chunk.len());
-                    for (relative, collection) in chunk {
-                        let one = read_one(root, relative, *collection);
-                        let failed = one.is_err();
-                        out.push(one);
-                        if failed {
-                            break;
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a reader thread does not panic"))
-            .collect()
-    });
-    let mut documents = Vec::with_capacity(files.len());
-    let mut deployments: BTreeMap<PathBuf, Value> = BTreeMap::new();
-    let mut logs = Vec::new();
-    for one in read.into_iter().flatten() {
-        match one? {
-            Read::Log(relative, text) => logs.push((relative, text)),
-            Read::Document(incoming, deployment) => {
-                if let Some((file, key)) = deployment {
-                    deployments.insert(file, key);
-                }
-                documents.push(incoming);
-            }
-        }
-    }
-    // A task log is plain text: its document is named after the deployment file beside it.
-    for (relative, log) in logs {
-        let stem = relative.with_extension("");
-        let name = stem.file_name().map(|n| n.to_owned()).unwrap_or_default();
-        let deployment_file = stem
-            .parent()
-            .and_then(Path::parent)
-            .map(|release| release.join("deployments").join(&name));
-        let Some(deployment) = deployment_file.and_then(|f| deployments.get(&f)) else {
-            return Err(file_error(
-                &relative,
-                "a task log needs the deployment file of the same name in the release's deployments folder",
-            ));
-        };
-        let key = json!({
-            "release": deployment["release"],
-            "environment": deployment["environment"],
-            "tenant": deployment["tenant"],
-            "number": deployment["number"],
-        });
-        let value = json!({ "project": deployment["project"], "deployment": key, "log": log });
-        documents.push(Incoming {
-            collection: Collection::TaskLogs,
-            origin: relative.display().to_string(),
-            json: value.to_string(),
-        });
-    }
+    let documents = self::documents(root)?.collect::<Result<_, _>>()?;
     Ok(Export {
         manifest,
         documents,
     })
+}
+
+/// Files read and parsed at a time, on every core: enough to keep the cores busy, few enough
+/// that the memory an import needs does not grow with the export.
+const BATCH: usize = 2048;
+
+/// The documents of the export at `root`, in file order, read a batch at a time on every core.
+/// Only the list of file names is held for the whole export; the first error ends the stream.
+pub fn documents(root: &Path) -> Result<Documents, ReadError> {
+    let files: Vec<(PathBuf, Collection)> = owned_files(root)?
+        .into_iter()
+        .filter_map(|relative| collection_at(&relative).map(|c| (relative, c)))
+        .collect();
+    Ok(Documents {
+        root: root.to_owned(),
+        files,
+        next: 0,
+        ready: VecDeque::new(),
+        deployments: HashMap::new(),
+        waiting_logs: Vec::new(),
+        done: false,
+    })
+}
+
+/// The stream of an export's documents (see [`documents`]).
+pub struct Documents {
+    root: PathBuf,
+    files: Vec<(PathBuf, Collection)>,
+    /// The first file not yet read.
+    next: usize,
+    ready: VecDeque<Incoming>,
+    /// Deployments read whose task log is not yet: their file (without extension) and the key
+    /// the log's document names its deployment by (as JSON text).
+    deployments: HashMap<PathBuf, String>,
+    /// Task logs read before their deployment (files are sorted, so a release's `deployments`
+    /// folder comes before its `logs`, and this stays empty for an export as written).
+    waiting_logs: Vec<(PathBuf, String)>,
+    done: bool,
+}
+
+impl Documents {
+    /// How many files the export has that the format owns (documents, task logs).
+    pub fn files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Reads the next batch of files on every core, taking them in file order, so that the
+    /// result (and the first error reported) does not depend on the threads.
+    fn read_batch(&mut self) -> Result<(), ReadError> {
+        let end = (self.next + BATCH).min(self.files.len());
+        let batch = &self.files[self.next..end];
+        self.next = end;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        let run = batch.len().div_ceil(threads).max(1);
+        let root = self.root.as_path();
+        let read: Vec<Vec<Result<Read, ReadError>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(run)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(chunk.len());
+                        for (relative, collection) in chunk {
+                            let one = read_one(root, relative, *collection);
+                            let failed = one.is_err();
+                            out.push(one);
+                            if failed {
+                                break;
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a reader thread does not panic"))
+                .collect()
+        });
+        for one in read.into_iter().flatten() {
+            match one? {
+                Read::Log(relative, text) => {
+                    if let Some(log) = self.log_document(&relative, &text) {
+                        self.ready.push_back(log);
+                    } else {
+                        self.waiting_logs.push((relative, text));
+                    }
+                }
+                Read::Document(incoming, deployment) => {
+                    if let Some((file, key)) = deployment {
+                        self.deployments.insert(file, key);
+                    }
+                    self.ready.push_back(incoming);
+                }
+            }
+        }
+        if self.next == self.files.len() {
+            for (relative, text) in std::mem::take(&mut self.waiting_logs) {
+                let log = self.log_document(&relative, &text).ok_or_else(|| {
+                    file_error(
+                        &relative,
+                        "a task log needs the deployment file of the same name in the release's deployments folder",
+                    )
+                })?;
+                self.ready.push_back(log);
+            }
+        }
+        Ok(())
+    }
+
+    /// A task log's document, once its deployment is read: a task log is plain text, named
+    /// after the deployment file beside it.
+    fn log_document(&mut self, relative: &Path, log: &str) -> Option<Incoming> {
+        let stem = relative.with_extension("");
+        let name = stem.file_name()?.to_owned();
+        let deployment_file = stem.parent()?.parent()?.join("deployments").join(name);
+        let key = self.deployments.remove(&deployment_file)?;
+        let key: Value = serde_json::from_str(&key).expect("a key this reader wrote");
+        let value = json!({
+            "project": key["project"],
+            "deployment": {
+                "release": key["release"],
+                "environment": key["environment"],
+                "tenant": key["tenant"],
+                "number": key["number"],
+            },
+            "log": log,
+        });
+        Some(Incoming {
+            collection: Collection::TaskLogs,
+            origin: relative.display().to_string(),
+            json: value.to_string(),
+        })
+    }
+}
+
+impl Iterator for Documents {
+    type Item = Result<Incoming, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(incoming) = self.ready.pop_front() {
+                return Some(Ok(incoming));
+            }
+            if self.done || self.next == self.files.len() {
+                return None;
+            }
+            if let Err(error) = self.read_batch() {
+                self.done = true;
+                self.ready.clear();
+                return Some(Err(error));
+            }
+        }
+    }
 }
 
 /// One file, read.
@@ -257,7 +340,7 @@ enum Read {
     Log(PathBuf, String),
     /// A document; for a deployment, also its file (without extension) and the key a task log
     /// beside it needs to name it.
-    Document(Incoming, Option<(PathBuf, Value)>),
+    Document(Incoming, Option<(PathBuf, String)>),
 }
 
 fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
@@ -278,7 +361,7 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
             "tenant": value["tenant"],
             "number": value["number"],
         });
-        (relative.with_extension(""), key)
+        (relative.with_extension(""), key.to_string())
     });
     Ok(Read::Document(
         Incoming {

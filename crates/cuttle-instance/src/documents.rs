@@ -161,8 +161,41 @@ impl Collector {
     }
 }
 
-fn parse(incoming: &Incoming) -> Result<Value, String> {
-    serde_json::from_str(&incoming.json).map_err(|e| format!("this is not valid JSON: {e}"))
+/// Documents to write, each read when the write path reaches it: an import keeps its documents
+/// in a spool on disk, not in memory. Indexes run from 0 to `len() - 1`.
+pub trait DocumentSource {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn collection(&self, index: usize) -> Collection;
+    /// Where it came from (a file name, "standard input"), for error messages.
+    fn origin(&self, index: usize) -> &str;
+    /// Its JSON text, in the export shape.
+    fn json(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>>;
+}
+
+impl DocumentSource for [Incoming] {
+    fn len(&self) -> usize {
+        <[Incoming]>::len(self)
+    }
+    fn collection(&self, index: usize) -> Collection {
+        self[index].collection
+    }
+    fn origin(&self, index: usize) -> &str {
+        &self[index].origin
+    }
+    fn json(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>> {
+        Ok(std::borrow::Cow::Borrowed(&self[index].json))
+    }
+}
+
+/// The document at `index`, parsed; a message when it cannot be read or is not JSON.
+fn parse(docs: &(impl DocumentSource + ?Sized), index: usize) -> Result<Value, String> {
+    let text = docs
+        .json(index)
+        .map_err(|e| format!("the document cannot be read back: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("this is not valid JSON: {e}"))
 }
 
 struct Slot {
@@ -178,7 +211,7 @@ struct Slot {
 pub fn write_documents(
     txn: &mut dyn WriteTxn,
     sealer: &Sealer,
-    docs: &[Incoming],
+    docs: &(impl DocumentSource + ?Sized),
     options: WriteOptions<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<WriteReport> {
@@ -201,15 +234,12 @@ pub fn write_documents(
     let mut origins: HashMap<(Collection, DocId, String), usize> = HashMap::new();
     for decl in COLLECTIONS {
         let mut addressed: Vec<(usize, DocId, String, Option<HashSet<String>>)> = Vec::new();
-        for (index, incoming) in docs
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.collection == decl.collection)
-        {
-            let mut value = match parse(incoming) {
+        for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
+            let origin = docs.origin(index);
+            let mut value = match parse(docs, index) {
                 Ok(value) => value,
                 Err(message) => {
-                    collector.add(&incoming.origin, "", JsonPath::root(), message);
+                    collector.add(origin, "", JsonPath::root(), message);
                     continue;
                 }
             };
@@ -223,7 +253,7 @@ pub fn write_documents(
             let (owner, key) = match address {
                 Ok(address) => address,
                 Err(fail) => {
-                    report(&mut collector, &incoming.origin, &named(&value), fail)?;
+                    report(&mut collector, origin, &named(&value), fail)?;
                     continue;
                 }
             };
@@ -231,9 +261,9 @@ pub fn write_documents(
                 std::collections::hash_map::Entry::Occupied(first) => {
                     let message = format!(
                         "the same document is given twice (also by {})",
-                        docs[*first.get()].origin
+                        docs.origin(*first.get())
                     );
-                    collector.add(&incoming.origin, &named(&value), JsonPath::root(), message);
+                    collector.add(origin, &named(&value), JsonPath::root(), message);
                     continue;
                 }
                 std::collections::hash_map::Entry::Vacant(slot) => {
@@ -280,18 +310,18 @@ pub fn write_documents(
         if collector.full() {
             break;
         }
-        let incoming = &docs[slot.index];
-        let decl = incoming.collection.decl();
-        let raw = parse(incoming).map_err(|m| {
+        let collection = docs.collection(slot.index);
+        let decl = collection.decl();
+        let origin = docs.origin(slot.index);
+        let raw = parse(docs, slot.index).map_err(|m| {
             Error::Invalid(Problems(vec![Problem {
-                origin: Some(incoming.origin.clone()),
+                origin: Some(origin.to_owned()),
                 document: String::new(),
                 path: JsonPath::root(),
                 message: m,
             }]))
         })?;
         let named = describe(decl, &raw);
-        let origin = incoming.origin.as_str();
         let mut value = match codec::canonicalize(decl, raw) {
             Ok(value) => value,
             Err(problems) => {
@@ -326,7 +356,7 @@ pub fn write_documents(
             sealer,
             options.decrypt,
         )
-        .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(incoming))))?;
+        .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(origin))))?;
         for (path, message) in sealed {
             collector.add(origin, &named, path, message);
         }
@@ -335,14 +365,14 @@ pub fn write_documents(
         }
         let doc = StoredDoc {
             id: slot.id,
-            collection: incoming.collection,
+            collection,
             owner: slot.owner,
             key: slot.key.clone(),
             body: serde_json::to_string(&value).expect("a JSON value serializes"),
         };
-        *counts.entry(incoming.collection).or_default() += 1;
+        *counts.entry(collection).or_default() += 1;
         if slot.exists {
-            if incoming.collection == Collection::TagSets {
+            if collection == Collection::TagSets {
                 removed_tags.extend(removed_tag_refs(lookup.txn, slot.id, &value)?);
             }
             report.replaced += 1;
@@ -408,11 +438,11 @@ fn check_removed_tags(txn: &mut dyn WriteTxn, removed: &HashSet<String>) -> Resu
     }])))
 }
 
-fn origin_prefix(incoming: &Incoming) -> String {
-    if incoming.origin.is_empty() {
+fn origin_prefix(origin: &str) -> String {
+    if origin.is_empty() {
         String::new()
     } else {
-        format!("{}: ", incoming.origin)
+        format!("{origin}: ")
     }
 }
 

@@ -18,7 +18,7 @@ fn put(instance: &mut Instance, collection: Collection, doc: Value) -> cuttle_in
     documents::write_documents(
         &mut *txn,
         sealer,
-        &docs,
+        &docs[..],
         WriteOptions::default(),
         &mut |_| {},
     )?;

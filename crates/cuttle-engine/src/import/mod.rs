@@ -20,6 +20,7 @@ pub mod diff;
 mod merge;
 mod plan;
 pub mod sources;
+mod spool;
 pub mod upgrade;
 
 use std::path::{Path, PathBuf};
@@ -323,6 +324,7 @@ pub fn import(
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     let mut warnings = Vec::new();
+    let mut spool = spool::Spool::new().map_err(sources::spool_error)?;
     let (docs, conflicts, keys) = match sources {
         Sources::Directories(directories) => {
             let password = password.ok_or_else(|| {
@@ -335,7 +337,7 @@ pub fn import(
                 &mut warnings,
             )?;
             let (docs, conflicts) =
-                sources::read_and_combine(&opened, options.task_logs, &mut warnings)?;
+                sources::read_and_combine(&opened, options.task_logs, &mut warnings, &mut spool)?;
             let keys: Vec<ExportKey> = opened.into_iter().map(|o| o.key).collect();
             (docs, conflicts, keys)
         }
@@ -355,8 +357,13 @@ pub fn import(
                         &mut value,
                     );
                     let project = sources::project_of(incoming.collection, &value);
+                    let span = spool.push(&incoming.json).map_err(sources::spool_error)?;
                     Ok(sources::SourceDoc {
-                        incoming,
+                        doc: spool::Spooled {
+                            collection: incoming.collection,
+                            origin: incoming.origin,
+                            span,
+                        },
                         source: 0,
                         project,
                     })
@@ -385,7 +392,7 @@ pub fn import(
     let (store, sealer) = instance.parts();
     let mut txn = store.write()?;
     let planned = plan::plan(
-        &mut *txn, sealer, docs, &conflicts, &keys, &labels, options, sink, progress,
+        &mut *txn, sealer, &mut spool, docs, &conflicts, &keys, &labels, options, sink, progress,
     )?;
     // The plan says why it stops, whatever else is wrong.
     for blocker in &planned.blockers {
@@ -400,7 +407,10 @@ pub fn import(
     cuttle_instance::documents::write_documents(
         &mut *txn,
         sealer,
-        &planned.writes,
+        &spool::SpooledDocs {
+            spool: &spool,
+            docs: &planned.writes,
+        },
         WriteOptions {
             decrypt: Some(&decrypt),
         },

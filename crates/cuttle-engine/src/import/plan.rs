@@ -23,8 +23,8 @@ use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, MergeRule, RefScope};
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_instance::Problem;
 use cuttle_instance::codec::{self, Fail, Lookup, Names};
-use cuttle_instance::{Incoming, Problem};
 use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -34,6 +34,7 @@ use zeroize::Zeroizing;
 use super::diff::{self, DIGEST};
 use super::merge;
 use super::sources::{self, SourceDoc};
+use super::spool::{Spool, Spooled};
 use super::{
     Action, Blocker, Conflict, DocumentPlan, Grant, ImportError, ImportOptions, PlanEvent,
     PlanSink, Progress,
@@ -41,12 +42,15 @@ use super::{
 
 /// At most this many problems are collected before planning stops.
 const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
+/// Documents are planned this many at a time (one key lookup, one read of the destination's
+/// versions): few enough that their parsed values take little memory.
+const CHUNK: usize = 4096;
 
 /// What the plan decided, for the apply.
 pub(super) struct Planned {
     /// The documents to write, in the export shape (sensitive values encrypted under a source's
     /// key, or `{"masked": true}` where the destination's value stays).
-    pub writes: Vec<Incoming>,
+    pub writes: Vec<Spooled>,
     pub removals: Vec<DocId>,
     pub blockers: Vec<Blocker>,
     pub problems: Vec<Problem>,
@@ -57,7 +61,7 @@ pub(super) struct Planned {
 /// One document's decision.
 struct Decision {
     plan: DocumentPlan,
-    write: Option<Incoming>,
+    write: Option<Spooled>,
 }
 
 /// What an overwritten project brings and keeps, for the checks made once all its parts are
@@ -86,6 +90,7 @@ struct Unit {
 struct Planner<'a> {
     txn: &'a mut dyn WriteTxn,
     sealer: &'a Sealer,
+    spool: &'a mut Spool,
     keys: &'a [ExportKey],
     labels: &'a [String],
     options: &'a ImportOptions,
@@ -129,6 +134,7 @@ impl Lookup for Planner<'_> {
 pub(super) fn plan(
     txn: &mut dyn WriteTxn,
     sealer: &Sealer,
+    spool: &mut Spool,
     docs: Vec<SourceDoc>,
     conflicts: &[Conflict],
     keys: &[ExportKey],
@@ -143,6 +149,7 @@ pub(super) fn plan(
     let mut planner = Planner {
         txn,
         sealer,
+        spool,
         keys,
         labels,
         options,
@@ -160,7 +167,7 @@ pub(super) fn plan(
     let mut by_collection: HashMap<Collection, Vec<SourceDoc>> = HashMap::new();
     for doc in docs {
         by_collection
-            .entry(doc.incoming.collection)
+            .entry(doc.doc.collection)
             .or_default()
             .push(doc);
     }
@@ -182,26 +189,39 @@ pub(super) fn plan(
         sink.event(PlanEvent::Conflict(conflict))?;
     }
     let mut team_decisions = Some(team_decisions);
-    for decl in COLLECTIONS {
-        let decisions = if decl.collection == Collection::Teams {
-            team_decisions.take().unwrap_or_default()
-        } else {
-            let docs = by_collection.remove(&decl.collection).unwrap_or_default();
-            planner.collection(decl, docs)?
-        };
-        for mut decision in decisions {
-            done += 1;
-            planner.count(decl.collection, decision.plan.action);
-            // The grant stand-ins served their purpose.
-            decision.plan.changes.retain(|c| c.path != GRANTS);
-            sink.event(PlanEvent::Document(&decision.plan))?;
-            if let Some(write) = decision.write {
-                writes.push(write);
+    'collections: for decl in COLLECTIONS {
+        let mut docs = by_collection
+            .remove(&decl.collection)
+            .unwrap_or_default()
+            .into_iter();
+        // A chunk at a time, so that only a chunk's documents are parsed at once.
+        loop {
+            let decisions = if decl.collection == Collection::Teams {
+                match team_decisions.take() {
+                    Some(decisions) => decisions,
+                    None => break,
+                }
+            } else {
+                let chunk: Vec<SourceDoc> = docs.by_ref().take(CHUNK).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                planner.collection(decl, chunk)?
+            };
+            for mut decision in decisions {
+                done += 1;
+                planner.count(decl.collection, decision.plan.action);
+                // The grant stand-ins served their purpose.
+                decision.plan.changes.retain(|c| c.path != GRANTS);
+                sink.event(PlanEvent::Document(&decision.plan))?;
+                if let Some(write) = decision.write {
+                    writes.push(write);
+                }
             }
-        }
-        progress(done, total);
-        if planner.problems.len() >= MAX_PROBLEMS {
-            break;
+            progress(done, total);
+            if planner.problems.len() >= MAX_PROBLEMS {
+                break 'collections;
+            }
         }
     }
     let (removals, blockers) = planner.removals(sink)?;
@@ -349,11 +369,15 @@ impl Planner<'_> {
         }
         let mut entries = Vec::with_capacity(docs.len());
         for doc in docs {
-            let raw: Value = match serde_json::from_str(&doc.incoming.json) {
+            let text = self
+                .spool
+                .read(doc.doc.span)
+                .map_err(sources::spool_error)?;
+            let raw: Value = match serde_json::from_str(&text) {
                 Ok(value) => value,
                 Err(e) => {
                     self.problem(
-                        &doc.incoming.origin,
+                        &doc.doc.origin,
                         String::new(),
                         JsonPath::root(),
                         format!("this is not valid JSON: {e}"),
@@ -425,7 +449,7 @@ impl Planner<'_> {
                     Ok(value) => value,
                     Err(problems) => {
                         for (path, message) in problems {
-                            self.problem(&entry.doc.incoming.origin, named.clone(), path, message);
+                            self.problem(&entry.doc.doc.origin, named.clone(), path, message);
                         }
                         continue;
                     }
@@ -442,7 +466,7 @@ impl Planner<'_> {
             };
             let decision = self.decide(
                 decl,
-                entry.doc.incoming,
+                entry.doc.doc,
                 entry.value,
                 entry.owner,
                 existing,
@@ -457,7 +481,7 @@ impl Planner<'_> {
     fn decide(
         &mut self,
         decl: &'static CollectionDecl,
-        incoming: Incoming,
+        incoming: Spooled,
         value: Value,
         owner: Option<DocId>,
         existing: Option<DocId>,
@@ -590,13 +614,13 @@ impl Planner<'_> {
         // destination's is checked with the removals (a blocker: its scope would widen).
         self.note_channel_refs(decl, &plan, &value, &incoming.origin);
         merge::strip_digests(&mut merged);
+        let span = self
+            .spool
+            .push(&merged.to_string())
+            .map_err(sources::spool_error)?;
         Ok(Decision {
             plan,
-            write: Some(Incoming {
-                collection: decl.collection,
-                origin: incoming.origin,
-                json: merged.to_string(),
-            }),
+            write: Some(Spooled { span, ..incoming }),
         })
     }
 

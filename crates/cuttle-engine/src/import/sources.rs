@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_domain::{COLLECTIONS, Collection};
-use cuttle_instance::Incoming;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::spool::{Spool, Spooled};
 use super::upgrade;
 use super::{Conflict, ImportError};
 use crate::format::{self, Manifest};
@@ -119,9 +119,9 @@ fn open_manifest(
     })
 }
 
-/// A document of the combined sources.
+/// A document of the combined sources (its text in the spool).
 pub(super) struct SourceDoc {
-    pub incoming: Incoming,
+    pub doc: Spooled,
     /// The index of the source it came from.
     pub source: usize,
     /// The project it belongs to or is (its name as given, NFC), if any.
@@ -155,23 +155,32 @@ pub(super) fn identity(collection: Collection, value: &Value) -> Identity {
 /// later wins whole, and each such document is reported. A project's own parts (its process,
 /// channels, variables and triggers) come as one unit: a later source that defines a project
 /// replaces every part the earlier ones gave it. History is combined document by document.
+///
+/// Each document is read once, streaming, and its text goes to `spool`: what is held in memory
+/// is its identity and where its text stands.
 pub(super) fn read_and_combine(
     opened: &[Opened],
     task_logs: bool,
     warnings: &mut Vec<String>,
+    spool: &mut Spool,
 ) -> Result<(Vec<SourceDoc>, Vec<Conflict>), ImportError> {
     let mut by_identity: HashMap<Identity, usize> = HashMap::new();
     let mut docs: Vec<Option<SourceDoc>> = Vec::new();
     let mut conflicts: BTreeMap<Identity, Conflict> = BTreeMap::new();
     for (index, source) in opened.iter().enumerate() {
-        let export = reader::read_export(&source.root)
-            .map_err(|e| ImportError::Source(format!("{}/{e}", source.label)))?;
-        let documents = upgrade::upgrade(source.manifest.format_version, export.documents)?;
+        let read_error =
+            |e: reader::ReadError| ImportError::Source(format!("{}/{e}", source.label));
+        let read = reader::documents(&source.root).map_err(read_error)?;
+        let mut parsed = Vec::with_capacity(read.files());
+        let documents = upgrade::upgrade(
+            source.manifest.format_version,
+            Box::new(read.map(move |r| r.map_err(read_error))),
+        );
         // Which projects this source defines (by any document they own, or their own).
-        let mut parsed = Vec::with_capacity(documents.len());
         let mut projects: HashSet<String> = HashSet::new();
         let mut left_out = 0;
         for incoming in documents {
+            let incoming = incoming?;
             if incoming.collection == Collection::TaskLogs && !task_logs {
                 left_out += 1;
                 continue;
@@ -191,7 +200,13 @@ pub(super) fn read_and_combine(
                 }
                 _ => {}
             }
-            parsed.push((id, incoming, project));
+            let span = spool.push(&incoming.json).map_err(spool_error)?;
+            let doc = Spooled {
+                collection: incoming.collection,
+                origin: format!("{}/{}", source.label, incoming.origin),
+                span,
+            };
+            parsed.push((id, doc, project));
         }
         if left_out > 0 {
             warnings.push(format!(
@@ -213,10 +228,9 @@ pub(super) fn read_and_combine(
                 }
             }
         }
-        for (id, mut incoming, project) in parsed {
-            incoming.origin = format!("{}/{}", source.label, incoming.origin);
+        for (id, doc, project) in parsed {
             let doc = SourceDoc {
-                incoming,
+                doc,
                 source: index,
                 project,
             };
@@ -226,8 +240,8 @@ pub(super) fn read_and_combine(
                         Some(earlier) if earlier.source == index => {
                             return Err(ImportError::Source(format!(
                                 "{} and {} define the same document ({} {}); one export holds each document once",
-                                earlier.incoming.origin,
-                                doc.incoming.origin,
+                                earlier.doc.origin,
+                                doc.doc.origin,
                                 id.0.name(),
                                 describe_identity(&id)
                             )));
@@ -258,8 +272,17 @@ pub(super) fn read_and_combine(
         .enumerate()
         .map(|(i, d)| (d.collection, i))
         .collect();
-    docs.sort_by_key(|d| rank[&d.incoming.collection]);
+    docs.sort_by_key(|d| rank[&d.doc.collection]);
     Ok((docs, conflicts.into_values().collect()))
+}
+
+/// An error of the spool (a temporary file): out of space, most likely.
+pub(super) fn spool_error(error: std::io::Error) -> ImportError {
+    ImportError::Source(format!(
+        "the import keeps the documents it reads in a temporary file (in {}), which failed: {error}; \
+         set TMPDIR to a directory with room for about the size of the sources",
+        std::env::temp_dir().display()
+    ))
 }
 
 /// The project a document is or belongs to (its key fields already normalised).

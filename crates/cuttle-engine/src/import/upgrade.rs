@@ -3,8 +3,13 @@
 //! of version N + 1, proven by a committed fixture of version N
 //! (`crates/cuttle-cli/tests/fixtures/export-v<N>`) and a test.
 //!
+//! The documents stream through the chain (an import holds no export in memory): a step maps
+//! one stream to the next, and may hold back what it needs to see first (a step that moves a
+//! field from one collection to another keeps only that field's values).
+//!
 //! Format 1 is the only version so far, so the chain has no step yet. The next format change
-//! adds `fn v1_to_v2(documents) -> Result<documents>` here and one line to [`STEPS`].
+//! adds `fn v1_to_v2(documents: Documents) -> Documents` in `upgrade/v1_to_v2.rs` and one line to
+//! [`STEPS`].
 
 use cuttle_instance::Incoming;
 
@@ -14,10 +19,13 @@ use crate::format::FORMAT_VERSION;
 /// The oldest format version this Cuttle reads.
 pub const OLDEST: u32 = 1;
 
+/// A stream of documents of one format version; the first error ends it.
+pub type Documents<'a> = Box<dyn Iterator<Item = Result<Incoming, ImportError>> + 'a>;
+
 /// One step: the documents of format `from` brought to format `from + 1`.
 pub struct Step {
     pub from: u32,
-    pub apply: fn(Vec<Incoming>) -> Result<Vec<Incoming>, ImportError>,
+    pub apply: for<'a> fn(Documents<'a>) -> Documents<'a>,
 }
 
 /// Every step, in order: `STEPS[i].from == OLDEST + i`, and the last brings the documents to
@@ -53,11 +61,11 @@ pub fn check_version(
 }
 
 /// Brings documents of format `version` to the running version.
-pub fn upgrade(version: u32, mut documents: Vec<Incoming>) -> Result<Vec<Incoming>, ImportError> {
+pub fn upgrade(version: u32, mut documents: Documents<'_>) -> Documents<'_> {
     for step in STEPS.iter().filter(|s| s.from >= version) {
-        documents = (step.apply)(documents)?;
+        documents = (step.apply)(documents);
     }
-    Ok(documents)
+    documents
 }
 
 #[cfg(test)]
