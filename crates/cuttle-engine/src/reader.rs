@@ -229,35 +229,11 @@ impl Documents {
         let end = (self.next + BATCH).min(self.files.len());
         let batch = &self.files[self.next..end];
         self.next = end;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 8);
-        let run = batch.len().div_ceil(threads).max(1);
         let root = self.root.as_path();
-        let read: Vec<Vec<Result<Read, ReadError>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .chunks(run)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        let mut out = Vec::with_capacity(chunk.len());
-                        for (relative, collection) in chunk {
-                            let one = read_one(root, relative, *collection);
-                            let failed = one.is_err();
-                            out.push(one);
-                            if failed {
-                                break;
-                            }
-                        }
-                        out
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a reader thread does not panic"))
-                .collect()
+        let read = cuttle_instance::parallel::map_in_order(batch, |(relative, collection)| {
+            read_one(root, relative, *collection)
         });
-        for one in read.into_iter().flatten() {
+        for one in read {
             match one? {
                 Read::Log(relative, text) => {
                     if let Some(log) = self.log_document(&relative, &text) {

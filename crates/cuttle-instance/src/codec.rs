@@ -66,6 +66,57 @@ pub fn tag_names(body: &Value) -> impl Iterator<Item = &str> {
 // ---------------------------------------------------------------------------------------------
 // Incoming: shape, names, keys.
 
+/// The top-level fields of a document (JSON text) that say which document it is: its key
+/// fields, its project, its name and, for a tag set, its tags. The rest of the text is checked
+/// for syntax but not built into values, which makes matching a document by its key several
+/// times cheaper than parsing it.
+///
+/// `None` when the text is not a JSON object (or not JSON): the caller parses it whole, for the
+/// message that says what is wrong.
+pub fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct KeyFields<'d>(&'d CollectionDecl);
+
+    impl KeyFields<'_> {
+        fn wanted(&self, field: &str) -> bool {
+            self.0.key.contains(&field)
+                || matches!(field, "project" | "name")
+                || (field == "tags" && self.0.collection == Collection::TagSets)
+        }
+    }
+
+    impl<'de> Visitor<'de> for KeyFields<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut fields = Map::new();
+            while let Some(field) = map.next_key::<String>()? {
+                if self.wanted(&field) {
+                    fields.insert(field, map.next_value()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Value::Object(fields))
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for KeyFields<'_> {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    let view = KeyFields(decl).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(view)
+}
+
 /// Checks a document's shape and brings it to canonical form: field order and defaults from its
 /// type, names in NFC, set-like arrays sorted, keyed arrays free of duplicates, key names valid.
 pub fn canonicalize(decl: &CollectionDecl, value: Value) -> Result<Value, Vec<(JsonPath, String)>> {
@@ -787,4 +838,59 @@ pub fn open_sealed(
 pub fn mask(slot: &mut Value, _: Place<'_>) -> Result<(), StoreError> {
     *slot = json!({ sensitive::MASKED: true });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_view_holds_the_identifying_fields_as_a_whole_parse_would() {
+        let decl = Collection::Deployments.decl();
+        let text = r#"{"project":"Web","release":"1.0","environment":"Prod","tenant":null,
+            "number":2,"name":"x","state":{"deep":[1,[2,{"a":"\u00e9"}]]},"log":"long text",
+            "number":3}"#;
+        let view = key_view(decl, text).unwrap();
+        let whole: Value = serde_json::from_str(text).unwrap();
+        let mut fields: Vec<&str> = view
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "environment",
+                "name",
+                "number",
+                "project",
+                "release",
+                "tenant"
+            ]
+        );
+        for field in fields {
+            assert_eq!(view[field], whole[field], "{field}");
+        }
+        // A tag set keeps its tags; other collections do not.
+        let tags = r#"{"name":"Tier","tags":[{"name":"Gold"}],"description":"d"}"#;
+        assert!(key_view(Collection::TagSets.decl(), tags).unwrap()["tags"].is_array());
+        assert!(
+            key_view(Collection::Environments.decl(), tags)
+                .unwrap()
+                .get("tags")
+                .is_none()
+        );
+        // Whatever is not one JSON object is left to a whole parse, for its message.
+        for bad in [
+            "[1]",
+            "\"x\"",
+            "{\"name\":",
+            "{\"name\":\"a\"} {}",
+            "{\"name\":\"a\",}",
+        ] {
+            assert_eq!(key_view(decl, bad), None, "{bad}");
+        }
+    }
 }

@@ -31,6 +31,8 @@ use crate::error::{Error, Problem, Problems, Result};
 pub const MAX_PROBLEMS: usize = 100;
 /// Rows are written to the database in chunks of this many.
 const INSERT_CHUNK: usize = 2_000;
+/// Documents are read and shaped on every core this many at a time.
+const SHAPE_CHUNK: usize = 1_024;
 
 /// A document to write, in the export shape, as JSON text.
 #[derive(Clone)]
@@ -190,12 +192,38 @@ impl DocumentSource for [Incoming] {
     }
 }
 
-/// The document at `index`, parsed; a message when it cannot be read or is not JSON.
-fn parse(docs: &(impl DocumentSource + ?Sized), index: usize) -> Result<Value, String> {
+/// The document at `index`, parsed whole (`whole`) or only its identifying fields
+/// ([`codec::key_view`]); a message when it cannot be read or is not JSON.
+fn parse(
+    docs: &(impl DocumentSource + ?Sized),
+    index: usize,
+    whole: bool,
+) -> Result<Value, String> {
     let text = docs
         .json(index)
         .map_err(|e| format!("the document cannot be read back: {e}"))?;
+    if !whole && let Some(view) = codec::key_view(docs.collection(index).decl(), &text) {
+        return Ok(view);
+    }
     serde_json::from_str(&text).map_err(|e| format!("this is not valid JSON: {e}"))
+}
+
+/// A document read whole and brought to canonical form ([`codec::canonicalize`]), with its name
+/// for messages; or what is wrong with its shape.
+type Shaped = (String, std::result::Result<Value, Vec<(JsonPath, String)>>);
+
+fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<Shaped> {
+    let decl = docs.collection(index).decl();
+    let raw = parse(docs, index, true).map_err(|m| {
+        Error::Invalid(Problems(vec![Problem {
+            origin: Some(docs.origin(index).to_owned()),
+            document: String::new(),
+            path: JsonPath::root(),
+            message: m,
+        }]))
+    })?;
+    let named = describe(decl, &raw);
+    Ok((named, codec::canonicalize(decl, raw)))
 }
 
 struct Slot {
@@ -211,7 +239,7 @@ struct Slot {
 pub fn write_documents(
     txn: &mut dyn WriteTxn,
     sealer: &Sealer,
-    docs: &(impl DocumentSource + ?Sized),
+    docs: &(impl DocumentSource + Sync + ?Sized),
     options: WriteOptions<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<WriteReport> {
@@ -236,7 +264,7 @@ pub fn write_documents(
         let mut addressed: Vec<(usize, DocId, String, Option<HashSet<String>>)> = Vec::new();
         for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
             let origin = docs.origin(index);
-            let mut value = match parse(docs, index) {
+            let mut value = match parse(docs, index, false) {
                 Ok(value) => value,
                 Err(message) => {
                     collector.add(origin, "", JsonPath::root(), message);
@@ -306,23 +334,23 @@ pub fn write_documents(
     let mut inserts: Vec<StoredDoc> = Vec::with_capacity(INSERT_CHUNK.min(slots.len()));
     // Tags that replaced tag sets no longer have, as stored references (`<set id>/<tag>`).
     let mut removed_tags: HashSet<String> = HashSet::new();
+    // What needs nothing but the document (reading, parsing, the shape) is done a chunk at a
+    // time on every core; the rest, which needs the transaction, in order on this thread.
+    let mut shaped = Vec::new().into_iter();
     for (done, slot) in slots.iter().enumerate() {
         if collector.full() {
             break;
         }
+        if done % SHAPE_CHUNK == 0 {
+            let chunk = &slots[done..(done + SHAPE_CHUNK).min(slots.len())];
+            shaped =
+                crate::parallel::map_in_order(chunk, |slot| shape(docs, slot.index)).into_iter();
+        }
+        let (named, shaped) = shaped.next().expect("one shape per slot")?;
         let collection = docs.collection(slot.index);
         let decl = collection.decl();
         let origin = docs.origin(slot.index);
-        let raw = parse(docs, slot.index).map_err(|m| {
-            Error::Invalid(Problems(vec![Problem {
-                origin: Some(origin.to_owned()),
-                document: String::new(),
-                path: JsonPath::root(),
-                message: m,
-            }]))
-        })?;
-        let named = describe(decl, &raw);
-        let mut value = match codec::canonicalize(decl, raw) {
+        let mut value = match shaped {
             Ok(value) => value,
             Err(problems) => {
                 for (path, message) in problems {

@@ -12,6 +12,7 @@ pub mod documents;
 pub mod error;
 pub mod home;
 pub mod instance;
+pub mod parallel;
 
 pub use documents::{Address, Incoming, WriteOptions, WriteReport};
 pub use error::{Error, Problem, Problems, Result};

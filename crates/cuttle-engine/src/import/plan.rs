@@ -353,6 +353,32 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// A source document, its key fields normalised: whole, or only the fields that identify it
+    /// ([`codec::key_view`]). `None` (a problem noted) when it is not JSON.
+    fn read(&mut self, doc: &Spooled, whole: bool) -> Result<Option<Value>, ImportError> {
+        let decl = doc.collection.decl();
+        let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
+        let view = if whole {
+            None
+        } else {
+            codec::key_view(decl, &text)
+        };
+        let mut value = match view.map_or_else(|| serde_json::from_str(&text), Ok) {
+            Ok(value) => value,
+            Err(e) => {
+                self.problem(
+                    &doc.origin,
+                    String::new(),
+                    JsonPath::root(),
+                    format!("this is not valid JSON: {e}"),
+                );
+                return Ok(None);
+            }
+        };
+        codec::normalize_key_fields(decl, &mut value);
+        Ok(Some(value))
+    }
+
     /// Plans one collection's documents.
     fn collection(
         &mut self,
@@ -369,26 +395,12 @@ impl Planner<'_> {
         }
         let mut entries = Vec::with_capacity(docs.len());
         for doc in docs {
-            let text = self
-                .spool
-                .read(doc.doc.span)
-                .map_err(sources::spool_error)?;
-            let raw: Value = match serde_json::from_str(&text) {
-                Ok(value) => value,
-                Err(e) => {
-                    self.problem(
-                        &doc.doc.origin,
-                        String::new(),
-                        JsonPath::root(),
-                        format!("this is not valid JSON: {e}"),
-                    );
-                    continue;
-                }
+            // Owners and keys need only the identifying fields, normalised; the document is
+            // read whole below where the plan needs more, and its whole shape is checked below for
+            // a document the destination has, and by the write path for a new one.
+            let Some(value) = self.read(&doc.doc, false)? else {
+                continue;
             };
-            // Owners and keys need only the key fields normalised; the whole shape is checked
-            // below for a document the destination has, and by the write path for a new one.
-            let mut value = raw;
-            codec::normalize_key_fields(decl, &mut value);
             let project = decl
                 .is_project_owned()
                 .then(|| super::text_of(value.get("project")));
@@ -443,6 +455,19 @@ impl Planner<'_> {
                     .project
                     .as_ref()
                     .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
+            let whole = existing.is_some()
+                || skipped_part
+                || decl.collection == Collection::Teams
+                || entry
+                    .project
+                    .as_ref()
+                    .is_some_and(|p| self.units.contains_key(p));
+            if whole {
+                let Some(value) = self.read(&entry.doc.doc, true)? else {
+                    continue;
+                };
+                entry.value = value;
+            }
             if existing.is_some() || skipped_part {
                 let named = cuttle_instance::documents::describe(decl, &entry.value);
                 entry.value = match codec::canonicalize(decl, entry.value) {

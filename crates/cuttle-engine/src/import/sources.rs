@@ -185,10 +185,14 @@ pub(super) fn read_and_combine(
                 left_out += 1;
                 continue;
             }
-            let mut value: Value = serde_json::from_str(&incoming.json).map_err(|e| {
-                ImportError::Source(format!("{}/{}: {e}", source.label, incoming.origin))
-            })?;
-            cuttle_instance::codec::normalize_key_fields(incoming.collection.decl(), &mut value);
+            let decl = incoming.collection.decl();
+            let mut value = match cuttle_instance::codec::key_view(decl, &incoming.json) {
+                Some(view) => view,
+                None => serde_json::from_str(&incoming.json).map_err(|e| {
+                    ImportError::Source(format!("{}/{}: {e}", source.label, incoming.origin))
+                })?,
+            };
+            cuttle_instance::codec::normalize_key_fields(decl, &mut value);
             let id = identity(incoming.collection, &value);
             let project = project_of(incoming.collection, &value);
             match incoming.collection {
