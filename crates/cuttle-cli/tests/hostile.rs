@@ -1,0 +1,1066 @@
+//! The corpus of hostile export directories (SPEC 8 "Reliability", issue 6 item 6): a real export
+//! of the small sample, made hostile one way at a time (links out of the tree, huge and deeply
+//! nested documents, duplicate and colliding names, wrong types, unknown fields, manifests from
+//! the future, broken encodings and odd file names), each imported with the real `cuttle` into a
+//! destination with documents and a secret of its own. Every refusal exits with status 1, names what is wrong (and the file),
+//! prints no plaintext secret and leaves the destination exactly as it was; what SPEC 5.9 lets the
+//! importer ignore (files the format does not own) is shown to change nothing in the plan. The
+//! cases `import.rs` already covers (`bad_input_is_refused_and_changes_nothing`) are not repeated.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{World, copy_tree, stderr, stdout};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------------------------
+// The corpus's world and its one helper
+
+/// How long one refused import may take, however hostile its input.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The longest message a refusal may print: a huge input is never echoed back.
+const LONGEST_MESSAGE: usize = 8 << 10;
+
+/// "src" (the small sample, exported with its history and task logs into `good`) and "dst", a
+/// destination with documents and a secret of its own, its `contents` taken once.
+struct Corpus<'w> {
+    world: &'w World,
+    good: TempDir,
+    before: BTreeMap<String, Vec<u8>>,
+}
+
+/// A hostile export, at `export/` in a folder of its own, beside what its links point to
+/// (`outside/`, see [`outside`]).
+struct Hostile {
+    root: TempDir,
+}
+
+impl Hostile {
+    fn path(&self) -> PathBuf {
+        self.root.path().join("export")
+    }
+}
+
+/// One hostile directory: how it is made from a good export, and what its refusal must say.
+struct Case {
+    what: &'static str,
+    make: fn(&Path),
+    says: &'static [&'static str],
+}
+
+impl<'w> Corpus<'w> {
+    fn new(world: &'w World) -> Corpus<'w> {
+        world.create_sampled("src");
+        let good = TempDir::new().unwrap();
+        world
+            .export("src", good.path(), &["--include-task-logs"])
+            .success();
+        world.create_instance("dst");
+        for (collection, doc) in [
+            ("environments", json!({"name": "Destination only"})),
+            (
+                "library-variable-sets",
+                json!({"name": "Destination secrets", "variables": [
+                    {"name": "Key", "type": "Sensitive", "value": {"secret": "sample-secret-dst"}}
+                ]}),
+            ),
+        ] {
+            world.put("dst", collection, &doc).success();
+        }
+        let before = world.contents("dst");
+        Corpus {
+            world,
+            good,
+            before,
+        }
+    }
+
+    /// A copy of the good export, changed by `make`.
+    fn hostile(&self, make: impl FnOnce(&Path)) -> Hostile {
+        let root = TempDir::new().unwrap();
+        let export = root.path().join("export");
+        copy_tree(self.good.path(), &export);
+        make(&export);
+        Hostile { root }
+    }
+
+    /// Imports a hostile copy (made by `make`) into "dst" and checks that it is refused: status
+    /// 1, in reasonable time, a short message holding every one of `says`, no panic, no
+    /// plaintext secret, and the destination exactly as it was. Returns the message.
+    fn refused(&self, what: &str, make: impl FnOnce(&Path), says: &[&str]) -> String {
+        let dir = self.hostile(make);
+        let started = Instant::now();
+        let out = self.world.import("dst", &[&dir.path()], &[]);
+        let took = started.elapsed();
+        let message = stderr(&out);
+        let all = format!("{}{message}", stdout(&out));
+        assert_eq!(
+            out.get_output().status.code(),
+            Some(1),
+            "{what}: refused with status 1, got:\n{all}"
+        );
+        assert!(took < PATIENCE, "{what}: took {took:?}");
+        assert!(
+            !all.contains("panicked") && !all.contains("RUST_BACKTRACE"),
+            "{what}: a panic:\n{all}"
+        );
+        assert!(
+            all.len() < LONGEST_MESSAGE,
+            "{what}: a message of {} bytes, starting:\n{}",
+            all.len(),
+            &all[..all.floor_char_boundary(2000)]
+        );
+        assert!(
+            !all.contains("sample-secret-"),
+            "{what}: a plaintext secret in:\n{all}"
+        );
+        for part in says {
+            assert!(
+                message.contains(part),
+                "{what}: expected {part:?} in:\n{message}"
+            );
+        }
+        assert_eq!(
+            self.world.contents("dst"),
+            self.before,
+            "{what}: a refused import changes nothing"
+        );
+        message
+    }
+
+    /// Runs every case of a table through [`Corpus::refused`].
+    fn refuse_all(&self, cases: &[Case]) {
+        for case in cases {
+            self.refused(case.what, case.make, case.says);
+        }
+    }
+
+    /// The dry-run plan (`--format json`) of importing `dir` into "dst", with the directory's
+    /// own path taken out so that plans of different copies compare.
+    fn plan(&self, dir: &Path) -> String {
+        let out = self
+            .world
+            .import("dst", &[dir], &["--dry-run", "--format", "json"])
+            .success();
+        assert!(!stdout(&out).contains("sample-secret-"));
+        stdout(&out).replace(&dir.display().to_string(), "<export>")
+    }
+
+    /// A change the importer may ignore (SPEC 5.9: files the format does not own): the import
+    /// goes ahead with exactly the plan of the good export.
+    fn harmless(&self, what: &str, make: impl FnOnce(&Path)) {
+        let dir = self.hostile(make);
+        assert_eq!(
+            self.plan(&dir.path()),
+            self.plan(self.good.path()),
+            "{what}: the plan of the unchanged export"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding and changing files in an export
+
+fn read_json(file: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
+}
+
+fn write_json(file: &Path, value: &Value) {
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, serde_json::to_string_pretty(value).unwrap() + "\n").unwrap();
+}
+
+fn edit_json(file: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut value = read_json(file);
+    edit(&mut value);
+    write_json(file, &value);
+}
+
+/// The JSON files directly in `dir`, sorted.
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The first document file of a top-level collection.
+fn first(d: &Path, collection: &str) -> PathBuf {
+    json_files(&d.join(collection))
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no {collection} in the sample's export"))
+}
+
+/// A copy of the first environment, as `environments/<file>`, changed by `edit`.
+fn environment_as(d: &Path, file: &str, edit: impl FnOnce(&mut Value)) {
+    let mut value = read_json(&first(d, "environments"));
+    edit(&mut value);
+    write_json(&d.join("environments").join(file), &value);
+}
+
+/// The raw text of a new environment file, `environments/<file>`.
+fn environment_text(d: &Path, file: &str, text: impl AsRef<[u8]>) {
+    std::fs::write(d.join("environments").join(file), text).unwrap();
+}
+
+/// The folder of the first project (by folder name) whose process has a step with an action.
+fn project_dir(d: &Path) -> PathBuf {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(d.join("projects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    folders.sort();
+    folders
+        .into_iter()
+        .find(|f| {
+            let process = f.join("deployment-process.json");
+            process.is_file() && read_json(&process)["steps"][0]["actions"][0].is_object()
+        })
+        .expect("a project with a process in the sample")
+}
+
+/// The `file` of the first extracted script of a process.
+fn extracted_script(process: &mut Value) -> &mut Value {
+    process["steps"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .flat_map(|step| step["actions"].as_array_mut().unwrap().iter_mut())
+        .map(|action| &mut action["script"])
+        .find(|script| script.get("file").is_some())
+        .map(|script| &mut script["file"])
+        .expect("an extracted script in the process")
+}
+
+/// The first project whose variables include one at all.
+fn variables_file(d: &Path) -> PathBuf {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(d.join("projects"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("variables.json"))
+        .collect();
+    folders.sort();
+    folders
+        .into_iter()
+        .find(|f| f.is_file() && read_json(f)["variables"][0].is_object())
+        .expect("a project with variables in the sample")
+}
+
+/// A folder outside the export `d` (beside it, removed with it) holding `outside.json`, a valid
+/// environment whose content must never be read.
+fn outside(d: &Path) -> PathBuf {
+    let dir = d.parent().unwrap().join("outside");
+    write_json(
+        &dir.join("outside.json"),
+        &json!({"name": "Outside the tree", "description": "outside-content"}),
+    );
+    dir
+}
+
+/// Puts a symbolic link to `target` at `link`, in place of whatever is there.
+fn symlink(target: impl AsRef<Path>, link: &Path) {
+    if link.is_dir() && !link.is_symlink() {
+        std::fs::remove_dir_all(link).unwrap();
+    } else if link.exists() || link.is_symlink() {
+        std::fs::remove_file(link).unwrap();
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(target, link).unwrap();
+    #[cfg(not(unix))]
+    panic!(
+        "symbolic links are tested on Unix: {}",
+        target.as_ref().display()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Symbolic links out of the tree
+
+fn links_out_of_the_tree_are_refused(world: &World) {
+    let corpus = Corpus::new(world);
+    let cases = [
+        Case {
+            what: "a new document file linked to a file outside",
+            make: |d| {
+                symlink(
+                    outside(d).join("outside.json"),
+                    &d.join("environments/linked.json"),
+                )
+            },
+            says: &["environments/linked.json", "never follows links"],
+        },
+        Case {
+            what: "a relative link climbing out of the tree",
+            make: |d| {
+                outside(d);
+                symlink(
+                    "../../outside/outside.json",
+                    &d.join("environments/climbing.json"),
+                );
+            },
+            says: &["environments/climbing.json", "never follows links"],
+        },
+        Case {
+            what: "a manifest linked to a copy outside",
+            make: |d| {
+                let copy = outside(d).join("manifest.json");
+                std::fs::copy(d.join("manifest.json"), &copy).unwrap();
+                symlink(&copy, &d.join("manifest.json"));
+            },
+            says: &["manifest.json", "never follows links"],
+        },
+        Case {
+            what: "a project's channel linked to a file outside",
+            make: |d| {
+                let channels = project_dir(d).join("channels");
+                symlink(
+                    outside(d).join("outside.json"),
+                    &channels.join("linked.json"),
+                );
+            },
+            says: &["channels/linked.json", "never follows links"],
+        },
+        Case {
+            what: "an extracted script linked to a file outside",
+            make: |d| {
+                let scripts = project_dir(d).join("scripts");
+                let script = std::fs::read_dir(&scripts)
+                    .expect("the sample extracts scripts")
+                    .map(|e| e.unwrap().path())
+                    .min()
+                    .unwrap();
+                symlink(outside(d).join("outside.json"), &script);
+            },
+            says: &["scripts/", "never follows links"],
+        },
+    ];
+    corpus.refuse_all(&cases);
+    // Nor is the outside file's content read as a document, even in a dry run.
+    for case in &cases {
+        let dir = corpus.hostile(case.make);
+        let out = world.import("dst", &[&dir.path()], &["--dry-run", "--format", "json"]);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            !all.contains("Outside the tree") && !all.contains("outside-content"),
+            "{}: {all}",
+            case.what
+        );
+    }
+}
+
+/// BUG: a linked folder is skipped, not refused. SPEC 6.7 and 8 want every symbolic link in the
+/// tree refused with a clear message, as a linked file is; instead the reader silently leaves
+/// out what the linked folder holds (`owned_files` neither follows nor reports it).
+fn linked_folders_are_refused(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "a collection folder linked to a copy outside",
+            make: |d| {
+                let copy = outside(d).join("environments");
+                copy_tree(&d.join("environments"), &copy);
+                symlink(&copy, &d.join("environments"));
+            },
+            // Today: refused, but for 100 references to environments "not found".
+            says: &["environments", "symbolic link"],
+        },
+        Case {
+            what: "a new project's folder linked to a folder outside",
+            make: |d| {
+                let mut project = read_json(&project_dir(d).join("project.json"));
+                project["name"] = json!("Outside project");
+                let folder = outside(d).join("project");
+                write_json(&folder.join("project.json"), &project);
+                symlink(&folder, &d.join("projects/zz-outside"));
+            },
+            // Today: accepted (status 0), the project neither imported nor mentioned.
+            says: &["projects/zz-outside", "symbolic link"],
+        },
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Huge documents and 3. deep nesting
+
+fn huge_and_deep_documents_fail_cleanly(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "a 20 MB string in an unknown field",
+            make: |d| {
+                environment_text(
+                    d,
+                    "huge.json",
+                    format!(
+                        "{{\"name\": \"Huge\", \"padding\": \"{}\"}}\n",
+                        "x".repeat(20 << 20)
+                    ),
+                )
+            },
+            says: &[
+                "environments/huge.json",
+                "$.padding",
+                "unknown field `padding`",
+            ],
+        },
+        Case {
+            what: "a million-element array in an unknown field",
+            make: |d| {
+                let elements = vec!["{}"; 1_000_000].join(",");
+                environment_text(
+                    d,
+                    "million.json",
+                    format!("{{\"name\": \"Many\", \"extra\": [{elements}]}}\n"),
+                );
+            },
+            says: &[
+                "environments/million.json",
+                "$.extra",
+                "unknown field `extra`",
+            ],
+        },
+        Case {
+            what: "100,000 nested arrays as a field's value",
+            make: |d| {
+                let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+                environment_text(
+                    d,
+                    "deep.json",
+                    format!("{{\"name\": \"Deep\", \"description\": {deep}}}\n"),
+                );
+            },
+            says: &[
+                "environments/deep.json",
+                "not valid JSON: recursion limit exceeded at line 1",
+            ],
+        },
+        Case {
+            what: "100,000 nested objects in a process",
+            make: |d| {
+                let file = project_dir(d).join("deployment-process.json");
+                let deep = format!("{}null{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+                let text = std::fs::read_to_string(&file).unwrap();
+                let text = text.replacen('{', &format!("{{\"deep\": {deep},"), 1);
+                std::fs::write(&file, text).unwrap();
+            },
+            says: &["deployment-process.json", "recursion limit"],
+        },
+        Case {
+            what: "100,000 nested arrays in an unknown field of the manifest",
+            make: |d| {
+                let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+                let text = std::fs::read_to_string(d.join("manifest.json")).unwrap();
+                let text = text.replacen('{', &format!("{{\"deep\": {deep},"), 1);
+                std::fs::write(d.join("manifest.json"), text).unwrap();
+            },
+            says: &["manifest.json", "unknown field `deep`"],
+        },
+        Case {
+            what: "100,000 nested arrays as the manifest's formatVersion",
+            make: |d| {
+                let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+                let text = std::fs::read_to_string(d.join("manifest.json")).unwrap();
+                let text = text.replacen(
+                    "\"formatVersion\": 1",
+                    &format!("\"formatVersion\": {deep}"),
+                    1,
+                );
+                std::fs::write(d.join("manifest.json"), text).unwrap();
+            },
+            says: &[
+                "manifest.json",
+                "not a Cuttle export manifest",
+                "invalid type: sequence",
+            ],
+        },
+    ]);
+}
+
+/// BUG: a huge value in a key field is echoed back whole. The message names the document by its
+/// key, so a 20 MB name gives 20 MB of error message, and a million-element array as a name
+/// 2 MB of `[0,0,0,…]` (and takes seconds); SPEC 8 wants "a clear error". Both are refused with
+/// status 1 and change nothing; only the length of the message fails.
+fn huge_values_are_not_echoed_back(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "a 20 MB name (the longest is 200 characters)",
+            make: |d| {
+                environment_as(d, "long-name.json", |e| {
+                    e["name"] = json!("x".repeat(20 << 20))
+                })
+            },
+            says: &["environments/long-name.json", "$.name", "200"],
+        },
+        Case {
+            what: "a million-element array as a name",
+            make: |d| {
+                let elements = vec!["0"; 1_000_000].join(",");
+                environment_text(d, "million.json", format!("{{\"name\": [{elements}]}}\n"));
+            },
+            says: &["environments/million.json", "$.name"],
+        },
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Duplicates across files and 5. names equal after Unicode normalisation
+
+fn duplicates_across_files_are_refused(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "an environment copied under another name, then edited",
+            make: |d| {
+                environment_as(d, "zz-second.json", |e| {
+                    e["description"] = json!("edited copy")
+                })
+            },
+            says: &["environments/zz-second.json", "define the same document"],
+        },
+        Case {
+            what: "a library variable set copied under another name",
+            make: |d| {
+                let set = first(d, "library-variable-sets");
+                std::fs::copy(&set, d.join("library-variable-sets/zz-copy.json")).unwrap();
+            },
+            says: &[
+                "library-variable-sets/zz-copy.json",
+                "define the same document",
+            ],
+        },
+        Case {
+            what: "a channel copied under another name in its project's folder",
+            make: |d| {
+                let channels = project_dir(d).join("channels");
+                let channel = json_files(&channels).into_iter().next().unwrap();
+                std::fs::copy(&channel, channels.join("zz-copy.json")).unwrap();
+            },
+            says: &["channels/zz-copy.json", "define the same document"],
+        },
+        Case {
+            what: "the same project defined in two project folders",
+            make: |d| {
+                let project = project_dir(d);
+                let again = d.join("projects/zz-the-same-again");
+                std::fs::create_dir_all(&again).unwrap();
+                std::fs::copy(project.join("project.json"), again.join("project.json")).unwrap();
+            },
+            says: &[
+                "projects/zz-the-same-again/project.json",
+                "define the same document",
+            ],
+        },
+    ]);
+    // Both files are named.
+    let message = corpus.refused(
+        "an environment copied (both files named)",
+        |d| {
+            std::fs::copy(
+                first(d, "environments"),
+                d.join("environments/zz-copy.json"),
+            )
+            .map(drop)
+            .unwrap()
+        },
+        &["environments/zz-copy.json"],
+    );
+    let original = first(corpus.good.path(), "environments");
+    let original = original.file_name().unwrap().to_string_lossy();
+    assert!(message.contains(&*original), "{message}");
+}
+
+/// SPEC 5.4 and the importer's matching: names are compared in NFC, so "Café" written composed
+/// and decomposed, in two files of their own names, are one document defined twice.
+fn names_equal_after_normalisation_are_one_document(world: &World) {
+    let corpus = Corpus::new(world);
+    let message = corpus.refused(
+        "NFC and NFD forms of one name in two files",
+        |d| {
+            environment_as(d, "caf\u{e9}.json", |e| e["name"] = json!("Caf\u{e9}"));
+            environment_as(d, "cafe\u{301}.json", |e| e["name"] = json!("Cafe\u{301}"));
+        },
+        &["define the same document", "environments"],
+    );
+    assert!(
+        message.contains("caf\u{e9}.json") && message.contains("cafe\u{301}.json"),
+        "{message}"
+    );
+    // The same for a project: its folder under either form.
+    corpus.refused(
+        "a project named in NFC and in NFD",
+        |d| {
+            let project = project_dir(d);
+            for (folder, name) in [("zz-nfc", "Caf\u{e9} app"), ("zz-nfd", "Cafe\u{301} app")] {
+                let mut value = read_json(&project.join("project.json"));
+                value["name"] = json!(name);
+                write_json(
+                    &d.join("projects").join(folder).join("project.json"),
+                    &value,
+                );
+            }
+        },
+        &[
+            "zz-nfc/project.json",
+            "zz-nfd/project.json",
+            "define the same document",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Wrong types and 7. unknown fields
+
+fn wrong_types_name_the_field(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "a number for a name",
+            make: |d| environment_as(d, "typed.json", |e| e["name"] = json!(42)),
+            says: &[
+                "environments/typed.json",
+                "$.name",
+                "invalid type: integer `42`, expected a string",
+            ],
+        },
+        Case {
+            what: "a boolean for a name (a key field)",
+            make: |d| environment_as(d, "typed.json", |e| e["name"] = json!(true)),
+            says: &[
+                "environments/typed.json",
+                "$.name",
+                "a natural key part is text or a number",
+            ],
+        },
+        Case {
+            what: "null for a name",
+            make: |d| environment_as(d, "typed.json", |e| e["name"] = Value::Null),
+            says: &[
+                "environments/typed.json",
+                "$.name",
+                "invalid type: null, expected a string",
+            ],
+        },
+        Case {
+            what: "no name at all",
+            make: |d| {
+                environment_as(d, "typed.json", |e| {
+                    e.as_object_mut().unwrap().remove("name");
+                })
+            },
+            says: &["environments/typed.json", "missing field `name`"],
+        },
+        Case {
+            what: "a document that is an array",
+            make: |d| environment_text(d, "typed.json", "[{\"name\": \"Listed\"}]\n"),
+            says: &["environments/typed.json"],
+        },
+        Case {
+            what: "an object where the steps array is",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    p["steps"] = json!({"name": "Not a list"})
+                })
+            },
+            says: &["deployment-process.json", "$.steps", "expected a sequence"],
+        },
+        Case {
+            what: "a string where a step's actions are",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    p["steps"][0]["actions"] = json!("Run")
+                })
+            },
+            says: &[
+                "deployment-process.json",
+                "$.steps[0].actions",
+                "expected a sequence",
+            ],
+        },
+        Case {
+            what: "a number for a project-owned document's project",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    p["project"] = json!(7)
+                })
+            },
+            says: &["deployment-process.json", "$.project", "names its project"],
+        },
+        Case {
+            what: "a number for a variable's name",
+            make: |d| edit_json(&variables_file(d), |v| v["variables"][0]["name"] = json!(1)),
+            says: &["variables.json", "$.variables[0].name", "expected a string"],
+        },
+    ]);
+}
+
+fn unknown_fields_are_refused_at_every_level(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "an unknown field in a step",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    p["steps"][0]["colour"] = json!("red")
+                })
+            },
+            says: &[
+                "deployment-process.json",
+                "$.steps[0].colour",
+                "unknown field",
+            ],
+        },
+        Case {
+            what: "an unknown field in an action",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    p["steps"][0]["actions"][0]["colour"] = json!("red")
+                })
+            },
+            says: &[
+                "deployment-process.json",
+                "$.steps[0].actions[0].colour",
+                "unknown field",
+            ],
+        },
+        Case {
+            what: "an unknown field in a variable",
+            make: |d| {
+                edit_json(&variables_file(d), |v| {
+                    v["variables"][0]["colour"] = json!("red")
+                })
+            },
+            says: &["variables.json", "$.variables[0].colour", "unknown field"],
+        },
+        Case {
+            what: "an unknown field in a variable's scope",
+            make: |d| {
+                edit_json(&variables_file(d), |v| {
+                    v["variables"][0]["scope"]["colour"] = json!("red")
+                })
+            },
+            says: &[
+                "variables.json",
+                "$.variables[0].scope.colour",
+                "unknown field",
+            ],
+        },
+        Case {
+            what: "an unknown field in a sealed value",
+            make: |d| {
+                let file = first(d, "library-variable-sets");
+                let text = std::fs::read_to_string(&file).unwrap();
+                assert!(text.contains("\"encrypted\": \""), "{text}");
+                let text = text.replacen(
+                    "\"encrypted\": \"",
+                    "\"colour\": \"red\", \"encrypted\": \"",
+                    1,
+                );
+                std::fs::write(&file, text).unwrap();
+            },
+            // Refused at the value's path, though serde's words ("did not match any variant of
+            // untagged enum") do not say which field is unknown.
+            says: &["library-variable-sets/", "at $.variables[", "].value"],
+        },
+    ]);
+    // What the format does not own is ignored (SPEC 5.9), as an export leaves it untouched.
+    corpus.harmless("an unknown collection folder", |d| {
+        write_json(&d.join("widgets/one.json"), &json!({"name": "Widget"}))
+    });
+    corpus.harmless("extra files at the root", |d| {
+        std::fs::write(d.join("README.md"), "# Our export\n").unwrap();
+        write_json(&d.join("notes.json"), &json!({"colour": "red"}));
+    });
+    corpus.harmless("an unknown folder in a project", |d| {
+        write_json(
+            &project_dir(d).join("widgets/one.json"),
+            &json!({"name": "W"}),
+        )
+    });
+    corpus.harmless("a file that is not JSON in a collection folder", |d| {
+        std::fs::write(d.join("environments/notes.txt"), "not a document\n").unwrap();
+        std::fs::write(d.join("environments/prod.json~"), "{ an editor's backup").unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Manifests from the future, and otherwise odd
+
+fn format_version(d: &Path, version: Value) {
+    edit_json(&d.join("manifest.json"), |m| m["formatVersion"] = version)
+}
+
+fn odd_manifests_are_refused(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "formatVersion 2^32",
+            make: |d| format_version(d, json!(4_294_967_296u64)),
+            says: &[
+                "manifest.json",
+                "not a Cuttle export manifest",
+                "4294967296",
+            ],
+        },
+        Case {
+            what: "formatVersion 1e30",
+            make: |d| format_version(d, json!(1e30)),
+            says: &["manifest.json", "not a Cuttle export manifest", "1e+30"],
+        },
+        Case {
+            what: "formatVersion 1.0",
+            make: |d| format_version(d, json!(1.0)),
+            says: &["manifest.json", "not a Cuttle export manifest", "1.0"],
+        },
+        Case {
+            what: "formatVersion \"2\"",
+            make: |d| format_version(d, json!("2")),
+            says: &["manifest.json", "invalid type: string \"2\""],
+        },
+        Case {
+            what: "formatVersion -1",
+            make: |d| format_version(d, json!(-1)),
+            says: &["manifest.json", "invalid value: integer `-1`"],
+        },
+        Case {
+            what: "formatVersion 0",
+            make: |d| format_version(d, json!(0)),
+            says: &["format version 0 is not a Cuttle export format"],
+        },
+        Case {
+            what: "formatVersion null",
+            make: |d| format_version(d, Value::Null),
+            says: &["manifest.json", "invalid type: null"],
+        },
+    ]);
+    corpus.refuse_all(&[
+        Case {
+            what: "no formatVersion",
+            make: |d| {
+                edit_json(&d.join("manifest.json"), |m| {
+                    m.as_object_mut().unwrap().remove("formatVersion");
+                })
+            },
+            says: &["manifest.json", "missing field `formatVersion`"],
+        },
+        Case {
+            what: "a manifest that is an array",
+            make: |d| {
+                let manifest = read_json(&d.join("manifest.json"));
+                write_json(&d.join("manifest.json"), &json!([manifest]));
+            },
+            says: &["manifest.json", "not a Cuttle export manifest"],
+        },
+        Case {
+            what: "an unknown field in a manifest of format version 1",
+            make: |d| edit_json(&d.join("manifest.json"), |m| m["colour"] = json!("red")),
+            says: &[
+                "manifest.json",
+                "of format version 1",
+                "unknown field `colour`",
+            ],
+        },
+        Case {
+            what: "an empty manifest",
+            make: |d| std::fs::write(d.join("manifest.json"), "").unwrap(),
+            says: &["manifest.json", "not a Cuttle export manifest", "EOF"],
+        },
+        Case {
+            what: "a folder for a manifest",
+            make: |d| {
+                std::fs::remove_file(d.join("manifest.json")).unwrap();
+                std::fs::create_dir(d.join("manifest.json")).unwrap();
+            },
+            says: &["manifest.json", "not a regular file"],
+        },
+    ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Broken encodings and odd file names
+
+fn broken_files_and_odd_names(world: &World) {
+    let corpus = Corpus::new(world);
+    // Identity comes from the content, never from the name (SPEC 5.4): a new document in a file
+    // whose name holds a line break is one more document in the plan, nothing else.
+    let dir = corpus
+        .hostile(|d| environment_as(d, "line\nbreak.json", |e| e["name"] = json!("Oddly filed")));
+    let plan = corpus.plan(&dir.path());
+    let good = corpus.plan(corpus.good.path());
+    let added: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("\"type\":\"document\"") && !good.contains(l))
+        .collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert!(added[0].contains("\"key\":\"Oddly filed\""), "{added:?}");
+    corpus.refuse_all(&[
+        Case {
+            what: "an empty document file",
+            make: |d| environment_text(d, "empty.json", ""),
+            says: &[
+                "environments/empty.json",
+                "not valid JSON: EOF while parsing",
+            ],
+        },
+        Case {
+            what: "a document that is not UTF-8",
+            make: |d| environment_text(d, "latin1.json", b"{\"name\": \"Caf\xe9\"}\n"),
+            says: &["environments/latin1.json", "did not contain valid UTF-8"],
+        },
+        Case {
+            what: "a document file with a byte order mark",
+            make: |d| environment_text(d, "bom.json", "\u{feff}{\"name\": \"With a BOM\"}\n"),
+            // Refused, though the message does not say "byte order mark".
+            says: &["environments/bom.json", "not valid JSON", "line 1 column 1"],
+        },
+        Case {
+            what: "a document of only `null`",
+            make: |d| environment_text(d, "null.json", "null\n"),
+            says: &["environments/null.json", "at $: invalid type: null"],
+        },
+        Case {
+            what: "two documents in one file",
+            make: |d| environment_text(d, "two.json", "{\"name\": \"A\"}\n{\"name\": \"B\"}\n"),
+            says: &["environments/two.json", "trailing characters"],
+        },
+        Case {
+            what: "a file name with a line break",
+            make: |d| environment_as(d, "line\nbreak.json", |e| e["description"] = json!("copy")),
+            says: &["environments/line\nbreak.json", "define the same document"],
+        },
+        Case {
+            what: "a file name of dots",
+            make: |d| environment_as(d, "...json", |e| e["description"] = json!("dots")),
+            says: &["environments/...json", "define the same document"],
+        },
+        Case {
+            what: "a file name with an escape character",
+            make: |d| environment_as(d, "esc\u{1b}[2J.json", |e| e["description"] = json!("copy")),
+            says: &["environments/esc", "define the same document"],
+        },
+        Case {
+            what: "a script named with `..` to climb out of its folder",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    *extracted_script(p) = json!("../../../manifest.json")
+                })
+            },
+            says: &["deployment-process.json", ".script.file", "bare file name"],
+        },
+        Case {
+            what: "a script named that is not there",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    *extracted_script(p) = json!("missing.ps1")
+                })
+            },
+            says: &["scripts/missing.ps1", "No such file"],
+        },
+        Case {
+            what: "a task log without its deployment",
+            make: |d| {
+                let release = std::fs::read_dir(project_dir(d).join("releases"))
+                    .expect("the sample has releases")
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.is_dir())
+                    .min()
+                    .unwrap();
+                let logs = release.join("task-logs");
+                std::fs::create_dir_all(&logs).unwrap();
+                std::fs::write(logs.join("nobody-1.log"), "a log of nothing\n").unwrap();
+            },
+            says: &["task-logs/nobody-1.log", "deployment file"],
+        },
+    ]);
+}
+
+/// BUG: a document file that holds a JSON array is read as the document's fields in order
+/// (serde's sequence form of a struct), and its key is then taken as missing: the import goes
+/// ahead and stores an environment under the key "" whose body is named "Seq env" (`doc list`
+/// shows an empty line; `doc get environments "Seq env"` finds nothing). It must be refused.
+fn a_document_that_is_an_array_is_refused(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "an environment as an array of its fields",
+            make: |d| environment_text(d, "seq.json", "[\"Seq env\", \"d\", 9, false, true]\n"),
+            says: &["environments/seq.json"],
+        },
+        Case {
+            what: "an environment as an array of its name",
+            make: |d| environment_text(d, "seq.json", "[\"Seq env\"]\n"),
+            says: &["environments/seq.json"],
+        },
+    ]);
+}
+
+/// BUG: a document file whose name is not UTF-8 is silently left out (`format::owns` takes a
+/// path it cannot read as UTF-8 for a foreign file), although SPEC 5.4 says identity comes from
+/// a file's content, never from its name. It must be imported or refused, not dropped unseen.
+fn a_file_whose_name_is_not_utf8_is_not_dropped(world: &World) {
+    #[cfg(unix)]
+    use std::os::unix::ffi::OsStrExt;
+    let corpus = Corpus::new(world);
+    let dir = corpus.hostile(|d| {
+        let mut value = read_json(&first(d, "environments"));
+        value["name"] = json!("Named in Latin-1");
+        #[cfg(unix)]
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.json");
+        #[cfg(not(unix))]
+        let name = "caf\u{e9}.json";
+        write_json(&d.join("environments").join(name), &value);
+    });
+    let out = world.import("dst", &[&dir.path()], &["--dry-run", "--format", "json"]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    if out.get_output().status.success() {
+        assert!(
+            all.contains("Named in Latin-1"),
+            "left out unseen:\n{}",
+            stderr(&out)
+        );
+    } else {
+        assert!(all.contains("environments/caf"), "{all}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Like `both_backends!`, for the cases that show a bug: ignored until it is fixed.
+macro_rules! both_backends_ignored {
+    ($($name:ident: $reason:literal),* $(,)?) => {
+        mod sqlite_bugs {
+            $(#[test] #[ignore = $reason] fn $name() { super::$name(&crate::common::World::sqlite()) })*
+        }
+        mod postgres_bugs {
+            $(#[test] #[ignore = $reason] fn $name() {
+                if let Some(world) = crate::common::World::postgres() { super::$name(&world) }
+            })*
+        }
+    };
+}
+
+both_backends_ignored!(
+    linked_folders_are_refused: "BUG: a symbolic link to a folder is silently skipped, not refused",
+    huge_values_are_not_echoed_back: "BUG: a huge key (a 20 MB name) is echoed whole in the error",
+    a_document_that_is_an_array_is_refused: "BUG: a JSON array as a document imports under the key \"\"",
+    a_file_whose_name_is_not_utf8_is_not_dropped: "BUG: a document file with a non-UTF-8 name is silently left out",
+);
+
+both_backends!(
+    links_out_of_the_tree_are_refused,
+    huge_and_deep_documents_fail_cleanly,
+    duplicates_across_files_are_refused,
+    names_equal_after_normalisation_are_one_document,
+    wrong_types_name_the_field,
+    unknown_fields_are_refused_at_every_level,
+    odd_manifests_are_refused,
+    broken_files_and_odd_names,
+);
