@@ -1,6 +1,6 @@
 //! `cuttle import` and `cuttle instance backup`: the plan printed as text or as JSON lines.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 
 use anyhow::{Context, Result};
 use cuttle_engine::import::{
@@ -216,11 +216,16 @@ impl<W: Write> PrintPlan for JsonPlan<W> {
 /// not carried out. (`--format json` streams instead, and ends with an error line.)
 pub(crate) struct TextPlan<W: Write> {
     out: W,
-    buffer: Vec<u8>,
+    /// The plan so far: in memory up to [`HELD_IN_MEMORY`], then in an anonymous temporary file,
+    /// so that the plan of a large import does not take the memory the import saves.
+    buffer: tempfile::SpooledTempFile,
     blockers: Vec<u8>,
     quiet: bool,
     section: Option<&'static str>,
 }
+
+/// The text plan is held in memory up to this many bytes.
+const HELD_IN_MEMORY: usize = 8 << 20;
 
 /// Longer values are shortened in the text plan (the JSON plan has them whole).
 const SHOWN: usize = 120;
@@ -229,7 +234,7 @@ impl<W: Write> TextPlan<W> {
     pub(crate) fn new(out: W, quiet: bool) -> Self {
         TextPlan {
             out,
-            buffer: Vec::new(),
+            buffer: tempfile::spooled_tempfile(HELD_IN_MEMORY),
             blockers: Vec::new(),
             quiet,
             section: None,
@@ -237,8 +242,16 @@ impl<W: Write> TextPlan<W> {
     }
     /// Writes what was held, without a summary.
     pub(crate) fn finish(&mut self) -> std::io::Result<()> {
-        self.out.write_all(&std::mem::take(&mut self.buffer))?;
+        self.write_held()?;
         self.out.flush()
+    }
+    /// Writes out the plan held so far, and holds nothing.
+    fn write_held(&mut self) -> std::io::Result<()> {
+        let mut held =
+            std::mem::replace(&mut self.buffer, tempfile::spooled_tempfile(HELD_IN_MEMORY));
+        held.seek(std::io::SeekFrom::Start(0))?;
+        std::io::copy(&mut held, &mut self.out)?;
+        Ok(())
     }
     fn section(&mut self, title: &'static str) -> std::io::Result<()> {
         if self.section != Some(title) {
@@ -366,7 +379,7 @@ impl<W: Write> PrintPlan for TextPlan<W> {
         self
     }
     fn summary(&mut self, summary: &ImportSummary) -> std::io::Result<()> {
-        self.out.write_all(&std::mem::take(&mut self.buffer))?;
+        self.write_held()?;
         if self.section.is_some() {
             writeln!(self.out)?;
         }

@@ -356,9 +356,8 @@ fn links_out_of_the_tree_are_refused(world: &World) {
     }
 }
 
-/// BUG: a linked folder is skipped, not refused. SPEC 6.7 and 8 want every symbolic link in the
-/// tree refused with a clear message, as a linked file is; instead the reader silently leaves
-/// out what the linked folder holds (`owned_files` neither follows nor reports it).
+/// A linked folder is refused with a clear message, as a linked file is (SPEC 6.7, 8); it was once
+/// silently left out, being neither followed nor reported.
 fn linked_folders_are_refused(world: &World) {
     let corpus = Corpus::new(world);
     corpus.refuse_all(&[
@@ -484,10 +483,9 @@ fn huge_and_deep_documents_fail_cleanly(world: &World) {
     ]);
 }
 
-/// BUG: a huge value in a key field is echoed back whole. The message names the document by its
-/// key, so a 20 MB name gives 20 MB of error message, and a million-element array as a name
-/// 2 MB of `[0,0,0,…]` (and takes seconds); SPEC 8 wants "a clear error". Both are refused with
-/// status 1 and change nothing; only the length of the message fails.
+/// A huge value in a key field is not echoed back whole: the message names the document by its
+/// key, and a 20 MB name once gave 20 MB of error message (a million-element array 2 MB of
+/// `[0,0,0,…]`). Both are refused with status 1, change nothing, and say so briefly.
 fn huge_values_are_not_echoed_back(world: &World) {
     let corpus = Corpus::new(world);
     corpus.refuse_all(&[
@@ -982,10 +980,9 @@ fn broken_files_and_odd_names(world: &World) {
     ]);
 }
 
-/// BUG: a document file that holds a JSON array is read as the document's fields in order
-/// (serde's sequence form of a struct), and its key is then taken as missing: the import goes
-/// ahead and stores an environment under the key "" whose body is named "Seq env" (`doc list`
-/// shows an empty line; `doc get environments "Seq env"` finds nothing). It must be refused.
+/// A document file that holds a JSON array is refused. Serde reads a struct from the sequence of
+/// its fields' values, and such a file once imported as an environment under the key "" whose
+/// body was named "Seq env".
 fn a_document_that_is_an_array_is_refused(world: &World) {
     let corpus = Corpus::new(world);
     corpus.refuse_all(&[
@@ -1002,9 +999,8 @@ fn a_document_that_is_an_array_is_refused(world: &World) {
     ]);
 }
 
-/// BUG: a document file whose name is not UTF-8 is silently left out (`format::owns` takes a
-/// path it cannot read as UTF-8 for a foreign file), although SPEC 5.4 says identity comes from
-/// a file's content, never from its name. It must be imported or refused, not dropped unseen.
+/// A document file whose name is not UTF-8 is imported or refused, never dropped unseen (SPEC 5.4:
+/// identity comes from a file's content, not its name); it was once taken for a foreign file.
 fn a_file_whose_name_is_not_utf8_is_not_dropped(world: &World) {
     #[cfg(unix)]
     use std::os::unix::ffi::OsStrExt;
@@ -1033,27 +1029,6 @@ fn a_file_whose_name_is_not_utf8_is_not_dropped(world: &World) {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Like `both_backends!`, for the cases that show a bug: ignored until it is fixed.
-macro_rules! both_backends_ignored {
-    ($($name:ident: $reason:literal),* $(,)?) => {
-        mod sqlite_bugs {
-            $(#[test] #[ignore = $reason] fn $name() { super::$name(&crate::common::World::sqlite()) })*
-        }
-        mod postgres_bugs {
-            $(#[test] #[ignore = $reason] fn $name() {
-                if let Some(world) = crate::common::World::postgres() { super::$name(&world) }
-            })*
-        }
-    };
-}
-
-both_backends_ignored!(
-    linked_folders_are_refused: "BUG: a symbolic link to a folder is silently skipped, not refused",
-    huge_values_are_not_echoed_back: "BUG: a huge key (a 20 MB name) is echoed whole in the error",
-    a_document_that_is_an_array_is_refused: "BUG: a JSON array as a document imports under the key \"\"",
-    a_file_whose_name_is_not_utf8_is_not_dropped: "BUG: a document file with a non-UTF-8 name is silently left out",
-);
-
 both_backends!(
     links_out_of_the_tree_are_refused,
     huge_and_deep_documents_fail_cleanly,
@@ -1063,4 +1038,8 @@ both_backends!(
     unknown_fields_are_refused_at_every_level,
     odd_manifests_are_refused,
     broken_files_and_odd_names,
+    linked_folders_are_refused,
+    huge_values_are_not_echoed_back,
+    a_document_that_is_an_array_is_refused,
+    a_file_whose_name_is_not_utf8_is_not_dropped,
 );

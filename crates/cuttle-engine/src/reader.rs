@@ -99,6 +99,14 @@ fn owned_files(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
         for entry in entries {
             let entry = entry.map_err(|e| file_error(&dir, e.to_string()))?;
             let relative = dir.join(entry.file_name());
+            // Inside the format's folders, every name is the format's to read: one that is not
+            // UTF-8 cannot be told apart from a document, and is not silently left out.
+            if !dir.as_os_str().is_empty() && entry.file_name().to_str().is_none() {
+                return Err(file_error(
+                    &relative,
+                    "has a name that is not UTF-8 text: an export's files are named in UTF-8; rename it",
+                ));
+            }
             let kind = entry
                 .file_type()
                 .map_err(|e| file_error(&relative, e.to_string()))?;
@@ -106,6 +114,11 @@ fn owned_files(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
                 if format::owns_dir(&relative) {
                     stack.push(relative);
                 }
+            } else if kind.is_symlink() && format::owns_dir(&relative) {
+                return Err(file_error(
+                    &relative,
+                    "is a symbolic link where the format has a folder: the reader never follows links; copy the folder in its place",
+                ));
             } else if format::owns(&relative) {
                 if !kind.is_file() {
                     return Err(file_error(

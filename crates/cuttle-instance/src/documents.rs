@@ -259,9 +259,11 @@ pub fn write_documents(
     // references first), with one existence lookup per collection.
     let mut ids = ids;
     let mut slots = Vec::with_capacity(docs.len());
-    let mut origins: HashMap<(Collection, DocId, String), usize> = HashMap::new();
     for decl in COLLECTIONS {
         let mut addressed: Vec<(usize, DocId, String, Option<HashSet<String>>)> = Vec::new();
+        // The first document of this collection at each address (a key is the same document
+        // only within its collection).
+        let mut origins: HashMap<(DocId, String), usize> = HashMap::new();
         for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
             let origin = docs.origin(index);
             let mut value = match parse(docs, index, false) {
@@ -285,7 +287,7 @@ pub fn write_documents(
                     continue;
                 }
             };
-            match origins.entry((decl.collection, owner, key.clone())) {
+            match origins.entry((owner, key.clone())) {
                 std::collections::hash_map::Entry::Occupied(first) => {
                     let message = format!(
                         "the same document is given twice (also by {})",

@@ -20,12 +20,31 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Each part is shortened: a hostile document's 20 MB name is not echoed back whole.
+        let document = shortened(&self.document, 200);
         match (&self.origin, self.document.is_empty()) {
-            (Some(origin), true) => write!(f, "{origin}, ")?,
-            (Some(origin), false) => write!(f, "{origin}: {}, ", self.document)?,
-            (None, _) => write!(f, "{}, ", self.document)?,
+            (Some(origin), true) => write!(f, "{}, ", shortened(origin, 400))?,
+            (Some(origin), false) => write!(f, "{}: {document}, ", shortened(origin, 400))?,
+            (None, _) => write!(f, "{document}, ")?,
         }
-        write!(f, "at {}: {}", self.path, self.message)
+        write!(
+            f,
+            "at {}: {}",
+            shortened(&self.path.to_string(), 400),
+            shortened(&self.message, 2000)
+        )
+    }
+}
+
+/// `text`, or its first `max` characters and how long it is.
+pub fn shortened(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => std::borrow::Cow::Owned(format!(
+            "{}… ({} characters in all)",
+            &text[..end],
+            text.chars().count()
+        )),
     }
 }
 
@@ -76,3 +95,25 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_name_is_not_echoed_whole() {
+        let name = "x".repeat(1 << 20);
+        let problem = Problem {
+            origin: Some("environments/x.json".into()),
+            document: format!("environments {name:?}"),
+            path: JsonPath::root().field("name"),
+            message: format!("there is no environment named {name:?}"),
+        };
+        let shown = problem.to_string();
+        assert!(shown.len() < 3000, "{} bytes", shown.len());
+        assert!(shown.starts_with("environments/x.json: environments \"xxx"));
+        assert!(shown.contains("characters in all"));
+        assert_eq!(shortened("été", 3), "été");
+        assert_eq!(shortened("été!", 3), "été… (4 characters in all)");
+    }
+}
