@@ -337,10 +337,25 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
     if collection == Collection::TaskLogs {
         return Ok(Read::Log(relative.to_owned(), text));
     }
-    let mut value: Value = serde_json::from_str(&text)
-        .map_err(|e| file_error(relative, format!("not valid JSON: {e}")))?;
+    let decl = collection.decl();
+    // Without scripts to put back, the reader needs only the identifying fields, and the text
+    // goes on as it is; otherwise the document is parsed whole and written anew.
+    let (value, json) = match decl
+        .scripts
+        .is_empty()
+        .then(|| cuttle_instance::codec::key_view(decl, &text))
+        .flatten()
+    {
+        Some(view) => (view, text),
+        None => {
+            let mut value: Value = serde_json::from_str(&text)
+                .map_err(|e| file_error(relative, format!("not valid JSON: {e}")))?;
+            inline_scripts(root, relative, collection, &mut value)?;
+            let json = value.to_string();
+            (value, json)
+        }
+    };
     check_project_folder(relative, collection, &value)?;
-    inline_scripts(root, relative, collection, &mut value)?;
     let deployment = (collection == Collection::Deployments).then(|| {
         // Only what a task log beside it needs to name its deployment.
         let key = json!({
@@ -356,7 +371,7 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
         Incoming {
             collection,
             origin: relative.display().to_string(),
-            json: value.to_string(),
+            json,
         },
         deployment,
     ))
