@@ -562,10 +562,24 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
 impl C {
     /// The declaration of this collection.
     pub fn decl(self) -> &'static CollectionDecl {
-        COLLECTIONS
-            .iter()
-            .find(|d| d.collection == self)
-            .expect("every collection is declared")
+        &COLLECTIONS[self.rank()]
+    }
+
+    /// Its place in [`COLLECTIONS`] (declaration order: what a document may refer to comes
+    /// first).
+    pub fn rank(self) -> usize {
+        static RANKS: std::sync::LazyLock<Vec<usize>> = std::sync::LazyLock::new(|| {
+            let mut ranks = vec![usize::MAX; COLLECTIONS.len()];
+            for (rank, decl) in COLLECTIONS.iter().enumerate() {
+                ranks[decl.collection as usize] = rank;
+            }
+            assert!(
+                ranks.iter().all(|r| *r != usize::MAX),
+                "every collection is declared"
+            );
+            ranks
+        });
+        RANKS[self as usize]
     }
 
     /// The collection with this command-line name.

@@ -88,9 +88,9 @@ fn collection_at(relative: &Path) -> Option<Collection> {
         .map(|d| d.collection)
 }
 
-/// Every regular file under `root` that the format owns, by relative path, sorted; links and
-/// special files are refused when the format would own them, and skipped otherwise.
-fn owned_files(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
+/// Every regular file under `root` that the format owns, by relative path, sorted, with its size;
+/// links and special files are refused when the format would own them, and skipped otherwise.
+fn owned_files(root: &Path) -> Result<Vec<(PathBuf, u64)>, ReadError> {
     let mut files = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(dir) = stack.pop() {
@@ -126,7 +126,11 @@ fn owned_files(root: &Path) -> Result<Vec<PathBuf>, ReadError> {
                         "is not a regular file (a symbolic link, a pipe or a device): the reader takes regular files only and never follows links",
                     ));
                 }
-                files.push(relative);
+                let size = entry
+                    .metadata()
+                    .map_err(|e| file_error(&relative, e.to_string()))?
+                    .len();
+                files.push((relative, size));
             }
         }
     }
@@ -193,15 +197,17 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
 }
 
 /// Files read and parsed at a time, on every core: enough to keep the cores busy, few enough
-/// that the memory an import needs does not grow with the export.
+/// that the memory an import needs does not grow with the export: at most this many files, and
+/// no more than [`BATCH_BYTES`] (or one file, if it is larger).
 const BATCH: usize = 2048;
+const BATCH_BYTES: u64 = 16 << 20;
 
 /// The documents of the export at `root`, in file order, read a batch at a time on every core.
 /// Only the list of file names is held for the whole export; the first error ends the stream.
 pub fn documents(root: &Path) -> Result<Documents, ReadError> {
-    let files: Vec<(PathBuf, Collection)> = owned_files(root)?
+    let files: Vec<(PathBuf, Collection, u64)> = owned_files(root)?
         .into_iter()
-        .filter_map(|relative| collection_at(&relative).map(|c| (relative, c)))
+        .filter_map(|(relative, size)| collection_at(&relative).map(|c| (relative, c, size)))
         .collect();
     Ok(Documents {
         root: root.to_owned(),
@@ -217,7 +223,7 @@ pub fn documents(root: &Path) -> Result<Documents, ReadError> {
 /// The stream of an export's documents (see [`documents`]).
 pub struct Documents {
     root: PathBuf,
-    files: Vec<(PathBuf, Collection)>,
+    files: Vec<(PathBuf, Collection, u64)>,
     /// The first file not yet read.
     next: usize,
     ready: VecDeque<Incoming>,
@@ -239,11 +245,18 @@ impl Documents {
     /// Reads the next batch of files on every core, taking them in file order, so that the
     /// result (and the first error reported) does not depend on the threads.
     fn read_batch(&mut self) -> Result<(), ReadError> {
-        let end = (self.next + BATCH).min(self.files.len());
+        let mut end = self.next;
+        let mut bytes = 0;
+        while let Some((_, _, size)) = self.files.get(end)
+            && (end == self.next || (end - self.next < BATCH && bytes + size <= BATCH_BYTES))
+        {
+            bytes += size;
+            end += 1;
+        }
         let batch = &self.files[self.next..end];
         self.next = end;
         let root = self.root.as_path();
-        let read = cuttle_instance::parallel::map_in_order(batch, |(relative, collection)| {
+        let read = cuttle_instance::parallel::map_in_order(batch, |(relative, collection, _)| {
             read_one(root, relative, *collection)
         });
         for one in read {

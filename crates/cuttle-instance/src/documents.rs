@@ -31,8 +31,25 @@ use crate::error::{Error, Problem, Problems, Result};
 pub const MAX_PROBLEMS: usize = 100;
 /// Rows are written to the database in chunks of this many.
 const INSERT_CHUNK: usize = 2_000;
-/// Documents are read and shaped on every core this many at a time.
+/// Documents are read and shaped on every core this many at a time, or fewer: as many as hold
+/// [`SHAPE_BYTES`] of text (a parsed document takes several times its text).
 const SHAPE_CHUNK: usize = 1_024;
+const SHAPE_BYTES: usize = 4 << 20;
+
+/// How many of `items` (at least one, if any) make a chunk to shape: at most [`SHAPE_CHUNK`],
+/// and no more than [`SHAPE_BYTES`] of text.
+fn chunk_len<T>(items: &[T], size: impl Fn(&T) -> usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for item in items.iter().take(SHAPE_CHUNK) {
+        if n > 0 && bytes + size(item) > SHAPE_BYTES {
+            break;
+        }
+        bytes += size(item);
+        n += 1;
+    }
+    n
+}
 
 /// A document to write, in the export shape, as JSON text.
 #[derive(Clone)]
@@ -175,6 +192,8 @@ pub trait DocumentSource {
     fn origin(&self, index: usize) -> &str;
     /// Its JSON text, in the export shape.
     fn json(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>>;
+    /// The length of its JSON text, in bytes (what reading it will take).
+    fn size(&self, index: usize) -> usize;
 }
 
 impl DocumentSource for [Incoming] {
@@ -189,6 +208,9 @@ impl DocumentSource for [Incoming] {
     }
     fn json(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>> {
         Ok(std::borrow::Cow::Borrowed(&self[index].json))
+    }
+    fn size(&self, index: usize) -> usize {
+        self[index].json.len()
     }
 }
 
@@ -343,8 +365,9 @@ pub fn write_documents(
         if collector.full() {
             break;
         }
-        if done % SHAPE_CHUNK == 0 {
-            let chunk = &slots[done..(done + SHAPE_CHUNK).min(slots.len())];
+        if shaped.len() == 0 {
+            let end = done + chunk_len(&slots[done..], |slot| docs.size(slot.index));
+            let chunk = &slots[done..end];
             shaped =
                 crate::parallel::map_in_order(chunk, |slot| shape(docs, slot.index)).into_iter();
         }

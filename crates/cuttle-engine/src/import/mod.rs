@@ -368,7 +368,9 @@ pub fn import(
                         project,
                     })
                 })
-                .collect::<Result<_, ImportError>>()?;
+                .collect::<Result<Vec<_>, ImportError>>()?;
+            let mut docs = docs;
+            docs.sort_by_key(|d| d.doc.collection.rank());
             (docs, Vec::new(), vec![key])
         }
     };

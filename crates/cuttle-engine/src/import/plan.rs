@@ -43,8 +43,10 @@ use super::{
 /// At most this many problems are collected before planning stops.
 const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
 /// Documents are planned this many at a time (one key lookup, one read of the destination's
-/// versions): few enough that their parsed values take little memory.
+/// versions), or fewer, as many as hold [`CHUNK_BYTES`] of text: few enough that their parsed
+/// values (and the destination's) take little memory.
 const CHUNK: usize = 4096;
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// What the plan decided, for the apply.
 pub(super) struct Planned {
@@ -164,20 +166,21 @@ pub(super) fn plan(
         views: HashMap::new(),
     };
     let total = docs.len() as u64;
-    let mut by_collection: HashMap<Collection, Vec<SourceDoc>> = HashMap::new();
-    for doc in docs {
-        by_collection
-            .entry(doc.doc.collection)
-            .or_default()
-            .push(doc);
-    }
-    planner.find_projects(&by_collection)?;
+    let mut docs = docs;
+    debug_assert!(
+        docs.is_sorted_by_key(|d| d.doc.collection.rank()),
+        "the sources give their documents in declaration order"
+    );
+    planner.find_projects(&docs)?;
 
     let mut writes = Vec::new();
     let mut done = 0;
     progress(done, total);
     // Teams first: the grants lead the plan; their documents take their place in order.
-    let teams = by_collection.remove(&Collection::Teams).unwrap_or_default();
+    let first = docs.partition_point(|d| d.doc.collection.rank() < Collection::Teams.rank());
+    let end = docs.partition_point(|d| d.doc.collection.rank() <= Collection::Teams.rank());
+    let teams: Vec<SourceDoc> = docs.drain(first..end).collect();
+    let mut docs = docs.into_iter().peekable();
     let team_decisions = planner.collection(Collection::Teams.decl(), teams)?;
     for decision in &team_decisions {
         for grant in grants_of(&decision.plan) {
@@ -190,10 +193,6 @@ pub(super) fn plan(
     }
     let mut team_decisions = Some(team_decisions);
     'collections: for decl in COLLECTIONS {
-        let mut docs = by_collection
-            .remove(&decl.collection)
-            .unwrap_or_default()
-            .into_iter();
         // A chunk at a time, so that only a chunk's documents are parsed at once.
         loop {
             let decisions = if decl.collection == Collection::Teams {
@@ -202,7 +201,16 @@ pub(super) fn plan(
                     None => break,
                 }
             } else {
-                let chunk: Vec<SourceDoc> = docs.by_ref().take(CHUNK).collect();
+                let mut chunk: Vec<SourceDoc> = Vec::new();
+                let mut bytes = 0;
+                while let Some(doc) = docs.next_if(|d| {
+                    d.doc.collection == decl.collection
+                        && (chunk.is_empty()
+                            || (chunk.len() < CHUNK && bytes + d.doc.span.len() <= CHUNK_BYTES))
+                }) {
+                    bytes += doc.doc.span.len();
+                    chunk.push(doc);
+                }
                 if chunk.is_empty() {
                     break;
                 }
@@ -324,16 +332,9 @@ impl Planner<'_> {
 
     /// The sources' projects (named by a project document or by anything a project owns), and
     /// whether the destination has them.
-    fn find_projects(
-        &mut self,
-        by_collection: &HashMap<Collection, Vec<SourceDoc>>,
-    ) -> Result<(), ImportError> {
-        let names: BTreeSet<String> = by_collection
-            .values()
-            .flatten()
-            .filter_map(|doc| doc.project.clone())
-            .collect();
-        let names: Vec<String> = names.into_iter().collect();
+    fn find_projects(&mut self, docs: &[SourceDoc]) -> Result<(), ImportError> {
+        let names: BTreeSet<&str> = docs.iter().filter_map(|d| d.project.as_deref()).collect();
+        let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
         let asked: Vec<(DocId, &str)> = names.iter().map(|n| (NO_OWNER, n.as_str())).collect();
         let found = self.txn.find_ids(Collection::Projects, &asked)?;
         for (name, id) in names.into_iter().zip(found) {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::ExportKey;
-use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_domain::Collection;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -271,12 +271,7 @@ pub(super) fn read_and_combine(
     }
     let mut docs: Vec<SourceDoc> = docs.into_iter().flatten().collect();
     // Declaration order, then the order the sources gave.
-    let rank: HashMap<Collection, usize> = COLLECTIONS
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.collection, i))
-        .collect();
-    docs.sort_by_key(|d| rank[&d.doc.collection]);
+    docs.sort_by_key(|d| d.doc.collection.rank());
     Ok((docs, conflicts.into_values().collect()))
 }
 

@@ -29,6 +29,13 @@ pub struct Span {
     len: usize,
 }
 
+impl Span {
+    /// The text's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// An append-only store of document texts in an anonymous temporary file.
 pub struct Spool {
     file: File,
@@ -119,6 +126,9 @@ impl DocumentSource for SpooledDocs<'_> {
     }
     fn json(&self, index: usize) -> io::Result<Cow<'_, str>> {
         self.spool.read(self.docs[index].span).map(Cow::Owned)
+    }
+    fn size(&self, index: usize) -> usize {
+        self.docs[index].span.len
     }
 }
 
