@@ -9,6 +9,7 @@
 //! Nothing here knows a document type: it reads [`CollectionDecl`]s.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
@@ -614,16 +615,39 @@ pub fn seal_secrets(
 
 /// Finds the names behind ids, with a cache: either inside a read, looking up what it has not
 /// seen, or [preloaded](Names::preloaded) with every document's address.
+///
+/// The cache is shared copy-on-write: handing a preloaded `Names`'s
+/// [`addresses`](Names::addresses) to another thread costs one reference count, so that threads
+/// rendering in parallel (the export's workers) each have a `Names` without copying every address.
 pub struct Names<'t> {
     txn: Option<&'t mut dyn ReadTxn>,
-    addresses: HashMap<DocId, (Collection, DocId, String)>,
+    addresses: Arc<HashMap<DocId, (Collection, DocId, String)>>,
 }
+
+/// The address cache of a [`Names`], shared: it can go to another thread (see
+/// [`Names::shared`]).
+#[derive(Clone)]
+pub struct Addresses(Arc<HashMap<DocId, (Collection, DocId, String)>>);
 
 impl<'t> Names<'t> {
     pub fn new(txn: &'t mut dyn ReadTxn) -> Self {
         Names {
             txn: Some(txn),
-            addresses: HashMap::new(),
+            addresses: Arc::default(),
+        }
+    }
+
+    /// This one's cache, shared (one reference count), to make a [`Names`] on another thread
+    /// with [`Names::shared`]: for a preloaded `Names`, one that gives the same answers.
+    pub fn addresses(&self) -> Addresses {
+        Addresses(Arc::clone(&self.addresses))
+    }
+
+    /// A `Names` that never reads, knowing the [`addresses`](Names::addresses) of another.
+    pub fn shared(addresses: Addresses) -> Names<'static> {
+        Names {
+            txn: None,
+            addresses: addresses.0,
         }
     }
 
@@ -639,7 +663,7 @@ impl<'t> Names<'t> {
         }
         Ok(Names {
             txn: None,
-            addresses,
+            addresses: Arc::new(addresses),
         })
     }
 
@@ -652,16 +676,16 @@ impl<'t> Names<'t> {
     ) -> Names<'static> {
         Names {
             txn: None,
-            addresses,
+            addresses: Arc::new(addresses),
         }
     }
 
     /// Adds addresses read beforehand (in one batch), so that rendering many documents does not
     /// look each reference up on its own.
     pub fn seed(&mut self, rows: impl IntoIterator<Item = (Collection, cuttle_store::KeyRow)>) {
+        let addresses = Arc::make_mut(&mut self.addresses);
         for (collection, row) in rows {
-            self.addresses
-                .insert(row.id, (collection, row.owner, row.key));
+            addresses.insert(row.id, (collection, row.owner, row.key));
         }
     }
 
@@ -680,7 +704,7 @@ impl<'t> Names<'t> {
             ))
         })?;
         let found = (collection, row.owner, row.key);
-        self.addresses.insert(id, found.clone());
+        Arc::make_mut(&mut self.addresses).insert(id, found.clone());
         Ok(found)
     }
 
@@ -775,20 +799,7 @@ pub fn render(
 ) -> Result<Value, StoreError> {
     let mut value: Value = serde_json::from_str(body)
         .map_err(|e| StoreError::Corrupt(format!("{} document {id}: {e}", decl.name)))?;
-    for (here, form) in sensitive_values(&value) {
-        if form == Form::Sealed {
-            let pointer = here.pointer();
-            let slot = value.pointer_mut(&pointer).expect("a path just found");
-            secret(
-                slot,
-                Place {
-                    collection: decl.name,
-                    document: id,
-                    pointer: &pointer,
-                },
-            )?;
-        }
-    }
+    open_each_sealed(decl, id, &mut value, &mut String::new(), secret)?;
     if decl.is_project_owned()
         && let Some(project) = value.get("project").and_then(Value::as_i64)
     {
@@ -819,6 +830,59 @@ pub fn render(
     }
     sort_sets(decl, &mut value);
     Ok(value)
+}
+
+/// Hands every sealed value under `value` (whose JSON pointer is `pointer`) to `secret`, in the
+/// order of [`sensitive_values`], in one walk that builds a value's pointer only as it goes (a
+/// document is rendered for every export: no path is allocated per field).
+fn open_each_sealed(
+    decl: &CollectionDecl,
+    id: DocId,
+    value: &mut Value,
+    pointer: &mut String,
+    secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    if let Some(form) = sensitive::form_of(value) {
+        if form == Form::Sealed {
+            secret(
+                value,
+                Place {
+                    collection: decl.name,
+                    document: id,
+                    pointer,
+                },
+            )?;
+        }
+        return Ok(());
+    }
+    let at = pointer.len();
+    match value {
+        Value::Object(object) => {
+            for (name, v) in object.iter_mut() {
+                pointer.push('/');
+                // RFC 6901, as `JsonPath::pointer` writes it.
+                for c in name.chars() {
+                    match c {
+                        '~' => pointer.push_str("~0"),
+                        '/' => pointer.push_str("~1"),
+                        c => pointer.push(c),
+                    }
+                }
+                open_each_sealed(decl, id, v, pointer, secret)?;
+                pointer.truncate(at);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                use std::fmt::Write as _;
+                let _ = write!(pointer, "/{i}");
+                open_each_sealed(decl, id, v, pointer, secret)?;
+                pointer.truncate(at);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Opens a stored `{"sealed": …}` value, as [`render`] hands it to its callback.

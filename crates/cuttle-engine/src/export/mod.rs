@@ -1,9 +1,29 @@
 //! Export (SPEC 5): one read snapshot of an instance to a deterministic directory tree, one file
 //! per document, references by name, sensitive values re-encrypted under a password.
+//!
+//! # Pipeline
+//!
+//! The store's read transaction belongs to one thread, so the calling thread reads: it takes
+//! every document to export, collection by collection in the order of [`COLLECTIONS`] (or the
+//! selection's closure), numbers it, and hands it over a bounded channel (so that memory stays
+//! bounded, however large the instance) to a pool of workers, one per core
+//! ([`std::thread::available_parallelism`]). A worker does the rest for its document: renders it
+//! (ids to names, from the address map read once beforehand: [`Names::preloaded`], shared by every
+//! worker), re-encrypts its sensitive values, serializes it, and writes its file(s) through the
+//! shared [`Tree`].
+//!
+//! The output does not depend on the scheduling: each file's path and bytes depend on its
+//! document alone, the manifest is written after every document, and the summary's counts are
+//! sums (the per-collection counts are taken by the reader, in order). A failure is reported as
+//! the sequential export would report it: the one of the lowest-numbered document that fails
+//! (documents after it are skipped, the ones before it still done), before any read error.
 
 mod tree;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
@@ -16,7 +36,7 @@ use cuttle_domain::sensitive;
 use cuttle_domain::{COLLECTIONS, Collection, Layout};
 use cuttle_instance::Instance;
 use cuttle_instance::codec::{self, Names};
-use cuttle_store::StoreError;
+use cuttle_store::{ReadTxn, StoreError};
 use serde_json::{Value, json};
 
 use crate::closure::{self, ClosureError, Selection};
@@ -105,98 +125,99 @@ pub fn export(
     let existing = read_manifest(tree.root())?;
     let contents = contents_of(options);
     check_directory(&tree, existing.as_ref(), &contents, options.clean)?;
-    let (key, kdf) = export_key(
-        password,
-        existing.as_ref(),
-        options.rekey,
-        instance.identity(),
-    )?;
-    if options.clean {
-        tree.clean()?;
-    }
+    let identity = instance.identity();
 
     let mut summary = ExportSummary::default();
-    {
+    let key = LazyKey {
+        derived: OnceLock::new(),
+        password,
+        existing: existing.as_ref(),
+        rekey: options.rekey,
+        identity,
+    };
+    std::thread::scope(|scope| -> Result<(), ExportError> {
+        // The derivation starts at once, beside the store's first reads.
+        scope.spawn(|| key.get().is_ok());
         let (store, sealer) = instance.parts();
-        let mut read = store.read()?;
-        let mut names = Names::preloaded(&mut *read)?;
         let wanted = |decl: &&CollectionDecl| {
             (!decl.history || contents.history)
                 && (decl.collection != Collection::TaskLogs || contents.task_logs)
         };
-        // What to write, collection by collection: every document, or the selection's closure.
-        let partial = match &options.selection {
-            Some(selection) => Some(closure::closure(&mut *read, selection)?),
-            None => None,
-        };
+        let prepared = store
+            .read()
+            .map_err(ExportError::from)
+            .and_then(|mut read| {
+                let names = Names::preloaded(&mut *read)?;
+                // What to write, collection by collection: every document, or the selection's
+                // closure.
+                let partial = match &options.selection {
+                    Some(selection) => Some(closure::closure(&mut *read, selection)?),
+                    None => None,
+                };
+                Ok((read, names, partial))
+            });
+        // Over an earlier export, the password must open it: said before anything is written
+        // (or cleaned). Into a directory without one, the key (its salt derived from the
+        // instance's identity) cannot be refused, so the documents go ahead while it is derived:
+        // the first one with a sensitive value waits for it.
+        if existing.is_some() || options.clean {
+            key.get()?;
+        }
+        let (mut read, names, partial) = prepared?;
+        if options.clean {
+            tree.clean()?;
+        }
         let selected: Option<BTreeSet<String>> = partial
             .as_ref()
             .map(|c| c.projects.values().cloned().collect());
+        // What to read, collection by collection: all of it, or the closure's documents.
+        let sources: Vec<(&'static CollectionDecl, Source<'_>)> = COLLECTIONS
+            .iter()
+            .filter(wanted)
+            .map(|decl| {
+                let source = match &partial {
+                    None => Source::Scan,
+                    Some(closure) => Source::Ids(
+                        closure
+                            .documents
+                            .values()
+                            .find(|(c, _)| *c == decl.collection)
+                            .map(|(_, ids)| ids.as_slice())
+                            .unwrap_or_default(),
+                    ),
+                };
+                (decl, source)
+            })
+            .collect();
         let mut total = 0;
-        for decl in COLLECTIONS.iter().filter(wanted) {
-            total += match &partial {
-                Some(closure) => closure
-                    .documents
-                    .values()
-                    .find(|(c, _)| *c == decl.collection)
-                    .map_or(0, |(_, ids)| ids.len() as u64),
-                None => read.count(decl.collection)?,
+        for (decl, source) in &sources {
+            total += match source {
+                Source::Ids(ids) => ids.len() as u64,
+                Source::Scan => read.count(decl.collection)?,
             };
         }
-        let mut done = 0;
-        progress(done, total);
-        let mut write =
-            |decl: &CollectionDecl, doc: &cuttle_store::StoredDoc| -> Result<(), ExportError> {
-                export_document(
-                    decl,
-                    doc,
-                    &mut names,
-                    sealer,
-                    &key,
-                    &contents,
-                    selected.as_ref(),
-                    &mut tree,
-                )?;
-                done += 1;
-                if done % 256 == 0 {
-                    progress(done, total);
-                }
-                Ok(())
-            };
-        for decl in COLLECTIONS.iter().filter(wanted) {
-            match &partial {
-                Some(closure) => {
-                    let ids = closure
-                        .documents
-                        .values()
-                        .find(|(c, _)| *c == decl.collection)
-                        .map(|(_, ids)| ids.as_slice())
-                        .unwrap_or_default();
-                    for id in ids {
-                        let doc = read.get(*id)?.ok_or_else(|| {
-                            StoreError::Corrupt(format!("document {id} vanished"))
-                        })?;
-                        write(decl, &doc)?;
-                    }
-                }
-                None => {
-                    let mut failure = None;
-                    let scanned = read.scan(decl.collection, None, &mut |doc| {
-                        write(decl, &doc).map_err(|error| {
-                            failure = Some(error);
-                            StoreError::Corrupt("export stopped".into())
-                        })
-                    });
-                    if let Some(error) = failure {
-                        return Err(error);
-                    }
-                    scanned?;
-                }
-            }
+        progress(0, total);
+
+        let shared = Shared {
+            sealer,
+            key: &key,
+            contents: &contents,
+            selected: selected.as_ref(),
+            tree: &tree,
+            failure: Failure::default(),
+            done: AtomicU64::new(0),
+        };
+        let read_result = shared.run(&mut *read, &sources, &names, total, progress);
+        // A document's failure comes first: the reader stopped because of it, or read further
+        // than the sequential export would have.
+        if let Some(error) = shared.failure.take() {
+            return Err(error);
         }
-        progress(done, total);
-        summary.documents = tree.documents.clone();
-    }
+        summary.documents = read_result?;
+        progress(shared.done.load(Ordering::Relaxed), total);
+        Ok(())
+    })?;
+    let (key, kdf) = key.get()?;
 
     let manifest = Manifest {
         format_version: format::FORMAT_VERSION,
@@ -205,23 +226,242 @@ pub fn export(
         contents,
         encryption: Encryption {
             algorithm: format::SIV.to_owned(),
-            kdf,
+            kdf: kdf.clone(),
             key_check: key.key_check(),
         },
     };
-    tree.write(
-        Path::new(format::MANIFEST),
-        &pretty(&serde_json::to_value(&manifest).expect("a manifest serializes")),
-    )?;
+    let mut bytes = Vec::new();
+    pretty(
+        &serde_json::to_value(&manifest).expect("a manifest serializes"),
+        &mut bytes,
+    );
+    tree.write(Path::new(format::MANIFEST), &bytes)?;
     if options.prune && (existing.is_some() || options.clean) {
         tree.prune()?;
     }
-    summary.files_written = tree.written;
-    summary.files_unchanged = tree.unchanged;
-    summary.files_removed = tree.removed;
-    summary.bytes = tree.bytes;
+    summary.files_written = tree.written();
+    summary.files_unchanged = tree.unchanged();
+    summary.files_removed = tree.removed();
+    summary.bytes = tree.bytes();
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Batches waiting in the channel per worker: enough to keep every worker busy while the reader
+/// waits on the store, few enough to bound memory.
+const BATCHES_PER_WORKER: usize = 2;
+
+/// A batch holds up to this many documents, or as many as make this many bytes of stored bodies:
+/// handing documents over one by one would cost more in waking threads than the work itself.
+const BATCH_DOCUMENTS: usize = 128;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// How often (in documents read) progress is reported.
+const PROGRESS_EVERY: u64 = 256;
+
+/// One document for a worker, numbered in the order of the sequential export.
+struct Job {
+    sequence: u64,
+    decl: &'static CollectionDecl,
+    doc: cuttle_store::StoredDoc,
+}
+
+/// Documents handed to one worker at once, in order.
+type Batch = Vec<Job>;
+
+/// The failure of the lowest-numbered document that failed, and where to stop.
+struct Failure {
+    /// Documents numbered from here on are not exported (`u64::MAX`: no failure).
+    stop_at: AtomicU64,
+    first: Mutex<Option<(u64, ExportError)>>,
+}
+
+impl Default for Failure {
+    fn default() -> Self {
+        Failure {
+            stop_at: AtomicU64::new(u64::MAX),
+            first: Mutex::new(None),
+        }
+    }
+}
+
+impl Failure {
+    fn stopped(&self) -> bool {
+        self.stop_at.load(Ordering::Relaxed) != u64::MAX
+    }
+
+    fn skips(&self, sequence: u64) -> bool {
+        sequence >= self.stop_at.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, sequence: u64, error: ExportError) {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        if first.as_ref().is_none_or(|(at, _)| sequence < *at) {
+            *first = Some((sequence, error));
+        }
+        self.stop_at.fetch_min(sequence, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> Option<ExportError> {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        first.take().map(|(_, error)| error)
+    }
+}
+
+/// What every worker reads (and the few things they update together).
+struct Shared<'a> {
+    sealer: &'a Sealer,
+    key: &'a LazyKey<'a>,
+    contents: &'a Contents,
+    selected: Option<&'a BTreeSet<String>>,
+    tree: &'a Tree,
+    failure: Failure,
+    /// Documents exported.
+    done: AtomicU64,
+}
+
+/// Where the documents of one collection come from.
+enum Source<'a> {
+    /// Every document of the collection, in the store's order.
+    Scan,
+    /// These documents, in this order.
+    Ids(&'a [cuttle_store::DocId]),
+}
+
+impl Shared<'_> {
+    /// The pipeline (see the module's documentation): reads the documents of `sources` on this
+    /// thread, which owns `read`, and exports them on a pool of workers. Returns the documents
+    /// read per collection, in order; a document's failure is left in `self.failure`.
+    fn run(
+        &self,
+        read: &mut dyn ReadTxn,
+        sources: &[(&'static CollectionDecl, Source<'_>)],
+        names: &Names<'_>,
+        total: u64,
+        progress: Progress<'_>,
+    ) -> Result<Vec<(Collection, u64)>, StoreError> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (sender, receiver) = sync_channel::<Batch>(workers * BATCHES_PER_WORKER);
+        // Owned by the workers alone: should they all stop (a panic), the reader's next send
+        // fails instead of waiting for ever.
+        let receiver = Arc::new(Mutex::new(receiver));
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let receiver = Arc::clone(&receiver);
+                    let addresses = names.addresses();
+                    scope.spawn(move || self.work(&receiver, Names::shared(addresses)))
+                })
+                .collect();
+            drop(receiver);
+
+            let mut documents: Vec<(Collection, u64)> = Vec::new();
+            let mut sequence = 0;
+            let mut batch = Batch::with_capacity(BATCH_DOCUMENTS);
+            let mut batch_bytes = 0;
+            let stopped = || StoreError::Corrupt("export stopped".into());
+            let send = |batch: &mut Batch, batch_bytes: &mut usize| -> Result<(), StoreError> {
+                *batch_bytes = 0;
+                sender
+                    .send(std::mem::replace(
+                        batch,
+                        Vec::with_capacity(BATCH_DOCUMENTS),
+                    ))
+                    .map_err(|_| stopped())
+            };
+            let mut dispatch = |decl: &'static CollectionDecl,
+                                doc: cuttle_store::StoredDoc|
+             -> Result<(), StoreError> {
+                if self.failure.stopped() {
+                    return Err(stopped());
+                }
+                match documents.last_mut() {
+                    Some((last, n)) if *last == decl.collection => *n += 1,
+                    _ => documents.push((decl.collection, 1)),
+                }
+                batch_bytes += doc.body.len();
+                batch.push(Job {
+                    sequence,
+                    decl,
+                    doc,
+                });
+                sequence += 1;
+                if batch.len() >= BATCH_DOCUMENTS || batch_bytes >= BATCH_BYTES {
+                    send(&mut batch, &mut batch_bytes)?;
+                }
+                if sequence % PROGRESS_EVERY == 0 {
+                    progress(self.done.load(Ordering::Relaxed), total);
+                }
+                Ok(())
+            };
+            let mut read_all = || -> Result<(), StoreError> {
+                for (decl, source) in sources {
+                    match source {
+                        Source::Scan => {
+                            read.scan(decl.collection, None, &mut |doc| dispatch(decl, doc))?
+                        }
+                        Source::Ids(ids) => {
+                            for id in *ids {
+                                let doc = read.get(*id)?.ok_or_else(|| {
+                                    StoreError::Corrupt(format!("document {id} vanished"))
+                                })?;
+                                dispatch(decl, doc)?;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            };
+            let result = read_all().and_then(|()| {
+                if batch.is_empty() {
+                    Ok(())
+                } else {
+                    send(&mut batch, &mut batch_bytes)
+                }
+            });
+            drop(sender);
+            for handle in handles {
+                if let Err(panic) = handle.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            result.map(|()| documents)
+        })
+    }
+
+    /// A worker: exports the documents of batches from `batches` until the reader is done.
+    fn work(&self, batches: &Mutex<Receiver<Batch>>, mut names: Names<'_>) {
+        let mut buffer = Vec::new();
+        loop {
+            // The lock is held only to take one batch.
+            let batch = match batches.lock() {
+                Ok(receiver) => receiver.recv(),
+                Err(_) => return,
+            };
+            let Ok(batch) = batch else {
+                return;
+            };
+            for Job {
+                sequence,
+                decl,
+                doc,
+            } in batch
+            {
+                if self.failure.skips(sequence) {
+                    break;
+                }
+                match export_document(decl, &doc, &mut names, self, &mut buffer) {
+                    Ok(()) => {
+                        self.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        self.failure.record(sequence, error);
+                        break;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The manifest's account of what `options` export.
@@ -296,11 +536,12 @@ fn check_directory(
     }
 }
 
-/// A JSON document as the format writes it: two-space indent, LF, a trailing newline.
-fn pretty(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("a JSON value serializes");
+/// A JSON document as the format writes it: two-space indent, LF, a trailing newline; into
+/// `bytes`, which is cleared first (a worker reuses one buffer).
+fn pretty(value: &Value, bytes: &mut Vec<u8>) {
+    bytes.clear();
+    serde_json::to_writer_pretty(&mut *bytes, value).expect("a JSON value serializes");
     bytes.push(b'\n');
-    bytes
 }
 
 /// The manifest of an earlier export in `root`, if there is one.
@@ -313,6 +554,29 @@ fn read_manifest(root: &Path) -> Result<Option<Manifest>, ExportError> {
                 root.display()
             ))
         }),
+    }
+}
+
+/// The export key, derived (Argon2: a tenth of a second or more of one core) once, by the first
+/// thread that needs it, while the others that need it wait.
+struct LazyKey<'a> {
+    derived: OnceLock<Result<(ExportKey, Kdf), String>>,
+    password: &'a [u8],
+    existing: Option<&'a Manifest>,
+    rekey: bool,
+    identity: [u8; 16],
+}
+
+impl LazyKey<'_> {
+    /// The export key and its parameters (see [`export_key`]).
+    fn get(&self) -> Result<&(ExportKey, Kdf), ExportError> {
+        self.derived
+            .get_or_init(|| {
+                export_key(self.password, self.existing, self.rekey, self.identity)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|message| ExportError::Password(message.clone()))
     }
 }
 
@@ -491,30 +755,37 @@ pub(crate) fn reencrypt(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Renders, re-encrypts and writes one document (and its extracted scripts); `buffer` is the
+/// worker's serialization buffer.
 fn export_document(
     decl: &CollectionDecl,
     doc: &cuttle_store::StoredDoc,
     names: &mut Names<'_>,
-    sealer: &Sealer,
-    key: &ExportKey,
-    contents: &Contents,
-    selected: Option<&BTreeSet<String>>,
-    tree: &mut Tree,
+    shared: &Shared<'_>,
+    buffer: &mut Vec<u8>,
 ) -> Result<(), ExportError> {
     let mut sealed_failure: Option<String> = None;
+    let mut key_failure: Option<ExportError> = None;
     let mut value = codec::render(
         decl,
         doc.id,
         &doc.body,
         names,
         &mut |slot: &mut Value, place: Place<'_>| {
-            if let Err(e) = reencrypt(sealer, key, slot, place) {
-                sealed_failure.get_or_insert_with(|| format!("{}|{e}", place.pointer));
+            match shared.key.get() {
+                Ok((key, _)) => {
+                    if let Err(e) = reencrypt(shared.sealer, key, slot, place) {
+                        sealed_failure.get_or_insert_with(|| format!("{}|{e}", place.pointer));
+                    }
+                }
+                Err(e) => key_failure = Some(e),
             }
             Ok(())
         },
     )?;
+    if let Some(failure) = key_failure {
+        return Err(failure);
+    }
     if let Some(failure) = sealed_failure {
         let (pointer, detail) = failure.split_once('|').unwrap_or((&failure, ""));
         return Err(ExportError::Sealed {
@@ -523,22 +794,23 @@ fn export_document(
             detail: detail.to_owned(),
         });
     }
-    if let (Some(projects), Collection::Tenants) = (selected, decl.collection) {
+    if let (Some(projects), Collection::Tenants) = (shared.selected, decl.collection) {
         closure::trim_tenant(&mut value, &|project| {
             project.as_str().is_some_and(|p| projects.contains(p))
         });
     }
-    tree.count(decl.collection);
+    let tree = shared.tree;
     let path = document_path(decl, &value);
     if decl.collection == Collection::TaskLogs {
         return tree.write(&path, text(&value, "log").as_bytes());
     }
-    if contents.inline_scripts == InlineScripts::Extract {
+    if shared.contents.inline_scripts == InlineScripts::Extract {
         for (file, body) in extract_scripts(decl, &mut value) {
             tree.write(&file, body.as_bytes())?;
         }
     }
-    tree.write(&path, &pretty(&value))
+    pretty(&value, buffer);
+    tree.write(&path, buffer)
 }
 
 #[cfg(test)]

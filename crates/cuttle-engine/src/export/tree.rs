@@ -1,11 +1,21 @@
 //! Writing an export's files inside its directory, and nowhere else: never through a symbolic
 //! link, never outside the tree, each file replaced atomically (a temporary file, then a rename),
 //! and a file whose bytes are already right left untouched.
+//!
+//! A [`Tree`] is shared by the export's worker threads ([`Tree::write`] takes `&self`): the set of
+//! files written and the folders already checked are behind locks held only for a set lookup (or,
+//! the first time a folder is seen, for making sure it is a real folder), the counters are atomic.
+//! Writing a file costs, when nothing is in its place (always so in a fresh directory), one
+//! `open(O_CREAT|O_EXCL)` and one `write`: only when something is already there is it inspected
+//! (is it a regular file, does it hold these bytes already) and replaced.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ExportError;
 use crate::format;
@@ -16,20 +26,28 @@ const TEMPORARY: &str = ".cuttle-tmp";
 /// The directory tree of an export being written.
 pub struct Tree {
     root: PathBuf,
-    /// Folders known to be real folders inside the tree.
-    checked: HashSet<PathBuf>,
+    /// Folders known to be real folders inside the tree, relative to the root, as bytes (cheaper
+    /// to hash than a `Path`; should two spellings of one folder differ, it is only checked
+    /// twice).
+    checked: Mutex<HashSet<OsString>>,
     /// Every file this export wrote or found already right, relative to the root.
-    pub kept: HashSet<PathBuf>,
-    pub written: u64,
-    pub unchanged: u64,
-    pub removed: u64,
-    pub bytes: u64,
-    /// Documents written, per collection, in the order first seen.
-    pub documents: Vec<(cuttle_domain::Collection, u64)>,
+    kept: Mutex<HashSet<PathBuf>>,
+    written: AtomicU64,
+    unchanged: AtomicU64,
+    removed: u64,
+    bytes: AtomicU64,
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> ExportError {
     move |source| ExportError::Io { what, source }
+}
+
+/// A poisoned lock only means another worker panicked, which the export reports by itself; the
+/// sets stay consistent (each change is one insert).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Tree {
@@ -57,13 +75,12 @@ impl Tree {
         }
         Ok(Tree {
             root: root.to_owned(),
-            checked: HashSet::new(),
-            kept: HashSet::new(),
-            written: 0,
-            unchanged: 0,
+            checked: Mutex::default(),
+            kept: Mutex::default(),
+            written: AtomicU64::new(0),
+            unchanged: AtomicU64::new(0),
             removed: 0,
-            bytes: 0,
-            documents: Vec::new(),
+            bytes: AtomicU64::new(0),
         })
     }
 
@@ -71,12 +88,24 @@ impl Tree {
         &self.root
     }
 
-    /// Counts one document of `collection`.
-    pub fn count(&mut self, collection: cuttle_domain::Collection) {
-        match self.documents.last_mut() {
-            Some((last, n)) if *last == collection => *n += 1,
-            _ => self.documents.push((collection, 1)),
-        }
+    /// Files written (created or replaced).
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Files found already holding the right bytes.
+    pub fn unchanged(&self) -> u64 {
+        self.unchanged.load(Ordering::Relaxed)
+    }
+
+    /// Files removed by [`prune`](Self::prune).
+    pub fn removed(&self) -> u64 {
+        self.removed
+    }
+
+    /// The bytes of every file of the export (written or already right).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Whether the directory holds nothing at all.
@@ -87,11 +116,17 @@ impl Tree {
     }
 
     /// Makes sure every folder on the way to `relative`'s parent is a real folder in the tree.
-    fn prepare_parent(&mut self, relative: &Path) -> Result<(), ExportError> {
-        let mut dir = PathBuf::new();
+    /// After the first file of a folder, one set lookup.
+    fn prepare_parent(&self, relative: &Path) -> Result<(), ExportError> {
         let Some(parent) = relative.parent() else {
             return Ok(());
         };
+        // Held while folders are made, so that two workers never race to make the same one.
+        let mut checked = lock(&self.checked);
+        if checked.contains(parent.as_os_str()) {
+            return Ok(());
+        }
+        let mut dir = PathBuf::new();
         for component in parent.components() {
             let Component::Normal(part) = component else {
                 return Err(ExportError::Directory(format!(
@@ -100,31 +135,37 @@ impl Tree {
                 )));
             };
             dir.push(part);
-            if self.checked.contains(&dir) {
+            if checked.contains(dir.as_os_str()) {
                 continue;
             }
             let full = self.root.join(&dir);
-            match fs::symlink_metadata(&full) {
-                Ok(meta) if meta.is_dir() && !meta.file_type().is_symlink() => {}
-                Ok(_) => {
-                    return Err(ExportError::Directory(format!(
-                        "{} is in the way: the export needs a folder there (Cuttle never writes through symbolic links)",
-                        full.display()
-                    )));
+            // Made here (the usual case in a fresh directory: one `mkdir`), or else what is in
+            // its place must be a real folder.
+            match fs::create_dir(&full) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    match fs::symlink_metadata(&full) {
+                        Ok(meta) if meta.is_dir() && !meta.file_type().is_symlink() => {}
+                        Ok(_) => {
+                            return Err(ExportError::Directory(format!(
+                                "{} is in the way: the export needs a folder there (Cuttle never writes through symbolic links)",
+                                full.display()
+                            )));
+                        }
+                        Err(e) => return Err(io(format!("reading {}", full.display()))(e)),
+                    }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    fs::create_dir(&full).map_err(io(format!("creating {}", full.display())))?;
-                }
-                Err(e) => return Err(io(format!("reading {}", full.display()))(e)),
+                Err(e) => return Err(io(format!("creating {}", full.display()))(e)),
             }
-            self.checked.insert(dir.clone());
+            checked.insert(dir.as_os_str().to_owned());
         }
+        checked.insert(parent.as_os_str().to_owned());
         Ok(())
     }
 
     /// Writes `bytes` at `relative`, unless the file already holds exactly them.
-    pub fn write(&mut self, relative: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-        if !self.kept.insert(relative.to_owned()) {
+    pub fn write(&self, relative: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+        if !lock(&self.kept).insert(relative.to_owned()) {
             return Err(ExportError::Directory(format!(
                 "two documents would be written to {}; this is a bug in the export format, please report it",
                 relative.display()
@@ -132,7 +173,18 @@ impl Tree {
         }
         self.prepare_parent(relative)?;
         let full = self.root.join(relative);
-        self.bytes += bytes.len() as u64;
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        // Nothing there (the usual case, and always so in a fresh directory): create it. The
+        // exclusive create fails on anything in the way, a symbolic link included.
+        match create_new(&full) {
+            Ok(file) => {
+                fill(file, &full, bytes)?;
+                self.written.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(format!("writing {}", full.display()))(e)),
+        }
         let exists = match fs::symlink_metadata(&full) {
             Ok(meta) if meta.file_type().is_symlink() || !meta.is_file() => {
                 return Err(ExportError::Directory(format!(
@@ -144,7 +196,7 @@ impl Tree {
                 if meta.len() == bytes.len() as u64
                     && fs::read(&full).map_err(io(format!("reading {}", full.display())))? == bytes
                 {
-                    self.unchanged += 1;
+                    self.unchanged.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
                 true
@@ -161,7 +213,7 @@ impl Tree {
         } else {
             write_new(&full, bytes)?;
         }
-        self.written += 1;
+        self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -198,7 +250,7 @@ impl Tree {
     pub fn prune(&mut self) -> Result<(), ExportError> {
         let (files, dirs) = self.owned()?;
         for file in files {
-            if !self.kept.contains(&file) {
+            if !lock(&self.kept).contains(&file) {
                 let full = self.root.join(&file);
                 fs::remove_file(&full).map_err(io(format!("removing {}", full.display())))?;
                 self.removed += 1;
@@ -213,34 +265,41 @@ impl Tree {
 
     /// Removes every format-owned file (`--clean`).
     pub fn clean(&mut self) -> Result<(), ExportError> {
-        let kept = std::mem::take(&mut self.kept);
+        let kept = std::mem::take(&mut *lock(&self.kept));
         let result = self.prune();
-        self.kept = kept;
+        *lock(&self.kept) = kept;
         result
     }
 }
 
-/// Creates a file that must not exist yet (so a link planted meanwhile is not followed).
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let mut file = fs::OpenOptions::new()
+/// Opens a new file for writing; fails if anything (a symbolic link included) is at `path`.
+fn create_new(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
+}
+
+/// Writes the whole of `bytes` into a file just created (one `write` call for a regular file).
+fn fill(mut file: fs::File, path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    file.write_all(bytes)
+        .map_err(io(format!("writing {}", path.display())))
+}
+
+/// Creates a file that must not exist yet (so a link planted meanwhile is not followed).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let file = create_new(path)
         .or_else(|e| {
             // A temporary file left by a killed export is ours to replace.
             if e.kind() == std::io::ErrorKind::AlreadyExists && is_leftover_name(path) {
                 fs::remove_file(path)?;
-                fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(path)
+                create_new(path)
             } else {
                 Err(e)
             }
         })
         .map_err(io(format!("writing {}", path.display())))?;
-    file.write_all(bytes)
-        .map_err(io(format!("writing {}", path.display())))
+    fill(file, path, bytes)
 }
 
 fn is_leftover_name(path: &Path) -> bool {
