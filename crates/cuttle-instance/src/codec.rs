@@ -651,11 +651,25 @@ impl<'t> Names<'t> {
         }
     }
 
-    /// Every document's address, read once (for an export, which renders everything); the
-    /// result needs no further reads, so it does not hold on to `txn`.
+    /// The address of every document that [`render`] may need the name of, read once (for an
+    /// export, which renders everything): every document of a collection that some reference
+    /// targets, and every project (documents of the other collections, such as task logs, are
+    /// never referred to, and make a large share of an instance). The result needs no further
+    /// reads, so it does not hold on to `txn`.
     pub fn preloaded(txn: &mut dyn ReadTxn) -> Result<Names<'static>, StoreError> {
+        // Closed under keys: a reference to a document whose key holds a reference needs that
+        // one's name too, and it is among the targets of that document's own references.
+        let referred = |collection: Collection| {
+            collection == Collection::Projects
+                || cuttle_domain::COLLECTIONS
+                    .iter()
+                    .any(|decl| decl.refs.iter().any(|r| r.target == collection))
+        };
         let mut addresses = HashMap::new();
         for decl in cuttle_domain::COLLECTIONS {
+            if !referred(decl.collection) {
+                continue;
+            }
             txn.scan_keys(decl.collection, &mut |row| {
                 addresses.insert(row.id, (decl.collection, row.owner, row.key));
                 Ok(())
