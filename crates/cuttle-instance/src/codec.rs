@@ -614,7 +614,8 @@ pub fn seal_secrets(
 // Outgoing: stored shape to export shape.
 
 /// Finds the names behind ids, with a cache: either inside a read, looking up what it has not
-/// seen, or [preloaded](Names::preloaded) with every document's address.
+/// seen, or [preloaded](Names::preloaded) with the address of every document a rendering may
+/// need.
 ///
 /// The cache is shared copy-on-write: handing a preloaded `Names`'s
 /// [`addresses`](Names::addresses) to another thread costs one reference count, so that threads
