@@ -5,18 +5,26 @@
 //!
 //! The store's read transaction belongs to one thread, so the calling thread reads: it takes
 //! every document to export, collection by collection in the order of [`COLLECTIONS`] (or the
-//! selection's closure), numbers it, and hands it over a bounded channel (so that memory stays
-//! bounded, however large the instance) to a pool of workers, one per core
-//! ([`std::thread::available_parallelism`]). A worker does the rest for its document: renders it
-//! (ids to names, from the address map read once beforehand: [`Names::preloaded`], shared by every
-//! worker), re-encrypts its sensitive values, serializes it, and writes its file(s) through the
-//! shared [`Tree`].
+//! selection's closure), numbers it, and hands it, in batches of consecutive documents (waking a
+//! thread per document would cost more than the work), over a bounded channel (so that memory
+//! stays bounded, however large the instance) to a pool of workers, one per core
+//! ([`std::thread::available_parallelism`], at most 8). A worker does the rest for its document:
+//! renders it (ids to names, from the address map read once beforehand: [`Names::preloaded`],
+//! shared by every worker), re-encrypts its sensitive values, serializes it into a buffer of its
+//! own, and writes its file(s) through the shared `Tree`.
+//!
+//! The export key's derivation (Argon2, a tenth of a second or more of one core) starts on a
+//! thread of its own beside the first reads. Over an earlier export it must open that export's
+//! manifest, so it is waited for before anything is written; into a directory without one it
+//! cannot fail, and the first document with a sensitive value waits for it (`LazyKey`).
 //!
 //! The output does not depend on the scheduling: each file's path and bytes depend on its
 //! document alone, the manifest is written after every document, and the summary's counts are
 //! sums (the per-collection counts are taken by the reader, in order). A failure is reported as
 //! the sequential export would report it: the one of the lowest-numbered document that fails
-//! (documents after it are skipped, the ones before it still done), before any read error.
+//! (documents after it are skipped, the ones before it still done), before any read error. (Two
+//! documents bound for one path, which would be a bug of the format, are reported with that path
+//! whichever of the two comes second.)
 
 mod tree;
 
@@ -247,6 +255,10 @@ pub fn export(
     Ok(summary)
 }
 
+/// At most this many workers, however many cores: creating files in a handful of folders does
+/// not go faster with many more, and each worker holds batches in memory.
+const MAX_WORKERS: usize = 8;
+
 /// Batches waiting in the channel per worker: enough to keep every worker busy while the reader
 /// waits on the store, few enough to bound memory.
 const BATCHES_PER_WORKER: usize = 2;
@@ -340,7 +352,9 @@ impl Shared<'_> {
         total: u64,
         progress: Progress<'_>,
     ) -> Result<Vec<(Collection, u64)>, StoreError> {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_WORKERS);
         let (sender, receiver) = sync_channel::<Batch>(workers * BATCHES_PER_WORKER);
         // Owned by the workers alone: should they all stop (a panic), the reader's next send
         // fails instead of waiting for ever.
