@@ -29,8 +29,10 @@ use crate::error::{Error, Problem, Problems, Result};
 
 /// At most this many problems are reported for one batch.
 pub const MAX_PROBLEMS: usize = 100;
-/// Rows are written to the database in chunks of this many.
+/// Rows are written to the database in chunks of this many, or fewer: as many as hold
+/// [`INSERT_BYTES`] of stored bodies.
 const INSERT_CHUNK: usize = 2_000;
+const INSERT_BYTES: usize = 8 << 20;
 /// Documents are read and shaped on every core this many at a time, or fewer: as many as hold
 /// [`SHAPE_BYTES`] of text (a parsed document takes several times its text).
 const SHAPE_CHUNK: usize = 1_024;
@@ -356,6 +358,7 @@ pub fn write_documents(
     let mut report = WriteReport::default();
     let mut counts: HashMap<Collection, u64> = HashMap::new();
     let mut inserts: Vec<StoredDoc> = Vec::with_capacity(INSERT_CHUNK.min(slots.len()));
+    let mut insert_bytes = 0;
     // Tags that replaced tag sets no longer have, as stored references (`<set id>/<tag>`).
     let mut removed_tags: HashSet<String> = HashSet::new();
     // What needs nothing but the document (reading, parsing, the shape) is done a chunk at a
@@ -432,10 +435,12 @@ pub fn write_documents(
             lookup.txn.update(&doc)?;
         } else {
             report.created += 1;
+            insert_bytes += doc.body.len();
             inserts.push(doc);
-            if inserts.len() >= INSERT_CHUNK {
+            if inserts.len() >= INSERT_CHUNK || insert_bytes >= INSERT_BYTES {
                 lookup.txn.insert(&inserts)?;
                 inserts.clear();
+                insert_bytes = 0;
             }
         }
         progress(done as u64 + 1);
