@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
-use cuttle_domain::decl::{CollectionDecl, MergeRule, RefScope};
+use cuttle_domain::decl::{CollectionDecl, MergeRule, RefDecl, RefScope};
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
@@ -380,6 +380,52 @@ impl Planner<'_> {
         Ok(Some(value))
     }
 
+    /// Looks up, in one batch per target collection, what the key fields of `docs` (documents of
+    /// `decl` with their owners) name by a plain name, so that computing their keys finds every
+    /// name in the cache: one round trip per chunk and not one per release a deployment names.
+    fn prefetch_key_refs<'v>(
+        &mut self,
+        decl: &CollectionDecl,
+        docs: impl Iterator<Item = (DocId, &'v Value)>,
+    ) -> Result<(), ImportError> {
+        let mut wanted: BTreeMap<Collection, BTreeSet<(DocId, String)>> = BTreeMap::new();
+        let refs: Vec<(&str, &RefDecl)> = decl
+            .key
+            .iter()
+            .filter_map(|field| Some((*field, decl.key_ref(field)?)))
+            .filter(|(_, r)| r.scope != RefScope::TenantTag && r.target.decl().key.len() == 1)
+            .collect();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        for (owner, value) in docs {
+            for (field, r) in &refs {
+                let Some(name) = value.get(*field).and_then(Value::as_str) else {
+                    continue;
+                };
+                let owner = if r.scope == RefScope::SameProject {
+                    owner
+                } else {
+                    NO_OWNER
+                };
+                if !self.cache.contains_key(&(r.target, owner, name.to_owned())) {
+                    wanted
+                        .entry(r.target)
+                        .or_default()
+                        .insert((owner, name.to_owned()));
+                }
+            }
+        }
+        for (target, names) in wanted {
+            let asked: Vec<(DocId, &str)> = names.iter().map(|(o, n)| (*o, n.as_str())).collect();
+            let found = self.txn.find_ids(target, &asked)?;
+            for ((owner, name), id) in names.into_iter().zip(found) {
+                self.cache.insert((target, owner, name), id);
+            }
+        }
+        Ok(())
+    }
+
     /// Plans one collection's documents.
     fn collection(
         &mut self,
@@ -409,25 +455,29 @@ impl Planner<'_> {
                 Some(name) => self.projects.get(name).copied().flatten(),
                 None => Some(NO_OWNER),
             };
-            let key = match owner {
-                Some(owner) => {
-                    match codec::stored_key(decl, &value, owner, self, &JsonPath::root()) {
-                        Ok(key) => Some(key),
-                        // A key that names something the destination lacks: the document is
-                        // new there (its references are checked when it is written).
-                        Err(Fail::At(..)) => None,
-                        Err(Fail::Store(e)) => return Err(e.into()),
-                    }
-                }
-                None => None,
-            };
             entries.push(Entry {
                 doc,
                 value,
                 project,
                 owner,
-                key,
+                key: None,
             });
+        }
+        // The names the keys refer to, in one lookup per target collection; then the keys.
+        self.prefetch_key_refs(
+            decl,
+            entries.iter().filter_map(|e| Some((e.owner?, &e.value))),
+        )?;
+        for entry in &mut entries {
+            let Some(owner) = entry.owner else { continue };
+            entry.key = match codec::stored_key(decl, &entry.value, owner, self, &JsonPath::root())
+            {
+                Ok(key) => Some(key),
+                // A key that names something the destination lacks: the document is new there
+                // (its references are checked when it is written).
+                Err(Fail::At(..)) => None,
+                Err(Fail::Store(e)) => return Err(e.into()),
+            };
         }
         let asked: Vec<(DocId, &str)> = entries
             .iter()
