@@ -4,7 +4,8 @@
 //! documents, and task logs become documents again.
 //!
 //! The reader takes regular files only, inside the tree, within size limits, and never follows
-//! a symbolic link.
+//! a symbolic link. It streams ([`documents`]): files are read and parsed on every core a batch
+//! at a time, bounded in number and in bytes, and handed on in file order.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;

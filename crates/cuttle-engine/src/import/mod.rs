@@ -15,6 +15,11 @@
 //! The transaction is a writer's on either backend (SQLite `BEGIN IMMEDIATE`, PostgreSQL a
 //! transaction-scoped advisory lock that every writer takes), so no concurrent writer can change
 //! what the plan was made from.
+//!
+//! Memory does not follow the size of the import: the sources are read as a stream, each
+//! document's text goes to the spool (`spool.rs`, a temporary file), and the plan and the apply read it
+//! back a bounded chunk at a time. What stays in memory for the whole import is a small index
+//! per document (its identity, where it came from, its key and id).
 
 pub mod diff;
 mod merge;
