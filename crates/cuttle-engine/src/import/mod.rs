@@ -17,9 +17,9 @@
 //! what the plan was made from.
 //!
 //! Memory does not follow the size of the import: the sources are read as a stream, each
-//! document's text goes to the spool (`spool.rs`, a temporary file), and the plan and the apply read it
-//! back a bounded chunk at a time. What stays in memory for the whole import is a small index
-//! per document (its identity, where it came from, its key and id).
+//! document's text goes to the spool (`spool.rs`, a temporary file), and the plan and the apply
+//! read it back a bounded chunk at a time. What stays in memory for the whole import is a small
+//! index per document (its identity, where it came from, its key and id).
 
 pub mod diff;
 mod merge;
