@@ -2032,7 +2032,42 @@ impl CodeLater for assert_cmd::assert::Assert {
     }
 }
 
+/// The import keeps the documents it reads in a spool, an anonymous temporary file in TMPDIR:
+/// where none can be made, it says so and changes nothing; where one can, nothing is left there.
+fn the_spool_is_a_temporary_file_that_leaves_nothing_behind(world: &World) {
+    instance(world, "src", &base());
+    instance(world, "dst", &[]);
+    let export = exported(world, "src");
+    let import = |tmpdir: &Path| {
+        let mut command = world.cuttle();
+        command
+            .env("TMPDIR", tmpdir)
+            .env(common::PASSWORD_VAR, common::PASSWORD)
+            .args(["import", "--instance", "dst", "--quiet"])
+            .args(["--password-env", common::PASSWORD_VAR, "--directory"])
+            .arg(export.path());
+        command.assert()
+    };
+
+    let before = world.contents("dst");
+    let missing = TempDir::new().unwrap().path().join("gone");
+    let out = import(&missing).failure().code(1);
+    let message = stderr(&out);
+    assert!(
+        message.contains("temporary file") && message.contains("TMPDIR"),
+        "{message}"
+    );
+    assert_eq!(world.contents("dst"), before, "nothing was written");
+
+    let tmpdir = TempDir::new().unwrap();
+    import(tmpdir.path()).success();
+    assert_ne!(world.contents("dst"), before, "the import was written");
+    let left: Vec<_> = std::fs::read_dir(tmpdir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the import left {left:?} in TMPDIR");
+}
+
 both_backends!(
+    the_spool_is_a_temporary_file_that_leaves_nothing_behind,
     an_import_into_an_empty_instance_round_trips,
     skip_leaves_what_exists_and_creates_the_rest,
     overwrite_replaces_and_removes_the_projects_own_parts,
