@@ -36,7 +36,7 @@ const INSERT_BYTES: usize = 8 << 20;
 /// Documents are read and shaped on every core this many at a time, or fewer: as many as hold
 /// [`SHAPE_BYTES`] of text (a parsed document takes several times its text).
 const SHAPE_CHUNK: usize = 1_024;
-const SHAPE_BYTES: usize = 4 << 20;
+const SHAPE_BYTES: usize = 2 << 20;
 
 /// How many of `items` (at least one, if any) make a chunk to shape: at most [`SHAPE_CHUNK`],
 /// and no more than [`SHAPE_BYTES`] of text.

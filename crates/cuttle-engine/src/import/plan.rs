@@ -46,7 +46,7 @@ const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
 /// versions), or fewer, as many as hold [`CHUNK_BYTES`] of text: few enough that their parsed
 /// values (and the destination's) take little memory.
 const CHUNK: usize = 4096;
-const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// What the plan decided, for the apply.
 pub(super) struct Planned {
