@@ -68,13 +68,27 @@ impl JsonPath {
     pub fn pointer(&self) -> String {
         let mut out = String::new();
         for step in &self.0 {
-            out.push('/');
             match step {
-                Step::Field(name) => out.push_str(&name.replace('~', "~0").replace('/', "~1")),
-                Step::Index(i) => out.push_str(&i.to_string()),
+                Step::Field(name) => push_pointer_field(&mut out, name),
+                Step::Index(i) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(out, "/{i}");
+                }
             }
         }
         out
+    }
+}
+
+/// Appends `/name` to a JSON pointer, escaped as RFC 6901 says (`~` as `~0`, `/` as `~1`).
+pub fn push_pointer_field(pointer: &mut String, name: &str) {
+    pointer.push('/');
+    for c in name.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
 use cuttle_domain::path;
 use cuttle_domain::{COLLECTIONS, Collection, Layout};
-use cuttle_instance::Incoming;
+use cuttle_instance::{Incoming, codec};
 use serde_json::{Value, json};
 
 use crate::format::{self, Manifest};
@@ -201,7 +201,7 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
 /// that the memory an import needs does not grow with the export: at most this many files, and
 /// no more than [`BATCH_BYTES`] (or one file, if it is larger).
 const BATCH: usize = 2048;
-const BATCH_BYTES: u64 = 16 << 20;
+const BATCH_BYTES: usize = 16 << 20;
 
 /// The documents of the export at `root`, in file order, read a batch at a time on every core.
 /// Only the list of file names is held for the whole export; the first error ends the stream.
@@ -246,14 +246,13 @@ impl Documents {
     /// Reads the next batch of files on every core, taking them in file order, so that the
     /// result (and the first error reported) does not depend on the threads.
     fn read_batch(&mut self) -> Result<(), ReadError> {
-        let mut end = self.next;
-        let mut bytes = 0;
-        while let Some((_, _, size)) = self.files.get(end)
-            && (end == self.next || (end - self.next < BATCH && bytes + size <= BATCH_BYTES))
-        {
-            bytes += size;
-            end += 1;
-        }
+        let end = self.next
+            + cuttle_instance::parallel::chunk_len(
+                &self.files[self.next..],
+                BATCH,
+                BATCH_BYTES,
+                |(_, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
+            );
         let batch = &self.files[self.next..end];
         self.next = end;
         let root = self.root.as_path();
@@ -354,20 +353,15 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
     let decl = collection.decl();
     // Without scripts to put back, the reader needs only the identifying fields, and the text
     // goes on as it is; otherwise the document is parsed whole and written anew.
-    let (value, json) = match decl
-        .scripts
-        .is_empty()
-        .then(|| cuttle_instance::codec::key_view(decl, &text))
-        .flatten()
-    {
-        Some(view) => (view, text),
-        None => {
-            let mut value: Value = serde_json::from_str(&text)
-                .map_err(|e| file_error(relative, format!("not valid JSON: {e}")))?;
-            inline_scripts(root, relative, collection, &mut value)?;
-            let json = value.to_string();
-            (value, json)
-        }
+    let not_json = |e: serde_json::Error| file_error(relative, format!("not valid JSON: {e}"));
+    let (value, json) = if decl.scripts.is_empty() {
+        let value = codec::parse(decl, &text, codec::Part::Identity).map_err(not_json)?;
+        (value, text)
+    } else {
+        let mut value = codec::parse(decl, &text, codec::Part::Whole).map_err(not_json)?;
+        inline_scripts(root, relative, collection, &mut value)?;
+        let json = value.to_string();
+        (value, json)
     };
     check_project_folder(relative, collection, &value)?;
     let deployment = (collection == Collection::Deployments).then(|| {

@@ -67,14 +67,29 @@ pub fn tag_names(body: &Value) -> impl Iterator<Item = &str> {
 // ---------------------------------------------------------------------------------------------
 // Incoming: shape, names, keys.
 
-/// The top-level fields of a document (JSON text) that say which document it is: its key
-/// fields, its project, its name and, for a tag set, its tags. The rest of the text is checked
-/// for syntax but not built into values, which makes matching a document by its key several
-/// times cheaper than parsing it.
-///
-/// `None` when the text is not a JSON object (or not JSON): the caller parses it whole, for the
-/// message that says what is wrong.
-pub fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
+/// How much of a document's text [`parse`] builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Every field.
+    Whole,
+    /// Only the top-level fields that say which document it is: its key fields, its project,
+    /// its name and, for a tag set, its tags. The rest of the text is checked for syntax but not
+    /// built into values, which makes matching a document by its key several times cheaper.
+    Identity,
+}
+
+/// A document's JSON text (of `decl`), parsed: whole, or its identifying fields ([`Part`]).
+/// Text that is not one JSON object is parsed whole, so that the error (or the value the caller
+/// goes on to refuse) is what a whole parse gives.
+pub fn parse(decl: &CollectionDecl, text: &str, part: Part) -> serde_json::Result<Value> {
+    match part {
+        Part::Identity => key_view(decl, text).map_or_else(|| serde_json::from_str(text), Ok),
+        Part::Whole => serde_json::from_str(text),
+    }
+}
+
+/// The identifying fields of `text` ([`Part::Identity`]); `None` when it is not one JSON object.
+fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
     struct KeyFields<'d>(&'d CollectionDecl);
@@ -874,15 +889,7 @@ fn open_each_sealed(
     match value {
         Value::Object(object) => {
             for (name, v) in object.iter_mut() {
-                pointer.push('/');
-                // RFC 6901, as `JsonPath::pointer` writes it.
-                for c in name.chars() {
-                    match c {
-                        '~' => pointer.push_str("~0"),
-                        '/' => pointer.push_str("~1"),
-                        c => pointer.push(c),
-                    }
-                }
+                path::push_pointer_field(pointer, name);
                 open_each_sealed(decl, id, v, pointer, secret)?;
                 pointer.truncate(at);
             }

@@ -38,21 +38,6 @@ const INSERT_BYTES: usize = 8 << 20;
 const SHAPE_CHUNK: usize = 1_024;
 const SHAPE_BYTES: usize = 2 << 20;
 
-/// How many of `items` (at least one, if any) make a chunk to shape: at most [`SHAPE_CHUNK`],
-/// and no more than [`SHAPE_BYTES`] of text.
-fn chunk_len<T>(items: &[T], size: impl Fn(&T) -> usize) -> usize {
-    let mut bytes = 0;
-    let mut n = 0;
-    for item in items.iter().take(SHAPE_CHUNK) {
-        if n > 0 && bytes + size(item) > SHAPE_BYTES {
-            break;
-        }
-        bytes += size(item);
-        n += 1;
-    }
-    n
-}
-
 /// A document to write, in the export shape, as JSON text.
 #[derive(Clone)]
 pub struct Incoming {
@@ -216,20 +201,18 @@ impl DocumentSource for [Incoming] {
     }
 }
 
-/// The document at `index`, parsed whole (`whole`) or only its identifying fields
-/// ([`codec::key_view`]); a message when it cannot be read or is not JSON.
+/// The document at `index`, parsed ([`codec::parse`]); a message when it cannot be read or is
+/// not JSON.
 fn parse(
     docs: &(impl DocumentSource + ?Sized),
     index: usize,
-    whole: bool,
+    part: codec::Part,
 ) -> Result<Value, String> {
     let text = docs
         .json(index)
         .map_err(|e| format!("the document cannot be read back: {e}"))?;
-    if !whole && let Some(view) = codec::key_view(docs.collection(index).decl(), &text) {
-        return Ok(view);
-    }
-    serde_json::from_str(&text).map_err(|e| format!("this is not valid JSON: {e}"))
+    codec::parse(docs.collection(index).decl(), &text, part)
+        .map_err(|e| format!("this is not valid JSON: {e}"))
 }
 
 /// A document read whole and brought to canonical form ([`codec::canonicalize`]), with its name
@@ -238,7 +221,7 @@ type Shaped = (String, std::result::Result<Value, Vec<(JsonPath, String)>>);
 
 fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<Shaped> {
     let decl = docs.collection(index).decl();
-    let raw = parse(docs, index, true).map_err(|m| {
+    let raw = parse(docs, index, codec::Part::Whole).map_err(|m| {
         Error::Invalid(Problems(vec![Problem {
             origin: Some(docs.origin(index).to_owned()),
             document: String::new(),
@@ -290,7 +273,7 @@ pub fn write_documents(
         let mut origins: HashMap<(DocId, String), usize> = HashMap::new();
         for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
             let origin = docs.origin(index);
-            let mut value = match parse(docs, index, false) {
+            let mut value = match parse(docs, index, codec::Part::Identity) {
                 Ok(value) => value,
                 Err(message) => {
                     collector.add(origin, "", JsonPath::root(), message);
@@ -369,7 +352,10 @@ pub fn write_documents(
             break;
         }
         if shaped.len() == 0 {
-            let end = done + chunk_len(&slots[done..], |slot| docs.size(slot.index));
+            let end = done
+                + crate::parallel::chunk_len(&slots[done..], SHAPE_CHUNK, SHAPE_BYTES, |slot| {
+                    docs.size(slot.index)
+                });
             let chunk = &slots[done..end];
             shaped =
                 crate::parallel::map_in_order(chunk, |slot| shape(docs, slot.index)).into_iter();

@@ -1,5 +1,6 @@
 //! Work spread over every core, its results in the order of its inputs, so that what follows
-//! (and the first error reported) does not depend on the threads.
+//! (and the first error reported) does not depend on the threads; and the chunks it is taken in,
+//! bounded in number and in bytes, so that memory does not follow the size of the work.
 
 /// `f` of every item, on up to `available_parallelism` (at most 8) threads, each taking one
 /// contiguous run of the items; the results in the items' order.
@@ -28,6 +29,26 @@ pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     })
 }
 
+/// How many of `items` make the next chunk: at most `max_items`, and no more than `max_bytes`
+/// by `size`, unless the first alone is larger (at least one, if there is any).
+pub fn chunk_len<T>(
+    items: &[T],
+    max_items: usize,
+    max_bytes: usize,
+    size: impl Fn(&T) -> usize,
+) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for item in items.iter().take(max_items) {
+        if n > 0 && bytes + size(item) > max_bytes {
+            break;
+        }
+        bytes += size(item);
+        n += 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -37,5 +58,19 @@ mod tests {
             let doubled = super::map_in_order(&items, |i| i * 2);
             assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn a_chunk_is_bounded_in_items_and_in_bytes_but_never_empty() {
+        let sizes = [3, 3, 3, 10, 1];
+        let len = |items: &[usize], n, bytes| super::chunk_len(items, n, bytes, |s| *s);
+        assert_eq!(len(&sizes, 2, 100), 2);
+        assert_eq!(len(&sizes, 10, 7), 2);
+        assert_eq!(
+            len(&sizes[3..], 10, 7),
+            1,
+            "one larger than the bound alone"
+        );
+        assert_eq!(len(&[], 10, 7), 0);
     }
 }

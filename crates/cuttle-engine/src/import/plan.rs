@@ -25,6 +25,7 @@ use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
 use cuttle_instance::codec::{self, Fail, Lookup, Names};
+use cuttle_instance::parallel;
 use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -180,7 +181,7 @@ pub(super) fn plan(
     let first = docs.partition_point(|d| d.doc.collection.rank() < Collection::Teams.rank());
     let end = docs.partition_point(|d| d.doc.collection.rank() <= Collection::Teams.rank());
     let teams: Vec<SourceDoc> = docs.drain(first..end).collect();
-    let mut docs = docs.into_iter().peekable();
+    let mut docs = docs.into_iter();
     let team_decisions = planner.collection(Collection::Teams.decl(), teams)?;
     for decision in &team_decisions {
         for grant in grants_of(&decision.plan) {
@@ -201,19 +202,18 @@ pub(super) fn plan(
                     None => break,
                 }
             } else {
-                let mut chunk: Vec<SourceDoc> = Vec::new();
-                let mut bytes = 0;
-                while let Some(doc) = docs.next_if(|d| {
-                    d.doc.collection == decl.collection
-                        && (chunk.is_empty()
-                            || (chunk.len() < CHUNK && bytes + d.doc.span.len() <= CHUNK_BYTES))
-                }) {
-                    bytes += doc.doc.span.len();
-                    chunk.push(doc);
-                }
-                if chunk.is_empty() {
+                let rest = docs.as_slice();
+                let here = rest
+                    .iter()
+                    .take(CHUNK)
+                    .take_while(|d| d.doc.collection == decl.collection)
+                    .count();
+                let n =
+                    parallel::chunk_len(&rest[..here], CHUNK, CHUNK_BYTES, |d| d.doc.span.len());
+                if n == 0 {
                     break;
                 }
+                let chunk: Vec<SourceDoc> = docs.by_ref().take(n).collect();
                 planner.collection(decl, chunk)?
             };
             for mut decision in decisions {
@@ -354,17 +354,12 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// A source document, its key fields normalised: whole, or only the fields that identify it
-    /// ([`codec::key_view`]). `None` (a problem noted) when it is not JSON.
-    fn read(&mut self, doc: &Spooled, whole: bool) -> Result<Option<Value>, ImportError> {
+    /// A source document, parsed ([`codec::parse`]), its key fields normalised. `None` (a
+    /// problem noted) when it is not JSON.
+    fn read(&mut self, doc: &Spooled, part: codec::Part) -> Result<Option<Value>, ImportError> {
         let decl = doc.collection.decl();
         let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
-        let view = if whole {
-            None
-        } else {
-            codec::key_view(decl, &text)
-        };
-        let mut value = match view.map_or_else(|| serde_json::from_str(&text), Ok) {
+        let mut value = match codec::parse(decl, &text, part) {
             Ok(value) => value,
             Err(e) => {
                 self.problem(
@@ -445,7 +440,7 @@ impl Planner<'_> {
             // Owners and keys need only the identifying fields, normalised; the document is
             // read whole below where the plan needs more, and its whole shape is checked below for
             // a document the destination has, and by the write path for a new one.
-            let Some(value) = self.read(&doc.doc, false)? else {
+            let Some(value) = self.read(&doc.doc, codec::Part::Identity)? else {
                 continue;
             };
             let project = decl
@@ -514,7 +509,7 @@ impl Planner<'_> {
                     .as_ref()
                     .is_some_and(|p| self.units.contains_key(p));
             if whole {
-                let Some(value) = self.read(&entry.doc.doc, true)? else {
+                let Some(value) = self.read(&entry.doc.doc, codec::Part::Whole)? else {
                     continue;
                 };
                 entry.value = value;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_domain::Collection;
+use cuttle_instance::codec;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -186,13 +187,11 @@ pub(super) fn read_and_combine(
                 continue;
             }
             let decl = incoming.collection.decl();
-            let mut value = match cuttle_instance::codec::key_view(decl, &incoming.json) {
-                Some(view) => view,
-                None => serde_json::from_str(&incoming.json).map_err(|e| {
+            let mut value =
+                codec::parse(decl, &incoming.json, codec::Part::Identity).map_err(|e| {
                     ImportError::Source(format!("{}/{}: {e}", source.label, incoming.origin))
-                })?,
-            };
-            cuttle_instance::codec::normalize_key_fields(decl, &mut value);
+                })?;
+            codec::normalize_key_fields(decl, &mut value);
             let id = identity(incoming.collection, &value);
             let project = project_of(incoming.collection, &value);
             match incoming.collection {
