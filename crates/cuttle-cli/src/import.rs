@@ -357,6 +357,9 @@ impl<W: Write> PlanSink for TextPlan<W> {
                 for change in &plan.changes {
                     writeln!(self.buffer, "               {}", change_line(change))?;
                 }
+                for note in &plan.notes {
+                    writeln!(self.buffer, "               note: {note}")?;
+                }
             }
             PlanEvent::Blocker(blocker) => {
                 if self.blockers.is_empty() {

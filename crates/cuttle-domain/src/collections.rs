@@ -5,7 +5,7 @@
 
 use crate::decl::{
     Collection as C, CollectionDecl, KeyedArray, Layout, MergeRule, Owner, RefDecl as R,
-    SetArray as S,
+    SensitiveField as Sf, SetArray as S,
 };
 use crate::documents::*;
 use crate::shape::canonical;
@@ -115,7 +115,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         owner: Owner::Instance,
         key: &["name"],
         refs: &[],
-        sensitive: &["password"],
+        sensitive: &[Sf::at("password")],
         keyed_arrays: &[],
         sets: &[],
         merge: MergeRule::Replace,
@@ -132,7 +132,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         owner: Owner::Instance,
         key: &["name"],
         refs: &[],
-        sensitive: &["parameters[]/defaultValue", "properties"],
+        sensitive: &[
+            Sf::at("parameters[]/defaultValue").decided_by("controlType"),
+            Sf::at("properties"),
+        ],
         keyed_arrays: &[KeyedArray {
             path: "parameters",
             key: &["name"],
@@ -184,7 +187,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::global("variables[]/project", C::Projects),
             R::global("variables[]/environment", C::Environments),
         ],
-        sensitive: &["variables[]/value"],
+        sensitive: &[Sf::at("variables[]/value").decided_by("type")],
         keyed_arrays: &[
             KeyedArray {
                 path: "projects",
@@ -215,12 +218,12 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         key: &["name"],
         refs: TENANCY_REFS,
         sensitive: &[
-            "credentials/password",
-            "credentials/token",
-            "credentials/secretKey",
-            "credentials/privateKeyFile",
-            "credentials/privateKeyPassphrase",
-            "credentials/jsonKey",
+            Sf::at("credentials/password").decided_by("kind"),
+            Sf::at("credentials/token").decided_by("kind"),
+            Sf::at("credentials/secretKey").decided_by("kind"),
+            Sf::at("credentials/privateKeyFile").decided_by("kind"),
+            Sf::at("credentials/privateKeyPassphrase").decided_by("kind"),
+            Sf::at("credentials/jsonKey").decided_by("kind"),
         ],
         keyed_arrays: &[],
         sets: TENANCY_SETS,
@@ -238,7 +241,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         owner: Owner::Instance,
         key: &["name"],
         refs: TENANCY_REFS,
-        sensitive: &["certificateData", "password"],
+        sensitive: &[Sf::at("certificateData"), Sf::at("password")],
         keyed_arrays: &[],
         sets: TENANCY_SETS,
         merge: MergeRule::Replace,
@@ -261,7 +264,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::global("endpoint/account", C::Accounts),
             R::global("endpoint/clusterCertificate", C::Certificates),
         ],
-        sensitive: &["endpoint/sensitiveVariablesEncryptionPassword"],
+        sensitive: &[Sf::at("endpoint/sensitiveVariablesEncryptionPassword").decided_by("kind")],
         keyed_arrays: &[],
         sets: &[
             S::of("environments"),
@@ -290,7 +293,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::global("variables[]/value", C::Certificates)
                 .when("type", CERTIFICATE_VARIABLE_TYPES),
         ],
-        sensitive: &["variables[]/value"],
+        sensitive: &[Sf::at("variables[]/value").decided_by("type")],
         keyed_arrays: &[KeyedArray {
             path: "variables",
             key: VARIABLE_KEY,
@@ -371,7 +374,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
                 C::Certificates,
             ),
         ],
-        sensitive: &["steps[]/properties", "steps[]/actions[]/properties"],
+        sensitive: &[
+            Sf::at("steps[]/properties"),
+            Sf::at("steps[]/actions[]/properties"),
+        ],
         keyed_arrays: &[
             KeyedArray {
                 path: "steps",
@@ -411,7 +417,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             R::global("variables[]/value", C::Certificates)
                 .when("type", CERTIFICATE_VARIABLE_TYPES),
         ],
-        sensitive: &["variables[]/value"],
+        sensitive: &[Sf::at("variables[]/value").decided_by("type")],
         keyed_arrays: &[KeyedArray {
             path: "variables",
             key: VARIABLE_KEY,

@@ -110,6 +110,33 @@ impl RefDecl {
     }
 }
 
+/// Where sensitive values may stand, and what decides that a place holds one.
+#[derive(Clone, Copy, Debug)]
+pub struct SensitiveField {
+    /// In [`crate::path`] syntax. A free-form map (`properties`) may hold sensitive values among
+    /// its members.
+    pub path: &'static str,
+    /// The field beside it, in the same object, that decides whether the place holds a
+    /// sensitive value (a variable's `type`, an account's credentials' `kind`); `None` where the
+    /// place always does, or (a free-form map) where each member says so itself.
+    pub decided_by: Option<&'static str>,
+}
+
+impl SensitiveField {
+    pub const fn at(path: &'static str) -> Self {
+        SensitiveField {
+            path,
+            decided_by: None,
+        }
+    }
+    pub const fn decided_by(self, field: &'static str) -> Self {
+        SensitiveField {
+            decided_by: Some(field),
+            ..self
+        }
+    }
+}
+
 /// An array whose elements are identified by some of their fields: those fields must be unique
 /// within the array, and they are how an element is matched between two versions of a document
 /// (a variable by name and scope, a step or an action by name).
@@ -197,9 +224,9 @@ pub struct CollectionDecl {
     /// singleton parts (its deployment process, its variables).
     pub key: &'static [&'static str],
     pub refs: &'static [RefDecl],
-    /// Where sensitive values may stand (documentation and checks; the values themselves are
+    /// Where sensitive values may stand, and what decides it (the values themselves are
     /// self-describing, see [`crate::sensitive`]).
-    pub sensitive: &'static [&'static str],
+    pub sensitive: &'static [SensitiveField],
     pub keyed_arrays: &'static [KeyedArray],
     pub sets: &'static [SetArray],
     pub merge: MergeRule,
@@ -234,6 +261,18 @@ impl CollectionDecl {
 
     pub fn is_project_owned(&self) -> bool {
         self.owner == Owner::Project
+    }
+
+    /// The declaration of the place `pattern` (a path in [`crate::path`] syntax, `[]` for every
+    /// index) where a sensitive value stands: the place itself, or a member of a free-form map.
+    pub fn sensitive_at(&self, pattern: &str) -> Option<&'static SensitiveField> {
+        self.sensitive.iter().find(|s| {
+            pattern == s.path
+                || pattern
+                    .strip_prefix(s.path)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|member| !member.contains('/'))
+        })
     }
 
     /// The reference declared at a key field, if that key field is a reference.

@@ -64,6 +64,28 @@ impl JsonPath {
     pub fn steps(&self) -> &[Step] {
         &self.0
     }
+    /// The path in declaration syntax, every index as `[]`: `$.steps[0].actions[2].name` is
+    /// `steps[]/actions[]/name`.
+    pub fn pattern(&self) -> String {
+        let mut out = String::new();
+        for step in &self.0 {
+            match step {
+                Step::Field(name) => {
+                    if !out.is_empty() {
+                        out.push('/');
+                    }
+                    out.push_str(name);
+                }
+                Step::Index(_) => out.push_str("[]"),
+            }
+        }
+        out
+    }
+    /// The path without its last step, and that step; `None` at the root.
+    pub fn split_last(&self) -> Option<(JsonPath, &Step)> {
+        let (last, rest) = self.0.split_last()?;
+        Some((JsonPath(rest.to_vec()), last))
+    }
     /// The path as a JSON pointer (RFC 6901), used to bind sealed values to their place.
     pub fn pointer(&self) -> String {
         let mut out = String::new();

@@ -88,6 +88,40 @@ pub fn form_of(value: &Value) -> Option<Form> {
     }
 }
 
+/// Whether `value` is an object holding a member that only a sensitive value has (`secret`,
+/// `masked`, `encrypted`, `sealed`), with or without other members: what is never shown.
+pub fn looks_sensitive(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| {
+        [SECRET, MASKED, ENCRYPTED, SEALED]
+            .iter()
+            .any(|k| o.contains_key(*k))
+    })
+}
+
+/// `value` as a plan or a message may show it: every object in it that [`looks_sensitive`]
+/// (a sensitive value in any form, however it was spelt, and a planner's stand-in for one)
+/// becomes `{"masked": true}`, "a value is set". No plaintext, ciphertext or digest is left.
+pub fn redacted(value: &Value) -> Value {
+    match value {
+        Value::Object(_) if looks_sensitive(value) => masked(),
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(name, v)| (name.clone(), redacted(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `{"masked": true}`.
+pub fn masked() -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert(MASKED.to_owned(), Value::Bool(true));
+    Value::Object(object)
+}
+
 /// Wipes the plaintext of a `{"secret": …}` object in place.
 pub fn wipe(value: &mut Value) {
     if let Value::Object(object) = value

@@ -401,7 +401,7 @@ fn singular(decl: &CollectionDecl) -> String {
 fn show(value: &Value) -> String {
     match value {
         Value::String(text) => format!("named {text:?}"),
-        other => format!("with the key {other}"),
+        other => format!("with the key {}", sensitive::redacted(other)),
     }
 }
 
@@ -804,11 +804,14 @@ impl<'t> Names<'t> {
     }
 }
 
-/// A reference value as text: a name, or the parts of a composite key.
+/// A reference value as text: a name, or the parts of a composite key. A sensitive value where
+/// a name should stand (a hand-edited document) is never shown.
 pub fn display(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Null => String::new(),
+        _ if sensitive::looks_sensitive(value) => "(a sensitive value)".to_owned(),
+        Value::Array(_) => sensitive::redacted(value).to_string(),
         Value::Object(object) => object
             .values()
             .map(display)

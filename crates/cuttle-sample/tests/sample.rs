@@ -277,10 +277,11 @@ fn sensitive_values_stand_where_declared_and_start_with_sample_secret() {
     generate(Size::Small, SEED, &mut |collection, doc| {
         let decl = collection.decl();
         let mut declared = BTreeSet::new();
-        for path in decl.sensitive {
+        for field in decl.sensitive {
+            let path = field.path;
             for_each::<()>(&doc, path, None, &mut |value, at| {
                 if holds_sensitive(value) {
-                    declared_used.insert((decl.name, *path));
+                    declared_used.insert((decl.name, path));
                 }
                 declared.insert(at.pointer());
                 Ok(())
@@ -306,7 +307,7 @@ fn sensitive_values_stand_where_declared_and_start_with_sample_secret() {
     });
     let declared: BTreeSet<_> = COLLECTIONS
         .iter()
-        .flat_map(|d| d.sensitive.iter().map(move |p| (d.name, *p)))
+        .flat_map(|d| d.sensitive.iter().map(move |p| (d.name, p.path)))
         .collect();
     let unused: Vec<_> = declared.difference(&declared_used).collect();
     assert!(

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 
 use cuttle_domain::decl::CollectionDecl;
+use cuttle_domain::path::{JsonPath, Step};
+use cuttle_domain::sensitive::redacted;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -53,8 +55,8 @@ fn change(path: &str, kind: ChangeKind, old: Option<&Value>, new: Option<&Value>
         path: path.to_owned(),
         change: kind,
         sensitive,
-        old: if sensitive { None } else { old.cloned() },
-        new: if sensitive { None } else { new.cloned() },
+        old: if sensitive { None } else { old.map(redacted) },
+        new: if sensitive { None } else { new.map(redacted) },
     }
 }
 
@@ -158,6 +160,30 @@ fn walk(
     }
 }
 
+/// The path `at` into `doc` as the plan shows it: elements of keyed arrays named by their key
+/// (`$.variables[name="Db"].value`), as in a [`Change`].
+pub fn shown_path(decl: &CollectionDecl, doc: &Value, at: &JsonPath) -> String {
+    let (mut shown, mut pattern, mut here) = ("$".to_owned(), String::new(), doc);
+    for step in at.steps() {
+        match step {
+            Step::Field(name) => {
+                shown = field_path(&shown, name);
+                pattern = join(&pattern, name);
+                here = here.get(name).unwrap_or(&Value::Null);
+            }
+            Step::Index(i) => {
+                here = here.get(*i).unwrap_or(&Value::Null);
+                match decl.keyed_arrays.iter().find(|k| k.path == pattern) {
+                    Some(keyed) => shown = format!("{shown}[{}]", key_label(keyed.key, here)),
+                    None => shown = format!("{shown}[{i}]"),
+                }
+                pattern.push_str("[]");
+            }
+        }
+    }
+    shown
+}
+
 fn join(pattern: &str, name: &str) -> String {
     if pattern.is_empty() {
         name.to_owned()
@@ -193,7 +219,7 @@ fn key_label(fields: &[&str], element: &Value) -> String {
         .iter()
         .map(|f| (f, element.get(*f).unwrap_or(&Value::Null)))
         .filter(|(_, v)| !is_empty(v))
-        .map(|(f, v)| format!("{f}={}", compact(v)))
+        .map(|(f, v)| format!("{f}={}", compact(&redacted(v))))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -3,7 +3,7 @@
 //! and the source's, the version to write.
 
 use cuttle_domain::decl::{CollectionDecl, MergeRule};
-use cuttle_domain::path::JsonPath;
+use cuttle_domain::path::{JsonPath, Step};
 use serde_json::Value;
 
 use std::collections::{HashMap, HashSet};
@@ -161,22 +161,62 @@ fn union_sorted(dest: &Value, merged: &mut Value, field: &str) {
 }
 
 /// `--keep-destination-secrets`: wherever the destination holds a sensitive value, the merged
-/// version keeps it (at the place matched by key, as the write path matches it).
-pub fn keep_destination_secrets(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
+/// version holds it too, at the place matched by key (as the write path matches it), whatever
+/// the source does there. Where the source also changes what makes the place sensitive (a
+/// variable's `type`, a parameter's `controlType`, credentials' `kind`: the declaration's
+/// `decided_by`), the destination's element is kept whole, so that its value stays sensitive
+/// and the element stays valid. An element the source does not have at all is left to the merge
+/// rule (a variable set keeps the destination's; an overwrite of a whole document removes it).
+///
+/// Returns, for the plan, what was kept that the source would have changed beyond the value:
+/// each an element, as the plan names it, and why.
+pub fn keep_destination_secrets(
+    decl: &CollectionDecl,
+    dest: &Value,
+    merged: &mut Value,
+) -> Vec<String> {
+    let mut notes = Vec::new();
     for here in stand_ins(dest) {
-        let Some((_, there)) = cuttle_instance::codec::locate(decl, dest, merged, &here) else {
+        let Some((parent, Step::Field(field))) = here.split_last() else {
             continue;
         };
-        let Some(slot) = merged.pointer_mut(&there.pointer()) else {
+        let Some((_, there)) = cuttle_instance::codec::locate(decl, dest, merged, &parent) else {
             continue;
         };
-        if slot.is_null() || is_sensitive(slot) {
-            *slot = dest
-                .pointer(&here.pointer())
-                .cloned()
-                .expect("a path just found");
+        let theirs = dest.pointer(&parent.pointer()).expect("a path just found");
+        let shown = super::diff::shown_path(decl, dest, &parent);
+        let Some(ours) = merged.pointer_mut(&there.pointer()) else {
+            continue;
+        };
+        let decided_by = decl
+            .sensitive_at(&here.pattern())
+            .and_then(|s| s.decided_by);
+        if let Some(kind) = decided_by
+            && theirs.get(kind) != ours.get(kind)
+        {
+            notes.push(format!(
+                "{shown}: kept whole as the destination has it (--keep-destination-secrets): the source makes its {kind} {} instead of {}, which would replace the destination's sensitive value",
+                ours.get(kind).map_or("absent".into(), Value::to_string),
+                theirs.get(kind).map_or("absent".into(), Value::to_string),
+            ));
+            *ours = theirs.clone();
+            continue;
         }
+        let Some(object) = ours.as_object_mut() else {
+            continue;
+        };
+        let plain = object
+            .get(field.as_str())
+            .is_some_and(|v| !v.is_null() && !is_sensitive(v));
+        if plain {
+            notes.push(format!(
+                "{}: stays the destination's sensitive value (--keep-destination-secrets): the source gives plain text there",
+                super::diff::shown_path(decl, dest, &here)
+            ));
+        }
+        object.insert(field.clone(), dest.pointer(&here.pointer()).cloned().expect("a path just found"));
     }
+    notes
 }
 
 /// The paths of every sensitive stand-in of a view.

@@ -122,6 +122,10 @@ pub struct DocumentPlan {
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// What the plan decided beyond the merge rule, and why (what `--keep-destination-secrets`
+    /// kept that the source would have changed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl DocumentPlan {

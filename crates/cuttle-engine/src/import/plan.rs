@@ -281,17 +281,19 @@ fn grant_changes(dest: Option<&Value>, merged: &Value) -> Vec<diff::Change> {
             .cloned()
             .unwrap_or_default()
     };
+    // A new team is shown before the write path has checked its shape: what it holds is shown
+    // redacted, however it is spelt.
     let mut out = Vec::new();
     let before = list(dest, "members");
     for member in list(Some(merged), "members") {
         if !before.contains(&member) {
-            out.push(json!({ "member": member }));
+            out.push(json!({ "member": cuttle_domain::sensitive::redacted(&member) }));
         }
     }
     let before = list(dest, "roleAssignments");
     for assignment in list(Some(merged), "roleAssignments") {
         if !before.contains(&assignment) {
-            out.push(json!({ "roleAssignment": assignment }));
+            out.push(json!({ "roleAssignment": cuttle_domain::sensitive::redacted(&assignment) }));
         }
     }
     out.into_iter()
@@ -534,6 +536,7 @@ impl Planner<'_> {
                 reason: None,
                 source: Some(self.labels[entry.doc.source].clone()),
                 changes: Vec::new(),
+                notes: Vec::new(),
             };
             let decision = self.decide(
                 decl,
@@ -644,7 +647,7 @@ impl Planner<'_> {
         let mut merged = merge::merge(decl, &dest, &source);
         resolve_masked(decl, &dest, &mut merged);
         if self.options.keep_destination_secrets {
-            merge::keep_destination_secrets(decl, &dest, &mut merged);
+            plan.notes = merge::keep_destination_secrets(decl, &dest, &mut merged);
         }
         if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
             match decl.collection {
@@ -927,6 +930,7 @@ impl Planner<'_> {
                         ),
                         source: None,
                         changes: Vec::new(),
+                        notes: Vec::new(),
                     }))?;
                 }
             }
