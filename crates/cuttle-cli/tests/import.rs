@@ -2021,6 +2021,142 @@ fn a_sensitive_variable_without_a_value_imports(world: &World) {
     );
 }
 
+/// `--keep-destination-secrets` keeps every sensitive value the destination holds, whatever
+/// else the source changes about its element (issue 11, item 2): a variable's type, a template
+/// parameter's control type, an account's kind, a free-form property given as plain text. The
+/// element stays the destination's whole, so that it stays valid and its value stays sensitive,
+/// and the plan says so; without the option, the source's elements replace them.
+fn destination_secrets_stay_whatever_the_source_changes(world: &World) {
+    let docs = |sensitive: bool| {
+        let value = |what: &str| {
+            if sensitive {
+                json!({ "secret": format!("sample-secret-dst-{what}") })
+            } else {
+                json!("plain")
+            }
+        };
+        let credentials = if sensitive {
+            json!({"kind": "UsernamePassword", "username": "u", "password": value("password")})
+        } else {
+            json!({"kind": "Token", "token": {"secret": "sample-secret-src-token"}})
+        };
+        with(vec![
+            (
+                "library-variable-sets",
+                json!({"name": "Shared", "variables": [{
+                    "name": "Secret",
+                    "type": if sensitive { "Sensitive" } else { "String" },
+                    "value": value("variable"),
+                }]}),
+            ),
+            (
+                "accounts",
+                json!({"name": "Acct", "credentials": credentials}),
+            ),
+            (
+                "step-templates",
+                json!({"name": "T", "actionType": "Cuttle.Script",
+                    "parameters": [{"name": "P", "controlType": if sensitive { "Sensitive" } else { "SingleLineText" }, "defaultValue": value("parameter")}],
+                    "properties": {"Key": value("template-property")}}),
+            ),
+            (
+                "deployment-processes",
+                json!({"project": "Web", "steps": [{"name": "Deploy", "actions": [
+                    {"name": "Run Deploy", "actionType": "Cuttle.Script", "properties": {"Api.Key": value("action-property")}}
+                ]}]}),
+            ),
+        ])
+    };
+    instance(world, "src", &docs(false));
+    instance(world, "dst", &docs(true));
+    let dir = exported(world, "src");
+    let before = world.contents("dst");
+
+    let out = world
+        .import(
+            "dst",
+            &[dir.path()],
+            &[
+                "--overwrite",
+                "--keep-destination-secrets",
+                "--format",
+                "json",
+            ],
+        )
+        .success();
+    no_plaintext(&out);
+    let plan = Plan::of(&out);
+    for (collection, project, key, says) in [
+        (
+            "library-variable-sets",
+            None,
+            "Shared",
+            r#"$.variables[name="Secret"]: kept whole as the destination has it (--keep-destination-secrets): the source makes its type "String" instead of "Sensitive""#,
+        ),
+        (
+            "accounts",
+            None,
+            "Acct",
+            r#"$.credentials: kept whole as the destination has it (--keep-destination-secrets): the source makes its kind "Token" instead of "UsernamePassword""#,
+        ),
+        (
+            "step-templates",
+            None,
+            "T",
+            r#"$.parameters[name="P"]: kept whole"#,
+        ),
+        (
+            "step-templates",
+            None,
+            "T",
+            r#"$.properties.Key: stays the destination's sensitive value"#,
+        ),
+        (
+            "deployment-processes",
+            Some("Web"),
+            "",
+            r#"$.steps[name="Deploy"].actions[name="Run Deploy"].properties["Api.Key"]: stays the destination's sensitive value"#,
+        ),
+    ] {
+        let document = plan.document(collection, project, key);
+        let noted = document["notes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|note| note.as_str().unwrap().contains(says));
+        assert!(noted, "{says} in {document}");
+        assert_eq!(document["action"], "unchanged", "{document}");
+    }
+    assert_eq!(
+        world.contents("dst"),
+        before,
+        "every sensitive value, and what makes it one, stays"
+    );
+    // The text plan says so too.
+    let out = world
+        .import(
+            "dst",
+            &[dir.path()],
+            &["--overwrite", "--keep-destination-secrets", "--dry-run"],
+        )
+        .success();
+    assert!(
+        stdout(&out).contains("note: $.credentials: kept whole"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Without the option, the source's elements replace the destination's.
+    world
+        .import("dst", &[dir.path()], &["--overwrite"])
+        .success();
+    let set = world.get("dst", "library-variable-sets", Some("Shared"), None);
+    assert_eq!(set["variables"][0]["type"], "String");
+    assert_eq!(set["variables"][0]["value"], "plain");
+    let account = world.get("dst", "accounts", Some("Acct"), None);
+    assert_eq!(account["credentials"]["kind"], "Token");
+}
+
 /// The exit code of an assertion, without asserting it (so that what follows still runs).
 trait CodeLater {
     fn assert_code_later(self) -> Option<i32>;
@@ -2085,4 +2221,5 @@ both_backends!(
     every_reason_to_stop_is_a_blocker,
     a_kept_process_never_refers_to_a_removed_channel,
     a_sensitive_variable_without_a_value_imports,
+    destination_secrets_stay_whatever_the_source_changes,
 );
