@@ -374,7 +374,7 @@ fn read_input(file: &std::path::Path) -> Result<(String, String)> {
 
 /// One document, or an array of documents, each becoming one [`Incoming`].
 fn split_documents(collection: Collection, origin: &str, text: &str) -> Result<Vec<Incoming>> {
-    let value: Value = serde_json::from_str(text)
+    let value = cuttle_domain::json::parse(text)
         .map_err(|e| anyhow::anyhow!("{origin} is not valid JSON: {e}"))?;
     Ok(match value {
         Value::Array(items) => items

@@ -1028,6 +1028,109 @@ fn a_file_whose_name_is_not_utf8_is_not_dropped(world: &World) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 10. A member written twice in one object (issue 11, item 5)
+
+/// `text` with its first `from` replaced by `to` (which must be there).
+fn replace_once(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{from} in {}", file.display());
+    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The first ciphertext in a file, as it is written there.
+fn first_ciphertext(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    let at = text.find("\"encrypted\": \"").expect("a ciphertext") + 14;
+    let end = at + text[at..].find('"').unwrap();
+    text[at..end].to_owned()
+}
+
+/// A reviewer and the importer must never read different values from one file: an object that
+/// holds a member twice is refused with its position, wherever it stands, whether the importer
+/// reads the document whole or only its identifying fields, and through `doc put` too.
+fn repeated_members_are_refused(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "a name given twice",
+            make: |d| environment_text(d, "twice.json", "{\"name\": \"A\",\n \"name\": \"B\"}\n"),
+            says: &[
+                "environments/twice.json",
+                "the member \"name\" appears twice",
+                "line 2",
+            ],
+        },
+        Case {
+            what: "a field given twice beside the key",
+            make: |d| {
+                environment_text(
+                    d,
+                    "twice.json",
+                    "{\"name\": \"Twice\", \"sortOrder\": 1, \"sortOrder\": 2}\n",
+                )
+            },
+            says: &["environments/twice.json", "\"sortOrder\" appears twice"],
+        },
+        Case {
+            what: "an action property given twice",
+            make: |d| {
+                replace_once(
+                    &project_dir(d).join("deployment-process.json"),
+                    "\"properties\": {",
+                    "\"properties\": {\"Twice\": \"a\", \"Twice\": \"b\",",
+                )
+            },
+            says: &["deployment-process.json", "\"Twice\" appears twice"],
+        },
+        Case {
+            what: "a ciphertext given twice",
+            make: |d| {
+                let file = variables_file(d);
+                let text = first_ciphertext(&file);
+                replace_once(
+                    &file,
+                    &format!("\"encrypted\": \"{text}\""),
+                    &format!("\"encrypted\": \"{text}\", \"encrypted\": \"{text}\""),
+                )
+            },
+            says: &["variables.json", "\"encrypted\" appears twice"],
+        },
+        Case {
+            what: "a member given twice deep in a team",
+            make: |d| {
+                let file = first(d, "teams");
+                replace_once(
+                    &file,
+                    "\"userRole\": ",
+                    "\"userRole\": \"Nobody\", \"userRole\": ",
+                )
+            },
+            says: &["teams/", "\"userRole\" appears twice"],
+        },
+    ]);
+    let out = world
+        .cuttle()
+        .args([
+            "doc",
+            "put",
+            "environments",
+            "--instance",
+            "dst",
+            "--file",
+            "-",
+        ])
+        .write_stdin("{\"name\": \"Once\", \"name\": \"Twice\"}")
+        .assert()
+        .failure();
+    assert!(
+        stderr(&out).contains("the member \"name\" appears twice in this object"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(world.contents("dst"), corpus.before);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 both_backends!(
     links_out_of_the_tree_are_refused,
@@ -1042,4 +1145,5 @@ both_backends!(
     huge_values_are_not_echoed_back,
     a_document_that_is_an_array_is_refused,
     a_file_whose_name_is_not_utf8_is_not_dropped,
+    repeated_members_are_refused,
 );

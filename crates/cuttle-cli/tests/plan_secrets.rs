@@ -49,7 +49,13 @@ fn ciphertexts(dir: &Path) -> BTreeSet<String> {
 /// all start with `sample-secret-`), no ciphertext of `known`, no digest, no sensitive member.
 fn assert_clean(what: &str, out: &assert_cmd::assert::Assert, known: &BTreeSet<String>) {
     let all = format!("{}{}", stdout(out), stderr(out));
-    for needle in ["sample-secret-", "$digest", "\"encrypted\"", "\"sealed\"", "\"secret\""] {
+    for needle in [
+        "sample-secret-",
+        "$digest",
+        "\"encrypted\"",
+        "\"sealed\"",
+        "\"secret\"",
+    ] {
         assert!(!all.contains(needle), "{what}: {needle:?} in:\n{all}");
     }
     if let Some(found) = known.iter().find(|c| all.contains(c.as_str())) {
@@ -169,7 +175,15 @@ fn plans_never_show_a_sensitive_value(world: &World) {
         for (instance, options) in [
             ("dst", &["--overwrite", "--format", "json"][..]),
             ("dst", &["--overwrite"][..]),
-            ("dst", &["--overwrite", "--keep-destination-secrets", "--format", "json"][..]),
+            (
+                "dst",
+                &[
+                    "--overwrite",
+                    "--keep-destination-secrets",
+                    "--format",
+                    "json",
+                ][..],
+            ),
             ("dst", &["--overwrite", "--keep-destination-secrets"][..]),
             ("dst", &["--format", "json"][..]),
             ("empty", &["--format", "json"][..]),
@@ -210,7 +224,11 @@ fn secrets_where_names_stand_are_refused_unseen(world: &World) {
     let known = ciphertexts(good.path());
     let secret = |what: &str| json!({ "secret": format!("sample-secret-{what}") });
     let cases: [(&str, &str, Value); 5] = [
-        ("a name", "environments/x.json", json!({"name": secret("name")})),
+        (
+            "a name",
+            "environments/x.json",
+            json!({"name": secret("name")}),
+        ),
         (
             "a member",
             "teams/x.json",

@@ -8,6 +8,7 @@
 pub mod collections;
 pub mod decl;
 pub mod documents;
+pub mod json;
 pub mod names;
 pub mod path;
 pub mod sensitive;

@@ -218,11 +218,36 @@ impl<'de> Deserialize<'de> for Sensitive {
 
 /// A value in a free-form map (action properties, step template parameter defaults): plain text
 /// or a sensitive value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum PropertyValue {
     Text(String),
     Sensitive(Sensitive),
+}
+
+/// Text, or an object read as a [`Sensitive`] value, so that a malformed one is told what is
+/// wrong with it (an untagged enum would only say that nothing matched).
+impl<'de> Deserialize<'de> for PropertyValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PropertyValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "text, or {EXPECTED}")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<PropertyValue, E> {
+                Ok(PropertyValue::Text(text.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<PropertyValue, E> {
+                Ok(PropertyValue::Text(text))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PropertyValue, A::Error> {
+                Sensitive::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(PropertyValue::Sensitive)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +266,29 @@ mod tests {
                 .to_string();
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_malformed_property_says_what_is_wrong() {
+        for (input, says) in [
+            (r#"{"secret": 5}"#, "\"secret\" must hold a string"),
+            (r#"{"masked": false}"#, "\"masked\" must be true"),
+            (r#"{"plain": "hunter2"}"#, "unknown member"),
+            ("5", "text, or a sensitive value"),
+        ] {
+            let err = serde_json::from_str::<PropertyValue>(input)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{input}: {err}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("untagged"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            serde_json::from_str::<PropertyValue>(r#""text""#).unwrap(),
+            PropertyValue::Text("text".into())
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
-use cuttle_domain::path;
 use cuttle_domain::{COLLECTIONS, Collection, Layout};
+use cuttle_domain::{names, path};
 use cuttle_instance::{Incoming, codec};
 use serde_json::{Value, json};
 
@@ -353,7 +353,8 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
     let decl = collection.decl();
     // Without scripts to put back, the reader needs only the identifying fields, and the text
     // goes on as it is; otherwise the document is parsed whole and written anew.
-    let not_json = |e: serde_json::Error| file_error(relative, format!("not valid JSON: {e}"));
+    let not_json =
+        |e: cuttle_domain::json::JsonError| file_error(relative, format!("not valid JSON: {e}"));
     let (value, json) = if decl.scripts.is_empty() {
         let value = codec::parse(decl, &text, codec::Part::Identity).map_err(not_json)?;
         (value, text)
@@ -363,7 +364,7 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
         let json = value.to_string();
         (value, json)
     };
-    check_project_folder(relative, collection, &value)?;
+    check_place(relative, collection, &value)?;
     let deployment = (collection == Collection::Deployments).then(|| {
         // Only what a task log beside it needs to name its deployment.
         let key = json!({
@@ -385,39 +386,83 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
     ))
 }
 
-/// A project-owned file must stand in its project's folder (SPEC 5.4): one whose `project`
-/// disagrees is most likely a copy-and-paste mistake. (Identity still comes from the content.)
-fn check_project_folder(
-    relative: &Path,
-    collection: Collection,
-    value: &Value,
-) -> Result<(), ReadError> {
+/// A document must stand where its content puts it (SPEC 5.4): a project's document and every
+/// part of it in the project's folder, a deployment in its release's folder. A file whose
+/// project (or release) disagrees with its folder is most likely a copy-and-paste mistake, or a
+/// rename made in one file only; either way, importing it would attach it to another document
+/// than the one its neighbours belong to. (Identity still comes from the content, and the name
+/// of a document's own file is free.)
+fn check_place(relative: &Path, collection: Collection, value: &Value) -> Result<(), ReadError> {
     let decl = collection.decl();
-    if !decl.is_project_owned() {
-        return Ok(());
-    }
-    let Some(project) = value.get("project").and_then(Value::as_str) else {
-        return Err(file_error(
-            relative,
-            "$.project: a project-owned document names its project",
-        ));
+    let folder = |n: usize| {
+        relative
+            .iter()
+            .nth(n)
+            .and_then(|f| f.to_str())
+            .unwrap_or_default()
     };
-    let folder = relative
-        .iter()
-        .nth(1)
-        .and_then(|f| f.to_str())
-        .unwrap_or_default();
-    let expected = format::stem(&cuttle_domain::names::nfc(project));
-    if folder != expected {
-        return Err(file_error(
-            relative,
-            format!(
-                "$.project: {project:?} belongs in projects/{expected}/, not in projects/{folder}/; \
-                 move the file or correct its `project` (a copied file keeps the project it was copied from)"
-            ),
-        ));
+    let named = |field: &str| -> Result<String, ReadError> {
+        match value.get(field).and_then(Value::as_str) {
+            Some(name) => Ok(cuttle_domain::names::nfc(name).into_owned()),
+            None => Err(file_error(
+                relative,
+                format!("$.{field}: a {} names its {field} as text", singular(decl)),
+            )),
+        }
+    };
+    let project = match decl.layout {
+        Layout::Project => Some(("name", named("name")?)),
+        _ if decl.is_project_owned() => Some(("project", named("project")?)),
+        _ => None,
+    };
+    if let Some((field, project)) = project {
+        let expected = format::stem(&project);
+        let here = folder(1);
+        if here != expected {
+            let advice = if field == "name" {
+                "to rename a project, change its name here and its `project` in every file of                  its folder, then move the folder there (or rename it in the instance and export                  again); a folder holds one project"
+            } else {
+                "move the file or correct its `project` (a copied file keeps the project it was                  copied from)"
+            };
+            return Err(file_error(
+                relative,
+                format!(
+                    "$.{field}: the project {} belongs in projects/{expected}/, not in projects/{here}/: {advice}",
+                    names::quoted(&project)
+                ),
+            ));
+        }
+    }
+    if let Layout::Deployment { key, .. } = decl.layout {
+        let deployment = if key.is_empty() {
+            value
+        } else {
+            value.get(key).unwrap_or(&Value::Null)
+        };
+        if let Some(release) = deployment.get("release").and_then(Value::as_str) {
+            let expected = format::stem(&cuttle_domain::names::nfc(release));
+            let here = folder(3);
+            if here != expected {
+                return Err(file_error(
+                    relative,
+                    format!(
+                        "$.release: a deployment of the release {} belongs in releases/{expected}/, not in releases/{here}/: move the file or correct its `release`",
+                        names::quoted(release)
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+/// A document of `decl`, in a message: "project", "deployment".
+fn singular(decl: &cuttle_domain::CollectionDecl) -> &'static str {
+    match decl.collection {
+        Collection::Projects => "project",
+        Collection::Deployments => "deployment",
+        _ => "project-owned document",
+    }
 }
 
 /// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read

@@ -15,7 +15,7 @@ use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
 use cuttle_domain::path::{self, JsonPath, Step};
 use cuttle_domain::sensitive::{self, Form};
-use cuttle_domain::{Collection, names};
+use cuttle_domain::{Collection, json, names};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroize;
@@ -81,10 +81,14 @@ pub enum Part {
 /// A document's JSON text (of `decl`), parsed: whole, or its identifying fields ([`Part`]).
 /// Text that is not one JSON object is parsed whole, so that the error (or the value the caller
 /// goes on to refuse) is what a whole parse gives.
-pub fn parse(decl: &CollectionDecl, text: &str, part: Part) -> serde_json::Result<Value> {
+///
+/// Either way an object that holds a member twice is refused ([`cuttle_domain::json`]): where
+/// the identifying fields alone are built, the members left unbuilt are checked by the whole
+/// parse that every document meets before it is written or compared.
+pub fn parse(decl: &CollectionDecl, text: &str, part: Part) -> Result<Value, json::JsonError> {
     match part {
-        Part::Identity => key_view(decl, text).map_or_else(|| serde_json::from_str(text), Ok),
-        Part::Whole => serde_json::from_str(text),
+        Part::Identity => key_view(decl, text).map_or_else(|| json::parse(text), Ok),
+        Part::Whole => json::parse(text),
     }
 }
 
@@ -111,7 +115,10 @@ fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
             let mut fields = Map::new();
             while let Some(field) = map.next_key::<String>()? {
                 if self.wanted(&field) {
-                    fields.insert(field, map.next_value()?);
+                    if fields.contains_key(&field) {
+                        return Err(json::repeated(&field));
+                    }
+                    fields.insert(field, map.next_value_seed(json::Strict)?);
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }

@@ -214,7 +214,12 @@ pub fn keep_destination_secrets(
                 super::diff::shown_path(decl, dest, &here)
             ));
         }
-        object.insert(field.clone(), dest.pointer(&here.pointer()).cloned().expect("a path just found"));
+        object.insert(
+            field.clone(),
+            dest.pointer(&here.pointer())
+                .cloned()
+                .expect("a path just found"),
+        );
     }
     notes
 }

@@ -359,12 +359,14 @@ pub fn import(
                 .documents
                 .into_iter()
                 .map(|incoming| {
-                    let mut value: Value = serde_json::from_str(&incoming.json)
-                        .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin)))?;
-                    cuttle_instance::codec::normalize_key_fields(
-                        incoming.collection.decl(),
-                        &mut value,
-                    );
+                    let decl = incoming.collection.decl();
+                    let mut value = cuttle_instance::codec::parse(
+                        decl,
+                        &incoming.json,
+                        cuttle_instance::codec::Part::Identity,
+                    )
+                    .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin)))?;
+                    cuttle_instance::codec::normalize_key_fields(decl, &mut value);
                     let project = sources::project_of(incoming.collection, &value);
                     let span = spool.push(&incoming.json).map_err(sources::spool_error)?;
                     Ok(sources::SourceDoc {
