@@ -1,11 +1,12 @@
 //! What each command does: open the instance, call the library, print the result.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use cuttle_domain::Collection;
 use cuttle_instance::documents::{self, Address, Incoming, WriteOptions, WriteReport};
+use cuttle_instance::files::{self, Accept};
 use cuttle_instance::{Home, Instance};
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -341,34 +342,23 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
     Ok(())
 }
 
-/// The largest document file `doc put` reads.
-const MAX_INPUT: u64 = 256 << 20;
-
-fn read_input(file: &std::path::Path) -> Result<(String, String)> {
-    let mut text = String::new();
+/// Reads what `doc put` takes: at most what one file of an export may hold (the reader's limit),
+/// from a file, a pipe, or standard input (`-`).
+fn read_input(file: &std::path::Path) -> Result<(String, Zeroizing<String>)> {
+    let limit = cuttle_engine::reader::MAX_FILE;
     if file.as_os_str() == "-" {
         if std::io::stdin().is_terminal() {
             eprintln!("reading JSON from standard input; end with Ctrl-D");
         }
-        std::io::stdin()
-            .take(MAX_INPUT + 1)
-            .read_to_string(&mut text)
-            .context("reading standard input")?;
-        if text.len() as u64 > MAX_INPUT {
-            bail!("standard input is larger than {} MiB", MAX_INPUT >> 20);
-        }
+        let text = files::read_text_from(
+            std::io::stdin().lock(),
+            "standard input",
+            "document input",
+            limit,
+        )?;
         return Ok(("standard input".into(), text));
     }
-    let metadata =
-        std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
-    if !metadata.is_file() {
-        bail!("{} is not a regular file", file.display());
-    }
-    if metadata.len() > MAX_INPUT {
-        bail!("{} is larger than {} MiB", file.display(), MAX_INPUT >> 20);
-    }
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = files::read_text(file, "document file", limit, Accept::FileOrPipe)?;
     Ok((file.display().to_string(), text))
 }
 

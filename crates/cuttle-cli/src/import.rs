@@ -2,7 +2,7 @@
 
 use std::io::{Seek, Write};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cuttle_engine::import::{
     Action, Change, ChangeKind, DirectorySource, ImportOptions, ImportSummary, PlanEvent, PlanSink,
     Sources,
@@ -20,8 +20,10 @@ pub fn inputs(args: &ImportArgs) -> Result<(Sources, ImportOptions)> {
     let sources = match (&args.backup, &args.master_key_file) {
         (Some(file), Some(key_file)) => Sources::Backup {
             file: file.clone(),
-            master_key: cuttle_instance::instance::read_key_file(key_file)
-                .with_context(|| format!("reading the master key in {}", key_file.display()))?,
+            master_key: cuttle_instance::instance::read_key_file(
+                key_file,
+                cuttle_instance::files::Accept::FileOrPipe,
+            )?,
         },
         _ => Sources::Directories(
             args.directory

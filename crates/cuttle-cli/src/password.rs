@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
+use cuttle_instance::files::{self, Accept};
 use zeroize::Zeroizing;
 
 use crate::cli::PasswordArgs;
@@ -20,11 +21,20 @@ pub enum Prompt {
 
 pub fn read(args: &PasswordArgs, prompt: Prompt) -> Result<Zeroizing<String>> {
     let password = if let Some(file) = &args.password_file {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading the password file {}", file.display()))?,
-        );
-        Zeroizing::new(text.lines().next().unwrap_or_default().to_owned())
+        let text = files::read_text(
+            file,
+            "password file",
+            files::PASSWORD_FILE_LIMIT,
+            Accept::FileOrPipe,
+        )?;
+        let first = Zeroizing::new(text.lines().next().unwrap_or_default().to_owned());
+        if first.is_empty() {
+            bail!(
+                "the password file {} is empty (the password is its first line)",
+                file.display()
+            );
+        }
+        first
     } else if let Some(variable) = &args.password_env {
         Zeroizing::new(
             std::env::var(variable)

@@ -77,6 +77,9 @@ pub enum Error {
     Registry(String),
     #[error("{0}")]
     MasterKey(String),
+    /// A file or folder that cannot be used as it is (what it is, where, what to do).
+    #[error("{0}")]
+    File(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::{self, Accept};
 
 /// Where instances are registered.
 #[derive(Clone, Debug)]
@@ -138,15 +139,20 @@ impl Home {
     pub fn load(&self, name: &str) -> Result<Registration> {
         check_instance_name(name)?;
         let file = self.registration_file(name);
-        let text = match fs::read_to_string(&file) {
+        let text = match files::read_text(
+            &file,
+            "registration",
+            files::REGISTRATION_LIMIT,
+            Accept::RegularFile,
+        ) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotFound(format!(
                     "there is no instance named {name:?} under {} (see `cuttle instance list`)",
                     self.root.display()
                 )));
             }
-            Err(e) => return Err(Error::io(format!("reading {}", file.display()))(e)),
+            Err(e) => return Err(e),
         };
         serde_json::from_str(&text)
             .map_err(|e| Error::Registry(format!("{} is damaged: {e}", file.display())))

@@ -10,6 +10,7 @@ use cuttle_store_postgres::PostgresStore;
 use cuttle_store_sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
+use crate::files::{self, Accept};
 use crate::home::{Backend, Home, Registration, check_instance_name, redact_url};
 
 /// The environment variable that may hold the master key (its one-line form) instead of the key
@@ -95,12 +96,10 @@ fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
         )))
 }
 
-/// Reads a master key from a file holding its one-line form.
-pub fn read_key_file(path: &Path) -> Result<MasterKey> {
-    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(Error::io(format!(
-        "reading the master key file {}",
-        path.display()
-    )))?);
+/// Reads a master key from a file holding its one-line form: a regular file, or where a person
+/// names it (`import --backup --master-key-file`), a pipe too ([`Accept`]).
+pub fn read_key_file(path: &Path, accept: Accept) -> Result<MasterKey> {
+    let text = files::read_text(path, "master key file", files::KEY_FILE_LIMIT, accept)?;
     MasterKey::from_line(&text).map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
 }
 
@@ -203,7 +202,7 @@ impl Instance {
                 MasterKey::from_line(&zeroize::Zeroizing::new(line))
                     .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?
             }
-            _ => read_key_file(&registration.master_key_file)?,
+            _ => read_key_file(&registration.master_key_file, Accept::RegularFile)?,
         };
         let mut store = open_store(&registration, false)?;
         store.migrate()?;

@@ -1,0 +1,434 @@
+//! Resources and files (issue 11, items 7, 8, 9, 13, 14 and 15): what `cuttle` reads is bounded
+//! and must be a file; what it keeps is private whatever the umask; errors about files say which
+//! file, why and what to do; a closed output ends a command quietly; a populated instance is not
+//! sampled over; a git clone takes a partial export. Every test runs the real binary, on SQLite
+//! and on PostgreSQL.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{World, stderr};
+use tempfile::TempDir;
+
+/// Long enough for any command here; a command that hangs (reading a pipe nobody writes to)
+/// fails the test instead.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A path quoted for `sh`.
+fn quoted(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// `sh -c script` as a person would run it: the test-built `cuttle` on the PATH, this world's
+/// `CUTTLE_HOME`, nothing inherited that changes Cuttle's behaviour, and the memory capped
+/// (`ulimit -v`, 1 GB), so that a read without end fails the test instead of taking the
+/// machine's memory.
+fn sh(world: &World, script: &str) -> assert_cmd::Command {
+    let bin = assert_cmd::cargo::cargo_bin("cuttle");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = assert_cmd::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -v 1000000; {script}"))
+        .env("PATH", path)
+        .env("CUTTLE_HOME", world.home())
+        .env_remove("CUTTLE_MASTER_KEY")
+        .env_remove("CUTTLE_PASSWORD")
+        .env_remove("PGPASSWORD")
+        .timeout(TIMEOUT);
+    command
+}
+
+/// Makes a named pipe (FIFO) at `path`.
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Writes `bytes` into the FIFO at `path` once a reader opens it, from another thread.
+fn feed(path: &Path, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut fifo = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let _ = fifo.write_all(&bytes);
+    })
+}
+
+/// The registration of instance `name`.
+fn registration(world: &World, name: &str) -> std::path::PathBuf {
+    world
+        .home()
+        .join("instances")
+        .join(name)
+        .join("instance.json")
+}
+
+/// The key file of instance `name` (under `CUTTLE_HOME`).
+fn key_file(world: &World, name: &str) -> std::path::PathBuf {
+    world.home().join("instances").join(name).join("master.key")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: every file read is bounded, and must be a file.
+
+/// What `--password-file` is refused as: devices that never end, a folder, a file far larger
+/// than a password.
+fn not_passwords(scratch: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
+    let big = scratch.join("big-password");
+    std::fs::write(&big, "x".repeat(1 << 20)).unwrap();
+    vec![
+        ("/dev/zero".into(), "is a device"),
+        ("/dev/urandom".into(), "is a device"),
+        (scratch.to_owned(), "is a directory"),
+        (big, "is larger than 64 KiB"),
+    ]
+}
+
+fn a_password_file_is_bounded_and_must_be_a_file(world: &World) {
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let export = scratch.path().join("export");
+    world.export("a", &export, &[]).success();
+    world.create_instance("b");
+    let before = world.snapshot("b");
+    for (file, says) in not_passwords(scratch.path()) {
+        let fresh = scratch.path().join("fresh");
+        let refused = sh(
+            world,
+            &format!(
+                "exec cuttle export --instance a --directory {} --password-file {}",
+                quoted(&fresh),
+                quoted(&file)
+            ),
+        )
+        .assert()
+        .failure()
+        .code(1);
+        let message = stderr(&refused);
+        assert!(
+            message.contains(&format!("the password file {}", file.display()))
+                && message.contains(says),
+            "{message}"
+        );
+        assert!(!fresh.exists(), "an export was started");
+        let refused = sh(
+            world,
+            &format!(
+                "exec cuttle import --instance b --directory {} --password-file {}",
+                quoted(&export),
+                quoted(&file)
+            ),
+        )
+        .assert()
+        .failure()
+        .code(1);
+        let message = stderr(&refused);
+        assert!(message.contains(says), "{message}");
+        assert!(!message.contains("panicked"), "{message}");
+    }
+    assert_eq!(world.snapshot("b"), before);
+
+    // A pipe is a password file too (`--password-file <(pass show cuttle)`); a named pipe that
+    // nobody writes to reads as empty, instead of waiting for ever.
+    let fifo = scratch.path().join("password-fifo");
+    mkfifo(&fifo);
+    let refused = sh(
+        world,
+        &format!(
+            "exec cuttle import --instance b --directory {} --password-file {} --dry-run",
+            quoted(&export),
+            quoted(&fifo)
+        ),
+    )
+    .assert()
+    .failure()
+    .code(1);
+    assert!(
+        stderr(&refused).contains(&format!("the password file {} is empty", fifo.display())),
+        "{}",
+        stderr(&refused)
+    );
+    let writer = feed(&fifo, format!("{}\n", common::PASSWORD).into_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    sh(
+        world,
+        &format!(
+            "exec cuttle import --instance b --directory {} --password-file {} --quiet",
+            quoted(&export),
+            quoted(&fifo)
+        ),
+    )
+    .assert()
+    .success();
+    writer.join().unwrap();
+    assert_eq!(
+        world.list("b", "projects", None),
+        world.list("a", "projects", None)
+    );
+}
+
+fn a_master_key_file_is_bounded_and_must_be_a_file(world: &World) {
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let backup = scratch.path().join("a.backup");
+    world
+        .cuttle()
+        .args(["instance", "backup", "a", "--file"])
+        .arg(&backup)
+        .assert()
+        .success();
+    world.create_instance("b");
+    let before = world.snapshot("b");
+    let big = scratch.path().join("big.key");
+    std::fs::write(&big, "A".repeat(1 << 20)).unwrap();
+    for (file, says) in [
+        (Path::new("/dev/zero"), "is a device"),
+        (Path::new("/dev/urandom"), "is a device"),
+        (scratch.path(), "is a directory"),
+        (big.as_path(), "is larger than 4 KiB"),
+    ] {
+        let refused = sh(
+            world,
+            &format!(
+                "exec cuttle import --instance b --backup {} --master-key-file {}",
+                quoted(&backup),
+                quoted(file)
+            ),
+        )
+        .assert()
+        .failure()
+        .code(1);
+        let message = stderr(&refused);
+        assert!(
+            message.contains(&format!("the master key file {}", file.display()))
+                && message.contains(says),
+            "{message}"
+        );
+    }
+    assert_eq!(world.snapshot("b"), before);
+
+    // The key through a pipe, as `--master-key-file <(vault read …)` gives it.
+    let fifo = scratch.path().join("key-fifo");
+    mkfifo(&fifo);
+    let key = std::fs::read(key_file(world, "a")).unwrap();
+    let writer = feed(&fifo, key.clone());
+    std::thread::sleep(Duration::from_millis(100));
+    sh(
+        world,
+        &format!(
+            "exec cuttle import --instance b --backup {} --master-key-file {} --quiet",
+            quoted(&backup),
+            quoted(&fifo)
+        ),
+    )
+    .assert()
+    .success();
+    writer.join().unwrap();
+    assert_eq!(world.snapshot("b"), world.snapshot("a"));
+
+    // An instance's own key file is a regular file of Cuttle's: a pipe or a huge file in its
+    // place is refused, naming it.
+    let own = key_file(world, "a");
+    std::fs::write(&own, "A".repeat(1 << 20)).unwrap();
+    let refused = world
+        .cuttle()
+        .args(["doc", "list", "projects", "--instance", "a"])
+        .timeout(TIMEOUT)
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains(&format!(
+            "the master key file {} is larger than 4 KiB",
+            own.display()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    std::fs::remove_file(&own).unwrap();
+    mkfifo(&own);
+    let refused = world
+        .cuttle()
+        .args(["doc", "list", "projects", "--instance", "a"])
+        .timeout(TIMEOUT)
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains(&format!(
+            "the master key file {} is a pipe (FIFO)",
+            own.display()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    std::fs::remove_file(&own).unwrap();
+    std::fs::write(&own, key).unwrap();
+    world
+        .cuttle()
+        .args(["doc", "list", "projects", "--instance", "a"])
+        .assert()
+        .success();
+}
+
+fn a_document_input_is_bounded(world: &World) {
+    world.create_instance("a");
+    let scratch = TempDir::new().unwrap();
+    // Valid JSON, one environment, padded with white space to more than an export file may hold
+    // (the reader's 64 MiB).
+    let mut huge = br#"{"name": "Huge"}"#.to_vec();
+    huge.resize(65 << 20, b' ');
+    let file = scratch.path().join("huge.json");
+    std::fs::write(&file, &huge).unwrap();
+    let refused = world
+        .cuttle()
+        .args(["doc", "put", "environments", "--instance", "a", "--file"])
+        .arg(&file)
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains(&format!(
+            "the document file {} is larger than 64 MiB",
+            file.display()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = world
+        .cuttle()
+        .args([
+            "doc",
+            "put",
+            "environments",
+            "--instance",
+            "a",
+            "--file",
+            "-",
+        ])
+        .write_stdin(huge)
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains("standard input is larger than 64 MiB"),
+        "{}",
+        stderr(&refused)
+    );
+    for (file, says) in [
+        (Path::new("/dev/zero"), "is a device"),
+        (scratch.path(), "is a directory"),
+    ] {
+        let refused = sh(
+            world,
+            &format!(
+                "exec cuttle doc put environments --instance a --file {}",
+                quoted(file)
+            ),
+        )
+        .assert()
+        .failure()
+        .code(1);
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+    }
+    assert!(world.list("a", "environments", None).is_empty());
+
+    // Standard input that never ends is cut off at the limit.
+    let refused = sh(
+        world,
+        "exec cuttle doc put environments --instance a --file - < /dev/zero",
+    )
+    .assert()
+    .failure()
+    .code(1);
+    assert!(
+        stderr(&refused).contains("standard input is larger than 64 MiB"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // A pipe in place of a file: `doc put --file <(jq … )`.
+    let fifo = scratch.path().join("doc-fifo");
+    mkfifo(&fifo);
+    let writer = feed(&fifo, br#"{"name": "Piped"}"#.to_vec());
+    std::thread::sleep(Duration::from_millis(100));
+    world
+        .cuttle()
+        .args(["doc", "put", "environments", "--instance", "a", "--file"])
+        .arg(&fifo)
+        .timeout(TIMEOUT)
+        .assert()
+        .success();
+    writer.join().unwrap();
+    assert_eq!(world.list("a", "environments", None), ["Piped"]);
+}
+
+fn a_registration_is_bounded_and_must_be_a_file(world: &World) {
+    world.create_instance("a");
+    let file = registration(world, "a");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // Still valid JSON, but far more than a registration holds.
+    std::fs::write(&file, format!("{text}{}", " ".repeat(100 << 10))).unwrap();
+    for args in [
+        &["instance", "show", "a"][..],
+        &["instance", "list"],
+        &["doc", "list", "environments", "--instance", "a"],
+    ] {
+        let refused = world
+            .cuttle()
+            .args(args)
+            .timeout(TIMEOUT)
+            .assert()
+            .failure()
+            .code(1);
+        assert!(
+            stderr(&refused).contains(&format!(
+                "the registration {} is larger than 64 KiB",
+                file.display()
+            )),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+    std::fs::remove_file(&file).unwrap();
+    mkfifo(&file);
+    let refused = world
+        .cuttle()
+        .args(["instance", "show", "a"])
+        .timeout(TIMEOUT)
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains(&format!(
+            "the registration {} is a pipe (FIFO), not a file Cuttle can read",
+            file.display()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, text).unwrap();
+    world
+        .cuttle()
+        .args(["instance", "show", "a"])
+        .assert()
+        .success();
+}
+
+both_backends!(
+    a_password_file_is_bounded_and_must_be_a_file,
+    a_master_key_file_is_bounded_and_must_be_a_file,
+    a_document_input_is_bounded,
+    a_registration_is_bounded_and_must_be_a_file,
+);
