@@ -4,6 +4,8 @@
 //! sampled over; a git clone takes a partial export. Every test runs the real binary, on SQLite
 //! and on PostgreSQL.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::path::Path;
@@ -426,9 +428,124 @@ fn a_registration_is_bounded_and_must_be_a_file(world: &World) {
         .success();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 9: what Cuttle keeps under CUTTLE_HOME is private, whatever the umask.
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Every file under `dir` is 0600 and every folder 0700 (`dir` included).
+fn assert_private(dir: &Path) {
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_private(&path);
+        } else {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+}
+
+fn files_under_cuttle_home_are_private_whatever_the_umask(world: &World) {
+    let scratch = TempDir::new().unwrap();
+    // A CUTTLE_HOME that Cuttle makes, under a parent that everyone may write.
+    let parent = scratch.path().join("shared");
+    std::fs::create_dir(&parent).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let home = parent.join("cuttle-home");
+    let backup = scratch.path().join("a.backup");
+    // The URL of the PostgreSQL test server holds its password: it lands in the registration.
+    let database = world
+        .new_database()
+        .map(|url| format!(" --database '{url}'"))
+        .unwrap_or_default();
+    sh(
+        world,
+        &format!(
+            "umask 000 && export CUTTLE_HOME={home} && cuttle instance create a{database} && \
+             cuttle sample --instance a && echo '{{\"name\": \"Extra\"}}' | cuttle doc put environments --instance a --file - && \
+             cuttle instance backup a --file {backup} && cuttle instance create b --master-key-file {key}",
+            home = quoted(&home),
+            backup = quoted(&backup),
+            key = quoted(&scratch.path().join("b.key")),
+        ),
+    )
+    .assert()
+    .success();
+    let instance = home.join("instances").join("a");
+    if world.is_postgres() {
+        let text = std::fs::read_to_string(instance.join("instance.json")).unwrap();
+        assert!(text.contains(":cuttle@"), "the test URL's password: {text}");
+    } else {
+        assert!(instance.join("cuttle.db").is_file());
+    }
+    assert_private(&home);
+    assert_eq!(mode(&backup), 0o600);
+    assert_eq!(mode(&scratch.path().join("b.key")), 0o600);
+
+    if !world.is_postgres() {
+        // The -wal and -shm files SQLite keeps beside the database while it is open: an export
+        // holds the instance open while it asks for its password.
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "umask 000; exec {} export --instance a --directory {}",
+                quoted(&assert_cmd::cargo::cargo_bin("cuttle")),
+                quoted(&scratch.path().join("export"))
+            ))
+            .env("CUTTLE_HOME", &home)
+            .env("TERM", "dumb")
+            .env_remove("CUTTLE_PASSWORD")
+            .env_remove("CUTTLE_MASTER_KEY");
+        let mut session = rexpect::session::spawn_with_options(
+            command,
+            rexpect::reader::Options::new().timeout_ms(Some(60_000)),
+        )
+        .unwrap();
+        session.exp_string("Password:").unwrap();
+        for suffix in ["-wal", "-shm"] {
+            let file = instance.join(format!("cuttle.db{suffix}"));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        session.send_control('c').unwrap();
+        session.exp_eof().unwrap();
+    }
+
+    // What an earlier Cuttle made under a permissive umask is made private when it is opened.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            instance.join("instance.json"),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
+        std::fs::set_permissions(&instance, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    sh(
+        world,
+        &format!("CUTTLE_HOME={} exec cuttle instance list", quoted(&home)),
+    )
+    .assert()
+    .success();
+    assert_eq!(mode(&instance.join("instance.json")), 0o600);
+    assert_eq!(mode(&instance), 0o700);
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
     a_document_input_is_bounded,
     a_registration_is_bounded_and_must_be_a_file,
+    files_under_cuttle_home_are_private_whatever_the_umask,
 );

@@ -1,5 +1,5 @@
-//! The files Cuttle reads, in one place (SPEC 8: huge files and special files give a clear
-//! error).
+//! The files Cuttle reads and the private files it keeps, in one place (SPEC 8: huge files and
+//! special files give a clear error; key files are 0600).
 //!
 //! **Reads** are bounded by what the file holds: at most `limit` bytes are taken
 //! ([`Read::take`] of `limit + 1`, then checked), whatever the file's metadata says, so that
@@ -9,6 +9,11 @@
 //! opened without waiting for a writer, so a named FIFO that nobody writes to reads as empty
 //! instead of hanging; what is opened is checked again, so a file swapped in meanwhile is refused
 //! as well. Text must be UTF-8. The bytes read are wiped when dropped (they may be a secret).
+//!
+//! **Private files** (a master key, a registration that may hold a database password, the
+//! embedded database) are only ever readable by their owner, whatever the umask: written to a
+//! temporary file made 0600 before anything goes into it, then renamed (or linked, where nothing
+//! may be replaced) into place, and checked. **Private folders** are made 0700.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -188,6 +193,169 @@ fn text(mut bytes: Zeroizing<Vec<u8>>, named: &str) -> Result<Zeroizing<String>>
             )))
         }
     }
+}
+
+/// What to do about an I/O error on a file or folder Cuttle needs to write, for a message: the
+/// cause is in the error itself.
+pub fn write_hint(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::PermissionDenied => {
+            "; give the user running Cuttle write access to it (or run Cuttle as the user it belongs to)"
+        }
+        io::ErrorKind::ReadOnlyFilesystem => {
+            "; it is on a read-only file system: remount it read-write, or set CUTTLE_HOME to a writable folder"
+        }
+        io::ErrorKind::StorageFull => "; free some space there",
+        _ => "",
+    }
+}
+
+/// Creates the folder `dir` (and any missing parent) so that only its owner may enter it: mode
+/// 0700, whatever the umask; an existing `dir` that others may enter or write is made 0700 too (it
+/// is one of Cuttle's own folders). Parents that exist are left as they are.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let failed = |e: io::Error| {
+        let hint = write_hint(&e);
+        Error::File(format!("creating the folder {}: {e}{hint}", dir.display()))
+    };
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(failed)?;
+    let meta = fs::symlink_metadata(dir).map_err(failed)?;
+    if !meta.is_dir() {
+        return Err(Error::File(format!(
+            "{} is not a folder (a symbolic link or a file is in its place); remove it",
+            dir.display()
+        )));
+    }
+    restrict(dir, &meta, 0o700).map_err(failed)
+}
+
+/// Makes an existing file or folder of Cuttle's `mode` when others may read, enter or write it
+/// (what an earlier Cuttle made under a permissive umask). Best effort: a file that cannot be
+/// changed (on a read-only file system, or someone else's) is left as it is.
+pub fn tighten(path: &Path, mode: u32) {
+    if let Ok(meta) = fs::symlink_metadata(path)
+        && !meta.file_type().is_symlink()
+    {
+        let _ = restrict(path, &meta, mode);
+    }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, meta: &fs::Metadata, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path, _: &fs::Metadata, _: u32) -> io::Result<()> {
+    Ok(())
+}
+
+/// Writes `bytes` as the file `path`, readable and writable by its owner only (0600, whatever
+/// the umask): a temporary file beside it is made 0600, filled and synced, then renamed onto
+/// `path` (`replace`), or linked there, never replacing anything (`!replace`: an existing `path`
+/// is [`io::ErrorKind::AlreadyExists`]). The mode of the result is checked. `what` names the file
+/// in errors.
+pub fn write_private(path: &Path, bytes: &[u8], replace: bool, what: &str) -> Result<()> {
+    let named = format!("{what} {}", path.display());
+    let failed = |e: io::Error| {
+        let hint = write_hint(&e);
+        Error::Io {
+            context: format!("writing {named}{hint}"),
+            source: e,
+        }
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let temporary = tempfile::Builder::new()
+        .prefix(".cuttle-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    {
+        let mut file = temporary.as_file();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(failed)?;
+        }
+        io::Write::write_all(&mut file, bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(failed)?;
+    }
+    let persisted = if replace {
+        temporary.persist(path)
+    } else {
+        temporary.persist_noclobber(path)
+    };
+    persisted.map_err(|e| {
+        if e.error.kind() == io::ErrorKind::AlreadyExists {
+            Error::Io {
+                context: format!("writing {named}"),
+                source: e.error,
+            }
+        } else {
+            failed(e.error)
+        }
+    })?;
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    check_private(path, &named)
+}
+
+/// Creates the empty file `path` (it must not exist), mode 0600 whatever the umask: for a file
+/// that another library then fills (the embedded database).
+pub fn create_private_empty(path: &Path, what: &str) -> Result<()> {
+    let named = format!("{what} {}", path.display());
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(|e| {
+        let hint = write_hint(&e);
+        Error::Io {
+            context: format!("creating {named}{hint}"),
+            source: e,
+        }
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(Error::io(format!("creating {named}")))?;
+    }
+    drop(file);
+    check_private(path, &named)
+}
+
+/// Checks that `path` is a regular file that only its owner may read or write.
+fn check_private(path: &Path, named: &str) -> Result<()> {
+    let meta = fs::symlink_metadata(path).map_err(Error::io(format!("checking {named}")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if !meta.is_file() || mode != 0o600 {
+            return Err(Error::File(format!(
+                "{named} has mode {mode:04o} where Cuttle made it 0600: its file system does not keep \
+                 permissions, so others could read it; keep CUTTLE_HOME on one that does"
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Creating, opening and deleting instances (SPEC 2).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::{MasterKey, Place, Sealer};
@@ -72,28 +71,17 @@ fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store
 }
 
 fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
+    let mut line = zeroize::Zeroizing::new(key.to_line().as_bytes().to_vec());
+    line.push(b'\n');
+    files::write_private(path, &line, false, "master key file").map_err(|e| match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
             Error::MasterKey(format!(
                 "{} already exists; Cuttle never overwrites a key file",
                 path.display()
             ))
-        } else {
-            Error::io(format!("creating the key file {}", path.display()))(e)
         }
-    })?;
-    let line = key.to_line();
-    file.write_all(line.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(Error::io(format!(
-            "writing the key file {}",
-            path.display()
-        )))
+        other => other,
+    })
 }
 
 /// Reads a master key from a file holding its one-line form: a regular file, or where a person
@@ -119,8 +107,7 @@ impl Instance {
                 "an instance named {name:?} already exists"
             )));
         }
-        let dir = home.instance_dir(name);
-        fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        let dir = home.create_instance_dir(name)?;
         let (backend, database) = match database {
             None => (
                 Backend::Sqlite,
@@ -168,6 +155,10 @@ impl Instance {
             .map_err(|e| Error::MasterKey(e.to_string()))?;
         write_key_file(&registration.master_key_file, &key)?;
         let result = (|| {
+            if registration.backend == Backend::Sqlite {
+                // Made private before SQLite fills it; its -wal and -shm files take its mode.
+                files::create_private_empty(Path::new(&registration.database), "database")?;
+            }
             let mut store = open_store(&registration, true)?;
             let identity_hex = hex::encode(identity);
             let domain_version = cuttle_domain::DOMAIN_VERSION.to_string();
