@@ -24,7 +24,8 @@ pub enum Command {
     /// Create, list, show and delete instances; print a master key.
     #[command(subcommand)]
     Instance(InstanceCommand),
-    /// Fill an instance with realistic sample data (every sensitive value starts with `sample-secret-`).
+    /// Fill an empty instance with realistic sample data (every sensitive value starts with
+    /// `sample-secret-`); --overwrite to write it into one that holds documents.
     Sample(SampleArgs),
     /// Read and write single documents, in the export shape.
     #[command(subcommand)]
@@ -233,6 +234,10 @@ pub struct SampleArgs {
     /// The same seed gives the same data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Write into an instance that already holds documents: those with the sample's names are
+    /// replaced, the others stay. Without it, such an instance is refused and nothing changes.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// A collection name, as the command line takes it.

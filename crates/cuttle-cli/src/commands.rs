@@ -3,11 +3,12 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use cuttle_domain::Collection;
 use cuttle_instance::documents::{self, Address, Incoming, WriteOptions, WriteReport};
 use cuttle_instance::files::{self, Accept};
 use cuttle_instance::{Home, Instance};
+use cuttle_store::ReadTxn;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -229,6 +230,10 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
         SampleSize::Large => cuttle_sample::Size::Large,
     };
     let mut instance = Instance::open(home, &args.instance)?;
+    if !args.overwrite {
+        // Before the sample is made (a large one takes a while).
+        refuse_populated(&mut *instance.store().read()?, &args.instance)?;
+    }
     let started = Instant::now();
     let mut docs = Vec::new();
     cuttle_sample::generate(size, args.seed, &mut |collection, value| {
@@ -239,7 +244,20 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
         });
     });
     let generated = started.elapsed();
-    let report = write(&mut instance, &docs)?;
+    let (store, sealer) = instance.parts();
+    let mut txn = store.write()?;
+    // Checked again in the transaction that writes: no writer can fill the instance in between.
+    if !args.overwrite {
+        refuse_populated(&mut *txn, &args.instance)?;
+    }
+    let report = documents::write_documents(
+        &mut *txn,
+        sealer,
+        docs.as_slice(),
+        WriteOptions::default(),
+        &mut |_| {},
+    )?;
+    txn.commit()?;
     let elapsed = started.elapsed();
     print_report(&report);
     eprintln!(
@@ -251,6 +269,23 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
         generated.as_secs_f64(),
         docs.len() as f64 / elapsed.as_secs_f64()
     );
+    Ok(())
+}
+
+/// `cuttle sample` writes into an instance that holds documents only with `--overwrite`.
+fn refuse_populated<T: ReadTxn + ?Sized>(txn: &mut T, instance: &str) -> Result<()> {
+    let mut held = 0;
+    for decl in cuttle_domain::COLLECTIONS {
+        held += txn.count(decl.collection)?;
+    }
+    if held > 0 {
+        bail!(
+            "instance {instance:?} already holds {held} document{}, and the sample would replace those that have its names: \
+             nothing was changed. Give --overwrite to write it anyway, or sample into a new instance \
+             (`cuttle instance create NAME`)",
+            if held == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
 }
 

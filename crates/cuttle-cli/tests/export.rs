@@ -446,7 +446,7 @@ fn an_export_reads_one_snapshot_while_writers_work(world: &World) {
     let sample = |seed: &str| {
         world
             .cuttle()
-            .args(["sample", "--instance", "a", "--seed", seed])
+            .args(["sample", "--instance", "a", "--overwrite", "--seed", seed])
             .assert()
             .success()
     };
@@ -473,7 +473,7 @@ fn an_export_reads_one_snapshot_while_writers_work(world: &World) {
                 let seed = if flips % 2 == 0 { "1" } else { "2" };
                 let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("cuttle"))
                     .env("CUTTLE_HOME", &home)
-                    .args(["sample", "--instance", "a", "--seed", seed])
+                    .args(["sample", "--instance", "a", "--overwrite", "--seed", seed])
                     .output()
                     .unwrap();
                 assert!(

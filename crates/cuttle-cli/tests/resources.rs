@@ -542,10 +542,61 @@ fn files_under_cuttle_home_are_private_whatever_the_umask(world: &World) {
     assert_eq!(mode(&instance), 0o700);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 7: `cuttle sample` never writes over real data unless told to.
+
+fn sample_refuses_a_populated_instance_unless_told(world: &World) {
+    world.create_instance("a");
+    // One document of the person's own is enough to make the instance theirs.
+    world
+        .put(
+            "a",
+            "environments",
+            &serde_json::json!({"name": "Production"}),
+        )
+        .success();
+    let before = world.contents("a");
+    let refused = world
+        .cuttle()
+        .args(["sample", "--instance", "a"])
+        .assert()
+        .failure()
+        .code(1);
+    let message = stderr(&refused);
+    assert!(
+        message.contains("instance \"a\" already holds 1 document")
+            && message.contains("nothing was changed")
+            && message.contains("--overwrite"),
+        "{message}"
+    );
+    assert_eq!(world.contents("a"), before);
+
+    // A sampled instance is refused another seed: the sample's documents are replaced by name.
+    world.create_sampled("b");
+    let before = world.contents("b");
+    world
+        .cuttle()
+        .args(["sample", "--instance", "b", "--seed", "2"])
+        .assert()
+        .failure()
+        .code(1);
+    assert_eq!(world.contents("b"), before);
+    world
+        .cuttle()
+        .args(["sample", "--instance", "b", "--seed", "2", "--overwrite"])
+        .assert()
+        .success();
+    assert_ne!(world.contents("b"), before, "--overwrite writes the sample");
+
+    let help = world.cuttle().args(["sample", "--help"]).assert().success();
+    assert!(common::stdout(&help).contains("--overwrite"));
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
     a_document_input_is_bounded,
     a_registration_is_bounded_and_must_be_a_file,
     files_under_cuttle_home_are_private_whatever_the_umask,
+    sample_refuses_a_populated_instance_unless_told,
 );
