@@ -20,6 +20,7 @@ use crate::cli::{
     Cli, Command, DocCommand, ExportArgs, Format, InlineScriptsArg, InstanceCommand,
     PartialExportArgs, PasswordArgs, SampleArgs, SampleSize,
 };
+use crate::output;
 use crate::password::{self, Prompt};
 use crate::progress;
 
@@ -121,10 +122,10 @@ fn run_export(
     bar.finish_and_clear();
     let documents: u64 = summary.documents.iter().map(|(_, n)| n).sum();
     for (collection, count) in &summary.documents {
-        eprintln!("  {:<24} {count}", collection.name());
+        note!("  {:<24} {count}", collection.name());
     }
     let seconds = summary.elapsed.as_secs_f64();
-    eprintln!(
+    note!(
         "exported {documents} documents of instance {instance_name:?} to {}: {} files written, {} unchanged, {} removed; {:.1} MB in {seconds:.2} s ({:.0} documents/s)",
         options.directory.display(),
         summary.files_written,
@@ -158,7 +159,7 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
             let mut instance =
                 Instance::create(home, &name, database.as_deref(), master_key_file.as_deref())?;
             let description = instance.describe()?;
-            eprintln!(
+            note!(
                 "created instance {name:?} ({}, identity {}); its master key is in {} — keep a copy somewhere safe (`cuttle instance master-key {name}`)",
                 description.backend,
                 description.identity,
@@ -166,7 +167,7 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
             );
         }
         InstanceCommand::List => {
-            let mut out = std::io::stdout().lock();
+            let mut out = output::stdout();
             for registration in home.list()? {
                 writeln!(
                     out,
@@ -180,9 +181,13 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
         InstanceCommand::Show { name, format } => {
             let description = Instance::open(home, &name)?.describe()?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&description)?),
+                Format::Json => writeln!(
+                    output::stdout(),
+                    "{}",
+                    serde_json::to_string_pretty(&description)?
+                )?,
                 Format::Text => {
-                    let mut out = std::io::stdout().lock();
+                    let mut out = output::stdout();
                     writeln!(out, "name:            {}", description.name)?;
                     writeln!(out, "identity:        {}", description.identity)?;
                     writeln!(out, "backend:         {}", description.backend)?;
@@ -209,13 +214,13 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
         }
         InstanceCommand::Delete { name } => {
             Instance::delete(home, &name)?;
-            eprintln!("deleted instance {name:?}");
+            note!("deleted instance {name:?}");
         }
         InstanceCommand::Backup { name, file } => crate::import::backup(home, &name, &file)?,
         InstanceCommand::MasterKey { name } => {
             let instance = Instance::open(home, &name)?;
             let line = instance.master_key().to_line();
-            let mut out = std::io::stdout().lock();
+            let mut out = output::stdout();
             out.write_all(line.as_bytes())?;
             out.write_all(b"\n")?;
         }
@@ -260,7 +265,7 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
     txn.commit()?;
     let elapsed = started.elapsed();
     print_report(&report);
-    eprintln!(
+    note!(
         "sample {:?} (seed {}): {} documents in {:.2} s ({:.2} s generating), {:.0} documents/s",
         args.size,
         args.seed,
@@ -306,7 +311,7 @@ fn write(instance: &mut Instance, docs: &[Incoming]) -> Result<WriteReport> {
 
 fn print_report(report: &WriteReport) {
     for (collection, count) in &report.per_collection {
-        eprintln!("  {:<24} {count}", collection.name());
+        note!("  {:<24} {count}", collection.name());
     }
 }
 
@@ -320,7 +325,7 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             let mut instance = Instance::open(home, &instance)?;
             let mut read = instance.store().read()?;
             let keys = documents::list(&mut *read, collection.0, project.as_deref())?;
-            let mut out = std::io::stdout().lock();
+            let mut out = output::stdout();
             for key in keys {
                 writeln!(out, "{key}")?;
             }
@@ -340,7 +345,11 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             };
             let doc = documents::find(&mut *read, &address)?;
             let value = documents::show(&mut *read, &doc)?;
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            writeln!(
+                output::stdout(),
+                "{}",
+                serde_json::to_string_pretty(&value)?
+            )?;
         }
         DocCommand::Put {
             collection,
@@ -351,7 +360,7 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             let docs = split_documents(collection.0, &origin, &text)?;
             let mut instance = Instance::open(home, &instance)?;
             let report = write(&mut instance, &docs)?;
-            eprintln!("{} created, {} replaced", report.created, report.replaced);
+            note!("{} created, {} replaced", report.created, report.replaced);
         }
         DocCommand::Delete {
             collection,
@@ -368,7 +377,7 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             };
             let deleted = documents::delete(&mut *txn, &address)?;
             txn.commit()?;
-            eprintln!(
+            note!(
                 "deleted {deleted} document{}",
                 if deleted == 1 { "" } else { "s" }
             );
@@ -383,7 +392,7 @@ fn read_input(file: &std::path::Path) -> Result<(String, Zeroizing<String>)> {
     let limit = cuttle_engine::reader::MAX_FILE;
     if file.as_os_str() == "-" {
         if std::io::stdin().is_terminal() {
-            eprintln!("reading JSON from standard input; end with Ctrl-D");
+            note!("reading JSON from standard input; end with Ctrl-D");
         }
         let text = files::read_text_from(
             std::io::stdin().lock(),

@@ -592,6 +592,188 @@ fn sample_refuses_a_populated_instance_unless_told(world: &World) {
     assert!(common::stdout(&help).contains("--overwrite"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 14: a closed pipe ends a command quietly.
+
+/// The exit status of a command whose standard output was closed (as for SIGPIPE).
+const CLOSED: i32 = 141;
+
+/// Runs `command` with its standard output (`stdout`) or standard error (`!stdout`) connected
+/// to a pipe whose reading end is already closed: the first write fails with EPIPE, with no race
+/// against a reader that stops (a Unix socket pair behaves as a pipe here). The other stream is
+/// captured.
+fn closed(mut command: std::process::Command, stdout: bool) -> std::process::Output {
+    let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(reader);
+    let closed = std::process::Stdio::from(std::os::fd::OwnedFd::from(writer));
+    if stdout {
+        command.stdout(closed).stderr(std::process::Stdio::piped());
+    } else {
+        command.stderr(closed).stdout(std::process::Stdio::piped());
+    }
+    command.output().unwrap()
+}
+
+/// `cuttle ARGS` of this world, as a plain process.
+fn plain(world: &World, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("cuttle"));
+    command
+        .args(args)
+        .env("CUTTLE_HOME", world.home())
+        .env("CUTTLE_TEST_PASSWORD", common::PASSWORD)
+        .env_remove("CUTTLE_MASTER_KEY")
+        .env_remove("CUTTLE_PASSWORD")
+        .env_remove("PGPASSWORD");
+    command
+}
+
+fn a_closed_output_ends_a_command_quietly(world: &World) {
+    world.create_sampled("a");
+    for args in [
+        &["doc", "list", "projects", "--instance", "a"][..],
+        &["doc", "list", "machines", "--instance", "a"],
+        &[
+            "doc",
+            "get",
+            "environments",
+            "Production",
+            "--instance",
+            "a",
+        ],
+        &["instance", "list"],
+        &["instance", "show", "a"],
+        &["instance", "show", "a", "--format", "json"],
+        &["instance", "master-key", "a"],
+    ] {
+        let out = closed(plain(world, args), true);
+        assert_eq!(
+            out.status.code(),
+            Some(CLOSED),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn an_import_ends_as_it_would_when_its_plan_output_closes(world: &World) {
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let export = scratch.path().join("export");
+    world
+        .export("a", &export, &["--include-task-logs"])
+        .success();
+    let dir = export.to_str().unwrap();
+    let import = |into: &str, extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--instance",
+            into,
+            "--directory",
+            dir,
+            "--password-env",
+            "CUTTLE_TEST_PASSWORD",
+            "--include-task-logs",
+        ];
+        args.extend_from_slice(extra);
+        closed(plain(world, &args), true)
+    };
+
+    // A dry run: nothing written, whatever the format.
+    world.create_instance("b");
+    let empty = world.snapshot("b");
+    for format in ["text", "json"] {
+        let out = import("b", &["--dry-run", "--format", format]);
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(CLOSED), "{message}");
+        assert!(
+            message.contains("dry run (rolled back, nothing written)"),
+            "{message}"
+        );
+        assert!(!message.contains("error"), "{message}");
+        assert_eq!(world.snapshot("b"), empty);
+    }
+
+    // The import itself: it commits whole, as it would have with its output read, and says so.
+    for (into, format) in [("b", "text"), ("c", "json")] {
+        if into == "c" {
+            world.create_instance("c");
+        }
+        let out = import(into, &["--format", format]);
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(CLOSED), "{format}: {message}");
+        assert!(
+            message.contains(&format!("imported into instance \"{into}\"")),
+            "{message}"
+        );
+        assert!(!message.contains("error"), "{message}");
+        assert!(
+            world.snapshot(into) == world.snapshot("a"),
+            "{format}: not every document was imported"
+        );
+    }
+
+    // An import that fails still says why, and changes nothing.
+    world.create_instance("d");
+    let mut command = plain(
+        world,
+        &[
+            "import",
+            "--instance",
+            "d",
+            "--directory",
+            dir,
+            "--password-env",
+            "WRONG_PASSWORD",
+            "--format",
+            "json",
+        ],
+    );
+    command.env("WRONG_PASSWORD", "not the password");
+    let out = closed(command, true);
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(message.contains("wrong password"), "{message}");
+    assert_eq!(world.snapshot("d"), empty);
+}
+
+fn a_closed_error_output_drops_messages_not_the_work(world: &World) {
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let export = scratch.path().join("export");
+    let mut command = plain(
+        world,
+        &[
+            "export",
+            "--instance",
+            "a",
+            "--password-env",
+            "CUTTLE_TEST_PASSWORD",
+            "--directory",
+        ],
+    );
+    command.arg(&export);
+    let out = closed(command, false);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(export.join("manifest.json").is_file());
+    let out = closed(
+        plain(world, &["doc", "list", "projects", "--instance", "a"]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!out.stdout.is_empty());
+    // A command that fails with its standard error closed still fails.
+    let out = closed(
+        plain(world, &["doc", "list", "projects", "--instance", "nope"]),
+        false,
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
@@ -599,4 +781,7 @@ both_backends!(
     a_registration_is_bounded_and_must_be_a_file,
     files_under_cuttle_home_are_private_whatever_the_umask,
     sample_refuses_a_populated_instance_unless_told,
+    a_closed_output_ends_a_command_quietly,
+    an_import_ends_as_it_would_when_its_plan_output_closes,
+    a_closed_error_output_drops_messages_not_the_work,
 );
