@@ -23,6 +23,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let Err(usage) = cli.check() {
+        usage.exit();
+    }
     match commands::run(cli) {
         // A closed standard output ends a command quietly (see `output`).
         Ok(()) if output::was_closed() => ExitCode::from(output::CLOSED_STATUS),

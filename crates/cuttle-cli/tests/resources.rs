@@ -774,6 +774,167 @@ fn a_closed_error_output_drops_messages_not_the_work(world: &World) {
     assert_eq!(out.status.code(), Some(1));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 15: git users.
+
+fn a_partial_export_goes_into_a_fresh_clone(world: &World) {
+    world.create_sampled("a");
+    let clone = TempDir::new().unwrap();
+    // What `git clone` of a new repository leaves: `.git` and a README; and a note of the
+    // person's own inside a folder of the format.
+    for (file, text) in [
+        (".git/HEAD", "ref: refs/heads/main\n"),
+        (".git/config", "[core]\n"),
+        (".git/objects/ab/cdef0123", "blob"),
+        ("README.md", "# Our configuration\n"),
+        ("environments/notes.txt", "ours\n"),
+    ] {
+        let path = clone.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let ours = common::tree(clone.path());
+    let partial = |extra: &[&str]| {
+        world
+            .cuttle()
+            .env("CUTTLE_PASSWORD", common::PASSWORD)
+            .args([
+                "partial-export",
+                "--instance",
+                "a",
+                "--project",
+                "Order Service",
+                "--directory",
+            ])
+            .arg(clone.path())
+            .args(extra)
+            .assert()
+    };
+    partial(&[]).success();
+    let exported = common::tree(clone.path());
+    assert!(exported.contains_key("manifest.json"));
+    for (file, bytes) in &ours {
+        assert_eq!(exported.get(file), Some(bytes), "{file} was touched");
+    }
+    // And again, mirrored.
+    partial(&[]).success();
+    assert_eq!(common::tree(clone.path()), exported);
+
+    // Files of an export without a manifest still occupy a directory (unless --clean).
+    let stray = TempDir::new().unwrap();
+    std::fs::create_dir(stray.path().join("environments")).unwrap();
+    std::fs::write(stray.path().join("environments/old.json"), "{}").unwrap();
+    std::fs::write(stray.path().join("README.md"), "ours").unwrap();
+    let refused = world
+        .cuttle()
+        .env("CUTTLE_PASSWORD", common::PASSWORD)
+        .args([
+            "partial-export",
+            "--instance",
+            "a",
+            "--project",
+            "CON",
+            "--directory",
+        ])
+        .arg(stray.path())
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains(
+            "holds files of an export (environments/old.json among them) but no manifest"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!stray.path().join("manifest.json").exists());
+    world
+        .cuttle()
+        .env("CUTTLE_PASSWORD", common::PASSWORD)
+        .args([
+            "partial-export",
+            "--instance",
+            "a",
+            "--project",
+            "CON",
+            "--clean",
+            "--directory",
+        ])
+        .arg(stray.path())
+        .assert()
+        .success();
+    assert!(!stray.path().join("environments/old.json").exists());
+    assert!(stray.path().join("README.md").exists());
+}
+
+fn contradicting_options_are_refused(world: &World) {
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let dir = scratch.path().join("export");
+    let backup = scratch.path().join("a.backup");
+    let key = key_file(world, "a");
+    let (dir, backup, key) = (
+        dir.to_str().unwrap(),
+        backup.to_str().unwrap(),
+        key.to_str().unwrap(),
+    );
+    for args in [
+        &[
+            "export",
+            "--instance",
+            "a",
+            "--directory",
+            dir,
+            "--clean",
+            "--no-prune",
+        ][..],
+        &[
+            "export",
+            "--instance",
+            "a",
+            "--directory",
+            dir,
+            "--rekey",
+            "--no-prune",
+        ],
+        &[
+            "import",
+            "--instance",
+            "a",
+            "--backup",
+            backup,
+            "--master-key-file",
+            key,
+            "--password-env",
+            "CUTTLE_PASSWORD",
+        ],
+        &[
+            "import",
+            "--instance",
+            "a",
+            "--directory",
+            dir,
+            "--quiet",
+            "--format",
+            "json",
+        ],
+    ] {
+        let refused = world
+            .cuttle()
+            .env("CUTTLE_PASSWORD", common::PASSWORD)
+            .args(args)
+            .assert()
+            .failure()
+            .code(2);
+        let message = stderr(&refused);
+        assert!(
+            message.contains("cannot be used with") || message.contains("give one of them"),
+            "{args:?}: {message}"
+        );
+    }
+    assert!(!Path::new(dir).exists(), "nothing was exported");
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
@@ -784,4 +945,6 @@ both_backends!(
     a_closed_output_ends_a_command_quietly,
     an_import_ends_as_it_would_when_its_plan_output_closes,
     a_closed_error_output_drops_messages_not_the_work,
+    a_partial_export_goes_into_a_fresh_clone,
+    contradicting_options_are_refused,
 );

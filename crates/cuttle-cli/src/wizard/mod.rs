@@ -102,6 +102,7 @@ fn password(confirm_it: bool) -> Result<Zeroizing<String>> {
 fn execute(home: &Home, args: &[String], password: Option<&Zeroizing<String>>) -> Result<()> {
     let cli =
         Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(args.iter().cloned()))?;
+    cli.check()?;
     crate::commands::execute(home, cli.command, password.cloned())
 }
 
@@ -727,6 +728,7 @@ fn preview(
     pass: Option<&Zeroizing<String>>,
 ) -> Result<(Preview, cuttle_engine::import::ImportSummary)> {
     let cli = Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(c.args()))?;
+    cli.check()?;
     let Command::Import(args) = cli.command else {
         unreachable!("the import's arguments parse as an import")
     };
