@@ -211,8 +211,8 @@ pub fn write_hint(error: &io::Error) -> &'static str {
 }
 
 /// Creates the folder `dir` (and any missing parent) so that only its owner may enter it: mode
-/// 0700, whatever the umask; an existing `dir` that others may enter or write is made 0700 too (it
-/// is one of Cuttle's own folders). Parents that exist are left as they are.
+/// 0700, whatever the umask; from an existing `dir` (one of Cuttle's own folders), what others may
+/// do is taken away. Parents that exist are left as they are.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
     let failed = |e: io::Error| {
         let hint = write_hint(&e);
@@ -230,31 +230,35 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
             dir.display()
         )));
     }
-    restrict(dir, &meta, 0o700).map_err(failed)
+    restrict(dir, &meta).map_err(failed)
 }
 
-/// Makes an existing file or folder of Cuttle's `mode` when others may read, enter or write it
-/// (what an earlier Cuttle made under a permissive umask). Best effort: a file that cannot be
-/// changed (on a read-only file system, or someone else's) is left as it is.
-pub fn tighten(path: &Path, mode: u32) {
+/// Takes away what others may do with an existing file or folder of Cuttle's (what an earlier
+/// Cuttle made under a permissive umask): a 0644 registration becomes 0600, a 0755 folder 0700.
+/// Best effort: one that cannot be changed (on a read-only file system, or someone else's) is
+/// left as it is.
+pub fn tighten(path: &Path) {
     if let Ok(meta) = fs::symlink_metadata(path)
         && !meta.file_type().is_symlink()
     {
-        let _ = restrict(path, &meta, mode);
+        let _ = restrict(path, &meta);
     }
 }
 
+/// Takes away what others (group and world) may do with `path`; what its owner may do stays as
+/// it is (a folder its owner made read-only stays read-only).
 #[cfg(unix)]
-fn restrict(path: &Path, meta: &fs::Metadata, mode: u32) -> io::Result<()> {
+fn restrict(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    if meta.permissions().mode() & 0o077 != 0 {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode & !0o077))?;
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn restrict(_: &Path, _: &fs::Metadata, _: u32) -> io::Result<()> {
+fn restrict(_: &Path, _: &fs::Metadata) -> io::Result<()> {
     Ok(())
 }
 

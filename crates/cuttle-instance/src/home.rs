@@ -160,8 +160,8 @@ impl Home {
             Err(e) => return Err(e),
         };
         // An earlier Cuttle made these under the umask (a database password readable by all).
-        files::tighten(&file, 0o600);
-        files::tighten(&self.instance_dir(name), 0o700);
+        files::tighten(&file);
+        files::tighten(&self.instance_dir(name));
         serde_json::from_str(&text)
             .map_err(|e| Error::Registry(format!("{} is damaged: {e}", file.display())))
     }
