@@ -935,6 +935,114 @@ fn contradicting_options_are_refused(world: &World) {
     assert!(!Path::new(dir).exists(), "nothing was exported");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 13: errors say what is wrong, where, and what to do.
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether this process writes where permissions forbid it (root, with CAP_DAC_OVERRIDE).
+fn overrides_permissions() -> bool {
+    let dir = TempDir::new().unwrap();
+    set_mode(dir.path(), 0o500);
+    let wrote = std::fs::File::create(dir.path().join("probe")).is_ok();
+    set_mode(dir.path(), 0o700);
+    wrote
+}
+
+/// `cuttle ARGS` as an ordinary user runs it: when this test may write where permissions forbid
+/// (as root), without that power (`setpriv` drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH), so
+/// that a folder made read-only is read-only to Cuttle too.
+fn as_user(world: &World, args: &[&str]) -> assert_cmd::Command {
+    let bin = assert_cmd::cargo::cargo_bin("cuttle");
+    let mut command = if overrides_permissions() {
+        let mut command = assert_cmd::Command::new("setpriv");
+        command
+            .args(["--bounding-set=-dac_override,-dac_read_search", "--"])
+            .arg(bin);
+        command
+    } else {
+        assert_cmd::Command::new(bin)
+    };
+    command
+        .args(args)
+        .env("CUTTLE_HOME", world.home())
+        .env_remove("CUTTLE_MASTER_KEY")
+        .env_remove("CUTTLE_PASSWORD")
+        .env_remove("PGPASSWORD")
+        .timeout(TIMEOUT);
+    command
+}
+
+fn a_read_only_home_says_which_path_why_and_what_to_do(world: &World) {
+    world.create_instance("a");
+    world
+        .put(
+            "a",
+            "environments",
+            &serde_json::json!({"name": "Production"}),
+        )
+        .success();
+    let instances = world.home().join("instances");
+    let folder = instances.join("a");
+
+    // No new instance in a folder Cuttle may not write.
+    set_mode(&instances, 0o500);
+    let mut command = as_user(world, &["instance", "create", "b"]);
+    if let Some(url) = world.new_database() {
+        command.args(["--database", &url]);
+    }
+    let refused = command.assert().failure().code(1);
+    set_mode(&instances, 0o700);
+    let message = stderr(&refused);
+    assert!(
+        message.contains(&format!(
+            "creating the folder {}",
+            instances.join("b").display()
+        )) && message.contains("Permission denied")
+            && message.contains("give the user running Cuttle write access"),
+        "{message}"
+    );
+    assert!(!instances.join("b").exists());
+
+    if world.is_postgres() {
+        // A PostgreSQL instance keeps nothing in its folder that a command writes.
+        set_mode(&folder, 0o500);
+        let listed = as_user(world, &["doc", "list", "environments", "--instance", "a"])
+            .assert()
+            .success();
+        set_mode(&folder, 0o700);
+        assert_eq!(common::stdout(&listed), "Production\n");
+        return;
+    }
+
+    // An embedded instance: SQLite writes beside its database even to read it.
+    let database = folder.join("cuttle.db");
+    for (read_only, says) in [(&folder, "its folder"), (&database, "the file")] {
+        let before = mode(read_only);
+        set_mode(read_only, before & 0o500);
+        let refused = as_user(world, &["doc", "list", "environments", "--instance", "a"])
+            .assert()
+            .failure()
+            .code(1);
+        set_mode(read_only, before);
+        let message = stderr(&refused);
+        assert!(
+            message.contains(&format!(
+                "cannot open the SQLite database {}",
+                database.display()
+            )) && message.contains(&format!(
+                "{says} {}: Permission denied",
+                read_only.display()
+            )) && message.contains("give the user running Cuttle write access"),
+            "{message}"
+        );
+    }
+    assert_eq!(world.list("a", "environments", None), ["Production"]);
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
@@ -947,4 +1055,5 @@ both_backends!(
     a_closed_error_output_drops_messages_not_the_work,
     a_partial_export_goes_into_a_fresh_clone,
     contradicting_options_are_refused,
+    a_read_only_home_says_which_path_why_and_what_to_do,
 );

@@ -362,6 +362,64 @@ fn check_private(path: &Path, named: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether Cuttle can write the embedded database `path` and what SQLite keeps beside it (its
+/// `-wal` and `-shm` files, which even a read writes): the first thing in the way, as an error that
+/// names it, says why and what to do.
+pub fn check_database_access(path: &Path) -> Result<()> {
+    let refused = |what: &Path, e: io::Error| {
+        let hint = write_hint(&e);
+        Error::File(format!(
+            "cannot open the SQLite database {}: {} {}: {e}{hint} (SQLite writes the database, and its -wal \
+             and -shm files beside it, even to read it)",
+            path.display(),
+            if what == path {
+                "the file"
+            } else {
+                "its folder"
+            },
+            what.display()
+        ))
+    };
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(Error::File(format!(
+                "the SQLite database {} is not a regular file",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::File(format!(
+                "the SQLite database {} is missing: was it moved or deleted? Its instance's registration names it",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(refused(path, e)),
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // An anonymous file where SQLite will make its -wal and -shm (nothing is left behind).
+    tempfile::tempfile_in(dir).map_err(|e| refused(dir, e))?;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| refused(path, e))?;
+    for suffix in ["-wal", "-shm"] {
+        let beside = Path::new(&format!("{}{suffix}", path.display())).to_owned();
+        if beside.exists() {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&beside)
+                .map_err(|e| refused(&beside, e))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

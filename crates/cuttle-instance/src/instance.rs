@@ -62,10 +62,19 @@ pub struct Description {
 
 fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store>> {
     Ok(match registration.backend {
-        Backend::Sqlite => Box::new(SqliteStore::open(
-            Path::new(&registration.database),
-            create,
-        )?),
+        Backend::Sqlite => {
+            let path = Path::new(&registration.database);
+            if !create {
+                // SQLite says "unable to open database file", without the file or the cause.
+                files::check_database_access(path)?;
+            }
+            Box::new(SqliteStore::open(path, create).map_err(|e| {
+                Error::File(format!(
+                    "opening the SQLite database {}: {e}",
+                    path.display()
+                ))
+            })?)
+        }
         Backend::Postgres => Box::new(PostgresStore::connect(&registration.database)?),
     })
 }
