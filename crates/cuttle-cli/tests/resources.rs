@@ -1043,6 +1043,86 @@ fn a_read_only_home_says_which_path_why_and_what_to_do(world: &World) {
     assert_eq!(world.list("a", "environments", None), ["Production"]);
 }
 
+/// `manifest.json` of the export in `dir`, changed by `change`.
+fn alter_manifest(dir: &Path, change: impl FnOnce(&mut serde_json::Value)) {
+    let file = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    change(&mut manifest);
+    std::fs::write(&file, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+}
+
+fn a_damaged_manifest_is_not_a_wrong_password(world: &World) {
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let export = scratch.path().join("export");
+    world.export("a", &export, &[]).success();
+    world.create_instance("b");
+    let before = world.snapshot("b");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(export.join("manifest.json")).unwrap())
+            .unwrap();
+    let check = good["encryption"]["keyCheck"].as_str().unwrap().to_owned();
+    type Change = Box<dyn Fn(&mut serde_json::Value)>;
+    let set = |pointer: &'static str, value: serde_json::Value| -> Change {
+        Box::new(move |m| *m.pointer_mut(pointer).unwrap() = value.clone())
+    };
+    let cases: Vec<(Change, &str)> = vec![
+        (
+            set("/encryption/keyCheck", "not base64url!".into()),
+            "manifest.json: encryption.keyCheck is not 32 bytes of unpadded base64url",
+        ),
+        (
+            set("/encryption/keyCheck", check[..42].into()),
+            "manifest.json: encryption.keyCheck is not 32 bytes of unpadded base64url",
+        ),
+        (
+            set("/encryption/keyCheck", format!("{check}AAAA").into()),
+            "manifest.json: encryption.keyCheck is not 32 bytes of unpadded base64url",
+        ),
+        (
+            set("/encryption/kdf/salt", "short".into()),
+            "manifest.json: encryption.kdf.salt is not 16 bytes",
+        ),
+        (
+            set("/encryption/kdf/iterations", 1000.into()),
+            "manifest.json: encryption.kdf is refused",
+        ),
+        (
+            set("/encryption/kdf/algorithm", "scrypt".into()),
+            "which this Cuttle does not know",
+        ),
+    ];
+    for (change, says) in cases {
+        let altered = scratch.path().join("altered");
+        let _ = std::fs::remove_dir_all(&altered);
+        common::copy_tree(&export, &altered);
+        alter_manifest(&altered, change);
+        let refused = world.import("b", &[&altered], &[]).failure().code(1);
+        let message = stderr(&refused);
+        assert!(message.contains(says), "{says}: {message}");
+        assert!(!message.contains("wrong password"), "{message}");
+        assert_eq!(world.snapshot("b"), before);
+    }
+
+    // A well-formed key check that this password does not make is a wrong password.
+    let other = scratch.path().join("other");
+    world
+        .cuttle()
+        .env("CUTTLE_PASSWORD", "another password")
+        .args(["export", "--instance", "a", "--directory"])
+        .arg(&other)
+        .assert()
+        .success();
+    let refused = world.import("b", &[&other], &[]).failure().code(1);
+    assert!(
+        stderr(&refused).contains("wrong password"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(world.snapshot("b"), before);
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
@@ -1056,4 +1136,5 @@ both_backends!(
     a_partial_export_goes_into_a_fresh_clone,
     contradicting_options_are_refused,
     a_read_only_home_says_which_path_why_and_what_to_do,
+    a_damaged_manifest_is_not_a_wrong_password,
 );
