@@ -1123,6 +1123,194 @@ fn a_damaged_manifest_is_not_a_wrong_password(world: &World) {
     assert_eq!(world.snapshot("b"), before);
 }
 
+/// Runs `sql` (with `value` as its one parameter) against the database of instance `name`.
+fn edit_database(world: &World, name: &str, sql: &str, value: &str) {
+    let registration: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(registration(world, name)).unwrap()).unwrap();
+    let database = registration["database"].as_str().unwrap();
+    if world.is_postgres() {
+        let mut client = ::postgres::Client::connect(database, ::postgres::NoTls).unwrap();
+        let sql = sql.replace("?1", "$1");
+        client.execute(sql.as_str(), &[&value]).unwrap();
+    } else {
+        let connection = rusqlite::Connection::open(database).unwrap();
+        connection.execute(sql, [value]).unwrap();
+    }
+}
+
+fn a_malformed_input_is_not_reported_as_something_else(world: &World) {
+    use std::os::unix::ffi::OsStrExt;
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let export = scratch.path().join("export");
+    world.export("a", &export, &[]).success();
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"sample-secret-\xff-password");
+
+    // A password variable that is not UTF-8: said so, and its value never shown.
+    let refused = world
+        .cuttle()
+        .env("SOME_PASSWORD", not_utf8)
+        .args([
+            "import",
+            "--instance",
+            "a",
+            "--dry-run",
+            "--password-env",
+            "SOME_PASSWORD",
+        ])
+        .arg("--directory")
+        .arg(&export)
+        .assert()
+        .failure()
+        .code(1);
+    let message = stderr(&refused);
+    assert!(
+        message.contains("SOME_PASSWORD does not hold UTF-8 text"),
+        "{message}"
+    );
+    assert!(!message.contains("sample-secret-"), "{message}");
+    let refused = world
+        .cuttle()
+        .args([
+            "import",
+            "--instance",
+            "a",
+            "--dry-run",
+            "--password-env",
+            "UNSET_PASSWORD",
+        ])
+        .arg("--directory")
+        .arg(&export)
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains("the variable UNSET_PASSWORD is not set"),
+        "{}",
+        stderr(&refused)
+    );
+    // CUTTLE_PASSWORD set but unusable is not "no password given".
+    let refused = world
+        .cuttle()
+        .env("CUTTLE_PASSWORD", not_utf8)
+        .args(["import", "--instance", "a", "--dry-run", "--directory"])
+        .arg(&export)
+        .assert()
+        .failure()
+        .code(1);
+    let message = stderr(&refused);
+    assert!(
+        message.contains("CUTTLE_PASSWORD does not hold UTF-8 text"),
+        "{message}"
+    );
+    assert!(!message.contains("sample-secret-"), "{message}");
+
+    // CUTTLE_MASTER_KEY that is not UTF-8 is not silently passed over for the key file; an empty
+    // one is not there, and a wrong key is then the key file's.
+    let refused = world
+        .cuttle()
+        .env("CUTTLE_MASTER_KEY", not_utf8)
+        .args(["doc", "list", "projects", "--instance", "a"])
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains("CUTTLE_MASTER_KEY does not hold UTF-8 text"),
+        "{}",
+        stderr(&refused)
+    );
+    world.create_instance("b");
+    let key = key_file(world, "a");
+    let saved = std::fs::read(&key).unwrap();
+    std::fs::copy(key_file(world, "b"), &key).unwrap();
+    let refused = world
+        .cuttle()
+        .env("CUTTLE_MASTER_KEY", "")
+        .args(["doc", "list", "projects", "--instance", "a"])
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains(&format!(
+            "the master key (from {}) is not the master key of instance \"a\"",
+            key.display()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    std::fs::write(&key, saved).unwrap();
+
+    // A composite key with parts missing is a malformed key, not a document that is not there.
+    let refused = world
+        .cuttle()
+        .args([
+            "doc",
+            "get",
+            "deployments",
+            "1.8.2 / Production",
+            "--instance",
+            "a",
+        ])
+        .args(["--project", "Web Storefront"])
+        .assert()
+        .failure()
+        .code(1);
+    assert!(
+        stderr(&refused).contains(
+            "\"1.8.2 / Production\" is not a key of deployments: their keys have 4 parts (release / environment / tenant / number"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    world.get(
+        "a",
+        "deployments",
+        Some("1.8.2 / Production /  / 1"),
+        Some("Web Storefront"),
+    );
+
+    // A damaged database is damage, not a wrong master key.
+    for (sql, value, says) in [
+        (
+            "UPDATE cuttle_meta SET value = ?1 WHERE key = 'identity'",
+            "not hex",
+            "holds an instance identity that is not 32 hex digits",
+        ),
+        (
+            "UPDATE cuttle_meta SET value = ?1 WHERE key = 'master_key_check'",
+            "garbage",
+            "holds a malformed master key check",
+        ),
+        (
+            "DELETE FROM cuttle_meta WHERE key = 'master_key_check' AND value <> ?1",
+            "",
+            "holds no master key check",
+        ),
+    ] {
+        world.create_instance("damaged");
+        edit_database(world, "damaged", sql, value);
+        let refused = world
+            .cuttle()
+            .args(["doc", "list", "projects", "--instance", "damaged"])
+            .assert()
+            .failure()
+            .code(1);
+        let message = stderr(&refused);
+        world
+            .cuttle()
+            .args(["instance", "delete", "damaged"])
+            .assert()
+            .success();
+        assert!(
+            message.contains("the database of instance \"damaged\"")
+                && message.contains(says)
+                && message.contains("it is damaged"),
+            "{says}: {message}"
+        );
+        assert!(!message.contains("is not the master key"), "{message}");
+    }
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
@@ -1137,4 +1325,5 @@ both_backends!(
     contradicting_options_are_refused,
     a_read_only_home_says_which_path_why_and_what_to_do,
     a_damaged_manifest_is_not_a_wrong_password,
+    a_malformed_input_is_not_reported_as_something_else,
 );

@@ -197,12 +197,30 @@ impl Instance {
     /// Opens a registered instance and checks that its master key is the right one.
     pub fn open(home: &Home, name: &str) -> Result<Instance> {
         let registration = home.load(name)?;
-        let key = match std::env::var(MASTER_KEY_ENV) {
-            Ok(line) if !line.trim().is_empty() => {
-                MasterKey::from_line(&zeroize::Zeroizing::new(line))
-                    .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?
-            }
-            _ => read_key_file(&registration.master_key_file, Accept::RegularFile)?,
+        // Where the key comes from, decided once: an error names that place, and only it.
+        let from_env = match std::env::var_os(MASTER_KEY_ENV) {
+            None => None,
+            Some(value) => match value.into_string() {
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => Some(zeroize::Zeroizing::new(line)),
+                Err(value) => {
+                    drop(zeroize::Zeroizing::new(value.into_encoded_bytes()));
+                    return Err(Error::MasterKey(format!(
+                        "{MASTER_KEY_ENV} does not hold UTF-8 text; it holds the line `cuttle instance master-key` prints"
+                    )));
+                }
+            },
+        };
+        let (key, source) = match &from_env {
+            Some(line) => (
+                MasterKey::from_line(line)
+                    .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?,
+                MASTER_KEY_ENV.to_owned(),
+            ),
+            None => (
+                read_key_file(&registration.master_key_file, Accept::RegularFile)?,
+                registration.master_key_file.display().to_string(),
+            ),
         };
         let mut store = open_store(&registration, false)?;
         store.migrate()?;
@@ -213,29 +231,36 @@ impl Instance {
                 read.meta(meta::MASTER_KEY_CHECK)?,
             )
         };
-        let identity = identity
-            .and_then(|text| hex::decode(text).ok())
-            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-            .ok_or_else(|| {
-                Error::Store(cuttle_store::StoreError::Corrupt(
-                    "the instance identity is missing".into(),
-                ))
-            })?;
+        let database = redact_url(&registration.database);
+        let damaged = |what: &str| {
+            Error::Damaged(format!(
+                "the database of instance {name:?} ({database}) {what}: it is damaged, or not a Cuttle instance's"
+            ))
+        };
+        let identity = match identity {
+            None => return Err(damaged("holds no instance identity")),
+            Some(text) => hex::decode(&text)
+                .ok()
+                .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+                .ok_or_else(|| damaged("holds an instance identity that is not 32 hex digits"))?,
+        };
         let sealer = Sealer::new(&key, identity);
-        let verified = key_check.is_some_and(|check| {
-            sealer
-                .open(&check, KEY_CHECK_PLACE)
-                .is_ok_and(|p| p.as_slice() == KEY_CHECK_PLAINTEXT)
-        });
-        if !verified {
-            return Err(Error::MasterKey(format!(
-                "the master key (from {}) is not the master key of instance {name:?}",
-                if std::env::var_os(MASTER_KEY_ENV).is_some() {
-                    MASTER_KEY_ENV.to_owned()
-                } else {
-                    registration.master_key_file.display().to_string()
-                }
-            )));
+        let Some(key_check) = key_check else {
+            return Err(damaged("holds no master key check"));
+        };
+        match sealer.open(&key_check, KEY_CHECK_PLACE) {
+            Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => {}
+            Ok(_) => {
+                return Err(damaged(
+                    "holds a master key check that opens to something else",
+                ));
+            }
+            Err(cuttle_crypto::CryptoError::Tampered) => {
+                return Err(Error::MasterKey(format!(
+                    "the master key (from {source}) is not the master key of instance {name:?}"
+                )));
+            }
+            Err(_) => return Err(damaged("holds a malformed master key check")),
         }
         Ok(Instance {
             registration,
