@@ -13,7 +13,8 @@
 //! **Private files** (a master key, a registration that may hold a database password, the
 //! embedded database) are only ever readable by their owner, whatever the umask: written to a
 //! temporary file made 0600 before anything goes into it, then renamed (or linked, where nothing
-//! may be replaced) into place, and checked. **Private folders** are made 0700.
+//! may be replaced) into place, and checked. **Private folders** are made 0700. What an earlier
+//! Cuttle left open to others under a permissive umask loses what others may do ([`tighten`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};

@@ -67,6 +67,8 @@ fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store
             if !create {
                 // SQLite says "unable to open database file", without the file or the cause.
                 files::check_database_access(path)?;
+                // A database an earlier Cuttle made under the umask (its -wal and -shm copy it).
+                files::tighten(path);
             }
             Box::new(SqliteStore::open(path, create).map_err(|e| {
                 Error::File(format!(
