@@ -19,12 +19,30 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The contradictions clap cannot declare (they depend on a value): the usage error, as
+    /// clap reports its own (exit status 2).
+    pub fn check(&self) -> Result<(), clap::Error> {
+        if let Command::Import(args) = &self.command
+            && args.quiet
+            && args.format == Format::Json
+        {
+            return Err(<Cli as clap::CommandFactory>::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--quiet shortens the text plan; --format json streams every line, for a program to filter: give one of them",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, list, show and delete instances; print a master key.
     #[command(subcommand)]
     Instance(InstanceCommand),
-    /// Fill an instance with realistic sample data (every sensitive value starts with `sample-secret-`).
+    /// Fill an empty instance with realistic sample data (every sensitive value starts with
+    /// `sample-secret-`); --overwrite to write it into one that holds documents.
     Sample(SampleArgs),
     /// Read and write single documents, in the export shape.
     #[command(subcommand)]
@@ -54,8 +72,14 @@ pub struct ImportArgs {
     /// An export directory (repeat for more: they are combined in order, later ones win).
     #[arg(long, value_name = "DIR", conflicts_with = "backup")]
     pub directory: Vec<PathBuf>,
-    /// An instance backup (`cuttle instance backup`), with --master-key-file.
-    #[arg(long, value_name = "FILE", requires = "master_key_file")]
+    /// An instance backup (`cuttle instance backup`), with --master-key-file (it takes no
+    /// password).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "master_key_file",
+        conflicts_with_all = ["password_file", "password_env"]
+    )]
     pub backup: Option<PathBuf>,
     /// The master key of the instance the backup came from (the line `cuttle instance master-key` prints).
     #[arg(long, value_name = "F", requires = "backup")]
@@ -79,7 +103,8 @@ pub struct ImportArgs {
     /// Cuttle does not know is refused or misread).
     #[arg(long)]
     pub ignore_version_check: bool,
-    /// Print only the summary and the changes that grant access, not every document.
+    /// Print only the summary and the changes that grant access, not every document (the text
+    /// plan; refused with --format json, which is for programs to filter).
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
@@ -110,7 +135,8 @@ pub enum InlineScriptsArg {
 pub struct PartialExportArgs {
     #[arg(long, value_name = "NAME")]
     pub instance: String,
-    /// An empty directory, or an earlier partial export of the same selection (mirrored).
+    /// A directory without files of an export (empty, or a fresh git clone: a README or .git do
+    /// not count), or an earlier partial export of the same selection (mirrored).
     #[arg(long, value_name = "DIR")]
     pub directory: PathBuf,
     /// A project to export (repeat for more).
@@ -159,8 +185,10 @@ pub struct ExportArgs {
     /// Remove every file the format owns from the directory first.
     #[arg(long)]
     pub clean: bool,
-    /// Remove nothing: how several instances are combined into one directory.
-    #[arg(long)]
+    /// Remove nothing: how several instances are combined into one directory (each exported
+    /// with the same password; so neither --clean nor --rekey, which would leave the others'
+    /// values under another key, goes with it).
+    #[arg(long, conflicts_with_all = ["clean", "rekey"])]
     pub no_prune: bool,
     /// Re-encrypt under a new salt when the password does not open the directory's earlier export.
     #[arg(long)]
@@ -233,6 +261,10 @@ pub struct SampleArgs {
     /// The same seed gives the same data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Write into an instance that already holds documents: those with the sample's names are
+    /// replaced, the others stay. Without it, such an instance is refused and nothing changes.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// A collection name, as the command line takes it.

@@ -1,12 +1,14 @@
 //! What each command does: open the instance, call the library, print the result.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use cuttle_domain::Collection;
 use cuttle_instance::documents::{self, Address, Incoming, WriteOptions, WriteReport};
+use cuttle_instance::files::{self, Accept};
 use cuttle_instance::{Home, Instance};
+use cuttle_store::ReadTxn;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -18,6 +20,7 @@ use crate::cli::{
     Cli, Command, DocCommand, ExportArgs, Format, InlineScriptsArg, InstanceCommand,
     PartialExportArgs, PasswordArgs, SampleArgs, SampleSize,
 };
+use crate::output;
 use crate::password::{self, Prompt};
 use crate::progress;
 
@@ -119,10 +122,10 @@ fn run_export(
     bar.finish_and_clear();
     let documents: u64 = summary.documents.iter().map(|(_, n)| n).sum();
     for (collection, count) in &summary.documents {
-        eprintln!("  {:<24} {count}", collection.name());
+        note!("  {:<24} {count}", collection.name());
     }
     let seconds = summary.elapsed.as_secs_f64();
-    eprintln!(
+    note!(
         "exported {documents} documents of instance {instance_name:?} to {}: {} files written, {} unchanged, {} removed; {:.1} MB in {seconds:.2} s ({:.0} documents/s)",
         options.directory.display(),
         summary.files_written,
@@ -156,7 +159,7 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
             let mut instance =
                 Instance::create(home, &name, database.as_deref(), master_key_file.as_deref())?;
             let description = instance.describe()?;
-            eprintln!(
+            note!(
                 "created instance {name:?} ({}, identity {}); its master key is in {} — keep a copy somewhere safe (`cuttle instance master-key {name}`)",
                 description.backend,
                 description.identity,
@@ -164,7 +167,7 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
             );
         }
         InstanceCommand::List => {
-            let mut out = std::io::stdout().lock();
+            let mut out = output::stdout();
             for registration in home.list()? {
                 writeln!(
                     out,
@@ -178,9 +181,13 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
         InstanceCommand::Show { name, format } => {
             let description = Instance::open(home, &name)?.describe()?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&description)?),
+                Format::Json => writeln!(
+                    output::stdout(),
+                    "{}",
+                    serde_json::to_string_pretty(&description)?
+                )?,
                 Format::Text => {
-                    let mut out = std::io::stdout().lock();
+                    let mut out = output::stdout();
                     writeln!(out, "name:            {}", description.name)?;
                     writeln!(out, "identity:        {}", description.identity)?;
                     writeln!(out, "backend:         {}", description.backend)?;
@@ -207,13 +214,13 @@ fn instance(home: &Home, command: InstanceCommand) -> Result<()> {
         }
         InstanceCommand::Delete { name } => {
             Instance::delete(home, &name)?;
-            eprintln!("deleted instance {name:?}");
+            note!("deleted instance {name:?}");
         }
         InstanceCommand::Backup { name, file } => crate::import::backup(home, &name, &file)?,
         InstanceCommand::MasterKey { name } => {
             let instance = Instance::open(home, &name)?;
             let line = instance.master_key().to_line();
-            let mut out = std::io::stdout().lock();
+            let mut out = output::stdout();
             out.write_all(line.as_bytes())?;
             out.write_all(b"\n")?;
         }
@@ -228,6 +235,10 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
         SampleSize::Large => cuttle_sample::Size::Large,
     };
     let mut instance = Instance::open(home, &args.instance)?;
+    if !args.overwrite {
+        // Before the sample is made (a large one takes a while).
+        refuse_populated(&mut *instance.store().read()?, &args.instance)?;
+    }
     let started = Instant::now();
     let mut docs = Vec::new();
     cuttle_sample::generate(size, args.seed, &mut |collection, value| {
@@ -238,10 +249,23 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
         });
     });
     let generated = started.elapsed();
-    let report = write(&mut instance, &docs)?;
+    let (store, sealer) = instance.parts();
+    let mut txn = store.write()?;
+    // Checked again in the transaction that writes: no writer can fill the instance in between.
+    if !args.overwrite {
+        refuse_populated(&mut *txn, &args.instance)?;
+    }
+    let report = documents::write_documents(
+        &mut *txn,
+        sealer,
+        docs.as_slice(),
+        WriteOptions::default(),
+        &mut |_| {},
+    )?;
+    txn.commit()?;
     let elapsed = started.elapsed();
     print_report(&report);
-    eprintln!(
+    note!(
         "sample {:?} (seed {}): {} documents in {:.2} s ({:.2} s generating), {:.0} documents/s",
         args.size,
         args.seed,
@@ -250,6 +274,23 @@ fn sample(home: &Home, args: SampleArgs) -> Result<()> {
         generated.as_secs_f64(),
         docs.len() as f64 / elapsed.as_secs_f64()
     );
+    Ok(())
+}
+
+/// `cuttle sample` writes into an instance that holds documents only with `--overwrite`.
+fn refuse_populated<T: ReadTxn + ?Sized>(txn: &mut T, instance: &str) -> Result<()> {
+    let mut held = 0;
+    for decl in cuttle_domain::COLLECTIONS {
+        held += txn.count(decl.collection)?;
+    }
+    if held > 0 {
+        bail!(
+            "instance {instance:?} already holds {held} document{}, and the sample would replace those that have its names: \
+             nothing was changed. Give --overwrite to write it anyway, or sample into a new instance \
+             (`cuttle instance create NAME`)",
+            if held == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
 }
 
@@ -270,7 +311,7 @@ fn write(instance: &mut Instance, docs: &[Incoming]) -> Result<WriteReport> {
 
 fn print_report(report: &WriteReport) {
     for (collection, count) in &report.per_collection {
-        eprintln!("  {:<24} {count}", collection.name());
+        note!("  {:<24} {count}", collection.name());
     }
 }
 
@@ -284,7 +325,7 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             let mut instance = Instance::open(home, &instance)?;
             let mut read = instance.store().read()?;
             let keys = documents::list(&mut *read, collection.0, project.as_deref())?;
-            let mut out = std::io::stdout().lock();
+            let mut out = output::stdout();
             for key in keys {
                 writeln!(out, "{key}")?;
             }
@@ -304,7 +345,11 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             };
             let doc = documents::find(&mut *read, &address)?;
             let value = documents::show(&mut *read, &doc)?;
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            writeln!(
+                output::stdout(),
+                "{}",
+                serde_json::to_string_pretty(&value)?
+            )?;
         }
         DocCommand::Put {
             collection,
@@ -315,7 +360,7 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             let docs = split_documents(collection.0, &origin, &text)?;
             let mut instance = Instance::open(home, &instance)?;
             let report = write(&mut instance, &docs)?;
-            eprintln!("{} created, {} replaced", report.created, report.replaced);
+            note!("{} created, {} replaced", report.created, report.replaced);
         }
         DocCommand::Delete {
             collection,
@@ -332,7 +377,7 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             };
             let deleted = documents::delete(&mut *txn, &address)?;
             txn.commit()?;
-            eprintln!(
+            note!(
                 "deleted {deleted} document{}",
                 if deleted == 1 { "" } else { "s" }
             );
@@ -341,34 +386,23 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
     Ok(())
 }
 
-/// The largest document file `doc put` reads.
-const MAX_INPUT: u64 = 256 << 20;
-
-fn read_input(file: &std::path::Path) -> Result<(String, String)> {
-    let mut text = String::new();
+/// Reads what `doc put` takes: at most what one file of an export may hold (the reader's limit),
+/// from a file, a pipe, or standard input (`-`).
+fn read_input(file: &std::path::Path) -> Result<(String, Zeroizing<String>)> {
+    let limit = cuttle_engine::reader::MAX_FILE;
     if file.as_os_str() == "-" {
         if std::io::stdin().is_terminal() {
-            eprintln!("reading JSON from standard input; end with Ctrl-D");
+            note!("reading JSON from standard input; end with Ctrl-D");
         }
-        std::io::stdin()
-            .take(MAX_INPUT + 1)
-            .read_to_string(&mut text)
-            .context("reading standard input")?;
-        if text.len() as u64 > MAX_INPUT {
-            bail!("standard input is larger than {} MiB", MAX_INPUT >> 20);
-        }
+        let text = files::read_text_from(
+            std::io::stdin().lock(),
+            "standard input",
+            "document input",
+            limit,
+        )?;
         return Ok(("standard input".into(), text));
     }
-    let metadata =
-        std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
-    if !metadata.is_file() {
-        bail!("{} is not a regular file", file.display());
-    }
-    if metadata.len() > MAX_INPUT {
-        bail!("{} is larger than {} MiB", file.display(), MAX_INPUT >> 20);
-    }
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = files::read_text(file, "document file", limit, Accept::FileOrPipe)?;
     Ok((file.display().to_string(), text))
 }
 

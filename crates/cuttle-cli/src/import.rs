@@ -2,7 +2,7 @@
 
 use std::io::{Seek, Write};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cuttle_engine::import::{
     Action, Change, ChangeKind, DirectorySource, ImportOptions, ImportSummary, PlanEvent, PlanSink,
     Sources,
@@ -20,8 +20,10 @@ pub fn inputs(args: &ImportArgs) -> Result<(Sources, ImportOptions)> {
     let sources = match (&args.backup, &args.master_key_file) {
         (Some(file), Some(key_file)) => Sources::Backup {
             file: file.clone(),
-            master_key: cuttle_instance::instance::read_key_file(key_file)
-                .with_context(|| format!("reading the master key in {}", key_file.display()))?,
+            master_key: cuttle_instance::instance::read_key_file(
+                key_file,
+                cuttle_instance::files::Accept::FileOrPipe,
+            )?,
         },
         _ => Sources::Directories(
             args.directory
@@ -51,7 +53,8 @@ pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -
         (_, Some(given)) => Some(given),
         (_, None) => Some(password::read(&args.password, Prompt::Once)?),
     };
-    let stdout = std::io::stdout().lock();
+    // The import ends as it would whatever happens to its standard output (see `output`).
+    let stdout = crate::output::Out::keep_going();
     let mut sink: Box<dyn PrintPlan> = match args.format {
         Format::Text => Box::new(TextPlan::new(stdout, args.quiet)),
         Format::Json => Box::new(JsonPlan {
@@ -84,7 +87,7 @@ pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -
         .iter()
         .map(|(a, n)| format!("{n} {}", a.name()))
         .collect();
-    eprintln!(
+    note!(
         "{} into instance {:?}: {} in {:.2} s{}",
         if summary.committed {
             "imported"
@@ -110,7 +113,7 @@ pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -
 pub fn backup(home: &Home, name: &str, file: &std::path::Path) -> Result<()> {
     let mut instance = Instance::open(home, name)?;
     let summary = cuttle_engine::backup::write_backup(&mut instance, file)?;
-    eprintln!(
+    note!(
         "backed up instance {name:?} to {}: {} documents, {:.1} MB; sensitive values stay under the instance's master key, which `cuttle import --backup` needs (`cuttle instance master-key {name}`)",
         file.display(),
         summary.documents,
@@ -306,7 +309,7 @@ impl<W: Write> PlanSink for TextPlan<W> {
     fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
         match event {
             PlanEvent::Warning { message } => {
-                eprintln!("warning: {message}");
+                note!("warning: {message}");
             }
             PlanEvent::Grant(grant) => {
                 self.section("Changes that grant access:")?;

@@ -1,6 +1,9 @@
 //! `cuttle`: the command line (SPEC 4). Thin: parsing, printing, exit codes; the work is done by
 //! the crates below.
 
+#[macro_use]
+mod output;
+
 mod cli;
 mod commands;
 mod import;
@@ -20,14 +23,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let Err(usage) = cli.check() {
+        usage.exit();
+    }
     match commands::run(cli) {
+        // A closed standard output ends a command quietly (see `output`).
+        Ok(()) if output::was_closed() => ExitCode::from(output::CLOSED_STATUS),
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if output::is_closed(&error) => ExitCode::from(output::CLOSED_STATUS),
         Err(error) if error.downcast_ref::<wizard::Cancelled>().is_some() => {
-            eprintln!("{error}");
+            note!("{error}");
             ExitCode::from(130)
         }
         Err(error) => {
-            eprintln!("error: {}", commands::describe_error(&error));
+            note!("error: {}", commands::describe_error(&error));
             ExitCode::FAILURE
         }
     }

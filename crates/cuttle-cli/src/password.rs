@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
+use cuttle_instance::files::{self, Accept};
 use zeroize::Zeroizing;
 
 use crate::cli::PasswordArgs;
@@ -20,18 +21,27 @@ pub enum Prompt {
 
 pub fn read(args: &PasswordArgs, prompt: Prompt) -> Result<Zeroizing<String>> {
     let password = if let Some(file) = &args.password_file {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading the password file {}", file.display()))?,
-        );
-        Zeroizing::new(text.lines().next().unwrap_or_default().to_owned())
+        let text = files::read_text(
+            file,
+            "password file",
+            files::PASSWORD_FILE_LIMIT,
+            Accept::FileOrPipe,
+        )?;
+        let first = Zeroizing::new(text.lines().next().unwrap_or_default().to_owned());
+        if first.is_empty() {
+            bail!(
+                "the password file {} is empty (the password is its first line)",
+                file.display()
+            );
+        }
+        first
     } else if let Some(variable) = &args.password_env {
-        Zeroizing::new(
-            std::env::var(variable)
-                .with_context(|| format!("reading the password from ${variable}"))?,
-        )
-    } else if let Ok(value) = std::env::var(PASSWORD_ENV) {
-        Zeroizing::new(value)
+        match from_env(variable)? {
+            Some(value) => value,
+            None => bail!("--password-env {variable}: the variable {variable} is not set"),
+        }
+    } else if let Some(value) = from_env(PASSWORD_ENV)? {
+        value
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         let first = Zeroizing::new(
             rpassword::prompt_password("Password: ").context("reading the password")?,
@@ -54,4 +64,19 @@ pub fn read(args: &PasswordArgs, prompt: Prompt) -> Result<Zeroizing<String>> {
         bail!("the password is empty");
     }
     Ok(password)
+}
+
+/// The password in the environment variable `variable`, if it is set. Its value is never part of
+/// an error (`std::env::var`'s error would show a value that is not UTF-8).
+fn from_env(variable: &str) -> Result<Option<Zeroizing<String>>> {
+    match std::env::var_os(variable) {
+        None => Ok(None),
+        Some(value) => match value.into_string() {
+            Ok(text) => Ok(Some(Zeroizing::new(text))),
+            Err(value) => {
+                drop(Zeroizing::new(value.into_encoded_bytes()));
+                bail!("the variable {variable} does not hold UTF-8 text; a password is UTF-8 text")
+            }
+        },
+    }
 }

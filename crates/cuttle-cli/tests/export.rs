@@ -262,9 +262,7 @@ fn mirroring_removes_only_what_the_format_owns(world: &World) {
 
     // --clean starts from nothing the format owns.
     std::fs::write(&stale, "{}\n").unwrap();
-    world
-        .export("a", dir.path(), &["--clean", "--no-prune"])
-        .success();
+    world.export("a", dir.path(), &["--clean"]).success();
     assert!(!stale.exists());
     assert_eq!(
         std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
@@ -446,7 +444,7 @@ fn an_export_reads_one_snapshot_while_writers_work(world: &World) {
     let sample = |seed: &str| {
         world
             .cuttle()
-            .args(["sample", "--instance", "a", "--seed", seed])
+            .args(["sample", "--instance", "a", "--overwrite", "--seed", seed])
             .assert()
             .success()
     };
@@ -473,7 +471,7 @@ fn an_export_reads_one_snapshot_while_writers_work(world: &World) {
                 let seed = if flips % 2 == 0 { "1" } else { "2" };
                 let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("cuttle"))
                     .env("CUTTLE_HOME", &home)
-                    .args(["sample", "--instance", "a", "--seed", seed])
+                    .args(["sample", "--instance", "a", "--overwrite", "--seed", seed])
                     .output()
                     .unwrap();
                 assert!(
@@ -565,14 +563,16 @@ fn partial_exports_keep_to_their_directory(world: &World) {
         stderr(&refused)
     );
 
-    // A directory that holds something else.
+    // A directory that holds files of an export but no manifest (files the format does not own,
+    // such as a README, do not count: see tests/resources.rs).
     let busy = TempDir::new().unwrap();
-    std::fs::write(busy.path().join("notes.txt"), "ours").unwrap();
+    std::fs::create_dir(busy.path().join("environments")).unwrap();
+    std::fs::write(busy.path().join("environments/old.json"), "{}").unwrap();
     let refused = partial(busy.path(), &["--project", "CON"])
         .failure()
         .code(1);
     assert!(
-        stderr(&refused).contains("not empty"),
+        stderr(&refused).contains("holds files of an export"),
         "{}",
         stderr(&refused)
     );

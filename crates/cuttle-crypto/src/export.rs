@@ -69,6 +69,8 @@ pub enum ExportCryptoError {
     Random(String),
     #[error("an encrypted value is not unpadded base64url of at least 16 bytes")]
     Malformed,
+    #[error("a key check is 32 bytes written as unpadded base64url (43 characters)")]
+    MalformedKeyCheck,
     #[error(
         "an encrypted value does not authenticate under the export key (it was altered, or written with another password or salt)"
     )]
@@ -386,15 +388,24 @@ impl ExportKey {
     }
 
     /// Whether `key_check` (a manifest's) was made by this key, compared in constant time.
-    /// Anything that is not the canonical encoding of 32 bytes is simply `false`.
+    /// Anything that is not the canonical encoding of 32 bytes is simply `false`: tell a damaged
+    /// key check from a wrong password with [`parse_key_check`](Self::parse_key_check) first.
     pub fn verify(&self, key_check: &str) -> bool {
-        let Ok(given) = URL_SAFE_NO_PAD.decode(key_check) else {
+        let Ok(given) = Self::parse_key_check(key_check) else {
             return false;
         };
-        if given.len() != 32 {
-            return false;
-        }
         self.check_bytes().ct_eq(given.as_slice()).into()
+    }
+
+    /// The 32 bytes of a manifest's key check, or [`ExportCryptoError::MalformedKeyCheck`] for
+    /// anything that is not their canonical unpadded base64url: a key check that no key can
+    /// verify, because it was damaged or altered (not a wrong password). Needs no key.
+    pub fn parse_key_check(key_check: &str) -> Result<[u8; 32], ExportCryptoError> {
+        URL_SAFE_NO_PAD
+            .decode(key_check)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or(ExportCryptoError::MalformedKeyCheck)
     }
 
     fn cipher(&self) -> Aes256Siv {
@@ -566,6 +577,30 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&check).unwrap();
         bytes[31] ^= 1;
         assert!(!k.verify(&URL_SAFE_NO_PAD.encode(&bytes)));
+    }
+
+    #[test]
+    fn tells_a_malformed_key_check_from_a_wrong_one() {
+        let k = key("pw check", &salt(5));
+        let check = k.key_check();
+        assert!(ExportKey::parse_key_check(&check).is_ok());
+        // Another key's check is well formed: only verifying tells it apart.
+        assert!(ExportKey::parse_key_check(&key("other", &salt(5)).key_check()).is_ok());
+        for malformed in [
+            "",
+            "garbage!",
+            &check[..42],
+            &format!("{check}A"),
+            &format!("{check}="),
+        ] {
+            assert!(
+                matches!(
+                    ExportKey::parse_key_check(malformed),
+                    Err(ExportCryptoError::MalformedKeyCheck)
+                ),
+                "{malformed:?}"
+            );
+        }
     }
 
     #[test]

@@ -157,13 +157,27 @@ pub fn read_manifest_text(root: &Path) -> Result<String, ReadError> {
 
 /// The key that opens the export's sensitive values, checked against the manifest before any
 /// document is read.
+///
+/// What is wrong with the manifest itself (an unknown algorithm, refused parameters, a malformed
+/// salt or key check) is reported against `manifest.json`, never as a wrong password.
 pub fn export_key(manifest: &Manifest, password: &[u8]) -> Result<ExportKey, ReadError> {
+    let damaged = |what: String| {
+        file_error(
+            Path::new(format::MANIFEST),
+            format!(
+                "{what}; the manifest was altered or damaged: restore it (from the export's history, or by exporting again)"
+            ),
+        )
+    };
     let kdf = &manifest.encryption.kdf;
     if kdf.algorithm != format::ARGON2ID || manifest.encryption.algorithm != format::SIV {
-        return Err(ReadError::Password(format!(
-            "the manifest names {} with {}, which this Cuttle does not know",
-            manifest.encryption.algorithm, kdf.algorithm
-        )));
+        return Err(file_error(
+            Path::new(format::MANIFEST),
+            format!(
+                "encryption names {} with {}, which this Cuttle does not know: a newer Cuttle wrote it, or the manifest was altered",
+                manifest.encryption.algorithm, kdf.algorithm
+            ),
+        ));
     }
     let params = KdfParams {
         memory_kib: kdf.memory_kib,
@@ -172,9 +186,11 @@ pub fn export_key(manifest: &Manifest, password: &[u8]) -> Result<ExportKey, Rea
     };
     params
         .check_for_import()
-        .map_err(|e| ReadError::Password(format!("the manifest's key derivation: {e}")))?;
-    let salt = Salt::decode(&kdf.salt).map_err(|_| {
-        ReadError::Password("the manifest's salt is not 16 bytes of base64url".into())
+        .map_err(|e| damaged(format!("encryption.kdf is refused: {e}")))?;
+    let salt = Salt::decode(&kdf.salt)
+        .map_err(|_| damaged("encryption.kdf.salt is not 16 bytes of unpadded base64url".into()))?;
+    ExportKey::parse_key_check(&manifest.encryption.key_check).map_err(|_| {
+        damaged("encryption.keyCheck is not 32 bytes of unpadded base64url (43 characters)".into())
     })?;
     let key = ExportKey::derive_cached(password, &salt, &params)
         .map_err(|e| ReadError::Password(e.to_string()))?;

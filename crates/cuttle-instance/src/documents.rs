@@ -541,9 +541,34 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
             decl.key.join(" / ")
         )));
     }
+    let single_name = decl.key.len() == 1 && decl.key_ref(decl.key[0]).is_none();
+    if !single_name && !decl.key.is_empty() {
+        // A key with parts missing (or too many) is a mistake in the key, not a document that
+        // is not there.
+        let expected = std::cell::Cell::new(0usize);
+        key_value(
+            decl,
+            &mut std::iter::repeat("").inspect(|_| expected.set(expected.get() + 1)),
+        );
+        let (expected, given) = (
+            expected.get(),
+            key_text.split(codec::DISPLAY_SEPARATOR).count(),
+        );
+        if given != expected {
+            let names = if decl.key.len() == expected {
+                format!("{}, ", decl.key.join(" / "))
+            } else {
+                String::new()
+            };
+            return Err(Error::NotFound(format!(
+                "{key_text:?} is not a key of {}: their keys have {expected} parts ({names}as `cuttle doc list {}` prints them), separated by \" / \", an empty part for a missing one; this has {given}",
+                decl.name, decl.name
+            )));
+        }
+    }
     let mut parts = key_text.split(codec::DISPLAY_SEPARATOR);
     let mut value = key_value(decl, &mut parts);
-    if decl.key.len() == 1 && decl.key_ref(decl.key[0]).is_none() {
+    if single_name {
         // A single name is taken whole, even if it holds " / ".
         value[decl.key[0]] = Value::String(key_text.to_owned());
     }

@@ -77,6 +77,13 @@ pub enum Error {
     Registry(String),
     #[error("{0}")]
     MasterKey(String),
+    /// A file or folder that cannot be used as it is (what it is, where, what to do).
+    #[error("{0}")]
+    File(String),
+    /// An instance's database that lacks what every instance's holds (its identity, its master
+    /// key check), or holds it malformed.
+    #[error("{0}")]
+    Damaged(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -2,10 +2,15 @@
 //! server host knows its instances.
 //!
 //! ```text
-//! $CUTTLE_HOME/instances/<name>/instance.json   the registration
-//! $CUTTLE_HOME/instances/<name>/cuttle.db       an embedded instance's database
+//! $CUTTLE_HOME/instances/<name>/                a folder of its own (mode 0700)
+//! $CUTTLE_HOME/instances/<name>/instance.json   the registration (mode 0600: a URL may hold a password)
+//! $CUTTLE_HOME/instances/<name>/cuttle.db       an embedded instance's database (mode 0600, and so
+//!                                               are the -wal and -shm files SQLite keeps beside it)
 //! $CUTTLE_HOME/instances/<name>/master.key      the master key (mode 0600), unless placed elsewhere
 //! ```
+//!
+//! Those modes hold whatever the umask. `CUTTLE_HOME` and `instances` are made 0700 when Cuttle
+//! creates them; an existing `CUTTLE_HOME` is left as its owner made it.
 
 use std::fmt;
 use std::fs;
@@ -14,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::{self, Accept};
 
 /// Where instances are registered.
 #[derive(Clone, Debug)]
@@ -138,16 +144,24 @@ impl Home {
     pub fn load(&self, name: &str) -> Result<Registration> {
         check_instance_name(name)?;
         let file = self.registration_file(name);
-        let text = match fs::read_to_string(&file) {
+        let text = match files::read_text(
+            &file,
+            "registration",
+            files::REGISTRATION_LIMIT,
+            Accept::RegularFile,
+        ) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotFound(format!(
                     "there is no instance named {name:?} under {} (see `cuttle instance list`)",
                     self.root.display()
                 )));
             }
-            Err(e) => return Err(Error::io(format!("reading {}", file.display()))(e)),
+            Err(e) => return Err(e),
         };
+        // An earlier Cuttle made these under the umask (a database password readable by all).
+        files::tighten(&file);
+        files::tighten(&self.instance_dir(name));
         serde_json::from_str(&text)
             .map_err(|e| Error::Registry(format!("{} is damaged: {e}", file.display())))
     }
@@ -156,14 +170,23 @@ impl Home {
         self.registration_file(name).exists()
     }
 
+    /// Writes a registration, mode 0600 whatever the umask: its database URL may hold a
+    /// password.
     pub fn save(&self, registration: &Registration) -> Result<()> {
         let file = self.registration_file(&registration.name);
-        let text =
-            serde_json::to_string_pretty(registration).expect("a registration serializes") + "\n";
-        let temporary = file.with_extension("json.tmp");
-        fs::write(&temporary, text)
-            .map_err(Error::io(format!("writing {}", temporary.display())))?;
-        fs::rename(&temporary, &file).map_err(Error::io(format!("writing {}", file.display())))
+        let text = zeroize::Zeroizing::new(
+            serde_json::to_string_pretty(registration).expect("a registration serializes") + "\n",
+        );
+        files::write_private(&file, text.as_bytes(), true, "registration")
+    }
+
+    /// Creates the folder of a new instance, and `instances` above it, mode 0700 whatever the
+    /// umask (and `CUTTLE_HOME` itself, 0700, when it does not exist yet).
+    pub fn create_instance_dir(&self, name: &str) -> Result<PathBuf> {
+        files::create_private_dir(&self.root.join("instances"))?;
+        let dir = self.instance_dir(name);
+        files::create_private_dir(&dir)?;
+        Ok(dir)
     }
 
     /// Every registered instance, by name.

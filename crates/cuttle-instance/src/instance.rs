@@ -1,7 +1,6 @@
 //! Creating, opening and deleting instances (SPEC 2).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::{MasterKey, Place, Sealer};
@@ -10,6 +9,7 @@ use cuttle_store_postgres::PostgresStore;
 use cuttle_store_sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
+use crate::files::{self, Accept};
 use crate::home::{Backend, Home, Registration, check_instance_name, redact_url};
 
 /// The environment variable that may hold the master key (its one-line form) instead of the key
@@ -62,45 +62,43 @@ pub struct Description {
 
 fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store>> {
     Ok(match registration.backend {
-        Backend::Sqlite => Box::new(SqliteStore::open(
-            Path::new(&registration.database),
-            create,
-        )?),
+        Backend::Sqlite => {
+            let path = Path::new(&registration.database);
+            if !create {
+                // SQLite says "unable to open database file", without the file or the cause.
+                files::check_database_access(path)?;
+                // A database an earlier Cuttle made under the umask (its -wal and -shm copy it).
+                files::tighten(path);
+            }
+            Box::new(SqliteStore::open(path, create).map_err(|e| {
+                Error::File(format!(
+                    "opening the SQLite database {}: {e}",
+                    path.display()
+                ))
+            })?)
+        }
         Backend::Postgres => Box::new(PostgresStore::connect(&registration.database)?),
     })
 }
 
 fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
+    let mut line = zeroize::Zeroizing::new(key.to_line().as_bytes().to_vec());
+    line.push(b'\n');
+    files::write_private(path, &line, false, "master key file").map_err(|e| match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
             Error::MasterKey(format!(
                 "{} already exists; Cuttle never overwrites a key file",
                 path.display()
             ))
-        } else {
-            Error::io(format!("creating the key file {}", path.display()))(e)
         }
-    })?;
-    let line = key.to_line();
-    file.write_all(line.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(Error::io(format!(
-            "writing the key file {}",
-            path.display()
-        )))
+        other => other,
+    })
 }
 
-/// Reads a master key from a file holding its one-line form.
-pub fn read_key_file(path: &Path) -> Result<MasterKey> {
-    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(Error::io(format!(
-        "reading the master key file {}",
-        path.display()
-    )))?);
+/// Reads a master key from a file holding its one-line form: a regular file, or where a person
+/// names it (`import --backup --master-key-file`), a pipe too ([`Accept`]).
+pub fn read_key_file(path: &Path, accept: Accept) -> Result<MasterKey> {
+    let text = files::read_text(path, "master key file", files::KEY_FILE_LIMIT, accept)?;
     MasterKey::from_line(&text).map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
 }
 
@@ -120,8 +118,7 @@ impl Instance {
                 "an instance named {name:?} already exists"
             )));
         }
-        let dir = home.instance_dir(name);
-        fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        let dir = home.create_instance_dir(name)?;
         let (backend, database) = match database {
             None => (
                 Backend::Sqlite,
@@ -169,6 +166,10 @@ impl Instance {
             .map_err(|e| Error::MasterKey(e.to_string()))?;
         write_key_file(&registration.master_key_file, &key)?;
         let result = (|| {
+            if registration.backend == Backend::Sqlite {
+                // Made private before SQLite fills it; its -wal and -shm files take its mode.
+                files::create_private_empty(Path::new(&registration.database), "database")?;
+            }
             let mut store = open_store(&registration, true)?;
             let identity_hex = hex::encode(identity);
             let domain_version = cuttle_domain::DOMAIN_VERSION.to_string();
@@ -198,12 +199,30 @@ impl Instance {
     /// Opens a registered instance and checks that its master key is the right one.
     pub fn open(home: &Home, name: &str) -> Result<Instance> {
         let registration = home.load(name)?;
-        let key = match std::env::var(MASTER_KEY_ENV) {
-            Ok(line) if !line.trim().is_empty() => {
-                MasterKey::from_line(&zeroize::Zeroizing::new(line))
-                    .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?
-            }
-            _ => read_key_file(&registration.master_key_file)?,
+        // Where the key comes from, decided once: an error names that place, and only it.
+        let from_env = match std::env::var_os(MASTER_KEY_ENV) {
+            None => None,
+            Some(value) => match value.into_string() {
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => Some(zeroize::Zeroizing::new(line)),
+                Err(value) => {
+                    drop(zeroize::Zeroizing::new(value.into_encoded_bytes()));
+                    return Err(Error::MasterKey(format!(
+                        "{MASTER_KEY_ENV} does not hold UTF-8 text; it holds the line `cuttle instance master-key` prints"
+                    )));
+                }
+            },
+        };
+        let (key, source) = match &from_env {
+            Some(line) => (
+                MasterKey::from_line(line)
+                    .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?,
+                MASTER_KEY_ENV.to_owned(),
+            ),
+            None => (
+                read_key_file(&registration.master_key_file, Accept::RegularFile)?,
+                registration.master_key_file.display().to_string(),
+            ),
         };
         let mut store = open_store(&registration, false)?;
         store.migrate()?;
@@ -214,29 +233,36 @@ impl Instance {
                 read.meta(meta::MASTER_KEY_CHECK)?,
             )
         };
-        let identity = identity
-            .and_then(|text| hex::decode(text).ok())
-            .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-            .ok_or_else(|| {
-                Error::Store(cuttle_store::StoreError::Corrupt(
-                    "the instance identity is missing".into(),
-                ))
-            })?;
+        let database = redact_url(&registration.database);
+        let damaged = |what: &str| {
+            Error::Damaged(format!(
+                "the database of instance {name:?} ({database}) {what}: it is damaged, or not a Cuttle instance's"
+            ))
+        };
+        let identity = match identity {
+            None => return Err(damaged("holds no instance identity")),
+            Some(text) => hex::decode(&text)
+                .ok()
+                .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+                .ok_or_else(|| damaged("holds an instance identity that is not 32 hex digits"))?,
+        };
         let sealer = Sealer::new(&key, identity);
-        let verified = key_check.is_some_and(|check| {
-            sealer
-                .open(&check, KEY_CHECK_PLACE)
-                .is_ok_and(|p| p.as_slice() == KEY_CHECK_PLAINTEXT)
-        });
-        if !verified {
-            return Err(Error::MasterKey(format!(
-                "the master key (from {}) is not the master key of instance {name:?}",
-                if std::env::var_os(MASTER_KEY_ENV).is_some() {
-                    MASTER_KEY_ENV.to_owned()
-                } else {
-                    registration.master_key_file.display().to_string()
-                }
-            )));
+        let Some(key_check) = key_check else {
+            return Err(damaged("holds no master key check"));
+        };
+        match sealer.open(&key_check, KEY_CHECK_PLACE) {
+            Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => {}
+            Ok(_) => {
+                return Err(damaged(
+                    "holds a master key check that opens to something else",
+                ));
+            }
+            Err(cuttle_crypto::CryptoError::Tampered) => {
+                return Err(Error::MasterKey(format!(
+                    "the master key (from {source}) is not the master key of instance {name:?}"
+                )));
+            }
+            Err(_) => return Err(damaged("holds a malformed master key check")),
         }
         Ok(Instance {
             registration,

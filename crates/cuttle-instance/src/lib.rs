@@ -2,6 +2,7 @@
 //! the one validated path by which documents are written and shown.
 //!
 //! - [`home`]: the registry under `CUTTLE_HOME`.
+//! - [`files`]: bounded reads of the files Cuttle is given, and the private files it keeps.
 //! - [`instance`]: create, open (checking the master key), delete.
 //! - [`codec`]: export shape ↔ stored shape, driven by the declarations.
 //! - [`documents`]: the validated write path (shape, unique natural key, every reference
@@ -10,6 +11,7 @@
 pub mod codec;
 pub mod documents;
 pub mod error;
+pub mod files;
 pub mod home;
 pub mod instance;
 pub mod parallel;

@@ -91,7 +91,7 @@ fn password(confirm_it: bool) -> Result<Zeroizing<String>> {
     loop {
         let typed = Zeroizing::new(answer(question.clone().prompt())?);
         if typed.is_empty() {
-            eprintln!("The password is empty; type one.");
+            note!("The password is empty; type one.");
             continue;
         }
         return Ok(typed);
@@ -102,6 +102,7 @@ fn password(confirm_it: bool) -> Result<Zeroizing<String>> {
 fn execute(home: &Home, args: &[String], password: Option<&Zeroizing<String>>) -> Result<()> {
     let cli =
         Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(args.iter().cloned()))?;
+    cli.check()?;
     crate::commands::execute(home, cli.command, password.cloned())
 }
 
@@ -343,7 +344,7 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                         .prompt(),
                 )?;
                 if c.projects.is_empty() && c.groups.is_empty() {
-                    eprintln!("Pick at least one project or project group.");
+                    note!("Pick at least one project or project group.");
                     continue;
                 }
                 let defaults: Vec<usize> = Leave::ALL
@@ -374,7 +375,7 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                     continue;
                 }
                 if let Some(warning) = directory_warning(Path::new(&c.directory)) {
-                    eprintln!("{warning}");
+                    note!("{warning}");
                     if !confirm("Export there?", true, "")? {
                         continue;
                     }
@@ -441,7 +442,7 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                             return Ok(());
                         }
                         Err(error) => {
-                            eprintln!("error: {}", crate::commands::describe_error(&error));
+                            note!("error: {}", crate::commands::describe_error(&error));
                             match error.downcast_ref::<cuttle_engine::export::ExportError>() {
                                 Some(cuttle_engine::export::ExportError::Password(_)) => {
                                     Step::Password
@@ -727,6 +728,7 @@ fn preview(
     pass: Option<&Zeroizing<String>>,
 ) -> Result<(Preview, cuttle_engine::import::ImportSummary)> {
     let cli = Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(c.args()))?;
+    cli.check()?;
     let Command::Import(args) = cli.command else {
         unreachable!("the import's arguments parse as an import")
     };
@@ -822,7 +824,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                             .join(cuttle_engine::format::MANIFEST)
                             .is_file()
                         {
-                            eprintln!(
+                            note!(
                                 "{dir} holds no Cuttle export (no manifest.json); give the directory `cuttle export` wrote."
                             );
                             continue;
@@ -900,7 +902,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                             overview_shown = false;
                         }
                         Err(error) => {
-                            eprintln!("error: {}", crate::commands::describe_error(&error));
+                            note!("error: {}", crate::commands::describe_error(&error));
                             let back = match error.downcast_ref::<ImportError>() {
                                 Some(ImportError::Password(_)) => Step::Password,
                                 Some(ImportError::Blocked(_)) => Step::Policy,
@@ -933,7 +935,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                         if let Some(args) = c.backup_args()
                             && let Err(error) = execute(home, &args, None)
                         {
-                            eprintln!("error: {}", crate::commands::describe_error(&error));
+                            note!("error: {}", crate::commands::describe_error(&error));
                             c.backup_first = None;
                             step = Step::Backup;
                             continue;
@@ -948,7 +950,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                                 return Ok(());
                             }
                             Err(error) => {
-                                eprintln!("error: {}", crate::commands::describe_error(&error));
+                                note!("error: {}", crate::commands::describe_error(&error));
                                 planned = None;
                                 Step::Preview
                             }

@@ -513,7 +513,8 @@ fn contents_of(options: &ExportOptions) -> Contents {
 }
 
 /// An instance export goes into any directory (mirroring an earlier instance export); a partial
-/// export into an empty directory or an earlier partial export of the same selection (SPEC 5.9).
+/// export into a directory without files the format owns (SPEC 5.9: empty, or a fresh clone with
+/// only a README and `.git`) or an earlier partial export of the same selection.
 /// `--clean` lets either replace an earlier export of another kind or selection.
 fn check_directory(
     tree: &Tree,
@@ -534,7 +535,7 @@ fn check_directory(
             "{root} holds a partial export; an instance export goes into an empty directory or an earlier instance export (or give --clean to replace it)"
         ))),
         (ContentsKind::Partial, Some(m)) => Err(ExportError::Directory(format!(
-            "{root} holds {}; a partial export goes into an empty directory or an earlier partial export of the same selection (or give --clean to replace it)",
+            "{root} holds {}; a partial export goes into a directory without an export or an earlier partial export of the same selection (or give --clean to replace it)",
             match m.contents.kind {
                 ContentsKind::Instance => "an instance export".to_owned(),
                 ContentsKind::Partial => format!(
@@ -543,9 +544,17 @@ fn check_directory(
                 ),
             }
         ))),
-        (ContentsKind::Partial, None) if !tree.is_empty()? => Err(ExportError::Directory(format!(
-            "{root} is not empty and holds no export; a partial export goes into an empty directory or an earlier partial export of the same selection"
-        ))),
+        // Only files the format owns occupy a directory: a fresh clone (`.git`, a README) is as
+        // good as empty.
+        (ContentsKind::Partial, None) if !clean => match tree.owned()?.0.first() {
+            Some(file) => Err(ExportError::Directory(format!(
+                "{root} holds files of an export ({} among them) but no manifest; a partial export goes into a directory \
+                 without such files (others, such as a README or .git, may stay) or an earlier partial export of the same selection: \
+                 remove them, or give --clean to remove every file the format owns",
+                file.display()
+            ))),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }

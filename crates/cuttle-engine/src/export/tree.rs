@@ -108,13 +108,6 @@ impl Tree {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Whether the directory holds nothing at all.
-    pub fn is_empty(&self) -> Result<bool, ExportError> {
-        let mut entries =
-            fs::read_dir(&self.root).map_err(io(format!("listing {}", self.root.display())))?;
-        Ok(entries.next().is_none())
-    }
-
     /// Makes sure every folder on the way to `relative`'s parent is a real folder in the tree.
     /// After the first file of a folder, one set lookup.
     fn prepare_parent(&self, relative: &Path) -> Result<(), ExportError> {
