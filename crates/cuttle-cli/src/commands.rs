@@ -345,11 +345,8 @@ fn doc(home: &Home, command: DocCommand) -> Result<()> {
             };
             let doc = documents::find(&mut *read, &address)?;
             let value = documents::show(&mut *read, &doc)?;
-            writeln!(
-                output::stdout(),
-                "{}",
-                serde_json::to_string_pretty(&value)?
-            )?;
+            // The data exactly, with what a terminal must not be sent as it is escaped.
+            writeln!(output::stdout(), "{}", output::json(&value, true))?;
         }
         DocCommand::Put {
             collection,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::cli::{Format, ImportArgs};
+use crate::output::Visible;
 use crate::password::{self, Prompt};
 use crate::progress;
 
@@ -168,7 +169,8 @@ struct JsonPlan<W: Write> {
 
 impl<W: Write> PlanSink for JsonPlan<W> {
     fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.out, &event)?;
+        self.out
+            .write_all(crate::output::json(&event, false).as_bytes())?;
         self.out.write_all(b"\n")
     }
 }
@@ -199,13 +201,15 @@ impl<W: Write> PrintPlan for JsonPlan<W> {
             "conflicts": summary.conflicts,
             "grants": summary.grants,
         });
-        serde_json::to_writer(&mut self.out, &line)?;
+        self.out
+            .write_all(crate::output::json(&line, false).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.out.flush()
     }
     fn failed(&mut self, message: &str) -> std::io::Result<()> {
         let line = json!({ "type": "error", "message": message, "committed": false });
-        serde_json::to_writer(&mut self.out, &line)?;
+        self.out
+            .write_all(crate::output::json(&line, false).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.out.flush()
     }
@@ -221,8 +225,9 @@ pub(crate) struct TextPlan<W: Write> {
     out: W,
     /// The plan so far: in memory up to [`HELD_IN_MEMORY`], then in an anonymous temporary file,
     /// so that the plan of a large import does not take the memory the import saves.
-    buffer: tempfile::SpooledTempFile,
-    blockers: Vec<u8>,
+    /// Every name and path from the input in it escaped for the terminal.
+    buffer: Visible<tempfile::SpooledTempFile>,
+    blockers: Visible<Vec<u8>>,
     quiet: bool,
     section: Option<&'static str>,
 }
@@ -237,8 +242,8 @@ impl<W: Write> TextPlan<W> {
     pub(crate) fn new(out: W, quiet: bool) -> Self {
         TextPlan {
             out,
-            buffer: tempfile::spooled_tempfile(HELD_IN_MEMORY),
-            blockers: Vec::new(),
+            buffer: Visible(tempfile::spooled_tempfile(HELD_IN_MEMORY)),
+            blockers: Visible(Vec::new()),
             quiet,
             section: None,
         }
@@ -250,8 +255,10 @@ impl<W: Write> TextPlan<W> {
     }
     /// Writes out the plan held so far, and holds nothing.
     fn write_held(&mut self) -> std::io::Result<()> {
-        let mut held =
-            std::mem::replace(&mut self.buffer, tempfile::spooled_tempfile(HELD_IN_MEMORY));
+        let mut held = std::mem::replace(
+            &mut self.buffer.0,
+            tempfile::spooled_tempfile(HELD_IN_MEMORY),
+        );
         held.seek(std::io::SeekFrom::Start(0))?;
         std::io::copy(&mut held, &mut self.out)?;
         Ok(())
@@ -365,7 +372,7 @@ impl<W: Write> PlanSink for TextPlan<W> {
                 }
             }
             PlanEvent::Blocker(blocker) => {
-                if self.blockers.is_empty() {
+                if self.blockers.0.is_empty() {
                     writeln!(self.blockers, "The import stops before writing:")?;
                 }
                 let name = blocker.name();
@@ -424,7 +431,7 @@ impl<W: Write> PrintPlan for TextPlan<W> {
         self.out.flush()
     }
     fn failed(&mut self, _message: &str) -> std::io::Result<()> {
-        self.out.write_all(&self.blockers)?;
+        self.out.write_all(&self.blockers.0)?;
         self.out.flush()
     }
 }

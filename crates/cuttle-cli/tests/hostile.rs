@@ -119,6 +119,12 @@ impl<'w> Corpus<'w> {
             !all.contains("sample-secret-"),
             "{what}: a plaintext secret in:\n{all}"
         );
+        // Nothing from the input reaches the terminal that could rewrite or disguise it.
+        assert!(
+            !all.chars()
+                .any(|c| cuttle_domain::names::is_unseen(c) && c != '\n'),
+            "{what}: a character that cannot be seen, unescaped, in:\n{all:?}"
+        );
         for part in says {
             assert!(
                 message.contains(part),
@@ -552,9 +558,10 @@ fn duplicates_across_files_are_refused(world: &World) {
                 std::fs::create_dir_all(&again).unwrap();
                 std::fs::copy(project.join("project.json"), again.join("project.json")).unwrap();
             },
+            // A project's document stands in its own folder (SPEC 5.4).
             says: &[
                 "projects/zz-the-same-again/project.json",
-                "define the same document",
+                "belongs in projects/con_upn4jnsevg/, not in projects/zz-the-same-again/",
             ],
         },
     ]);
@@ -592,7 +599,8 @@ fn names_equal_after_normalisation_are_one_document(world: &World) {
         message.contains("caf\u{e9}.json") && message.contains("cafe\u{301}.json"),
         "{message}"
     );
-    // The same for a project: its folder under either form.
+    // The same for a project: whichever form it is named in, it has one folder (its name's), and a
+    // project's document stands in it.
     corpus.refused(
         "a project named in NFC and in NFD",
         |d| {
@@ -608,8 +616,7 @@ fn names_equal_after_normalisation_are_one_document(world: &World) {
         },
         &[
             "zz-nfc/project.json",
-            "zz-nfd/project.json",
-            "define the same document",
+            "the project \"Café app\" belongs in projects/caf-app_",
         ],
     );
 }
@@ -932,7 +939,10 @@ fn broken_files_and_odd_names(world: &World) {
         Case {
             what: "a file name with a line break",
             make: |d| environment_as(d, "line\nbreak.json", |e| e["description"] = json!("copy")),
-            says: &["environments/line\nbreak.json", "define the same document"],
+            says: &[
+                "environments/line\\u{000a}break.json",
+                "define the same document",
+            ],
         },
         Case {
             what: "a file name of dots",
@@ -942,7 +952,10 @@ fn broken_files_and_odd_names(world: &World) {
         Case {
             what: "a file name with an escape character",
             make: |d| environment_as(d, "esc\u{1b}[2J.json", |e| e["description"] = json!("copy")),
-            says: &["environments/esc", "define the same document"],
+            says: &[
+                "environments/esc\\u{001b}[2J.json",
+                "define the same document",
+            ],
         },
         Case {
             what: "a script named with `..` to climb out of its folder",
@@ -976,6 +989,114 @@ fn broken_files_and_odd_names(world: &World) {
                 std::fs::write(logs.join("nobody-1.log"), "a log of nothing\n").unwrap();
             },
             says: &["task-logs/nobody-1.log", "deployment file"],
+        },
+    ]);
+}
+
+/// Names that would look like others are refused (issue 11, item 12): a bidirectional override,
+/// a zero-width space, a soft hyphen, a no-break space inside; and a file name holding a C1
+/// control or a direction override is shown escaped.
+fn names_that_look_like_others_are_refused(world: &World) {
+    let corpus = Corpus::new(world);
+    let says = &["a name cannot contain characters that draw nothing"][..];
+    for (what, name) in [
+        ("a bidirectional override", "Produ\u{202e}tion"),
+        ("a zero-width space", "Prod\u{200b}"),
+        ("a soft hyphen", "Pro\u{ad}duction"),
+        ("a no-break space", "Prod\u{a0}EU"),
+        ("a Hangul filler", "Prod\u{3164}"),
+    ] {
+        let refused = corpus.refused(
+            what,
+            |d| environment_as(d, "odd.json", |e| e["name"] = json!(name)),
+            says,
+        );
+        assert!(refused.contains("environments \"Pro"), "{refused}");
+    }
+    for (what, file) in [
+        ("a C1 control", "csi\u{9b}2J.json"),
+        ("a direction override", "prod\u{202e}nosj.json"),
+    ] {
+        corpus.refused(
+            what,
+            |d| environment_as(d, file, |e| e["description"] = json!("a copy")),
+            &["define the same document", "\\u{"],
+        );
+    }
+    let out = world
+        .put("dst", "environments", &json!({"name": "Te\u{202e}st"}))
+        .failure();
+    assert!(stderr(&out).contains(says[0]), "{}", stderr(&out));
+}
+
+/// A document stands where its content puts it (issue 11, item 3): a project renamed in its
+/// `project.json` only, its other files still naming the old project, was imported as a new,
+/// empty project; now it is one clear error, naming the file and what to do. The same for a
+/// project's part copied from another project and a deployment copied from another release.
+fn documents_stand_where_their_content_puts_them(world: &World) {
+    let corpus = Corpus::new(world);
+    let message = corpus.refused(
+        "a project renamed in its project.json only",
+        |d| {
+            edit_json(&project_dir(d).join("project.json"), |p| {
+                p["name"] = json!("Renamed")
+            })
+        },
+        &[
+            "project.json",
+            "$.name: the project \"Renamed\" belongs in projects/renamed_",
+            "to rename a project",
+        ],
+    );
+    assert_eq!(
+        message.matches("belongs in").count(),
+        1,
+        "said once: {message}"
+    );
+    corpus.refuse_all(&[
+        Case {
+            what: "a project renamed everywhere but its folder",
+            make: |d| {
+                for file in common::files_under(&project_dir(d)) {
+                    if file.extension().is_some_and(|e| e == "json") {
+                        edit_json(&file, |v| {
+                            let field = if file.ends_with("project.json") {
+                                "name"
+                            } else {
+                                "project"
+                            };
+                            v[field] = json!("Renamed");
+                        });
+                    }
+                }
+            },
+            says: &["belongs in projects/renamed_", "not in projects/"],
+        },
+        Case {
+            what: "a deployment copied into another release's folder",
+            make: |d| {
+                let mut releases: Vec<PathBuf> = common::files_under(d)
+                    .into_iter()
+                    .filter(|f| f.parent().is_some_and(|p| p.ends_with("deployments")))
+                    .collect();
+                releases.sort();
+                let deployment = &releases[0];
+                let other = releases
+                    .iter()
+                    .find(|f| {
+                        f.parent() != deployment.parent()
+                            && f.parent().unwrap().parent().unwrap().parent()
+                                == deployment.parent().unwrap().parent().unwrap().parent()
+                    })
+                    .expect("two releases with deployments in one project");
+                let target = other.parent().unwrap().join("zz-copied-99.json");
+                std::fs::copy(deployment, target).unwrap();
+            },
+            says: &[
+                "zz-copied-99.json",
+                "$.release: a deployment of the release",
+                "belongs in releases/",
+            ],
         },
     ]);
 }
@@ -1146,4 +1267,6 @@ both_backends!(
     a_document_that_is_an_array_is_refused,
     a_file_whose_name_is_not_utf8_is_not_dropped,
     repeated_members_are_refused,
+    names_that_look_like_others_are_refused,
+    documents_stand_where_their_content_puts_them,
 );

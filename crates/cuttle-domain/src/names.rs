@@ -30,7 +30,7 @@ pub fn check(name: &str) -> Result<(), &'static str> {
     }
     if name.chars().any(|c| is_unseen(c) && !JOINERS.contains(&c)) {
         return Err(
-            "a name cannot contain characters that draw nothing or change how text around them is shown              (bidirectional controls, zero-width spaces, soft hyphens, white space other than the space, …),              so that two names that look the same are the same",
+            "a name cannot contain characters that draw nothing or change how text around them is shown (bidirectional controls, zero-width spaces, soft hyphens, white space other than the space, …), so that two names that look the same are the same",
         );
     }
     Ok(())
@@ -74,7 +74,7 @@ pub fn is_unseen(c: char) -> bool {
 /// character that [`is_unseen`] written as `\u{…}` (and `\` as `\\` then, so that the
 /// escape cannot be forged), the rest as it is. Borrowed when nothing needs escaping.
 pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
-    escaped(text, |c| is_unseen(c))
+    escaped(text, is_unseen)
 }
 
 /// A whole message for a terminal: as [`visible`], but its line breaks (and tabs) stay, since a

@@ -32,7 +32,8 @@ pub enum ReadError {
 
 fn file_error(path: &Path, message: impl Into<String>) -> ReadError {
     ReadError::File {
-        path: path.display().to_string(),
+        // Shown to people: what cannot be seen in a hostile file name is escaped.
+        path: names::visible(&path.display().to_string()).into_owned(),
         message: message.into(),
     }
 }
@@ -436,9 +437,9 @@ fn check_place(relative: &Path, collection: Collection, value: &Value) -> Result
         let here = folder(1);
         if here != expected {
             let advice = if field == "name" {
-                "to rename a project, change its name here and its `project` in every file of                  its folder, then move the folder there (or rename it in the instance and export                  again); a folder holds one project"
+                "to rename a project, change its name here and its `project` in every file of its folder, then move the folder there (or rename it in the instance and export again); a folder holds one project"
             } else {
-                "move the file or correct its `project` (a copied file keeps the project it was                  copied from)"
+                "move the file or correct its `project` (a copied file keeps the project it was copied from)"
             };
             return Err(file_error(
                 relative,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use cuttle_domain::JsonPath;
+use cuttle_domain::{JsonPath, names};
 use cuttle_store::StoreError;
 
 /// One thing wrong with one document.
@@ -20,18 +20,20 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Each part is shortened: a hostile document's 20 MB name is not echoed back whole.
-        let document = shortened(&self.document, 200);
+        // Each part is shortened (a hostile document's 20 MB name is not echoed back whole) and
+        // shows what cannot be seen escaped (a file name may hold a terminal's escape sequence).
+        let part = |text: &str, max: usize| names::visible(&shortened(text, max)).into_owned();
+        let document = part(&self.document, 200);
         match (&self.origin, self.document.is_empty()) {
-            (Some(origin), true) => write!(f, "{}, ", shortened(origin, 400))?,
-            (Some(origin), false) => write!(f, "{}: {document}, ", shortened(origin, 400))?,
+            (Some(origin), true) => write!(f, "{}, ", part(origin, 400))?,
+            (Some(origin), false) => write!(f, "{}: {document}, ", part(origin, 400))?,
             (None, _) => write!(f, "{document}, ")?,
         }
         write!(
             f,
             "at {}: {}",
-            shortened(&self.path.to_string(), 400),
-            shortened(&self.message, 2000)
+            part(&self.path.to_string(), 400),
+            part(&self.message, 2000)
         )
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::ExportKey;
-use cuttle_domain::Collection;
+use cuttle_domain::{Collection, names};
 use cuttle_instance::codec;
 use serde::Deserialize;
 use serde_json::Value;
@@ -52,11 +52,15 @@ pub(super) fn open_directories(
     for source in sources {
         let label = source.directory.display().to_string();
         let canonical = std::fs::canonicalize(&source.directory).map_err(|e| {
-            ImportError::Source(format!("{label}: cannot open the export directory: {e}"))
+            ImportError::Source(format!(
+                "{}: cannot open the export directory: {e}",
+                names::visible(&label)
+            ))
         })?;
         if !seen.insert(canonical) {
             return Err(ImportError::Source(format!(
-                "{label} is given twice as --directory"
+                "{} is given twice as --directory",
+                names::visible(&label)
             )));
         }
         let manifest = open_manifest(&source.directory, &label, ignore_version_check, warnings)?;
@@ -67,7 +71,7 @@ pub(super) fn open_directories(
         .map(|(label, root, manifest)| {
             let key = reader::export_key(&manifest, password).map_err(|e| match e {
                 reader::ReadError::Password(message) => {
-                    ImportError::Password(format!("{label}: {message}"))
+                    ImportError::Password(format!("{}: {message}", names::visible(&label)))
                 }
                 other => ImportError::Source(other.to_string()),
             })?;
@@ -91,17 +95,23 @@ fn open_manifest(
     let text = match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ImportError::Source(format!(
-                "{label}: there is no {} here; give the directory that `cuttle export` wrote",
+                "{}: there is no {} here; give the directory that `cuttle export` wrote",
+                names::visible(label),
                 format::MANIFEST
             )));
         }
         _ => reader::read_manifest_text(root).map_err(|e| {
-            ImportError::Source(format!("{label}/{}", e.to_string().trim_start_matches('/')))
+            ImportError::Source(format!(
+                "{}/{}",
+                names::visible(label),
+                e.to_string().trim_start_matches('/')
+            ))
         })?,
     };
     let version: VersionOnly = serde_json::from_str(&text).map_err(|e| {
         ImportError::Source(format!(
-            "{label}/{}: not a Cuttle export manifest: {e}",
+            "{}/{}: not a Cuttle export manifest: {e}",
+            names::visible(label),
             format::MANIFEST
         ))
     })?;
@@ -113,7 +123,8 @@ fn open_manifest(
     )?;
     serde_json::from_str(&text).map_err(|e| {
         ImportError::Source(format!(
-            "{label}/{}: not a Cuttle export manifest of format version {}: {e}",
+            "{}/{}: not a Cuttle export manifest of format version {}: {e}",
+            names::visible(label),
             format::MANIFEST,
             version.format_version
         ))
@@ -169,8 +180,9 @@ pub(super) fn read_and_combine(
     let mut docs: Vec<Option<SourceDoc>> = Vec::new();
     let mut conflicts: BTreeMap<Identity, Conflict> = BTreeMap::new();
     for (index, source) in opened.iter().enumerate() {
-        let read_error =
-            |e: reader::ReadError| ImportError::Source(format!("{}/{e}", source.label));
+        let read_error = |e: reader::ReadError| {
+            ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
+        };
         let read = reader::documents(&source.root).map_err(read_error)?;
         let mut parsed = Vec::with_capacity(read.files());
         let documents = upgrade::upgrade(
@@ -189,7 +201,10 @@ pub(super) fn read_and_combine(
             let decl = incoming.collection.decl();
             let mut value =
                 codec::parse(decl, &incoming.json, codec::Part::Identity).map_err(|e| {
-                    ImportError::Source(format!("{}/{}: {e}", source.label, incoming.origin))
+                    ImportError::Source(format!(
+                        "{}: {e}",
+                        names::visible(&format!("{}/{}", source.label, incoming.origin))
+                    ))
                 })?;
             codec::normalize_key_fields(decl, &mut value);
             let id = identity(incoming.collection, &value);
@@ -243,8 +258,8 @@ pub(super) fn read_and_combine(
                         Some(earlier) if earlier.source == index => {
                             return Err(ImportError::Source(format!(
                                 "{} and {} define the same document ({} {}); one export holds each document once",
-                                earlier.doc.origin,
-                                doc.doc.origin,
+                                names::visible(&earlier.doc.origin),
+                                names::visible(&doc.doc.origin),
                                 id.0.name(),
                                 describe_identity(&id)
                             )));
