@@ -157,6 +157,26 @@ impl<'w> Corpus<'w> {
         stdout(&out).replace(&dir.display().to_string(), "<export>")
     }
 
+    /// A change that the importer reads nothing of, but says so: the plan of the good export,
+    /// with warnings holding every one of `says` before it.
+    fn noticed(&self, what: &str, make: impl FnOnce(&Path), says: &[&str]) {
+        let dir = self.hostile(make);
+        let plan = self.plan(&dir.path());
+        let (warnings, rest): (Vec<&str>, Vec<&str>) = plan
+            .lines()
+            .partition(|l| l.starts_with(r#"{"type":"warning""#));
+        let good = self.plan(self.good.path());
+        let good: Vec<&str> = good
+            .lines()
+            .filter(|l| !l.starts_with(r#"{"type":"warning""#))
+            .collect();
+        assert_eq!(rest, good, "{what}: the plan of the unchanged export");
+        let warnings = warnings.join("\n");
+        for part in says {
+            assert!(warnings.contains(part), "{what}: {part:?} in:\n{warnings}");
+        }
+    }
+
     /// A change the importer may ignore (SPEC 5.9: files the format does not own): the import
     /// goes ahead with exactly the plan of the good export.
     fn harmless(&self, what: &str, make: impl FnOnce(&Path)) {
@@ -776,24 +796,24 @@ fn unknown_fields_are_refused_at_every_level(world: &World) {
             says: &["library-variable-sets/", "at $.variables[", "].value"],
         },
     ]);
-    // What the format does not own is ignored (SPEC 5.9), as an export leaves it untouched.
-    corpus.harmless("an unknown collection folder", |d| {
-        write_json(&d.join("widgets/one.json"), &json!({"name": "Widget"}))
-    });
-    corpus.harmless("extra files at the root", |d| {
-        std::fs::write(d.join("README.md"), "# Our export\n").unwrap();
-        write_json(&d.join("notes.json"), &json!({"colour": "red"}));
-    });
-    corpus.harmless("an unknown folder in a project", |d| {
-        write_json(
-            &project_dir(d).join("widgets/one.json"),
-            &json!({"name": "W"}),
-        )
-    });
-    corpus.harmless("a file that is not JSON in a collection folder", |d| {
-        std::fs::write(d.join("environments/notes.txt"), "not a document\n").unwrap();
-        std::fs::write(d.join("environments/prod.json~"), "{ an editor's backup").unwrap();
-    });
+    // What the format does not own is left alone (SPEC 5.9), as an export leaves it untouched,
+    // and whatever of it looks like a document is said (issue 11, item 6).
+    corpus.harmless(
+        "a file that is not a document, at the root and in a collection folder",
+        |d| {
+            std::fs::write(d.join("README.md"), "# Our export\n").unwrap();
+            std::fs::write(d.join("environments/notes.txt"), "not a document\n").unwrap();
+            std::fs::write(d.join("environments/prod.json~"), "{ an editor's backup").unwrap();
+        },
+    );
+    corpus.noticed(
+        "an unknown collection folder and a JSON file at the root",
+        |d| {
+            write_json(&d.join("widgets/one.json"), &json!({"name": "Widget"}));
+            write_json(&d.join("notes.json"), &json!({"colour": "red"}));
+        },
+        &["2 files that look like documents stand outside the format's folders and are not read: notes.json, widgets/one.json"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1101,6 +1121,83 @@ fn documents_stand_where_their_content_puts_them(world: &World) {
     ]);
 }
 
+/// Nothing that looks like a document is left out unseen (issue 11, item 6): inside the
+/// format's folders, a document where the format puts none (a project folder nested one level
+/// too deep, a folder named like a format folder but for its case) is refused; outside them, a
+/// copy of an export in a folder of its own, or an extracted script no document names, is said
+/// in the plan.
+fn nothing_that_looks_like_a_document_is_left_out_unseen(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "a project folder nested one level too deep",
+            make: |d| {
+                let project = project_dir(d);
+                let nested = d.join("projects/group").join(project.file_name().unwrap());
+                std::fs::create_dir_all(nested.parent().unwrap()).unwrap();
+                std::fs::rename(&project, &nested).unwrap();
+            },
+            says: &[
+                "projects/group/",
+                "project.json",
+                "looks like a document but stands where the format puts none",
+                "projects/<project>/project.json",
+            ],
+        },
+        Case {
+            what: "a collection folder named in another case",
+            make: |d| std::fs::rename(d.join("teams"), d.join("Teams")).unwrap(),
+            says: &["Teams: is named like the format's folder teams/ but for its case"],
+        },
+        Case {
+            what: "a project's folder named in another case",
+            make: |d| {
+                let project = project_dir(d);
+                std::fs::rename(project.join("channels"), project.join("Channels")).unwrap()
+            },
+            says: &["/Channels: is named like the format's folder", "/channels/"],
+        },
+        Case {
+            what: "a document in a folder inside a collection folder",
+            make: |d| {
+                write_json(
+                    &d.join("environments/old/prod.json"),
+                    &json!({"name": "Old"}),
+                )
+            },
+            says: &["environments/old/prod.json", "looks like a document"],
+        },
+        Case {
+            what: "a document whose extension is in capitals",
+            make: |d| environment_as(d, "LOUD.JSON", |e| e["name"] = json!("Loud")),
+            says: &["environments/LOUD.JSON", "looks like a document"],
+        },
+        Case {
+            what: "an unknown folder in a project",
+            make: |d| {
+                write_json(
+                    &project_dir(d).join("widgets/one.json"),
+                    &json!({"name": "W"}),
+                )
+            },
+            says: &["widgets/one.json", "looks like a document"],
+        },
+    ]);
+    corpus.noticed(
+        "an export copied into a folder of its own",
+        |d| copy_tree(&d.to_owned(), &d.join("old-export")),
+        &["old-export holds an export of its own (manifest.json), which is not read"],
+    );
+    corpus.noticed(
+        "an extracted script that no document names",
+        |d| std::fs::write(project_dir(d).join("scripts/forgotten.sh"), "echo hi\n").unwrap(),
+        &[
+            "1 script file in the format's script folders is named by no document, and is not read",
+            "scripts/forgotten.sh",
+        ],
+    );
+}
+
 /// A document file that holds a JSON array is refused. Serde reads a struct from the sequence of
 /// its fields' values, and such a file once imported as an environment under the key "" whose
 /// body was named "Seq env".
@@ -1269,4 +1366,5 @@ both_backends!(
     repeated_members_are_refused,
     names_that_look_like_others_are_refused,
     documents_stand_where_their_content_puts_them,
+    nothing_that_looks_like_a_document_is_left_out_unseen,
 );

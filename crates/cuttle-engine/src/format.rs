@@ -147,6 +147,51 @@ fn top_level(dir: &str) -> Option<&'static cuttle_domain::CollectionDecl> {
         .find(|d| d.layout == Layout::TopLevel && d.name == dir)
 }
 
+/// The format's own spelling of the folder `relative` when it differs from it only in the case
+/// of its last part (`Teams` for `teams`, `projects/web/Channels`): such a folder is no
+/// format folder, and would be left out by a reader that went by the name alone.
+pub fn case_variant(relative: &Path) -> Option<String> {
+    let last = relative.file_name()?.to_str()?;
+    let lower = last.to_lowercase();
+    if lower == last {
+        return None;
+    }
+    let proper = relative.with_file_name(&lower);
+    owns_dir(&proper).then(|| format!("{}/", proper.display()))
+}
+
+/// Whether a file at `relative` looks like a document of the format: a `.json` file (in any
+/// case), or a `.log` file among a project's releases. Where the format does not own it, the
+/// reader says so rather than leave it out unseen.
+pub fn looks_like_document(relative: &Path) -> bool {
+    let name = relative
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    name.ends_with(".json")
+        || (name.ends_with(".log") && relative.iter().any(|part| part == "releases"))
+}
+
+/// Where the format puts documents, for people: every layout of the declarations.
+pub fn where_documents_stand() -> String {
+    let mut places = vec!["<collection>/<name>.json".to_owned()];
+    let project = format!("{PROJECTS}/<project>");
+    for decl in COLLECTIONS {
+        let place = match decl.layout {
+            Layout::TopLevel => continue,
+            Layout::Project => format!("{project}/project.json"),
+            Layout::ProjectFile(file) => format!("{project}/{file}"),
+            Layout::ProjectFolder(folder) => format!("{project}/{folder}/<name>.json"),
+            Layout::Deployment {
+                folder, extension, ..
+            } => format!("{project}/releases/<release>/{folder}/<name>.{extension}"),
+        };
+        places.push(place);
+    }
+    format!("the format puts documents at {}", places.join(", "))
+}
+
 /// Whether `relative` is a folder the format makes (removed by mirroring once empty).
 pub fn owns_dir(relative: &Path) -> bool {
     let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();

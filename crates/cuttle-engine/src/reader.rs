@@ -7,7 +7,7 @@
 //! a symbolic link. It streams ([`documents`]): files are read and parsed on every core a batch
 //! at a time, bounded in number and in bytes, and handed on in file order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -90,31 +90,75 @@ fn collection_at(relative: &Path) -> Option<Collection> {
         .map(|d| d.collection)
 }
 
-/// Every regular file under `root` that the format owns, by relative path, sorted, with its size;
-/// links and special files are refused when the format would own them, and skipped otherwise.
-fn owned_files(root: &Path) -> Result<Vec<(PathBuf, u64)>, ReadError> {
+/// At most this many misplaced files are named in a warning; the rest are counted.
+const NAMED: usize = 10;
+
+/// What the walk of an export's tree found.
+struct Walk {
+    /// Every regular file the format owns, by relative path, sorted, with its size.
+    files: Vec<(PathBuf, u64)>,
+    /// What looks like a document but stands where the format puts none, outside the format's
+    /// folders (a `package.json`, an export copied into a folder of its own): not read, and said.
+    warnings: Vec<String>,
+}
+
+/// Walks the tree of the export at `root`: every regular file the format owns; links and
+/// special files refused where the format would own them, and never followed. Nothing that
+/// looks like a document is left out unseen (issue 11): inside the format's folders, a file that
+/// looks like one (`*.json`, a task log) where the format puts none, or a folder named like one
+/// of the format's but for its case (`Teams/`), is an error; elsewhere it is a warning. Hidden
+/// entries at the top (`.git`, `.github`) and files that do not look like documents (a README,
+/// `environments/notes.txt`) are the person's own, and left alone.
+fn walk(root: &Path) -> Result<Walk, ReadError> {
     let mut files = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(dir) = stack.pop() {
+    let mut foreign: Vec<PathBuf> = Vec::new();
+    let mut exports: Vec<PathBuf> = Vec::new();
+    // Each folder, and whether it is inside the format's folders.
+    let mut stack = vec![(PathBuf::new(), true)];
+    while let Some((dir, inside)) = stack.pop() {
         let full = root.join(&dir);
         let entries = fs::read_dir(&full).map_err(|e| file_error(&dir, e.to_string()))?;
         for entry in entries {
             let entry = entry.map_err(|e| file_error(&dir, e.to_string()))?;
+            let at_top = dir.as_os_str().is_empty();
+            // Whether this entry stands inside the format's folders (the top is everyone's).
+            let within = inside && !at_top;
             let relative = dir.join(entry.file_name());
-            // Inside the format's folders, every name is the format's to read: one that is not
-            // UTF-8 cannot be told apart from a document, and is not silently left out.
-            if !dir.as_os_str().is_empty() && entry.file_name().to_str().is_none() {
-                return Err(file_error(
-                    &relative,
-                    "has a name that is not UTF-8 text: an export's files are named in UTF-8; rename it",
-                ));
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                // Inside the format's folders, every name is the format's to read: one that is
+                // not UTF-8 cannot be told apart from a document, and is not silently left out.
+                if within {
+                    return Err(file_error(
+                        &relative,
+                        "has a name that is not UTF-8 text: an export's files are named in UTF-8; rename it",
+                    ));
+                }
+                continue;
+            };
+            if at_top && name.starts_with('.') {
+                continue;
             }
             let kind = entry
                 .file_type()
                 .map_err(|e| file_error(&relative, e.to_string()))?;
             if kind.is_dir() {
                 if format::owns_dir(&relative) {
-                    stack.push(relative);
+                    stack.push((relative, true));
+                } else if let Some(proper) = format::case_variant(&relative) {
+                    return Err(file_error(
+                        &relative,
+                        format!(
+                            "is named like the format's folder {} but for its case: the importer reads {} only and would leave this out; rename it",
+                            names::visible(&proper),
+                            names::visible(&proper),
+                        ),
+                    ));
+                } else if !within
+                    && fs::symlink_metadata(full.join(&name).join(format::MANIFEST)).is_ok()
+                {
+                    exports.push(relative);
+                } else {
+                    stack.push((relative, within));
                 }
             } else if kind.is_symlink() && format::owns_dir(&relative) {
                 return Err(file_error(
@@ -133,11 +177,50 @@ fn owned_files(root: &Path) -> Result<Vec<(PathBuf, u64)>, ReadError> {
                     .map_err(|e| file_error(&relative, e.to_string()))?
                     .len();
                 files.push((relative, size));
+            } else if format::looks_like_document(&relative) {
+                if within {
+                    return Err(file_error(
+                        &relative,
+                        format!(
+                            "looks like a document but stands where the format puts none, so the importer would leave it out: {}; move it there, or out of the export",
+                            format::where_documents_stand()
+                        ),
+                    ));
+                }
+                foreign.push(relative);
             }
         }
     }
     files.sort();
-    Ok(files)
+    foreign.sort();
+    exports.sort();
+    let mut warnings = Vec::new();
+    for export in exports {
+        warnings.push(format!(
+            "{} holds an export of its own ({}), which is not read: give it as a --directory of its own to import it",
+            names::visible(&export.display().to_string()),
+            format::MANIFEST
+        ));
+    }
+    if !foreign.is_empty() {
+        let shown: Vec<String> = foreign
+            .iter()
+            .take(NAMED)
+            .map(|f| names::visible(&f.display().to_string()).into_owned())
+            .collect();
+        let more = foreign.len().saturating_sub(NAMED);
+        warnings.push(format!(
+            "{} file{} that look{} like documents stand{} outside the format's folders and {} not read: {}{}",
+            foreign.len(),
+            if foreign.len() == 1 { "" } else { "s" },
+            if foreign.len() == 1 { "s" } else { "" },
+            if foreign.len() == 1 { "s" } else { "" },
+            if foreign.len() == 1 { "is" } else { "are" },
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+        ));
+    }
+    Ok(Walk { files, warnings })
 }
 
 /// Reads the manifest of the export at `root`.
@@ -223,10 +306,18 @@ const BATCH_BYTES: usize = 16 << 20;
 /// The documents of the export at `root`, in file order, read a batch at a time on every core.
 /// Only the list of file names is held for the whole export; the first error ends the stream.
 pub fn documents(root: &Path) -> Result<Documents, ReadError> {
-    let files: Vec<(PathBuf, Collection, u64)> = owned_files(root)?
-        .into_iter()
-        .filter_map(|(relative, size)| collection_at(&relative).map(|c| (relative, c, size)))
-        .collect();
+    let walk = walk(root)?;
+    let mut files = Vec::with_capacity(walk.files.len());
+    let mut scripts = BTreeSet::new();
+    for (relative, size) in walk.files {
+        match collection_at(&relative) {
+            Some(collection) => files.push((relative, collection, size)),
+            None if relative != Path::new(format::MANIFEST) => {
+                scripts.insert(relative);
+            }
+            None => {}
+        }
+    }
     Ok(Documents {
         root: root.to_owned(),
         files,
@@ -234,6 +325,8 @@ pub fn documents(root: &Path) -> Result<Documents, ReadError> {
         ready: VecDeque::new(),
         deployments: HashMap::new(),
         waiting_logs: Vec::new(),
+        scripts,
+        warnings: walk.warnings,
         done: false,
     })
 }
@@ -251,6 +344,10 @@ pub struct Documents {
     /// Task logs read before their deployment (files are sorted, so a release's `deployments`
     /// folder comes before its `logs`, and this stays empty for an export as written).
     waiting_logs: Vec<(PathBuf, String)>,
+    /// The extracted scripts of the tree that no document read so far names.
+    scripts: BTreeSet<PathBuf>,
+    /// What the reader leaves out, and says (see [`Documents::warnings`]).
+    warnings: Vec<String>,
     done: bool,
 }
 
@@ -258,6 +355,13 @@ impl Documents {
     /// How many files the export has that the format owns (documents, task logs).
     pub fn files(&self) -> usize {
         self.files.len()
+    }
+
+    /// What the reader found and left out, for the plan to show: files that look like
+    /// documents outside the format's folders, known from the start; once every document is
+    /// read, the extracted scripts that none of them names.
+    pub fn warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Reads the next batch of files on every core, taking them in file order, so that the
@@ -285,15 +389,36 @@ impl Documents {
                         self.waiting_logs.push((relative, text));
                     }
                 }
-                Read::Document(incoming, deployment) => {
+                Read::Document(incoming, deployment, scripts) => {
                     if let Some((file, key)) = deployment {
                         self.deployments.insert(file, key);
+                    }
+                    for script in scripts {
+                        self.scripts.remove(&script);
                     }
                     self.ready.push_back(incoming);
                 }
             }
         }
         if self.next == self.files.len() {
+            let unnamed = std::mem::take(&mut self.scripts);
+            if !unnamed.is_empty() {
+                let shown: Vec<String> = unnamed
+                    .iter()
+                    .take(NAMED)
+                    .map(|f| names::visible(&f.display().to_string()).into_owned())
+                    .collect();
+                let more = unnamed.len().saturating_sub(NAMED);
+                self.warnings.push(format!(
+                    "{} script file{} in the format's script folders {} named by no document, and {} not read: {}{}",
+                    unnamed.len(),
+                    if unnamed.len() == 1 { "" } else { "s" },
+                    if unnamed.len() == 1 { "is" } else { "are" },
+                    if unnamed.len() == 1 { "is" } else { "are" },
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() },
+                ));
+            }
             for (relative, text) in std::mem::take(&mut self.waiting_logs) {
                 let log = self.log_document(&relative, &text).ok_or_else(|| {
                     file_error(
@@ -358,8 +483,8 @@ enum Read {
     /// A task log's text, turned into a document once every deployment is read.
     Log(PathBuf, String),
     /// A document; for a deployment, also its file (without extension) and the key a task log
-    /// beside it needs to name it.
-    Document(Incoming, Option<(PathBuf, String)>),
+    /// beside it needs to name it; the script files it named.
+    Document(Incoming, Option<(PathBuf, String)>, Vec<PathBuf>),
 }
 
 fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
@@ -372,14 +497,14 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
     // goes on as it is; otherwise the document is parsed whole and written anew.
     let not_json =
         |e: cuttle_domain::json::JsonError| file_error(relative, format!("not valid JSON: {e}"));
-    let (value, json) = if decl.scripts.is_empty() {
+    let (value, json, scripts) = if decl.scripts.is_empty() {
         let value = codec::parse(decl, &text, codec::Part::Identity).map_err(not_json)?;
-        (value, text)
+        (value, text, Vec::new())
     } else {
         let mut value = codec::parse(decl, &text, codec::Part::Whole).map_err(not_json)?;
-        inline_scripts(root, relative, collection, &mut value)?;
+        let scripts = inline_scripts(root, relative, collection, &mut value)?;
         let json = value.to_string();
-        (value, json)
+        (value, json, scripts)
     };
     check_place(relative, collection, &value)?;
     let deployment = (collection == Collection::Deployments).then(|| {
@@ -400,6 +525,7 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
             json,
         },
         deployment,
+        scripts,
     ))
 }
 
@@ -483,16 +609,17 @@ fn singular(decl: &cuttle_domain::CollectionDecl) -> &'static str {
 }
 
 /// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read
-/// from the named file in the document's scripts folder.
+/// from the named file in the document's scripts folder. Returns the script files read.
 fn inline_scripts(
     root: &Path,
     relative: &Path,
     collection: Collection,
     value: &mut Value,
-) -> Result<(), ReadError> {
+) -> Result<Vec<PathBuf>, ReadError> {
     let decl = collection.decl();
+    let mut read = Vec::new();
     if decl.scripts.is_empty() {
-        return Ok(());
+        return Ok(read);
     }
     let folder = match decl.layout {
         Layout::TopLevel => {
@@ -525,7 +652,9 @@ fn inline_scripts(
                 ),
             ));
         }
-        let body = read_file(root, &folder.join(name))?;
+        let script = folder.join(name);
+        let body = read_file(root, &script)?;
+        read.push(script);
         let slot = value.pointer_mut(&at.pointer()).expect("a path just found");
         let syntax = slot.get("syntax").cloned().unwrap_or(Value::Null);
         let extra: Vec<&String> = slot
@@ -544,5 +673,5 @@ fn inline_scripts(
         }
         *slot = json!({ "syntax": syntax, "body": body });
     }
-    Ok(())
+    Ok(read)
 }

@@ -944,8 +944,7 @@ mod tests {
     fn a_key_view_holds_the_identifying_fields_as_a_whole_parse_would() {
         let decl = Collection::Deployments.decl();
         let text = r#"{"project":"Web","release":"1.0","environment":"Prod","tenant":null,
-            "number":2,"name":"x","state":{"deep":[1,[2,{"a":"\u00e9"}]]},"log":"long text",
-            "number":3}"#;
+            "number":2,"name":"x","state":{"deep":[1,[2,{"a":"\u00e9"}]]},"log":"long text"}"#;
         let view = key_view(decl, text).unwrap();
         let whole: Value = serde_json::from_str(text).unwrap();
         let mut fields: Vec<&str> = view
@@ -968,6 +967,15 @@ mod tests {
         );
         for field in fields {
             assert_eq!(view[field], whole[field], "{field}");
+        }
+        // A member written twice is refused: an identifying field by the key view, any other
+        // by the whole parse that every document meets before it is written or compared.
+        for (twice, part) in [
+            (r#"{"name":"a","number":2,"number":3}"#, Part::Identity),
+            (r#"{"name":"a","state":{"x":1,"x":2}}"#, Part::Whole),
+        ] {
+            let e = parse(decl, twice, part).unwrap_err();
+            assert!(e.message.contains("appears twice"), "{e}");
         }
         // A tag set keeps its tags; other collections do not.
         let tags = r#"{"name":"Tier","tags":[{"name":"Gold"}],"description":"d"}"#;

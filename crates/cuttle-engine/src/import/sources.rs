@@ -183,11 +183,11 @@ pub(super) fn read_and_combine(
         let read_error = |e: reader::ReadError| {
             ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
         };
-        let read = reader::documents(&source.root).map_err(read_error)?;
+        let mut read = reader::documents(&source.root).map_err(read_error)?;
         let mut parsed = Vec::with_capacity(read.files());
         let documents = upgrade::upgrade(
             source.manifest.format_version,
-            Box::new(read.map(move |r| r.map_err(read_error))),
+            Box::new(read.by_ref().map(move |r| r.map_err(read_error))),
         );
         // Which projects this source defines (by any document they own, or their own).
         let mut projects: HashSet<String> = HashSet::new();
@@ -226,10 +226,13 @@ pub(super) fn read_and_combine(
             };
             parsed.push((id, doc, project));
         }
+        let shown = names::visible(&source.label);
+        for warning in read.warnings() {
+            warnings.push(format!("{shown}: {warning}"));
+        }
         if left_out > 0 {
             warnings.push(format!(
-                "{}: its {left_out} task log(s) are left out (--include-task-logs imports them)",
-                source.label
+                "{shown}: its {left_out} task log(s) are left out (--include-task-logs imports them)"
             ));
         }
         // A project this source defines replaces the parts earlier sources gave it.
