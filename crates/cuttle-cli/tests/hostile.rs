@@ -1185,7 +1185,7 @@ fn nothing_that_looks_like_a_document_is_left_out_unseen(world: &World) {
     ]);
     corpus.noticed(
         "an export copied into a folder of its own",
-        |d| copy_tree(&d.to_owned(), &d.join("old-export")),
+        |d| copy_tree(d, &d.join("old-export")),
         &["old-export holds an export of its own (manifest.json), which is not read"],
     );
     corpus.noticed(
