@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use super::diff::{DIGEST, element_key, is_sensitive};
 
 /// The version an overwrite writes, by the collection's merge rule.
-pub fn merge(decl: &CollectionDecl, dest: &Value, source: &Value) -> Value {
-    let mut merged = source.clone();
+pub fn merge(decl: &CollectionDecl, dest: &Value, source: Value) -> Value {
+    let mut merged = source;
     match decl.merge {
         MergeRule::MergeVariables => merge_keyed(decl, "variables", dest, &mut merged),
         MergeRule::MergeTenant => {
@@ -265,7 +265,7 @@ mod tests {
             {"name": "A", "value": "new", "scope": {}},
             {"name": "B", "value": "b", "scope": {}},
         ]});
-        let merged = merge(decl, &dest, &source);
+        let merged = merge(decl, &dest, source.clone());
         let values: Vec<&str> = merged["variables"]
             .as_array()
             .unwrap()
@@ -282,7 +282,7 @@ mod tests {
         let dest = json!({"name": "T", "members": ["a", "me"], "roleAssignments": [{"userRole": "Admin"}]});
         let source =
             json!({"name": "T", "members": ["b"], "roleAssignments": [{"userRole": "Viewer"}]});
-        let merged = merge(decl, &dest, &source);
+        let merged = merge(decl, &dest, source.clone());
         assert_eq!(merged["members"], json!(["a", "b", "me"]));
         assert_eq!(merged["roleAssignments"].as_array().unwrap().len(), 2);
 
@@ -290,7 +290,7 @@ mod tests {
         let dest = json!({"name": "X", "projects": [
             {"project": "P", "environments": ["Prod"]}, {"project": "Q", "environments": []}]});
         let source = json!({"name": "X", "projects": [{"project": "P", "environments": ["Dev"]}]});
-        let merged = merge(decl, &dest, &source);
+        let merged = merge(decl, &dest, source.clone());
         assert_eq!(
             merged["projects"],
             json!([{"project": "P", "environments": ["Dev", "Prod"]}, {"project": "Q", "environments": []}])
@@ -303,7 +303,7 @@ mod tests {
         let merged = merge(
             decl,
             &json!({"username": "u", "isActive": true}),
-            &json!({"username": "u", "isActive": false, "displayName": "U"}),
+            json!({"username": "u", "isActive": false, "displayName": "U"}),
         );
         assert_eq!(merged["isActive"], json!(true));
         assert_eq!(merged["displayName"], json!("U"));

@@ -612,7 +612,10 @@ impl Planner<'_> {
             if decl.collection == Collection::Teams {
                 plan.changes = grant_changes(None, &value);
             }
-            self.note_channel_refs(decl, &plan, &value, &incoming.origin);
+            let refs = self.channel_refs(decl, &plan, &value, &incoming.origin);
+            if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
+                unit.channel_refs.extend(refs);
+            }
             return Ok(Decision {
                 plan,
                 write: Some(incoming),
@@ -638,13 +641,15 @@ impl Planner<'_> {
                 Self::dest_view_with(sealer, &key, &mut names, decl, id, &stored.body)?
             }
         };
-        let source = match self.source_view(&value, &incoming.origin, &plan) {
-            Some(view) => view,
-            None => {
-                return Ok(Decision { plan, write: None });
-            }
+        // The source's channel references, recorded if the document is written; then its view
+        // takes the source's version (a large document is held as few times as it can be).
+        let channel_refs = self.channel_refs(decl, &plan, &value, &incoming.origin);
+        let Some(source) = self.source_view(value, &incoming.origin, &plan) else {
+            return Ok(Decision { plan, write: None });
         };
-        let mut merged = merge::merge(decl, &dest, &source);
+        let kept_variables = (decl.collection == Collection::ProjectVariables)
+            .then(|| merge::kept_elements(decl, "variables", &dest, &source));
+        let mut merged = merge::merge(decl, &dest, source);
         resolve_masked(decl, &dest, &mut merged);
         if self.options.keep_destination_secrets {
             plan.notes = merge::keep_destination_secrets(decl, &dest, &mut merged);
@@ -664,7 +669,7 @@ impl Planner<'_> {
                     unit.removed_steps = steps(&dest).difference(&kept).cloned().collect();
                 }
                 Collection::ProjectVariables => {
-                    unit.kept_variables = merge::kept_elements(decl, "variables", &dest, &source);
+                    unit.kept_variables = kept_variables.unwrap_or_default();
                 }
                 _ => {}
             }
@@ -686,7 +691,10 @@ impl Planner<'_> {
         };
         // What the source brings must not refer to a removed channel; what the merge keeps of the
         // destination's is checked with the removals (a blocker: its scope would widen).
-        self.note_channel_refs(decl, &plan, &value, &incoming.origin);
+        if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
+            unit.channel_refs.extend(channel_refs);
+        }
+        drop(dest);
         merge::strip_digests(&mut merged);
         let span = self
             .spool
@@ -742,17 +750,19 @@ impl Planner<'_> {
         Ok(None)
     }
 
-    /// Records, for an overwritten project, the channels a source's document refers to.
-    fn note_channel_refs(
-        &mut self,
+    /// For an overwritten project, the channels a source's document refers to: the channel, the
+    /// document, where it came from and the path (empty for any other document).
+    fn channel_refs(
+        &self,
         decl: &CollectionDecl,
         plan: &DocumentPlan,
         value: &Value,
         origin: &str,
-    ) {
-        let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) else {
-            return;
-        };
+    ) -> Vec<(String, String, String, JsonPath)> {
+        let mut found = Vec::new();
+        if !plan.project.as_ref().is_some_and(|p| self.units.contains_key(p)) {
+            return found;
+        }
         for r in decl
             .refs
             .iter()
@@ -760,16 +770,12 @@ impl Planner<'_> {
         {
             let _ = path::for_each::<()>(value, r.path, r.when.as_ref(), &mut |v, at| {
                 if let Some(name) = v.as_str() {
-                    unit.channel_refs.push((
-                        name.to_owned(),
-                        plan.title(),
-                        origin.to_owned(),
-                        at.clone(),
-                    ));
+                    found.push((name.to_owned(), plan.title(), origin.to_owned(), at.clone()));
                 }
                 Ok(())
             });
         }
+        found
     }
 
     /// The destination's version in the export shape, each sensitive value a digest stand-in
@@ -843,10 +849,10 @@ impl Planner<'_> {
 
     /// The source's version with each sensitive value's stand-in; `None` (with a problem
     /// recorded) when a value does not open.
-    fn source_view(&mut self, value: &Value, origin: &str, plan: &DocumentPlan) -> Option<Value> {
-        let mut view = value.clone();
+    fn source_view(&mut self, value: Value, origin: &str, plan: &DocumentPlan) -> Option<Value> {
+        let mut view = value;
         let mut failed = Vec::new();
-        for (here, form) in codec::sensitive_values(value) {
+        for (here, form) in codec::sensitive_values(&view) {
             let slot = view
                 .pointer_mut(&here.pointer())
                 .expect("a path just found");
