@@ -69,6 +69,9 @@ impl std::error::Error for PostgresError {}
 
 /// A [`StoreError::Database`] for a driver error.
 pub(crate) fn database(context: &'static str, error: postgres::Error) -> StoreError {
+    if error.code() == Some(&SqlState::DISK_FULL) {
+        return StoreError::NoRoom { context };
+    }
     StoreError::database(context, PostgresError::from(error))
 }
 

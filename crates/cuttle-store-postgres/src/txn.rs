@@ -435,6 +435,21 @@ impl WriteTxn for Txn<'_> {
         Ok(())
     }
 
+    /// PostgreSQL writes a transaction's changes to its log as it goes (and checks no
+    /// constraint at commit: none is deferred), so what a commit would fail at, the statements
+    /// have already met; only a transaction whose statement failed is refused here, as its
+    /// commit would be.
+    fn write_out(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(database_message(
+                "writing out the write transaction",
+                "a statement of this transaction failed, so PostgreSQL rolled all of it back"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         const CONTEXT: &str = "committing the write transaction";
         if self.failed {

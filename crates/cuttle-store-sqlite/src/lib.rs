@@ -42,7 +42,10 @@ const MIGRATIONS: &[&str] = &[r#"
 const NEXT_ID: &str = "next_document_id";
 
 fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |error| StoreError::database(context, error)
+    move |error| match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::NoRoom { context },
+        _ => StoreError::database(context, error),
+    }
 }
 
 /// An instance stored in one SQLite file.
@@ -409,6 +412,15 @@ impl WriteTxn for SqliteTxn<'_> {
             .and_then(|mut s| s.execute([key, value]))
             .map(drop)
             .map_err(db("writing the instance's meta data"))
+    }
+
+    /// SQLite keeps a transaction's pages in its cache until the commit writes them to the
+    /// write-ahead log: flushing the cache writes them there now (as frames no commit marks,
+    /// which a rollback leaves unread), so a full disk is found now.
+    fn write_out(&mut self) -> Result<()> {
+        self.tx
+            .cache_flush()
+            .map_err(db("writing out what the transaction changed"))
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

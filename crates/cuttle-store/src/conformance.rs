@@ -721,6 +721,10 @@ pub fn dropped_write_rolls_back(db: &dyn TestDb) {
         txn.set_meta(meta::IDENTITY, "changed").expect("set_meta");
         txn.set_meta("extra", "value").expect("set_meta");
         assert_eq!(txn.count(Collection::Tenants).expect("count"), 2);
+        // What a dry run does before it rolls back: everything written out, nothing committed,
+        // the transaction still usable.
+        txn.write_out().expect("write_out");
+        assert_eq!(txn.count(Collection::Tenants).expect("count"), 2);
     }
     let mut txn = read(&mut *store);
     assert_eq!(

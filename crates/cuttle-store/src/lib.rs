@@ -57,6 +57,11 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("the database holds a row this Cuttle does not understand: {0}")]
     Corrupt(String),
+    /// The disk (or the quota) holding the database has no room for what was to be written.
+    #[error(
+        "{context}: the disk that holds the database is full (or its quota is reached), so nothing was written; free room there, then run it again"
+    )]
+    NoRoom { context: &'static str },
     #[error("{context}: {source}")]
     Database {
         context: &'static str,
@@ -190,6 +195,11 @@ pub trait WriteTxn: ReadTxn {
     fn update(&mut self, doc: &StoredDoc) -> Result<()>;
     fn delete(&mut self, id: DocId) -> Result<()>;
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Writes out everything the transaction changed, as its commit would, short of committing:
+    /// a dry run calls it before it rolls back, so that it fails where the commit would (a disk
+    /// without room for what the commit writes). The transaction stays open, and dropping it
+    /// still rolls everything back.
+    fn write_out(&mut self) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -433,6 +433,9 @@ pub fn import(
         txn.delete(*id)?;
     }
     let committed = if options.dry_run {
+        // Everything the commit would write is written, then rolled back: a dry run fails where
+        // the import would (a disk without room for it).
+        txn.write_out()?;
         drop(txn);
         false
     } else {

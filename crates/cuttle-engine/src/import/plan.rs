@@ -760,7 +760,11 @@ impl Planner<'_> {
         origin: &str,
     ) -> Vec<(String, String, String, JsonPath)> {
         let mut found = Vec::new();
-        if !plan.project.as_ref().is_some_and(|p| self.units.contains_key(p)) {
+        if !plan
+            .project
+            .as_ref()
+            .is_some_and(|p| self.units.contains_key(p))
+        {
             return found;
         }
         for r in decl
