@@ -1198,6 +1198,73 @@ fn nothing_that_looks_like_a_document_is_left_out_unseen(world: &World) {
     );
 }
 
+/// A name of 100,000 characters given where a name is expected is refused without being echoed
+/// whole (issue 11, item 13), by every command that looks a name up.
+fn a_long_name_is_never_echoed_whole(world: &World) {
+    world.create_sampled("dst");
+    let long = "k".repeat(100_000);
+    let key = format!("{long} / Production /  / 1");
+    let commands: [&[&str]; 7] = [
+        &["doc", "get", "environments", &long, "--instance", "dst"],
+        &["doc", "delete", "environments", &long, "--instance", "dst"],
+        &[
+            "doc",
+            "get",
+            "channels",
+            "Default",
+            "--project",
+            &long,
+            "--instance",
+            "dst",
+        ],
+        &[
+            "doc",
+            "list",
+            "channels",
+            "--project",
+            &long,
+            "--instance",
+            "dst",
+        ],
+        &[
+            "doc",
+            "get",
+            "deployments",
+            &key,
+            "--project",
+            "Web Storefront",
+            "--instance",
+            "dst",
+        ],
+        &[
+            "partial-export",
+            "--instance",
+            "dst",
+            "--directory",
+            "never",
+            "--project",
+            &long,
+        ],
+        &["instance", "show", &long],
+    ];
+    for args in commands {
+        let out = world
+            .cuttle()
+            .env("CUTTLE_PASSWORD", common::PASSWORD)
+            .args(args)
+            .assert()
+            .failure();
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            all.len() < 2000 && all.contains("characters in all"),
+            "{:?}: {} bytes: {}",
+            &args[..2],
+            all.len(),
+            &all[..all.floor_char_boundary(400)]
+        );
+    }
+}
+
 /// A document file that holds a JSON array is refused. Serde reads a struct from the sequence of
 /// its fields' values, and such a file once imported as an environment under the key "" whose
 /// body was named "Seq env".
@@ -1367,4 +1434,5 @@ both_backends!(
     names_that_look_like_others_are_refused,
     documents_stand_where_their_content_puts_them,
     nothing_that_looks_like_a_document_is_left_out_unseen,
+    a_long_name_is_never_echoed_whole,
 );

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cuttle_domain::decl::RefScope;
 use cuttle_domain::path;
-use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_domain::{COLLECTIONS, Collection, names};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
 use serde_json::Value;
 
@@ -149,14 +149,17 @@ pub fn closure(txn: &mut dyn ReadTxn, selection: &Selection) -> Result<Closure, 
     let mut projects = BTreeMap::new();
     for name in &selection.projects {
         let id = find(Collection::Projects, name).ok_or_else(|| {
-            ClosureError::Selection(format!("there is no project named {name:?}"))
+            ClosureError::Selection(format!("there is no project named {}", names::quoted(name)))
         })?;
         projects.insert(id, addresses[&id].2.clone());
     }
     let mut groups = HashSet::new();
     for name in &selection.project_groups {
         let id = find(Collection::ProjectGroups, name).ok_or_else(|| {
-            ClosureError::Selection(format!("there is no project group named {name:?}"))
+            ClosureError::Selection(format!(
+                "there is no project group named {}",
+                names::quoted(name)
+            ))
         })?;
         groups.insert(id);
     }

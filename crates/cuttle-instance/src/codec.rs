@@ -282,7 +282,12 @@ pub fn resolve_owner(
     };
     lookup
         .id_of(Collection::Projects, NO_OWNER, project)?
-        .ok_or_else(|| at(here, format!("there is no project named {project:?}")))
+        .ok_or_else(|| {
+            at(
+                here,
+                format!("there is no project named {}", names::quoted(project)),
+            )
+        })
 }
 
 /// The stored natural key of a document (in export shape) of `decl` owned by `owner`.
@@ -339,7 +344,7 @@ fn resolve_ref(
         let Some(set_id) = lookup.id_of(Collection::TagSets, NO_OWNER, set)? else {
             return Err(at(
                 here.clone(),
-                format!("there is no tag set named {set:?}"),
+                format!("there is no tag set named {}", names::quoted(set)),
             ));
         };
         if !lookup.has_tag(set_id, tag)? {
@@ -407,7 +412,7 @@ fn singular(decl: &CollectionDecl) -> String {
 
 fn show(value: &Value) -> String {
     match value {
-        Value::String(text) => format!("named {text:?}"),
+        Value::String(text) => format!("named {}", names::quoted(text)),
         other => format!("with the key {}", sensitive::redacted(other)),
     }
 }

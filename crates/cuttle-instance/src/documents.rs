@@ -20,7 +20,7 @@ use cuttle_crypto::Sealer;
 use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::sensitive::Form;
-use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_domain::{COLLECTIONS, Collection, names};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError, StoredDoc, WriteTxn};
 use serde_json::Value;
 
@@ -575,10 +575,11 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
     let not_found = || {
         let within = address
             .project
-            .map(|p| format!(" in project {p:?}"))
+            .map(|p| format!(" in project {}", names::quoted(p)))
             .unwrap_or_default();
         Error::NotFound(format!(
-            "there is no document {key_text:?} in {}{within}",
+            "there is no document {} in {}{within}",
+            names::quoted(&key_text),
             decl.name
         ))
     };
@@ -607,7 +608,12 @@ fn owner_of(txn: &mut dyn ReadTxn, decl: &CollectionDecl, project: Option<&str>)
         (true, Some(project)) => {
             let project = cuttle_domain::names::nfc(project);
             txn.find_id(Collection::Projects, NO_OWNER, &project)?
-                .ok_or_else(|| Error::NotFound(format!("there is no project named {project:?}")))
+                .ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "there is no project named {}",
+                        names::quoted(&project)
+                    ))
+                })
         }
     }
 }

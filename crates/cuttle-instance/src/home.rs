@@ -16,6 +16,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use cuttle_domain::names;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -107,7 +108,8 @@ pub fn check_instance_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Registry(format!(
-            "{name:?} is not a valid instance name: use 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.' or '-'"
+            "{} is not a valid instance name: use 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.' or '-'",
+            names::quoted(name)
         )))
     }
 }
@@ -153,7 +155,8 @@ impl Home {
             Ok(text) => text,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotFound(format!(
-                    "there is no instance named {name:?} under {} (see `cuttle instance list`)",
+                    "there is no instance named {} under {} (see `cuttle instance list`)",
+                    names::quoted(name),
                     self.root.display()
                 )));
             }
