@@ -40,11 +40,20 @@ impl Wizard {
         Wizard { session }
     }
 
-    /// Waits for `text`; returns what came before it.
+    /// Waits for `text`; returns what came before it (which never holds what must never be
+    /// printed).
     fn expect(&mut self, text: &str) -> String {
-        self.session
+        let before = self
+            .session
             .exp_string(text)
-            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"))
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"));
+        for needle in common::NEVER_PRINTED {
+            assert!(
+                !before.contains(needle),
+                "the wizard printed {needle:?}:\n{before}"
+            );
+        }
+        before
     }
 
     /// Sends `keys` as they are.

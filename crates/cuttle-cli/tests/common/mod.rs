@@ -53,15 +53,15 @@ impl World {
     }
 
     /// `cuttle` with this world's `CUTTLE_HOME` and nothing inherited that could change its
-    /// behaviour.
-    pub fn cuttle(&self) -> Command {
+    /// behaviour. Whatever it prints is scanned ([`Cuttle::assert`]).
+    pub fn cuttle(&self) -> Cuttle {
         let mut command = Command::cargo_bin("cuttle").unwrap();
         command
             .env("CUTTLE_HOME", self.home.path())
             .env_remove("CUTTLE_MASTER_KEY")
             .env_remove("CUTTLE_PASSWORD")
             .env_remove("PGPASSWORD");
-        command
+        Cuttle(command)
     }
 
     /// A database URL for a new instance (`None` for an embedded one): the world's first
@@ -175,6 +175,77 @@ impl World {
             }
         });
         in_files || in_database
+    }
+}
+
+/// What no output of `cuttle` may ever hold, in any test: a plaintext of the sample (every sensitive
+/// value the sample makes, and every one the tests make, starts with `sample-secret-`), or the
+/// digest a plan compares sensitive values by (issue 11).
+pub const NEVER_PRINTED: [&str; 2] = ["sample-secret-", "$digest"];
+
+/// A `cuttle` command of the test world: `assert_cmd`'s, whose every run's standard output and
+/// standard error are scanned for what must never be printed ([`NEVER_PRINTED`]).
+pub struct Cuttle(Command);
+
+impl Cuttle {
+    pub fn arg(&mut self, arg: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.0.arg(arg);
+        self
+    }
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.0.args(args);
+        self
+    }
+    pub fn env(
+        &mut self,
+        key: impl AsRef<std::ffi::OsStr>,
+        value: impl AsRef<std::ffi::OsStr>,
+    ) -> &mut Self {
+        self.0.env(key, value);
+        self
+    }
+    pub fn env_remove(&mut self, key: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.0.env_remove(key);
+        self
+    }
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.0.current_dir(dir);
+        self
+    }
+    pub fn write_stdin(&mut self, input: impl Into<Vec<u8>>) -> &mut Self {
+        self.0.write_stdin(input);
+        self
+    }
+    pub fn timeout(&mut self, timeout: std::time::Duration) -> &mut Self {
+        self.0.timeout(timeout);
+        self
+    }
+    /// Runs it, and fails the test if it printed what must never be printed.
+    pub fn assert(&mut self) -> assert_cmd::assert::Assert {
+        let assert = self.0.assert();
+        let output = assert.get_output();
+        for (stream, bytes) in [
+            ("standard output", &output.stdout),
+            ("standard error", &output.stderr),
+        ] {
+            for needle in NEVER_PRINTED {
+                if let Some(at) = bytes
+                    .windows(needle.len())
+                    .position(|w| w == needle.as_bytes())
+                {
+                    let from = at.saturating_sub(200);
+                    panic!(
+                        "cuttle printed {needle:?} on its {stream}:\n{}",
+                        String::from_utf8_lossy(&bytes[from..(at + 200).min(bytes.len())])
+                    );
+                }
+            }
+        }
+        assert
     }
 }
 
