@@ -791,9 +791,14 @@ fn unknown_fields_are_refused_at_every_level(world: &World) {
                 );
                 std::fs::write(&file, text).unwrap();
             },
-            // Refused at the value's path, though serde's words ("did not match any variant of
-            // untagged enum") do not say which field is unknown.
-            says: &["library-variable-sets/", "at $.variables[", "].value"],
+            // Refused at the value's path, saying which member is unknown (issue 11, item 13:
+            // once "data did not match any variant of untagged enum PropertyValue").
+            says: &[
+                "library-variable-sets/",
+                "at $.variables[",
+                "].value",
+                "unknown member \"colour\"",
+            ],
         },
     ]);
     // What the format does not own is left alone (SPEC 5.9), as an export leaves it untouched,
@@ -1265,6 +1270,44 @@ fn a_long_name_is_never_echoed_whole(world: &World) {
     }
 }
 
+/// Malformed input is called what it is (issue 11, item 13): a lone UTF-16 surrogate in a name
+/// is not "the end of a hex escape", a malformed sensitive property not "no variant matched".
+fn malformed_values_are_called_what_they_are(world: &World) {
+    let corpus = Corpus::new(world);
+    corpus.refuse_all(&[
+        Case {
+            what: "a lone surrogate in a name",
+            make: |d| environment_text(d, "lone.json", "{\"name\": \"Prod\\ud800\"}\n"),
+            says: &[
+                "environments/lone.json",
+                "one half of a UTF-16 surrogate pair",
+                "line 1",
+            ],
+        },
+        Case {
+            what: "a sensitive property whose secret is a number",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    p["steps"][0]["actions"][0]["properties"]["Odd"] = json!({"secret": 5})
+                })
+            },
+            says: &["deployment-process.json", "\"secret\" must hold a string"],
+        },
+        Case {
+            what: "a property that is a number",
+            make: |d| {
+                edit_json(&project_dir(d).join("deployment-process.json"), |p| {
+                    p["steps"][0]["actions"][0]["properties"]["Odd"] = json!(5)
+                })
+            },
+            says: &[
+                "deployment-process.json",
+                "expected text, or a sensitive value",
+            ],
+        },
+    ]);
+}
+
 /// A document file that holds a JSON array is refused. Serde reads a struct from the sequence of
 /// its fields' values, and such a file once imported as an environment under the key "" whose
 /// body was named "Seq env".
@@ -1435,4 +1478,5 @@ both_backends!(
     documents_stand_where_their_content_puts_them,
     nothing_that_looks_like_a_document_is_left_out_unseen,
     a_long_name_is_never_echoed_whole,
+    malformed_values_are_called_what_they_are,
 );
