@@ -25,10 +25,10 @@ export CUTTLE_HOME=$work/home CUTTLE_PASSWORD=bench-document-password
 
 "$cuttle" instance create src >/dev/null 2>&1
 "$cuttle" instance create dst >/dev/null 2>&1
-echo '{"name":"Test"}' | "$cuttle" doc put environments --instance src --file - >/dev/null
-echo '{"name":"Default","phases":[]}' | "$cuttle" doc put lifecycles --instance src --file - >/dev/null
-echo '{"name":"Apps"}' | "$cuttle" doc put project-groups --instance src --file - >/dev/null
-echo '{"name":"Web","projectGroup":"Apps","lifecycle":"Default"}' | "$cuttle" doc put projects --instance src --file - >/dev/null
+echo '{"name":"Test"}' | "$cuttle" doc put environments --instance src --file - >/dev/null 2>&1
+echo '{"name":"Default","phases":[]}' | "$cuttle" doc put lifecycles --instance src --file - >/dev/null 2>&1
+echo '{"name":"Apps"}' | "$cuttle" doc put project-groups --instance src --file - >/dev/null 2>&1
+echo '{"name":"Web","projectGroup":"Apps","lifecycle":"Default"}' | "$cuttle" doc put projects --instance src --file - >/dev/null 2>&1
 "$cuttle" export --instance src --directory "$work/export" 2>/dev/null
 file=$(echo "$work"/export/projects/*/)variables.json
 python3 - "$file" "$variables" <<'EOF'

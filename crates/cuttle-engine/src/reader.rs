@@ -203,24 +203,40 @@ fn walk(root: &Path) -> Result<Walk, ReadError> {
         ));
     }
     if !foreign.is_empty() {
-        let shown: Vec<String> = foreign
-            .iter()
-            .take(NAMED)
-            .map(|f| names::visible(&f.display().to_string()).into_owned())
-            .collect();
-        let more = foreign.len().saturating_sub(NAMED);
+        let n = foreign.len();
         warnings.push(format!(
-            "{} file{} that look{} like documents stand{} outside the format's folders and {} not read: {}{}",
-            foreign.len(),
-            if foreign.len() == 1 { "" } else { "s" },
-            if foreign.len() == 1 { "s" } else { "" },
-            if foreign.len() == 1 { "s" } else { "" },
-            if foreign.len() == 1 { "is" } else { "are" },
-            shown.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() },
+            "{n} {} like documents {} outside the format's folders and {} not read: {}",
+            many(n, "file that looks", "files that look"),
+            many(n, "stands", "stand"),
+            many(n, "is", "are"),
+            listed(&foreign),
         ));
     }
     Ok(Walk { files, warnings })
+}
+
+/// `one` or `other`, by `n`.
+fn many(n: usize, one: &'static str, other: &'static str) -> &'static str {
+    if n == 1 { one } else { other }
+}
+
+/// Paths for a message: the first [`NAMED`], what cannot be seen in them escaped, and how many
+/// more there are.
+fn listed<'p>(paths: impl IntoIterator<Item = &'p PathBuf>) -> String {
+    let mut shown = Vec::new();
+    let mut more = 0;
+    for path in paths {
+        if shown.len() < NAMED {
+            shown.push(names::visible(&path.display().to_string()).into_owned());
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// Reads the manifest of the export at `root`.
@@ -403,20 +419,11 @@ impl Documents {
         if self.next == self.files.len() {
             let unnamed = std::mem::take(&mut self.scripts);
             if !unnamed.is_empty() {
-                let shown: Vec<String> = unnamed
-                    .iter()
-                    .take(NAMED)
-                    .map(|f| names::visible(&f.display().to_string()).into_owned())
-                    .collect();
-                let more = unnamed.len().saturating_sub(NAMED);
+                let n = unnamed.len();
+                let (file, are) = (many(n, "file", "files"), many(n, "is", "are"));
                 self.warnings.push(format!(
-                    "{} script file{} in the format's script folders {} named by no document, and {} not read: {}{}",
-                    unnamed.len(),
-                    if unnamed.len() == 1 { "" } else { "s" },
-                    if unnamed.len() == 1 { "is" } else { "are" },
-                    if unnamed.len() == 1 { "is" } else { "are" },
-                    shown.join(", "),
-                    if more > 0 { format!(" and {more} more") } else { String::new() },
+                    "{n} script {file} in the format's script folders {are} named by no document, and {are} not read: {}",
+                    listed(&unnamed),
                 ));
             }
             for (relative, text) in std::mem::take(&mut self.waiting_logs) {

@@ -613,9 +613,7 @@ impl Planner<'_> {
                 plan.changes = grant_changes(None, &value);
             }
             let refs = self.channel_refs(decl, &plan, &value, &incoming.origin);
-            if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
-                unit.channel_refs.extend(refs);
-            }
+            self.record_channel_refs(&plan, refs);
             return Ok(Decision {
                 plan,
                 write: Some(incoming),
@@ -691,9 +689,7 @@ impl Planner<'_> {
         };
         // What the source brings must not refer to a removed channel; what the merge keeps of the
         // destination's is checked with the removals (a blocker: its scope would widen).
-        if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
-            unit.channel_refs.extend(channel_refs);
-        }
+        self.record_channel_refs(&plan, channel_refs);
         drop(dest);
         merge::strip_digests(&mut merged);
         let span = self
@@ -780,6 +776,17 @@ impl Planner<'_> {
             });
         }
         found
+    }
+
+    /// Records what [`Planner::channel_refs`] found, for the checks made with the removals.
+    fn record_channel_refs(
+        &mut self,
+        plan: &DocumentPlan,
+        refs: Vec<(String, String, String, JsonPath)>,
+    ) {
+        if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
+            unit.channel_refs.extend(refs);
+        }
     }
 
     /// The destination's version in the export shape, each sensitive value a digest stand-in
