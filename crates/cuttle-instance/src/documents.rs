@@ -579,7 +579,7 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
             .unwrap_or_default();
         Error::NotFound(format!(
             "there is no document {} in {}{within}",
-            names::quoted(&key_text),
+            names::quoted(key_text),
             decl.name
         ))
     };
