@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
@@ -58,13 +59,19 @@ fn read_file(root: &Path, relative: &Path) -> Result<String, ReadError> {
     if !meta.is_file() {
         return Err(file_error(relative, "is not a regular file"));
     }
+    let too_large = || file_error(relative, format!("is larger than {} MiB", MAX_FILE >> 20));
     if meta.len() > MAX_FILE {
-        return Err(file_error(
-            relative,
-            format!("is larger than {} MiB", MAX_FILE >> 20),
-        ));
+        return Err(too_large());
     }
-    fs::read_to_string(&full).map_err(|e| file_error(relative, e.to_string()))
+    // Bounded however the file grows between the look and the read.
+    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    fs::File::open(&full)
+        .and_then(|file| file.take(MAX_FILE + 1).read_to_string(&mut text))
+        .map_err(|e| file_error(relative, e.to_string()))?;
+    if text.len() as u64 > MAX_FILE {
+        return Err(too_large());
+    }
+    Ok(text)
 }
 
 /// The collection a format-owned document file belongs to, from where it stands.

@@ -629,19 +629,24 @@ fn export_key(
                 iterations: kdf.iterations,
                 parallelism: kdf.parallelism,
             };
-            if params.check_for_export().is_ok()
-                && let Ok(key) = crate::reader::export_key(manifest, password)
-            {
-                return Ok((key, kdf.clone()));
-            }
-            if rekey {
-                fresh(Salt::random().map_err(|e| ExportError::Password(e.to_string()))?)
-            } else {
-                Err(ExportError::Password(
+            let opened = crate::reader::export_key(manifest, password);
+            let weak = params.check_for_export().err();
+            match (opened, weak) {
+                (Ok(key), None) => Ok((key, kdf.clone())),
+                _ if rekey => fresh(Salt::random().map_err(|e| ExportError::Password(e.to_string()))?),
+                (Ok(_), Some(weak)) => Err(ExportError::Password(format!(
+                    "the export already in this directory was made with a weaker key derivation than an export may use ({weak}); \
+                     --rekey re-encrypts every value under a new salt and today's parameters"
+                ))),
+                (Err(crate::reader::ReadError::Password(_)), _) => Err(ExportError::Password(
                     "the password does not open the export already in this directory (its manifest's key check); \
                      give the password it was made with, or --rekey to re-encrypt every value under a new salt"
                         .into(),
-                ))
+                )),
+                // A damaged manifest is said as such, not as a wrong password.
+                (Err(damaged), _) => Err(ExportError::Directory(format!(
+                    "{damaged}; or --rekey writes a new manifest and re-encrypts every value under a new salt"
+                ))),
             }
         }
     }

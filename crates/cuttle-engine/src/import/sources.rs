@@ -73,7 +73,7 @@ pub(super) fn open_directories(
                 reader::ReadError::Password(message) => {
                     ImportError::Password(format!("{}: {message}", names::visible(&label)))
                 }
-                other => ImportError::Source(other.to_string()),
+                other => ImportError::Source(format!("{}/{other}", names::visible(&label))),
             })?;
             Ok(Opened {
                 label,
