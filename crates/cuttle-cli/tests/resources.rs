@@ -1053,7 +1053,10 @@ fn a_damaged_manifest_is_not_a_wrong_password(world: &World) {
         let message = refused(world.import("b", &[&altered], &[]), says);
         assert!(!message.contains("wrong password"), "{message}");
         // The import names the directory whose manifest is damaged.
-        assert!(message.contains(&altered.display().to_string()), "{message}");
+        assert!(
+            message.contains(&altered.display().to_string()),
+            "{message}"
+        );
         assert_eq!(world.snapshot("b"), before);
         // An export into that directory says the same, not that the password is wrong.
         let message = refused(world.export("a", &altered, &[]), says);
