@@ -89,16 +89,23 @@ fn escaped(text: &str, unseen: impl Fn(char) -> bool) -> std::borrow::Cow<'_, st
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if unseen(c) {
-            use std::fmt::Write as _;
-            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-        } else if c == '\\' {
-            out.push_str("\\\\");
-        } else {
-            out.push(c);
-        }
+        push_escaped(&mut out, c, unseen(c), false);
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Pushes `c`: as `\u{…}` when `unseen`, `\` (and, when `quote`, `"`) escaped with a backslash,
+/// otherwise as it is.
+fn push_escaped(out: &mut String, c: char, unseen: bool, quote: bool) {
+    if unseen {
+        use std::fmt::Write as _;
+        let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+    } else if c == '\\' || (quote && c == '"') {
+        out.push('\\');
+        out.push(c);
+    } else {
+        out.push(c);
+    }
 }
 
 /// A name from the input as a message quotes it: in double quotes, what [`is_unseen`] and the
@@ -107,23 +114,16 @@ fn escaped(text: &str, unseen: impl Fn(char) -> bool) -> std::borrow::Cow<'_, st
 pub fn quoted(name: &str) -> String {
     let mut out = String::with_capacity(name.len().min(4 * MAX_NAME_CHARS) + 2);
     out.push('"');
-    for (i, c) in name.chars().enumerate() {
-        if i == MAX_NAME_CHARS {
+    for c in name.chars().take(MAX_NAME_CHARS) {
+        push_escaped(&mut out, c, is_unseen(c), true);
+    }
+    match name.char_indices().nth(MAX_NAME_CHARS) {
+        None => out.push('"'),
+        Some(_) => {
             use std::fmt::Write as _;
             let _ = write!(out, "…\" ({} characters in all)", name.chars().count());
-            return out;
-        }
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_unseen(c) => {
-                use std::fmt::Write as _;
-                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-            }
-            c => out.push(c),
         }
     }
-    out.push('"');
     out
 }
 
