@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use cuttle_instance::{Home, Instance};
+use cuttle_instance::Instance;
 
 const USAGE: &str = "usage: cuttle-bench raw-floor --instance NAME --directory DIR
 
@@ -63,7 +63,7 @@ struct Written {
 }
 
 fn raw_floor(args: &RawFloorArgs) -> Result<Written> {
-    let home = Home::from_env()?;
+    let home = cuttle_backends::home_from_env()?;
     let mut instance = Instance::open(&home, &args.instance)
         .with_context(|| format!("opening instance {:?}", args.instance))?;
     let mut read = instance.store().read()?;

@@ -25,7 +25,7 @@ use crate::password::{self, Prompt};
 use crate::progress;
 
 pub fn run(cli: Cli) -> Result<()> {
-    let home = Home::from_env()?;
+    let home = cuttle_backends::home_from_env()?;
     execute(&home, cli.command, None)
 }
 

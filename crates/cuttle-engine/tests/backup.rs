@@ -14,7 +14,7 @@ use cuttle_engine::backup::{
 };
 use cuttle_engine::export::{ExportOptions, export};
 use cuttle_engine::format::InlineScripts;
-use cuttle_instance::{Home, Instance};
+use cuttle_instance::Instance;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
@@ -75,7 +75,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// that both export to the same bytes.
 fn round_trip(source_database: Option<&str>, destination_database: Option<&str>) {
     let home_dir = TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut source = sampled(&home, "source", source_database);
     let total = total_documents(&mut source);
 
@@ -240,7 +240,7 @@ fn assert_integrity(result: Result<impl std::fmt::Debug, BackupError>, what: &st
 #[test]
 fn damage_a_wrong_key_cuts_and_versions_are_told_apart() {
     let home_dir = TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut source = sampled(&home, "source", None);
     let master = source.master_key().clone();
     let key = ExportKey::ephemeral().unwrap();
@@ -355,7 +355,7 @@ fn damage_a_wrong_key_cuts_and_versions_are_told_apart() {
 #[test]
 fn a_backup_never_replaces_a_file() {
     let home_dir = TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut instance = Instance::create(&home, "small", None, None).unwrap();
     let dir = TempDir::new().unwrap();
     let file = dir.path().join("backup.cuttle");

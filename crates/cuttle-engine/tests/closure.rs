@@ -7,8 +7,8 @@ use cuttle_engine::closure::{Ignore, Selection};
 use cuttle_engine::export::{ExportOptions, export};
 use cuttle_engine::format::InlineScripts;
 use cuttle_engine::reader::{export_key, read_export};
+use cuttle_instance::Instance;
 use cuttle_instance::documents;
-use cuttle_instance::{Home, Instance};
 use tempfile::TempDir;
 
 mod common;
@@ -43,7 +43,7 @@ fn exported(
 
 fn every_project_alone_is_self_contained(database: &mut dyn FnMut() -> Option<String>) {
     let home_dir = TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut source = sampled(&home, "source", database().as_deref());
     let projects = {
         let mut read = source.store().read().unwrap();
@@ -119,7 +119,7 @@ fn postgres_every_project_alone_is_self_contained() {
 #[test]
 fn ignored_kinds_stay_out_and_history_reaches_what_it_names() {
     let home_dir = TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut source = sampled(&home, "source", None);
     let project = {
         let mut read = source.store().read().unwrap();
@@ -159,7 +159,7 @@ fn ignored_kinds_stay_out_and_history_reaches_what_it_names() {
 #[test]
 fn a_file_in_another_projects_folder_is_refused() {
     let home_dir = TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut source = sampled(&home, "source", None);
     let projects = {
         let mut read = source.store().read().unwrap();

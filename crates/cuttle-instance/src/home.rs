@@ -22,10 +22,27 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::files::{self, Accept};
 
-/// Where instances are registered.
+/// Where instances are registered, and how their databases are opened.
 #[derive(Clone, Debug)]
 pub struct Home {
     root: PathBuf,
+    backends: Backends,
+}
+
+/// How a store is opened for each backend: chosen once, at the top (the `cuttle` binary, a
+/// test), so that nothing below it depends on a database driver (see `cuttle-backends`).
+#[derive(Clone, Copy)]
+pub struct Backends {
+    /// Opens the SQLite file at the path; `true` creates it.
+    pub sqlite: fn(&Path, bool) -> cuttle_store::Result<Box<dyn cuttle_store::Store>>,
+    /// Connects to the PostgreSQL database at the URL.
+    pub postgres: fn(&str) -> cuttle_store::Result<Box<dyn cuttle_store::Store>>,
+}
+
+impl fmt::Debug for Backends {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Backends")
+    }
 }
 
 /// Which database holds an instance.
@@ -116,18 +133,22 @@ pub fn check_instance_name(name: &str) -> Result<()> {
 
 impl Home {
     /// `CUTTLE_HOME`, or the platform's data directory.
-    pub fn from_env() -> Result<Home> {
+    pub fn from_env(backends: Backends) -> Result<Home> {
         if let Some(root) = std::env::var_os("CUTTLE_HOME").filter(|v| !v.is_empty()) {
-            return Ok(Home::at(PathBuf::from(root)));
+            return Ok(Home::at(PathBuf::from(root), backends));
         }
         let data = dirs::data_dir().ok_or_else(|| {
             Error::Registry("cannot find the platform's data directory; set CUTTLE_HOME".into())
         })?;
-        Ok(Home::at(data.join("cuttle")))
+        Ok(Home::at(data.join("cuttle"), backends))
     }
 
-    pub fn at(root: PathBuf) -> Home {
-        Home { root }
+    pub fn at(root: PathBuf, backends: Backends) -> Home {
+        Home { root, backends }
+    }
+
+    pub fn backends(&self) -> Backends {
+        self.backends
     }
 
     pub fn root(&self) -> &Path {

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 
 use cuttle_crypto::{MasterKey, Place, Sealer};
 use cuttle_store::{Store, meta};
-use cuttle_store_postgres::PostgresStore;
-use cuttle_store_sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
 use crate::files::{self, Accept};
@@ -60,7 +58,7 @@ pub struct Description {
     pub documents: std::collections::BTreeMap<&'static str, u64>,
 }
 
-fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store>> {
+fn open_store(home: &Home, registration: &Registration, create: bool) -> Result<Box<dyn Store>> {
     Ok(match registration.backend {
         Backend::Sqlite => {
             let path = Path::new(&registration.database);
@@ -70,14 +68,14 @@ fn open_store(registration: &Registration, create: bool) -> Result<Box<dyn Store
                 // A database an earlier Cuttle made under the umask (its -wal and -shm copy it).
                 files::tighten(path);
             }
-            Box::new(SqliteStore::open(path, create).map_err(|e| {
+            (home.backends().sqlite)(path, create).map_err(|e| {
                 Error::File(format!(
                     "opening the SQLite database {}: {e}",
                     path.display()
                 ))
-            })?)
+            })?
         }
-        Backend::Postgres => Box::new(PostgresStore::connect(&registration.database)?),
+        Backend::Postgres => (home.backends().postgres)(&registration.database)?,
     })
 }
 
@@ -170,7 +168,7 @@ impl Instance {
                 // Made private before SQLite fills it; its -wal and -shm files take its mode.
                 files::create_private_empty(Path::new(&registration.database), "database")?;
             }
-            let mut store = open_store(&registration, true)?;
+            let mut store = open_store(home, &registration, true)?;
             let identity_hex = hex::encode(identity);
             let domain_version = cuttle_domain::DOMAIN_VERSION.to_string();
             let created = cuttle_domain::documents::Timestamp::now();
@@ -224,7 +222,7 @@ impl Instance {
                 registration.master_key_file.display().to_string(),
             ),
         };
-        let mut store = open_store(&registration, false)?;
+        let mut store = open_store(home, &registration, false)?;
         store.migrate()?;
         let (identity, key_check) = {
             let mut read = store.read()?;
@@ -278,7 +276,7 @@ impl Instance {
     pub fn delete(home: &Home, name: &str) -> Result<()> {
         let registration = home.load(name)?;
         match registration.backend {
-            Backend::Postgres => open_store(&registration, false)?.drop_instance()?,
+            Backend::Postgres => open_store(home, &registration, false)?.drop_instance()?,
             Backend::Sqlite => {
                 for suffix in ["", "-wal", "-shm"] {
                     let file = format!("{}{suffix}", registration.database);

@@ -18,5 +18,5 @@ pub mod parallel;
 
 pub use documents::{Address, Incoming, WriteOptions, WriteReport};
 pub use error::{Error, Problem, Problems, Result};
-pub use home::{Backend, Home, Registration};
+pub use home::{Backend, Backends, Home, Registration};
 pub use instance::Instance;

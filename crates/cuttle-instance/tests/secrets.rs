@@ -3,8 +3,8 @@
 
 use cuttle_crypto::Place;
 use cuttle_domain::Collection;
+use cuttle_instance::Instance;
 use cuttle_instance::documents::{self, Address, Incoming, WriteOptions};
-use cuttle_instance::{Home, Instance};
 use serde_json::{Value, json};
 
 fn put(instance: &mut Instance, collection: Collection, doc: Value) -> cuttle_instance::Result<()> {
@@ -64,7 +64,7 @@ fn plaintexts(instance: &mut Instance, set: &str) -> Vec<(String, String)> {
 #[test]
 fn masked_values_follow_their_variable_and_stay_sealed() {
     let home_dir = tempfile::TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut instance = Instance::create(&home, "a", None, None).unwrap();
     put(
         &mut instance,
@@ -114,7 +114,7 @@ fn masked_values_follow_their_variable_and_stay_sealed() {
 #[test]
 fn a_sealed_value_moved_to_another_row_does_not_open() {
     let home_dir = tempfile::TempDir::new().unwrap();
-    let home = Home::at(home_dir.path().to_owned());
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut instance = Instance::create(&home, "a", None, None).unwrap();
     for name in ["F1", "F2"] {
         put(
