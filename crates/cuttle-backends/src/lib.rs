@@ -11,10 +11,7 @@ use cuttle_instance::{Backends, Home};
 use cuttle_store::Store;
 
 /// Every backend this build has: embedded SQLite and PostgreSQL.
-pub const ALL: Backends = Backends {
-    sqlite: sqlite,
-    postgres: postgres,
-};
+pub const ALL: Backends = Backends { sqlite, postgres };
 
 fn sqlite(path: &Path, create: bool) -> cuttle_store::Result<Box<dyn Store>> {
     Ok(Box::new(cuttle_store_sqlite::SqliteStore::open(

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_domain::{COLLECTIONS, Collection, Ignorable};
+use cuttle_engine::closure::Ignore;
+use cuttle_engine::format::InlineScripts;
+use cuttle_service::request::{self as req, PasswordSource, Request};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -333,4 +336,201 @@ pub enum DocCommand {
         #[arg(long, value_name = "P")]
         project: Option<String>,
     },
+}
+
+// ---------------------------------------------------------------------------------------------
+// From what was parsed to the service's requests. (How the result is shown, `--format` and
+// `--quiet`, is the command line's own: [`Presentation`].)
+
+/// How a command's result is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Presentation {
+    pub format: Option<Format>,
+    pub quiet: bool,
+}
+
+impl PasswordArgs {
+    pub fn source(&self) -> PasswordSource {
+        match (&self.password_file, &self.password_env) {
+            (Some(file), _) => PasswordSource::File(file.clone()),
+            (None, Some(variable)) => PasswordSource::Env(variable.clone()),
+            (None, None) => PasswordSource::Default,
+        }
+    }
+}
+
+fn inline_scripts(arg: InlineScriptsArg) -> InlineScripts {
+    match arg {
+        InlineScriptsArg::Extract => InlineScripts::Extract,
+        InlineScriptsArg::Inline => InlineScripts::Inline,
+    }
+}
+
+impl Command {
+    /// The request this command makes, and how its result is shown; `None` for the wizard,
+    /// which makes its requests question by question.
+    pub fn request(&self) -> Option<(Request, Presentation)> {
+        let plain = Presentation::default();
+        Some(match self {
+            Command::Wizard => return None,
+            Command::Instance(command) => match command {
+                InstanceCommand::Create {
+                    name,
+                    database,
+                    master_key_file,
+                } => (
+                    Request::InstanceCreate(req::InstanceCreate {
+                        name: name.clone(),
+                        database: database.clone(),
+                        master_key_file: master_key_file.clone(),
+                    }),
+                    plain,
+                ),
+                InstanceCommand::List => (Request::InstanceList, plain),
+                InstanceCommand::Show { name, format } => (
+                    Request::InstanceShow { name: name.clone() },
+                    Presentation {
+                        format: Some(*format),
+                        quiet: false,
+                    },
+                ),
+                InstanceCommand::Delete { name } => {
+                    (Request::InstanceDelete { name: name.clone() }, plain)
+                }
+                InstanceCommand::MasterKey { name } => {
+                    (Request::InstanceMasterKey { name: name.clone() }, plain)
+                }
+                InstanceCommand::Backup { name, file } => (
+                    Request::InstanceBackup(req::Backup {
+                        instance: name.clone(),
+                        file: file.clone(),
+                    }),
+                    plain,
+                ),
+            },
+            Command::Sample(a) => (
+                Request::Sample(req::Sample {
+                    instance: a.instance.clone(),
+                    size: match a.size {
+                        SampleSize::Small => req::SampleSize::Small,
+                        SampleSize::Medium => req::SampleSize::Medium,
+                        SampleSize::Large => req::SampleSize::Large,
+                    },
+                    seed: a.seed,
+                    overwrite: a.overwrite,
+                }),
+                plain,
+            ),
+            Command::Doc(command) => (
+                match command {
+                    DocCommand::List {
+                        collection,
+                        instance,
+                        project,
+                    } => Request::DocList(req::DocList {
+                        instance: instance.clone(),
+                        collection: collection.0,
+                        project: project.clone(),
+                    }),
+                    DocCommand::Get {
+                        collection,
+                        key,
+                        instance,
+                        project,
+                    } => Request::DocGet(req::DocumentAddress {
+                        instance: instance.clone(),
+                        collection: collection.0,
+                        project: project.clone(),
+                        key: key.clone(),
+                    }),
+                    DocCommand::Put {
+                        collection,
+                        instance,
+                        file,
+                    } => Request::DocPut(req::DocPut {
+                        instance: instance.clone(),
+                        collection: collection.0,
+                        file: file.clone(),
+                    }),
+                    DocCommand::Delete {
+                        collection,
+                        key,
+                        instance,
+                        project,
+                    } => Request::DocDelete(req::DocumentAddress {
+                        instance: instance.clone(),
+                        collection: collection.0,
+                        project: project.clone(),
+                        key: key.clone(),
+                    }),
+                },
+                plain,
+            ),
+            Command::Export(a) => (
+                Request::Export(req::Export {
+                    instance: a.instance.clone(),
+                    directory: a.directory.clone(),
+                    clean: a.clean,
+                    no_prune: a.no_prune,
+                    rekey: a.rekey,
+                    include_task_logs: a.include_task_logs,
+                    ignore_history: a.ignore_history,
+                    inline_scripts: inline_scripts(a.inline_scripts),
+                    password: a.password.source(),
+                }),
+                plain,
+            ),
+            Command::PartialExport(a) => {
+                let mut ignore = Ignore::default();
+                for (on, kind) in [
+                    (a.ignore_machines, Ignorable::Machines),
+                    (a.ignore_tenants, Ignorable::Tenants),
+                    (a.ignore_certificates, Ignorable::Certificates),
+                    (a.ignore_history, Ignorable::History),
+                    (a.ignore_deployments, Ignorable::Deployments),
+                ] {
+                    if on {
+                        ignore.set(kind);
+                    }
+                }
+                (
+                    Request::PartialExport(req::PartialExport {
+                        instance: a.instance.clone(),
+                        directory: a.directory.clone(),
+                        projects: a.project.clone(),
+                        project_groups: a.project_group.clone(),
+                        ignore,
+                        clean: a.clean,
+                        rekey: a.rekey,
+                        include_task_logs: a.include_task_logs,
+                        inline_scripts: inline_scripts(a.inline_scripts),
+                        password: a.password.source(),
+                    }),
+                    plain,
+                )
+            }
+            Command::Import(a) => (
+                Request::Import(req::Import {
+                    instance: a.instance.clone(),
+                    source: match (&a.backup, &a.master_key_file) {
+                        (Some(file), Some(key)) => req::ImportSource::Backup {
+                            file: file.clone(),
+                            master_key_file: key.clone(),
+                        },
+                        _ => req::ImportSource::Directories(a.directory.clone()),
+                    },
+                    overwrite: a.overwrite,
+                    dry_run: a.dry_run,
+                    keep_destination_secrets: a.keep_destination_secrets,
+                    include_task_logs: a.include_task_logs,
+                    ignore_version_check: a.ignore_version_check,
+                    password: a.password.source(),
+                }),
+                Presentation {
+                    format: Some(a.format),
+                    quiet: a.quiet,
+                },
+            ),
+        })
+    }
 }

@@ -4,70 +4,44 @@ use std::io::{Seek, Write};
 
 use anyhow::Result;
 use cuttle_engine::import::{
-    Action, Change, ChangeKind, DirectorySource, ImportOptions, ImportSummary, PlanEvent, PlanSink,
-    Sources,
+    Action, Change, ChangeKind, DocumentPlan, ImportSummary, PlanEvent, PlanSink,
 };
-use cuttle_instance::{Home, Instance};
-use serde_json::{Value, json};
+use cuttle_service::request::Import;
+use cuttle_service::{PlanFailure, PlanSummary, Service};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::cli::{Format, ImportArgs};
+use crate::cli::{Format, Presentation};
 use crate::output::Visible;
 use crate::password::{self, Prompt};
 use crate::progress;
 
-/// What `args` import, and how.
-pub fn inputs(args: &ImportArgs) -> Result<(Sources, ImportOptions)> {
-    let sources = match (&args.backup, &args.master_key_file) {
-        (Some(file), Some(key_file)) => Sources::Backup {
-            file: file.clone(),
-            master_key: cuttle_instance::instance::read_key_file(
-                key_file,
-                cuttle_instance::files::Accept::FileOrPipe,
-            )?,
-        },
-        _ => Sources::Directories(
-            args.directory
-                .iter()
-                .map(|d| DirectorySource {
-                    directory: d.clone(),
-                })
-                .collect(),
-        ),
-    };
-    let options = ImportOptions {
-        overwrite: args.overwrite,
-        dry_run: args.dry_run,
-        keep_destination_secrets: args.keep_destination_secrets,
-        task_logs: args.include_task_logs,
-        ignore_version_check: args.ignore_version_check,
-    };
-    Ok((sources, options))
-}
-
 /// `cuttle import`; `given` is a password already asked for (by the wizard).
-pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -> Result<()> {
-    let (sources, options) = inputs(&args)?;
-    let mut instance = Instance::open(home, &args.instance)?;
-    let password = match (&sources, given) {
-        (Sources::Backup { .. }, _) => None,
-        (_, Some(given)) => Some(given),
-        (_, None) => Some(password::read(&args.password, Prompt::Once)?),
+pub fn import(
+    service: &Service,
+    request: &Import,
+    show: Presentation,
+    given: Option<Zeroizing<String>>,
+) -> Result<()> {
+    // The instance first, so that a missing one is said before a password is asked for.
+    let mut session = service.session(&request.instance)?;
+    let password = match (request.needs_password(), given) {
+        (false, _) => None,
+        (true, Some(given)) => Some(given),
+        (true, None) => Some(password::read(&request.password, Prompt::Once)?),
     };
     // The import ends as it would whatever happens to its standard output (see `output`).
     let stdout = crate::output::Out::keep_going();
-    let mut sink: Box<dyn PrintPlan> = match args.format {
-        Format::Text => Box::new(TextPlan::new(stdout, args.quiet)),
+    let mut sink: Box<dyn PrintPlan> = match show.format.unwrap_or(Format::Text) {
+        Format::Text => Box::new(TextPlan::new(stdout, show.quiet)),
         Format::Json => Box::new(JsonPlan {
             out: std::io::BufWriter::new(stdout),
         }),
     };
     let bar = progress::bar("planning");
-    let result = cuttle_engine::import::import(
-        &mut instance,
-        &sources,
+    let result = session.import(
+        request,
         password.as_ref().map(|p| p.as_bytes()),
-        &options,
         sink.as_sink(),
         &mut |done, total| {
             bar.set_length(total);
@@ -78,7 +52,7 @@ pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -
     let summary = match result {
         Ok(summary) => summary,
         Err(error) => {
-            sink.failed(&error.to_string())?;
+            sink.failed(&error)?;
             return Err(error.into());
         }
     };
@@ -95,7 +69,7 @@ pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -
         } else {
             "dry run (rolled back, nothing written)"
         },
-        args.instance,
+        request.instance,
         if totals.is_empty() {
             "nothing to do".to_owned()
         } else {
@@ -107,18 +81,6 @@ pub fn import(home: &Home, args: ImportArgs, given: Option<Zeroizing<String>>) -
         } else {
             String::new()
         }
-    );
-    Ok(())
-}
-
-pub fn backup(home: &Home, name: &str, file: &std::path::Path) -> Result<()> {
-    let mut instance = Instance::open(home, name)?;
-    let summary = cuttle_engine::backup::write_backup(&mut instance, file)?;
-    note!(
-        "backed up instance {name:?} to {}: {} documents, {:.1} MB; sensitive values stay under the instance's master key, which `cuttle import --backup` needs (`cuttle instance master-key {name}`)",
-        file.display(),
-        summary.documents,
-        summary.bytes as f64 / 1e6
     );
     Ok(())
 }
@@ -159,7 +121,7 @@ pub(crate) fn role_assignment_text(assignment: &Value) -> String {
 pub(crate) trait PrintPlan {
     fn as_sink(&mut self) -> &mut dyn PlanSink;
     fn summary(&mut self, summary: &ImportSummary) -> std::io::Result<()>;
-    fn failed(&mut self, message: &str) -> std::io::Result<()>;
+    fn failed(&mut self, error: &cuttle_service::Error) -> std::io::Result<()>;
 }
 
 /// `--format json`: one JSON object a line, written as the plan is made.
@@ -168,9 +130,33 @@ struct JsonPlan<W: Write> {
 }
 
 impl<W: Write> PlanSink for JsonPlan<W> {
+    /// Each event as one line; a reason or a warning with a hint says it in the command line's
+    /// words too (the hint stays, as data, beside it).
     fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
-        self.out
-            .write_all(crate::output::json(&event, false).as_bytes())?;
+        let line = match event {
+            PlanEvent::Document(plan) if plan.hint.is_some() && plan.reason.is_some() => {
+                let said = DocumentPlan {
+                    reason: plan
+                        .reason
+                        .as_deref()
+                        .map(|r| crate::hints::aside(r, plan.hint)),
+                    ..plan.clone()
+                };
+                crate::output::json(&PlanEvent::Document(&said), false)
+            }
+            PlanEvent::Warning {
+                message,
+                hint: Some(hint),
+            } => crate::output::json(
+                &PlanEvent::Warning {
+                    message: &crate::hints::aside(message, Some(hint)),
+                    hint: Some(hint),
+                },
+                false,
+            ),
+            event => crate::output::json(&event, false),
+        };
+        self.out.write_all(line.as_bytes())?;
         self.out.write_all(b"\n")
     }
 }
@@ -180,34 +166,14 @@ impl<W: Write> PrintPlan for JsonPlan<W> {
         self
     }
     fn summary(&mut self, summary: &ImportSummary) -> std::io::Result<()> {
-        let mut counts = serde_json::Map::new();
-        for (collection, action, n) in &summary.counts {
-            let entry = counts
-                .entry(collection.to_string())
-                .or_insert_with(|| json!({}));
-            entry[action.name()] = json!(n);
-        }
-        let totals: serde_json::Map<String, Value> = summary
-            .totals()
-            .into_iter()
-            .map(|(a, n)| (a.name().to_owned(), json!(n)))
-            .collect();
-        let line = json!({
-            "type": "summary",
-            "dryRun": summary.dry_run,
-            "committed": summary.committed,
-            "totals": totals,
-            "collections": counts,
-            "conflicts": summary.conflicts,
-            "grants": summary.grants,
-        });
+        let line = PlanSummary::from(summary);
         self.out
             .write_all(crate::output::json(&line, false).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.out.flush()
     }
-    fn failed(&mut self, message: &str) -> std::io::Result<()> {
-        let line = json!({ "type": "error", "message": message, "committed": false });
+    fn failed(&mut self, error: &cuttle_service::Error) -> std::io::Result<()> {
+        let line = PlanFailure::new(error);
         self.out
             .write_all(crate::output::json(&line, false).as_bytes())?;
         self.out.write_all(b"\n")?;
@@ -315,8 +281,8 @@ fn change_line(change: &Change) -> String {
 impl<W: Write> PlanSink for TextPlan<W> {
     fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
         match event {
-            PlanEvent::Warning { message } => {
-                note!("warning: {message}");
+            PlanEvent::Warning { message, hint } => {
+                note!("warning: {}", crate::hints::aside(message, hint));
             }
             PlanEvent::Grant(grant) => {
                 self.section("Changes that grant access:")?;
@@ -361,7 +327,7 @@ impl<W: Write> PlanSink for TextPlan<W> {
                 if let Some(reason) = &plan.reason
                     && plan.action != Action::Skip
                 {
-                    write!(self.buffer, " ({reason})")?;
+                    write!(self.buffer, " ({})", crate::hints::aside(reason, plan.hint))?;
                 }
                 writeln!(self.buffer)?;
                 for change in &plan.changes {
@@ -430,7 +396,7 @@ impl<W: Write> PrintPlan for TextPlan<W> {
         }
         self.out.flush()
     }
-    fn failed(&mut self, _message: &str) -> std::io::Result<()> {
+    fn failed(&mut self, _error: &cuttle_service::Error) -> std::io::Result<()> {
         self.out.write_all(&self.blockers.0)?;
         self.out.flush()
     }

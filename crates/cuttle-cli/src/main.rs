@@ -6,6 +6,7 @@ mod output;
 
 mod cli;
 mod commands;
+mod hints;
 mod import;
 mod password;
 mod progress;
@@ -37,7 +38,11 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             note!("error: {}", commands::describe_error(&error));
-            ExitCode::FAILURE
+            // A request that contradicts itself is wrong usage, as clap's own refusals are.
+            match error.downcast_ref::<cuttle_service::Error>() {
+                Some(e) if e.kind == cuttle_service::ErrorKind::Usage => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

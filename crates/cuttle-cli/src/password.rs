@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use cuttle_instance::files::{self, Accept};
 use zeroize::Zeroizing;
 
-use crate::cli::PasswordArgs;
+use cuttle_service::request::PasswordSource;
 
 /// The variable read when neither `--password-file` nor `--password-env` is given.
 pub const PASSWORD_ENV: &str = "CUTTLE_PASSWORD";
@@ -19,8 +19,8 @@ pub enum Prompt {
     Twice,
 }
 
-pub fn read(args: &PasswordArgs, prompt: Prompt) -> Result<Zeroizing<String>> {
-    let password = if let Some(file) = &args.password_file {
+pub fn read(source: &PasswordSource, prompt: Prompt) -> Result<Zeroizing<String>> {
+    let password = if let PasswordSource::File(file) = source {
         let text = files::read_text(
             file,
             "password file",
@@ -35,7 +35,7 @@ pub fn read(args: &PasswordArgs, prompt: Prompt) -> Result<Zeroizing<String>> {
             );
         }
         first
-    } else if let Some(variable) = &args.password_env {
+    } else if let PasswordSource::Env(variable) = source {
         match from_env(variable)? {
             Some(value) => value,
             None => bail!("--password-env {variable}: the variable {variable} is not set"),

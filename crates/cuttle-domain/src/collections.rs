@@ -601,6 +601,29 @@ impl C {
     }
 }
 
+/// A collection is written by its name (`environments`, `deployment-processes`).
+impl serde::Serialize for C {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for C {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        C::from_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format_args!(
+                "{name:?} is not a collection (one of {})",
+                COLLECTIONS
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,6 +189,51 @@ pub enum MergeRule {
     CreateOnly,
 }
 
+/// A kind of document that a partial export may leave out (`--ignore-<name>` on the command
+/// line); references to it are then resolved against the destination at import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ignorable {
+    Machines,
+    Tenants,
+    Certificates,
+    /// Releases, deployments and task logs.
+    History,
+    /// Deployments and task logs (releases stay).
+    Deployments,
+}
+
+impl Ignorable {
+    pub const ALL: [Ignorable; 5] = [
+        Ignorable::Machines,
+        Ignorable::Tenants,
+        Ignorable::Certificates,
+        Ignorable::History,
+        Ignorable::Deployments,
+    ];
+
+    /// Its name: in `--ignore-<name>` and in a manifest's `ignored`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ignorable::Machines => "machines",
+            Ignorable::Tenants => "tenants",
+            Ignorable::Certificates => "certificates",
+            Ignorable::History => "history",
+            Ignorable::Deployments => "deployments",
+        }
+    }
+
+    /// What leaving it out means, for people.
+    pub fn about(self) -> &'static str {
+        match self {
+            Ignorable::Machines => "deployment targets (resolved by name at import)",
+            Ignorable::Tenants => "tenants",
+            Ignorable::Certificates => "certificates",
+            Ignorable::History => "history: releases, deployments, task logs",
+            Ignorable::Deployments => "deployments and task logs (releases stay)",
+        }
+    }
+}
+
 /// Where a collection's documents stand in an export (SPEC 5.1). File names are made from
 /// natural keys by the export format's rule; see `cuttle-engine`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,9 @@ pub mod sensitive;
 pub mod shape;
 
 pub use collections::COLLECTIONS;
-pub use decl::{Collection, CollectionDecl, Layout, MergeRule, Owner, RefDecl, RefScope};
+pub use decl::{
+    Collection, CollectionDecl, Ignorable, Layout, MergeRule, Owner, RefDecl, RefScope,
+};
 pub use path::JsonPath;
 pub use shape::ShapeError;
 

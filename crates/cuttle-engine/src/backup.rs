@@ -159,7 +159,7 @@ pub enum BackupError {
     )]
     WrongMasterKey { path: PathBuf, identity: String },
     #[error(
-        "{}: made by a newer Cuttle (format {found}); this one reads up to {supported}: upgrade Cuttle, or give --ignore-version-check to try anyway (at the risk of misreading it)",
+        "{}: made by a newer Cuttle (format {found}); this one reads up to {supported}: upgrade Cuttle",
         path.display(),
         supported = BACKUP_FORMAT_VERSION
     )]
@@ -265,6 +265,18 @@ impl Write for Hashing<'_> {
     fn flush(&mut self) -> io::Result<()> {
         let mut file = self.file;
         file.flush()
+    }
+}
+
+impl BackupError {
+    /// What can be done about it, where something can.
+    pub fn hint(&self) -> Option<cuttle_instance::error::Hint> {
+        match self {
+            BackupError::NewerFormat { .. } => {
+                Some(cuttle_instance::error::Hint::IgnoreVersionCheck)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cuttle_domain::decl::RefScope;
 use cuttle_domain::path;
-use cuttle_domain::{COLLECTIONS, Collection, names};
+use cuttle_domain::{COLLECTIONS, Collection, Ignorable, names};
+use cuttle_instance::error::{Hint, Message};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
 use serde_json::Value;
 
@@ -30,7 +31,8 @@ pub struct Selection {
 }
 
 /// The kinds a partial export leaves out.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Ignore {
     pub machines: bool,
     pub tenants: bool,
@@ -54,19 +56,38 @@ impl Ignore {
         }
     }
 
-    /// The names of the ignored kinds, for the manifest.
+    /// Whether `kind` is left out.
+    pub fn ignores(&self, kind: Ignorable) -> bool {
+        match kind {
+            Ignorable::Machines => self.machines,
+            Ignorable::Tenants => self.tenants,
+            Ignorable::Certificates => self.certificates,
+            Ignorable::History => self.history,
+            Ignorable::Deployments => self.deployments,
+        }
+    }
+
+    /// Leaves `kind` out.
+    pub fn set(&mut self, kind: Ignorable) {
+        *match kind {
+            Ignorable::Machines => &mut self.machines,
+            Ignorable::Tenants => &mut self.tenants,
+            Ignorable::Certificates => &mut self.certificates,
+            Ignorable::History => &mut self.history,
+            Ignorable::Deployments => &mut self.deployments,
+        } = true;
+    }
+
+    /// The kinds left out, in the order of [`Ignorable::ALL`].
+    pub fn kinds(&self) -> impl Iterator<Item = Ignorable> + '_ {
+        Ignorable::ALL.into_iter().filter(|k| self.ignores(*k))
+    }
+
+    /// The names of the ignored kinds, for the manifest (sorted).
     pub fn names(&self) -> Vec<String> {
-        [
-            (self.certificates, "certificates"),
-            (self.deployments, "deployments"),
-            (self.history, "history"),
-            (self.machines, "machines"),
-            (self.tenants, "tenants"),
-        ]
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| name.to_owned())
-        .collect()
+        let mut names: Vec<String> = self.kinds().map(|k| k.name().to_owned()).collect();
+        names.sort();
+        names
     }
 }
 
@@ -82,7 +103,7 @@ pub struct Closure {
 #[derive(Debug, thiserror::Error)]
 pub enum ClosureError {
     #[error("{0}")]
-    Selection(String),
+    Selection(Message),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -149,17 +170,18 @@ pub fn closure(txn: &mut dyn ReadTxn, selection: &Selection) -> Result<Closure, 
     let mut projects = BTreeMap::new();
     for name in &selection.projects {
         let id = find(Collection::Projects, name).ok_or_else(|| {
-            ClosureError::Selection(format!("there is no project named {}", names::quoted(name)))
+            ClosureError::Selection(
+                format!("there is no project named {}", names::quoted(name)).into(),
+            )
         })?;
         projects.insert(id, addresses[&id].2.clone());
     }
     let mut groups = HashSet::new();
     for name in &selection.project_groups {
         let id = find(Collection::ProjectGroups, name).ok_or_else(|| {
-            ClosureError::Selection(format!(
-                "there is no project group named {}",
-                names::quoted(name)
-            ))
+            ClosureError::Selection(
+                format!("there is no project group named {}", names::quoted(name)).into(),
+            )
         })?;
         groups.insert(id);
     }
@@ -180,10 +202,10 @@ pub fn closure(txn: &mut dyn ReadTxn, selection: &Selection) -> Result<Closure, 
         projects.extend(in_groups);
     }
     if projects.is_empty() {
-        return Err(ClosureError::Selection(
-            "the selection holds no project: give --project or a --project-group that has projects"
-                .into(),
-        ));
+        return Err(ClosureError::Selection(Message::hinted(
+            "the selection holds no project",
+            Hint::SelectProjects,
+        )));
     }
 
     let mut included: HashSet<DocId> = HashSet::new();

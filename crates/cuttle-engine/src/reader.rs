@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
 use cuttle_domain::{COLLECTIONS, Collection, Layout};
 use cuttle_domain::{names, path};
+use cuttle_instance::error::{Hint, Message};
 use cuttle_instance::{Incoming, codec};
 use serde_json::{Value, json};
 
@@ -106,7 +107,7 @@ struct Walk {
     files: Vec<(PathBuf, u64)>,
     /// What looks like a document but stands where the format puts none, outside the format's
     /// folders (a `package.json`, an export copied into a folder of its own): not read, and said.
-    warnings: Vec<String>,
+    warnings: Vec<Message>,
 }
 
 /// Walks the tree of the export at `root`: every regular file the format owns; links and
@@ -203,21 +204,24 @@ fn walk(root: &Path) -> Result<Walk, ReadError> {
     exports.sort();
     let mut warnings = Vec::new();
     for export in exports {
-        warnings.push(format!(
-            "{} holds an export of its own ({}), which is not read: give it as a --directory of its own to import it",
-            names::visible(&export.display().to_string()),
-            format::MANIFEST
+        warnings.push(Message::hinted(
+            format!(
+                "{} holds an export of its own ({}), which is not read",
+                names::visible(&export.display().to_string()),
+                format::MANIFEST
+            ),
+            Hint::SourceOfItsOwn,
         ));
     }
     if !foreign.is_empty() {
         let n = foreign.len();
-        warnings.push(format!(
+        warnings.push(Message::from(format!(
             "{n} {} like documents {} outside the format's folders and {} not read: {}",
             many(n, "file that looks", "files that look"),
             many(n, "stands", "stand"),
             many(n, "is", "are"),
             listed(&foreign),
-        ));
+        )));
     }
     Ok(Walk { files, warnings })
 }
@@ -370,7 +374,7 @@ pub struct Documents {
     /// The extracted scripts of the tree that no document read so far names.
     scripts: BTreeSet<PathBuf>,
     /// What the reader leaves out, and says (see [`Documents::warnings`]).
-    warnings: Vec<String>,
+    warnings: Vec<Message>,
     done: bool,
 }
 
@@ -383,7 +387,7 @@ impl Documents {
     /// What the reader found and left out, for the plan to show: files that look like
     /// documents outside the format's folders, known from the start; once every document is
     /// read, the extracted scripts that none of them names.
-    pub fn warnings(&mut self) -> Vec<String> {
+    pub fn warnings(&mut self) -> Vec<Message> {
         std::mem::take(&mut self.warnings)
     }
 
@@ -428,10 +432,10 @@ impl Documents {
             if !unnamed.is_empty() {
                 let n = unnamed.len();
                 let (file, are) = (many(n, "file", "files"), many(n, "is", "are"));
-                self.warnings.push(format!(
+                self.warnings.push(Message::from(format!(
                     "{n} script {file} in the format's script folders {are} named by no document, and {are} not read: {}",
                     listed(&unnamed),
-                ));
+                )));
             }
             for (relative, text) in std::mem::take(&mut self.waiting_logs) {
                 let log = self.log_document(&relative, &text).ok_or_else(|| {

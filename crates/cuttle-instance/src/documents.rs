@@ -25,7 +25,7 @@ use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError, StoredDoc, WriteTxn};
 use serde_json::Value;
 
 use crate::codec::{self, Decrypt, Fail, Lookup, Names};
-use crate::error::{Error, Problem, Problems, Result};
+use crate::error::{Error, Hint, Message, Problem, Problems, Result};
 
 /// At most this many problems are reported for one batch.
 pub const MAX_PROBLEMS: usize = 100;
@@ -156,6 +156,8 @@ impl Collector {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem {
                 origin: (!origin.is_empty()).then(|| origin.to_owned()),
+                line: None,
+                column: None,
                 document: document.to_owned(),
                 path,
                 message,
@@ -224,6 +226,8 @@ fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<S
     let raw = parse(docs, index, codec::Part::Whole).map_err(|m| {
         Error::Invalid(Problems(vec![Problem {
             origin: Some(docs.origin(index).to_owned()),
+            line: None,
+            column: None,
             document: String::new(),
             path: JsonPath::root(),
             message: m,
@@ -473,6 +477,8 @@ fn check_removed_tags(txn: &mut dyn WriteTxn, removed: &HashSet<String>) -> Resu
     let lines = referrer_lines(txn, &found)?;
     Err(Error::Invalid(Problems(vec![Problem {
         origin: None,
+        line: None,
+        column: None,
         document: "tag-sets".into(),
         path: JsonPath::root().field("tags"),
         message: format!(
@@ -535,11 +541,14 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
     let owner = owner_of(txn, decl, address.project)?;
     let key_text = address.key.unwrap_or("");
     if address.key.is_none() && !decl.key.is_empty() {
-        return Err(Error::NotFound(format!(
-            "{} are found by their {}: give it",
-            decl.name,
-            decl.key.join(" / ")
-        )));
+        return Err(Error::NotFound(
+            format!(
+                "{} are found by their {}: give it",
+                decl.name,
+                decl.key.join(" / ")
+            )
+            .into(),
+        ));
     }
     let single_name = decl.key.len() == 1 && decl.key_ref(decl.key[0]).is_none();
     if !single_name && !decl.key.is_empty() {
@@ -563,7 +572,7 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
             return Err(Error::NotFound(format!(
                 "{key_text:?} is not a key of {}: their keys have {expected} parts ({names}as `cuttle doc list {}` prints them), separated by \" / \", an empty part for a missing one; this has {given}",
                 decl.name, decl.name
-            )));
+            ).into()));
         }
     }
     let mut parts = key_text.split(codec::DISPLAY_SEPARATOR);
@@ -577,11 +586,14 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
             .project
             .map(|p| format!(" in project {}", names::quoted(p)))
             .unwrap_or_default();
-        Error::NotFound(format!(
-            "there is no document {} in {}{within}",
-            names::quoted(key_text),
-            decl.name
-        ))
+        Error::NotFound(
+            format!(
+                "there is no document {} in {}{within}",
+                names::quoted(key_text),
+                decl.name
+            )
+            .into(),
+        )
     };
     codec::normalize_key_fields(decl, &mut value);
     let key = match codec::stored_key(decl, &value, owner, &mut ReadLookup(txn), &JsonPath::root())
@@ -597,22 +609,21 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
 fn owner_of(txn: &mut dyn ReadTxn, decl: &CollectionDecl, project: Option<&str>) -> Result<DocId> {
     match (decl.is_project_owned(), project) {
         (false, None) => Ok(NO_OWNER),
-        (false, Some(_)) => Err(Error::NotFound(format!(
-            "{} do not belong to projects: leave --project out",
-            decl.name
+        (false, Some(_)) => Err(Error::NotFound(Message::hinted(
+            format!("{} do not belong to projects", decl.name),
+            Hint::NoProject,
         ))),
-        (true, None) => Err(Error::NotFound(format!(
-            "{} belong to a project: give --project",
-            decl.name
+        (true, None) => Err(Error::NotFound(Message::hinted(
+            format!("{} belong to a project", decl.name),
+            Hint::GiveProject,
         ))),
         (true, Some(project)) => {
             let project = cuttle_domain::names::nfc(project);
             txn.find_id(Collection::Projects, NO_OWNER, &project)?
                 .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "there is no project named {}",
-                        names::quoted(&project)
-                    ))
+                    Error::NotFound(
+                        format!("there is no project named {}", names::quoted(&project)).into(),
+                    )
                 })
         }
     }
@@ -708,6 +719,8 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
         let lines = referrer_lines(txn, &referrers)?;
         return Err(Error::Invalid(Problems(vec![Problem {
             origin: None,
+            line: None,
+            column: None,
             document: format!("{} {this:?}", doc.collection.name()),
             path: JsonPath::root(),
             message: format!(

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use cuttle_domain::names;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Message, Result};
 use crate::files::{self, Accept};
 
 /// Where instances are registered, and how their databases are opened.
@@ -127,7 +127,7 @@ pub fn check_instance_name(name: &str) -> Result<()> {
         Err(Error::Registry(format!(
             "{} is not a valid instance name: use 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.' or '-'",
             names::quoted(name)
-        )))
+        ).into()))
     }
 }
 
@@ -175,10 +175,13 @@ impl Home {
         ) {
             Ok(text) => text,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound(format!(
-                    "there is no instance named {} under {} (see `cuttle instance list`)",
-                    names::quoted(name),
-                    self.root.display()
+                return Err(Error::NotFound(Message::hinted(
+                    format!(
+                        "there is no instance named {} under {}",
+                        names::quoted(name),
+                        self.root.display()
+                    ),
+                    Hint::ListInstances,
                 )));
             }
             Err(e) => return Err(e),
@@ -187,7 +190,7 @@ impl Home {
         files::tighten(&file);
         files::tighten(&self.instance_dir(name));
         serde_json::from_str(&text)
-            .map_err(|e| Error::Registry(format!("{} is damaged: {e}", file.display())))
+            .map_err(|e| Error::Registry(format!("{} is damaged: {e}", file.display()).into()))
     }
 
     pub fn exists(&self, name: &str) -> bool {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use cuttle_crypto::{MasterKey, Place, Sealer};
 use cuttle_store::{Store, meta};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Message, Result};
 use crate::files::{self, Accept};
 use crate::home::{Backend, Home, Registration, check_instance_name, redact_url};
 
@@ -112,9 +112,9 @@ impl Instance {
     ) -> Result<Instance> {
         check_instance_name(name)?;
         if home.exists(name) {
-            return Err(Error::Registry(format!(
-                "an instance named {name:?} already exists"
-            )));
+            return Err(Error::Registry(
+                format!("an instance named {name:?} already exists").into(),
+            ));
         }
         let dir = home.create_instance_dir(name)?;
         let (backend, database) = match database {
@@ -126,9 +126,12 @@ impl Instance {
                 (Backend::Postgres, url.to_owned())
             }
             Some(other) => {
-                return Err(Error::Registry(format!(
-                    "{} is not a PostgreSQL URL (postgres://user@host:port/database); leave --database out for an embedded instance",
-                    redact_url(other)
+                return Err(Error::Registry(Message::hinted(
+                    format!(
+                        "{} is not a PostgreSQL URL (postgres://user@host:port/database)",
+                        redact_url(other)
+                    ),
+                    Hint::EmbeddedDatabase,
                 )));
             }
         };

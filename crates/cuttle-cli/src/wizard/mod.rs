@@ -1,31 +1,31 @@
 //! `cuttle wizard`: an export or an import, asked question by question in the terminal, ending
 //! by running it or by showing the command line that does the same.
 //!
-//! The choices become the arguments of a `cuttle` command ([`ExportChoices::args`],
-//! [`ImportChoices::args`]); "run" parses those very arguments and runs them as the command line
-//! would, and "show script" prints them quoted for the shell, so the two cannot differ. The
-//! password is never part of the script: it reads `--password-env CUTTLE_PASSWORD`.
+//! The choices become a request of the service ([`ExportChoices::request`],
+//! [`ImportChoices::request`]); "run" runs that request, and "show script" prints the command
+//! line it renders itself as ([`Request::command_line`]), so the two cannot differ. The password
+//! is never part of the script: it reads `--password-env CUTTLE_PASSWORD`.
 //!
 //! Esc or Ctrl-C at any question leaves without changing anything ([`Cancelled`]).
 
-mod script;
-
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use clap::Parser;
-use cuttle_domain::Collection;
-use cuttle_engine::import::{
-    Action, Blocker, Conflict, DocumentPlan, Grant, ImportError, PlanEvent, PlanSink,
+use cuttle_domain::{Collection, Ignorable};
+use cuttle_engine::closure::Ignore;
+use cuttle_engine::format::InlineScripts;
+use cuttle_service::inspect::{self, ExportTarget};
+use cuttle_service::request::{
+    Backup, DocList, Export, Import, ImportSource, PartialExport, PasswordSource, Request,
 };
-use cuttle_instance::{Home, Instance};
+use cuttle_service::{ErrorKind, Preview, Service, script};
 use inquire::error::InquireError;
 use inquire::{Confirm, MultiSelect, Password, PasswordDisplayMode, Select, Text};
 use zeroize::Zeroizing;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Presentation;
 
 /// The variable the script reads the password from.
 const PASSWORD_VARIABLE: &str = "CUTTLE_PASSWORD";
@@ -98,23 +98,40 @@ fn password(confirm_it: bool) -> Result<Zeroizing<String>> {
     }
 }
 
-/// Parses `args` as the command line would and runs them.
-fn execute(home: &Home, args: &[String], password: Option<&Zeroizing<String>>) -> Result<()> {
-    let cli =
-        Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(args.iter().cloned()))?;
-    cli.check()?;
-    crate::commands::execute(home, cli.command, password.cloned())
+/// Runs `request` as the command line would (an import's plan shortened to its summary and the
+/// changes that grant access: the preview showed the rest).
+fn execute(
+    service: &Service,
+    request: &Request,
+    password: Option<&Zeroizing<String>>,
+) -> Result<()> {
+    let show = Presentation {
+        format: None,
+        quiet: true,
+    };
+    crate::commands::execute(service, request, show, password.cloned())
+}
+
+/// The kind of a service error behind `error`, if it is one.
+fn kind(error: &anyhow::Error) -> Option<ErrorKind> {
+    error
+        .downcast_ref::<cuttle_service::Error>()
+        .map(|e| e.kind)
 }
 
 /// The wizard's entry point.
-pub fn run(home: &Home) -> Result<()> {
+pub fn run(service: &Service) -> Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         bail!(
             "cuttle wizard asks its questions on a terminal, and none is attached; without one, use the \
              commands it runs: `cuttle export`, `cuttle partial-export` and `cuttle import` (see their --help)"
         );
     }
-    let instances: Vec<String> = home.list()?.into_iter().map(|r| r.name).collect();
+    let instances: Vec<String> = service
+        .list_instances()?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     if instances.is_empty() {
         bail!("there is no instance yet: create one with `cuttle instance create NAME`");
     }
@@ -122,52 +139,22 @@ pub fn run(home: &Home) -> Result<()> {
     let export = "Export an instance, or some of its projects, to a directory";
     let import = "Import exports or a backup into an instance";
     if select("What do you want to do?", vec![export, import], 0)? == export {
-        export_wizard(home, &instances)
+        export_wizard(service, &instances)
     } else {
-        import_wizard(home, &instances)
+        import_wizard(service, &instances)
     }
 }
 
 // -------------------------------------------------------------------------------------------------
 // Export
 
+/// A kind to leave out, as the wizard lists it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Leave {
-    Machines,
-    Tenants,
-    Certificates,
-    History,
-    Deployments,
-}
-
-impl Leave {
-    const ALL: [Leave; 5] = [
-        Leave::Machines,
-        Leave::Tenants,
-        Leave::Certificates,
-        Leave::History,
-        Leave::Deployments,
-    ];
-    fn flag(self) -> &'static str {
-        match self {
-            Leave::Machines => "--ignore-machines",
-            Leave::Tenants => "--ignore-tenants",
-            Leave::Certificates => "--ignore-certificates",
-            Leave::History => "--ignore-history",
-            Leave::Deployments => "--ignore-deployments",
-        }
-    }
-}
+struct Leave(Ignorable);
 
 impl fmt::Display for Leave {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Leave::Machines => "deployment targets (resolved by name at import)",
-            Leave::Tenants => "tenants",
-            Leave::Certificates => "certificates",
-            Leave::History => "history: releases, deployments, task logs",
-            Leave::Deployments => "deployments and task logs (releases stay)",
-        })
+        f.write_str(self.0.about())
     }
 }
 
@@ -185,104 +172,88 @@ struct ExportChoices {
 }
 
 impl ExportChoices {
-    fn args(&self) -> Vec<String> {
-        let mut args: Vec<String> = Vec::new();
-        let mut push = |a: &str| args.push(a.to_owned());
-        push(if self.partial {
-            "partial-export"
+    fn ignore(&self) -> Ignore {
+        let mut ignore = Ignore::default();
+        for leave in &self.leave {
+            ignore.set(leave.0);
+        }
+        ignore
+    }
+
+    /// Whether history is exported, so that task logs can be.
+    fn keeps_history(&self) -> bool {
+        if self.partial {
+            let ignore = self.ignore();
+            !ignore.history && !ignore.deployments
         } else {
-            "export"
-        });
-        push("--instance");
-        push(&self.instance);
-        push("--directory");
-        push(&self.directory);
-        let keeps_history = if self.partial {
-            for p in &self.projects {
-                push("--project");
-                push(p);
-            }
-            for g in &self.groups {
-                push("--project-group");
-                push(g);
-            }
-            for l in &self.leave {
-                push(l.flag());
-            }
-            !self.leave.contains(&Leave::History) && !self.leave.contains(&Leave::Deployments)
-        } else {
-            if !self.history {
-                push("--ignore-history");
-            }
             self.history
+        }
+    }
+
+    fn request(&self) -> Request {
+        let inline_scripts = if self.inline_scripts {
+            InlineScripts::Inline
+        } else {
+            InlineScripts::Extract
         };
-        if self.task_logs && keeps_history {
-            push("--include-task-logs");
+        let password = PasswordSource::Env(PASSWORD_VARIABLE.to_owned());
+        let include_task_logs = self.task_logs && self.keeps_history();
+        if self.partial {
+            Request::PartialExport(PartialExport {
+                instance: self.instance.clone(),
+                directory: PathBuf::from(&self.directory),
+                projects: self.projects.clone(),
+                project_groups: self.groups.clone(),
+                ignore: self.ignore(),
+                clean: false,
+                rekey: false,
+                include_task_logs,
+                inline_scripts,
+                password,
+            })
+        } else {
+            Request::Export(Export {
+                instance: self.instance.clone(),
+                directory: PathBuf::from(&self.directory),
+                clean: false,
+                no_prune: false,
+                rekey: false,
+                include_task_logs,
+                ignore_history: !self.history,
+                inline_scripts,
+                password,
+            })
         }
-        if self.inline_scripts {
-            push("--inline-scripts");
-            push("inline");
-        }
-        push("--password-env");
-        push(PASSWORD_VARIABLE);
-        args
     }
 }
 
 /// The names of a collection's documents in `instance`.
-fn names(home: &Home, instance: &str, collection: Collection) -> Result<Vec<String>> {
-    let mut instance = Instance::open(home, instance)?;
-    let mut read = instance.store().read()?;
-    Ok(cuttle_instance::documents::list(
-        &mut *read, collection, None,
-    )?)
+fn names(service: &Service, instance: &str, collection: Collection) -> Result<Vec<String>> {
+    Ok(service.session(instance)?.list_documents(&DocList {
+        instance: instance.to_owned(),
+        collection,
+        project: None,
+    })?)
 }
 
 /// What exporting into `directory` will do to what is there, for a warning; `None` when there is
 /// nothing to say.
 fn directory_warning(directory: &Path) -> Option<String> {
-    let entries: Vec<_> = std::fs::read_dir(directory).ok()?.flatten().collect();
-    if entries.is_empty() {
-        return None;
-    }
-    if directory.join(cuttle_engine::format::MANIFEST).is_file() {
-        return Some(format!(
-            "{} holds an earlier Cuttle export ({} files the format owns): it will be mirrored. Those files that no longer \
+    match inspect::Directory::at(directory).export_target() {
+        ExportTarget::Empty => None,
+        ExportTarget::Mirrors { owned_files } => Some(format!(
+            "{} holds an earlier Cuttle export ({owned_files} files the format owns): it will be mirrored. Those files that no longer \
              match a document of this export are removed; other files (a README, .git) are never touched.",
             directory.display(),
-            owned_files(directory)
-        ));
+        )),
+        ExportTarget::Beside { entries } => Some(format!(
+            "{} is not empty ({entries} entries) and holds no Cuttle export: the export adds its files beside what is there and removes nothing.",
+            directory.display(),
+        )),
     }
-    Some(format!(
-        "{} is not empty ({} entries) and holds no Cuttle export: the export adds its files beside what is there and removes nothing.",
-        directory.display(),
-        entries.len()
-    ))
 }
 
-/// How many files under `directory` the export format owns (links are not followed).
-fn owned_files(directory: &Path) -> usize {
-    let mut count = 0;
-    let mut stack = vec![std::path::PathBuf::new()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(directory.join(&dir)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let relative = dir.join(entry.file_name());
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() && cuttle_engine::format::owns_dir(&relative) => {
-                    stack.push(relative)
-                }
-                Ok(kind) if kind.is_file() && cuttle_engine::format::owns(&relative) => count += 1,
-                _ => {}
-            }
-        }
-    }
-    count
-}
-
-fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
+fn export_wizard(service: &Service, instances: &[String]) -> Result<()> {
     let mut c = ExportChoices {
         history: true,
         ..ExportChoices::default()
@@ -318,8 +289,8 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                 }
             }
             Step::Selection => {
-                let projects = names(home, &c.instance, Collection::Projects)?;
-                let groups = names(home, &c.instance, Collection::ProjectGroups)?;
+                let projects = names(service, &c.instance, Collection::Projects)?;
+                let groups = names(service, &c.instance, Collection::ProjectGroups)?;
                 let chosen = |all: &[String], had: &[String]| -> Vec<usize> {
                     all.iter()
                         .enumerate()
@@ -347,14 +318,15 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                     note!("Pick at least one project or project group.");
                     continue;
                 }
-                let defaults: Vec<usize> = Leave::ALL
+                let all: Vec<Leave> = Ignorable::ALL.into_iter().map(Leave).collect();
+                let defaults: Vec<usize> = all
                     .iter()
                     .enumerate()
                     .filter(|(_, l)| c.leave.contains(l))
                     .map(|(i, _)| i)
                     .collect();
                 c.leave = answer(
-                    MultiSelect::new("Leave out (none by default):", Leave::ALL.to_vec())
+                    MultiSelect::new("Leave out (none by default):", all)
                         .with_default(&defaults)
                         .prompt(),
                 )?;
@@ -391,12 +363,7 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                     c.history =
                         confirm("Include history (releases and deployments)?", c.history, "")?;
                 }
-                let history = if c.partial {
-                    !c.leave.contains(&Leave::History) && !c.leave.contains(&Leave::Deployments)
-                } else {
-                    c.history
-                };
-                c.task_logs = history
+                c.task_logs = c.keeps_history()
                     && confirm(
                         "Include deployments' task logs?",
                         c.task_logs,
@@ -435,28 +402,24 @@ fn export_wizard(home: &Home, instances: &[String]) -> Result<()> {
                 );
                 let choice = select("Now?", vec![RUN, SHOW_SCRIPT, CHANGE, CANCEL], 0)?;
                 match choice {
-                    RUN => match execute(home, &c.args(), pass.as_ref()) {
+                    RUN => match execute(service, &c.request(), pass.as_ref()) {
                         Ok(()) => {
                             println!("Done. The same again, as a command:");
-                            print_script(&[c.args()]);
+                            print_script(&[c.request()]);
                             return Ok(());
                         }
                         Err(error) => {
                             note!("error: {}", crate::commands::describe_error(&error));
-                            match error.downcast_ref::<cuttle_engine::export::ExportError>() {
-                                Some(cuttle_engine::export::ExportError::Password(_)) => {
-                                    Step::Password
-                                }
-                                Some(
-                                    cuttle_engine::export::ExportError::Directory(_)
-                                    | cuttle_engine::export::ExportError::Io { .. },
-                                ) => Step::Directory,
+                            match kind(&error) {
+                                Some(ErrorKind::Password) => Step::Password,
+                                Some(ErrorKind::Selection) if c.partial => Step::Selection,
+                                Some(ErrorKind::Directory | ErrorKind::Io) => Step::Directory,
                                 _ => Step::Summary,
                             }
                         }
                     },
                     SHOW_SCRIPT => {
-                        print_script(&[c.args()]);
+                        print_script(&[c.request()]);
                         Step::Summary
                     }
                     CHANGE => {
@@ -510,13 +473,16 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-/// Prints the commands, one a line, joined with `&&`.
-fn print_script(commands: &[Vec<String>]) {
+/// Prints the requests' commands, one a line, joined with `&&`.
+fn print_script(requests: &[Request]) {
     println!();
     println!(
         "# The password is read from ${PASSWORD_VARIABLE}; set it first, e.g.: read -rs {PASSWORD_VARIABLE} && export {PASSWORD_VARIABLE}"
     );
-    let lines: Vec<String> = commands.iter().map(|c| script::command_line(c)).collect();
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|r| script::shell_line(&r.command_line()))
+        .collect();
     println!("{}", lines.join(" &&\n"));
     println!();
     let _ = std::io::stdout().flush();
@@ -539,231 +505,174 @@ struct ImportChoices {
 }
 
 impl ImportChoices {
-    fn args(&self) -> Vec<String> {
-        let mut args: Vec<String> =
-            vec!["import".into(), "--instance".into(), self.instance.clone()];
-        match &self.backup {
-            Some((file, key)) => {
-                args.extend(["--backup".into(), file.clone()]);
-                args.extend(["--master-key-file".into(), key.clone()]);
-            }
-            None => {
-                for d in &self.directories {
-                    args.extend(["--directory".into(), d.clone()]);
-                }
-            }
+    fn request(&self) -> Import {
+        let (source, password) = match &self.backup {
+            Some((file, key)) => (
+                ImportSource::Backup {
+                    file: PathBuf::from(file),
+                    master_key_file: PathBuf::from(key),
+                },
+                PasswordSource::Default,
+            ),
+            None => (
+                ImportSource::Directories(self.directories.iter().map(PathBuf::from).collect()),
+                PasswordSource::Env(PASSWORD_VARIABLE.to_owned()),
+            ),
+        };
+        Import {
+            instance: self.instance.clone(),
+            source,
+            overwrite: self.overwrite,
+            dry_run: false,
+            keep_destination_secrets: self.keep_destination_secrets,
+            include_task_logs: self.task_logs && self.backup.is_none(),
+            ignore_version_check: false,
+            password,
         }
-        if self.overwrite {
-            args.push("--overwrite".into());
-        }
-        if self.keep_destination_secrets {
-            args.push("--keep-destination-secrets".into());
-        }
-        if self.task_logs && self.backup.is_none() {
-            args.push("--include-task-logs".into());
-        }
-        args.push("--quiet".into());
-        if self.backup.is_none() {
-            args.extend(["--password-env".into(), PASSWORD_VARIABLE.into()]);
-        }
-        args
     }
 
-    fn backup_args(&self) -> Option<Vec<String>> {
+    /// The backup of the destination to take first, if one was asked for.
+    fn backup_first(&self) -> Option<Request> {
         self.backup_first.as_ref().map(|file| {
-            vec![
-                "instance".into(),
-                "backup".into(),
-                self.instance.clone(),
-                "--file".into(),
-                file.clone(),
-            ]
+            Request::InstanceBackup(Backup {
+                instance: self.instance.clone(),
+                file: PathBuf::from(file),
+            })
         })
     }
 
-    fn script(&self) -> Vec<Vec<String>> {
-        self.backup_args()
+    /// What "run" does: the backup first, if asked for, then the import.
+    fn script(&self) -> Vec<Request> {
+        self.backup_first()
             .into_iter()
-            .chain(std::iter::once(self.args()))
+            .chain([Request::Import(self.request())])
             .collect()
     }
 }
 
-/// The plan of a dry run, kept for the preview.
-#[derive(Default)]
-struct Preview {
-    warnings: Vec<String>,
-    grants: Vec<Grant>,
-    conflicts: Vec<Conflict>,
-    documents: Vec<DocumentPlan>,
-    blockers: Vec<Blocker>,
-}
-
-impl PlanSink for Preview {
-    fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
-        match event {
-            PlanEvent::Warning { message } => self.warnings.push(message.to_owned()),
-            PlanEvent::Grant(g) => self.grants.push(g.clone()),
-            PlanEvent::Conflict(c) => self.conflicts.push(c.clone()),
-            PlanEvent::Document(d) => self.documents.push(d.clone()),
-            PlanEvent::Blocker(b) => self.blockers.push(b.clone()),
-        }
-        Ok(())
+/// The overview of a preview: warnings, grants by team, conflicts, counts per collection.
+fn print_overview(plan: &Preview) {
+    for w in &plan.warnings {
+        println!("warning: {}", crate::hints::aside(&w.text, w.hint));
     }
-}
-
-impl Preview {
-    /// Replays the plan through the command line's text printer (the details on demand).
-    fn print_all(&self) -> std::io::Result<()> {
-        let mut printer = crate::import::TextPlan::new(std::io::stdout().lock(), false);
-        for g in &self.grants {
-            printer.event(PlanEvent::Grant(g))?;
+    println!();
+    if plan.grants.is_empty() {
+        println!("No change grants access.");
+    } else {
+        println!(
+            "Changes that grant access ({}; details show each):",
+            plan.grants.len()
+        );
+        let mut teams: Vec<(&str, Vec<&str>, Vec<String>)> = Vec::new();
+        for g in &plan.grants {
+            let at = match teams.iter().position(|(t, _, _)| *t == g.team) {
+                Some(at) => at,
+                None => {
+                    teams.push((&g.team, Vec::new(), Vec::new()));
+                    teams.len() - 1
+                }
+            };
+            if let Some(member) = &g.member {
+                teams[at].1.push(member);
+            }
+            if let Some(assignment) = &g.role_assignment {
+                teams[at]
+                    .2
+                    .push(crate::import::role_assignment_text(assignment));
+            }
         }
-        for c in &self.conflicts {
-            printer.event(PlanEvent::Conflict(c))?;
+        for (team, members, roles) in teams {
+            let mut parts = Vec::new();
+            if !members.is_empty() {
+                parts.push(format!("members {}", members.join(", ")));
+            }
+            if !roles.is_empty() {
+                parts.push(format!("roles {}", roles.join("; ")));
+            }
+            println!("  + team {team:?}: {}", parts.join(" | "));
         }
-        for d in &self.documents {
-            printer.event(PlanEvent::Document(d))?;
-        }
-        printer.finish()
     }
-
-    fn print_overview(&self, summary: &cuttle_engine::import::ImportSummary) {
-        for w in &self.warnings {
-            println!("warning: {w}");
-        }
-        println!();
-        if self.grants.is_empty() {
-            println!("No change grants access.");
-        } else {
+    if !plan.conflicts.is_empty() {
+        println!(
+            "{} document(s) are defined by more than one source; the later wins:",
+            plan.conflicts.len()
+        );
+        for c in plan.conflicts.iter().take(20) {
             println!(
-                "Changes that grant access ({}; details show each):",
-                self.grants.len()
+                "  {} {:?}: {} → {}",
+                c.collection,
+                c.name(),
+                c.sources.join(", "),
+                c.winner
             );
-            let mut teams: Vec<(&str, Vec<&str>, Vec<String>)> = Vec::new();
-            for g in &self.grants {
-                let at = match teams.iter().position(|(t, _, _)| *t == g.team) {
-                    Some(at) => at,
-                    None => {
-                        teams.push((&g.team, Vec::new(), Vec::new()));
-                        teams.len() - 1
-                    }
-                };
-                if let Some(member) = &g.member {
-                    teams[at].1.push(member);
-                }
-                if let Some(assignment) = &g.role_assignment {
-                    teams[at]
-                        .2
-                        .push(crate::import::role_assignment_text(assignment));
-                }
-            }
-            for (team, members, roles) in teams {
-                let mut parts = Vec::new();
-                if !members.is_empty() {
-                    parts.push(format!("members {}", members.join(", ")));
-                }
-                if !roles.is_empty() {
-                    parts.push(format!("roles {}", roles.join("; ")));
-                }
-                println!("  + team {team:?}: {}", parts.join(" | "));
-            }
         }
-        if !self.conflicts.is_empty() {
+        if plan.conflicts.len() > 20 {
             println!(
-                "{} document(s) are defined by more than one source; the later wins:",
-                self.conflicts.len()
-            );
-            for c in self.conflicts.iter().take(20) {
-                println!(
-                    "  {} {:?}: {} → {}",
-                    c.collection,
-                    c.name(),
-                    c.sources.join(", "),
-                    c.winner
-                );
-            }
-            if self.conflicts.len() > 20 {
-                println!(
-                    "  … and {} more (details show all)",
-                    self.conflicts.len() - 20
-                );
-            }
-        }
-        println!("Plan, per collection:");
-        let mut rows: Vec<(&str, Vec<String>)> = Vec::new();
-        for (collection, action, n) in &summary.counts {
-            let cell = format!("{n} {}", action.name());
-            match rows.last_mut() {
-                Some((c, cells)) if c == collection => cells.push(cell),
-                _ => rows.push((collection, vec![cell])),
-            }
-        }
-        for (collection, cells) in rows {
-            println!("  {collection:<24} {}", cells.join(", "));
-        }
-        let totals: Vec<String> = summary
-            .totals()
-            .iter()
-            .map(|(a, n)| format!("{n} {}", a.name()))
-            .collect();
-        println!("  {:<24} {}", "total", totals.join(", "));
-        let removals = self
-            .documents
-            .iter()
-            .filter(|d| d.action == Action::Remove)
-            .count();
-        if removals > 0 {
-            println!(
-                "{removals} document(s) of the destination would be removed (details list them)."
+                "  … and {} more (details show all)",
+                plan.conflicts.len() - 20
             );
         }
     }
+    println!("Plan, per collection:");
+    let mut rows: Vec<(&str, Vec<String>)> = Vec::new();
+    for (collection, action, n) in &plan.summary.counts {
+        let cell = format!("{n} {}", action.name());
+        match rows.last_mut() {
+            Some((c, cells)) if c == collection => cells.push(cell),
+            _ => rows.push((collection, vec![cell])),
+        }
+    }
+    for (collection, cells) in rows {
+        println!("  {collection:<24} {}", cells.join(", "));
+    }
+    let totals: Vec<String> = plan
+        .summary
+        .totals()
+        .iter()
+        .map(|(a, n)| format!("{n} {}", a.name()))
+        .collect();
+    println!("  {:<24} {}", "total", totals.join(", "));
+    let removals = plan.removals();
+    if removals > 0 {
+        println!("{removals} document(s) of the destination would be removed (details list them).");
+    }
 }
 
-/// The dry run behind the preview: the same engine call as `cuttle import --dry-run`.
+/// Every document of a preview, through the command line's text printer.
+fn print_all(plan: &Preview) -> std::io::Result<()> {
+    let mut printer = crate::import::TextPlan::new(std::io::stdout().lock(), false);
+    plan.replay(&mut printer)?;
+    printer.finish()
+}
+
+/// The dry run behind the preview: the same service call as `cuttle import --dry-run`.
 fn preview(
-    home: &Home,
+    service: &Service,
     c: &ImportChoices,
     pass: Option<&Zeroizing<String>>,
-) -> Result<(Preview, cuttle_engine::import::ImportSummary)> {
-    let cli = Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(c.args()))?;
-    cli.check()?;
-    let Command::Import(args) = cli.command else {
-        unreachable!("the import's arguments parse as an import")
-    };
-    let (sources, mut options) = crate::import::inputs(&args)?;
-    options.dry_run = true;
-    let mut instance = Instance::open(home, &args.instance)?;
-    let mut plan = Preview::default();
+) -> Result<Preview> {
     let bar = crate::progress::bar("previewing");
-    let result = cuttle_engine::import::import(
-        &mut instance,
-        &sources,
+    let result = service.session(&c.instance)?.preview(
+        &c.request(),
         pass.map(|p| p.as_bytes()),
-        &options,
-        &mut plan,
         &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         },
     );
     bar.finish_and_clear();
-    match result {
-        Ok(summary) => Ok((plan, summary)),
-        Err(error) => {
-            if !plan.blockers.is_empty() {
-                println!("The import would stop before writing:");
-                for b in &plan.blockers {
-                    println!("  ! {} {:?}: {}", b.collection, b.name(), b.message);
-                }
+    result.map_err(|error| {
+        if !error.blockers.is_empty() {
+            println!("The import would stop before writing:");
+            for b in &error.blockers {
+                println!("  ! {} {:?}: {}", b.collection, b.name(), b.message);
             }
-            Err(error.into())
         }
-    }
+        error.into()
+    })
 }
 
-fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
+fn import_wizard(service: &Service, instances: &[String]) -> Result<()> {
     let mut c = ImportChoices::default();
     let mut pass: Option<Zeroizing<String>> = None;
     #[derive(Clone, Copy, PartialEq)]
@@ -776,7 +685,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
         Preview,
     }
     let mut step = Step::Instance;
-    let mut planned: Option<(Preview, cuttle_engine::import::ImportSummary)> = None;
+    let mut planned: Option<Preview> = None;
     let mut overview_shown = false;
     loop {
         step = match step {
@@ -820,10 +729,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                             }
                             break;
                         }
-                        if !Path::new(&dir)
-                            .join(cuttle_engine::format::MANIFEST)
-                            .is_file()
-                        {
+                        if !inspect::holds_export(Path::new(&dir)) {
                             note!(
                                 "{dir} holds no Cuttle export (no manifest.json); give the directory `cuttle export` wrote."
                             );
@@ -896,19 +802,19 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
             }
             Step::Preview => {
                 if planned.is_none() {
-                    match preview(home, &c, pass.as_ref()) {
+                    match preview(service, &c, pass.as_ref()) {
                         Ok(p) => {
                             planned = Some(p);
                             overview_shown = false;
                         }
                         Err(error) => {
                             note!("error: {}", crate::commands::describe_error(&error));
-                            let back = match error.downcast_ref::<ImportError>() {
-                                Some(ImportError::Password(_)) => Step::Password,
-                                Some(ImportError::Blocked(_)) => Step::Policy,
-                                _ if error.downcast_ref::<Cancelled>().is_some() => {
-                                    return Err(error);
-                                }
+                            if error.downcast_ref::<Cancelled>().is_some() {
+                                return Err(error);
+                            }
+                            let back = match kind(&error) {
+                                Some(ErrorKind::Password) => Step::Password,
+                                Some(ErrorKind::Blocked) => Step::Policy,
                                 _ => Step::Sources,
                             };
                             if !confirm(
@@ -923,30 +829,30 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                         }
                     }
                 }
-                let (plan, summary) = planned.as_ref().expect("planned just above");
+                let plan = planned.as_ref().expect("planned just above");
                 if !overview_shown {
-                    plan.print_overview(summary);
+                    print_overview(plan);
                     overview_shown = true;
                 }
                 let details = "Show every document of the plan";
                 let choice = select("Now?", vec![RUN, details, SHOW_SCRIPT, CHANGE, CANCEL], 0)?;
                 match choice {
                     RUN => {
-                        if let Some(args) = c.backup_args()
-                            && let Err(error) = execute(home, &args, None)
+                        if let Some(backup) = c.backup_first()
+                            && let Err(error) = execute(service, &backup, None)
                         {
                             note!("error: {}", crate::commands::describe_error(&error));
                             c.backup_first = None;
                             step = Step::Backup;
                             continue;
                         }
-                        match execute(home, &c.args(), pass.as_ref()) {
+                        match execute(service, &Request::Import(c.request()), pass.as_ref()) {
                             Ok(()) => {
                                 if let Some(file) = &c.backup_first {
                                     println!("The destination as it was is backed up in {file}.");
                                 }
                                 println!("Done. The same again, as a script:");
-                                print_script(&[c.args()]);
+                                print_script(&[Request::Import(c.request())]);
                                 return Ok(());
                             }
                             Err(error) => {
@@ -978,7 +884,7 @@ fn import_wizard(home: &Home, instances: &[String]) -> Result<()> {
                         next
                     }
                     d if d == details => {
-                        plan.print_all()?;
+                        print_all(plan)?;
                         Step::Preview
                     }
                     _ => return Err(Cancelled.into()),

@@ -44,6 +44,7 @@ use cuttle_domain::sensitive;
 use cuttle_domain::{COLLECTIONS, Collection, Layout};
 use cuttle_instance::Instance;
 use cuttle_instance::codec::{self, Names};
+use cuttle_instance::error::{Hint, Message};
 use cuttle_store::{ReadTxn, StoreError};
 use serde_json::{Value, json};
 
@@ -86,9 +87,12 @@ pub struct ExportSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("{0}")]
-    Password(String),
+    Password(Message),
     #[error("{0}")]
-    Directory(String),
+    Directory(Message),
+    /// The selection of a partial export names nothing, or something the instance lacks.
+    #[error("{0}")]
+    Selection(Message),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -112,7 +116,7 @@ pub enum ExportError {
 impl From<ClosureError> for ExportError {
     fn from(error: ClosureError) -> Self {
         match error {
-            ClosureError::Selection(message) => ExportError::Directory(message),
+            ClosureError::Selection(message) => ExportError::Selection(message),
             ClosureError::Store(error) => ExportError::Store(error),
         }
     }
@@ -531,27 +535,36 @@ fn check_directory(
     };
     match (contents.kind, existing) {
         (_, Some(m)) if same_selection(m) || clean => Ok(()),
-        (ContentsKind::Instance, Some(_)) => Err(ExportError::Directory(format!(
-            "{root} holds a partial export; an instance export goes into an empty directory or an earlier instance export (or give --clean to replace it)"
+        (ContentsKind::Instance, Some(_)) => Err(ExportError::Directory(Message::hinted(
+            format!(
+                "{root} holds a partial export; an instance export goes into an empty directory or an earlier instance export"
+            ),
+            Hint::Clean,
         ))),
-        (ContentsKind::Partial, Some(m)) => Err(ExportError::Directory(format!(
-            "{root} holds {}; a partial export goes into a directory without an export or an earlier partial export of the same selection (or give --clean to replace it)",
-            match m.contents.kind {
-                ContentsKind::Instance => "an instance export".to_owned(),
-                ContentsKind::Partial => format!(
-                    "a partial export of another selection (projects {:?}, project groups {:?}, ignoring {:?})",
-                    m.contents.projects, m.contents.project_groups, m.contents.ignored
-                ),
-            }
+        (ContentsKind::Partial, Some(m)) => Err(ExportError::Directory(Message::hinted(
+            format!(
+                "{root} holds {}; a partial export goes into a directory without an export or an earlier partial export of the same selection",
+                match m.contents.kind {
+                    ContentsKind::Instance => "an instance export".to_owned(),
+                    ContentsKind::Partial => format!(
+                        "a partial export of another selection (projects {:?}, project groups {:?}, ignoring {:?})",
+                        m.contents.projects, m.contents.project_groups, m.contents.ignored
+                    ),
+                }
+            ),
+            Hint::Clean,
         ))),
         // Only files the format owns occupy a directory: a fresh clone (`.git`, a README) is as
         // good as empty.
         (ContentsKind::Partial, None) if !clean => match tree.owned()?.0.first() {
-            Some(file) => Err(ExportError::Directory(format!(
-                "{root} holds files of an export ({} among them) but no manifest; a partial export goes into a directory \
-                 without such files (others, such as a README or .git, may stay) or an earlier partial export of the same selection: \
-                 remove them, or give --clean to remove every file the format owns",
-                file.display()
+            Some(file) => Err(ExportError::Directory(Message::hinted(
+                format!(
+                    "{root} holds files of an export ({} among them) but no manifest; a partial export goes into a directory \
+                     without such files (others, such as a README or .git, may stay) or an earlier partial export of the same selection: \
+                     remove them, or remove every file the format owns",
+                    file.display()
+                ),
+                Hint::Clean,
             ))),
             None => Ok(()),
         },
@@ -572,10 +585,13 @@ fn read_manifest(root: &Path) -> Result<Option<Manifest>, ExportError> {
     match std::fs::symlink_metadata(root.join(format::MANIFEST)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         _ => crate::reader::read_manifest(root).map(Some).map_err(|e| {
-            ExportError::Directory(format!(
-                "{}: {e}; export into another directory, or remove it",
-                root.display()
-            ))
+            ExportError::Directory(
+                format!(
+                    "{}: {e}; export into another directory, or remove it",
+                    root.display()
+                )
+                .into(),
+            )
         }),
     }
 }
@@ -583,7 +599,9 @@ fn read_manifest(root: &Path) -> Result<Option<Manifest>, ExportError> {
 /// The export key, derived (Argon2: a tenth of a second or more of one core) once, by the first
 /// thread that needs it, while the others that need it wait.
 struct LazyKey<'a> {
-    derived: OnceLock<Result<(ExportKey, Kdf), String>>,
+    /// The key, or why there is none: a wrong password, or a directory whose manifest cannot
+    /// be used (each waiting thread gets the same error).
+    derived: OnceLock<Result<(ExportKey, Kdf), (bool, Message)>>,
     password: &'a [u8],
     existing: Option<&'a Manifest>,
     rekey: bool,
@@ -595,11 +613,19 @@ impl LazyKey<'_> {
     fn get(&self) -> Result<&(ExportKey, Kdf), ExportError> {
         self.derived
             .get_or_init(|| {
-                export_key(self.password, self.existing, self.rekey, self.identity)
-                    .map_err(|e| e.to_string())
+                export_key(self.password, self.existing, self.rekey, self.identity).map_err(|e| {
+                    match e {
+                        ExportError::Directory(m) => (false, m),
+                        ExportError::Password(m) => (true, m),
+                        other => (true, other.to_string().into()),
+                    }
+                })
             })
             .as_ref()
-            .map_err(|message| ExportError::Password(message.clone()))
+            .map_err(|(password, message)| match password {
+                true => ExportError::Password(message.clone()),
+                false => ExportError::Directory(message.clone()),
+            })
     }
 }
 
@@ -615,7 +641,7 @@ fn export_key(
     let fresh = |salt: Salt| -> Result<(ExportKey, Kdf), ExportError> {
         let params = KdfParams::DEFAULT;
         let key = ExportKey::derive_cached(password, &salt, &params)
-            .map_err(|e| ExportError::Password(e.to_string()))?;
+            .map_err(|e| ExportError::Password(e.to_string().into()))?;
         Ok((key, kdf_of(&params, &salt)))
     };
     match existing {
@@ -633,19 +659,26 @@ fn export_key(
             let weak = params.check_for_export().err();
             match (opened, weak) {
                 (Ok(key), None) => Ok((key, kdf.clone())),
-                _ if rekey => fresh(Salt::random().map_err(|e| ExportError::Password(e.to_string()))?),
-                (Ok(_), Some(weak)) => Err(ExportError::Password(format!(
-                    "the export already in this directory was made with a weaker key derivation than an export may use ({weak}); \
-                     --rekey re-encrypts every value under a new salt and today's parameters"
+                _ if rekey => {
+                    fresh(Salt::random().map_err(|e| ExportError::Password(e.to_string().into()))?)
+                }
+                (Ok(_), Some(weak)) => Err(ExportError::Password(Message::hinted(
+                    format!(
+                        "the export already in this directory was made with a weaker key derivation than an export may use ({weak})"
+                    ),
+                    Hint::Rekey,
                 ))),
-                (Err(crate::reader::ReadError::Password(_)), _) => Err(ExportError::Password(
-                    "the password does not open the export already in this directory (its manifest's key check); \
-                     give the password it was made with, or --rekey to re-encrypt every value under a new salt"
-                        .into(),
-                )),
+                (Err(crate::reader::ReadError::Password(_)), _) => {
+                    Err(ExportError::Password(Message::hinted(
+                        "the password does not open the export already in this directory (its manifest's key check); \
+                     give the password it was made with",
+                        Hint::Rekey,
+                    )))
+                }
                 // A damaged manifest is said as such, not as a wrong password.
-                (Err(damaged), _) => Err(ExportError::Directory(format!(
-                    "{damaged}; or --rekey writes a new manifest and re-encrypts every value under a new salt"
+                (Err(damaged), _) => Err(ExportError::Directory(Message::hinted(
+                    damaged.to_string(),
+                    Hint::Rekey,
                 ))),
             }
         }

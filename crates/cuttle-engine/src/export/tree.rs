@@ -56,16 +56,18 @@ impl Tree {
     pub fn open(root: &Path) -> Result<Tree, ExportError> {
         match fs::symlink_metadata(root) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(ExportError::Directory(format!(
-                    "{} is a symbolic link; give the directory it points to",
-                    root.display()
-                )));
+                return Err(ExportError::Directory(
+                    format!(
+                        "{} is a symbolic link; give the directory it points to",
+                        root.display()
+                    )
+                    .into(),
+                ));
             }
             Ok(meta) if !meta.is_dir() => {
-                return Err(ExportError::Directory(format!(
-                    "{} exists and is not a directory",
-                    root.display()
-                )));
+                return Err(ExportError::Directory(
+                    format!("{} exists and is not a directory", root.display()).into(),
+                ));
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -122,10 +124,9 @@ impl Tree {
         let mut dir = PathBuf::new();
         for component in parent.components() {
             let Component::Normal(part) = component else {
-                return Err(ExportError::Directory(format!(
-                    "{} would leave the export directory",
-                    relative.display()
-                )));
+                return Err(ExportError::Directory(
+                    format!("{} would leave the export directory", relative.display()).into(),
+                ));
             };
             dir.push(part);
             if checked.contains(dir.as_os_str()) {
@@ -143,7 +144,7 @@ impl Tree {
                             return Err(ExportError::Directory(format!(
                                 "{} is in the way: the export needs a folder there (Cuttle never writes through symbolic links)",
                                 full.display()
-                            )));
+                            ).into()));
                         }
                         Err(e) => return Err(io(format!("reading {}", full.display()))(e)),
                     }
@@ -162,7 +163,7 @@ impl Tree {
             return Err(ExportError::Directory(format!(
                 "two documents would be written to {}; this is a bug in the export format, please report it",
                 relative.display()
-            )));
+            ).into()));
         }
         self.prepare_parent(relative)?;
         let full = self.root.join(relative);
@@ -183,7 +184,7 @@ impl Tree {
                 return Err(ExportError::Directory(format!(
                     "{} is not a regular file (Cuttle never writes through symbolic links); remove it",
                     full.display()
-                )));
+                ).into()));
             }
             Ok(meta) => {
                 if meta.len() == bytes.len() as u64

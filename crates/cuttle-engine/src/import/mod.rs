@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use cuttle_crypto::MasterKey;
 use cuttle_crypto::export::ExportKey;
+use cuttle_instance::error::{Hint, Message};
 use cuttle_instance::{Instance, Problems, WriteOptions};
 use cuttle_store::StoreError;
 use serde::Serialize;
@@ -117,6 +118,9 @@ pub struct DocumentPlan {
     /// Why, when the action is not obvious (a skip, a removal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What would change the action, where something would (a skip: overwrite).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<Hint>,
     /// The source the document comes from (absent for a removal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -218,6 +222,9 @@ pub struct Blocker {
     pub project: Option<String>,
     pub key: String,
     pub message: String,
+    /// What would let the import go on, where something would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<Hint>,
 }
 
 /// What the plan reports, in order: warnings, conflicts, grants, then documents (and the
@@ -225,7 +232,11 @@ pub struct Blocker {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum PlanEvent<'a> {
-    Warning { message: &'a str },
+    Warning {
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hint: Option<Hint>,
+    },
     Conflict(&'a Conflict),
     Grant(&'a Grant),
     Document(&'a DocumentPlan),
@@ -277,7 +288,7 @@ pub enum ImportError {
     #[error("{0}")]
     Password(String),
     #[error("{0}")]
-    Version(String),
+    Version(Message),
     /// A source that cannot be read (a file, a manifest, the layout).
     #[error("{0}")]
     Source(String),
@@ -293,7 +304,7 @@ pub enum ImportError {
     )]
     Blocked(Vec<Blocker>),
     #[error("{0}")]
-    Backup(String),
+    Backup(Message),
     #[error("writing the plan: {0}")]
     Output(#[from] std::io::Error),
     #[error(transparent)]
@@ -351,10 +362,16 @@ pub fn import(
             (docs, conflicts, keys)
         }
         Sources::Backup { file, master_key } => {
-            let key = ExportKey::ephemeral().map_err(|e| ImportError::Backup(e.to_string()))?;
+            let key =
+                ExportKey::ephemeral().map_err(|e| ImportError::Backup(e.to_string().into()))?;
             let backup =
                 crate::backup::read_backup(file, master_key, &key, options.ignore_version_check)
-                    .map_err(|e| ImportError::Backup(e.to_string()))?;
+                    .map_err(|e| {
+                        ImportError::Backup(Message {
+                            text: e.to_string(),
+                            hint: e.hint(),
+                        })
+                    })?;
             let docs = backup
                 .documents
                 .into_iter()
@@ -365,7 +382,7 @@ pub fn import(
                         &incoming.json,
                         cuttle_instance::codec::Part::Identity,
                     )
-                    .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin)))?;
+                    .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin).into()))?;
                     cuttle_instance::codec::normalize_key_fields(decl, &mut value);
                     let project = sources::project_of(incoming.collection, &value);
                     let span = spool.push(&incoming.json).map_err(sources::spool_error)?;
@@ -385,8 +402,11 @@ pub fn import(
             (docs, Vec::new(), vec![key])
         }
     };
-    for message in &warnings {
-        sink.event(PlanEvent::Warning { message })?;
+    for warning in &warnings {
+        sink.event(PlanEvent::Warning {
+            message: &warning.text,
+            hint: warning.hint,
+        })?;
     }
     let labels: Vec<String> = match sources {
         Sources::Directories(d) => d
@@ -479,8 +499,8 @@ fn positioned(problems: Problems) -> Problems {
                     && origin.ends_with(".json")
                     && let Some(position) = position_in(Path::new(origin), &problem.path.pointer())
                 {
-                    problem.origin =
-                        Some(format!("{origin}:{}:{}", position.line, position.column));
+                    problem.line = Some(position.line as u64);
+                    problem.column = Some(position.column as u64);
                 }
                 if problem.message.starts_with("there is no ") {
                     problem.message.push_str(

@@ -16,6 +16,7 @@
 //! Sensitive values are compared by a keyed digest of their plaintext (a random key for each
 //! run), so the plan says "changed" or nothing, and no plaintext is ever in a view.
 
+use cuttle_instance::error::Hint;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use cuttle_crypto::export::ExportKey;
@@ -325,6 +326,8 @@ impl Planner<'_> {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem {
                 origin: Some(origin.to_owned()),
+                line: None,
+                column: None,
                 document,
                 path,
                 message,
@@ -534,6 +537,7 @@ impl Planner<'_> {
                 key: key_text(decl, &entry.value),
                 action: Action::Create,
                 reason: None,
+                hint: None,
                 source: Some(self.labels[entry.doc.source].clone()),
                 changes: Vec::new(),
                 notes: Vec::new(),
@@ -561,10 +565,11 @@ impl Planner<'_> {
         existing: Option<DocId>,
         mut plan: DocumentPlan,
     ) -> Result<Decision, ImportError> {
-        let skip = |mut plan: DocumentPlan, reason: String| Decision {
+        let skip = |mut plan: DocumentPlan, reason: String, hint: Option<Hint>| Decision {
             plan: {
                 plan.action = Action::Skip;
                 plan.reason = Some(reason);
+                plan.hint = hint;
                 plan
             },
             write: None,
@@ -579,7 +584,8 @@ impl Planner<'_> {
         if in_skipped_project {
             return Ok(skip(
                 plan,
-                "the project exists in the destination; a project is skipped with everything it owns (--overwrite replaces it)".into(),
+                "the project exists in the destination; a project is skipped with everything it owns".into(),
+                Some(Hint::Overwrite),
             ));
         }
         // History is create-only.
@@ -592,7 +598,7 @@ impl Planner<'_> {
                     sources::identity(decl.collection, &value).2,
                 ));
             }
-            return Ok(skip(plan, reason));
+            return Ok(skip(plan, reason, None));
         }
         if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
             match decl.collection {
@@ -622,7 +628,8 @@ impl Planner<'_> {
         if !self.options.overwrite {
             return Ok(skip(
                 plan,
-                "exists in the destination (--overwrite replaces it)".into(),
+                "exists in the destination".into(),
+                Some(Hint::Overwrite),
             ));
         }
 
@@ -945,6 +952,7 @@ impl Planner<'_> {
                         reason: Some(
                             "the destination's project has it and the imported project does not; a project's channels and triggers come whole".into(),
                         ),
+                        hint: None,
                         source: None,
                         changes: Vec::new(),
                         notes: Vec::new(),
@@ -976,11 +984,12 @@ impl Planner<'_> {
                         versions.iter().take(5).map(|v| format!("{v:?}")).collect();
                     blockers.push(Blocker {
                         collection: "channels",
+                        hint: None,
                         project: Some(project.clone()),
                         key: removed_channels[&channel].clone(),
                         message: format!(
                             "the imported project does not have this channel, so overwriting would remove it, but {} destination release{} use{} it ({}{}): that would orphan history. \
-                             Add the channel to the source project and export again, or import without --overwrite",
+                             Add the channel to the source project and export again, or import without overwriting",
                             versions.len(),
                             if versions.len() == 1 { "" } else { "s" },
                             if versions.len() == 1 { "s" } else { "" },
@@ -996,6 +1005,8 @@ impl Planner<'_> {
                 if removed_names.contains(channel) {
                     self.problems.push(Problem {
                         origin: Some(origin.clone()),
+                        line: None,
+                        column: None,
                         document: document.clone(),
                         path: at.clone(),
                         message: format!(
@@ -1046,6 +1057,7 @@ impl Planner<'_> {
                 }
                 blockers.push(Blocker {
                     collection: "project-variables",
+                    hint: None,
                     project: Some(project.clone()),
                     key: super::text_of(variable.get("name")),
                     message: format!(
@@ -1087,6 +1099,7 @@ impl Planner<'_> {
                     if let Some(channel) = v.as_i64().and_then(|c| removed.get(&c)) {
                         blockers.push(Blocker {
                             collection: decl.name,
+                            hint: None,
                             project: Some(project.to_owned()),
                             key: String::new(),
                             message: format!(

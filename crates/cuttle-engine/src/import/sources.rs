@@ -2,6 +2,7 @@
 //! read), read, brought to the running format version, and combined into one set of documents,
 //! later sources replacing earlier ones (SPEC 6.1).
 
+use cuttle_instance::error::{Hint, Message};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -45,7 +46,7 @@ pub(super) fn open_directories(
     sources: &[DirectorySource],
     password: &[u8],
     ignore_version_check: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Message>,
 ) -> Result<Vec<Opened>, ImportError> {
     let mut manifests = Vec::with_capacity(sources.len());
     let mut seen = HashSet::new();
@@ -59,7 +60,7 @@ pub(super) fn open_directories(
         })?;
         if !seen.insert(canonical) {
             return Err(ImportError::Source(format!(
-                "{} is given twice as --directory",
+                "{} is given twice as a source",
                 names::visible(&label)
             )));
         }
@@ -89,7 +90,7 @@ fn open_manifest(
     root: &Path,
     label: &str,
     ignore_version_check: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Message>,
 ) -> Result<Manifest, ImportError> {
     let path = root.join(format::MANIFEST);
     let text = match std::fs::symlink_metadata(&path) {
@@ -173,7 +174,7 @@ pub(super) fn identity(collection: Collection, value: &Value) -> Identity {
 pub(super) fn read_and_combine(
     opened: &[Opened],
     task_logs: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Message>,
     spool: &mut Spool,
 ) -> Result<(Vec<SourceDoc>, Vec<Conflict>), ImportError> {
     let mut by_identity: HashMap<Identity, usize> = HashMap::new();
@@ -228,11 +229,15 @@ pub(super) fn read_and_combine(
         }
         let shown = names::visible(&source.label);
         for warning in read.warnings() {
-            warnings.push(format!("{shown}: {warning}"));
+            warnings.push(Message {
+                text: format!("{shown}: {}", warning.text),
+                ..warning
+            });
         }
         if left_out > 0 {
-            warnings.push(format!(
-                "{shown}: its {left_out} task log(s) are left out (--include-task-logs imports them)"
+            warnings.push(Message::hinted(
+                format!("{shown}: its {left_out} task log(s) are left out"),
+                Hint::IncludeTaskLogs,
             ));
         }
         // A project this source defines replaces the parts earlier sources gave it.

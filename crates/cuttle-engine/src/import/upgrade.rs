@@ -12,6 +12,7 @@
 //! [`STEPS`].
 
 use cuttle_instance::Incoming;
+use cuttle_instance::error::{Hint, Message};
 
 use super::ImportError;
 use crate::format::FORMAT_VERSION;
@@ -38,23 +39,32 @@ pub fn check_version(
     version: u32,
     ignore: bool,
     source: &str,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Message>,
 ) -> Result<(), ImportError> {
     if version < OLDEST {
-        return Err(ImportError::Version(format!(
-            "{source}: format version {version} is not a Cuttle export format (they start at {OLDEST})"
-        )));
+        return Err(ImportError::Version(
+            format!(
+                "{source}: format version {version} is not a Cuttle export format (they start at {OLDEST})"
+            )
+            .into(),
+        ));
     }
     if version > FORMAT_VERSION {
         if !ignore {
-            return Err(ImportError::Version(format!(
-                "{source}: the export is of format version {version}, written by a newer Cuttle; this Cuttle reads format versions {OLDEST} to {FORMAT_VERSION}. \
-                 Import it with the newer Cuttle, or upgrade this one. (--ignore-version-check reads it anyway, at your own risk)"
+            return Err(ImportError::Version(Message::hinted(
+                format!(
+                    "{source}: the export is of format version {version}, written by a newer Cuttle; this Cuttle reads format versions {OLDEST} to {FORMAT_VERSION}. \
+                     Import it with the newer Cuttle, or upgrade this one"
+                ),
+                Hint::IgnoreVersionCheck,
             )));
         }
-        warnings.push(format!(
-            "{source}: format version {version} is newer than this Cuttle's {FORMAT_VERSION}; reading it as version {FORMAT_VERSION} because of --ignore-version-check. \
-             Fields and meanings added since are refused or misread; check the preview carefully"
+        warnings.push(Message::hinted(
+            format!(
+                "{source}: format version {version} is newer than this Cuttle's {FORMAT_VERSION}; reading it as version {FORMAT_VERSION}, as asked. \
+                 Fields and meanings added since are refused or misread; check the preview carefully"
+            ),
+            Hint::VersionCheckIgnored,
         ));
     }
     Ok(())

@@ -1,5 +1,5 @@
-//! "Show script": the command line that does what the wizard's choices do, quoted for a POSIX
-//! shell. The wizard runs exactly these arguments itself, so the script cannot drift from it.
+//! "Show script": a request's command line ([`crate::Request::command_line`]) quoted for a POSIX
+//! shell, as the wizard (and later the web pages) show it.
 
 /// One argument, quoted for a POSIX shell when it needs it: `'…'`, each `'` written `'\''`.
 pub fn quote(arg: &str) -> String {
@@ -15,7 +15,7 @@ pub fn quote(arg: &str) -> String {
 }
 
 /// `cuttle` followed by `args`, each quoted.
-pub fn command_line(args: &[String]) -> String {
+pub fn shell_line(args: &[String]) -> String {
     std::iter::once("cuttle".to_owned())
         .chain(args.iter().map(|a| quote(a)))
         .collect::<Vec<_>>()
@@ -42,7 +42,7 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let line = command_line(&args);
+        let line = shell_line(&args);
         assert!(line.starts_with("cuttle export --project Payments/API --project 'Bob'\\''s"));
         // Round trip through a real shell: each argument comes back as it was.
         let script = format!("{}; printf '%s\\0' \"$@\"", "shift");

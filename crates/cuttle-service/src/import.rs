@@ -1,0 +1,217 @@
+//! `cuttle import`: a request's sources and options resolved into the engine's; the plan's
+//! summary as data; and the preview (a dry run whose plan is kept, for a wizard to show).
+
+use cuttle_engine::import::{
+    Action, Blocker, Conflict, DirectorySource, DocumentPlan, Grant, ImportOptions, ImportSummary,
+    PlanEvent, PlanSink, Sources,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Message, Result};
+use crate::request::{Import, ImportSource};
+use crate::{Progress, Session};
+
+impl Import {
+    /// The engine's sources: the directories, or the backup with its master key (read from
+    /// its file).
+    pub fn sources(&self) -> Result<Sources> {
+        Ok(match &self.source {
+            ImportSource::Directories(directories) => Sources::Directories(
+                directories
+                    .iter()
+                    .map(|d| DirectorySource {
+                        directory: d.clone(),
+                    })
+                    .collect(),
+            ),
+            ImportSource::Backup {
+                file,
+                master_key_file,
+            } => Sources::Backup {
+                file: file.clone(),
+                master_key: cuttle_instance::instance::read_key_file(
+                    master_key_file,
+                    cuttle_instance::files::Accept::FileOrPipe,
+                )?,
+            },
+        })
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> ImportOptions {
+        ImportOptions {
+            overwrite: self.overwrite,
+            dry_run: self.dry_run,
+            keep_destination_secrets: self.keep_destination_secrets,
+            task_logs: self.include_task_logs,
+            ignore_version_check: self.ignore_version_check,
+        }
+    }
+
+    /// Whether the sources are export directories, which need the password they were made with.
+    pub fn needs_password(&self) -> bool {
+        matches!(self.source, ImportSource::Directories(_))
+    }
+}
+
+impl Session {
+    /// Imports the request's sources, streaming the plan to `sink` as it is made; commits only
+    /// when everything succeeded (never on a dry run). `password` opens export directories.
+    pub fn import(
+        &mut self,
+        request: &Import,
+        password: Option<&[u8]>,
+        sink: &mut dyn PlanSink,
+        progress: Progress<'_>,
+    ) -> Result<ImportSummary> {
+        self.serves(&request.instance)?;
+        request.check()?;
+        let sources = request.sources()?;
+        Ok(cuttle_engine::import::import(
+            &mut self.instance,
+            &sources,
+            password,
+            &request.options(),
+            sink,
+            progress,
+        )?)
+    }
+
+    /// The request's dry run, whatever it says, with its plan kept: what a wizard previews.
+    /// A plan that stops before writing is the error's `blockers`.
+    pub fn preview(
+        &mut self,
+        request: &Import,
+        password: Option<&[u8]>,
+        progress: Progress<'_>,
+    ) -> Result<Preview> {
+        let request = Import {
+            dry_run: true,
+            ..request.clone()
+        };
+        let mut preview = Preview::default();
+        preview.summary = self.import(&request, password, &mut preview, progress)?;
+        Ok(preview)
+    }
+}
+
+/// A plan kept whole: every event of a dry run, and its summary.
+#[derive(Clone, Debug, Default)]
+pub struct Preview {
+    pub warnings: Vec<Message>,
+    pub grants: Vec<Grant>,
+    pub conflicts: Vec<Conflict>,
+    pub documents: Vec<DocumentPlan>,
+    pub blockers: Vec<Blocker>,
+    pub summary: ImportSummary,
+}
+
+impl PlanSink for Preview {
+    fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
+        match event {
+            PlanEvent::Warning { message, hint } => self.warnings.push(Message {
+                text: message.to_owned(),
+                hint,
+            }),
+            PlanEvent::Grant(g) => self.grants.push(g.clone()),
+            PlanEvent::Conflict(c) => self.conflicts.push(c.clone()),
+            PlanEvent::Document(d) => self.documents.push(d.clone()),
+            PlanEvent::Blocker(b) => self.blockers.push(b.clone()),
+        }
+        Ok(())
+    }
+}
+
+impl Preview {
+    /// Sends the plan to `sink` again, in the order the import made it (warnings, grants,
+    /// conflicts, documents).
+    pub fn replay(&self, sink: &mut dyn PlanSink) -> std::io::Result<()> {
+        for w in &self.warnings {
+            sink.event(PlanEvent::Warning {
+                message: &w.text,
+                hint: w.hint,
+            })?;
+        }
+        for g in &self.grants {
+            sink.event(PlanEvent::Grant(g))?;
+        }
+        for c in &self.conflicts {
+            sink.event(PlanEvent::Conflict(c))?;
+        }
+        for d in &self.documents {
+            sink.event(PlanEvent::Document(d))?;
+        }
+        Ok(())
+    }
+
+    /// The documents the import would remove from the destination.
+    pub fn removals(&self) -> usize {
+        self.documents
+            .iter()
+            .filter(|d| d.action == Action::Remove)
+            .count()
+    }
+}
+
+/// The last line of a JSON plan: what the import did (or would do), in numbers.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSummary {
+    /// Always `summary`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub dry_run: bool,
+    pub committed: bool,
+    /// Documents per action, over every collection (in the order of [`Action::ALL`]).
+    pub totals: Map<String, Value>,
+    /// Documents per collection (in declaration order) and action.
+    pub collections: Map<String, Value>,
+    pub conflicts: u64,
+    pub grants: u64,
+}
+
+impl From<&ImportSummary> for PlanSummary {
+    fn from(summary: &ImportSummary) -> Self {
+        let mut collections = Map::new();
+        for (collection, action, n) in &summary.counts {
+            collections
+                .entry(collection.to_string())
+                .or_insert_with(|| Value::Object(Map::new()))[action.name()] = Value::from(*n);
+        }
+        PlanSummary {
+            kind: "summary",
+            dry_run: summary.dry_run,
+            committed: summary.committed,
+            totals: summary
+                .totals()
+                .into_iter()
+                .map(|(a, n)| (a.name().to_owned(), Value::from(n)))
+                .collect(),
+            collections,
+            conflicts: summary.conflicts,
+            grants: summary.grants,
+        }
+    }
+}
+
+/// The line a JSON plan ends with when the import failed.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanFailure<'e> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub committed: bool,
+    #[serde(flatten)]
+    pub error: &'e crate::Error,
+}
+
+impl<'e> PlanFailure<'e> {
+    pub fn new(error: &'e crate::Error) -> Self {
+        PlanFailure {
+            kind: "error",
+            committed: false,
+            error,
+        }
+    }
+}
