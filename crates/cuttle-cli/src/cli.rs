@@ -534,3 +534,276 @@ impl Command {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! "Show script" cannot drift from what it shows: every request renders as a command line
+    //! that the real parser reads back as the same request, hostile names included.
+
+    use std::path::PathBuf;
+
+    use clap::Parser;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::*;
+
+    /// Text as people type it and as attackers do: words, spaces, quotes and shell
+    /// metacharacters, leading dashes, options' own names, Unicode, the empty string.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z0-9 ._-]{1,12}",
+            "\\PC{0,10}",
+            "-[A-Za-z-]{0,8}",
+            select(vec![
+                "--project",
+                "--",
+                "-",
+                "",
+                " ",
+                "a b'c\"d",
+                "$HOME `x` \\ *",
+                "Café Zürich/東京",
+                "1.4.2 / Production",
+                "\u{202e}evil",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    /// A path: any text but the empty one, which names no file (the parser refuses it).
+    fn path() -> impl Strategy<Value = PathBuf> {
+        text()
+            .prop_filter("a path", |t| !t.is_empty())
+            .prop_map(PathBuf::from)
+    }
+
+    fn collection() -> impl Strategy<Value = Collection> {
+        select(COLLECTIONS.iter().map(|d| d.collection).collect::<Vec<_>>())
+    }
+
+    fn password() -> impl Strategy<Value = PasswordSource> {
+        prop_oneof![
+            Just(PasswordSource::Default),
+            path().prop_map(PasswordSource::File),
+            text().prop_map(PasswordSource::Env),
+        ]
+    }
+
+    fn inline() -> impl Strategy<Value = InlineScripts> {
+        select(vec![InlineScripts::Extract, InlineScripts::Inline])
+    }
+
+    fn export() -> impl Strategy<Value = Request> {
+        ((text(), path(), any::<[bool; 5]>()), (inline(), password())).prop_map(
+            |((instance, directory, [clean, no_prune, rekey, logs, history]), (inline, pw))| {
+                Request::Export(req::Export {
+                    instance,
+                    directory,
+                    clean: clean && !no_prune,
+                    no_prune,
+                    rekey: rekey && !no_prune,
+                    include_task_logs: logs && !history,
+                    ignore_history: history,
+                    inline_scripts: inline,
+                    password: pw,
+                })
+            },
+        )
+    }
+
+    fn partial_export() -> impl Strategy<Value = Request> {
+        (
+            (text(), path(), prop::collection::vec(text(), 0..3)),
+            (prop::collection::vec(text(), 0..3), any::<[bool; 8]>()),
+            (inline(), password()),
+        )
+            .prop_filter_map(
+                "a selection",
+                |((instance, directory, projects), (groups, flags), (inline, pw))| {
+                    let mut ignore = Ignore::default();
+                    for (kind, on) in Ignorable::ALL.into_iter().zip(flags) {
+                        if on {
+                            ignore.set(kind);
+                        }
+                    }
+                    let request = req::PartialExport {
+                        instance,
+                        directory,
+                        projects,
+                        project_groups: groups,
+                        ignore,
+                        clean: flags[5],
+                        rekey: flags[6],
+                        include_task_logs: flags[7] && !ignore.history && !ignore.deployments,
+                        inline_scripts: inline,
+                        password: pw,
+                    };
+                    request
+                        .check()
+                        .is_ok()
+                        .then_some(Request::PartialExport(request))
+                },
+            )
+    }
+
+    fn import() -> impl Strategy<Value = Request> {
+        (
+            (
+                text(),
+                prop::collection::vec(path(), 1..4),
+                (path(), path()),
+            ),
+            (any::<bool>(), any::<[bool; 5]>(), password()),
+        )
+            .prop_map(
+                |((instance, dirs, (file, key)), (backup, [ow, dry, keep, logs, ivc], pw))| {
+                    Request::Import(req::Import {
+                        instance,
+                        source: if backup {
+                            req::ImportSource::Backup {
+                                file,
+                                master_key_file: key,
+                            }
+                        } else {
+                            req::ImportSource::Directories(dirs)
+                        },
+                        overwrite: ow,
+                        dry_run: dry,
+                        keep_destination_secrets: keep,
+                        include_task_logs: logs && !backup,
+                        ignore_version_check: ivc,
+                        password: if backup { PasswordSource::Default } else { pw },
+                    })
+                },
+            )
+    }
+
+    fn documents() -> impl Strategy<Value = Request> {
+        let address = || {
+            (
+                text(),
+                collection(),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+            )
+                .prop_map(|(instance, collection, project, key)| {
+                    req::DocumentAddress {
+                        instance,
+                        collection,
+                        project,
+                        key,
+                    }
+                })
+        };
+        prop_oneof![
+            (text(), collection(), proptest::option::of(text())).prop_map(
+                |(instance, collection, project)| Request::DocList(req::DocList {
+                    instance,
+                    collection,
+                    project
+                })
+            ),
+            address().prop_map(Request::DocGet),
+            address().prop_map(Request::DocDelete),
+            (text(), collection(), path()).prop_map(|(instance, collection, file)| {
+                Request::DocPut(req::DocPut {
+                    instance,
+                    collection,
+                    file,
+                })
+            }),
+        ]
+    }
+
+    fn instances() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (
+                text(),
+                proptest::option::of(text()),
+                proptest::option::of(path())
+            )
+                .prop_map(|(name, database, master_key_file)| {
+                    Request::InstanceCreate(req::InstanceCreate {
+                        name,
+                        database,
+                        master_key_file,
+                    })
+                }),
+            Just(Request::InstanceList),
+            text().prop_map(|name| Request::InstanceShow { name }),
+            text().prop_map(|name| Request::InstanceDelete { name }),
+            text().prop_map(|name| Request::InstanceMasterKey { name }),
+            (text(), path()).prop_map(|(instance, file)| Request::InstanceBackup(req::Backup {
+                instance,
+                file
+            })),
+            (
+                text(),
+                select(req::SampleSize::ALL.to_vec()),
+                any::<u64>(),
+                any::<bool>()
+            )
+                .prop_map(|(instance, size, seed, overwrite)| {
+                    Request::Sample(req::Sample {
+                        instance,
+                        size,
+                        seed,
+                        overwrite,
+                    })
+                }),
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            instances(),
+            documents(),
+            export(),
+            partial_export(),
+            import()
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn a_request_renders_as_the_command_line_that_parses_back_to_it(request in request()) {
+            let args = request.command_line();
+            let cli = Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(args.clone()))
+                .map_err(|e| TestCaseError::fail(format!("{args:?}: {e}")))?;
+            let (parsed, _) = cli.command.request().expect("not the wizard");
+            prop_assert_eq!(parsed, request, "{:?}", args);
+        }
+    }
+
+    #[test]
+    fn a_script_survives_a_shell() {
+        // The quoting of the rendered line, through a real shell.
+        let request = Request::PartialExport(req::PartialExport {
+            instance: "staging".into(),
+            directory: PathBuf::from("Bob's \"dir\" $HOME"),
+            projects: vec!["-x".into(), "Café Zürich".into()],
+            project_groups: vec![],
+            ignore: Ignore::default(),
+            clean: false,
+            rekey: false,
+            include_task_logs: false,
+            inline_scripts: InlineScripts::Extract,
+            password: PasswordSource::Env("CUTTLE_PASSWORD".into()),
+        });
+        let args = request.command_line();
+        let line = cuttle_service::script::shell_line(&args);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -- {line}; shift; printf '%s\\0' \"$@\""))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let back: Vec<&str> = text.strip_suffix('\0').unwrap().split('\0').collect();
+        assert_eq!(back, args);
+        let cli = Cli::try_parse_from(std::iter::once("cuttle").chain(back)).unwrap();
+        assert_eq!(cli.command.request().unwrap().0, request);
+    }
+}

@@ -213,7 +213,8 @@ pub enum Request {
     Import(Import),
 }
 
-/// Arguments being rendered: `--flag`, `--option value`.
+/// Arguments being rendered: `--flag`, `--option value` (`--option=value` for a value that
+/// starts with `-`, which would otherwise read as an option).
 #[derive(Default)]
 struct Args(Vec<String>);
 
@@ -223,8 +224,21 @@ impl Args {
         self
     }
     fn opt(&mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
-        self.0.push(format!("--{name}"));
-        self.0.push(value.as_ref().to_string_lossy().into_owned());
+        let value = value.as_ref().to_string_lossy();
+        if value.starts_with('-') {
+            self.0.push(format!("--{name}={value}"));
+        } else {
+            self.0.push(format!("--{name}"));
+            self.0.push(value.into_owned());
+        }
+        self
+    }
+    /// A positional argument after the options: behind `--` when it starts with `-`.
+    fn last(&mut self, value: &str) -> &mut Self {
+        if value.starts_with('-') {
+            self.0.push("--".into());
+        }
+        self.0.push(value.to_owned());
         self
     }
     fn maybe(&mut self, name: &str, value: Option<impl AsRef<std::ffi::OsStr>>) -> &mut Self {
@@ -252,14 +266,6 @@ impl Args {
             InlineScripts::Inline => self.opt("inline-scripts", "inline"),
         }
     }
-    /// A key that may start with `-`: after `--`, so that it is never read as an option.
-    fn key(&mut self, key: Option<&str>) -> &mut Self {
-        if let Some(key) = key {
-            self.0.push("--".into());
-            self.0.push(key.to_owned());
-        }
-        self
-    }
 }
 
 impl Request {
@@ -270,25 +276,26 @@ impl Request {
         let mut a = Args::default();
         match self {
             Request::InstanceCreate(r) => {
-                a.word("instance").word("create").word(&r.name);
+                a.word("instance").word("create");
                 a.maybe("database", r.database.as_ref())
-                    .maybe("master-key-file", r.master_key_file.as_ref());
+                    .maybe("master-key-file", r.master_key_file.as_ref())
+                    .last(&r.name);
             }
             Request::InstanceList => {
                 a.word("instance").word("list");
             }
             Request::InstanceShow { name } => {
-                a.word("instance").word("show").word(name);
+                a.word("instance").word("show").last(name);
             }
             Request::InstanceDelete { name } => {
-                a.word("instance").word("delete").word(name);
+                a.word("instance").word("delete").last(name);
             }
             Request::InstanceMasterKey { name } => {
-                a.word("instance").word("master-key").word(name);
+                a.word("instance").word("master-key").last(name);
             }
             Request::InstanceBackup(r) => {
-                a.word("instance").word("backup").word(&r.instance);
-                a.opt("file", &r.file);
+                a.word("instance").word("backup");
+                a.opt("file", &r.file).last(&r.instance);
             }
             Request::Sample(r) => {
                 a.word("sample").opt("instance", &r.instance);
@@ -309,8 +316,10 @@ impl Request {
                 };
                 a.word("doc").word(verb).word(r.collection.name());
                 a.opt("instance", &r.instance)
-                    .maybe("project", r.project.as_ref())
-                    .key(r.key.as_deref());
+                    .maybe("project", r.project.as_ref());
+                if let Some(key) = &r.key {
+                    a.last(key);
+                }
             }
             Request::DocPut(r) => {
                 a.word("doc").word("put").word(r.collection.name());
