@@ -176,17 +176,68 @@ pub enum MergeRule {
     ProjectUnit,
     /// A part of a project, imported with its project.
     ProjectPart,
-    /// A variable set: imported variables replace the destination's variables with the same key,
-    /// destination-only variables stay.
-    MergeVariables,
-    /// A team: members and role assignments are only ever added.
-    MergeTeam,
-    /// A tenant: project connections are only ever added, tenant variables merge by key.
-    MergeTenant,
-    /// A user is never removed or deactivated by an import.
-    KeepUser,
+    /// Overwrite takes the source's document, but these parts of it merge with the
+    /// destination's instead of replacing them.
+    Merge(&'static [Merged]),
+    /// A user: overwrite replaces it, but never makes an active user inactive (the field
+    /// holding whether it is active).
+    KeepActive(&'static str),
     /// History: created when missing, never changed.
     CreateOnly,
+}
+
+impl MergeRule {
+    /// The merged arrays of a [`MergeRule::Merge`] (none for the others).
+    pub fn merged(self) -> &'static [Merged] {
+        match self {
+            MergeRule::Merge(merged) => merged,
+            _ => &[],
+        }
+    }
+}
+
+/// An array that an overwrite merges instead of replacing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merged {
+    /// A keyed array ([`KeyedArray`]): the source's elements replace the destination's with the
+    /// same key, the destination's others stay (a variable set's variables).
+    ByKey(&'static str),
+    /// A set ([`SetArray`]): it only grows (a team's members).
+    Union(&'static str),
+    /// An array of objects: the destination's all stay, the source's that are new are added
+    /// (a team's role assignments).
+    Append(&'static str),
+    /// A keyed array whose elements hold a set at `set`: elements only grow, and so does each
+    /// one's set (a tenant's project connections and their environments).
+    Connections {
+        path: &'static str,
+        set: &'static str,
+    },
+}
+
+impl Merged {
+    /// The array's field.
+    pub fn path(self) -> &'static str {
+        match self {
+            Merged::ByKey(path) | Merged::Union(path) | Merged::Append(path) => path,
+            Merged::Connections { path, .. } => path,
+        }
+    }
+}
+
+/// What grants access (a team): adding a member or a role assignment does, and the plan lists
+/// such changes first, apart (SPEC 6.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The set of members (usernames).
+    pub members: &'static str,
+    /// The array of role assignments.
+    pub role_assignments: &'static str,
+    /// In a role assignment: the user role it assigns.
+    pub role: &'static str,
+    /// In a role assignment: the scopes that narrow it, each a set of names, with how people
+    /// call it (`("projectGroups", "project groups")`).
+    pub scopes: &'static [(&'static str, &'static str)],
 }
 
 /// A kind of document that a partial export may leave out (`--ignore-<name>` on the command
@@ -257,11 +308,18 @@ pub enum Layout {
 }
 
 /// The declaration of one collection.
+///
+/// A declaration states only what differs from [`CollectionDecl::DEFAULT`] (a top-level
+/// document named by its `name`, with no references, secrets or sets, replaced whole by an
+/// overwrite): see `collections.rs`, and the crate's documentation for what a new collection
+/// needs.
 #[derive(Clone, Copy)]
 pub struct CollectionDecl {
     pub collection: Collection,
     /// The collection's name on the command line and in the export.
     pub name: &'static str,
+    /// One of its documents, as messages name it ("deployment target").
+    pub singular: &'static str,
     /// One line for `--help` and the docs.
     pub about: &'static str,
     pub owner: Owner,
@@ -283,6 +341,10 @@ pub struct CollectionDecl {
     pub scripts: &'static [&'static str],
     /// Release and deployment history.
     pub history: bool,
+    /// The kinds whose `--ignore-<kind>` leaves this collection out of a partial export.
+    pub left_out_by: &'static [Ignorable],
+    /// What grants access, for a collection whose documents do (teams).
+    pub access: Option<Access>,
     /// Checks a document's shape and returns it in canonical form (field order, defaults).
     pub shape: fn(Value) -> Result<Value, ShapeError>,
 }
@@ -295,7 +357,41 @@ impl std::fmt::Debug for CollectionDecl {
     }
 }
 
+/// The shape of a collection that declares none: refuses every document. (Every declaration
+/// states its own.)
+fn undeclared_shape(_: Value) -> Result<Value, ShapeError> {
+    Err(ShapeError::new(
+        crate::path::JsonPath::root(),
+        "this collection declares no shape",
+    ))
+}
+
 impl CollectionDecl {
+    /// What a declaration says when it says nothing: a top-level document named by its `name`,
+    /// with no references, sensitive values, keyed arrays, sets or scripts, that an overwrite
+    /// replaces whole, stored in `<collection>/<name>.json`. Every declaration states its
+    /// collection, names and shape.
+    pub const DEFAULT: CollectionDecl = CollectionDecl {
+        collection: Collection::Environments,
+        name: "",
+        singular: "",
+        about: "",
+        owner: Owner::Instance,
+        key: &["name"],
+        refs: &[],
+        sensitive: &[],
+        keyed_arrays: &[],
+        sets: &[],
+        merge: MergeRule::Replace,
+        numeric_key: &[],
+        layout: Layout::TopLevel,
+        scripts: &[],
+        history: false,
+        left_out_by: &[],
+        access: None,
+        shape: undeclared_shape,
+    };
+
     /// The field that names a document (`name`, `username`, `version`), if it has one.
     pub fn name_field(&self) -> Option<&'static str> {
         match self.key {

@@ -44,16 +44,13 @@ pub struct Ignore {
 }
 
 impl Ignore {
-    /// Whether documents of `collection` are left out.
+    /// Whether documents of `collection` are left out (its declaration's `left_out_by`).
     pub fn excludes(&self, collection: Collection) -> bool {
-        match collection {
-            Collection::Machines => self.machines,
-            Collection::Tenants => self.tenants,
-            Collection::Certificates => self.certificates,
-            Collection::Releases => self.history,
-            Collection::Deployments | Collection::TaskLogs => self.history || self.deployments,
-            _ => false,
-        }
+        collection
+            .decl()
+            .left_out_by
+            .iter()
+            .any(|kind| self.ignores(*kind))
     }
 
     /// Whether `kind` is left out.

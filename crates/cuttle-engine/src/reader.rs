@@ -567,7 +567,7 @@ fn check_place(relative: &Path, collection: Collection, value: &Value) -> Result
             Some(name) => Ok(cuttle_domain::names::nfc(name).into_owned()),
             None => Err(file_error(
                 relative,
-                format!("$.{field}: a {} names its {field} as text", singular(decl)),
+                format!("$.{field}: a {} names its {field} as text", decl.singular),
             )),
         }
     };
@@ -615,15 +615,6 @@ fn check_place(relative: &Path, collection: Collection, value: &Value) -> Result
         }
     }
     Ok(())
-}
-
-/// A document of `decl`, in a message: "project", "deployment".
-fn singular(decl: &cuttle_domain::CollectionDecl) -> &'static str {
-    match decl.collection {
-        Collection::Projects => "project",
-        Collection::Deployments => "deployment",
-        _ => "project-owned document",
-    }
 }
 
 /// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read

@@ -392,21 +392,11 @@ fn resolve_ref(
                 here.clone(),
                 format!(
                     "there is no {} {}{in_project}",
-                    singular(target),
+                    target.singular,
                     show(value)
                 ),
             ))
         }
-    }
-}
-
-fn singular(decl: &CollectionDecl) -> String {
-    let name = decl.name.trim_end_matches('s').replace('-', " ");
-    match decl.collection {
-        Collection::Machines => "deployment target".into(),
-        Collection::LibraryVariableSets => "library variable set".into(),
-        Collection::Deployments => "deployment".into(),
-        _ => name,
     }
 }
 

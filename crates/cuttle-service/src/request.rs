@@ -216,7 +216,7 @@ pub enum Request {
 /// Arguments being rendered: `--flag`, `--option value` (`--option=value` for a value that
 /// starts with `-`, which would otherwise read as an option).
 #[derive(Default)]
-struct Args(Vec<String>);
+struct Args(Vec<String>, Option<String>);
 
 impl Args {
     fn word(&mut self, word: &str) -> &mut Self {
@@ -233,13 +233,22 @@ impl Args {
         }
         self
     }
-    /// A positional argument after the options: behind `--` when it starts with `-`.
-    fn last(&mut self, value: &str) -> &mut Self {
+    /// A positional argument where it stands; one that starts with `-` goes last, behind
+    /// `--` (see [`Args::done`]).
+    fn positional(&mut self, value: &str) -> &mut Self {
         if value.starts_with('-') {
-            self.0.push("--".into());
+            self.1 = Some(value.to_owned());
+        } else {
+            self.0.push(value.to_owned());
         }
-        self.0.push(value.to_owned());
         self
+    }
+    fn done(mut self) -> Vec<String> {
+        if let Some(value) = self.1.take() {
+            self.0.push("--".into());
+            self.0.push(value);
+        }
+        self.0
     }
     fn maybe(&mut self, name: &str, value: Option<impl AsRef<std::ffi::OsStr>>) -> &mut Self {
         if let Some(value) = value {
@@ -276,26 +285,25 @@ impl Request {
         let mut a = Args::default();
         match self {
             Request::InstanceCreate(r) => {
-                a.word("instance").word("create");
+                a.word("instance").word("create").positional(&r.name);
                 a.maybe("database", r.database.as_ref())
-                    .maybe("master-key-file", r.master_key_file.as_ref())
-                    .last(&r.name);
+                    .maybe("master-key-file", r.master_key_file.as_ref());
             }
             Request::InstanceList => {
                 a.word("instance").word("list");
             }
             Request::InstanceShow { name } => {
-                a.word("instance").word("show").last(name);
+                a.word("instance").word("show").positional(name);
             }
             Request::InstanceDelete { name } => {
-                a.word("instance").word("delete").last(name);
+                a.word("instance").word("delete").positional(name);
             }
             Request::InstanceMasterKey { name } => {
-                a.word("instance").word("master-key").last(name);
+                a.word("instance").word("master-key").positional(name);
             }
             Request::InstanceBackup(r) => {
-                a.word("instance").word("backup");
-                a.opt("file", &r.file).last(&r.instance);
+                a.word("instance").word("backup").positional(&r.instance);
+                a.opt("file", &r.file);
             }
             Request::Sample(r) => {
                 a.word("sample").opt("instance", &r.instance);
@@ -315,11 +323,11 @@ impl Request {
                     "delete"
                 };
                 a.word("doc").word(verb).word(r.collection.name());
+                if let Some(key) = &r.key {
+                    a.positional(key);
+                }
                 a.opt("instance", &r.instance)
                     .maybe("project", r.project.as_ref());
-                if let Some(key) = &r.key {
-                    a.last(key);
-                }
             }
             Request::DocPut(r) => {
                 a.word("doc").word("put").word(r.collection.name());
@@ -380,7 +388,7 @@ impl Request {
                     .password(&r.password);
             }
         }
-        a.0
+        a.done()
     }
 
     /// Refuses what contradicts itself ([`crate::ErrorKind::Usage`]) or selects nothing

@@ -2,7 +2,7 @@
 //! stand-ins carrying a digest (see [`super::diff::DIGEST`]): given the destination's version
 //! and the source's, the version to write.
 
-use cuttle_domain::decl::{CollectionDecl, MergeRule};
+use cuttle_domain::decl::{CollectionDecl, MergeRule, Merged};
 use cuttle_domain::path::{JsonPath, Step};
 use serde_json::Value;
 
@@ -14,31 +14,22 @@ use super::diff::{DIGEST, element_key, is_sensitive};
 pub fn merge(decl: &CollectionDecl, dest: &Value, source: Value) -> Value {
     let mut merged = source;
     match decl.merge {
-        MergeRule::MergeVariables => merge_keyed(decl, "variables", dest, &mut merged),
-        MergeRule::MergeTenant => {
-            merge_keyed(decl, "variables", dest, &mut merged);
-            merge_connections(dest, &mut merged);
+        MergeRule::Merge(arrays) => {
+            for array in arrays {
+                match *array {
+                    Merged::ByKey(field) => merge_keyed(decl, field, dest, &mut merged),
+                    Merged::Union(field) => union_sorted(dest, &mut merged, field),
+                    Merged::Append(field) => append_new(dest, &mut merged, field),
+                    Merged::Connections { path, set } => {
+                        merge_connections(decl, path, set, dest, &mut merged)
+                    }
+                }
+            }
         }
-        MergeRule::MergeTeam => {
-            union_sorted(dest, &mut merged, "members");
-            let kept = dest
-                .get("roleAssignments")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let imported = merged
-                .get("roleAssignments")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let mut all = kept.clone();
-            all.extend(imported.into_iter().filter(|a| !kept.contains(a)));
-            merged["roleAssignments"] = Value::Array(all);
-        }
-        MergeRule::KeepUser => {
-            let active = |v: &Value| v.get("isActive").and_then(Value::as_bool).unwrap_or(true);
+        MergeRule::KeepActive(field) => {
+            let active = |v: &Value| v.get(field).and_then(Value::as_bool).unwrap_or(true);
             if active(dest) && !active(&merged) {
-                merged["isActive"] = Value::Bool(true);
+                merged[field] = Value::Bool(true);
             }
         }
         MergeRule::Replace
@@ -47,6 +38,26 @@ pub fn merge(decl: &CollectionDecl, dest: &Value, source: Value) -> Value {
         | MergeRule::CreateOnly => {}
     }
     merged
+}
+
+/// `merged[field]` keeps every element of the destination's, then adds the source's that are
+/// new.
+fn append_new(dest: &Value, merged: &mut Value, field: &str) {
+    let kept = dest
+        .get(field)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let imported = merged
+        .get(field)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut all = kept.clone();
+    all.extend(imported.into_iter().filter(|a| !kept.contains(a)));
+    if let Some(object) = merged.as_object_mut() {
+        object.insert(field.to_owned(), Value::Array(all));
+    }
 }
 
 /// Elements of the keyed array `field` merge by key: the source's replace the destination's
@@ -109,34 +120,45 @@ pub fn kept_elements(
         .collect()
 }
 
-/// A tenant's project connections only grow: every project either side connects, each with
-/// the environments of both.
-fn merge_connections(dest: &Value, merged: &mut Value) {
+/// Connections only grow (a tenant's to projects): every element either side has, matched by
+/// its key, each with the union of both sides' `set`; sorted by key.
+fn merge_connections(
+    decl: &CollectionDecl,
+    path: &str,
+    set: &str,
+    dest: &Value,
+    merged: &mut Value,
+) {
+    let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == path) else {
+        return;
+    };
     let theirs = dest
-        .get("projects")
+        .get(path)
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     let mut ours = merged
-        .get("projects")
+        .get(path)
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     for t in theirs {
-        match ours
-            .iter_mut()
-            .find(|o| o.get("project") == t.get("project"))
-        {
-            Some(o) => union_sorted(&t, o, "environments"),
+        let key = element_key(keyed.key, &t);
+        match ours.iter_mut().find(|o| element_key(keyed.key, o) == key) {
+            Some(o) => union_sorted(&t, o, set),
             None => ours.push(t),
         }
     }
-    ours.sort_by(|a, b| {
-        let name = |v: &Value| v.get("project").and_then(Value::as_str).map(str::to_owned);
-        name(a).cmp(&name(b))
+    // As the set is sorted (by byte order of its key's text).
+    ours.sort_by_cached_key(|v| {
+        keyed
+            .key
+            .iter()
+            .map(|f| v.get(*f).and_then(Value::as_str).map(str::to_owned))
+            .collect::<Vec<_>>()
     });
     if let Some(object) = merged.as_object_mut() {
-        object.insert("projects".into(), Value::Array(ours));
+        object.insert(path.into(), Value::Array(ours));
     }
 }
 

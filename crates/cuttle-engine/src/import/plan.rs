@@ -16,16 +16,16 @@
 //! Sensitive values are compared by a keyed digest of their plaintext (a random key for each
 //! run), so the plan says "changed" or nothing, and no plaintext is ever in a view.
 
-use cuttle_instance::error::Hint;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
-use cuttle_domain::decl::{CollectionDecl, MergeRule, RefDecl, RefScope};
+use cuttle_domain::decl::{Access, CollectionDecl, MergeRule, Merged, RefDecl, RefScope};
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
 use cuttle_instance::codec::{self, Fail, Lookup, Names};
+use cuttle_instance::error::Hint;
 use cuttle_instance::parallel;
 use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
 use hmac::{Hmac, Mac};
@@ -178,27 +178,31 @@ pub(super) fn plan(
     let mut writes = Vec::new();
     let mut done = 0;
     progress(done, total);
-    // Teams first: the grants lead the plan; their documents take their place in order.
-    let first = docs.partition_point(|d| d.doc.collection.rank() < Collection::Teams.rank());
-    let end = docs.partition_point(|d| d.doc.collection.rank() <= Collection::Teams.rank());
-    let teams: Vec<SourceDoc> = docs.drain(first..end).collect();
-    let mut docs = docs.into_iter();
-    let team_decisions = planner.collection(Collection::Teams.decl(), teams)?;
-    for decision in &team_decisions {
-        for grant in grants_of(&decision.plan) {
-            planner.grants += 1;
-            sink.event(PlanEvent::Grant(&grant))?;
+    // What grants access (teams) first: the grants lead the plan; the documents take their place
+    // in order.
+    let mut granting: HashMap<Collection, Vec<Decision>> = HashMap::new();
+    for decl in COLLECTIONS.iter().filter(|d| d.access.is_some()) {
+        let first = docs.partition_point(|d| d.doc.collection.rank() < decl.collection.rank());
+        let end = docs.partition_point(|d| d.doc.collection.rank() <= decl.collection.rank());
+        let these: Vec<SourceDoc> = docs.drain(first..end).collect();
+        let decisions = planner.collection(decl, these)?;
+        for decision in &decisions {
+            for grant in grants_of(&decision.plan) {
+                planner.grants += 1;
+                sink.event(PlanEvent::Grant(&grant))?;
+            }
         }
+        granting.insert(decl.collection, decisions);
     }
+    let mut docs = docs.into_iter();
     for conflict in conflicts {
         sink.event(PlanEvent::Conflict(conflict))?;
     }
-    let mut team_decisions = Some(team_decisions);
     'collections: for decl in COLLECTIONS {
         // A chunk at a time, so that only a chunk's documents are parsed at once.
         loop {
-            let decisions = if decl.collection == Collection::Teams {
-                match team_decisions.take() {
+            let decisions = if decl.access.is_some() {
+                match granting.remove(&decl.collection) {
                     Some(decisions) => decisions,
                     None => break,
                 }
@@ -275,7 +279,7 @@ fn grants_of(plan: &DocumentPlan) -> Vec<Grant> {
         .collect()
 }
 
-fn grant_changes(dest: Option<&Value>, merged: &Value) -> Vec<diff::Change> {
+fn grant_changes(access: &Access, dest: Option<&Value>, merged: &Value) -> Vec<diff::Change> {
     let list = |v: Option<&Value>, field: &str| -> Vec<Value> {
         v.and_then(|v| v.get(field))
             .and_then(Value::as_array)
@@ -285,14 +289,14 @@ fn grant_changes(dest: Option<&Value>, merged: &Value) -> Vec<diff::Change> {
     // A new team is shown before the write path has checked its shape: what it holds is shown
     // redacted, however it is spelt.
     let mut out = Vec::new();
-    let before = list(dest, "members");
-    for member in list(Some(merged), "members") {
+    let before = list(dest, access.members);
+    for member in list(Some(merged), access.members) {
         if !before.contains(&member) {
             out.push(json!({ "member": cuttle_domain::sensitive::redacted(&member) }));
         }
     }
-    let before = list(dest, "roleAssignments");
-    for assignment in list(Some(merged), "roleAssignments") {
+    let before = list(dest, access.role_assignments);
+    for assignment in list(Some(merged), access.role_assignments) {
         if !before.contains(&assignment) {
             out.push(json!({ "roleAssignment": cuttle_domain::sensitive::redacted(&assignment) }));
         }
@@ -508,7 +512,7 @@ impl Planner<'_> {
                     .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
             let whole = existing.is_some()
                 || skipped_part
-                || decl.collection == Collection::Teams
+                || decl.access.is_some()
                 || entry
                     .project
                     .as_ref()
@@ -615,8 +619,8 @@ impl Planner<'_> {
         }
         let Some(id) = existing else {
             // New in the destination.
-            if decl.collection == Collection::Teams {
-                plan.changes = grant_changes(None, &value);
+            if let Some(access) = &decl.access {
+                plan.changes = grant_changes(access, None, &value);
             }
             let refs = self.channel_refs(decl, &plan, &value, &incoming.origin);
             self.record_channel_refs(&plan, refs);
@@ -652,8 +656,19 @@ impl Planner<'_> {
         let Some(source) = self.source_view(value, &incoming.origin, &plan) else {
             return Ok(Decision { plan, write: None });
         };
-        let kept_variables = (decl.collection == Collection::ProjectVariables)
-            .then(|| merge::kept_elements(decl, "variables", &dest, &source));
+        // What a merge keeps of the destination's own variables (the removals check their
+        // scopes).
+        let kept_variables = (decl.collection == Collection::ProjectVariables).then(|| {
+            decl.merge
+                .merged()
+                .iter()
+                .filter_map(|m| match m {
+                    Merged::ByKey(field) => Some(merge::kept_elements(decl, field, &dest, &source)),
+                    _ => None,
+                })
+                .flatten()
+                .collect::<Vec<_>>()
+        });
         let mut merged = merge::merge(decl, &dest, source);
         resolve_masked(decl, &dest, &mut merged);
         if self.options.keep_destination_secrets {
@@ -680,8 +695,8 @@ impl Planner<'_> {
             }
         }
         let mut changes = diff::diff(decl, &dest, &merged);
-        if decl.collection == Collection::Teams {
-            changes.extend(grant_changes(Some(&dest), &merged));
+        if let Some(access) = &decl.access {
+            changes.extend(grant_changes(access, Some(&dest), &merged));
         }
         plan.changes = changes;
         if plan.changes.is_empty() {
@@ -689,9 +704,7 @@ impl Planner<'_> {
             return Ok(Decision { plan, write: None });
         }
         plan.action = match decl.merge {
-            MergeRule::MergeVariables | MergeRule::MergeTeam | MergeRule::MergeTenant => {
-                Action::Merge
-            }
+            MergeRule::Merge(_) => Action::Merge,
             _ => Action::Overwrite,
         };
         // What the source brings must not refer to a removed channel; what the merge keeps of the
