@@ -1,13 +1,10 @@
-//! The export format, version 1 (SPEC 5): where each document's file stands, how file names are
-//! made from natural keys, which files the format owns, and the manifest.
+//! The export format, version 1 (SPEC 5): how file names are made from natural keys, and the
+//! manifest. Where each file stands, and which files the format owns, is [`crate::layout`].
 //!
 //! Everything here is a promise to users who commit exports to git: changing it means a new
 //! format version and an upgrade step.
 
-use std::path::{Path, PathBuf};
-
 use cuttle_domain::documents::ScriptSyntax;
-use cuttle_domain::{COLLECTIONS, Layout};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -86,133 +83,6 @@ pub fn script_extension(syntax: ScriptSyntax) -> &'static str {
         ScriptSyntax::Python => "py",
         ScriptSyntax::CSharp => "csx",
         ScriptSyntax::FSharp => "fsx",
-    }
-}
-
-/// The file name of a deployment (or of its task log) inside its release's folder:
-/// `<environment>-<number>` or, for a tenant, `<environment>.<tenant>-<number>` (stems hold no
-/// `.`, and the number is what follows the last `-`, so the parts are never ambiguous).
-pub fn deployment_file(
-    environment: &str,
-    tenant: Option<&str>,
-    number: u64,
-    extension: &str,
-) -> String {
-    match tenant {
-        None => format!("{}-{number}.{extension}", stem(environment)),
-        Some(tenant) => format!(
-            "{}.{}-{number}.{extension}",
-            stem(environment),
-            stem(tenant)
-        ),
-    }
-}
-
-/// The folder of a project.
-pub fn project_dir(project: &str) -> PathBuf {
-    Path::new(PROJECTS).join(stem(project))
-}
-
-/// Whether the format owns the file at `relative` (a path inside an export): mirroring removes
-/// only such files, and never a file the format does not own (a README, `.git`).
-pub fn owns(relative: &Path) -> bool {
-    let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
-    if parts.len() != relative.iter().count() {
-        return false;
-    }
-    let json = |f: &str| f.ends_with(".json");
-    match parts.as_slice() {
-        [MANIFEST] => true,
-        [dir, file] => top_level(dir).is_some() && json(file),
-        [PROJECTS, _, file] => COLLECTIONS.iter().any(|d| match d.layout {
-            Layout::Project => *file == "project.json",
-            Layout::ProjectFile(name) => *file == name,
-            _ => false,
-        }),
-        [PROJECTS, _, PROCESS_SCRIPTS, _] => true,
-        [PROJECTS, _, folder, file] => {
-            json(file) && COLLECTIONS.iter().any(|d| matches!(d.layout, Layout::ProjectFolder(f) if f == *folder))
-        }
-        [PROJECTS, _, "releases", _, folder, file] => COLLECTIONS.iter().any(|d| {
-            matches!(d.layout, Layout::Deployment { folder: f, extension, .. } if f == *folder && file.ends_with(&format!(".{extension}")))
-        }),
-        [dir, scripts, _] => top_level(dir).is_some_and(|d| !d.scripts.is_empty()) && scripts.ends_with(SCRIPTS_SUFFIX),
-        _ => false,
-    }
-}
-
-fn top_level(dir: &str) -> Option<&'static cuttle_domain::CollectionDecl> {
-    COLLECTIONS
-        .iter()
-        .find(|d| d.layout == Layout::TopLevel && d.name == dir)
-}
-
-/// The format's own spelling of the folder `relative` when it differs from it only in the case
-/// of its last part (`Teams` for `teams`, `projects/web/Channels`): such a folder is no
-/// format folder, and would be left out by a reader that went by the name alone.
-pub fn case_variant(relative: &Path) -> Option<String> {
-    let last = relative.file_name()?.to_str()?;
-    let lower = last.to_lowercase();
-    if lower == last {
-        return None;
-    }
-    let proper = relative.with_file_name(&lower);
-    owns_dir(&proper).then(|| format!("{}/", proper.display()))
-}
-
-/// Whether a file at `relative` looks like a document of the format: a `.json` file (in any
-/// case), or a `.log` file among a project's releases. Where the format does not own it, the
-/// reader says so rather than leave it out unseen.
-pub fn looks_like_document(relative: &Path) -> bool {
-    let name = relative
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    name.ends_with(".json")
-        || (name.ends_with(".log") && relative.iter().any(|part| part == "releases"))
-}
-
-/// Where the format puts documents, for people: every layout of the declarations.
-pub fn where_documents_stand() -> String {
-    let mut places = vec!["<collection>/<name>.json".to_owned()];
-    let project = format!("{PROJECTS}/<project>");
-    for decl in COLLECTIONS {
-        let place = match decl.layout {
-            Layout::TopLevel => continue,
-            Layout::Project => format!("{project}/project.json"),
-            Layout::ProjectFile(file) => format!("{project}/{file}"),
-            Layout::ProjectFolder(folder) => format!("{project}/{folder}/<name>.json"),
-            Layout::Deployment {
-                folder, extension, ..
-            } => format!("{project}/releases/<release>/{folder}/<name>.{extension}"),
-        };
-        places.push(place);
-    }
-    format!("the format puts documents at {}", places.join(", "))
-}
-
-/// Whether `relative` is a folder the format makes (removed by mirroring once empty).
-pub fn owns_dir(relative: &Path) -> bool {
-    let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
-    match parts.as_slice() {
-        [dir] => *dir == PROJECTS || top_level(dir).is_some(),
-        [PROJECTS, _] => true,
-        [PROJECTS, _, folder] => {
-            *folder == PROCESS_SCRIPTS
-                || COLLECTIONS
-                    .iter()
-                    .any(|d| matches!(d.layout, Layout::ProjectFolder(f) if f == *folder))
-        }
-        [PROJECTS, _, "releases", _] => true,
-        [PROJECTS, _, "releases", _, folder] => COLLECTIONS
-            .iter()
-            .any(|d| matches!(d.layout, Layout::Deployment { folder: f, .. } if f == *folder)),
-        [dir, scripts] => {
-            top_level(dir).is_some_and(|d| !d.scripts.is_empty())
-                && scripts.ends_with(SCRIPTS_SUFFIX)
-        }
-        _ => false,
     }
 }
 
@@ -382,52 +252,5 @@ mod tests {
         assert_eq!(stem("Café Zürich"), "caf-z-rich_3j2gk3knnt");
         assert_eq!(stem("1.4.2"), "1-4-2_r3c2c6xye5");
         assert_eq!(stem("web-app"), "web-app");
-    }
-
-    #[test]
-    fn deployment_files_are_unambiguous() {
-        assert_ne!(
-            deployment_file("prod-a", None, 1, "json"),
-            deployment_file("prod", Some("a"), 1, "json")
-        );
-        assert_ne!(
-            deployment_file("prod-2", None, 1, "json"),
-            deployment_file("prod", None, 21, "json")
-        );
-        assert_eq!(
-            deployment_file("production", None, 3, "json"),
-            "production-3.json"
-        );
-    }
-
-    #[test]
-    fn ownership() {
-        for owned in [
-            "manifest.json",
-            "environments/production.json",
-            "step-templates/smoke-test.scripts/script.sh",
-            "projects/web/project.json",
-            "projects/web/deployment-process.json",
-            "projects/web/variables.json",
-            "projects/web/scripts/deploy.run.sh",
-            "projects/web/channels/hotfix.json",
-            "projects/web/triggers/nightly.json",
-            "projects/web/releases/1-4-2_abc.json",
-            "projects/web/releases/1-4-2_abc/deployments/production-1.json",
-            "projects/web/releases/1-4-2_abc/task-logs/production-1.log",
-        ] {
-            assert!(owns(Path::new(owned)), "{owned}");
-        }
-        for foreign in [
-            "README.md",
-            ".git/config",
-            "environments/notes.txt",
-            "projects/web/README.md",
-            "projects/web/releases/1/deployments/x.txt",
-            "planets/earth.json",
-            "environments/deep/x.json",
-        ] {
-            assert!(!owns(Path::new(foreign)), "{foreign}");
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! Cuttle's migration engine (SPEC 5 and 6), generic over the declarations of `cuttle-domain`
 //! and built on `cuttle-instance`'s validated write path:
 //!
-//! - [`format`]: the export format (layout, file names, ownership, manifest);
+//! - [`format`]: the export format (file names, manifest);
+//! - [`layout`]: where each file of an export stands, and which files the format owns;
 //! - [`export`]: one read snapshot to a deterministic directory tree, secrets re-encrypted under
 //!   a password;
 //! - [`closure`]: what a partial export of some projects must carry;
@@ -16,4 +17,5 @@ pub mod format;
 pub mod fuzzing;
 pub mod import;
 pub mod jsonpos;
+pub mod layout;
 pub mod reader;

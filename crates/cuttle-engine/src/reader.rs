@@ -13,13 +13,14 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
-use cuttle_domain::{COLLECTIONS, Collection, Layout};
+use cuttle_domain::{Collection, Layout};
 use cuttle_domain::{names, path};
 use cuttle_instance::error::{Hint, Message};
 use cuttle_instance::{Incoming, codec};
 use serde_json::{Value, json};
 
 use crate::format::{self, Manifest};
+use crate::layout;
 
 /// The largest file the reader takes.
 pub const MAX_FILE: u64 = 64 << 20;
@@ -75,29 +76,6 @@ fn read_file(root: &Path, relative: &Path) -> Result<String, ReadError> {
     Ok(text)
 }
 
-/// The collection a format-owned document file belongs to, from where it stands.
-fn collection_at(relative: &Path) -> Option<Collection> {
-    let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
-    COLLECTIONS
-        .iter()
-        .find(|d| match (d.layout, parts.as_slice()) {
-            (Layout::TopLevel, [dir, file]) => *dir == d.name && file.ends_with(".json"),
-            (Layout::Project, [format::PROJECTS, _, "project.json"]) => true,
-            (Layout::ProjectFile(name), [format::PROJECTS, _, file]) => *file == name,
-            (Layout::ProjectFolder(folder), [format::PROJECTS, _, f, file]) => {
-                *f == folder && file.ends_with(".json")
-            }
-            (
-                Layout::Deployment {
-                    folder, extension, ..
-                },
-                [format::PROJECTS, _, "releases", _, f, file],
-            ) => *f == folder && file.ends_with(&format!(".{extension}")),
-            _ => false,
-        })
-        .map(|d| d.collection)
-}
-
 /// At most this many misplaced files are named in a warning; the rest are counted.
 const NAMED: usize = 10;
 
@@ -150,9 +128,9 @@ fn walk(root: &Path) -> Result<Walk, ReadError> {
                 .file_type()
                 .map_err(|e| file_error(&relative, e.to_string()))?;
             if kind.is_dir() {
-                if format::owns_dir(&relative) {
+                if layout::owns_dir(&relative) {
                     stack.push((relative, true));
-                } else if let Some(proper) = format::case_variant(&relative) {
+                } else if let Some(proper) = layout::case_variant(&relative) {
                     return Err(file_error(
                         &relative,
                         format!(
@@ -168,12 +146,12 @@ fn walk(root: &Path) -> Result<Walk, ReadError> {
                 } else {
                     stack.push((relative, within));
                 }
-            } else if kind.is_symlink() && format::owns_dir(&relative) {
+            } else if kind.is_symlink() && layout::owns_dir(&relative) {
                 return Err(file_error(
                     &relative,
                     "is a symbolic link where the format has a folder: the reader never follows links; copy the folder in its place",
                 ));
-            } else if format::owns(&relative) {
+            } else if layout::owns(&relative) {
                 if !kind.is_file() {
                     return Err(file_error(
                         &relative,
@@ -185,13 +163,13 @@ fn walk(root: &Path) -> Result<Walk, ReadError> {
                     .map_err(|e| file_error(&relative, e.to_string()))?
                     .len();
                 files.push((relative, size));
-            } else if format::looks_like_document(&relative) {
+            } else if layout::looks_like_document(&relative) {
                 if within {
                     return Err(file_error(
                         &relative,
                         format!(
                             "looks like a document but stands where the format puts none, so the importer would leave it out: {}; move it there, or out of the export",
-                            format::where_documents_stand()
+                            layout::where_documents_stand()
                         ),
                     ));
                 }
@@ -337,7 +315,7 @@ pub fn documents(root: &Path) -> Result<Documents, ReadError> {
     let mut files = Vec::with_capacity(walk.files.len());
     let mut scripts = BTreeSet::new();
     for (relative, size) in walk.files {
-        match collection_at(&relative) {
+        match layout::collection_at(&relative) {
             Some(collection) => files.push((relative, collection, size)),
             None if relative != Path::new(format::MANIFEST) => {
                 scripts.insert(relative);
@@ -630,16 +608,7 @@ fn inline_scripts(
     if decl.scripts.is_empty() {
         return Ok(read);
     }
-    let folder = match decl.layout {
-        Layout::TopLevel => {
-            let stem = relative
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default();
-            relative.with_file_name(format!("{stem}{}", format::SCRIPTS_SUFFIX))
-        }
-        _ => relative.with_file_name(format::PROCESS_SCRIPTS),
-    };
+    let folder = layout::scripts_dir_beside(decl, relative);
     let mut found = Vec::new();
     for script_path in decl.scripts {
         let _ = path::for_each::<()>(value, script_path, None, &mut |script, at| {

@@ -80,10 +80,10 @@ fn owned_files(directory: &Path) -> usize {
         for entry in entries.flatten() {
             let relative = dir.join(entry.file_name());
             match entry.file_type() {
-                Ok(kind) if kind.is_dir() && cuttle_engine::format::owns_dir(&relative) => {
+                Ok(kind) if kind.is_dir() && cuttle_engine::layout::owns_dir(&relative) => {
                     stack.push(relative)
                 }
-                Ok(kind) if kind.is_file() && cuttle_engine::format::owns(&relative) => count += 1,
+                Ok(kind) if kind.is_file() && cuttle_engine::layout::owns(&relative) => count += 1,
                 _ => {}
             }
         }

@@ -41,7 +41,7 @@ use std::collections::BTreeSet;
 use cuttle_domain::decl::CollectionDecl;
 use cuttle_domain::path::{self, Step};
 use cuttle_domain::sensitive;
-use cuttle_domain::{COLLECTIONS, Collection, Layout};
+use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Instance;
 use cuttle_instance::codec::{self, Names};
 use cuttle_instance::error::{Hint, Message};
@@ -50,6 +50,7 @@ use serde_json::{Value, json};
 
 use crate::closure::{self, ClosureError, Selection};
 use crate::format::{self, Contents, ContentsKind, Encryption, InlineScripts, Kdf, Manifest};
+use crate::layout;
 use tree::Tree;
 
 /// What to export and how.
@@ -699,62 +700,6 @@ fn text<'v>(value: &'v Value, field: &str) -> &'v str {
     value.get(field).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Where a rendered document's file goes.
-fn document_path(decl: &CollectionDecl, value: &Value) -> PathBuf {
-    let project = || format::project_dir(text(value, "project"));
-    let own_name = || {
-        decl.name_field()
-            .map(|f| text(value, f))
-            .unwrap_or_default()
-    };
-    match decl.layout {
-        Layout::TopLevel => Path::new(decl.name).join(format!("{}.json", format::stem(own_name()))),
-        Layout::Project => format::project_dir(own_name()).join("project.json"),
-        Layout::ProjectFile(file) => project().join(file),
-        Layout::ProjectFolder(folder) => project()
-            .join(folder)
-            .join(format!("{}.json", format::stem(own_name()))),
-        Layout::Deployment {
-            folder,
-            extension,
-            key,
-        } => {
-            let deployment = if key.is_empty() {
-                value
-            } else {
-                value.get(key).unwrap_or(&Value::Null)
-            };
-            project()
-                .join("releases")
-                .join(format::stem(text(deployment, "release")))
-                .join(folder)
-                .join(format::deployment_file(
-                    text(deployment, "environment"),
-                    deployment.get("tenant").and_then(Value::as_str),
-                    deployment
-                        .get("number")
-                        .and_then(Value::as_u64)
-                        .unwrap_or_default(),
-                    extension,
-                ))
-        }
-    }
-}
-
-/// The folder of a document's extracted scripts.
-fn scripts_dir(decl: &CollectionDecl, value: &Value) -> PathBuf {
-    match decl.layout {
-        Layout::TopLevel => {
-            let name = decl
-                .name_field()
-                .map(|f| text(value, f))
-                .unwrap_or_default();
-            Path::new(decl.name).join(format!("{}{}", format::stem(name), format::SCRIPTS_SUFFIX))
-        }
-        _ => format::project_dir(text(value, "project")).join(format::PROCESS_SCRIPTS),
-    }
-}
-
 /// Moves every inline script of a rendered document into a file of its own: the JSON keeps
 /// `{"syntax", "file"}`, the file's name made of the stems of the named elements on the way
 /// (`deploy.run-script.sh`), or `script.<ext>`.
@@ -768,7 +713,7 @@ fn extract_scripts(decl: &CollectionDecl, value: &mut Value) -> Vec<(PathBuf, St
             Ok(())
         });
     }
-    let dir = scripts_dir(decl, value);
+    let dir = layout::scripts_dir(decl, value);
     let mut files = Vec::new();
     for at in found {
         let mut parts = Vec::new();
@@ -861,7 +806,7 @@ fn export_document(
         });
     }
     let tree = shared.tree;
-    let path = document_path(decl, &value);
+    let path = layout::document_path(decl, &value);
     if decl.collection == Collection::TaskLogs {
         return tree.write(&path, text(&value, "log").as_bytes());
     }
@@ -886,7 +831,7 @@ mod tests {
             {"name": "No script", "script": null}
         ]}]});
         let files = extract_scripts(decl, &mut value);
-        let dir = format::project_dir("Web App").join("scripts");
+        let dir = crate::layout::project_dir("Web App").join("scripts");
         assert_eq!(
             files,
             vec![(

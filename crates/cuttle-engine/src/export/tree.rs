@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ExportError;
-use crate::format;
+use crate::layout;
 
 /// The suffix of the temporary files an export writes before renaming them into place.
 const TEMPORARY: &str = ".cuttle-tmp";
@@ -226,11 +226,11 @@ impl Tree {
                     .file_type()
                     .map_err(io(format!("reading {}", relative.display())))?;
                 if kind.is_dir() {
-                    if format::owns_dir(&relative) {
+                    if layout::owns_dir(&relative) {
                         stack.push(relative.clone());
                         dirs.push(relative);
                     }
-                } else if kind.is_file() && (format::owns(&relative) || is_leftover(&relative)) {
+                } else if kind.is_file() && (layout::owns(&relative) || is_leftover(&relative)) {
                     files.push(relative);
                 }
             }
@@ -307,5 +307,5 @@ fn is_leftover(relative: &Path) -> bool {
     is_leftover_name(relative)
         && relative
             .parent()
-            .is_none_or(|p| p.as_os_str().is_empty() || format::owns_dir(p))
+            .is_none_or(|p| p.as_os_str().is_empty() || layout::owns_dir(p))
 }
