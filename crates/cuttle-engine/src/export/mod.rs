@@ -126,8 +126,34 @@ impl From<ClosureError> for ExportError {
 /// Progress: documents done out of a total.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Exports `instance` to `options.directory` with `password`.
+/// Exports `instance` to `options.directory` with `password`. An export that fails before it
+/// wrote a file leaves no folder it made behind (a wrong selection or password changes nothing).
 pub fn export(
+    instance: &mut Instance,
+    password: &[u8],
+    options: &ExportOptions,
+    progress: Progress<'_>,
+) -> Result<ExportSummary, ExportError> {
+    // The folders the export makes: the directory, and those above it that are missing.
+    let made: Vec<PathBuf> = options
+        .directory
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_err())
+        .map(Path::to_owned)
+        .collect();
+    let result = export_into(instance, password, options, progress);
+    if result.is_err() {
+        // Only what is still empty: `remove_dir` refuses anything else.
+        for dir in &made {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+    result
+}
+
+fn export_into(
     instance: &mut Instance,
     password: &[u8],
     options: &ExportOptions,
