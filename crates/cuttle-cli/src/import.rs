@@ -88,16 +88,16 @@ pub fn import(
 /// A role assignment for people: its role, then the scopes it has (`Project deployer in
 /// environments Development, Test`); unscoped, the role alone.
 pub(crate) fn role_assignment_text(assignment: &Value) -> String {
-    let access = cuttle_domain::COLLECTIONS
+    let grants = cuttle_domain::COLLECTIONS
         .iter()
-        .find_map(|d| d.access)
+        .find_map(|d| d.grants)
         .expect("a collection grants access");
     let role = assignment
-        .get(access.role)
+        .get(grants.role)
         .and_then(Value::as_str)
         .unwrap_or_default();
     let mut scopes = Vec::new();
-    for &(field, label) in access.scopes {
+    for &(field, label) in grants.scopes {
         let names: Vec<&str> = assignment
             .get(field)
             .and_then(Value::as_array)

@@ -3,8 +3,9 @@
 //! This is the only place that says what a collection's natural key is, what it refers to, where
 //! its sensitive values stand, which arrays are sets, and how an import merges it.
 
+use crate::access::{Dimension as D, Needs, Permission as P, ScopeFrom as Sc};
 use crate::decl::{
-    Access, Collection as C, CollectionDecl, Ignorable, KeyedArray, Layout, MergeRule, Merged,
+    Collection as C, CollectionDecl, Grants, Ignorable, KeyedArray, Layout, MergeRule, Merged,
     Owner, RefDecl as R, SensitiveField as Sf, SetArray as S,
 };
 use crate::documents::*;
@@ -17,6 +18,11 @@ const TENANCY_REFS: &[R] = &[
 ];
 const TENANCY_SETS: &[S] = &[S::of("environments"), S::of("tenants"), S::of("tenantTags")];
 const VARIABLE_KEY: &[&str] = &["name", "scope"];
+/// Accounts, certificates and deployment targets are in the environments and tenants they name.
+const TENANCY_SCOPE: &[Sc] = &[
+    Sc::Field("environments[]", D::Environments),
+    Sc::Field("tenants[]", D::Tenants),
+];
 
 /// Every collection, in dependency-friendly order (a document's references mostly point up).
 pub static COLLECTIONS: &[CollectionDecl] = &[
@@ -26,6 +32,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         singular: "environment",
         about: "where deployments go: Development, Test, Production",
         shape: canonical::<Environment>,
+        needs: Needs::view_edit(P::EnvironmentView, P::EnvironmentEdit),
+        scope: &[Sc::Itself(D::Environments)],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -38,6 +46,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             key: &["name"],
         }],
         shape: canonical::<TagSet>,
+        needs: Needs::view_edit(P::TagSetView, P::TagSetEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -46,6 +55,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         singular: "project group",
         about: "folders of projects",
         shape: canonical::<ProjectGroup>,
+        needs: Needs::view_edit(P::ProjectGroupView, P::ProjectGroupEdit),
+        scope: &[Sc::Itself(D::ProjectGroups)],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -56,6 +67,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         key: &["username"],
         merge: MergeRule::KeepActive("isActive"),
         shape: canonical::<User>,
+        needs: Needs::view_edit(P::UserView, P::UserEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -65,6 +77,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         about: "named sets of permissions",
         sets: &[S::of("permissions")],
         shape: canonical::<UserRole>,
+        needs: Needs::view_edit(P::UserRoleView, P::UserRoleEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -74,6 +87,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         about: "package feeds",
         sensitive: &[Sf::at("password")],
         shape: canonical::<Feed>,
+        needs: Needs::view_edit(P::FeedView, P::FeedEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -91,6 +105,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         }],
         scripts: &["script"],
         shape: canonical::<StepTemplate>,
+        needs: Needs::view_edit(P::ActionTemplateView, P::ActionTemplateEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -111,6 +126,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             S::of("phases[]/optionalDeploymentTargets"),
         ],
         shape: canonical::<Lifecycle>,
+        needs: Needs::view_edit(P::LifecycleView, P::LifecycleEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -150,6 +166,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ]),
         shape: canonical::<Tenant>,
         left_out_by: &[Ignorable::Tenants],
+        needs: Needs::view_edit(P::TenantView, P::TenantEdit),
+        scope: &[Sc::Itself(D::Tenants)],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -168,6 +186,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         sets: TENANCY_SETS,
         shape: canonical::<Account>,
+        needs: Needs::view_edit(P::AccountView, P::AccountEdit),
+        scope: TENANCY_SCOPE,
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -180,6 +200,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         sets: TENANCY_SETS,
         shape: canonical::<Certificate>,
         left_out_by: &[Ignorable::Certificates],
+        needs: Needs::view_edit(P::CertificateView, P::CertificateEdit),
+        scope: TENANCY_SCOPE,
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -203,6 +225,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         shape: canonical::<Machine>,
         left_out_by: &[Ignorable::Machines],
+        needs: Needs::view_edit(P::MachineView, P::MachineEdit),
+        scope: TENANCY_SCOPE,
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -231,6 +255,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         merge: MergeRule::Merge(&[Merged::ByKey("variables")]),
         shape: canonical::<LibraryVariableSet>,
+        needs: Needs::view_edit(P::LibraryVariableSetView, P::LibraryVariableSetEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -247,6 +272,16 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         merge: MergeRule::ProjectUnit,
         layout: Layout::Project,
         shape: canonical::<Project>,
+        needs: Needs {
+            view: P::ProjectView,
+            create: P::ProjectCreate,
+            edit: P::ProjectEdit,
+            delete: P::ProjectDelete,
+        },
+        scope: &[
+            Sc::Itself(D::Projects),
+            Sc::Field("projectGroup", D::ProjectGroups),
+        ],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -263,6 +298,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         merge: MergeRule::ProjectPart,
         layout: Layout::ProjectFolder("channels"),
         shape: canonical::<Channel>,
+        needs: Needs::view_edit(P::ProjectView, P::ProjectEdit),
+        scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -313,6 +350,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         layout: Layout::ProjectFile("deployment-process.json"),
         scripts: &["steps[]/actions[]/script"],
         shape: canonical::<DeploymentProcess>,
+        needs: Needs::view_edit(P::ProcessView, P::ProcessEdit),
+        scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -347,6 +386,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         merge: MergeRule::Merge(&[Merged::ByKey("variables")]),
         layout: Layout::ProjectFile("variables.json"),
         shape: canonical::<ProjectVariables>,
+        needs: Needs::view_edit(P::VariableView, P::VariableEdit),
+        scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -369,6 +410,8 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         merge: MergeRule::ProjectPart,
         layout: Layout::ProjectFolder("triggers"),
         shape: canonical::<Trigger>,
+        needs: Needs::view_edit(P::ProjectView, P::TriggerEdit),
+        scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -393,7 +436,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         merge: MergeRule::Merge(&[Merged::Union("members"), Merged::Append("roleAssignments")]),
         shape: canonical::<Team>,
-        access: Some(Access {
+        grants: Some(Grants {
             members: "members",
             role_assignments: "roleAssignments",
             role: "userRole",
@@ -404,6 +447,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
                 ("tenants", "tenants"),
             ],
         }),
+        needs: Needs::view_edit(P::TeamView, P::TeamEdit),
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -428,6 +472,13 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         history: true,
         shape: canonical::<Release>,
         left_out_by: &[Ignorable::History],
+        needs: Needs {
+            view: P::ReleaseView,
+            create: P::ReleaseCreate,
+            edit: P::ReleaseCreate,
+            delete: P::ReleaseDelete,
+        },
+        scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -452,6 +503,17 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         history: true,
         shape: canonical::<Deployment>,
         left_out_by: &[Ignorable::History, Ignorable::Deployments],
+        needs: Needs {
+            view: P::DeploymentView,
+            create: P::DeploymentCreate,
+            edit: P::DeploymentCreate,
+            delete: P::DeploymentDelete,
+        },
+        scope: &[
+            Sc::Project,
+            Sc::Field("environment", D::Environments),
+            Sc::Field("tenant", D::Tenants),
+        ],
         ..CollectionDecl::DEFAULT
     },
     CollectionDecl {
@@ -471,6 +533,17 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         history: true,
         shape: canonical::<TaskLog>,
         left_out_by: &[Ignorable::History, Ignorable::Deployments],
+        needs: Needs {
+            view: P::TaskView,
+            create: P::DeploymentCreate,
+            edit: P::DeploymentCreate,
+            delete: P::DeploymentDelete,
+        },
+        scope: &[
+            Sc::Project,
+            Sc::Field("deployment/environment", D::Environments),
+            Sc::Field("deployment/tenant", D::Tenants),
+        ],
         ..CollectionDecl::DEFAULT
     },
 ];

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use crate::access::{Needs, Permission, ScopeFrom};
 use crate::shape::ShapeError;
 
 /// A collection of documents: the first column of SPEC section 3.
@@ -228,7 +229,7 @@ impl Merged {
 /// What grants access (a team): adding a member or a role assignment does, and the plan lists
 /// such changes first, apart (SPEC 6.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Access {
+pub struct Grants {
     /// The set of members (usernames).
     pub members: &'static str,
     /// The array of role assignments.
@@ -344,7 +345,11 @@ pub struct CollectionDecl {
     /// The kinds whose `--ignore-<kind>` leaves this collection out of a partial export.
     pub left_out_by: &'static [Ignorable],
     /// What grants access, for a collection whose documents do (teams).
-    pub access: Option<Access>,
+    pub grants: Option<Grants>,
+    /// What each operation on its documents needs.
+    pub needs: Needs,
+    /// Where a document's scope comes from (none: it is in no project, environment or tenant).
+    pub scope: &'static [ScopeFrom],
     /// Checks a document's shape and returns it in canonical form (field order, defaults).
     pub shape: fn(Value) -> Result<Value, ShapeError>,
 }
@@ -388,7 +393,9 @@ impl CollectionDecl {
         scripts: &[],
         history: false,
         left_out_by: &[],
-        access: None,
+        grants: None,
+        needs: Needs::view_edit(Permission::AdministerSystem, Permission::AdministerSystem),
+        scope: &[],
         shape: undeclared_shape,
     };
 

@@ -934,7 +934,7 @@ pub struct UserRole {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    pub permissions: Vec<String>,
+    pub permissions: Vec<crate::access::Permission>,
 }
 impl Document for UserRole {}
 

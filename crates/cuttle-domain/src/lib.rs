@@ -24,6 +24,7 @@
 //!    the format version before it, since an older export lacks the collection (and a new
 //!    format version in `cuttle-engine::format`).
 
+pub mod access;
 pub mod collections;
 pub mod decl;
 pub mod documents;

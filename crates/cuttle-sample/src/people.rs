@@ -18,84 +18,90 @@ pub(crate) fn emit_users(catalog: &Catalog, out: &mut Out) {
     }
 }
 
-const VIEW: &[&str] = &[
-    "DeploymentView",
-    "EnvironmentView",
-    "ProcessView",
-    "ProjectView",
-    "ReleaseView",
-    "TaskView",
-    "TenantView",
-    "VariableView",
+use cuttle_domain::access::Permission as P;
+
+/// What every role may see.
+const VIEW: &[P] = &[
+    P::DeploymentView,
+    P::EnvironmentView,
+    P::ProcessView,
+    P::ProjectView,
+    P::ReleaseView,
+    P::TaskView,
+    P::TenantView,
+    P::VariableView,
 ];
 
 /// The user roles: name, description, permissions beyond [`VIEW`] (`None`: every permission).
-const ROLES: &[(&str, &str, Option<&[&str]>)] = &[
+const ROLES: &[(&str, &str, Option<&[P]>)] = &[
     ("System administrator", "Can do everything.", None),
     (
         "Project viewer",
         "Can see projects, releases and deployments.",
-        Some(&[]),
+        Some(&[P::LifecycleView, P::ProjectGroupView]),
     ),
     (
         "Project contributor",
         "Can edit projects, their processes and variables, and create releases.",
         Some(&[
-            "ProcessEdit",
-            "ProjectEdit",
-            "ReleaseCreate",
-            "TriggerEdit",
-            "VariableEdit",
+            P::ActionTemplateView,
+            P::FeedView,
+            P::LibraryVariableSetView,
+            P::LifecycleView,
+            P::ProcessEdit,
+            P::ProjectEdit,
+            P::ProjectGroupView,
+            P::ReleaseCreate,
+            P::TriggerEdit,
+            P::VariableEdit,
         ]),
     ),
     (
         "Project deployer",
         "Can deploy releases.",
-        Some(&["DeploymentCreate", "TaskCancel"]),
+        Some(&[P::DeploymentCreate, P::TaskCancel]),
     ),
     (
         "Release creator",
         "Can create releases, for build servers.",
-        Some(&["ReleaseCreate"]),
+        Some(&[P::ReleaseCreate]),
     ),
     (
         "Environment manager",
         "Can manage environments, deployment targets, accounts and certificates.",
         Some(&[
-            "AccountEdit",
-            "CertificateView",
-            "EnvironmentEdit",
-            "MachineEdit",
-            "MachineView",
+            P::AccountEdit,
+            P::AccountView,
+            P::CertificateView,
+            P::EnvironmentEdit,
+            P::MachineEdit,
+            P::MachineView,
         ]),
     ),
     (
         "Tenant manager",
         "Can manage tenants, their tags and variables.",
-        Some(&["TagSetEdit", "TenantEdit", "VariableEdit"]),
+        Some(&[P::TagSetEdit, P::TagSetView, P::TenantEdit, P::VariableEdit]),
     ),
     (
         "Certificate manager",
         "Can manage certificates, including exporting private keys.",
         Some(&[
-            "CertificateEdit",
-            "CertificateExportPrivateKey",
-            "CertificateView",
+            P::CertificateEdit,
+            P::CertificateExportPrivateKey,
+            P::CertificateView,
         ]),
     ),
 ];
 
 pub(crate) fn emit_user_roles(out: &mut Out) {
-    let everything: Vec<&str> = ROLES
-        .iter()
-        .flat_map(|(_, _, extra)| extra.unwrap_or(&[]).iter().copied())
-        .chain(VIEW.iter().copied())
-        .collect();
     for &(name, description, extra) in ROLES {
-        let permissions = match extra {
-            None => set(everything.iter().copied()),
-            Some(extra) => set(VIEW.iter().chain(extra).copied()),
+        let mut permissions: Vec<P> = match extra {
+            None => P::ALL.to_vec(),
+            Some(extra) => VIEW.iter().chain(extra).copied().collect(),
         };
+        permissions.sort_by_key(|p| p.name());
+        permissions.dedup();
         out.emit(&UserRole {
             name: name.to_owned(),
             description: description.to_owned(),

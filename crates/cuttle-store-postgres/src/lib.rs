@@ -75,6 +75,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE SEQUENCE cuttle_document_ids AS BIGINT MINVALUE 1 START WITH 1 NO CYCLE;
     "#,
+    // 2: what an instance keeps for itself alone (API keys, the audit log).
+    r#"
+    CREATE TABLE cuttle_records (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT COLLATE "C" NOT NULL,
+        key TEXT COLLATE "C",
+        body TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX cuttle_records_key ON cuttle_records (kind, key) WHERE key IS NOT NULL;
+    CREATE INDEX cuttle_records_kind ON cuttle_records (kind, id);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -308,7 +319,7 @@ impl Store for PostgresStore {
             return Err(StoreError::NotAnInstance);
         }
         txn.batch_execute(
-            "DROP TABLE IF EXISTS cuttle_documents, cuttle_meta, cuttle_schema;
+            "DROP TABLE IF EXISTS cuttle_documents, cuttle_records, cuttle_meta, cuttle_schema;
              DROP SEQUENCE IF EXISTS cuttle_document_ids;",
         )
         .map_err(|e| database("removing the instance's tables", e))?;

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use cuttle_domain::Collection;
-use cuttle_store::{DocId, KeyRow, ReadTxn, Result, StoreError, StoredDoc, WriteTxn};
+use cuttle_store::{
+    DocId, KeyRow, ReadTxn, Record, RecordKind, Result, StoreError, StoredDoc, WriteTxn,
+};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql, Type};
@@ -59,6 +61,25 @@ const COPY: &str =
 const COPY_TYPES: &[Type] = &[Type::INT8, Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT];
 const UPDATE: &str = "UPDATE cuttle_documents SET key = $2, body = $3 WHERE id = $1";
 const DELETE: &str = "DELETE FROM cuttle_documents WHERE id = $1";
+const RECORD: &str = "SELECT id, kind, key, body FROM cuttle_records WHERE kind = $1 AND key = $2";
+const RECORDS_AFTER: &str = "SELECT id, kind, key, body FROM cuttle_records WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3";
+const RECORDS_BEFORE: &str = "SELECT id, kind, key, body FROM cuttle_records WHERE kind = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+const INSERT_RECORD: &str =
+    "INSERT INTO cuttle_records (kind, key, body) VALUES ($1, $2, $3) RETURNING id";
+const UPDATE_RECORD: &str = "UPDATE cuttle_records SET body = $3 WHERE kind = $1 AND id = $2";
+
+fn record_of(row: &Row) -> Result<Record> {
+    let kind: String = column(row, 1)?;
+    Ok(Record {
+        kind: [RecordKind::ApiKey, RecordKind::Audit]
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {kind:?}")))?,
+        id: column(row, 0)?,
+        key: column(row, 2)?,
+        body: column(row, 3)?,
+    })
+}
 
 /// A transaction of a [`crate::PostgresStore`].
 pub(crate) struct Txn<'a> {
@@ -182,6 +203,37 @@ impl<'a> Txn<'a> {
 }
 
 impl ReadTxn for Txn<'_> {
+    fn record(&mut self, kind: RecordKind, key: &str) -> Result<Option<Record>> {
+        const CONTEXT: &str = "reading a record";
+        let statement = self.statement(RECORD, CONTEXT)?;
+        let row = self
+            .txn
+            .query_opt(&statement, &[&kind.name(), &key])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        row.map(|row| record_of(&row)).transpose()
+    }
+
+    fn records(
+        &mut self,
+        kind: RecordKind,
+        after: i64,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<Record>> {
+        const CONTEXT: &str = "reading records";
+        let sql = if newest_first {
+            RECORDS_BEFORE
+        } else {
+            RECORDS_AFTER
+        };
+        let statement = self.statement(sql, CONTEXT)?;
+        let rows = self
+            .txn
+            .query(&statement, &[&kind.name(), &after, &(limit as i64)])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        rows.iter().map(record_of).collect()
+    }
+
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
         const CONTEXT: &str = "reading a meta value";
         let statement = self.statement(META, CONTEXT)?;
@@ -432,6 +484,42 @@ impl WriteTxn for Txn<'_> {
         self.txn
             .execute(&statement, &[&key, &value])
             .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        Ok(())
+    }
+
+    fn insert_record(&mut self, kind: RecordKind, key: Option<&str>, body: &str) -> Result<i64> {
+        const CONTEXT: &str = "inserting a record";
+        let statement = self.statement(INSERT_RECORD, CONTEXT)?;
+        let row = self
+            .txn
+            .query_one(&statement, &[&kind.name(), &key, &body])
+            .map_err(|e| {
+                self.failed = true;
+                if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                    StoreError::DuplicateKey {
+                        collection: kind.name().to_owned(),
+                        key: key.unwrap_or_default().to_owned(),
+                    }
+                } else {
+                    database(CONTEXT, e)
+                }
+            })?;
+        column(&row, 0)
+    }
+
+    fn update_record(&mut self, kind: RecordKind, id: i64, body: &str) -> Result<()> {
+        const CONTEXT: &str = "updating a record";
+        let statement = self.statement(UPDATE_RECORD, CONTEXT)?;
+        let updated = self
+            .txn
+            .execute(&statement, &[&kind.name(), &id, &body])
+            .map_err(|e| failed(&mut self.failed, CONTEXT, e))?;
+        if updated == 0 {
+            return Err(database_message(
+                CONTEXT,
+                format!("there is no {} record {id}", kind.name()),
+            ));
+        }
         Ok(())
     }
 

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use cuttle_domain::Collection;
-use cuttle_store::{DocId, KeyRow, ReadTxn, Result, Store, StoreError, StoredDoc, WriteTxn};
+use cuttle_store::{
+    DocId, KeyRow, ReadTxn, Record, RecordKind, Result, Store, StoreError, StoredDoc, WriteTxn,
+};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -23,7 +25,8 @@ use rusqlite::{
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The schema, one migration per version; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE cuttle_meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -37,7 +40,18 @@ const MIGRATIONS: &[&str] = &[r#"
         UNIQUE (collection, owner, key)
     );
     INSERT INTO cuttle_meta (key, value) VALUES ('next_document_id', '1');
-"#];
+"#,
+    r#"
+    CREATE TABLE cuttle_records (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key  TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX cuttle_records_key ON cuttle_records (kind, key) WHERE key IS NOT NULL;
+    CREATE INDEX cuttle_records_kind ON cuttle_records (kind, id);
+"#,
+];
 
 const NEXT_ID: &str = "next_document_id";
 
@@ -172,6 +186,7 @@ impl Store for SqliteStore {
             .execute_batch(
                 "BEGIN IMMEDIATE;
                  DROP TABLE IF EXISTS cuttle_documents;
+                 DROP TABLE IF EXISTS cuttle_records;
                  DROP TABLE IF EXISTS cuttle_meta;
                  PRAGMA user_version = 0;
                  COMMIT;",
@@ -211,11 +226,65 @@ fn into_doc(
     })
 }
 
+fn record_kind(name: &str) -> Result<RecordKind> {
+    [RecordKind::ApiKey, RecordKind::Audit]
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {name:?}")))
+}
+
+fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, Option<String>, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn into_record((id, kind, key, body): (i64, String, Option<String>, String)) -> Result<Record> {
+    Ok(Record {
+        kind: record_kind(&kind)?,
+        id,
+        key,
+        body,
+    })
+}
+
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
 impl ReadTxn for SqliteTxn<'_> {
+    fn record(&mut self, kind: RecordKind, key: &str) -> Result<Option<Record>> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT id, kind, key, body FROM cuttle_records WHERE kind = ?1 AND key = ?2",
+            )
+            .and_then(|mut s| s.query_row([kind.name(), key], record_row).optional())
+            .map_err(db("reading a record"))?;
+        row.map(into_record).transpose()
+    }
+
+    fn records(
+        &mut self,
+        kind: RecordKind,
+        after: i64,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<Record>> {
+        let sql = if newest_first {
+            "SELECT id, kind, key, body FROM cuttle_records WHERE kind = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+        } else {
+            "SELECT id, kind, key, body FROM cuttle_records WHERE kind = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        };
+        let rows = self
+            .tx
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.query_map(params![kind.name(), after, limit as i64], record_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db("reading records"))?;
+        rows.into_iter().map(into_record).collect()
+    }
+
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
         self.tx
             .prepare_cached("SELECT value FROM cuttle_meta WHERE key = ?1")
@@ -412,6 +481,37 @@ impl WriteTxn for SqliteTxn<'_> {
             .and_then(|mut s| s.execute([key, value]))
             .map(drop)
             .map_err(db("writing the instance's meta data"))
+    }
+
+    fn insert_record(&mut self, kind: RecordKind, key: Option<&str>, body: &str) -> Result<i64> {
+        self.tx
+            .prepare_cached("INSERT INTO cuttle_records (kind, key, body) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.insert(params![kind.name(), key, body]))
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::DuplicateKey {
+                        collection: kind.name().to_owned(),
+                        key: key.unwrap_or_default().to_owned(),
+                    }
+                } else {
+                    StoreError::database("inserting a record", e)
+                }
+            })
+    }
+
+    fn update_record(&mut self, kind: RecordKind, id: i64, body: &str) -> Result<()> {
+        let changed = self
+            .tx
+            .prepare_cached("UPDATE cuttle_records SET body = ?3 WHERE kind = ?1 AND id = ?2")
+            .and_then(|mut s| s.execute(params![kind.name(), id, body]))
+            .map_err(db("updating a record"))?;
+        if changed == 0 {
+            return Err(StoreError::Corrupt(format!(
+                "there is no {} record {id}",
+                kind.name()
+            )));
+        }
+        Ok(())
     }
 
     /// SQLite keeps a transaction's pages in its cache until the commit writes them to the

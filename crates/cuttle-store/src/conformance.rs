@@ -63,6 +63,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("update_changes_key_and_body", update_changes_key_and_body),
     ("delete_removes", delete_removes),
     ("meta_values", meta_values),
+    ("records_are_kept_apart", records_are_kept_apart),
     (
         "scan_stops_at_the_visitors_error",
         scan_stops_at_the_visitors_error,
@@ -118,6 +119,7 @@ macro_rules! conformance_tests {
             update_changes_key_and_body
             delete_removes
             meta_values
+            records_are_kept_apart
             scan_stops_at_the_visitors_error
             drop_instance_removes_everything
         );
@@ -1226,6 +1228,80 @@ pub fn meta_values(db: &dyn TestDb) {
         txn.meta(meta::IDENTITY).expect("meta").as_deref(),
         Some("conformance-instance")
     );
+}
+
+/// Instance-local records: ids grow, keys are unique within a kind and compared byte by byte,
+/// pages come in either direction, a dropped write leaves none behind, and no record is a
+/// document.
+pub fn records_are_kept_apart(db: &dyn TestDb) {
+    use crate::RecordKind::{ApiKey, Audit};
+    let mut store = initialized(db);
+    let mut txn = write(&mut *store);
+    let a = txn
+        .insert_record(ApiKey, Some("hash-a"), "{\"n\":1}")
+        .expect("insert");
+    let b = txn
+        .insert_record(ApiKey, Some("Hash-a"), "{\"n\":2}")
+        .expect("keys are case-sensitive");
+    let audit: Vec<i64> = (0..5)
+        .map(|i| {
+            txn.insert_record(Audit, None, &format!("{{\"i\":{i}}}"))
+                .expect("insert")
+        })
+        .collect();
+    assert!(a < b && b < audit[0] && audit.windows(2).all(|w| w[0] < w[1]));
+    match txn.insert_record(ApiKey, Some("hash-a"), "{}") {
+        Err(StoreError::DuplicateKey { .. }) => {}
+        other => panic!("a key taken within its kind: {other:?}"),
+    }
+    drop(txn);
+
+    // The failed statement rolled the transaction back: nothing of it stays.
+    let mut txn = read(&mut *store);
+    assert!(txn.record(ApiKey, "hash-a").expect("read").is_none());
+    drop(txn);
+
+    let mut txn = write(&mut *store);
+    let a = txn
+        .insert_record(ApiKey, Some("hash-a"), "{\"n\":1}")
+        .expect("insert");
+    txn.insert_record(Audit, Some("hash-a"), "{}")
+        .expect("the same key in another kind");
+    let audit: Vec<i64> = (0..5)
+        .map(|i| {
+            txn.insert_record(Audit, None, &format!("{{\"i\":{i}}}"))
+                .expect("insert")
+        })
+        .collect();
+    txn.update_record(ApiKey, a, "{\"n\":3}").expect("update");
+    txn.commit().expect("commit");
+
+    let mut txn = read(&mut *store);
+    let found = txn.record(ApiKey, "hash-a").expect("read").expect("found");
+    assert_eq!(
+        (found.id, found.key.as_deref(), found.body.as_str()),
+        (a, Some("hash-a"), "{\"n\":3}")
+    );
+    assert!(txn.record(ApiKey, "hash-b").expect("read").is_none());
+    let page = txn.records(Audit, 0, 3, false).expect("page");
+    assert_eq!(page.len(), 3);
+    assert!(page[0].key.as_deref() == Some("hash-a") && page[1].id == audit[0]);
+    let rest = txn
+        .records(Audit, page[2].id, 10, false)
+        .expect("next page");
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), audit[2..]);
+    let newest = txn.records(Audit, i64::MAX, 2, true).expect("newest first");
+    assert_eq!(
+        newest.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [audit[4], audit[3]]
+    );
+    for decl in COLLECTIONS {
+        assert_eq!(
+            txn.count(decl.collection).expect("count"),
+            0,
+            "records are no documents"
+        );
+    }
 }
 
 /// A scan whose visitor fails stops and returns the visitor's error; the transaction goes on.

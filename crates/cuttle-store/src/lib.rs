@@ -35,6 +35,47 @@ pub struct StoredDoc {
     pub body: String,
 }
 
+/// What an instance keeps for itself alone, beside its documents: never exported, never in a
+/// backup, never in a plan (API keys, the audit log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// An API key: its key is the key's hash; its body what it may do and until when.
+    ApiKey,
+    /// An entry of the audit log: no key; ids grow with time.
+    Audit,
+}
+
+impl RecordKind {
+    /// Its name in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::ApiKey => "api-key",
+            RecordKind::Audit => "audit",
+        }
+    }
+}
+
+/// One instance-local record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: RecordKind,
+    /// Given by the store when the record is inserted; later records have greater ids.
+    pub id: i64,
+    /// A key, unique within the kind, when the record has one.
+    pub key: Option<String>,
+    /// JSON text.
+    pub body: String,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A document's address without its body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRow {
@@ -167,6 +208,17 @@ pub trait ReadTxn {
         }
         Ok(found)
     }
+    /// The record of `kind` with this key.
+    fn record(&mut self, kind: RecordKind, key: &str) -> Result<Option<Record>>;
+    /// At most `limit` records of `kind` with ids greater than `after`, by id; or, with
+    /// `newest_first`, ids smaller than `after` (`i64::MAX` for the newest), newest first.
+    fn records(
+        &mut self,
+        kind: RecordKind,
+        after: i64,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<Record>>;
     /// The collection, owner and key of a document, without its body.
     fn address(&mut self, id: DocId) -> Result<Option<(Collection, KeyRow)>> {
         Ok(self.get(id)?.map(|d| {
@@ -195,6 +247,11 @@ pub trait WriteTxn: ReadTxn {
     fn update(&mut self, doc: &StoredDoc) -> Result<()>;
     fn delete(&mut self, id: DocId) -> Result<()>;
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Adds a record and gives its id. Fails with [`StoreError::DuplicateKey`] when its key is
+    /// taken within its kind.
+    fn insert_record(&mut self, kind: RecordKind, key: Option<&str>, body: &str) -> Result<i64>;
+    /// Replaces the body of the record `id` of `kind`.
+    fn update_record(&mut self, kind: RecordKind, id: i64, body: &str) -> Result<()>;
     /// Writes out everything the transaction changed, as its commit would, short of committing:
     /// a dry run calls it before it rolls back, so that it fails where the commit would (a disk
     /// without room for what the commit writes). The transaction stays open, and dropping it

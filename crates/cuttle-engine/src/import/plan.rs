@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
-use cuttle_domain::decl::{Access, CollectionDecl, MergeRule, Merged, RefDecl, RefScope};
+use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, Merged, RefDecl, RefScope};
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
@@ -181,7 +181,7 @@ pub(super) fn plan(
     // What grants access (teams) first: the grants lead the plan; the documents take their place
     // in order.
     let mut granting: HashMap<Collection, Vec<Decision>> = HashMap::new();
-    for decl in COLLECTIONS.iter().filter(|d| d.access.is_some()) {
+    for decl in COLLECTIONS.iter().filter(|d| d.grants.is_some()) {
         let first = docs.partition_point(|d| d.doc.collection.rank() < decl.collection.rank());
         let end = docs.partition_point(|d| d.doc.collection.rank() <= decl.collection.rank());
         let these: Vec<SourceDoc> = docs.drain(first..end).collect();
@@ -201,7 +201,7 @@ pub(super) fn plan(
     'collections: for decl in COLLECTIONS {
         // A chunk at a time, so that only a chunk's documents are parsed at once.
         loop {
-            let decisions = if decl.access.is_some() {
+            let decisions = if decl.grants.is_some() {
                 match granting.remove(&decl.collection) {
                     Some(decisions) => decisions,
                     None => break,
@@ -279,7 +279,7 @@ fn grants_of(plan: &DocumentPlan) -> Vec<Grant> {
         .collect()
 }
 
-fn grant_changes(access: &Access, dest: Option<&Value>, merged: &Value) -> Vec<diff::Change> {
+fn grant_changes(grants: &Grants, dest: Option<&Value>, merged: &Value) -> Vec<diff::Change> {
     let list = |v: Option<&Value>, field: &str| -> Vec<Value> {
         v.and_then(|v| v.get(field))
             .and_then(Value::as_array)
@@ -289,14 +289,14 @@ fn grant_changes(access: &Access, dest: Option<&Value>, merged: &Value) -> Vec<d
     // A new team is shown before the write path has checked its shape: what it holds is shown
     // redacted, however it is spelt.
     let mut out = Vec::new();
-    let before = list(dest, access.members);
-    for member in list(Some(merged), access.members) {
+    let before = list(dest, grants.members);
+    for member in list(Some(merged), grants.members) {
         if !before.contains(&member) {
             out.push(json!({ "member": cuttle_domain::sensitive::redacted(&member) }));
         }
     }
-    let before = list(dest, access.role_assignments);
-    for assignment in list(Some(merged), access.role_assignments) {
+    let before = list(dest, grants.role_assignments);
+    for assignment in list(Some(merged), grants.role_assignments) {
         if !before.contains(&assignment) {
             out.push(json!({ "roleAssignment": cuttle_domain::sensitive::redacted(&assignment) }));
         }
@@ -512,7 +512,7 @@ impl Planner<'_> {
                     .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
             let whole = existing.is_some()
                 || skipped_part
-                || decl.access.is_some()
+                || decl.grants.is_some()
                 || entry
                     .project
                     .as_ref()
@@ -619,8 +619,8 @@ impl Planner<'_> {
         }
         let Some(id) = existing else {
             // New in the destination.
-            if let Some(access) = &decl.access {
-                plan.changes = grant_changes(access, None, &value);
+            if let Some(grants) = &decl.grants {
+                plan.changes = grant_changes(grants, None, &value);
             }
             let refs = self.channel_refs(decl, &plan, &value, &incoming.origin);
             self.record_channel_refs(&plan, refs);
@@ -695,8 +695,8 @@ impl Planner<'_> {
             }
         }
         let mut changes = diff::diff(decl, &dest, &merged);
-        if let Some(access) = &decl.access {
-            changes.extend(grant_changes(access, Some(&dest), &merged));
+        if let Some(grants) = &decl.grants {
+            changes.extend(grant_changes(grants, Some(&dest), &merged));
         }
         plan.changes = changes;
         if plan.changes.is_empty() {
