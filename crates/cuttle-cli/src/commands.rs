@@ -8,7 +8,7 @@ use cuttle_engine::export::ExportSummary;
 use cuttle_instance::documents::WriteReport;
 use cuttle_service::inspect;
 use cuttle_service::request::{Export, PartialExport, PasswordSource, Request};
-use cuttle_service::{DocumentInput, Service};
+use cuttle_service::{Access, DocumentInput, Service};
 use zeroize::Zeroizing;
 
 use crate::cli::{Cli, Format, Presentation};
@@ -106,7 +106,7 @@ pub fn execute(
             );
         }
         Request::Sample(r) => {
-            let report = service.session(&r.instance)?.sample(r)?;
+            let report = service.session(&r.instance)?.sample(r, &Access::host())?;
             print_report(&report.written);
             note!(
                 "sample {:?} (seed {}): {} documents in {:.2} s ({:.2} s generating), {:.0} documents/s",
@@ -119,14 +119,19 @@ pub fn execute(
             );
         }
         Request::DocList(r) => {
-            let keys = service.session(&r.instance)?.list_documents(r)?;
+            let keys = service
+                .session(&r.instance)?
+                .list_documents(r, &Access::host())?;
             let mut out = output::stdout();
             for key in keys {
                 writeln!(out, "{key}")?;
             }
         }
         Request::DocGet(r) => {
-            let value = service.session(&r.instance)?.get_document(r)?;
+            let value = service
+                .session(&r.instance)?
+                .get_document(r, &Access::host())?
+                .value;
             // The data exactly, with what a terminal must not be sent as it is escaped.
             writeln!(output::stdout(), "{}", output::json(&value, true))?;
         }
@@ -139,11 +144,17 @@ pub fn execute(
             } else {
                 DocumentInput::file(&r.file)?
             };
-            let report = service.session(&r.instance)?.put_documents(r, &input)?;
+            let report = service
+                .session(&r.instance)?
+                .put_documents(r, &input, &Access::host(), None)?
+                .report;
             note!("{} created, {} replaced", report.created, report.replaced);
         }
         Request::DocDelete(r) => {
-            let deleted = service.session(&r.instance)?.delete_document(r)?;
+            let deleted =
+                service
+                    .session(&r.instance)?
+                    .delete_document(r, &Access::host(), None)?;
             note!(
                 "deleted {deleted} document{}",
                 if deleted == 1 { "" } else { "s" }

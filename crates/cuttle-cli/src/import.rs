@@ -42,6 +42,7 @@ pub fn import(
     let result = session.import(
         request,
         password.as_ref().map(|p| p.as_bytes()),
+        &cuttle_service::Access::host(),
         sink.as_sink(),
         &mut |done, total| {
             bar.set_length(total);

@@ -84,6 +84,43 @@ impl Timestamp {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(&self) -> i64 {
+        let number = |r: std::ops::Range<usize>| self.0[r].parse::<i64>().unwrap_or(0);
+        let (y, m, d) = (number(0..4), number(5..7), number(8..10));
+        // Howard Hinnant's `days_from_civil`.
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400_000
+            + number(11..13) * 3_600_000
+            + number(14..16) * 60_000
+            + number(17..19) * 1_000
+            + number(20..23)
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::Timestamp;
+
+    #[test]
+    fn milliseconds_round_trip() {
+        for ms in [0, 1, 951_782_400_000, 1_767_225_599_999, 4_102_444_800_123] {
+            let t = Timestamp::from_unix_millis(ms);
+            assert_eq!(t.unix_millis(), ms, "{}", t.as_str());
+        }
+        assert_eq!(
+            Timestamp::parse("2026-12-05T04:00:00.000Z")
+                .unwrap()
+                .unix_millis(),
+            1_796_443_200_000
+        );
+    }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {

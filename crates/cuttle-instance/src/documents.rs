@@ -135,6 +135,21 @@ impl Lookup for ReadLookup<'_> {
     }
 }
 
+/// A document's natural key as `doc get` takes it and `doc list` prints it (parts joined by
+/// ` / `), and its project, from its content in the export shape.
+pub fn key_of(decl: &CollectionDecl, value: &Value) -> (Option<String>, String) {
+    let project = decl
+        .is_project_owned()
+        .then(|| codec::display(value.get("project").unwrap_or(&Value::Null)));
+    let key = decl
+        .key
+        .iter()
+        .map(|f| codec::display(value.get(*f).unwrap_or(&Value::Null)))
+        .collect::<Vec<_>>()
+        .join(codec::DISPLAY_SEPARATOR);
+    (project, key)
+}
+
 /// How a document is named in messages: its collection and its natural key.
 pub fn describe(decl: &CollectionDecl, value: &Value) -> String {
     let mut parts = Vec::new();
@@ -648,18 +663,49 @@ pub fn list(
     collection: Collection,
     project: Option<&str>,
 ) -> Result<Vec<String>> {
+    list_where(txn, collection, project, None)
+}
+
+/// A filter of [`list_where`]: whether to list a stored document.
+pub type Keep<'a> = &'a mut dyn FnMut(&mut dyn ReadTxn, &StoredDoc) -> Result<bool>;
+
+/// [`list`], of the documents `keep` keeps (each read whole for it).
+pub fn list_where(
+    txn: &mut dyn ReadTxn,
+    collection: Collection,
+    project: Option<&str>,
+    keep: Option<Keep<'_>>,
+) -> Result<Vec<String>> {
     let decl = collection.decl();
     let owner = match project {
         Some(_) => Some(owner_of(txn, decl, project)?),
         None => None,
     };
     let mut rows = Vec::new();
-    txn.scan_keys(collection, &mut |row| {
-        if owner.is_none_or(|o| o == row.owner) {
-            rows.push(row);
+    match keep {
+        None => txn.scan_keys(collection, &mut |row| {
+            if owner.is_none_or(|o| o == row.owner) {
+                rows.push(row);
+            }
+            Ok(())
+        })?,
+        Some(keep) => {
+            let mut docs = Vec::new();
+            txn.scan(collection, owner, &mut |doc| {
+                docs.push(doc);
+                Ok(())
+            })?;
+            for doc in docs {
+                if keep(txn, &doc)? {
+                    rows.push(cuttle_store::KeyRow {
+                        id: doc.id,
+                        owner: doc.owner,
+                        key: doc.key,
+                    });
+                }
+            }
         }
-        Ok(())
-    })?;
+    }
     let mut names = Names::new(txn);
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -717,7 +763,7 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
     if !referrers.is_empty() {
         let this = Names::new(txn).key_text(doc.collection, &doc.key)?;
         let lines = referrer_lines(txn, &referrers)?;
-        return Err(Error::Invalid(Problems(vec![Problem {
+        return Err(Error::InUse(Problems(vec![Problem {
             origin: None,
             line: None,
             column: None,

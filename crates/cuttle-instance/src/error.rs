@@ -182,6 +182,9 @@ impl fmt::Display for Message {
 pub enum Error {
     #[error("{0}")]
     Invalid(Problems),
+    /// A document that others refer to: the problems name them.
+    #[error("{0}")]
+    InUse(Problems),
     #[error("{0}")]
     NotFound(Message),
     #[error("{0}")]

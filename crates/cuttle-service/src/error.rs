@@ -17,7 +17,7 @@ pub use cuttle_instance::error::{Hint, Message, Problem};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What kind of error: what a surface branches on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// The request contradicts itself or lacks something it needs.
@@ -58,6 +58,14 @@ pub enum ErrorKind {
     Io,
     /// The output (a plan being written) failed.
     Output,
+    /// No credentials, or credentials that name no active user.
+    Unauthenticated,
+    /// The actor lacks a permission ([`Error::refusal`] says which, where, and who has it).
+    Forbidden,
+    /// A write based on a version of the document that is no longer the current one.
+    PreconditionFailed,
+    /// A document that others refer to (the problems list them), so it cannot be deleted.
+    InUse,
 }
 
 /// An error of the service.
@@ -74,6 +82,9 @@ pub struct Error {
     /// What can be done about it, where something can.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<Hint>,
+    /// For [`ErrorKind::Forbidden`]: the permission missing, where, and which teams grant it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<crate::access::Refusal>,
 }
 
 impl Error {
@@ -84,6 +95,7 @@ impl Error {
             problems: Vec::new(),
             blockers: Vec::new(),
             hint: None,
+            refusal: None,
         }
     }
 
@@ -134,6 +146,13 @@ impl From<cuttle_instance::Error> for Error {
     fn from(error: cuttle_instance::Error) -> Self {
         use cuttle_instance::Error as E;
         match error {
+            E::InUse(problems) => Error {
+                problems: problems.0,
+                ..Error::new(
+                    ErrorKind::InUse,
+                    "other documents refer to it, so it cannot be deleted; nothing was deleted:",
+                )
+            },
             E::Invalid(problems) => {
                 let n = problems.0.len();
                 Error {

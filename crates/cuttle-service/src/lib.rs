@@ -23,8 +23,11 @@
 //! Each request checks its own options ([`Request::check`]): what contradicts itself is a
 //! [`ErrorKind::Usage`](error::ErrorKind::Usage) error, whichever surface it came from.
 
+pub mod access;
+pub mod audit;
 pub mod error;
 pub mod inspect;
+pub mod keys;
 pub mod request;
 pub mod script;
 
@@ -36,7 +39,8 @@ mod sample;
 
 use cuttle_instance::{Home, Instance};
 
-pub use documents::DocumentInput;
+pub use access::{Access, Actor};
+pub use documents::{DocumentInput, Fetched, Precondition, PutReport, Written, etag};
 pub use error::{Error, ErrorKind, Hint, Result};
 pub use import::{PlanFailure, PlanSummary, Preview};
 pub use instances::InstanceListing;

@@ -8,8 +8,11 @@ use cuttle_store::ReadTxn;
 use serde::Serialize;
 
 use crate::Session;
+use crate::access::Access;
+use crate::audit::{Audit, Outcome};
 use crate::error::{Error, ErrorKind, Hint, Result};
 use crate::request::Sample;
+use cuttle_domain::access::Permission;
 
 /// What a sample wrote.
 #[derive(Clone, Debug, Serialize)]
@@ -25,8 +28,14 @@ pub struct SampleReport {
 }
 
 impl Session {
-    pub fn sample(&mut self, request: &Sample) -> Result<SampleReport> {
+    /// Fills the instance with the sample; for whoever may do everything (the host's
+    /// administrator, a system administrator). Recorded in the audit log.
+    pub fn sample(&mut self, request: &Sample, access: &Access) -> Result<SampleReport> {
         self.serves(&request.instance)?;
+        access.require(
+            Permission::AdministerSystem,
+            "fill the instance with the sample",
+        )?;
         if !request.overwrite {
             // Before the sample is made (a large one takes a while).
             refuse_populated(&mut *self.instance.store().read()?, &request.instance)?;
@@ -59,6 +68,7 @@ impl Session {
             WriteOptions::default(),
             &mut |_| {},
         )?;
+        Audit::new(access.actor(), "sample", Outcome::Succeeded).write(&mut *txn)?;
         txn.commit()?;
         Ok(SampleReport {
             written,

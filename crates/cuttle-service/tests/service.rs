@@ -10,7 +10,7 @@ use cuttle_engine::closure::Ignore;
 use cuttle_engine::format::InlineScripts;
 use cuttle_engine::import::{PlanEvent, PlanSink};
 use cuttle_service::request::*;
-use cuttle_service::{DocumentInput, ErrorKind, Hint, PlanSummary, Service};
+use cuttle_service::{Access, DocumentInput, ErrorKind, Hint, PlanSummary, Service};
 use cuttle_store_postgres::testing::{TestDatabase, fresh_database};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -63,12 +63,15 @@ impl World {
         self.service
             .session(name)
             .unwrap()
-            .sample(&Sample {
-                instance: name.into(),
-                size: SampleSize::Small,
-                seed: 1,
-                overwrite: false,
-            })
+            .sample(
+                &Sample {
+                    instance: name.into(),
+                    size: SampleSize::Small,
+                    seed: 1,
+                    overwrite: false,
+                },
+                &Access::host(),
+            )
             .unwrap();
     }
 
@@ -84,6 +87,8 @@ impl World {
                     file: PathBuf::from("-"),
                 },
                 &input,
+                &Access::host(),
+                None,
             )
             .unwrap();
     }
@@ -92,13 +97,17 @@ impl World {
         self.service
             .session(instance)
             .unwrap()
-            .get_document(&DocumentAddress {
-                instance: instance.into(),
-                collection,
-                project: None,
-                key: Some(key.into()),
-            })
+            .get_document(
+                &DocumentAddress {
+                    instance: instance.into(),
+                    collection,
+                    project: None,
+                    key: Some(key.into()),
+                },
+                &Access::host(),
+            )
             .unwrap()
+            .value
     }
 
     fn export(&self, instance: &str, directory: &Path) -> cuttle_service::Result<()> {
@@ -126,6 +135,7 @@ impl World {
         let result = self.service.session(instance).unwrap().import(
             &import_request(instance, directory, overwrite, dry_run),
             Some(PASSWORD),
+            &Access::host(),
             &mut plan,
             &mut |_, _| {},
         );
@@ -289,11 +299,14 @@ fn documents_are_put_got_listed_and_deleted_with_secrets_masked(mut w: World) {
 
     let mut session = w.service.session("a").unwrap();
     let listed = session
-        .list_documents(&DocList {
-            instance: "a".into(),
-            collection: Collection::Environments,
-            project: None,
-        })
+        .list_documents(
+            &DocList {
+                instance: "a".into(),
+                collection: Collection::Environments,
+                project: None,
+            },
+            &Access::host(),
+        )
         .unwrap();
     assert_eq!(listed, [hostile]);
     let address = DocumentAddress {
@@ -302,8 +315,13 @@ fn documents_are_put_got_listed_and_deleted_with_secrets_masked(mut w: World) {
         project: None,
         key: Some(hostile.into()),
     };
-    assert_eq!(session.delete_document(&address).unwrap(), 1);
-    let gone = session.get_document(&address).unwrap_err();
+    assert_eq!(
+        session
+            .delete_document(&address, &Access::host(), None)
+            .unwrap(),
+        1
+    );
+    let gone = session.get_document(&address, &Access::host()).unwrap_err();
     assert_eq!(gone.kind, ErrorKind::NotFound);
 
     // A project-owned collection without its project: a hint, not an option's name.
@@ -313,7 +331,7 @@ fn documents_are_put_got_listed_and_deleted_with_secrets_masked(mut w: World) {
         project: None,
         key: Some("Hotfix".into()),
     };
-    let error = session.get_document(&channel).unwrap_err();
+    let error = session.get_document(&channel, &Access::host()).unwrap_err();
     assert_eq!(error.hint, Some(Hint::GiveProject));
     assert!(!error.message.contains("--"), "{}", error.message);
 }
@@ -338,6 +356,8 @@ fn a_document_that_does_not_validate_says_where(mut w: World) {
                 file: "web.json".into(),
             },
             &input,
+            &Access::host(),
+            None,
         )
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Invalid);
@@ -362,12 +382,15 @@ fn a_sample_refuses_a_populated_instance_with_a_hint(mut w: World) {
         .service
         .session("a")
         .unwrap()
-        .sample(&Sample {
-            instance: "a".into(),
-            size: SampleSize::Small,
-            seed: 2,
-            overwrite: false,
-        })
+        .sample(
+            &Sample {
+                instance: "a".into(),
+                size: SampleSize::Small,
+                seed: 2,
+                overwrite: false,
+            },
+            &Access::host(),
+        )
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Populated);
     assert_eq!(error.hint, Some(Hint::SampleOverwrite));
@@ -417,6 +440,7 @@ fn a_skip_says_what_would_overwrite_and_a_preview_keeps_the_plan(mut w: World) {
         .preview(
             &import_request("b", dir.path(), false, false),
             Some(PASSWORD),
+            &Access::host(),
             &mut |_, _| {},
         )
         .unwrap();
@@ -490,6 +514,7 @@ fn a_wrong_password_and_a_wrong_selection_are_their_own_kinds(mut w: World) {
         .import(
             &import_request("a", dir.path(), false, false),
             Some(b"another password"),
+            &Access::host(),
             &mut plan,
             &mut |_, _| {},
         )
@@ -504,11 +529,14 @@ fn a_session_runs_only_its_own_instances_requests(mut w: World) {
         .service
         .session("a")
         .unwrap()
-        .list_documents(&DocList {
-            instance: "b".into(),
-            collection: Collection::Environments,
-            project: None,
-        })
+        .list_documents(
+            &DocList {
+                instance: "b".into(),
+                collection: Collection::Environments,
+                project: None,
+            },
+            &Access::host(),
+        )
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Usage);
 }

@@ -229,11 +229,14 @@ impl ExportChoices {
 
 /// The names of a collection's documents in `instance`.
 fn names(service: &Service, instance: &str, collection: Collection) -> Result<Vec<String>> {
-    Ok(service.session(instance)?.list_documents(&DocList {
-        instance: instance.to_owned(),
-        collection,
-        project: None,
-    })?)
+    Ok(service.session(instance)?.list_documents(
+        &DocList {
+            instance: instance.to_owned(),
+            collection,
+            project: None,
+        },
+        &cuttle_service::Access::host(),
+    )?)
 }
 
 /// What exporting into `directory` will do to what is there, for a warning; `None` when there is
@@ -655,6 +658,7 @@ fn preview(
     let result = service.session(&c.instance)?.preview(
         &c.request(),
         pass.map(|p| p.as_bytes()),
+        &cuttle_service::Access::host(),
         &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
