@@ -288,7 +288,7 @@ impl Access {
             ));
         }
         Error {
-            refusal: Some(refusal),
+            refusal: Some(Box::new(refusal)),
             ..Error::new(ErrorKind::Forbidden, message)
         }
     }

@@ -84,7 +84,7 @@ pub struct Error {
     pub hint: Option<Hint>,
     /// For [`ErrorKind::Forbidden`]: the permission missing, where, and which teams grant it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<crate::access::Refusal>,
+    pub refusal: Option<Box<crate::access::Refusal>>,
 }
 
 impl Error {
