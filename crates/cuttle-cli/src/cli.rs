@@ -60,6 +60,105 @@ pub enum Command {
     /// Walk through an export or an import in the terminal, ending by running it or by showing
     /// the command that does the same.
     Wizard,
+    /// Serve an instance over HTTP: the API under /api/v1 (OpenAPI at /api/v1/openapi.json).
+    Serve(ServeArgs),
+    /// Create, list and revoke API keys (shown once, kept only as a hash).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Make the first administrator of an instance.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Show the audit log: every write and refusal, newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, value_name = "NAME")]
+    pub instance: String,
+    /// The address to listen on. Anything but a loopback address needs --tls-cert and
+    /// --tls-key, or --insecure-http.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The server's certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (behind a proxy that terminates TLS).
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
+}
+
+/// A moment an API key stops working: a duration from now (`90d`, `12h`) or a moment
+/// (`2027-01-31`, `2027-01-31T12:00:00.000Z`).
+fn expiry(text: &str) -> Result<cuttle_domain::documents::Timestamp, String> {
+    cuttle_service::keys::parse_expiry(text)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make an API key for a user and print it, once: the instance keeps only its hash.
+    Create {
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        /// The user the key acts as (their teams decide what it may do).
+        #[arg(long, value_name = "USERNAME")]
+        user: String,
+        /// When it stops working: 90d, 12h, 2027-01-31, or 2027-01-31T12:00:00.000Z.
+        #[arg(long, value_name = "WHEN", value_parser = expiry)]
+        expires: Option<cuttle_domain::documents::Timestamp>,
+        /// The key may only read.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// List API keys, newest first (never the keys themselves).
+    List {
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        /// Only this user's.
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Revoke an API key: it stops working at once.
+    Revoke {
+        /// The key's id, as `api-key list` shows it.
+        id: i64,
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make USERNAME an administrator (the user, a role holding AdministerSystem and the team
+    /// "Administrators", each if missing) and print an API key for them, once.
+    Create {
+        #[arg(long, value_name = "NAME")]
+        instance: String,
+        #[arg(long, value_name = "USERNAME")]
+        user: String,
+        /// When the key stops working: 90d, 12h, 2027-01-31, or 2027-01-31T12:00:00.000Z.
+        #[arg(long, value_name = "WHEN", value_parser = expiry)]
+        expires: Option<cuttle_domain::documents::Timestamp>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long, value_name = "NAME")]
+    pub instance: String,
+    /// Only entries older than this one (its id): the next page.
+    #[arg(long, value_name = "ID")]
+    pub before: Option<i64>,
+    /// At most this many entries.
+    #[arg(long, value_name = "N", default_value_t = req::AUDIT_LIMIT)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -372,7 +471,67 @@ impl Command {
     pub fn request(&self) -> Option<(Request, Presentation)> {
         let plain = Presentation::default();
         Some(match self {
-            Command::Wizard => return None,
+            Command::Wizard | Command::Serve(_) => return None,
+            Command::ApiKey(command) => match command {
+                ApiKeyCommand::Create {
+                    instance,
+                    user,
+                    expires,
+                    read_only,
+                } => (
+                    Request::ApiKeyCreate(cuttle_service::keys::ApiKeyCreate {
+                        instance: instance.clone(),
+                        user: user.clone(),
+                        expires: expires.clone(),
+                        read_only: *read_only,
+                    }),
+                    plain,
+                ),
+                ApiKeyCommand::List {
+                    instance,
+                    user,
+                    format,
+                } => (
+                    Request::ApiKeyList {
+                        instance: instance.clone(),
+                        user: user.clone(),
+                    },
+                    Presentation {
+                        format: Some(*format),
+                        quiet: false,
+                    },
+                ),
+                ApiKeyCommand::Revoke { id, instance } => (
+                    Request::ApiKeyRevoke {
+                        instance: instance.clone(),
+                        id: *id,
+                    },
+                    plain,
+                ),
+            },
+            Command::Admin(AdminCommand::Create {
+                instance,
+                user,
+                expires,
+            }) => (
+                Request::AdminCreate(cuttle_service::keys::AdminCreate {
+                    instance: instance.clone(),
+                    user: user.clone(),
+                    expires: expires.clone(),
+                }),
+                plain,
+            ),
+            Command::Audit(a) => (
+                Request::Audit {
+                    instance: a.instance.clone(),
+                    before: a.before,
+                    limit: a.limit,
+                },
+                Presentation {
+                    format: Some(a.format),
+                    quiet: false,
+                },
+            ),
             Command::Instance(command) => match command {
                 InstanceCommand::Create {
                     name,

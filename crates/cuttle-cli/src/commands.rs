@@ -11,16 +11,20 @@ use cuttle_service::request::{Export, PartialExport, PasswordSource, Request};
 use cuttle_service::{Access, DocumentInput, Service};
 use zeroize::Zeroizing;
 
-use crate::cli::{Cli, Format, Presentation};
+use crate::cli::{Cli, Command, Format, Presentation};
 use crate::output;
 use crate::password::{self, Prompt};
 use crate::progress;
 
 pub fn run(cli: Cli) -> Result<()> {
     let service = Service::new(cuttle_backends::home_from_env()?);
-    match cli.command.request() {
-        None => crate::wizard::run(&service),
-        Some((request, presentation)) => execute(&service, &request, presentation, None),
+    match cli.command {
+        Command::Wizard => crate::wizard::run(&service),
+        Command::Serve(args) => crate::serve::run(service, args),
+        command => {
+            let (request, presentation) = command.request().expect("a command makes a request");
+            execute(&service, &request, presentation, None)
+        }
     }
 }
 
@@ -163,6 +167,106 @@ pub fn execute(
         Request::Export(r) => export(service, Exporting::Whole(r), password)?,
         Request::PartialExport(r) => export(service, Exporting::Partial(r), password)?,
         Request::Import(r) => crate::import::import(service, r, show, password)?,
+        Request::ApiKeyCreate(r) => {
+            let made = service
+                .session(&r.instance)?
+                .create_api_key(r, &Access::host())?;
+            print_key(&made)?;
+        }
+        Request::AdminCreate(r) => {
+            let made = service
+                .session(&r.instance)?
+                .create_admin(r, &Access::host())?;
+            note!(
+                "{:?} is an administrator of instance {:?} (team {:?}, role {:?})",
+                r.user,
+                r.instance,
+                cuttle_service::keys::ADMIN_TEAM,
+                cuttle_service::keys::ADMIN_ROLE
+            );
+            print_key(&made)?;
+        }
+        Request::ApiKeyList { instance, user } => {
+            let keys = service
+                .session(instance)?
+                .api_keys(user.as_deref(), &Access::host())?;
+            let mut out = output::stdout();
+            if show.format == Some(Format::Json) {
+                for key in keys {
+                    writeln!(out, "{}", output::json(&key, false))?;
+                }
+            } else {
+                for key in keys {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}…\tcreated {}\t{}{}{}",
+                        key.id,
+                        key.user.as_deref().unwrap_or("(deleted user)"),
+                        key.shown,
+                        key.created.as_str(),
+                        key.expires
+                            .as_ref()
+                            .map_or("never expires".to_owned(), |e| format!(
+                                "expires {}",
+                                e.as_str()
+                            )),
+                        if key.read_only { "\tread only" } else { "" },
+                        key.revoked
+                            .as_ref()
+                            .map_or(String::new(), |r| format!("\trevoked {}", r.as_str())),
+                    )?;
+                }
+            }
+        }
+        Request::ApiKeyRevoke { instance, id } => {
+            let key = service
+                .session(instance)?
+                .revoke_api_key(*id, &Access::host())?;
+            note!(
+                "revoked API key {} ({}…) of user {:?}",
+                key.id,
+                key.shown,
+                key.user.unwrap_or_default()
+            );
+        }
+        Request::Audit {
+            instance,
+            before,
+            limit,
+        } => {
+            let entries = service
+                .session(instance)?
+                .audit(*before, *limit, &Access::host())?;
+            let mut out = output::stdout();
+            for entry in entries {
+                if show.format == Some(Format::Json) {
+                    writeln!(out, "{}", output::json(&entry, false))?;
+                } else {
+                    let what = [&entry.collection, &entry.project, &entry.key]
+                        .into_iter()
+                        .flatten()
+                        .map(|s| format!("{s:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{} {what}\t{:?}{}",
+                        entry.id,
+                        entry.at.as_str(),
+                        entry.actor,
+                        entry.action,
+                        entry.outcome,
+                        entry.reason.map_or(String::new(), |r| format!(
+                            " ({})",
+                            serde_json::to_value(r)
+                                .unwrap_or_default()
+                                .as_str()
+                                .unwrap_or_default()
+                        )),
+                    )?;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -233,6 +337,29 @@ pub fn describe_error(error: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+/// A key just made: the key on standard output (alone, for a script to take), what it is on
+/// standard error.
+fn print_key(made: &cuttle_service::keys::ApiKeyCreated) -> Result<()> {
+    note!(
+        "API key {} for user {:?}{}{}: it is shown this once, and the instance keeps only its hash; send it as `Authorization: Bearer <key>`",
+        made.info.id,
+        made.info.user.as_deref().unwrap_or_default(),
+        if made.info.read_only {
+            ", read only"
+        } else {
+            ""
+        },
+        made.info
+            .expires
+            .as_ref()
+            .map_or(String::new(), |e| format!(", until {}", e.as_str())),
+    );
+    let mut out = output::stdout();
+    out.write_all(made.key.as_bytes())?;
+    out.write_all(b"\n")?;
+    Ok(())
 }
 
 fn print_report(report: &WriteReport) {

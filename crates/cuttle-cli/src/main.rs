@@ -10,6 +10,7 @@ mod hints;
 mod import;
 mod password;
 mod progress;
+mod serve;
 mod wizard;
 
 use std::process::ExitCode;

@@ -39,7 +39,9 @@ impl Actor {
     pub fn host() -> Actor {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(os_user_id);
         Actor::Host { user }
     }
 
@@ -50,6 +52,18 @@ impl Actor {
             Actor::User { username, .. } => username.clone(),
         }
     }
+}
+
+/// The process's user id, where no variable names the user.
+fn os_user_id() -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata("/proc/self") {
+            return format!("uid {}", meta.uid());
+        }
+    }
+    "unknown".into()
 }
 
 /// A role assignment, as it applies to its team's members.

@@ -278,6 +278,141 @@ impl Session {
     }
 }
 
+/// `cuttle admin create`: the first administrator of an instance, in one command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminCreate {
+    pub instance: String,
+    pub user: String,
+    pub expires: Option<Timestamp>,
+}
+
+/// The role and the team `admin create` makes (or completes).
+pub const ADMIN_ROLE: &str = "Administrator";
+pub const ADMIN_TEAM: &str = "Administrators";
+
+impl Session {
+    /// Makes `user` an administrator and gives them an API key: the user (active) if missing,
+    /// a user role holding `AdministerSystem` if missing, a team that assigns it without scope
+    /// and has the user among its members; then a key, as [`Session::create_api_key`]. For the
+    /// host's administrator (the command line); every write is in the audit log.
+    pub fn create_admin(
+        &mut self,
+        request: &AdminCreate,
+        access: &Access,
+    ) -> Result<ApiKeyCreated> {
+        self.serves(&request.instance)?;
+        access.require(Permission::AdministerSystem, "make administrators")?;
+        let decl = |c: Collection| c.decl();
+        let mut docs = Vec::new();
+        {
+            let mut read = self.instance.store().read()?;
+            let mut existing = |c: Collection, key: &str| {
+                documents::find(
+                    &mut *read,
+                    &documents::Address {
+                        collection: c,
+                        project: None,
+                        key: Some(key),
+                    },
+                )
+                .ok()
+                .map(|d| documents::show(&mut *read, &d))
+                .transpose()
+            };
+            match existing(Collection::Users, &request.user)? {
+                Some(user) if user.get("isActive").and_then(serde_json::Value::as_bool) == Some(false) => {
+                    return Err(Error::usage(format!(
+                        "the user {} is not active; activate them first (`cuttle doc get users …`, then `doc put`)",
+                        cuttle_domain::names::quoted(&request.user)
+                    )));
+                }
+                Some(_) => {}
+                None => docs.push((
+                    Collection::Users,
+                    serde_json::json!({"username": request.user, "displayName": request.user, "isActive": true}),
+                )),
+            }
+            match existing(Collection::UserRoles, ADMIN_ROLE)? {
+                Some(role) => {
+                    let holds = role
+                        .get("permissions")
+                        .and_then(serde_json::Value::as_array)
+                        .is_some_and(|p| {
+                            p.iter().any(|p| p == Permission::AdministerSystem.name())
+                        });
+                    if !holds {
+                        return Err(Error::usage(format!(
+                            "the user role {ADMIN_ROLE:?} exists and does not hold {}; give it that permission, or rename it",
+                            Permission::AdministerSystem
+                        )));
+                    }
+                }
+                None => docs.push((
+                    Collection::UserRoles,
+                    serde_json::json!({
+                        "name": ADMIN_ROLE,
+                        "description": "Can do everything (made by `cuttle admin create`).",
+                        "permissions": [Permission::AdministerSystem.name()],
+                    }),
+                )),
+            }
+            let assignment = serde_json::json!({"userRole": ADMIN_ROLE});
+            let team = match existing(Collection::Teams, ADMIN_TEAM)? {
+                Some(mut team) => {
+                    let members = team["members"].as_array_mut().expect("a team's members");
+                    if !members.iter().any(|m| m == &request.user) {
+                        members.push(serde_json::Value::String(request.user.clone()));
+                    }
+                    let assignments = team["roleAssignments"].as_array_mut().expect("assignments");
+                    let unscoped = assignments.iter().any(|a| {
+                        a["userRole"] == ADMIN_ROLE
+                            && ["projects", "projectGroups", "environments", "tenants"]
+                                .iter()
+                                .all(|f| a[f].as_array().is_none_or(Vec::is_empty))
+                    });
+                    if !unscoped {
+                        assignments.push(assignment);
+                    }
+                    team
+                }
+                None => serde_json::json!({
+                    "name": ADMIN_TEAM,
+                    "description": "Administer the instance (made by `cuttle admin create`).",
+                    "members": [request.user],
+                    "roleAssignments": [assignment],
+                }),
+            };
+            docs.push((Collection::Teams, team));
+        }
+        for (collection, value) in docs {
+            let input = crate::DocumentInput {
+                origin: format!("admin create ({})", decl(collection).name),
+                text: Zeroizing::new(value.to_string()),
+            };
+            self.put_documents(
+                &crate::request::DocPut {
+                    instance: request.instance.clone(),
+                    collection,
+                    file: "-".into(),
+                },
+                &input,
+                access,
+                None,
+            )?;
+        }
+        self.create_api_key(
+            &ApiKeyCreate {
+                instance: request.instance.clone(),
+                user: request.user.clone(),
+                expires: request.expires.clone(),
+                read_only: false,
+            },
+            access,
+        )
+    }
+}
+
 /// Parses `--expires`: a duration from now (`90d`, `12h`, `30m`) or a moment (`2027-01-31`,
 /// `2027-01-31T12:00:00.000Z`).
 pub fn parse_expiry(text: &str) -> std::result::Result<Timestamp, String> {

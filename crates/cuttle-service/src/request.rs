@@ -199,9 +199,15 @@ pub struct Import {
 pub enum Request {
     InstanceCreate(InstanceCreate),
     InstanceList,
-    InstanceShow { name: String },
-    InstanceDelete { name: String },
-    InstanceMasterKey { name: String },
+    InstanceShow {
+        name: String,
+    },
+    InstanceDelete {
+        name: String,
+    },
+    InstanceMasterKey {
+        name: String,
+    },
     InstanceBackup(Backup),
     Sample(Sample),
     DocList(DocList),
@@ -211,7 +217,25 @@ pub enum Request {
     Export(Export),
     PartialExport(PartialExport),
     Import(Import),
+    ApiKeyCreate(crate::keys::ApiKeyCreate),
+    ApiKeyList {
+        instance: String,
+        user: Option<String>,
+    },
+    ApiKeyRevoke {
+        instance: String,
+        id: i64,
+    },
+    AdminCreate(crate::keys::AdminCreate),
+    Audit {
+        instance: String,
+        before: Option<i64>,
+        limit: usize,
+    },
 }
+
+/// How many audit entries `cuttle audit` shows unless told.
+pub const AUDIT_LIMIT: usize = 100;
 
 /// Arguments being rendered: `--flag`, `--option value` (`--option=value` for a value that
 /// starts with `-`, which would otherwise read as an option).
@@ -386,6 +410,38 @@ impl Request {
                     .flag("include-task-logs", r.include_task_logs)
                     .flag("ignore-version-check", r.ignore_version_check)
                     .password(&r.password);
+            }
+            Request::ApiKeyCreate(r) => {
+                a.word("api-key")
+                    .word("create")
+                    .opt("instance", &r.instance);
+                a.opt("user", &r.user)
+                    .maybe("expires", r.expires.as_ref().map(|t| t.as_str()))
+                    .flag("read-only", r.read_only);
+            }
+            Request::ApiKeyList { instance, user } => {
+                a.word("api-key").word("list").opt("instance", instance);
+                a.maybe("user", user.as_ref());
+            }
+            Request::ApiKeyRevoke { instance, id } => {
+                a.word("api-key").word("revoke").positional(&id.to_string());
+                a.opt("instance", instance);
+            }
+            Request::AdminCreate(r) => {
+                a.word("admin").word("create").opt("instance", &r.instance);
+                a.opt("user", &r.user)
+                    .maybe("expires", r.expires.as_ref().map(|t| t.as_str()));
+            }
+            Request::Audit {
+                instance,
+                before,
+                limit,
+            } => {
+                a.word("audit").opt("instance", instance);
+                a.maybe("before", before.map(|b| b.to_string()));
+                if *limit != AUDIT_LIMIT {
+                    a.opt("limit", limit.to_string());
+                }
             }
         }
         a.done()

@@ -1,0 +1,169 @@
+//! `cuttle serve` (SPEC 9): one instance over HTTP, under `/api/v1`.
+//!
+//! A handler is thin: it parses the request, and in one blocking call on a session of the
+//! instance ([`state::State::run`]) authenticates the API key and calls the service, which
+//! authorises at the route (the permission at all) and at the document (in its scope), validates,
+//! writes and audits; then the handler renders the result, or the service's error as problem
+//! details ([`problem`]). The engine's blocking work never runs on the async threads.
+//!
+//! - Listening on anything but a loopback address needs TLS (`--tls-cert`, `--tls-key`, rustls
+//!   with the ring provider) unless the operator says `--insecure-http` (behind a proxy that
+//!   terminates TLS).
+//! - SIGTERM or Ctrl-C stop accepting, let requests in flight finish (their transactions commit
+//!   or roll back whole), then exit.
+//! - Limits: request bodies (64 MiB, what one document may hold), request time (60 s), failed
+//!   authentications per client address (10 a minute, then 429), content types (415), and
+//!   security headers on every response.
+//! - Request logs (tracing, to standard error): method, route, status, time, who. Never a
+//!   header, a body or a query string.
+
+mod limits;
+pub mod openapi;
+mod problem;
+mod routes;
+mod state;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cuttle_service::Service;
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How to serve.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub instance: String,
+    pub listen: SocketAddr,
+    pub tls: Option<Tls>,
+    /// Plain HTTP on a non-loopback address, knowingly.
+    pub insecure_http: bool,
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
+    /// How long a request may take.
+    pub request_timeout: Duration,
+    /// Failed authentications a client address may make in a minute.
+    pub failures_per_minute: u32,
+    /// Open sessions (database connections) kept for reuse.
+    pub idle_sessions: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            instance: String::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
+            insecure_http: false,
+            body_limit: 64 << 20,
+            request_timeout: Duration::from_secs(60),
+            failures_per_minute: 10,
+            idle_sessions: 16,
+        }
+    }
+}
+
+/// Why the server does not start (or stops).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{}", cuttle_service::Error::to_string(.0))]
+    Service(#[from] cuttle_service::Error),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+}
+
+/// Serves `options.instance` until SIGTERM or Ctrl-C.
+pub fn run(service: Service, options: Options) -> Result<(), ServeError> {
+    if !options.listen.ip().is_loopback() && options.tls.is_none() && !options.insecure_http {
+        return Err(ServeError::Refused(format!(
+            "{} is not a loopback address: give --tls-cert and --tls-key, or --insecure-http when a proxy in front terminates TLS",
+            options.listen
+        )));
+    }
+    let tls = options.tls.as_ref().map(tls::config).transpose()?;
+    // The instance opens (its master key checked) before anything listens.
+    let session = service.session(&options.instance)?;
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cuttle-serve")
+        .build()
+        .map_err(|e| ServeError::Io("starting the server's threads".into(), e))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|e| ServeError::Io(format!("listening on {}", options.listen), e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| ServeError::Io("reading the listening address".into(), e))?;
+        let state = Arc::new(state::State::new(service, session, &options, tls.is_some()));
+        let app = routes::router(state.clone(), &options)
+            .into_make_service_with_connect_info::<tls::Peer>();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        // Said on standard error, for people and for scripts that wait for it.
+        eprintln!(
+            "cuttle: serving instance {:?} on {scheme}://{address}/api/v1 (SIGTERM or Ctrl-C stops)",
+            options.instance
+        );
+        let served = match tls {
+            Some(config) => {
+                axum::serve(tls::Listener::new(listener, config), app)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown())
+                    .await
+            }
+        };
+        served.map_err(|e| ServeError::Io("serving".into(), e))?;
+        eprintln!("cuttle: stopped; every request in flight was finished");
+        Ok(())
+    })
+}
+
+/// Resolves at SIGTERM or Ctrl-C.
+async fn shutdown() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("stopping: no new connections; finishing the requests in flight");
+}
+
+/// Request logs to standard error; `CUTTLE_LOG` filters them (`info` by default).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTTLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
