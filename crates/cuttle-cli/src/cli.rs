@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// Serve plain HTTP on a non-loopback address (behind a proxy that terminates TLS).
     #[arg(long, conflicts_with = "tls_cert")]
     pub insecure_http: bool,
+    /// The largest request body accepted, in bytes (413 beyond it).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_request_bytes: usize,
 }
 
 /// A moment an API key stops working: a duration from now (`90d`, `12h`) or a moment

@@ -15,6 +15,7 @@ pub fn run(service: Service, args: ServeArgs) -> Result<()> {
         listen: args.listen,
         tls,
         insecure_http: args.insecure_http,
+        body_limit: args.max_request_bytes,
         ..cuttle_server::Options::default()
     };
     Ok(cuttle_server::run(service, options)?)

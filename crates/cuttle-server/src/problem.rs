@@ -41,7 +41,7 @@ pub struct Problem {
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
-    problem: Problem,
+    problem: Box<Problem>,
     retry_after: Option<u64>,
 }
 
@@ -81,7 +81,7 @@ impl ApiError {
     pub(crate) fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            problem: Problem {
+            problem: Box::new(Problem {
                 kind_uri: format!("urn:cuttle:problem:{kind}"),
                 title: status.canonical_reason().unwrap_or("Error").to_owned(),
                 status: status.as_u16(),
@@ -91,7 +91,7 @@ impl ApiError {
                 blockers: Vec::new(),
                 hint: None,
                 refusal: None,
-            },
+            }),
             retry_after: None,
         }
     }

@@ -134,11 +134,16 @@ impl Scope {
                     scope.entry(d).or_default().extend(name.map(str::to_owned));
                 }
                 ScopeFrom::Field(path, d) => {
-                    let names = scope.entry(d).or_default();
+                    // No names there (an account usable in every environment, an untenanted
+                    // deployment): the document is not narrowed in that dimension.
+                    let mut names = BTreeSet::new();
                     let _ = cuttle_domain::path::for_each::<()>(value, path, None, &mut |v, _| {
                         names.extend(v.as_str().map(str::to_owned));
                         Ok(())
                     });
+                    if !names.is_empty() {
+                        scope.entry(d).or_default().extend(names);
+                    }
                 }
                 ScopeFrom::Project => {
                     let project = value.get("project").and_then(Value::as_str);

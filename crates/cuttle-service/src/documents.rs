@@ -226,38 +226,39 @@ impl Session {
     ) -> Result<PutReport> {
         self.serves(&request.instance)?;
         let decl = request.collection.decl();
-        access.require(decl.needs.edit, &format!("write {}", decl.name))?;
         let docs = input.split(request.collection)?;
         if precondition.is_some() && docs.len() != 1 {
             return Err(Error::usage(
                 "a precondition applies to one document at a time",
             ));
         }
-        let mut planned = Vec::with_capacity(docs.len());
-        let result = self.put_in_transaction(decl, &docs, access, precondition, &mut planned);
+        // What each write is about, for the audit log (`write` until it is known whether it
+        // creates or replaces).
+        let mut planned: Vec<(Option<String>, String, &'static str)> = docs
+            .iter()
+            .map(|doc| match cuttle_domain::json::parse(&doc.json) {
+                Ok(value) => {
+                    let (project, key) = documents::key_of(decl, &value);
+                    (project, key, "write")
+                }
+                Err(_) => (None, String::new(), "write"),
+            })
+            .collect();
+        let result = access
+            .require(decl.needs.edit, &format!("write {}", decl.name))
+            .and_then(|()| {
+                self.put_in_transaction(decl, &docs, access, precondition, &mut planned)
+            });
         if let Err(error) = &result {
             // Recorded apart: the write's own transaction was rolled back.
             let entries: Vec<Audit> = planned
                 .iter()
-                .map(|(project, key, existed): &(Option<String>, String, bool)| {
-                    Audit::new(
-                        access.actor(),
-                        if *existed { "replace" } else { "create" },
-                        Outcome::Failed,
-                    )
-                    .about(decl.name, project.as_deref(), key)
-                    .ended(error)
+                .map(|(project, key, action)| {
+                    Audit::new(access.actor(), action, Outcome::Failed)
+                        .about(decl.name, project.as_deref(), key)
+                        .ended(error)
                 })
                 .collect();
-            let entries = if entries.is_empty() {
-                vec![
-                    Audit::new(access.actor(), "put", Outcome::Failed)
-                        .about(decl.name, None, "")
-                        .ended(error),
-                ]
-            } else {
-                entries
-            };
             let _ = self.record(&entries);
         }
         result
@@ -269,7 +270,7 @@ impl Session {
         docs: &[Incoming],
         access: &Access,
         precondition: Option<&Precondition>,
-        planned: &mut Vec<(Option<String>, String, bool)>,
+        planned: &mut [(Option<String>, String, &'static str)],
     ) -> Result<PutReport> {
         let (store, sealer) = self.instance.parts();
         let mut txn = store.write()?;
@@ -277,7 +278,7 @@ impl Session {
         // against. A document whose address cannot be read is left to the write path's checks
         // (which refuse it); should they pass it, it is refused here after all.
         let mut addressed = Vec::with_capacity(docs.len());
-        for doc in docs {
+        for (doc, plan) in docs.iter().zip(planned.iter_mut()) {
             let Ok(value) = cuttle_domain::json::parse(&doc.json) else {
                 addressed.push(None);
                 continue;
@@ -294,7 +295,11 @@ impl Session {
             .ok()
             .map(|stored| documents::show(&mut *txn, &stored))
             .transpose()?;
-            planned.push((project.clone(), key.clone(), current.is_some()));
+            plan.2 = if current.is_some() {
+                "replace"
+            } else {
+                "create"
+            };
             if let Some(precondition) = precondition {
                 precondition.check(current.as_ref())?;
             }
