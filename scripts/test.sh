@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test, on SQLite and on PostgreSQL.
+# Runs every test, on SQLite and on PostgreSQL, then Schemathesis against a live server.
 #
 # PostgreSQL: if CUTTLE_TEST_POSTGRES_URL is not set and this runs as root on a machine with
 # PostgreSQL 15 installed, the local cluster is started and prepared by .ci/postgres.sh;
@@ -18,6 +18,10 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || exit "$status"
+
+# Schemathesis against a live server (see the script; CUTTLE_REQUIRE_SCHEMATHESIS=1 makes a
+# missing Python or PyPI a failure).
+bash scripts/schemathesis.sh
 
 if grep -q "SKIPPED: PostgreSQL" "$log"; then
     echo "warning: the PostgreSQL tests were skipped (set CUTTLE_TEST_POSTGRES_URL)" >&2

@@ -917,13 +917,60 @@ mod tests {
         ]
     }
 
+    /// A moment an API key may expire at.
+    fn moment() -> impl Strategy<Value = cuttle_domain::documents::Timestamp> {
+        (0i64..4_102_444_800_000).prop_map(cuttle_domain::documents::Timestamp::from_unix_millis)
+    }
+
+    fn keys_and_audit() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (
+                text(),
+                text(),
+                proptest::option::of(moment()),
+                any::<bool>()
+            )
+                .prop_map(
+                    |(instance, user, expires, read_only)| Request::ApiKeyCreate(
+                        cuttle_service::keys::ApiKeyCreate {
+                            instance,
+                            user,
+                            expires,
+                            read_only
+                        }
+                    )
+                ),
+            (text(), proptest::option::of(text()))
+                .prop_map(|(instance, user)| Request::ApiKeyList { instance, user }),
+            (text(), any::<i64>())
+                .prop_map(|(instance, id)| Request::ApiKeyRevoke { instance, id }),
+            (text(), text(), proptest::option::of(moment())).prop_map(
+                |(instance, user, expires)| Request::AdminCreate(
+                    cuttle_service::keys::AdminCreate {
+                        instance,
+                        user,
+                        expires
+                    }
+                )
+            ),
+            (text(), proptest::option::of(any::<i64>()), 1usize..10_000).prop_map(
+                |(instance, before, limit)| Request::Audit {
+                    instance,
+                    before,
+                    limit
+                }
+            ),
+        ]
+    }
+
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
             instances(),
             documents(),
             export(),
             partial_export(),
-            import()
+            import(),
+            keys_and_audit()
         ]
     }
 

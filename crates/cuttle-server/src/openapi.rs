@@ -25,7 +25,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::delete,
         crate::routes::audit,
     ),
-    components(schemas(crate::problem::Problem)),
+    components(schemas(crate::problem::Problem, crate::routes::IfNoneMatch)),
     modifiers(&Bearer),
     tags(
         (name = "server", description = "Health, this document, who is asking"),
@@ -51,12 +51,72 @@ impl Modify for Bearer {
 pub fn document() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| {
-        let mut text = Document::openapi()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes");
+        let mut value =
+            serde_json::to_value(Document::openapi()).expect("the OpenAPI document serializes");
+        complete(&mut value);
+        let mut text = serde_json::to_string_pretty(&value).expect("JSON serializes");
         text.push('\n');
         text
     })
+}
+
+/// What every operation has in common, said once instead of on each route: every error is a
+/// problem (`application/problem+json`), an operation that needs a key may answer 401 and 429,
+/// any may answer 400 (a credential in the URL), and a `{collection}` is one of the declared
+/// collections.
+fn complete(document: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let problem =
+        json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+    let names: Vec<&str> = cuttle_domain::COLLECTIONS.iter().map(|d| d.name).collect();
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let secured = operation.get("security").is_some();
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let mut common = vec![(
+                "400",
+                "Bad request: a usage error, or a credential in the URL",
+            )];
+            if secured {
+                common.push(("401", "No valid API key"));
+                common.push(("429", "Too many failed authentications from this address"));
+            }
+            if path.contains("{collection}") {
+                common.push(("404", "No such collection or document"));
+            }
+            for (status, description) in common {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| json!({"description": description}));
+            }
+            for (status, response) in responses.iter_mut() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    response["content"] = problem.clone();
+                }
+            }
+            if let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            {
+                for parameter in parameters {
+                    if parameter["name"] == "collection" && parameter["in"] == "path" {
+                        parameter["schema"] = json!({"type": "string", "enum": names});
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -75,10 +75,14 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The API key of `headers` (`Authorization: Bearer <key>`). A key is never taken from the URL.
-fn bearer(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+/// The API key of `headers` (`Authorization: Bearer <key>`), checked before anything else of
+/// the request. A key is never taken from the URL.
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+        return Err(ApiError::from(cuttle_service::Error::new(
+            cuttle_service::ErrorKind::Unauthenticated,
+            "this needs an API key: send it as `Authorization: Bearer <key>` (`cuttle api-key create` makes one)",
+        )));
     };
     let bad = || {
         ApiError::new(
@@ -92,7 +96,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(bad());
     }
-    Ok(Some(key.trim().to_owned()))
+    Ok(key.trim().to_owned())
 }
 
 /// Query parameters that would put a credential in a URL: refused, whatever their value.
@@ -253,6 +257,7 @@ pub struct ListQuery {
     /// The key after which the page starts (the previous page's `next`).
     after: Option<String>,
     /// At most this many keys (1 to 1000; 100 by default).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -279,6 +284,7 @@ async fn list(
     headers: HeaderMap,
     parsed: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<axum::Json<KeyPage>, ApiError> {
+    let key = bearer(&headers)?;
     let q = query(parsed)?;
     let collection = collection(&name)?;
     let limit = q.limit.unwrap_or(100);
@@ -289,7 +295,6 @@ async fn list(
             "limit takes 1 to 1000",
         ));
     }
-    let key = bearer(&headers)?;
     let instance = state.instance().to_owned();
     let keys = state
         .authorized(peer, key, move |session, access| {
@@ -344,9 +349,9 @@ async fn read(
     headers: HeaderMap,
     parsed: Result<Query<DocumentQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let key = bearer(&headers)?;
     let q = query(parsed)?;
     let collection = collection(&name)?;
-    let key = bearer(&headers)?;
     let instance = state.instance().to_owned();
     let fetched = state
         .authorized(peer, key, move |session, access| {
@@ -414,7 +419,7 @@ fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     security(("bearer" = [])),
     params(("collection" = String, Path, description = "A collection's name"),
         ("If-Match" = Option<String>, Header, description = "Replace only this version (412 otherwise)"),
-        ("If-None-Match" = Option<String>, Header, description = "`*`: create only (412 if it exists)")),
+        ("If-None-Match" = Option<IfNoneMatch>, Header, description = "`*`: create only (412 if it exists)")),
     request_body(content = Object, content_type = "application/json",
         description = "One document in the export shape; sensitive values as {\"secret\": …}, {\"masked\": true} (keep) or null"),
     responses(
@@ -431,6 +436,7 @@ async fn write(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let key = bearer(&headers)?;
     let collection = collection(&name)?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -453,7 +459,6 @@ async fn write(
         )
     })?;
     let precondition = precondition(&headers)?;
-    let key = bearer(&headers)?;
     let instance = state.instance().to_owned();
     let put = state
         .authorized(peer, key, move |session, access| {
@@ -495,6 +500,15 @@ async fn write(
         .into_response())
 }
 
+/// `If-None-Match` on a write: `*` alone. (A schema for the OpenAPI document; the header is
+/// read by [`precondition`].)
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum IfNoneMatch {
+    #[schema(rename = "*")]
+    Any,
+}
+
 /// What a delete did.
 #[derive(Serialize, ToSchema)]
 pub struct Deleted {
@@ -518,6 +532,7 @@ async fn delete(
     headers: HeaderMap,
     parsed: Result<Query<DocumentQuery>, QueryRejection>,
 ) -> Result<axum::Json<Deleted>, ApiError> {
+    let key = bearer(&headers)?;
     let q = query(parsed)?;
     let collection = collection(&name)?;
     let precondition = match precondition(&headers)? {
@@ -530,7 +545,6 @@ async fn delete(
         }
         other => other,
     };
-    let key = bearer(&headers)?;
     let instance = state.instance().to_owned();
     let deleted = state
         .authorized(peer, key, move |session, access| {
@@ -556,6 +570,7 @@ pub struct AuditQuery {
     /// Entries older than this one (the previous page's `next`).
     before: Option<i64>,
     /// At most this many (1 to 1000; 100 by default).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -578,6 +593,7 @@ async fn audit(
     headers: HeaderMap,
     parsed: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
+    let key = bearer(&headers)?;
     let q = query(parsed)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -587,7 +603,6 @@ async fn audit(
             "limit takes 1 to 1000",
         ));
     }
-    let key = bearer(&headers)?;
     let entries = state
         .authorized(peer, key, move |session, access| {
             session.audit(q.before, limit, access)

@@ -76,21 +76,15 @@ impl State {
     }
 
     /// Authenticates `key` (from the client at `peer`), then runs `work` with the caller's
-    /// access, in one blocking call. Failed authentications count against the client's address.
+    /// access, in one blocking call. Failed authentications count against the client's address
+    /// (a request without a key guesses nothing, and is refused before it gets here).
     pub(crate) async fn authorized<T: Send + 'static>(
         self: &Arc<Self>,
         peer: SocketAddr,
-        key: Option<String>,
+        key: String,
         work: impl FnOnce(&mut Session, &Access) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.failures.check(peer.ip())?;
-        let Some(key) = key else {
-            self.failures.record(peer.ip());
-            return Err(ApiError::from(Error::new(
-                ErrorKind::Unauthenticated,
-                "this needs an API key: send it as `Authorization: Bearer <key>` (`cuttle api-key create` makes one)",
-            )));
-        };
         let result = self
             .run(move |session| {
                 let access = session.authenticate(&key)?;
