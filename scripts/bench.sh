@@ -56,7 +56,7 @@
 # output of every command to $OUT/logs/.
 #
 # Environment:
-#   BENCHES  which benchmarks (default "export import")
+#   BENCHES  which benchmarks (default "export import"; "server" runs scripts/bench-server.sh)
 #   SIZES    sample sizes (default "medium large"; small | medium | large)
 #   RUNS     runs per command (default 3; the median is reported)
 #   WARMUP   unrecorded rounds first (default 1): the first writes into a fresh area of the disk
@@ -108,8 +108,14 @@ die() {
 }
 
 for one in $BENCHES; do
-    case $one in export | import) ;; *) die "unknown benchmark ${one@Q} in BENCHES (export, import)" ;; esac
+    case $one in export | import | server) ;; *) die "unknown benchmark ${one@Q} in BENCHES (export, import, server)" ;; esac
 done
+# The server's load benchmark is a script of its own (wrk, nginx, pgbench).
+if [[ " $BENCHES " == *" server "* ]]; then
+    OUT=$OUT BACKENDS=$BACKENDS SIZE=${SIZES%% *} bash "$(dirname "$0")/bench-server.sh"
+    BENCHES=${BENCHES//server/}
+    [ -n "${BENCHES// /}" ] || exit 0
+fi
 [ -n "${BENCHES// /}" ] || die "BENCHES is empty (export, import)"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not ${RUNS@Q}"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a whole number, not ${WARMUP@Q}"

@@ -27,6 +27,28 @@ use serde_json::Value;
 use crate::codec::{self, Decrypt, Fail, Lookup, Names};
 use crate::error::{Error, Hint, Message, Problem, Problems, Result};
 
+/// Whether documents of `collection` are what access is computed from: the collection that
+/// grants access (teams), and every collection it refers to (users, user roles, and the names
+/// its scopes hold, a project's group included). Writing or deleting one changes the instance's
+/// [`cuttle_store::meta::ACCESS_GENERATION`], in the same transaction, so that a cache of access
+/// (on any server of the instance) knows it is stale.
+pub fn affects_access(collection: Collection) -> bool {
+    COLLECTIONS
+        .iter()
+        .filter(|d| d.grants.is_some())
+        .any(|d| d.collection == collection || d.refs.iter().any(|r| r.target == collection))
+}
+
+/// Marks access as changed (see [`affects_access`]).
+pub fn touch_access(txn: &mut dyn WriteTxn) -> Result<()> {
+    let now = txn
+        .meta(cuttle_store::meta::ACCESS_GENERATION)?
+        .and_then(|g| g.parse::<u64>().ok())
+        .unwrap_or(0);
+    txn.set_meta(cuttle_store::meta::ACCESS_GENERATION, &(now + 1).to_string())?;
+    Ok(())
+}
+
 /// At most this many problems are reported for one batch.
 pub const MAX_PROBLEMS: usize = 100;
 /// Rows are written to the database in chunks of this many, or fewer: as many as hold
@@ -454,6 +476,9 @@ pub fn write_documents(
         return Err(Error::Invalid(Problems(collector.problems)));
     }
     lookup.txn.insert(&inserts)?;
+    if counts.keys().any(|c| affects_access(*c)) {
+        touch_access(lookup.txn)?;
+    }
     if !removed_tags.is_empty() {
         check_removed_tags(lookup.txn, &removed_tags)?;
     }
@@ -775,6 +800,9 @@ pub fn delete(txn: &mut dyn WriteTxn, address: &Address<'_>) -> Result<u64> {
                 if referrers.len() == 1 { "" } else { "s" },
             ),
         }])));
+    }
+    if doomed.values().any(|c| affects_access(*c)) {
+        touch_access(txn)?;
     }
     for id in doomed.keys() {
         txn.delete(*id)?;

@@ -322,9 +322,36 @@ fn is_reading(permission: Permission) -> bool {
 }
 
 /// The teams and user roles of an instance, as grants (every team's, members or not).
+#[derive(Debug)]
 struct Teams {
     /// (members, grants) per team.
     teams: Vec<(BTreeSet<String>, Vec<Grant>)>,
+}
+
+/// The teams of a session's instance as of an access generation (see
+/// [`cuttle_instance::documents::affects_access`]): loaded again only when a write changed what
+/// they are computed from, on any server of the instance.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    generation: Option<String>,
+    teams: Option<std::sync::Arc<Teams>>,
+}
+
+impl Cache {
+    fn teams(&mut self, txn: &mut dyn ReadTxn) -> Result<std::sync::Arc<Teams>> {
+        let generation = txn
+            .meta(cuttle_store::meta::ACCESS_GENERATION)?
+            .unwrap_or_default();
+        if let Some(teams) = &self.teams
+            && self.generation.as_deref() == Some(generation.as_str())
+        {
+            return Ok(teams.clone());
+        }
+        let teams = std::sync::Arc::new(load_teams(txn)?);
+        self.generation = Some(generation);
+        self.teams = Some(teams.clone());
+        Ok(teams)
+    }
 }
 
 fn load_teams(txn: &mut dyn ReadTxn) -> Result<Teams> {
@@ -416,11 +443,12 @@ impl Session {
         read_only: bool,
     ) -> Result<Access> {
         let mut read = self.instance.store().read()?;
-        Session::access_in(&mut *read, username, api_key, read_only)
+        Session::access_in(&mut *read, &mut self.access, username, api_key, read_only)
     }
 
     pub(crate) fn access_in(
         txn: &mut dyn ReadTxn,
+        cache: &mut Cache,
         username: &str,
         api_key: Option<i64>,
         read_only: bool,
@@ -444,12 +472,12 @@ impl Session {
         if user.get("isActive").and_then(Value::as_bool) == Some(false) {
             return Err(unauthenticated());
         }
-        let teams = load_teams(txn)?;
+        let teams = cache.teams(txn)?;
         let grants: Vec<Grant> = teams
             .teams
-            .into_iter()
+            .iter()
             .filter(|(members, _)| members.contains(username))
-            .flat_map(|(_, grants)| grants)
+            .flat_map(|(_, grants)| grants.iter().cloned())
             .collect();
         let admin = grants.iter().any(|g| {
             g.permissions.contains(&Permission::AdministerSystem)

@@ -254,7 +254,8 @@ impl Session {
         if !key.starts_with(PREFIX) || key.len() > 128 {
             return Err(refused());
         }
-        let mut read = self.instance.store().read()?;
+        let Session { instance, access } = self;
+        let mut read = instance.store().read()?;
         let record = read
             .record(RecordKind::ApiKey, &hash(key))?
             .ok_or_else(refused)?;
@@ -269,7 +270,7 @@ impl Session {
             return Err(refused());
         }
         let username = username_of(&mut *read, stored.user)?.ok_or_else(refused)?;
-        Session::access_in(&mut *read, &username, Some(record.id), stored.read_only).map_err(|e| {
+        Session::access_in(&mut *read, access, &username, Some(record.id), stored.read_only).map_err(|e| {
             match e.kind {
                 ErrorKind::Unauthenticated => refused(),
                 _ => e,

@@ -69,6 +69,7 @@ impl Service {
     pub fn session(&self, name: &str) -> Result<Session> {
         Ok(Session {
             instance: Instance::open(&self.home, name)?,
+            access: access::Cache::default(),
         })
     }
 }
@@ -78,6 +79,8 @@ impl Service {
 #[derive(Debug)]
 pub struct Session {
     instance: Instance,
+    /// The instance's teams as grants, as of an access generation.
+    access: access::Cache,
 }
 
 impl Session {

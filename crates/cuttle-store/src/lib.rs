@@ -132,6 +132,9 @@ pub mod meta {
     pub const DOMAIN_VERSION: &str = "domain_version";
     pub const MASTER_KEY_CHECK: &str = "master_key_check";
     pub const CREATED: &str = "created";
+    /// Changes whenever a document that access is computed from is written or deleted (see
+    /// `cuttle_instance::documents::ACCESS_GENERATION`): what a cache of access checks.
+    pub const ACCESS_GENERATION: &str = "access_generation";
 }
 
 /// A database that holds one instance.
