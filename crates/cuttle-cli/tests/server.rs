@@ -1031,6 +1031,16 @@ fn the_audit_log_records_writes_and_refusals(world: &World) {
             .any(|e| e["key"] == "From the shell"
                 && e["actor"].as_str().unwrap().starts_with("host:"))
     );
+    assert!(
+        common::never_printed(common::stdout(&shown).as_bytes()).is_none(),
+        "the audit log holds no secret"
+    );
+    assert!(
+        common::never_printed(server.log().as_bytes()).is_none(),
+        "the request log holds no secret: {}",
+        server.log()
+    );
+    assert!(server.log().contains("served"), "one line per request: {}", server.log());
     no_plaintext_seen();
 }
 
