@@ -418,6 +418,31 @@ fn every_authentication_failure_is_refused(world: &World) {
     let limited = limited.expect("failed authentications are limited");
     assert!(limited.header("retry-after").is_some());
     assert_eq!(whoami(Some(&admin)).status, 429);
+    // Keys are instance-local: in no export and no backup.
+    let out = tempfile::TempDir::new().unwrap();
+    world.export("a", &out.path().join("export"), &[]).success();
+    let backup = out.path().join("a.backup");
+    world
+        .cuttle()
+        .args(["instance", "backup", "a", "--file"])
+        .arg(&backup)
+        .assert()
+        .success();
+    let mut everything = std::fs::read(&backup).unwrap();
+    for (_, bytes) in common::tree(&out.path().join("export")) {
+        everything.extend(bytes);
+    }
+    let text = String::from_utf8_lossy(&everything);
+    for key in [&admin, &loner, &revoked] {
+        assert!(
+            !text.contains(&key[..11]),
+            "a key's start in an export or a backup"
+        );
+    }
+    assert!(
+        !text.contains("api-key"),
+        "API key records in an export or a backup"
+    );
     // No key is ever in the log.
     let fresh = world.serve("a", &[]);
     call(&fresh, "GET", "/whoami", Some(&admin), None, &[]);
@@ -1040,7 +1065,11 @@ fn the_audit_log_records_writes_and_refusals(world: &World) {
         "the request log holds no secret: {}",
         server.log()
     );
-    assert!(server.log().contains("served"), "one line per request: {}", server.log());
+    assert!(
+        server.log().contains("served"),
+        "one line per request: {}",
+        server.log()
+    );
     no_plaintext_seen();
 }
 

@@ -45,7 +45,10 @@ pub fn touch_access(txn: &mut dyn WriteTxn) -> Result<()> {
         .meta(cuttle_store::meta::ACCESS_GENERATION)?
         .and_then(|g| g.parse::<u64>().ok())
         .unwrap_or(0);
-    txn.set_meta(cuttle_store::meta::ACCESS_GENERATION, &(now + 1).to_string())?;
+    txn.set_meta(
+        cuttle_store::meta::ACCESS_GENERATION,
+        &(now + 1).to_string(),
+    )?;
     Ok(())
 }
 

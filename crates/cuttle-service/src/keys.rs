@@ -270,11 +270,16 @@ impl Session {
             return Err(refused());
         }
         let username = username_of(&mut *read, stored.user)?.ok_or_else(refused)?;
-        Session::access_in(&mut *read, access, &username, Some(record.id), stored.read_only).map_err(|e| {
-            match e.kind {
-                ErrorKind::Unauthenticated => refused(),
-                _ => e,
-            }
+        Session::access_in(
+            &mut *read,
+            access,
+            &username,
+            Some(record.id),
+            stored.read_only,
+        )
+        .map_err(|e| match e.kind {
+            ErrorKind::Unauthenticated => refused(),
+            _ => e,
         })
     }
 }

@@ -91,6 +91,12 @@ pub(crate) struct Txn<'a> {
     failed: bool,
 }
 
+/// Whether `key` holds a NUL character, which PostgreSQL's text cannot hold (a query with one
+/// fails): no stored key holds one, so a lookup of such a key finds nothing, as on SQLite.
+fn holds_nul(key: &str) -> bool {
+    key.contains('\0')
+}
+
 /// Notes that a statement failed, and says what was being done.
 fn failed(flag: &mut bool, context: &'static str, error: postgres::Error) -> StoreError {
     *flag = true;
@@ -205,6 +211,9 @@ impl<'a> Txn<'a> {
 impl ReadTxn for Txn<'_> {
     fn record(&mut self, kind: RecordKind, key: &str) -> Result<Option<Record>> {
         const CONTEXT: &str = "reading a record";
+        if holds_nul(key) {
+            return Ok(None);
+        }
         let statement = self.statement(RECORD, CONTEXT)?;
         let row = self
             .txn
@@ -268,6 +277,9 @@ impl ReadTxn for Txn<'_> {
         key: &str,
     ) -> Result<Option<StoredDoc>> {
         const CONTEXT: &str = "finding a document";
+        if holds_nul(key) {
+            return Ok(None);
+        }
         let statement = self.statement(FIND, CONTEXT)?;
         let row = self
             .txn
@@ -290,6 +302,9 @@ impl ReadTxn for Txn<'_> {
         key: &str,
     ) -> Result<Option<DocId>> {
         const CONTEXT: &str = "finding a document's id";
+        if holds_nul(key) {
+            return Ok(None);
+        }
         let statement = self.statement(FIND_ID, CONTEXT)?;
         let row = self
             .txn
@@ -308,7 +323,12 @@ impl ReadTxn for Txn<'_> {
         let mut found = vec![None; keys.len()];
         for (chunk_index, chunk) in keys.chunks(FIND_IDS_CHUNK).enumerate() {
             let owners: Vec<DocId> = chunk.iter().map(|(owner, _)| *owner).collect();
-            let names: Vec<&str> = chunk.iter().map(|(_, key)| *key).collect();
+            // A key no document can have (see `holds_nul`) asks for "\u{1}" instead, which no
+            // stored key is either (names hold no control character).
+            let names: Vec<&str> = chunk
+                .iter()
+                .map(|(_, key)| if holds_nul(key) { "\u{1}" } else { *key })
+                .collect();
             let rows = self
                 .txn
                 .query(&statement, &[&collection.name(), &owners, &names])

@@ -65,6 +65,10 @@ pub const CASES: &[(&str, Case)] = &[
     ("meta_values", meta_values),
     ("records_are_kept_apart", records_are_kept_apart),
     (
+        "a_key_with_a_nul_finds_nothing",
+        a_key_with_a_nul_finds_nothing,
+    ),
+    (
         "scan_stops_at_the_visitors_error",
         scan_stops_at_the_visitors_error,
     ),
@@ -120,6 +124,7 @@ macro_rules! conformance_tests {
             delete_removes
             meta_values
             records_are_kept_apart
+            a_key_with_a_nul_finds_nothing
             scan_stops_at_the_visitors_error
             drop_instance_removes_everything
         );
@@ -1302,6 +1307,40 @@ pub fn records_are_kept_apart(db: &dyn TestDb) {
             "records are no documents"
         );
     }
+}
+
+/// A lookup of a key holding a NUL character (which no name holds, and PostgreSQL's text cannot)
+/// finds nothing, and leaves the transaction usable.
+pub fn a_key_with_a_nul_finds_nothing(db: &dyn TestDb) {
+    let mut store = initialized(db);
+    let mut txn = write(&mut *store);
+    txn.insert(&[doc(1, Collection::Environments, NO_OWNER, "a")])
+        .expect("insert");
+    for key in ["a\0", "\0", "a\0b"] {
+        assert!(
+            txn.find(Collection::Environments, NO_OWNER, key)
+                .expect("find")
+                .is_none()
+        );
+        assert!(
+            txn.find_id(Collection::Environments, NO_OWNER, key)
+                .expect("find_id")
+                .is_none()
+        );
+        assert!(
+            txn.record(crate::RecordKind::ApiKey, key)
+                .expect("record")
+                .is_none()
+        );
+    }
+    let found = txn
+        .find_ids(
+            Collection::Environments,
+            &[(NO_OWNER, "a\0"), (NO_OWNER, "a")],
+        )
+        .expect("find_ids");
+    assert_eq!(found, [None, Some(1)]);
+    txn.commit().expect("the transaction is still good");
 }
 
 /// A scan whose visitor fails stops and returns the visitor's error; the transaction goes on.
