@@ -669,6 +669,17 @@ fn errors_are_problem_details_with_the_structured_error(world: &World) {
         &[("Content-Type", "text/plain")],
     );
     assert_problem(&text, 415, "unsupported-media-type");
+    for body in ["[]", "[{\"name\": \"x\"}]", "\"x\""] {
+        let not_one = call(
+            &server,
+            "PUT",
+            "/collections/environments/document",
+            Some(&admin),
+            Some(body),
+            &[],
+        );
+        assert_problem(&not_one, 400, "usage");
+    }
     let duplicate = call(
         &server,
         "PUT",

@@ -27,16 +27,25 @@ use serde_json::Value;
 use crate::codec::{self, Decrypt, Fail, Lookup, Names};
 use crate::error::{Error, Hint, Message, Problem, Problems, Result};
 
-/// Whether documents of `collection` are what access is computed from: the collection that
-/// grants access (teams), and every collection it refers to (users, user roles, and the names
-/// its scopes hold, a project's group included). Writing or deleting one changes the instance's
-/// [`cuttle_store::meta::ACCESS_GENERATION`], in the same transaction, so that a cache of access
-/// (on any server of the instance) knows it is stale.
+/// Whether writing or deleting documents of `collection` changes what a cache of access keeps:
+/// the collection that grants access (teams), the one its members are (users: whether one is
+/// active) and the one its role assignments name (user roles, whose permissions they grant).
+/// Such a write changes the instance's [`cuttle_store::meta::ACCESS_GENERATION`], in the same
+/// transaction, so that the cache (on any server of the instance) knows it is stale; so does
+/// revoking an API key. Nothing else can change a grant: a write matches its document by name,
+/// so it renames nothing, and a document a team names cannot be deleted; what else access
+/// depends on (a project's group) is read afresh for each request.
 pub fn affects_access(collection: Collection) -> bool {
-    COLLECTIONS
-        .iter()
-        .filter(|d| d.grants.is_some())
-        .any(|d| d.collection == collection || d.refs.iter().any(|r| r.target == collection))
+    COLLECTIONS.iter().any(|d| {
+        d.grants.is_some_and(|g| {
+            let role = format!("{}[]/{}", g.role_assignments, g.role);
+            let member = format!("{}[]", g.members);
+            d.collection == collection
+                || d.refs
+                    .iter()
+                    .any(|r| r.target == collection && (r.path == role || r.path == member))
+        })
+    })
 }
 
 /// Marks access as changed (see [`affects_access`]).

@@ -52,7 +52,7 @@ pub struct Options {
     pub request_timeout: Duration,
     /// Failed authentications a client address may make in a minute.
     pub failures_per_minute: u32,
-    /// Open sessions (database connections) kept for reuse.
+    /// Open sessions (database connections) at most: requests beyond wait for one.
     pub idle_sessions: usize,
 }
 
@@ -127,6 +127,8 @@ pub fn run(service: Service, options: Options) -> Result<(), ServeError> {
                     .await
             }
         };
+        let closing = state.clone();
+        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
         served.map_err(|e| ServeError::Io("serving".into(), e))?;
         eprintln!("cuttle: stopped; every request in flight was finished");
         Ok(())

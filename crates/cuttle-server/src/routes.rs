@@ -458,10 +458,18 @@ async fn write(
             "the body is not UTF-8 text",
         )
     })?;
+    if !text.trim_start().starts_with('{') {
+        // The command line's input may be a list of documents; a request writes one.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "usage",
+            "the body is one document: a JSON object",
+        ));
+    }
     let precondition = precondition(&headers)?;
     let instance = state.instance().to_owned();
     let put = state
-        .authorized(peer, key, move |session, access| {
+        .authorized_write(peer, key, move |session, access| {
             let input = DocumentInput {
                 origin: "the request's body".into(),
                 text: Zeroizing::new(text),
@@ -547,7 +555,7 @@ async fn delete(
     };
     let instance = state.instance().to_owned();
     let deleted = state
-        .authorized(peer, key, move |session, access| {
+        .authorized_write(peer, key, move |session, access| {
             session.delete_document(
                 &DocumentAddress {
                     instance,

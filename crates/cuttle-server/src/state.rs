@@ -12,8 +12,13 @@ use crate::problem::ApiError;
 pub(crate) struct State {
     service: Service,
     instance: String,
+    /// Open sessions not in use; with `permits`, at most `sessions` are ever open.
     idle: Mutex<Vec<Session>>,
-    idle_max: usize,
+    /// One per session: a request waits here for one, rather than open a connection of its own.
+    permits: tokio::sync::Semaphore,
+    /// Writes queue here, in order, rather than in the database's lock (SQLite's busy handler
+    /// makes no queue: a writer that waited long may keep waiting).
+    writer: tokio::sync::Mutex<()>,
     pub(crate) failures: Failures,
     pub(crate) tls: bool,
 }
@@ -29,7 +34,8 @@ impl State {
             service,
             instance: options.instance.clone(),
             idle: Mutex::new(vec![first]),
-            idle_max: options.idle_sessions,
+            permits: tokio::sync::Semaphore::new(options.idle_sessions.max(1)),
+            writer: tokio::sync::Mutex::new(()),
             failures: Failures::new(options.failures_per_minute),
             tls,
         }
@@ -47,21 +53,30 @@ impl State {
         }
     }
 
-    fn give_back(&self, session: Session) {
-        let mut idle = self.idle.lock().expect("the pool's lock");
-        if idle.len() < self.idle_max {
-            idle.push(session);
-        }
+    /// Closes every open session. On a thread for blocking work: a PostgreSQL connection closes
+    /// by blocking on a runtime of its own, which an async thread may not do.
+    pub(crate) fn close(&self) {
+        let sessions = std::mem::take(&mut *self.idle.lock().expect("the pool's lock"));
+        drop(sessions);
     }
 
-    /// Runs `work` on a session, on a thread for blocking work. A session whose database failed
-    /// is not reused.
+    fn give_back(&self, session: Session) {
+        self.idle.lock().expect("the pool's lock").push(session);
+    }
+
+    /// Runs `work` on a session, on a thread for blocking work, once a session is free. A session
+    /// whose database failed is not reused.
     pub(crate) async fn run<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut Session) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("the server is stopping"))?;
         let state = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let mut session = state.take()?;
             let result = work(&mut session);
             let broken = matches!(&result, Err(e) if e.kind == ErrorKind::Storage);
@@ -70,9 +85,22 @@ impl State {
             }
             result
         })
-        .await
-        .map_err(|_| ApiError::internal("the request's work stopped unexpectedly"))?
-        .map_err(ApiError::from)
+        .await;
+        drop(permit);
+        result
+            .map_err(|_| ApiError::internal("the request's work stopped unexpectedly"))?
+            .map_err(ApiError::from)
+    }
+
+    /// [`State::authorized`], for a write: in the writers' queue.
+    pub(crate) async fn authorized_write<T: Send + 'static>(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        key: String,
+        work: impl FnOnce(&mut Session, &Access) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _turn = self.writer.lock().await;
+        self.authorized(peer, key, work).await
     }
 
     /// Authenticates `key` (from the client at `peer`), then runs `work` with the caller's

@@ -335,22 +335,51 @@ struct Teams {
 pub(crate) struct Cache {
     generation: Option<String>,
     teams: Option<std::sync::Arc<Teams>>,
+    /// The access of API keys seen (by their hash), and when each key expires.
+    keys: std::collections::HashMap<String, (Access, Option<i64>)>,
 }
 
+/// Keys remembered at most per session (beyond, the cache starts over).
+const KEYS_REMEMBERED: usize = 10_000;
+
 impl Cache {
-    fn teams(&mut self, txn: &mut dyn ReadTxn) -> Result<std::sync::Arc<Teams>> {
+    /// Forgets everything if the instance's access generation moved on.
+    pub(crate) fn sync(&mut self, txn: &mut dyn ReadTxn) -> Result<()> {
         let generation = txn
             .meta(cuttle_store::meta::ACCESS_GENERATION)?
             .unwrap_or_default();
-        if let Some(teams) = &self.teams
-            && self.generation.as_deref() == Some(generation.as_str())
-        {
+        if self.generation.as_deref() != Some(generation.as_str()) {
+            *self = Cache {
+                generation: Some(generation),
+                ..Cache::default()
+            };
+        }
+        Ok(())
+    }
+
+    fn teams(&mut self, txn: &mut dyn ReadTxn) -> Result<std::sync::Arc<Teams>> {
+        self.sync(txn)?;
+        if let Some(teams) = &self.teams {
             return Ok(teams.clone());
         }
         let teams = std::sync::Arc::new(load_teams(txn)?);
-        self.generation = Some(generation);
         self.teams = Some(teams.clone());
         Ok(teams)
+    }
+
+    /// The access of the key with this hash, if known and not expired at `now`.
+    pub(crate) fn key(&self, hash: &str, now: i64) -> Option<Access> {
+        self.keys
+            .get(hash)
+            .filter(|(_, expires)| expires.is_none_or(|e| now < e))
+            .map(|(access, _)| access.clone())
+    }
+
+    pub(crate) fn remember(&mut self, hash: String, access: Access, expires: Option<i64>) {
+        if self.keys.len() >= KEYS_REMEMBERED {
+            self.keys.clear();
+        }
+        self.keys.insert(hash, (access, expires));
     }
 }
 

@@ -60,6 +60,12 @@ impl DocumentInput {
             )
         })?;
         Ok(match value {
+            Value::Array(items) if items.is_empty() => {
+                return Err(Error::usage(format!(
+                    "{} is an empty list: there is no document to write",
+                    self.origin
+                )));
+            }
             Value::Array(items) => items
                 .into_iter()
                 .enumerate()

@@ -226,6 +226,8 @@ impl Session {
             stored.revoked = Some(Timestamp::now());
             let body = serde_json::to_string(&stored).expect("a record serializes");
             txn.update_record(RecordKind::ApiKey, id, &body)?;
+            // Every server forgets what it knew of the key.
+            documents::touch_access(&mut *txn)?;
         }
         let user = username_of(&mut *txn, stored.user)?.unwrap_or_default();
         Audit::key(
@@ -256,11 +258,18 @@ impl Session {
         }
         let Session { instance, access } = self;
         let mut read = instance.store().read()?;
+        let hashed = hash(key);
+        let now = Timestamp::now().unix_millis();
+        // Known since the last write that could change it (a revocation, a user, a team, a
+        // role): no more to read.
+        access.sync(&mut *read)?;
+        if let Some(known) = access.key(&hashed, now) {
+            return Ok(known);
+        }
         let record = read
-            .record(RecordKind::ApiKey, &hash(key))?
+            .record(RecordKind::ApiKey, &hashed)?
             .ok_or_else(refused)?;
         let stored = parse(&record.body)?;
-        let now = Timestamp::now().unix_millis();
         if stored.revoked.is_some()
             || stored
                 .expires
@@ -270,7 +279,7 @@ impl Session {
             return Err(refused());
         }
         let username = username_of(&mut *read, stored.user)?.ok_or_else(refused)?;
-        Session::access_in(
+        let found = Session::access_in(
             &mut *read,
             access,
             &username,
@@ -280,7 +289,13 @@ impl Session {
         .map_err(|e| match e.kind {
             ErrorKind::Unauthenticated => refused(),
             _ => e,
-        })
+        })?;
+        access.remember(
+            hashed,
+            found.clone(),
+            stored.expires.as_ref().map(Timestamp::unix_millis),
+        );
+        Ok(found)
     }
 }
 

@@ -98,6 +98,9 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A Cuttle instance in a PostgreSQL database, over one connection.
 pub struct PostgresStore {
     client: Client,
+    /// Statements prepared on this connection, by their text: prepared once, used by every
+    /// transaction after (a prepared statement outlives the transaction that prepared it).
+    statements: std::collections::HashMap<&'static str, postgres::Statement>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -117,21 +120,31 @@ impl PostgresStore {
         let client = config
             .connect(NoTls)
             .map_err(|e| database("connecting to the PostgreSQL server", e))?;
-        Ok(PostgresStore { client })
+        Ok(PostgresStore {
+            client,
+            statements: std::collections::HashMap::new(),
+        })
     }
 
     /// Starts a transaction that holds the writer lock.
     fn locked_transaction(&mut self, context: &'static str) -> Result<Transaction<'_>> {
-        let mut txn = self
-            .client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .map_err(|e| database(context, e))?;
-        txn.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITER_LOCK})"))
-            .map_err(|e| database("waiting for the other Cuttle writers", e))?;
-        Ok(txn)
+        locked_transaction(&mut self.client, context)
     }
+}
+
+/// A write transaction that holds the writer's lock.
+fn locked_transaction<'c>(
+    client: &'c mut Client,
+    context: &'static str,
+) -> Result<Transaction<'c>> {
+    let mut txn = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .map_err(|e| database(context, e))?;
+    txn.batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITER_LOCK})"))
+        .map_err(|e| database("waiting for the other Cuttle writers", e))?;
+    Ok(txn)
 }
 
 /// The driver's configuration for `url`, with `env_password` (the environment's `PGPASSWORD`) when
@@ -221,6 +234,8 @@ fn run_migrations(txn: &mut Transaction<'_>, from: i64) -> Result<()> {
 
 impl Store for PostgresStore {
     fn initialize(&mut self, meta: &[(&str, &str)]) -> Result<()> {
+        // What the schema changes, statements prepared before may no longer fit.
+        self.statements.clear();
         let mut txn =
             self.locked_transaction("starting the transaction that creates the instance")?;
         if presence(&mut txn)?.any {
@@ -249,6 +264,7 @@ impl Store for PostgresStore {
     }
 
     fn migrate(&mut self) -> Result<()> {
+        self.statements.clear();
         let mut txn = self.locked_transaction("starting the migration transaction")?;
         if !presence(&mut txn)?.schema_table {
             return Err(StoreError::NotAnInstance);
@@ -293,8 +309,8 @@ impl Store for PostgresStore {
     }
 
     fn read(&mut self) -> Result<Box<dyn ReadTxn + '_>> {
-        let mut txn = self
-            .client
+        let PostgresStore { client, statements } = self;
+        let mut txn = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
@@ -304,15 +320,17 @@ impl Store for PostgresStore {
         // it now, so that the snapshot is the database as of this call.
         txn.batch_execute("SELECT 1")
             .map_err(|e| database("taking the read snapshot", e))?;
-        Ok(Box::new(txn::Txn::new(txn)))
+        Ok(Box::new(txn::Txn::new(txn, statements)))
     }
 
     fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
-        let txn = self.locked_transaction("starting the write transaction")?;
-        Ok(Box::new(txn::Txn::new(txn)))
+        let PostgresStore { client, statements } = self;
+        let txn = locked_transaction(client, "starting the write transaction")?;
+        Ok(Box::new(txn::Txn::new(txn, statements)))
     }
 
     fn drop_instance(&mut self) -> Result<()> {
+        self.statements.clear();
         let mut txn =
             self.locked_transaction("starting the transaction that removes the instance")?;
         if !presence(&mut txn)?.schema_table {

@@ -84,8 +84,8 @@ fn record_of(row: &Row) -> Result<Record> {
 /// A transaction of a [`crate::PostgresStore`].
 pub(crate) struct Txn<'a> {
     txn: Transaction<'a>,
-    /// The statements prepared in this transaction, by their text.
-    statements: HashMap<&'static str, Statement>,
+    /// The statements prepared on the connection, by their text.
+    statements: &'a mut HashMap<&'static str, Statement>,
     /// Whether a statement has failed: PostgreSQL then refuses the rest of the transaction, and
     /// its `COMMIT` would quietly roll back.
     failed: bool,
@@ -122,15 +122,18 @@ fn collection_named(name: &str, id: DocId) -> Result<Collection> {
 }
 
 impl<'a> Txn<'a> {
-    pub(crate) fn new(txn: Transaction<'a>) -> Self {
+    pub(crate) fn new(
+        txn: Transaction<'a>,
+        statements: &'a mut HashMap<&'static str, Statement>,
+    ) -> Self {
         Txn {
             txn,
-            statements: HashMap::new(),
+            statements,
             failed: false,
         }
     }
 
-    /// `sql`, prepared once per transaction.
+    /// `sql`, prepared once per connection.
     fn statement(&mut self, sql: &'static str, context: &'static str) -> Result<Statement> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
