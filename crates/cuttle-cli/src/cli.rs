@@ -92,6 +92,11 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes (413 beyond it).
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_request_bytes: usize,
+    /// How long a request may take, in seconds, from its first byte to its answer (408 beyond
+    /// it: a client that sends its body too slowly holds nothing for longer).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
 }
 
 /// A moment an API key stops working: a duration from now (`90d`, `12h`) or a moment

@@ -16,6 +16,7 @@ pub fn run(service: Service, args: ServeArgs) -> Result<()> {
         tls,
         insecure_http: args.insecure_http,
         body_limit: args.max_request_bytes,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout),
         ..cuttle_server::Options::default()
     };
     Ok(cuttle_server::run(service, options)?)

@@ -1134,6 +1134,53 @@ fn a_shutdown_finishes_every_acknowledged_write(world: &World) {
     );
 }
 
+/// A client that sends its request too slowly is answered 408 when the request timeout runs
+/// out, and what it was sending is not written.
+#[test]
+fn a_slow_request_is_cut_off() {
+    use std::io::{Read, Write};
+    let world = World::sqlite();
+    world.create_instance("a");
+    let admin = world.admin("a");
+    let server = world.serve("a", &["--request-timeout", "1"]);
+    let authority = server
+        .base
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = r#"{"name": "Slow"}"#;
+    write!(
+        stream,
+        "PUT /api/v1/collections/environments/document HTTP/1.1\r\nHost: {authority}\r\n\
+         Authorization: Bearer {admin}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..4]
+    )
+    .unwrap();
+    // The answer's head (the connection may stay open after it).
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The rest of the body, too late.
+    let _ = stream.write_all(&body.as_bytes()[4..]);
+    let listed = get(&server, "/collections/environments/documents", &admin);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(!listed.body.contains("Slow"), "{}", listed.body);
+}
+
 #[test]
 fn a_public_address_needs_tls_or_an_explicit_opt_out() {
     let world = World::sqlite();

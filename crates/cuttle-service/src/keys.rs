@@ -257,15 +257,16 @@ impl Session {
             return Err(refused());
         }
         let Session { instance, access } = self;
-        let mut read = instance.store().read()?;
         let hashed = hash(key);
         let now = Timestamp::now().unix_millis();
         // Known since the last write that could change it (a revocation, a user, a team, a
         // role): no more to read.
-        access.sync(&mut *read)?;
+        access.sync_now(instance.store())?;
         if let Some(known) = access.key(&hashed, now) {
             return Ok(known);
         }
+        let mut read = instance.store().read()?;
+        access.sync(&mut *read)?;
         let record = read
             .record(RecordKind::ApiKey, &hashed)?
             .ok_or_else(refused)?;

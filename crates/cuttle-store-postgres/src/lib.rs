@@ -329,6 +329,25 @@ impl Store for PostgresStore {
         Ok(Box::new(txn::Txn::new(txn, statements)))
     }
 
+    fn peek_meta(&mut self, key: &str) -> Result<Option<String>> {
+        const CONTEXT: &str = "reading a meta value";
+        let PostgresStore { client, statements } = self;
+        let statement = match statements.get(txn::META) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = client
+                    .prepare(txn::META)
+                    .map_err(|e| database(CONTEXT, e))?;
+                statements.insert(txn::META, statement.clone());
+                statement
+            }
+        };
+        let row = client
+            .query_opt(&statement, &[&key])
+            .map_err(|e| database(CONTEXT, e))?;
+        row.map(|row| txn::column(&row, 0)).transpose()
+    }
+
     fn drop_instance(&mut self) -> Result<()> {
         self.statements.clear();
         let mut txn =

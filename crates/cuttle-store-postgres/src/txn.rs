@@ -20,7 +20,7 @@ use crate::error::{PostgresError, database, database_message, write_error};
 /// which costs a round trip more to set up and much less per row.
 const INSERT_MAX_ROWS: usize = 32;
 
-const META: &str = "SELECT value FROM cuttle_meta WHERE key = $1";
+pub(crate) const META: &str = "SELECT value FROM cuttle_meta WHERE key = $1";
 const SET_META: &str = "INSERT INTO cuttle_meta (key, value) VALUES ($1, $2)
      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
 const GET: &str = "SELECT collection, owner, key, body FROM cuttle_documents WHERE id = $1";
@@ -104,7 +104,7 @@ fn failed(flag: &mut bool, context: &'static str, error: postgres::Error) -> Sto
 }
 
 /// Column `index` of `row`.
-fn column<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
+pub(crate) fn column<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
     row.try_get(index).map_err(|e| {
         StoreError::Corrupt(format!(
             "column {index} of a row: {}",

@@ -171,6 +171,13 @@ impl Store for SqliteStore {
         Ok(Box::new(SqliteTxn { tx }))
     }
 
+    fn peek_meta(&mut self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT value FROM cuttle_meta WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(db("reading the instance's meta data"))
+    }
+
     fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let tx = self
             .conn

@@ -1196,7 +1196,8 @@ pub fn delete_removes(db: &dyn TestDb) {
     );
 }
 
-/// `set_meta` adds and replaces meta values; `meta` reads them, in the transaction and after.
+/// `set_meta` adds and replaces meta values; `meta` reads them, in the transaction and after;
+/// `peek_meta` reads them as of now.
 pub fn meta_values(db: &dyn TestDb) {
     let mut store = initialized(db);
     let mut txn = write(&mut *store);
@@ -1232,6 +1233,38 @@ pub fn meta_values(db: &dyn TestDb) {
     assert_eq!(
         txn.meta(meta::IDENTITY).expect("meta").as_deref(),
         Some("conformance-instance")
+    );
+    drop(txn);
+
+    // A peek reads the value as of now: another connection's commit, not its open write.
+    assert_eq!(
+        store
+            .peek_meta(meta::PRODUCT_VERSION)
+            .expect("peek")
+            .as_deref(),
+        Some("9.9.9")
+    );
+    assert_eq!(store.peek_meta("absent").expect("peek"), None);
+    let mut other = db.connect();
+    let mut pending = write(&mut *other);
+    pending
+        .set_meta(meta::PRODUCT_VERSION, "10.0.0")
+        .expect("set");
+    assert_eq!(
+        store
+            .peek_meta(meta::PRODUCT_VERSION)
+            .expect("peek")
+            .as_deref(),
+        Some("9.9.9"),
+        "an uncommitted write is not seen"
+    );
+    pending.commit().expect("commit");
+    assert_eq!(
+        store
+            .peek_meta(meta::PRODUCT_VERSION)
+            .expect("peek")
+            .as_deref(),
+        Some("10.0.0")
     );
 }
 

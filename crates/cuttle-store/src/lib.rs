@@ -149,6 +149,10 @@ pub trait Store: Send {
     fn read(&mut self) -> Result<Box<dyn ReadTxn + '_>>;
     /// The exclusive write transaction.
     fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+    /// One meta value as of now, read on its own (no snapshot to begin and end: on a server
+    /// database, one round trip). For a value checked often that seldom changes, such as
+    /// [`meta::ACCESS_GENERATION`].
+    fn peek_meta(&mut self, key: &str) -> Result<Option<String>>;
     /// Removes every table of the instance (for `instance delete` on a server database).
     fn drop_instance(&mut self) -> Result<()>;
 }
