@@ -306,7 +306,6 @@ pub fn write_documents(
     let mut collector = Collector {
         problems: Vec::new(),
     };
-    let ids = txn.allocate_ids(docs.len() as u64)?;
     let mut lookup = BatchLookup {
         txn,
         pending: HashMap::new(),
@@ -317,7 +316,8 @@ pub fn write_documents(
 
     // Pass 1: owners, keys and ids, a collection at a time in declaration order (owners and key
     // references first), with one existence lookup per collection.
-    let mut ids = ids;
+    // Ids for the new documents, allocated when the first one is met (a replacement needs none).
+    let mut ids: Option<std::ops::Range<DocId>> = None;
     let mut slots = Vec::with_capacity(docs.len());
     for decl in COLLECTIONS {
         let mut addressed: Vec<(usize, DocId, String, Option<HashSet<String>>)> = Vec::new();
@@ -372,7 +372,16 @@ pub fn write_documents(
         for ((index, owner, key, tags), existing) in addressed.into_iter().zip(existing) {
             let id = match existing {
                 Some(id) => id,
-                None => ids.next().expect("one id allocated per document"),
+                None => {
+                    let fresh = match &mut ids {
+                        Some(fresh) => fresh,
+                        // Enough for every document not yet given an id.
+                        None => {
+                            ids.insert(lookup.txn.allocate_ids((docs.len() - slots.len()) as u64)?)
+                        }
+                    };
+                    fresh.next().expect("one id allocated per document")
+                }
             };
             lookup
                 .pending
