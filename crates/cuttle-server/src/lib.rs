@@ -17,6 +17,7 @@
 //! - Request logs (tracing, to standard error): method, route, status, time, who. Never a
 //!   header, a body or a query string.
 
+mod extract;
 mod limits;
 pub mod openapi;
 mod problem;

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State as Shared};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_domain::COLLECTIONS;
 use cuttle_service::request::{DocList, DocPut, DocumentAddress};
 use cuttle_service::{DocumentInput, Precondition};
 use serde::{Deserialize, Serialize};
@@ -22,10 +22,10 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
+use crate::extract::{Caller, InCollection, Params, page_limit};
 use crate::limits;
 use crate::problem::ApiError;
 use crate::state::State;
-use crate::tls::Peer;
 
 type Api = Arc<State>;
 
@@ -75,30 +75,6 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The API key of `headers` (`Authorization: Bearer <key>`), checked before anything else of
-/// the request. A key is never taken from the URL.
-fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::from(cuttle_service::Error::new(
-            cuttle_service::ErrorKind::Unauthenticated,
-            "this needs an API key: send it as `Authorization: Bearer <key>` (`cuttle api-key create` makes one)",
-        )));
-    };
-    let bad = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "the Authorization header takes `Bearer <API key>`",
-        )
-    };
-    let text = value.to_str().map_err(|_| bad())?;
-    let (scheme, key) = text.split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(bad());
-    }
-    Ok(key.trim().to_owned())
-}
-
 /// Query parameters that would put a credential in a URL: refused, whatever their value.
 const CREDENTIAL_PARAMETERS: &[&str] = &["access_token", "api_key", "apikey", "token", "bearer"];
 
@@ -121,25 +97,6 @@ async fn no_credential_in_url(request: axum::extract::Request, next: middleware:
         .into_response();
     }
     next.run(request).await
-}
-
-fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    parsed
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "usage", e.body_text()))
-}
-
-fn collection(name: &str) -> Result<Collection, ApiError> {
-    Collection::from_name(name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!(
-                "{} is not a collection (GET /api/v1/collections lists them)",
-                cuttle_domain::names::quoted(name)
-            ),
-        )
-    })
 }
 
 /// `{"status": "ok"}`: the server runs and its instance opens.
@@ -182,12 +139,10 @@ pub struct WhoAmI {
     responses((status = 200, body = WhoAmI), (status = 401, body = crate::problem::Problem)))]
 async fn whoami(
     Shared(state): Shared<Api>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<axum::Json<WhoAmI>, ApiError> {
-    let key = bearer(&headers)?;
     let who = state
-        .authorized(peer, key, |_, access| {
+        .authorized(caller, |_, access| {
             Ok(WhoAmI {
                 user: access.actor().name(),
                 api_key: access.actor().api_key(),
@@ -225,11 +180,9 @@ pub struct CollectionInfo {
     responses((status = 200, body = Vec<CollectionInfo>), (status = 401, body = crate::problem::Problem)))]
 async fn collections(
     Shared(state): Shared<Api>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<axum::Json<Vec<CollectionInfo>>, ApiError> {
-    let key = bearer(&headers)?;
-    state.authorized(peer, key, |_, _| Ok(())).await?;
+    state.authorized(caller, |_, _| Ok(())).await?;
     Ok(axum::Json(
         COLLECTIONS
             .iter()
@@ -279,25 +232,14 @@ pub struct KeyPage {
         (status = 404, body = crate::problem::Problem)))]
 async fn list(
     Shared(state): Shared<Api>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    parsed: Result<Query<ListQuery>, QueryRejection>,
+    caller: Caller,
+    InCollection(collection): InCollection,
+    Params(q): Params<ListQuery>,
 ) -> Result<axum::Json<KeyPage>, ApiError> {
-    let key = bearer(&headers)?;
-    let q = query(parsed)?;
-    let collection = collection(&name)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "usage",
-            "limit takes 1 to 1000",
-        ));
-    }
+    let limit = page_limit(q.limit)?;
     let instance = state.instance().to_owned();
     let keys = state
-        .authorized(peer, key, move |session, access| {
+        .authorized(caller, move |session, access| {
             session.list_documents(
                 &DocList {
                     instance,
@@ -344,17 +286,13 @@ fn etag_header(etag: &str) -> HeaderValue {
         (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
 async fn read(
     Shared(state): Shared<Api>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    parsed: Result<Query<DocumentQuery>, QueryRejection>,
+    caller: Caller,
+    InCollection(collection): InCollection,
+    Params(q): Params<DocumentQuery>,
 ) -> Result<Response, ApiError> {
-    let key = bearer(&headers)?;
-    let q = query(parsed)?;
-    let collection = collection(&name)?;
     let instance = state.instance().to_owned();
     let fetched = state
-        .authorized(peer, key, move |session, access| {
+        .authorized(caller, move |session, access| {
             session.get_document(
                 &DocumentAddress {
                     instance,
@@ -431,13 +369,11 @@ fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
         (status = 415, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
 async fn write(
     Shared(state): Shared<Api>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    Path(name): Path<String>,
+    caller: Caller,
+    InCollection(collection): InCollection,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let key = bearer(&headers)?;
-    let collection = collection(&name)?;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -469,7 +405,7 @@ async fn write(
     let precondition = precondition(&headers)?;
     let instance = state.instance().to_owned();
     let put = state
-        .authorized_write(peer, key, move |session, access| {
+        .authorized_write(caller, move |session, access| {
             let input = DocumentInput {
                 origin: "the request's body".into(),
                 text: Zeroizing::new(text),
@@ -535,14 +471,11 @@ pub struct Deleted {
         (status = 412, body = crate::problem::Problem)))]
 async fn delete(
     Shared(state): Shared<Api>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    Path(name): Path<String>,
+    caller: Caller,
+    InCollection(collection): InCollection,
+    Params(q): Params<DocumentQuery>,
     headers: HeaderMap,
-    parsed: Result<Query<DocumentQuery>, QueryRejection>,
 ) -> Result<axum::Json<Deleted>, ApiError> {
-    let key = bearer(&headers)?;
-    let q = query(parsed)?;
-    let collection = collection(&name)?;
     let precondition = match precondition(&headers)? {
         Some(Precondition::IfNoneMatch) => {
             return Err(ApiError::new(
@@ -555,7 +488,7 @@ async fn delete(
     };
     let instance = state.instance().to_owned();
     let deleted = state
-        .authorized_write(peer, key, move |session, access| {
+        .authorized_write(caller, move |session, access| {
             session.delete_document(
                 &DocumentAddress {
                     instance,
@@ -597,22 +530,12 @@ pub struct AuditPage {
         (status = 401, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem)))]
 async fn audit(
     Shared(state): Shared<Api>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    parsed: Result<Query<AuditQuery>, QueryRejection>,
+    caller: Caller,
+    Params(q): Params<AuditQuery>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
-    let key = bearer(&headers)?;
-    let q = query(parsed)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "usage",
-            "limit takes 1 to 1000",
-        ));
-    }
+    let limit = page_limit(q.limit)?;
     let entries = state
-        .authorized(peer, key, move |session, access| {
+        .authorized(caller, move |session, access| {
             session.audit(q.before, limit, access)
         })
         .await?;

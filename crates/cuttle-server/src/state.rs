@@ -1,11 +1,11 @@
 //! What every request shares: the service, a pool of open sessions of the instance (one database
 //! connection each), and the count of failed authentications per client address.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use cuttle_service::{Access, Error, ErrorKind, Service, Session};
 
+use crate::extract::Caller;
 use crate::limits::Failures;
 use crate::problem::ApiError;
 
@@ -95,21 +95,19 @@ impl State {
     /// [`State::authorized`], for a write: in the writers' queue.
     pub(crate) async fn authorized_write<T: Send + 'static>(
         self: &Arc<Self>,
-        peer: SocketAddr,
-        key: String,
+        caller: Caller,
         work: impl FnOnce(&mut Session, &Access) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, ApiError> {
         let _turn = self.writer.lock().await;
-        self.authorized(peer, key, work).await
+        self.authorized(caller, work).await
     }
 
-    /// Authenticates `key` (from the client at `peer`), then runs `work` with the caller's
-    /// access, in one blocking call. Failed authentications count against the client's address
-    /// (a request without a key guesses nothing, and is refused before it gets here).
+    /// Authenticates the caller's key, then runs `work` with the caller's access, in one blocking
+    /// call. Failed authentications count against the client's address (a request without a key
+    /// guesses nothing, and is refused before it gets here).
     pub(crate) async fn authorized<T: Send + 'static>(
         self: &Arc<Self>,
-        peer: SocketAddr,
-        key: String,
+        Caller { peer, key }: Caller,
         work: impl FnOnce(&mut Session, &Access) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.failures.check(peer.ip())?;
