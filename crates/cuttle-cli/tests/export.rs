@@ -9,8 +9,10 @@ use common::{World, copy_tree, stderr, tree};
 use tempfile::TempDir;
 
 /// The export of `cuttle sample --size small --seed 1`, with task logs, under
-/// [`common::PASSWORD`]: format version 1, committed. `CUTTLE_UPDATE_FIXTURES=1` rewrites it (a
-/// format change must add a new fixture and an upgrade step instead).
+/// [`common::PASSWORD`]: format version 1, committed. `CUTTLE_UPDATE_FIXTURES=1` rewrites it
+/// when the sample changes (a format change must add a new fixture and an upgrade step instead);
+/// the files as format 1 was released stay under `export-v1/as-released/`, and `upgrade.rs`
+/// imports them too.
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/export-v1/small-seed-1")
 }
