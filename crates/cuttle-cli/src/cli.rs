@@ -171,7 +171,7 @@ pub struct AuditArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    group(clap::ArgGroup::new("source").required(true).args(["directory", "backup"])),
+    group(clap::ArgGroup::new("source").required(true).args(["directory", "archive", "backup", "plan"])),
     after_help = "Skip (the default) leaves every document the destination has as it is, and a project that exists with everything it owns. \
 --overwrite replaces them: a project brings its process, channels and triggers whole; variable sets merge by key; \
 teams and tenants' project connections only grow; history is create-only; nothing else the destination has is removed."
@@ -180,8 +180,24 @@ pub struct ImportArgs {
     #[arg(long, value_name = "NAME")]
     pub instance: String,
     /// An export directory (repeat for more: they are combined in order, later ones win).
-    #[arg(long, value_name = "DIR", conflicts_with = "backup")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["backup", "archive", "plan"])]
     pub directory: Vec<PathBuf>,
+    /// An export archive (`cuttle export --archive`; tar, or tar.gz), instead of directories
+    /// (repeat for more: they are combined in order, later ones win).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["backup", "plan"])]
+    pub archive: Vec<PathBuf>,
+    /// Apply a plan saved by `--dry-run --save-plan`: the same import, committed only if
+    /// planning it again gives the identical plan from the same sources (the sources and
+    /// options are the plan's).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["backup", "overwrite", "dry_run", "keep_destination_secrets", "include_task_logs", "ignore_version_check"]
+    )]
+    pub plan: Option<PathBuf>,
+    /// With --dry-run: save the plan to this file, for `--plan` to apply exactly that later.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub save_plan: Option<PathBuf>,
     /// An instance backup (`cuttle instance backup`), with --master-key-file (it takes no
     /// password).
     #[arg(
@@ -241,14 +257,21 @@ pub enum InlineScriptsArg {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["project", "project_group"])))]
+#[command(
+    group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["project", "project_group"])),
+    group(clap::ArgGroup::new("output").required(true).args(["directory", "archive"]))
+)]
 pub struct PartialExportArgs {
     #[arg(long, value_name = "NAME")]
     pub instance: String,
     /// A directory without files of an export (empty, or a fresh git clone: a README or .git do
     /// not count), or an earlier partial export of the same selection (mirrored).
     #[arg(long, value_name = "DIR")]
-    pub directory: PathBuf,
+    pub directory: Option<PathBuf>,
+    /// One deterministic archive instead of a directory (tar; tar.gz for a name ending in .gz
+    /// or .tgz); an earlier export archive there is mirrored like a directory.
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
     /// A project to export (repeat for more).
     #[arg(long, value_name = "P")]
     pub project: Vec<String>,
@@ -286,12 +309,18 @@ pub struct PartialExportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["directory", "archive"])))]
 pub struct ExportArgs {
     #[arg(long, value_name = "NAME")]
     pub instance: String,
     /// The export directory: created if missing; an earlier export there is mirrored.
     #[arg(long, value_name = "DIR")]
-    pub directory: PathBuf,
+    pub directory: Option<PathBuf>,
+    /// One deterministic archive instead of a directory (tar; tar.gz for a name ending in .gz
+    /// or .tgz): the same data gives the same bytes; an earlier export archive there is mirrored
+    /// like a directory (its salt kept).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_prune")]
+    pub archive: Option<PathBuf>,
     /// Remove every file the format owns from the directory first.
     #[arg(long)]
     pub clean: bool,
@@ -466,6 +495,15 @@ impl PasswordArgs {
     }
 }
 
+/// The one of `--directory` and `--archive` given (clap requires exactly one).
+fn output(directory: &Option<PathBuf>, archive: &Option<PathBuf>) -> req::Output {
+    match (directory, archive) {
+        (_, Some(archive)) => req::Output::Archive(archive.clone()),
+        (Some(directory), None) => req::Output::Directory(directory.clone()),
+        (None, None) => unreachable!("clap requires --directory or --archive"),
+    }
+}
+
 fn inline_scripts(arg: InlineScriptsArg) -> InlineScripts {
     match arg {
         InlineScriptsArg::Extract => InlineScripts::Extract,
@@ -636,7 +674,7 @@ impl Command {
             Command::Export(a) => (
                 Request::Export(req::Export {
                     instance: a.instance.clone(),
-                    directory: a.directory.clone(),
+                    output: output(&a.directory, &a.archive),
                     clean: a.clean,
                     no_prune: a.no_prune,
                     rekey: a.rekey,
@@ -663,7 +701,7 @@ impl Command {
                 (
                     Request::PartialExport(req::PartialExport {
                         instance: a.instance.clone(),
-                        directory: a.directory.clone(),
+                        output: output(&a.directory, &a.archive),
                         projects: a.project.clone(),
                         project_groups: a.project_group.clone(),
                         ignore,
@@ -676,6 +714,24 @@ impl Command {
                     plain,
                 )
             }
+            Command::Import(ImportArgs {
+                instance,
+                plan: Some(plan),
+                password,
+                format,
+                quiet,
+                ..
+            }) => (
+                Request::ApplyPlan(req::ApplyPlan {
+                    instance: instance.clone(),
+                    plan: plan.clone(),
+                    password: password.source(),
+                }),
+                Presentation {
+                    format: Some(*format),
+                    quiet: *quiet,
+                },
+            ),
             Command::Import(a) => (
                 Request::Import(req::Import {
                     instance: a.instance.clone(),
@@ -684,8 +740,12 @@ impl Command {
                             file: file.clone(),
                             master_key_file: key.clone(),
                         },
+                        _ if !a.archive.is_empty() => {
+                            req::ImportSource::Archives(a.archive.clone())
+                        }
                         _ => req::ImportSource::Directories(a.directory.clone()),
                     },
+                    save_plan: a.save_plan.clone(),
                     overwrite: a.overwrite,
                     dry_run: a.dry_run,
                     keep_destination_secrets: a.keep_destination_secrets,
@@ -762,32 +822,37 @@ mod tests {
     }
 
     fn export() -> impl Strategy<Value = Request> {
-        ((text(), path(), any::<[bool; 5]>()), (inline(), password())).prop_map(
-            |((instance, directory, [clean, no_prune, rekey, logs, history]), (inline, pw))| {
-                Request::Export(req::Export {
-                    instance,
-                    directory,
-                    clean: clean && !no_prune,
-                    no_prune,
-                    rekey: rekey && !no_prune,
-                    include_task_logs: logs && !history,
-                    ignore_history: history,
-                    inline_scripts: inline,
-                    password: pw,
-                })
-            },
+        (
+            (text(), output(), any::<[bool; 5]>()),
+            (inline(), password()),
         )
+            .prop_map(
+                |((instance, output, [clean, no_prune, rekey, logs, history]), (inline, pw))| {
+                    let no_prune = no_prune && matches!(output, req::Output::Directory(_));
+                    Request::Export(req::Export {
+                        instance,
+                        output,
+                        clean: clean && !no_prune,
+                        no_prune,
+                        rekey: rekey && !no_prune,
+                        include_task_logs: logs && !history,
+                        ignore_history: history,
+                        inline_scripts: inline,
+                        password: pw,
+                    })
+                },
+            )
     }
 
     fn partial_export() -> impl Strategy<Value = Request> {
         (
-            (text(), path(), prop::collection::vec(text(), 0..3)),
+            (text(), output(), prop::collection::vec(text(), 0..3)),
             (prop::collection::vec(text(), 0..3), any::<[bool; 8]>()),
             (inline(), password()),
         )
             .prop_filter_map(
                 "a selection",
-                |((instance, directory, projects), (groups, flags), (inline, pw))| {
+                |((instance, output, projects), (groups, flags), (inline, pw))| {
                     let mut ignore = Ignore::default();
                     for (kind, on) in Ignorable::ALL.into_iter().zip(flags) {
                         if on {
@@ -796,7 +861,7 @@ mod tests {
                     }
                     let request = req::PartialExport {
                         instance,
-                        directory,
+                        output,
                         projects,
                         project_groups: groups,
                         ignore,
@@ -814,27 +879,49 @@ mod tests {
             )
     }
 
+    fn output() -> impl Strategy<Value = req::Output> {
+        prop_oneof![
+            path().prop_map(req::Output::Directory),
+            path().prop_map(req::Output::Archive),
+        ]
+    }
+
+    fn apply_plan() -> impl Strategy<Value = Request> {
+        (text(), path(), password()).prop_map(|(instance, plan, password)| {
+            Request::ApplyPlan(req::ApplyPlan {
+                instance,
+                plan,
+                password,
+            })
+        })
+    }
+
     fn import() -> impl Strategy<Value = Request> {
         (
             (
                 text(),
                 prop::collection::vec(path(), 1..4),
-                (path(), path()),
+                (path(), path(), proptest::option::of(path())),
             ),
-            (any::<bool>(), any::<[bool; 5]>(), password()),
+            (0..3u8, any::<[bool; 5]>(), password()),
         )
             .prop_map(
-                |((instance, dirs, (file, key)), (backup, [ow, dry, keep, logs, ivc], pw))| {
+                |(
+                    (instance, dirs, (file, key, save_plan)),
+                    (kind, [ow, dry, keep, logs, ivc], pw),
+                )| {
+                    let backup = kind == 0;
                     Request::Import(req::Import {
                         instance,
-                        source: if backup {
-                            req::ImportSource::Backup {
+                        source: match kind {
+                            0 => req::ImportSource::Backup {
                                 file,
                                 master_key_file: key,
-                            }
-                        } else {
-                            req::ImportSource::Directories(dirs)
+                            },
+                            1 => req::ImportSource::Archives(dirs),
+                            _ => req::ImportSource::Directories(dirs),
                         },
+                        save_plan: save_plan.filter(|_| dry),
                         overwrite: ow,
                         dry_run: dry,
                         keep_destination_secrets: keep,
@@ -975,6 +1062,7 @@ mod tests {
             export(),
             partial_export(),
             import(),
+            apply_plan(),
             keys_and_audit()
         ]
     }
@@ -997,7 +1085,7 @@ mod tests {
         // The quoting of the rendered line, through a real shell.
         let request = Request::PartialExport(req::PartialExport {
             instance: "staging".into(),
-            directory: PathBuf::from("Bob's \"dir\" $HOME"),
+            output: req::Output::Directory(PathBuf::from("Bob's \"dir\" $HOME")),
             projects: vec!["-x".into(), "Café Zürich".into()],
             project_groups: vec![],
             ignore: Ignore::default(),

@@ -7,7 +7,7 @@ use anyhow::Result;
 use cuttle_engine::export::ExportSummary;
 use cuttle_instance::documents::WriteReport;
 use cuttle_service::inspect;
-use cuttle_service::request::{Export, PartialExport, PasswordSource, Request};
+use cuttle_service::request::{Export, Output, PartialExport, PasswordSource, Request};
 use cuttle_service::{Access, DocumentInput, Service};
 use zeroize::Zeroizing;
 
@@ -166,7 +166,15 @@ pub fn execute(
         }
         Request::Export(r) => export(service, Exporting::Whole(r), password)?,
         Request::PartialExport(r) => export(service, Exporting::Partial(r), password)?,
-        Request::Import(r) => crate::import::import(service, r, show, password)?,
+        Request::Import(r) => crate::import::import(
+            service,
+            crate::import::Importing::Sources(r),
+            show,
+            password,
+        )?,
+        Request::ApplyPlan(r) => {
+            crate::import::import(service, crate::import::Importing::Plan(r), show, password)?
+        }
         Request::ApiKeyCreate(r) => {
             let made = service
                 .session(&r.instance)?
@@ -278,8 +286,8 @@ enum Exporting<'r> {
 
 fn export(service: &Service, what: Exporting<'_>, given: Option<Zeroizing<String>>) -> Result<()> {
     let (instance, directory, source): (&str, &std::path::Path, &PasswordSource) = match what {
-        Exporting::Whole(r) => (&r.instance, &r.directory, &r.password),
-        Exporting::Partial(r) => (&r.instance, &r.directory, &r.password),
+        Exporting::Whole(r) => (&r.instance, r.output.path(), &r.password),
+        Exporting::Partial(r) => (&r.instance, r.output.path(), &r.password),
     };
     // Opened first, so that a missing instance is said before a password is asked for (and
     // kept open while it is).
@@ -288,7 +296,17 @@ fn export(service: &Service, what: Exporting<'_>, given: Option<Zeroizing<String
         Some(given) => given,
         None => {
             // A new export's password is typed twice; one that opens an earlier export, once.
-            let fresh = !inspect::holds_export(directory);
+            let fresh = match what {
+                Exporting::Whole(Export {
+                    output: Output::Archive(file),
+                    ..
+                })
+                | Exporting::Partial(PartialExport {
+                    output: Output::Archive(file),
+                    ..
+                }) => !file.exists(),
+                _ => !inspect::holds_export(directory),
+            };
             password::read(source, if fresh { Prompt::Twice } else { Prompt::Once })?
         }
     };

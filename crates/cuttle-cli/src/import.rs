@@ -6,8 +6,8 @@ use anyhow::Result;
 use cuttle_engine::import::{
     Action, Change, ChangeKind, DocumentPlan, ImportSummary, PlanEvent, PlanSink,
 };
-use cuttle_service::request::Import;
-use cuttle_service::{PlanFailure, PlanSummary, Service};
+use cuttle_service::request::{ApplyPlan, Import, PasswordSource};
+use cuttle_service::{PlanFailure, PlanSummary, SavedPlan, Service};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -16,19 +16,42 @@ use crate::output::Visible;
 use crate::password::{self, Prompt};
 use crate::progress;
 
+/// What `cuttle import` was asked: an import, or a saved plan to apply.
+pub enum Importing<'r> {
+    Sources(&'r Import),
+    Plan(&'r ApplyPlan),
+}
+
 /// `cuttle import`; `given` is a password already asked for (by the wizard).
 pub fn import(
     service: &Service,
-    request: &Import,
+    what: Importing<'_>,
     show: Presentation,
     given: Option<Zeroizing<String>>,
 ) -> Result<()> {
+    let saved;
+    let (request, password_source) = match what {
+        Importing::Sources(request) => (request, &request.password),
+        Importing::Plan(apply) => {
+            saved = SavedPlan::load(&apply.plan)?;
+            let source = if apply.password == PasswordSource::Default {
+                &saved.request.password
+            } else {
+                &apply.password
+            };
+            (&saved.request, source)
+        }
+    };
+    let instance = match what {
+        Importing::Sources(r) => &r.instance,
+        Importing::Plan(r) => &r.instance,
+    };
     // The instance first, so that a missing one is said before a password is asked for.
-    let mut session = service.session(&request.instance)?;
+    let mut session = service.session(instance)?;
     let password = match (request.needs_password(), given) {
         (false, _) => None,
         (true, Some(given)) => Some(given),
-        (true, None) => Some(password::read(&request.password, Prompt::Once)?),
+        (true, None) => Some(password::read(password_source, Prompt::Once)?),
     };
     // The import ends as it would whatever happens to its standard output (see `output`).
     let stdout = crate::output::Out::keep_going();
@@ -39,16 +62,20 @@ pub fn import(
         }),
     };
     let bar = progress::bar("planning");
-    let result = session.import(
-        request,
-        password.as_ref().map(|p| p.as_bytes()),
-        &cuttle_service::Access::host(),
-        sink.as_sink(),
-        &mut |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        },
-    );
+    let mut progress = |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let password = password.as_ref().map(|p| p.as_bytes());
+    let access = cuttle_service::Access::host();
+    let result = match what {
+        Importing::Sources(request) => {
+            session.import(request, password, &access, sink.as_sink(), &mut progress)
+        }
+        Importing::Plan(apply) => {
+            session.apply_plan(apply, password, &access, sink.as_sink(), &mut progress)
+        }
+    };
     bar.finish_and_clear();
     let summary = match result {
         Ok(summary) => summary,
@@ -70,7 +97,7 @@ pub fn import(
         } else {
             "dry run (rolled back, nothing written)"
         },
-        request.instance,
+        instance,
         if totals.is_empty() {
             "nothing to do".to_owned()
         } else {
@@ -83,6 +110,23 @@ pub fn import(
             String::new()
         }
     );
+    if let Some(path) = &request.save_plan {
+        let plan = SavedPlan::load(path)?;
+        let apply = cuttle_service::Request::ApplyPlan(ApplyPlan {
+            instance: instance.clone(),
+            plan: path.clone(),
+            password: request.password.clone(),
+        });
+        note!(
+            "plan {} saved to {}: `{}` applies exactly this plan, or nothing if the destination or a source changes first",
+            plan.id,
+            path.display(),
+            cuttle_service::script::shell_line(&apply.command_line()),
+        );
+    }
+    if let Importing::Plan(apply) = what {
+        note!("applied plan {}", apply.plan.display());
+    }
     Ok(())
 }
 

@@ -3,12 +3,15 @@
 //!
 //! - [`format`]: the export format (file names, manifest);
 //! - [`layout`]: where each file of an export stands, and which files the format owns;
+//! - [`archive`]: an export directory as one deterministic tar, and a tar unpacked without
+//!   trusting it;
 //! - [`export`]: one read snapshot to a deterministic directory tree, secrets re-encrypted under
 //!   a password;
 //! - [`closure`]: what a partial export of some projects must carry;
 //! - [`reader`]: an export directory read back into documents (the import's first stage); the
 //!   other import stages (upgrade, validate, plan, apply) arrive with their issue.
 
+pub mod archive;
 pub mod backup;
 pub mod closure;
 pub mod export;
@@ -19,3 +22,29 @@ pub mod import;
 pub mod jsonpos;
 pub mod layout;
 pub mod reader;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A request to stop a long piece of work before it commits, shared between the work and
+/// whoever may ask for it to stop (a task's cancel). The default can never be cancelled.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Option<Arc<AtomicBool>>);
+
+impl Cancel {
+    /// One that [`Cancel::cancel`] can set.
+    pub fn new() -> Cancel {
+        Cancel(Some(Arc::new(AtomicBool::new(false))))
+    }
+
+    /// Asks the work to stop (it stops at its next check, and never after it committed).
+    pub fn cancel(&self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+}

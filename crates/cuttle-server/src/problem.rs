@@ -53,13 +53,14 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         K::Forbidden => StatusCode::FORBIDDEN,
         K::NotFound => StatusCode::NOT_FOUND,
         K::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-        K::InUse | K::Blocked | K::Populated => StatusCode::CONFLICT,
+        K::InUse | K::Blocked | K::Populated | K::StalePlan | K::Cancelled => StatusCode::CONFLICT,
         K::Invalid
         | K::Selection
         | K::Password
         | K::Directory
         | K::Source
         | K::Version
+        | K::Archive
         | K::Backup => StatusCode::UNPROCESSABLE_ENTITY,
         K::NoRoom => StatusCode::INSUFFICIENT_STORAGE,
         K::Storage => StatusCode::SERVICE_UNAVAILABLE,

@@ -66,6 +66,14 @@ pub enum ErrorKind {
     PreconditionFailed,
     /// A document that others refer to (the problems list them), so it cannot be deleted.
     InUse,
+    /// An export archive that cannot be read as one: damaged, truncated, too large, or holding
+    /// what no export holds (links, devices, paths outside it, the same path twice).
+    Archive,
+    /// A saved plan that no longer describes what the import would do (the destination or a
+    /// source changed since the preview): nothing was written.
+    StalePlan,
+    /// The work was cancelled before it committed: nothing was written.
+    Cancelled,
 }
 
 /// An error of the service.
@@ -213,6 +221,7 @@ impl From<ImportError> for Error {
             }
             ImportError::Backup(m) => Error::said(ErrorKind::Backup, m),
             e @ ImportError::Output(_) => Error::new(ErrorKind::Output, e.to_string()),
+            e @ ImportError::Cancelled => Error::new(ErrorKind::Cancelled, e.to_string()),
             ImportError::Store(e) => e.into(),
             ImportError::Instance(e) => e.into(),
         }

@@ -1,17 +1,25 @@
-//! `cuttle export` and `cuttle partial-export`: a request's options resolved into the engine's.
+//! `cuttle export` and `cuttle partial-export`: a request's options resolved into the engine's,
+//! into a directory or into one archive (through a directory of its own, which an earlier
+//! archive there fills first, so that its salt is kept and unchanged data gives the same bytes).
 
+use std::path::{Path, PathBuf};
+
+use cuttle_engine::archive::{self, Compression, Limits};
 use cuttle_engine::closure::Selection;
 use cuttle_engine::export::{ExportOptions, ExportSummary};
 
-use crate::error::Result;
-use crate::request::{Export, PartialExport};
+use crate::error::{Error, ErrorKind, Result};
+use crate::request::{Export, Output, PartialExport};
 use crate::{Progress, Session};
+
+/// Where an export's directory is while its archive is made.
+const WORK: &str = "export";
 
 impl Export {
     /// The engine's options for this request.
     pub fn options(&self) -> ExportOptions {
         ExportOptions {
-            directory: self.directory.clone(),
+            directory: self.output.path().to_owned(),
             clean: self.clean,
             prune: !self.no_prune,
             rekey: self.rekey,
@@ -28,7 +36,7 @@ impl PartialExport {
     /// instances); history as the ignored kinds say.
     pub fn options(&self) -> ExportOptions {
         ExportOptions {
-            directory: self.directory.clone(),
+            directory: self.output.path().to_owned(),
             clean: self.clean,
             prune: true,
             rekey: self.rekey,
@@ -54,7 +62,7 @@ impl Session {
     ) -> Result<ExportSummary> {
         self.serves(&request.instance)?;
         request.check()?;
-        self.run_export(&request.options(), password, progress)
+        self.run_export(&request.output, request.options(), password, progress)
     }
 
     /// Exports the selected projects with everything they need.
@@ -66,20 +74,72 @@ impl Session {
     ) -> Result<ExportSummary> {
         self.serves(&request.instance)?;
         request.check()?;
-        self.run_export(&request.options(), password, progress)
+        self.run_export(&request.output, request.options(), password, progress)
     }
 
     fn run_export(
         &mut self,
-        options: &ExportOptions,
+        output: &Output,
+        mut options: ExportOptions,
         password: &[u8],
         progress: Progress<'_>,
     ) -> Result<ExportSummary> {
-        Ok(cuttle_engine::export::export(
-            &mut self.instance,
-            password,
-            options,
-            progress,
-        )?)
+        let Output::Archive(file) = output else {
+            return Ok(cuttle_engine::export::export(
+                &mut self.instance,
+                password,
+                &options,
+                progress,
+            )?);
+        };
+        let work = work_folder(file)?;
+        let directory = work.path().join(WORK);
+        if std::fs::symlink_metadata(file).is_ok() && !options.clean {
+            unpack(file, &directory, &Limits::default())?;
+        }
+        options.directory = directory.clone();
+        let summary =
+            cuttle_engine::export::export(&mut self.instance, password, &options, progress)?;
+        archive::write_file(&directory, file, Compression::for_path(file))
+            .map_err(archive_error)?;
+        Ok(summary)
     }
+}
+
+/// A temporary folder beside `file` (on its file system, so that the archive is renamed into
+/// place), removed when dropped.
+pub(crate) fn work_folder(file: &Path) -> Result<tempfile::TempDir> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".cuttle-work-")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Directory,
+                format!(
+                    "{}: cannot make a working folder there: {e}",
+                    parent.display()
+                ),
+            )
+        })
+}
+
+/// Unpacks an export archive into `into` (which must not exist), refusing whatever an export
+/// does not hold.
+pub(crate) fn unpack(file: &Path, into: &Path, limits: &Limits) -> Result<()> {
+    archive::unpack(file, into, limits)
+        .map(|_| ())
+        .map_err(archive_error)
+}
+
+pub(crate) fn archive_error(error: archive::ArchiveError) -> Error {
+    let kind = if error.is_hostile() {
+        ErrorKind::Archive
+    } else {
+        ErrorKind::Io
+    };
+    Error::new(kind, error.to_string())
 }

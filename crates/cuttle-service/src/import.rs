@@ -8,36 +8,69 @@ use cuttle_engine::import::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use cuttle_engine::Cancel;
+use cuttle_engine::archive::Limits;
+
 use crate::access::Access;
 use crate::audit::{Audit, Outcome};
-use crate::error::{Error, Message, Result};
-use crate::request::{Import, ImportSource};
+use crate::error::{Error, ErrorKind, Message, Result};
+use crate::plan::{Fingerprint, SavedPlan, sources_digest};
+use crate::request::{ApplyPlan, Import, ImportSource};
 use crate::{Progress, Session};
 use cuttle_domain::access::Permission;
 
 impl Import {
-    /// The engine's sources: the directories, or the backup with its master key (read from
+    /// The engine's sources: the directories, the archives unpacked into a temporary folder
+    /// (returned, to keep until the import ends), or the backup with its master key (read from
     /// its file).
-    pub fn sources(&self) -> Result<Sources> {
+    pub fn sources(&self) -> Result<(Sources, Option<tempfile::TempDir>)> {
         Ok(match &self.source {
-            ImportSource::Directories(directories) => Sources::Directories(
-                directories
-                    .iter()
-                    .map(|d| DirectorySource {
-                        directory: d.clone(),
-                    })
-                    .collect(),
+            ImportSource::Directories(directories) => (
+                Sources::Directories(
+                    directories
+                        .iter()
+                        .map(|d| DirectorySource {
+                            directory: d.clone(),
+                            label: None,
+                        })
+                        .collect(),
+                ),
+                None,
             ),
+            ImportSource::Archives(archives) => {
+                let work = tempfile::Builder::new()
+                    .prefix(".cuttle-import-")
+                    .tempdir()
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::Io,
+                            format!("cannot make a temporary folder to unpack archives in: {e}"),
+                        )
+                    })?;
+                let mut sources = Vec::with_capacity(archives.len());
+                for (n, archive) in archives.iter().enumerate() {
+                    let directory = work.path().join(n.to_string());
+                    crate::export::unpack(archive, &directory, &Limits::default())?;
+                    sources.push(DirectorySource {
+                        directory,
+                        label: Some(archive.display().to_string()),
+                    });
+                }
+                (Sources::Directories(sources), Some(work))
+            }
             ImportSource::Backup {
                 file,
                 master_key_file,
-            } => Sources::Backup {
-                file: file.clone(),
-                master_key: cuttle_instance::instance::read_key_file(
-                    master_key_file,
-                    cuttle_instance::files::Accept::FileOrPipe,
-                )?,
-            },
+            } => (
+                Sources::Backup {
+                    file: file.clone(),
+                    master_key: cuttle_instance::instance::read_key_file(
+                        master_key_file,
+                        cuttle_instance::files::Accept::FileOrPipe,
+                    )?,
+                },
+                None,
+            ),
         })
     }
 
@@ -49,18 +82,28 @@ impl Import {
             keep_destination_secrets: self.keep_destination_secrets,
             task_logs: self.include_task_logs,
             ignore_version_check: self.ignore_version_check,
+            cancel: Cancel::default(),
         }
     }
 
-    /// Whether the sources are export directories, which need the password they were made with.
+    /// Whether the sources are exports, which need the password they were made with.
     pub fn needs_password(&self) -> bool {
-        matches!(self.source, ImportSource::Directories(_))
+        !matches!(self.source, ImportSource::Backup { .. })
     }
+}
+
+/// What an import did, and for a dry run, its plan summed up to apply later.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    pub summary: ImportSummary,
+    /// For a dry run: the plan, which [`Session::apply_plan`] applies exactly.
+    pub plan: Option<SavedPlan>,
 }
 
 impl Session {
     /// Imports the request's sources, streaming the plan to `sink` as it is made; commits only
     /// when everything succeeded (never on a dry run). `password` opens export directories.
+    /// A dry run with `save_plan` saves its plan there.
     pub fn import(
         &mut self,
         request: &Import,
@@ -69,31 +112,138 @@ impl Session {
         sink: &mut dyn PlanSink,
         progress: Progress<'_>,
     ) -> Result<ImportSummary> {
+        let imported = self.import_controlled(
+            request,
+            password,
+            access,
+            sink,
+            progress,
+            &Cancel::default(),
+            None,
+        )?;
+        if let (Some(path), Some(plan)) = (&request.save_plan, &imported.plan) {
+            plan.save(path)?;
+        }
+        Ok(imported.summary)
+    }
+
+    /// [`Session::import`], stopping before it commits when `cancel` is set, and with
+    /// `expected`, only if the plan is the one previewed (a [`ErrorKind::StalePlan`] error
+    /// otherwise). A dry run returns its plan.
+    #[allow(clippy::too_many_arguments)]
+    pub fn import_controlled(
+        &mut self,
+        request: &Import,
+        password: Option<&[u8]>,
+        access: &Access,
+        sink: &mut dyn PlanSink,
+        progress: Progress<'_>,
+        cancel: &Cancel,
+        expected: Option<&SavedPlan>,
+    ) -> Result<Imported> {
         self.serves(&request.instance)?;
         request.check()?;
         // Imports through the API, with permissions per document, arrive with migrations as
         // tasks; until then only whoever may do everything imports.
         access.require(Permission::AdministerSystem, "import")?;
-        let sources = request.sources()?;
+        let digest = if request.dry_run || expected.is_some() {
+            Some(sources_digest(request)?)
+        } else {
+            None
+        };
+        if let (Some(plan), Some(digest)) = (expected, &digest) {
+            plan.check_destination(self.name(), self.instance.identity())?;
+            if &plan.sources != digest {
+                return Err(Error::new(
+                    ErrorKind::StalePlan,
+                    "a source changed since the preview (its files are not the ones previewed): \
+                     nothing was written; preview the import again",
+                ));
+            }
+        }
+        let (sources, _work) = request.sources()?;
+        let options = ImportOptions {
+            cancel: cancel.clone(),
+            ..request.options()
+        };
+        let mut fingerprint = Fingerprint::new(sink, expected.map(|p| &p.parts));
         let result = cuttle_engine::import::import(
             &mut self.instance,
             &sources,
             password,
-            &request.options(),
-            sink,
+            &options,
+            &mut fingerprint,
             progress,
         )
         .map_err(Error::from);
+        let result = match (result, fingerprint.stale.take()) {
+            (Err(_), Some(parts)) => {
+                let shown = parts.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
+                let more = match parts.len() {
+                    n if n > 6 => format!(" and {} more", n - 6),
+                    _ => String::new(),
+                };
+                Err(Error::new(
+                    ErrorKind::StalePlan,
+                    format!(
+                        "the plan is not the one previewed: its {shown}{more} changed since (the \
+                         destination or a source changed); nothing was written; preview the \
+                         import again"
+                    ),
+                ))
+            }
+            (result, _) => result,
+        };
         if !request.dry_run {
             let entry = Audit::new(access.actor(), "import", Outcome::Succeeded);
             let entry = match &result {
-                Ok(summary) if summary.committed => entry,
-                Ok(_) => return result,
+                Ok(_) => entry,
                 Err(error) => entry.ended(error),
             };
             let _ = self.record(&[entry]);
         }
-        result
+        let summary = result?;
+        let plan = match digest {
+            Some(digest) if request.dry_run => Some(SavedPlan::new(
+                self.name(),
+                self.instance.identity(),
+                request,
+                fingerprint.parts(),
+                digest,
+                &summary,
+            )),
+            _ => None,
+        };
+        Ok(Imported { summary, plan })
+    }
+
+    /// Applies a saved plan: its import, committed only if planning it again gives the identical
+    /// plan from the same sources.
+    pub fn apply_plan(
+        &mut self,
+        request: &ApplyPlan,
+        password: Option<&[u8]>,
+        access: &Access,
+        sink: &mut dyn PlanSink,
+        progress: Progress<'_>,
+    ) -> Result<ImportSummary> {
+        self.serves(&request.instance)?;
+        let plan = SavedPlan::load(&request.plan)?;
+        let import = Import {
+            instance: request.instance.clone(),
+            ..plan.request.clone()
+        };
+        Ok(self
+            .import_controlled(
+                &import,
+                password,
+                access,
+                sink,
+                progress,
+                &Cancel::default(),
+                Some(&plan),
+            )?
+            .summary)
     }
 
     /// The request's dry run, whatever it says, with its plan kept: what a wizard previews.
@@ -107,6 +257,7 @@ impl Session {
     ) -> Result<Preview> {
         let request = Import {
             dry_run: true,
+            save_plan: None,
             ..request.clone()
         };
         let mut preview = Preview::default();

@@ -28,6 +28,7 @@ pub mod audit;
 pub mod error;
 pub mod inspect;
 pub mod keys;
+pub mod plan;
 pub mod request;
 pub mod script;
 
@@ -42,8 +43,9 @@ use cuttle_instance::{Home, Instance};
 pub use access::{Access, Actor};
 pub use documents::{DocumentInput, Fetched, Precondition, PutReport, Written, etag};
 pub use error::{Error, ErrorKind, Hint, Result};
-pub use import::{PlanFailure, PlanSummary, Preview};
+pub use import::{Imported, PlanFailure, PlanSummary, Preview};
 pub use instances::InstanceListing;
+pub use plan::SavedPlan;
 pub use request::*;
 pub use sample::SampleReport;
 

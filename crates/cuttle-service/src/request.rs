@@ -130,12 +130,40 @@ pub struct DocPut {
     pub file: PathBuf,
 }
 
+/// Where an export goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Output {
+    /// An export directory: created if missing; an earlier export there is mirrored.
+    Directory(PathBuf),
+    /// One deterministic archive of the export directory (`--archive`), gzip-compressed when
+    /// its name ends in `.gz` or `.tgz`; an earlier export archive there is mirrored like a
+    /// directory (its salt kept, so unchanged data gives the same bytes).
+    Archive(PathBuf),
+}
+
+impl Output {
+    /// The path, whichever it is.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Output::Directory(p) | Output::Archive(p) => p,
+        }
+    }
+
+    fn render(&self, a: &mut Args) {
+        match self {
+            Output::Directory(p) => a.opt("directory", p),
+            Output::Archive(p) => a.opt("archive", p),
+        };
+    }
+}
+
 /// `cuttle export`: the whole instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Export {
     pub instance: String,
-    pub directory: PathBuf,
+    pub output: Output,
     /// Remove every file the format owns first.
     pub clean: bool,
     /// Remove nothing (several instances combined into one directory).
@@ -153,7 +181,7 @@ pub struct Export {
 #[serde(rename_all = "camelCase")]
 pub struct PartialExport {
     pub instance: String,
-    pub directory: PathBuf,
+    pub output: Output,
     pub projects: Vec<String>,
     pub project_groups: Vec<String>,
     /// The kinds left out.
@@ -171,6 +199,8 @@ pub struct PartialExport {
 pub enum ImportSource {
     /// Export directories, combined in order (later ones win).
     Directories(Vec<PathBuf>),
+    /// Export archives (`--archive`), combined in order like directories.
+    Archives(Vec<PathBuf>),
     /// An instance backup, and a file holding the master key of the instance it came from.
     Backup {
         file: PathBuf,
@@ -190,6 +220,19 @@ pub struct Import {
     pub include_task_logs: bool,
     pub ignore_version_check: bool,
     /// For export directories (a backup takes its master key instead).
+    pub password: PasswordSource,
+    /// With a dry run: where to save the plan, for [`ApplyPlan`] to apply exactly that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_plan: Option<PathBuf>,
+}
+
+/// `cuttle import --plan FILE`: the import a saved plan describes, committed only if planning it
+/// again gives the identical plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyPlan {
+    pub instance: String,
+    pub plan: PathBuf,
     pub password: PasswordSource,
 }
 
@@ -217,6 +260,7 @@ pub enum Request {
     Export(Export),
     PartialExport(PartialExport),
     Import(Import),
+    ApplyPlan(ApplyPlan),
     ApiKeyCreate(crate::keys::ApiKeyCreate),
     ApiKeyList {
         instance: String,
@@ -358,10 +402,9 @@ impl Request {
                 a.opt("instance", &r.instance).opt("file", &r.file);
             }
             Request::Export(r) => {
-                a.word("export")
-                    .opt("instance", &r.instance)
-                    .opt("directory", &r.directory)
-                    .flag("clean", r.clean)
+                a.word("export").opt("instance", &r.instance);
+                r.output.render(&mut a);
+                a.flag("clean", r.clean)
                     .flag("no-prune", r.no_prune)
                     .flag("rekey", r.rekey)
                     .flag("include-task-logs", r.include_task_logs)
@@ -370,9 +413,8 @@ impl Request {
                     .password(&r.password);
             }
             Request::PartialExport(r) => {
-                a.word("partial-export")
-                    .opt("instance", &r.instance)
-                    .opt("directory", &r.directory);
+                a.word("partial-export").opt("instance", &r.instance);
+                r.output.render(&mut a);
                 for p in &r.projects {
                     a.opt("project", p);
                 }
@@ -396,6 +438,11 @@ impl Request {
                             a.opt("directory", d);
                         }
                     }
+                    ImportSource::Archives(archives) => {
+                        for f in archives {
+                            a.opt("archive", f);
+                        }
+                    }
                     ImportSource::Backup {
                         file,
                         master_key_file,
@@ -409,7 +456,12 @@ impl Request {
                     .flag("keep-destination-secrets", r.keep_destination_secrets)
                     .flag("include-task-logs", r.include_task_logs)
                     .flag("ignore-version-check", r.ignore_version_check)
+                    .maybe("save-plan", r.save_plan.as_ref())
                     .password(&r.password);
+            }
+            Request::ApplyPlan(r) => {
+                a.word("import").opt("instance", &r.instance);
+                a.opt("plan", &r.plan).password(&r.password);
             }
             Request::ApiKeyCreate(r) => {
                 a.word("api-key")
@@ -476,6 +528,11 @@ impl Export {
                 "task logs are part of the history that is left out",
             ));
         }
+        if self.no_prune && matches!(self.output, Output::Archive(_)) {
+            return Err(Error::usage(
+                "an archive holds one instance's export: removing nothing combines instances in a directory",
+            ));
+        }
         Ok(())
     }
 }
@@ -503,6 +560,12 @@ impl Import {
         match &self.source {
             ImportSource::Directories(dirs) if dirs.is_empty() => Err(Error::usage(
                 "an import reads at least one export directory",
+            )),
+            ImportSource::Archives(archives) if archives.is_empty() => {
+                Err(Error::usage("an import reads at least one export archive"))
+            }
+            _ if self.save_plan.is_some() && !self.dry_run => Err(Error::usage(
+                "a plan is saved by a dry run, to be applied later",
             )),
             ImportSource::Backup { .. } if self.password != PasswordSource::Default => Err(
                 Error::usage("a backup takes its instance's master key, not a password"),

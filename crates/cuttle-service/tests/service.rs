@@ -165,7 +165,7 @@ impl World {
 fn export_request(instance: &str, directory: &Path) -> Export {
     Export {
         instance: instance.into(),
-        directory: directory.to_owned(),
+        output: Output::Directory(directory.to_owned()),
         clean: false,
         no_prune: false,
         rekey: false,
@@ -186,6 +186,7 @@ fn import_request(instance: &str, directory: &Path, overwrite: bool, dry_run: bo
         include_task_logs: false,
         ignore_version_check: false,
         password: PasswordSource::Default,
+        save_plan: None,
     }
 }
 
@@ -481,7 +482,7 @@ fn a_wrong_password_and_a_wrong_selection_are_their_own_kinds(mut w: World) {
 
     let partial = |projects: Vec<String>| PartialExport {
         instance: "a".into(),
-        directory: dir.path().join("partial"),
+        output: Output::Directory(dir.path().join("partial")),
         projects,
         project_groups: vec![],
         ignore: Ignore::default(),
@@ -555,6 +556,7 @@ fn a_request_is_data_that_round_trips_through_json() {
         include_task_logs: false,
         ignore_version_check: false,
         password: PasswordSource::Default,
+        save_plan: None,
     });
     let text = serde_json::to_string(&request).unwrap();
     assert!(text.contains("\"operation\":\"import\""), "{text}");

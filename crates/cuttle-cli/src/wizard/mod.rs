@@ -18,7 +18,7 @@ use cuttle_engine::closure::Ignore;
 use cuttle_engine::format::InlineScripts;
 use cuttle_service::inspect::{self, ExportTarget};
 use cuttle_service::request::{
-    Backup, DocList, Export, Import, ImportSource, PartialExport, PasswordSource, Request,
+    Backup, DocList, Export, Import, ImportSource, Output, PartialExport, PasswordSource, Request,
 };
 use cuttle_service::{ErrorKind, Preview, Service, script};
 use inquire::error::InquireError;
@@ -201,7 +201,7 @@ impl ExportChoices {
         if self.partial {
             Request::PartialExport(PartialExport {
                 instance: self.instance.clone(),
-                directory: PathBuf::from(&self.directory),
+                output: Output::Directory(PathBuf::from(&self.directory)),
                 projects: self.projects.clone(),
                 project_groups: self.groups.clone(),
                 ignore: self.ignore(),
@@ -214,7 +214,7 @@ impl ExportChoices {
         } else {
             Request::Export(Export {
                 instance: self.instance.clone(),
-                directory: PathBuf::from(&self.directory),
+                output: Output::Directory(PathBuf::from(&self.directory)),
                 clean: false,
                 no_prune: false,
                 rekey: false,
@@ -531,6 +531,7 @@ impl ImportChoices {
             include_task_logs: self.task_logs && self.backup.is_none(),
             ignore_version_check: false,
             password,
+            save_plan: None,
         }
     }
 

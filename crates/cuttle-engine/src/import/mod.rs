@@ -68,6 +68,9 @@ pub struct ImportOptions {
     pub task_logs: bool,
     /// Read an export of a newer format version anyway.
     pub ignore_version_check: bool,
+    /// Stop before committing when asked (checked between chunks of the plan, before writing
+    /// and before committing): a cancelled import writes nothing.
+    pub cancel: crate::Cancel,
 }
 
 /// What the plan does with one document (SPEC 6.5).
@@ -246,6 +249,12 @@ pub enum PlanEvent<'a> {
 /// Receives the plan as it is made.
 pub trait PlanSink {
     fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()>;
+
+    /// Called once the whole plan has been sent and nothing stops it, before anything is
+    /// written: an error stops the import there (a saved plan that this one does not match).
+    fn confirm(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What an import did (or, on a dry run, would do).
@@ -307,6 +316,9 @@ pub enum ImportError {
     Backup(Message),
     #[error("writing the plan: {0}")]
     Output(#[from] std::io::Error),
+    /// Cancelled before it committed: nothing was written.
+    #[error("the import was cancelled before it committed: nothing was written")]
+    Cancelled,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -409,10 +421,7 @@ pub fn import(
         })?;
     }
     let labels: Vec<String> = match sources {
-        Sources::Directories(d) => d
-            .iter()
-            .map(|s| s.directory.display().to_string())
-            .collect(),
+        Sources::Directories(d) => d.iter().map(DirectorySource::label).collect(),
         Sources::Backup { file, .. } => vec![file.display().to_string()],
     };
 
@@ -437,6 +446,10 @@ pub fn import(
     if !planned.blockers.is_empty() {
         return Err(ImportError::Blocked(planned.blockers));
     }
+    sink.confirm()?;
+    if options.cancel.is_cancelled() {
+        return Err(ImportError::Cancelled);
+    }
     cuttle_instance::documents::write_documents(
         &mut *txn,
         sealer,
@@ -451,6 +464,9 @@ pub fn import(
     )?;
     for id in &planned.removals {
         txn.delete(*id)?;
+    }
+    if options.cancel.is_cancelled() {
+        return Err(ImportError::Cancelled);
     }
     let committed = if options.dry_run {
         // Everything the commit would write is written, then rolled back: a dry run fails where

@@ -232,6 +232,9 @@ pub(super) fn plan(
                 }
             }
             progress(done, total);
+            if options.cancel.is_cancelled() {
+                return Err(ImportError::Cancelled);
+            }
             if planner.problems.len() >= MAX_PROBLEMS {
                 break 'collections;
             }

@@ -22,6 +22,16 @@ use crate::reader;
 #[derive(Clone, Debug)]
 pub struct DirectorySource {
     pub directory: PathBuf,
+    /// What messages and the plan call it, when not its path (an archive unpacked into it).
+    pub label: Option<String>,
+}
+
+impl DirectorySource {
+    pub fn label(&self) -> String {
+        self.label
+            .clone()
+            .unwrap_or_else(|| self.directory.display().to_string())
+    }
 }
 
 /// A source, opened: its manifest read and version-checked, its key derived and verified.
@@ -51,7 +61,7 @@ pub(super) fn open_directories(
     let mut manifests = Vec::with_capacity(sources.len());
     let mut seen = HashSet::new();
     for source in sources {
-        let label = source.directory.display().to_string();
+        let label = source.label();
         let canonical = std::fs::canonicalize(&source.directory).map_err(|e| {
             ImportError::Source(format!(
                 "{}: cannot open the export directory: {e}",

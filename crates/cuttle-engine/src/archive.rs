@@ -1,0 +1,494 @@
+//! An export directory as one archive (SPEC 9: "an export travels as a deterministic tar
+//! archive"), and an archive read back into a directory without trusting it.
+//!
+//! **Writing** ([`write`]) is deterministic: the same directory gives the same bytes. Entries are
+//! the directory's regular files only, in byte order of their paths (`/`-separated, relative),
+//! each with mode 0644, owner and group 0 with no names, and time 0; long paths use GNU long-name
+//! entries. Compressed archives are gzip with no name and time 0. Nothing of the machine that
+//! wrote it (user, umask, clock, file-system order) reaches the bytes.
+//!
+//! **Reading** ([`unpack`]) takes a plain or gzip-compressed tar (told apart by its first bytes,
+//! not its name) and writes its files into a fresh directory, refusing, with the entry's name,
+//! anything an export does not hold or that would escape the directory: `..` or absolute paths,
+//! links, devices and other special entries, names that are not UTF-8, the same path twice,
+//! entries larger than a document may be, more entries or more bytes than the [`Limits`] allow
+//! (a compression bomb is more bytes than its archive's size allows), and archives that are
+//! truncated or whose sizes lie. Files are created new (never opened if present) in a directory
+//! this process made, so no entry can write outside it.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use thiserror::Error;
+
+/// How an archive is compressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// A plain tar.
+    #[default]
+    None,
+    /// A gzip-compressed tar (`.tar.gz`, `.tgz`).
+    Gzip,
+}
+
+impl Compression {
+    /// What a file's name says: gzip for `.gz` and `.tgz`, else none.
+    pub fn for_path(path: &Path) -> Compression {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".gz") || name.ends_with(".tgz") {
+            Compression::Gzip
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The media type of an archive so compressed.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::None => "application/x-tar",
+            Compression::Gzip => "application/gzip",
+        }
+    }
+}
+
+/// What an archive may hold, at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries (files and folders).
+    pub entries: u64,
+    /// Bytes of all files together, unpacked.
+    pub bytes: u64,
+    /// Unpacked bytes per byte of the archive as stored (a compression bomb has far more); an
+    /// archive of any size may unpack to [`Limits::SMALL`] bytes.
+    pub ratio: u64,
+}
+
+impl Limits {
+    /// What any archive may unpack to, whatever its size.
+    pub const SMALL: u64 = 256 << 20;
+}
+
+impl Default for Limits {
+    /// Room for the large sample many times over: 4 million entries, 64 GiB, and 100 bytes
+    /// unpacked per byte stored (JSON exports compress about ten to one).
+    fn default() -> Self {
+        Limits {
+            entries: 4_000_000,
+            bytes: 64 << 30,
+            ratio: 100,
+        }
+    }
+}
+
+/// What is wrong with an archive, or with writing one.
+#[derive(Debug, Error)]
+pub enum ArchiveError {
+    /// The archive holds something an export does not, or that would escape its directory.
+    #[error("archive {archive}: entry {entry:?} {what}")]
+    Entry {
+        archive: String,
+        entry: String,
+        what: String,
+    },
+    /// The archive as a whole: not a tar, truncated, too large.
+    #[error("archive {archive}: {what}")]
+    Invalid { archive: String, what: String },
+    /// Reading or writing a file failed.
+    #[error("{path}: {error}")]
+    Io { path: String, error: io::Error },
+}
+
+impl ArchiveError {
+    fn io(path: &Path, error: io::Error) -> ArchiveError {
+        ArchiveError::Io {
+            path: path.display().to_string(),
+            error,
+        }
+    }
+
+    /// True when the archive itself is at fault (not the disk that reads or writes it).
+    pub fn is_hostile(&self) -> bool {
+        !matches!(self, ArchiveError::Io { .. })
+    }
+}
+
+/// What [`unpack`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unpacked {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Writes the regular files under `directory` as a deterministic archive to `out`. Anything else
+/// under it (a link, a device) is an error: an export holds files and folders only.
+pub fn write(
+    directory: &Path,
+    out: impl Write,
+    compression: Compression,
+) -> Result<u64, ArchiveError> {
+    let mut files = Vec::new();
+    collect(directory, String::new(), &mut files)?;
+    files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    match compression {
+        Compression::None => append_all(directory, &files, out),
+        Compression::Gzip => {
+            let gzip = flate2::GzBuilder::new()
+                .mtime(0)
+                .operating_system(255)
+                .write(out, flate2::Compression::default());
+            let mut gzip = append_all_into(directory, &files, gzip)?;
+            gzip.try_finish()
+                .map_err(|e| ArchiveError::io(directory, e))?;
+            Ok(files.len() as u64)
+        }
+    }
+}
+
+/// Writes the archive of `directory` to the file `path`, whole or not at all (written beside it,
+/// then renamed over it).
+pub fn write_file(
+    directory: &Path,
+    path: &Path,
+    compression: Compression,
+) -> Result<u64, ArchiveError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let temporary = tempfile::Builder::new()
+        .prefix(".cuttle-archive-")
+        .tempfile_in(parent)
+        .map_err(|e| ArchiveError::io(path, e))?;
+    let mut out = BufWriter::new(temporary.as_file());
+    let n = write(directory, &mut out, compression)?;
+    out.flush().map_err(|e| ArchiveError::io(path, e))?;
+    drop(out);
+    temporary
+        .as_file()
+        .sync_all()
+        .map_err(|e| ArchiveError::io(path, e))?;
+    temporary
+        .persist(path)
+        .map_err(|e| ArchiveError::io(path, e.error))?;
+    Ok(n)
+}
+
+fn collect(
+    root: &Path,
+    relative: String,
+    files: &mut Vec<(String, u64)>,
+) -> Result<(), ArchiveError> {
+    let here = root.join(&relative);
+    let entries = std::fs::read_dir(&here).map_err(|e| ArchiveError::io(&here, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ArchiveError::io(&here, e))?;
+        let name = entry.file_name();
+        let name = name.to_str().ok_or_else(|| ArchiveError::Invalid {
+            archive: here.display().to_string(),
+            what: format!(
+                "{:?} is not a UTF-8 name, which no export holds",
+                entry.file_name()
+            ),
+        })?;
+        let path = if relative.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{relative}/{name}")
+        };
+        let kind = entry
+            .file_type()
+            .map_err(|e| ArchiveError::io(&entry.path(), e))?;
+        if kind.is_dir() {
+            collect(root, path, files)?;
+        } else if kind.is_file() {
+            let size = entry
+                .metadata()
+                .map_err(|e| ArchiveError::io(&entry.path(), e))?
+                .len();
+            files.push((path, size));
+        } else {
+            return Err(ArchiveError::Invalid {
+                archive: root.display().to_string(),
+                what: format!("{path} is neither a file nor a folder, which no export holds"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn append_all(
+    directory: &Path,
+    files: &[(String, u64)],
+    out: impl Write,
+) -> Result<u64, ArchiveError> {
+    append_all_into(directory, files, out)?;
+    Ok(files.len() as u64)
+}
+
+fn append_all_into<W: Write>(
+    directory: &Path,
+    files: &[(String, u64)],
+    out: W,
+) -> Result<W, ArchiveError> {
+    let mut builder = tar::Builder::new(out);
+    for (path, _) in files {
+        let full = directory.join(path);
+        let file = File::open(&full).map_err(|e| ArchiveError::io(&full, e))?;
+        // The size as it is now (the file is read whole below, and must not have changed).
+        let size = file
+            .metadata()
+            .map_err(|e| ArchiveError::io(&full, e))?
+            .len();
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, path, file.take(size))
+            .map_err(|e| ArchiveError::io(&full, e))?;
+    }
+    builder
+        .into_inner()
+        .map_err(|e| ArchiveError::io(directory, e))
+}
+
+/// Counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Unpacks the archive `archive` (plain or gzip) into `into`, a folder that must not exist yet
+/// (it is created; on an error, whatever was unpacked stays for the caller to remove with the
+/// temporary folder it lives in).
+pub fn unpack(archive: &Path, into: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
+    let label = archive.display().to_string();
+    let meta = std::fs::metadata(archive).map_err(|e| ArchiveError::io(archive, e))?;
+    if !meta.is_file() {
+        return Err(ArchiveError::Invalid {
+            archive: label,
+            what: "is not a regular file".into(),
+        });
+    }
+    let budget = limits
+        .bytes
+        .min(meta.len().saturating_mul(limits.ratio).max(Limits::SMALL));
+    let mut file = BufReader::new(File::open(archive).map_err(|e| ArchiveError::io(archive, e))?);
+    let mut magic = [0u8; 2];
+    let gzip = {
+        let head = io::BufRead::fill_buf(&mut file).map_err(|e| ArchiveError::io(archive, e))?;
+        let n = head.len().min(2);
+        magic[..n].copy_from_slice(&head[..n]);
+        magic == [0x1f, 0x8b]
+    };
+    std::fs::create_dir(into).map_err(|e| ArchiveError::io(into, e))?;
+    if gzip {
+        unpack_from(
+            flate2::bufread::GzDecoder::new(file),
+            &label,
+            into,
+            limits,
+            budget,
+        )
+    } else {
+        unpack_from(file, &label, into, limits, budget)
+    }
+}
+
+fn unpack_from(
+    reader: impl Read,
+    label: &str,
+    into: &Path,
+    limits: &Limits,
+    budget: u64,
+) -> Result<Unpacked, ArchiveError> {
+    let invalid = |what: String| ArchiveError::Invalid {
+        archive: label.to_owned(),
+        what,
+    };
+    // A read error of the archive (not of the disk) is the archive's fault: truncated, a size
+    // that lies, a checksum that fails, a damaged compression.
+    let damaged = |e: io::Error| invalid(format!("is damaged or truncated ({e})"));
+    let mut archive = tar::Archive::new(Counted {
+        inner: reader,
+        read: 0,
+    });
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut unpacked = Unpacked::default();
+    let mut entries_seen = 0u64;
+    for entry in archive.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
+        entries_seen += 1;
+        if entries_seen > limits.entries {
+            return Err(invalid(format!(
+                "holds more than {} entries, more than any export",
+                limits.entries
+            )));
+        }
+        let raw = entry.path_bytes().into_owned();
+        let name = String::from_utf8(raw.clone()).map_err(|_| ArchiveError::Entry {
+            archive: label.to_owned(),
+            entry: String::from_utf8_lossy(&raw).into_owned(),
+            what: "is not a UTF-8 name, which no export holds".into(),
+        })?;
+        let refuse = |what: &str| ArchiveError::Entry {
+            archive: label.to_owned(),
+            entry: name.clone(),
+            what: what.to_owned(),
+        };
+        let kind = entry.header().entry_type();
+        let directory = match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => false,
+            tar::EntryType::Directory => true,
+            // Comments of the archiver (`git archive` writes one), not entries.
+            tar::EntryType::XGlobalHeader => continue,
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                return Err(refuse(
+                    "is a link, which no export holds (and which could point outside it)",
+                ));
+            }
+            _ => {
+                return Err(refuse(
+                    "is not a file or a folder (a device, a pipe, …), which no export holds",
+                ));
+            }
+        };
+        let relative = safe_path(&name).map_err(&refuse)?;
+        let Some(relative) = relative else {
+            continue; // `.` or `./`: the archive's root.
+        };
+        let key = relative.to_string_lossy().into_owned();
+        if !seen.insert(key) {
+            return Err(refuse("is in the archive twice (which copy is meant?)"));
+        }
+        let path = into.join(&relative);
+        if directory {
+            std::fs::create_dir_all(&path).map_err(|e| ArchiveError::io(&path, e))?;
+            continue;
+        }
+        let size = entry.header().size().map_err(damaged)?;
+        if size > crate::reader::MAX_FILE {
+            return Err(refuse(&format!(
+                "is larger than {} MiB, more than any document",
+                crate::reader::MAX_FILE >> 20
+            )));
+        }
+        if unpacked.bytes + size > budget {
+            return Err(invalid(format!(
+                "unpacks to more than {budget} bytes, more than an archive of its size may (a compression bomb, or an archive larger than this server takes)"
+            )));
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| ArchiveError::io(parent, e))?;
+        }
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
+                    refuse("is in the archive twice (as a file and a folder)")
+                }
+                _ => ArchiveError::io(&path, e),
+            })?;
+        let copied = io::copy(&mut (&mut entry).take(size), &mut out).map_err(damaged)?;
+        if copied != size {
+            return Err(invalid(format!(
+                "is truncated: entry {name:?} says it holds {size} bytes and holds {copied}"
+            )));
+        }
+        unpacked.files += 1;
+        unpacked.bytes += size;
+    }
+    // Whatever follows the end of the archive is read too: a compressed stream must end well.
+    let mut rest = archive.into_inner();
+    io::copy(&mut (&mut rest).take(budget), &mut io::sink()).map_err(damaged)?;
+    Ok(unpacked)
+}
+
+/// The entry's path, relative and made of plain names only; `None` for the archive's root.
+fn safe_path(name: &str) -> Result<Option<PathBuf>, &'static str> {
+    if name.contains('\0') {
+        return Err("has a NUL in its name");
+    }
+    if name.contains('\\') {
+        return Err("has a backslash in its name, which no export holds");
+    }
+    let mut out = PathBuf::new();
+    for component in Path::new(name).components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("goes up a folder (`..`), outside the archive"),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("is an absolute path, outside the archive");
+            }
+        }
+    }
+    Ok((!out.as_os_str().is_empty()).then_some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside() {
+        assert_eq!(
+            safe_path("a/b.json").unwrap(),
+            Some(PathBuf::from("a/b.json"))
+        );
+        assert_eq!(
+            safe_path("./a/./b.json").unwrap(),
+            Some(PathBuf::from("a/b.json"))
+        );
+        assert_eq!(safe_path("./").unwrap(), None);
+        assert!(safe_path("../a").is_err());
+        assert!(safe_path("a/../../b").is_err());
+        assert!(safe_path("/etc/passwd").is_err());
+        assert!(safe_path("a\\..\\b").is_err());
+    }
+
+    #[test]
+    fn the_same_directory_gives_the_same_bytes() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("projects/web")).unwrap();
+        std::fs::write(dir.path().join("projects/web/project.json"), b"{}\n").unwrap();
+        std::fs::write(dir.path().join("cuttle-export.json"), b"{\"a\":1}\n").unwrap();
+        let long = "x".repeat(150);
+        std::fs::write(dir.path().join(&long), b"long").unwrap();
+        for compression in [Compression::None, Compression::Gzip] {
+            let mut first = Vec::new();
+            write(dir.path(), &mut first, compression).unwrap();
+            let mut second = Vec::new();
+            write(dir.path(), &mut second, compression).unwrap();
+            assert_eq!(first, second);
+            let file = scratch.path().join("out.tar");
+            std::fs::write(&file, &first).unwrap();
+            let into = scratch.path().join(format!("back-{compression:?}"));
+            let unpacked = unpack(&file, &into, &Limits::default()).unwrap();
+            assert_eq!(unpacked.files, 3);
+            assert_eq!(
+                std::fs::read(into.join("projects/web/project.json")).unwrap(),
+                b"{}\n"
+            );
+            assert_eq!(std::fs::read(into.join(&long)).unwrap(), b"long");
+            std::fs::remove_file(&file).unwrap();
+        }
+    }
+}
