@@ -97,6 +97,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
         value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
+    /// A folder under which import tasks may read export directories on this machine (repeat
+    /// for more); without one, imports over HTTP take uploaded archives only.
+    #[arg(long, value_name = "DIR")]
+    pub migration_root: Vec<PathBuf>,
+    /// Where tasks keep their archives, backups and plans, and uploads wait for their import,
+    /// while the server runs (a temporary folder there, removed when it stops); the system's
+    /// temporary folder by default.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// A moment an API key stops working: a duration from now (`90d`, `12h`) or a moment

@@ -17,6 +17,8 @@ pub fn run(service: Service, args: ServeArgs) -> Result<()> {
         insecure_http: args.insecure_http,
         body_limit: args.max_request_bytes,
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
+        migration_roots: args.migration_root,
+        work_dir: args.work_dir,
         ..cuttle_server::Options::default()
     };
     Ok(cuttle_server::run(service, options)?)

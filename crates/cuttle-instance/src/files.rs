@@ -363,6 +363,33 @@ fn check_private(path: &Path, named: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether this process may read and write `path` (by its effective user), without opening it.
+#[cfg(unix)]
+fn may_read_write(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the path"))?;
+    // SAFETY: `name` is a NUL-terminated path that lives across the call.
+    let result = unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            libc::R_OK | libc::W_OK,
+            libc::AT_EACCESS,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(unix))]
+fn may_read_write(path: &Path) -> io::Result<()> {
+    fs::metadata(path).map(|_| ())
+}
+
 /// Whether Cuttle can write the embedded database `path` and what SQLite keeps beside it (its
 /// `-wal` and `-shm` files, which even a read writes): the first thing in the way, as an error that
 /// names it, says why and what to do.
@@ -403,19 +430,15 @@ pub fn check_database_access(path: &Path) -> Result<()> {
     };
     // An anonymous file where SQLite will make its -wal and -shm (nothing is left behind).
     tempfile::tempfile_in(dir).map_err(|e| refused(dir, e))?;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| refused(path, e))?;
+    // The database and its -wal and -shm are asked about, never opened here: closing any file
+    // descriptor of a file drops every POSIX lock this process holds on it, the locks of its
+    // open SQLite connections included (another process would then take the database for
+    // unused, check the log point and delete the -wal under them).
+    may_read_write(path).map_err(|e| refused(path, e))?;
     for suffix in ["-wal", "-shm"] {
         let beside = Path::new(&format!("{}{suffix}", path.display())).to_owned();
         if beside.exists() {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&beside)
-                .map_err(|e| refused(&beside, e))?;
+            may_read_write(&beside).map_err(|e| refused(&beside, e))?;
         }
     }
     Ok(())

@@ -19,10 +19,12 @@
 
 mod extract;
 mod limits;
+mod migrations;
 pub mod openapi;
 mod problem;
 mod routes;
 mod state;
+mod tasks;
 mod tls;
 
 use std::net::SocketAddr;
@@ -55,6 +57,11 @@ pub struct Options {
     pub failures_per_minute: u32,
     /// Open sessions (database connections) at most: requests beyond wait for one.
     pub idle_sessions: usize,
+    /// Folders under which an import task may read export directories (`--migration-root`).
+    pub migration_roots: Vec<PathBuf>,
+    /// Where tasks' files (archives, backups, plans) and uploads are kept while the server
+    /// runs; a temporary folder when not given.
+    pub work_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -68,6 +75,8 @@ impl Default for Options {
             request_timeout: Duration::from_secs(60),
             failures_per_minute: 10,
             idle_sessions: 16,
+            migration_roots: Vec::new(),
+            work_dir: None,
         }
     }
 }
@@ -93,7 +102,29 @@ pub fn run(service: Service, options: Options) -> Result<(), ServeError> {
     }
     let tls = options.tls.as_ref().map(tls::config).transpose()?;
     // The instance opens (its master key checked) before anything listens.
-    let session = service.session(&options.instance)?;
+    let mut session = service.session(&options.instance)?;
+    // Tasks that were running when a server of this instance stopped never ended: they did not
+    // commit (their transaction died with the process), and say so from now on.
+    let interrupted = session.fail_interrupted_tasks()?;
+    let mut roots = Vec::with_capacity(options.migration_roots.len());
+    for root in &options.migration_roots {
+        roots.push(
+            std::fs::canonicalize(root)
+                .map_err(|e| ServeError::Io(format!("migration root {}", root.display()), e))?,
+        );
+    }
+    let work = match &options.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ServeError::Io(format!("working folder {}", dir.display()), e))?;
+            tempfile::Builder::new()
+                .prefix("cuttle-serve-")
+                .tempdir_in(dir)
+        }
+        None => tempfile::Builder::new().prefix("cuttle-serve-").tempdir(),
+    }
+    .map_err(|e| ServeError::Io("making the working folder".into(), e))?;
+    let tasks = tasks::Tasks::new(work.path().to_owned(), roots);
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -107,7 +138,17 @@ pub fn run(service: Service, options: Options) -> Result<(), ServeError> {
         let address = listener
             .local_addr()
             .map_err(|e| ServeError::Io("reading the listening address".into(), e))?;
-        let state = Arc::new(state::State::new(service, session, &options, tls.is_some()));
+        let state = Arc::new(state::State::new(
+            service,
+            session,
+            &options,
+            tls.is_some(),
+            tasks,
+        ));
+        let worker = tasks::Tasks::start(&state);
+        if interrupted > 0 {
+            tracing::warn!(tasks = interrupted, "tasks that were running when the server last stopped are marked failed");
+        }
         let app = routes::router(state.clone(), &options)
             .into_make_service_with_connect_info::<tls::Peer>();
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -128,8 +169,12 @@ pub fn run(service: Service, options: Options) -> Result<(), ServeError> {
                     .await
             }
         };
+        // A running task is cancelled (it writes nothing) and the worker ends.
+        state.tasks.stop();
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
         let closing = state.clone();
         let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+        drop(work);
         served.map_err(|e| ServeError::Io("serving".into(), e))?;
         eprintln!("cuttle: stopped; every request in flight was finished");
         Ok(())

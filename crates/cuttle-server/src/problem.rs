@@ -141,6 +141,13 @@ impl From<Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The problem as JSON: what a task's record says of the error that ended it.
+    pub(crate) fn problem_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.problem).unwrap_or_default()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem).expect("a problem serializes");

@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use cuttle_domain::COLLECTIONS;
 use cuttle_service::request::{DocList, DocPut, DocumentAddress};
 use cuttle_service::{DocumentInput, Precondition};
@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::extract::{Caller, InCollection, Params, page_limit};
 use crate::limits;
+use crate::migrations;
 use crate::problem::ApiError;
 use crate::state::State;
 
@@ -41,6 +42,20 @@ pub(crate) fn router(state: Api, options: &crate::Options) -> Router {
             get(read).put(write).delete(delete),
         )
         .route("/audit", get(audit))
+        .route("/tasks", get(migrations::list).post(migrations::start))
+        .route("/tasks/{id}", get(migrations::show))
+        .route("/tasks/{id}/cancel", post(migrations::cancel))
+        .route("/tasks/{id}/archive", get(migrations::archive))
+        .route("/tasks/{id}/backup", get(migrations::backup))
+        .route("/tasks/{id}/plan", get(migrations::plan))
+        .route("/tasks/{id}/events", get(migrations::events))
+        // Every route above answers within the request timeout (a download's or an event
+        // stream's body follows its answer); an upload takes as long as its body takes to come.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            options.request_timeout,
+        ))
+        .route("/uploads", post(migrations::upload))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     Router::new()
@@ -51,10 +66,6 @@ pub(crate) fn router(state: Api, options: &crate::Options) -> Router {
         .layer(middleware::from_fn_with_state(
             state.tls,
             limits::security_headers,
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            options.request_timeout,
         ))
         .layer(DefaultBodyLimit::max(options.body_limit))
 }
@@ -374,18 +385,7 @@ async fn write(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "a document is sent as `Content-Type: application/json`",
-        ));
-    }
+    require_json(&headers)?;
     let body = body.map_err(|e| ApiError::new(e.status(), "body", e.body_text()))?;
     let text = String::from_utf8(body.to_vec()).map_err(|_| {
         ApiError::new(
@@ -446,6 +446,24 @@ async fn write(
 
 /// `If-None-Match` on a write: `*` alone. (A schema for the OpenAPI document; the header is
 /// read by [`precondition`].)
+/// Refuses a body that is not sent as JSON (415).
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body is sent as `Content-Type: application/json`",
+        ))
+    }
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub enum IfNoneMatch {

@@ -21,6 +21,7 @@ pub(crate) struct State {
     writer: tokio::sync::Mutex<()>,
     pub(crate) failures: Failures,
     pub(crate) tls: bool,
+    pub(crate) tasks: crate::tasks::Tasks,
 }
 
 impl State {
@@ -29,6 +30,7 @@ impl State {
         first: Session,
         options: &crate::Options,
         tls: bool,
+        tasks: crate::tasks::Tasks,
     ) -> State {
         State {
             service,
@@ -38,7 +40,18 @@ impl State {
             writer: tokio::sync::Mutex::new(()),
             failures: Failures::new(options.failures_per_minute),
             tls,
+            tasks,
         }
+    }
+
+    /// A session of its own, for a task (which holds it for as long as it runs).
+    pub(crate) fn open_session(&self) -> Result<Session, Error> {
+        self.service.session(&self.instance)
+    }
+
+    /// A turn in the writers' queue, from a thread that may block (a task's).
+    pub(crate) fn writer_blocking(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.blocking_lock()
     }
 
     pub(crate) fn instance(&self) -> &str {

@@ -31,6 +31,7 @@ pub mod keys;
 pub mod plan;
 pub mod request;
 pub mod script;
+pub mod tasks;
 
 mod documents;
 mod export;

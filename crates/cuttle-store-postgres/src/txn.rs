@@ -71,7 +71,7 @@ const UPDATE_RECORD: &str = "UPDATE cuttle_records SET body = $3 WHERE kind = $1
 fn record_of(row: &Row) -> Result<Record> {
     let kind: String = column(row, 1)?;
     Ok(Record {
-        kind: [RecordKind::ApiKey, RecordKind::Audit]
+        kind: RecordKind::ALL
             .into_iter()
             .find(|k| k.name() == kind)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {kind:?}")))?,

@@ -234,7 +234,7 @@ fn into_doc(
 }
 
 fn record_kind(name: &str) -> Result<RecordKind> {
-    [RecordKind::ApiKey, RecordKind::Audit]
+    RecordKind::ALL
         .into_iter()
         .find(|k| k.name() == name)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind {name:?}")))

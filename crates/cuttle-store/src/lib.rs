@@ -43,14 +43,19 @@ pub enum RecordKind {
     ApiKey,
     /// An entry of the audit log: no key; ids grow with time.
     Audit,
+    /// A migration task (export, import, backup) and where it stands: no key.
+    Task,
 }
 
 impl RecordKind {
+    pub const ALL: [RecordKind; 3] = [RecordKind::ApiKey, RecordKind::Audit, RecordKind::Task];
+
     /// Its name in the database.
     pub fn name(self) -> &'static str {
         match self {
             RecordKind::ApiKey => "api-key",
             RecordKind::Audit => "audit",
+            RecordKind::Task => "task",
         }
     }
 }
