@@ -107,3 +107,27 @@ pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
     Ok(limit)
 }
+
+/// The task that the path's `{id}` names (400 when it is not a task id).
+pub(crate) struct TaskId(pub(crate) i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "usage", e.body_text()))?;
+        text.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(TaskId)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "usage",
+                    "a task is named by its id, a positive whole number",
+                )
+            })
+    }
+}

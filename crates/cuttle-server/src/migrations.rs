@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State as Shared};
+use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cuttle_domain::access::Permission;
@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
 
-use crate::extract::{Caller, Params, page_limit};
+use crate::extract::{Caller, Params, TaskId, page_limit};
 use crate::problem::ApiError;
 use crate::state::State;
 use crate::tasks::{self, ImportOptions, Job, Upload, Work};
@@ -140,6 +140,17 @@ pub struct ImportTask {
 #[serde(deny_unknown_fields)]
 pub struct BackupTask {}
 
+/// One server-sent event of a task: `event: task`, and the task (as `GET /api/v1/tasks/{id}`
+/// gives it) as its data.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TaskEvent {
+    /// Always `task`.
+    event: String,
+    /// The task, as JSON.
+    data: String,
+}
+
 /// What was uploaded.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -155,8 +166,8 @@ pub struct Uploaded {
 pub(crate) const UPLOAD_LIMIT: u64 = 16 << 30;
 
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "migrations", security(("bearer" = [])),
-    request_body(content = Vec<u8>, content_type = "application/x-tar",
-        description = "An export archive (tar, or tar.gz as application/gzip), as `cuttle export --archive` or an export task makes it"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "An export archive, as `cuttle export --archive` or an export task makes it: a tar, or a tar.gz (told apart by their first bytes), sent as application/octet-stream, application/x-tar or application/gzip"),
     responses((status = 201, body = Uploaded),
         (status = 401, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem),
         (status = 413, body = crate::problem::Problem), (status = 415, body = crate::problem::Problem),
@@ -554,7 +565,7 @@ async fn current(state: &Api, caller: Caller, id: i64) -> Result<Task, ApiError>
 pub(crate) async fn show(
     Shared(state): Shared<Api>,
     caller: Caller,
-    UrlPath(id): UrlPath<i64>,
+    TaskId(id): TaskId,
 ) -> Result<axum::Json<Task>, ApiError> {
     Ok(axum::Json(current(&state, caller, id).await?))
 }
@@ -567,7 +578,7 @@ pub(crate) async fn show(
 pub(crate) async fn cancel(
     Shared(state): Shared<Api>,
     caller: Caller,
-    UrlPath(id): UrlPath<i64>,
+    TaskId(id): TaskId,
 ) -> Result<Response, ApiError> {
     let task = state
         .authorized(caller, move |session, access| {
@@ -692,7 +703,7 @@ async fn file_of(
 pub(crate) async fn archive(
     Shared(state): Shared<Api>,
     caller: Caller,
-    UrlPath(id): UrlPath<i64>,
+    TaskId(id): TaskId,
 ) -> Result<Response, ApiError> {
     file_of(&state, caller, id, "archive").await
 }
@@ -705,7 +716,7 @@ pub(crate) async fn archive(
 pub(crate) async fn backup(
     Shared(state): Shared<Api>,
     caller: Caller,
-    UrlPath(id): UrlPath<i64>,
+    TaskId(id): TaskId,
 ) -> Result<Response, ApiError> {
     file_of(&state, caller, id, "backup").await
 }
@@ -718,20 +729,20 @@ pub(crate) async fn backup(
 pub(crate) async fn plan(
     Shared(state): Shared<Api>,
     caller: Caller,
-    UrlPath(id): UrlPath<i64>,
+    TaskId(id): TaskId,
 ) -> Result<Response, ApiError> {
     file_of(&state, caller, id, "plan").await
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/events", tag = "migrations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The task's id")),
-    responses((status = 200, description = "Server-sent events: `task` with the task as it stands, every half second while it changes, until it ends", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "Server-sent events: `task` with the task as it stands, every half second while it changes, until it ends", content_type = "text/event-stream", body = TaskEvent),
         (status = 401, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem),
         (status = 404, body = crate::problem::Problem)))]
 pub(crate) async fn events(
     Shared(state): Shared<Api>,
     caller: Caller,
-    UrlPath(id): UrlPath<i64>,
+    TaskId(id): TaskId,
 ) -> Result<Response, ApiError> {
     let first = current(&state, caller, id).await?;
     let stream = futures_util::stream::unfold(

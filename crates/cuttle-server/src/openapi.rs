@@ -24,6 +24,15 @@ use utoipa::{Modify, OpenApi};
         crate::routes::write,
         crate::routes::delete,
         crate::routes::audit,
+        crate::migrations::upload,
+        crate::migrations::start,
+        crate::migrations::list,
+        crate::migrations::show,
+        crate::migrations::cancel,
+        crate::migrations::archive,
+        crate::migrations::backup,
+        crate::migrations::plan,
+        crate::migrations::events,
     ),
     components(schemas(crate::problem::Problem, crate::routes::IfNoneMatch)),
     modifiers(&Bearer),
@@ -31,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         (name = "server", description = "Health, this document, who is asking"),
         (name = "documents", description = "The instance's documents, by collection"),
         (name = "audit", description = "Every write and refusal"),
+        (name = "migrations", description = "Export, import (previewed, then applied exactly), backup: as tasks"),
     )
 )]
 struct Document;
@@ -69,6 +79,23 @@ fn complete(document: &mut serde_json::Value) {
     let problem =
         json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
     let names: Vec<&str> = cuttle_domain::COLLECTIONS.iter().map(|d| d.name).collect();
+    // A task's request is its kind's fields and the kind itself (serde's tag, which the
+    // variants' schemas, closed to unknown fields, would otherwise refuse).
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (variant, kind) in [
+            ("ExportTask", "export"),
+            ("PartialExportTask", "partial-export"),
+            ("ImportTask", "import"),
+            ("BackupTask", "backup"),
+        ] {
+            if let Some(schema) = schemas.get_mut(variant) {
+                schema["properties"]["kind"] = json!({"type": "string", "enum": [kind]});
+            }
+        }
+    }
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };

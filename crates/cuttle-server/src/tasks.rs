@@ -65,7 +65,7 @@ pub(crate) struct Tasks {
     work: PathBuf,
     live: Mutex<HashMap<i64, Live>>,
     uploads: Mutex<HashMap<String, Upload>>,
-    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: Mutex<Option<mpsc::Sender<Box<Job>>>>,
     /// Folders under which an import may read export directories (`--migration-root`),
     /// canonical.
     pub(crate) roots: Vec<PathBuf>,
@@ -84,14 +84,14 @@ impl Tasks {
 
     /// Starts the worker; it runs until the server stops.
     pub(crate) fn start(state: &Arc<State>) -> std::thread::JoinHandle<()> {
-        let (sender, jobs) = mpsc::channel::<Job>();
+        let (sender, jobs) = mpsc::channel::<Box<Job>>();
         *state.tasks.queue.lock().expect("the queue's lock") = Some(sender);
         let state = state.clone();
         std::thread::Builder::new()
             .name("cuttle-tasks".into())
             .spawn(move || {
                 for job in jobs {
-                    run(&state, job);
+                    run(&state, *job);
                 }
             })
             .expect("the tasks' thread starts")
@@ -137,7 +137,7 @@ impl Tasks {
             .expect("the tasks' lock")
             .insert(task.id, Live { task, cancel });
         let queue = self.queue.lock().expect("the queue's lock");
-        let sent = queue.as_ref().map(|q| q.send(job));
+        let sent = queue.as_ref().map(|q| q.send(Box::new(job)));
         match sent {
             Some(Ok(())) => Ok(()),
             _ => Err(Error::new(
@@ -236,7 +236,10 @@ fn finish(
 ) {
     let tasks = &state.tasks;
     let Some(task) = tasks.update(id, |t| {
-        t.end(outcome.as_ref().map(Value::clone));
+        t.end(match &outcome {
+            Ok(result) => Ok(result.clone()),
+            Err(error) => Err(error),
+        });
         // The error as the API says errors: a problem, with the status a request would have
         // had (a stale plan is 409).
         if let Err(error) = &outcome {

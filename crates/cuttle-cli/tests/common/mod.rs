@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
