@@ -20,6 +20,7 @@ both_backends!(
     hostile_uploads_are_refused,
     imports_read_directories_only_under_the_migration_roots,
     tasks_are_authorised,
+    a_scoped_user_promotes_one_project_and_nothing_else,
 );
 
 fn start(server: &Server, key: &str, task: &Value) -> i64 {
@@ -629,4 +630,115 @@ fn tasks_are_authorised(world: &World) {
         &[("Content-Type", "text/plain")],
     );
     assert_problem(&reply, 415, "unsupported-media-type");
+}
+
+/// Every permission but administration (for a role scoped to one project).
+fn everything_but_administration() -> Vec<&'static str> {
+    cuttle_domain::access::Permission::ALL
+        .iter()
+        .filter(|p| **p != cuttle_domain::access::Permission::AdministerSystem)
+        .map(|p| p.name())
+        .collect()
+}
+
+fn a_scoped_user_promotes_one_project_and_nothing_else(world: &World) {
+    world.create_sampled("a");
+    world.create_sampled("b");
+    // Staging changes two projects.
+    for project in ["Order Service", "Web Storefront"] {
+        let mut doc = world.get("a", "projects", Some(project), None);
+        doc["description"] = json!(format!("{project}, as promoted"));
+        world.put("a", "projects", &doc).success();
+    }
+    let archives = tempfile::tempdir().unwrap();
+    for (project, file) in [
+        ("Order Service", "order.tar"),
+        ("Web Storefront", "web.tar"),
+    ] {
+        world
+            .cuttle()
+            .env("CUTTLE_PASSWORD", common::PASSWORD)
+            .args([
+                "partial-export",
+                "--instance",
+                "a",
+                "--project",
+                project,
+                "--archive",
+            ])
+            .arg(archives.path().join(file))
+            .assert()
+            .success();
+    }
+    // In production, a person may do everything but only in project Order Service.
+    world
+        .put(
+            "b",
+            "user-roles",
+            &json!({"name": "Project owner", "permissions": everything_but_administration()}),
+        )
+        .success();
+    world
+        .put("b", "users", &json!({"username": "promoter"}))
+        .success();
+    world
+        .put(
+            "b",
+            "teams",
+            &json!({"name": "Order Service owners", "members": ["promoter"],
+                "roleAssignments": [{"userRole": "Project owner", "projects": ["Order Service"]}]}),
+        )
+        .success();
+    let server = world.serve("b", &[]);
+    let promoter = world.key("b", "promoter", &[]);
+
+    // The other project: refused, in the preview already, with the writes listed.
+    let before = world.contents("b");
+    let web = upload(
+        &server,
+        &promoter,
+        std::fs::read(archives.path().join("web.tar")).unwrap(),
+    );
+    for dry_run in [true, false] {
+        let refused = import_task(
+            &server,
+            &promoter,
+            &web,
+            json!({"overwrite": true, "dryRun": dry_run}),
+        );
+        assert_eq!(refused["state"], "failed", "{refused}");
+        assert_eq!(refused["error"]["status"], 403, "{refused}");
+        let blockers = refused["error"]["blockers"].as_array().unwrap();
+        assert!(
+            blockers
+                .iter()
+                .any(|b| b["collection"] == "projects" && b["key"] == "Web Storefront"),
+            "{refused}"
+        );
+        assert!(
+            blockers
+                .iter()
+                .all(|b| b["message"].as_str().unwrap().contains("ProjectEdit")
+                    || b["message"].as_str().unwrap().contains("Web Storefront")),
+            "{refused}"
+        );
+    }
+    assert_eq!(world.contents("b"), before, "a refused import wrote");
+
+    // Their own project: promoted.
+    let order = upload(
+        &server,
+        &promoter,
+        std::fs::read(archives.path().join("order.tar")).unwrap(),
+    );
+    let promoted = import_task(&server, &promoter, &order, json!({"overwrite": true}));
+    assert_eq!(promoted["state"], "succeeded", "{promoted}");
+    assert_eq!(
+        world.get("b", "projects", Some("Order Service"), None)["description"],
+        "Order Service, as promoted"
+    );
+    assert_ne!(
+        world.get("b", "projects", Some("Web Storefront"), None)["description"],
+        "Web Storefront, as promoted"
+    );
 }

@@ -169,8 +169,14 @@ impl Scope {
         Ok(Scope(scope))
     }
 
+    /// Puts the document in dimension `d`: under `name`, or (`None`) under a name not known,
+    /// which only a grant not narrowed in `d` covers.
+    pub(crate) fn add(&mut self, d: Dimension, name: Option<&str>) {
+        self.0.entry(d).or_default().extend(name.map(str::to_owned));
+    }
+
     /// The names, for a message: `project "Web", environments "Production"`.
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let parts: Vec<String> = self
             .0
             .iter()

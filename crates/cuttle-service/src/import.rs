@@ -14,6 +14,7 @@ use cuttle_engine::archive::Limits;
 use crate::access::Access;
 use crate::audit::{Audit, Outcome};
 use crate::error::{Error, ErrorKind, Message, Result};
+use crate::gate::Gate;
 use crate::plan::{Fingerprint, SavedPlan, sources_digest};
 use crate::request::{ApplyPlan, Import, ImportSource};
 use crate::{Progress, Session};
@@ -143,9 +144,13 @@ impl Session {
     ) -> Result<Imported> {
         self.serves(&request.instance)?;
         request.check()?;
-        // Imports through the API, with permissions per document, arrive with migrations as
-        // tasks; until then only whoever may do everything imports.
-        access.require(Permission::AdministerSystem, "import")?;
+        // Importing at all; then each write the plan makes, in its scope (see `gate`).
+        access.require(Permission::ImportData, "import")?;
+        let groups = if crate::gate::needs_checks(access) {
+            Some(self.project_groups()?)
+        } else {
+            None
+        };
         let digest = if request.dry_run || expected.is_some() {
             Some(sources_digest(request)?)
         } else {
@@ -167,15 +172,33 @@ impl Session {
             ..request.options()
         };
         let mut fingerprint = Fingerprint::new(sink, expected.map(|p| &p.parts));
+        let mut gate = Gate::new(&mut fingerprint, access, groups);
         let result = cuttle_engine::import::import(
             &mut self.instance,
             &sources,
             password,
             &options,
-            &mut fingerprint,
+            &mut gate,
             progress,
         )
         .map_err(Error::from);
+        let refused = std::mem::take(&mut gate.refused);
+        let result = match (result, refused.is_empty()) {
+            (Err(_), false) => {
+                let n = refused.len();
+                Err(Error {
+                    blockers: refused,
+                    ..Error::new(
+                        ErrorKind::Forbidden,
+                        format!(
+                            "{} may not make {n} of the import's writes (listed): nothing was written",
+                            access.actor().name()
+                        ),
+                    )
+                })
+            }
+            (result, _) => result,
+        };
         let result = match (result, fingerprint.stale.take()) {
             (Err(_), Some(parts)) => {
                 let shown = parts.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
@@ -263,6 +286,30 @@ impl Session {
         let mut preview = Preview::default();
         preview.summary = self.import(&request, password, access, &mut preview, progress)?;
         Ok(preview)
+    }
+}
+
+impl Session {
+    /// Each project of the instance, with its group.
+    fn project_groups(&mut self) -> Result<std::collections::HashMap<String, Option<String>>> {
+        let mut read = self.instance.store().read()?;
+        let mut projects = Vec::new();
+        read.scan(cuttle_domain::Collection::Projects, None, &mut |doc| {
+            projects.push(doc);
+            Ok(())
+        })?;
+        let mut groups = std::collections::HashMap::with_capacity(projects.len());
+        for doc in &projects {
+            let value = cuttle_instance::documents::show(&mut *read, doc)?;
+            let name = value.get("name").and_then(serde_json::Value::as_str);
+            let group = value
+                .get("projectGroup")
+                .and_then(serde_json::Value::as_str);
+            if let Some(name) = name {
+                groups.insert(name.to_owned(), group.map(str::to_owned));
+            }
+        }
+        Ok(groups)
     }
 }
 

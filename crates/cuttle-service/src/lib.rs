@@ -35,6 +35,7 @@ pub mod tasks;
 
 mod documents;
 mod export;
+mod gate;
 mod import;
 mod instances;
 mod sample;
