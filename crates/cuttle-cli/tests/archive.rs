@@ -426,9 +426,7 @@ fn an_existing_archive_keeps_its_salt(world: &World) {
     assert_ne!(rekeyed, fresh, "--rekey: a new salt");
     with("another password", &tar, &[]).success();
     assert_eq!(read(&tar), rekeyed, "the archive's salt is kept");
-    for gz in ["a.tgz", "b.tgz"] {
-        std::fs::write(work.path().join(gz), gzip(&rekeyed)).unwrap();
-    }
+    std::fs::write(work.path().join("a.tgz"), gzip(&rekeyed)).unwrap();
     with("another password", &work.path().join("a.tgz"), &[]).success();
     assert_eq!(
         gunzip(&read(&work.path().join("a.tgz"))),
@@ -454,12 +452,26 @@ fn an_existing_archive_keeps_its_salt(world: &World) {
     std::fs::write(&tiny, "not a tar\n").unwrap();
     export_archive(world, "src", &tiny, &[]).failure().code(1);
     assert_eq!(std::fs::read_to_string(&tiny).unwrap(), "not a tar\n");
+    let folder = work.path().join("folder.tar");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("kept.txt"), "kept\n").unwrap();
+    let out = export_archive(world, "src", &folder, &[]).failure().code(1);
+    assert!(
+        stderr(&out).contains("is not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        names_in(&folder),
+        ["kept.txt"],
+        "a folder is left as it was"
+    );
     assert_eq!(
         names_in(work.path()),
         [
             "a.tar",
             "a.tgz",
-            "b.tgz",
+            "folder.tar",
             "notes.tar",
             "other.tar",
             "tiny.tar"
@@ -695,8 +707,18 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
     let mut padded = read(&tar);
     padded.extend_from_slice(&[0u8; 1024]);
     std::fs::write(&copy, &padded).unwrap();
-    // (The padded archive imports as the same plan: only its bytes changed.)
-    import_archives(world, "dst2", &[&copy], &["--dry-run"]).success();
+    // (The padded archive plans the same: only its bytes changed.)
+    let padded_plan = work.path().join("padded-plan.json");
+    import_archives(
+        world,
+        "dst2",
+        &[&copy],
+        &["--dry-run", "--save-plan", utf8(&padded_plan)],
+    )
+    .success();
+    let load = |file: &Path| -> Value { serde_json::from_slice(&read(file)).unwrap() };
+    assert_eq!(load(&padded_plan)["parts"], load(&plan2)["parts"]);
+    assert_ne!(load(&padded_plan)["sources"], load(&plan2)["sources"]);
     let out = apply_plan(world, "dst2", &plan2).failure().code(1);
     assert!(
         stderr(&out).contains("a source changed since the preview"),
@@ -945,10 +967,10 @@ fn hostile_archives_are_refused_and_change_nothing(world: &World) {
             "a file climbing out from inside a folder",
             "up-inside.tar",
             corpus.with(|t| {
-                t.file(b"environments/../../escape.json", &document);
+                t.file(b"environments/../../../escape.json", &document);
             }),
             says(&[
-                &quoted("environments/../../escape.json"),
+                &quoted("environments/../../../escape.json"),
                 "goes up a folder",
             ]),
         ),
@@ -956,9 +978,9 @@ fn hostile_archives_are_refused_and_change_nothing(world: &World) {
             "a folder climbing out",
             "up-folder.tar",
             corpus.with(|t| {
-                t.header(b"../outside/", b'5', 0, b"");
+                t.header(b"../../outside/", b'5', 0, b"");
             }),
-            says(&[&quoted("../outside/"), "goes up a folder"]),
+            says(&[&quoted("../../outside/"), "goes up a folder"]),
         ),
         (
             "an absolute path",
@@ -1086,15 +1108,6 @@ fn hostile_archives_are_refused_and_change_nothing(world: &World) {
             says(&[&quoted(&twice), "is in the archive twice"]),
         ),
         (
-            "a file, then a folder of that name",
-            "file-then-folder.tar",
-            corpus.with(|t| {
-                t.file(b"zz-extra", b"{}\n")
-                    .file(b"zz-extra/a.json", b"{}\n");
-            }),
-            says(&[&quoted("zz-extra/a.json"), "is in the archive twice"]),
-        ),
-        (
             "files in a folder, then a file of its name",
             "folder-then-file.tar",
             corpus.with(|t| {
@@ -1152,7 +1165,8 @@ fn hostile_archives_are_refused_and_change_nothing(world: &World) {
             "a size larger than the data, before other entries",
             "lying.tar",
             lying,
-            says(&["damaged or truncated"]),
+            // The entries it swallows are its data, which no document is.
+            says(&["environments/lying.json", "not valid JSON"]),
         ),
         (
             "a tar cut in the middle",
@@ -1169,16 +1183,6 @@ fn hostile_archives_are_refused_and_change_nothing(world: &World) {
                 let mut bytes = t.cut();
                 bytes.extend_from_slice(&header(b"environments/next.json", b'0', 3, b"")[..200]);
                 bytes
-            },
-            says(&["truncated"]),
-        ),
-        (
-            "a tar without its end",
-            "no-end.tar",
-            {
-                let mut t = RawTar::default();
-                t.files(&corpus.files);
-                t.cut()
             },
             says(&["truncated"]),
         ),
@@ -1206,7 +1210,12 @@ fn hostile_archives_are_refused_and_change_nothing(world: &World) {
             b"hello\n".to_vec(),
             says(&["damaged or truncated"]),
         ),
-        ("an empty file", "empty.tar", Vec::new(), says(&[])),
+        (
+            "an empty file",
+            "empty.tar",
+            Vec::new(),
+            says(&["is empty, or not a tar archive"]),
+        ),
         (
             "a manifest instead of an archive",
             "manifest.tar",
@@ -1260,7 +1269,11 @@ fn compression_bombs_are_refused(world: &World) {
         ],
     );
     let many = bomb(&[60 << 20; 5]);
-    assert!(many.len() < 1 << 20, "{} bytes", many.len());
+    assert!(
+        many.len() as u64 * 100 < 256 << 20,
+        "small enough that 256 MiB is its limit: {} bytes",
+        many.len()
+    );
     corpus.refused(
         "300 MiB of zeros in entries of 60 MiB",
         "bomb.tgz",
@@ -1329,7 +1342,7 @@ fn hostile_directories_fail_the_same_way_archived(world: &World) {
                 )
                 .unwrap();
             },
-            &["manifest.json", "99"],
+            &["format version 99", "newer Cuttle"],
         ),
     ];
     let (environment, _) = corpus.environment();
@@ -1356,12 +1369,128 @@ fn hostile_directories_fail_the_same_way_archived(world: &World) {
         )
         .unwrap();
         let by_archive = corpus.refused_file(what, &archive, says);
+        // (But for the line and column of the problem: see
+        // `an_archived_problem_has_its_line_and_column`.)
         assert_eq!(
-            by_archive,
-            by_directory.replace(utf8(&dir), utf8(&archive)),
+            without_positions(&by_archive),
+            without_positions(&by_directory.replace(utf8(&dir), utf8(&archive))),
             "{what}: the same message"
         );
     }
+}
+
+/// `text` without the `:LINE:COLUMN` that follows a `.json` file's name.
+fn without_positions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(".json:") {
+        out.push_str(&rest[..at + 5]);
+        rest = &rest[at + 5..];
+        let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let line = digits(&rest[1..]);
+        if line > 0 && rest[1 + line..].starts_with(':') {
+            let column = digits(&rest[2 + line..]);
+            if column > 0 {
+                rest = &rest[2 + line + column..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known bugs: these tests fail until the product is fixed (each says what it expects).
+
+/// A problem found in an archived export has its line and column, as for the directory (the
+/// service finds them in the unpacked file that the message names inside the archive).
+fn an_archived_problem_has_its_line_and_column(world: &World) {
+    let corpus = Corpus::new(world);
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("export");
+    copy_tree(corpus.good.path(), &dir);
+    std::fs::write(
+        dir.join("environments/unknown.json"),
+        "{\"name\": \"Unknown\", \"padding\": 1}\n",
+    )
+    .unwrap();
+    let by_directory = stderr(&world.import("dst", &[&dir], &[]).failure().code(1));
+    assert!(
+        by_directory.contains("environments/unknown.json:1:32: "),
+        "{by_directory}"
+    );
+    let archive = root.path().join("export.tar");
+    cuttle_engine::archive::write_file(&dir, &archive, cuttle_engine::archive::Compression::None)
+        .unwrap();
+    let by_archive = corpus.refused_file("an unknown field", &archive, &["unknown field"]);
+    assert!(
+        by_archive.contains("export.tar/environments/unknown.json:1:32: "),
+        "the line and column, as for the directory:\n{by_archive}"
+    );
+}
+
+/// An entry that puts a file inside an earlier file (`zz-extra`, then `zz-extra/a.json`) is
+/// refused as the same path twice, naming the entry, like the reverse order.
+fn a_file_then_a_folder_of_its_name_names_the_entry(world: &World) {
+    let corpus = Corpus::new(world);
+    let bytes = corpus.with(|t| {
+        t.file(b"zz-extra", b"{}\n")
+            .file(b"zz-extra/a.json", b"{}\n");
+    });
+    corpus.refused(
+        "a file, then a folder of that name",
+        "file-then-folder.tar",
+        &bytes,
+        &[&quoted("zz-extra/a.json"), "is in the archive twice"],
+    );
+}
+
+/// A plain tar cut where an entry starts (a download cut at a block boundary) is refused as
+/// truncated: the end-of-archive blocks the writer always writes are required, so no document
+/// is silently lost.
+fn a_tar_cut_where_an_entry_starts_is_refused(world: &World) {
+    world.create_instance("src");
+    world
+        .put("src", "environments", &json!({"name": "Production"}))
+        .success();
+    world
+        .put(
+            "src",
+            "users",
+            &json!({"username": "zz-last", "displayName": "Last of all"}),
+        )
+        .success();
+    let work = TempDir::new().unwrap();
+    let whole = work.path().join("whole.tar");
+    export_archive(world, "src", &whole, &[]).success();
+    let bytes = read(&whole);
+    let all = entries(&bytes);
+    let (last, _, _) = all.last().unwrap();
+    assert!(last.starts_with("users/zz-last"), "{last}");
+    // Where the last entry's header starts.
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let cut = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().raw_header_position())
+        .last()
+        .unwrap() as usize;
+    let file = work.path().join("cut.tar");
+    std::fs::write(&file, &bytes[..cut]).unwrap();
+
+    world.create_instance("dst");
+    let before = world.contents("dst");
+    let out = import_archives(world, "dst", &[&file], &[]);
+    let missing = world.list("dst", "users", None);
+    assert_eq!(
+        out.get_output().status.code(),
+        Some(1),
+        "a truncated archive is refused; got status {:?}, users now {missing:?}:\n{}",
+        out.get_output().status.code(),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
+    assert_eq!(world.contents("dst"), before);
 }
 
 both_backends!(
@@ -1373,4 +1502,7 @@ both_backends!(
     hostile_archives_are_refused_and_change_nothing,
     compression_bombs_are_refused,
     hostile_directories_fail_the_same_way_archived,
+    an_archived_problem_has_its_line_and_column,
+    a_file_then_a_folder_of_its_name_names_the_entry,
+    a_tar_cut_where_an_entry_starts_is_refused,
 );

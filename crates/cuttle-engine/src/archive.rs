@@ -330,6 +330,9 @@ fn unpack_from(
     let mut seen: HashSet<String> = HashSet::new();
     let mut unpacked = Unpacked::default();
     let mut entries_seen = 0u64;
+    // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
+    // at an entry's first byte would lose (and the reader take for the end).
+    let mut last_end = 0u64;
     for entry in archive.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
         entries_seen += 1;
@@ -350,6 +353,8 @@ fn unpack_from(
             entry: name.clone(),
             what: what.to_owned(),
         };
+        let stored = entry.header().entry_size().map_err(damaged)?;
+        last_end = entry.raw_file_position() + stored.div_ceil(512) * 512;
         let kind = entry.header().entry_type();
         let directory = match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => false,
@@ -376,8 +381,15 @@ fn unpack_from(
             return Err(refuse("is in the archive twice (which copy is meant?)"));
         }
         let path = into.join(&relative);
+        // A folder where an earlier entry is a file (or the reverse) is the same path twice.
+        let twice = |e: io::Error, at: &Path| match e.kind() {
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
+                refuse("is in the archive twice (as a file and a folder)")
+            }
+            _ => ArchiveError::io(at, e),
+        };
         if directory {
-            std::fs::create_dir_all(&path).map_err(|e| ArchiveError::io(&path, e))?;
+            std::fs::create_dir_all(&path).map_err(|e| twice(e, &path))?;
             continue;
         }
         let size = entry.header().size().map_err(damaged)?;
@@ -393,18 +405,13 @@ fn unpack_from(
             )));
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| ArchiveError::io(parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| twice(e, parent))?;
         }
         let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
-                    refuse("is in the archive twice (as a file and a folder)")
-                }
-                _ => ArchiveError::io(&path, e),
-            })?;
+            .map_err(|e| twice(e, &path))?;
         let copied = io::copy(&mut (&mut entry).take(size), &mut out).map_err(damaged)?;
         if copied != size {
             return Err(invalid(format!(
@@ -414,8 +421,18 @@ fn unpack_from(
         unpacked.files += 1;
         unpacked.bytes += size;
     }
-    // Whatever follows the end of the archive is read too: a compressed stream must end well.
     let mut rest = archive.into_inner();
+    // The reader stops at a zero block, or at the end of the input where a header would be: the
+    // latter is an archive cut short (the writer always ends with zero blocks).
+    if rest.read < last_end + 512 {
+        return Err(invalid(if entries_seen == 0 {
+            "is empty, or not a tar archive".into()
+        } else {
+            "is truncated: it ends where an entry would begin, without the end-of-archive blocks"
+                .into()
+        }));
+    }
+    // Whatever follows the end of the archive is read too: a compressed stream must end well.
     io::copy(&mut (&mut rest).take(budget), &mut io::sink()).map_err(damaged)?;
     Ok(unpacked)
 }

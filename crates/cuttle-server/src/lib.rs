@@ -23,6 +23,7 @@ mod migrations;
 pub mod openapi;
 mod problem;
 mod routes;
+mod script;
 mod state;
 mod tasks;
 mod tls;

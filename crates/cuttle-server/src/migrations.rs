@@ -792,3 +792,17 @@ pub(crate) async fn events(
     );
     Ok(response)
 }
+
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/script", tag = "migrations", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The task's id")),
+    responses((status = 200, description = "The `cuttle` command line and the `curl` calls that do what the task does; secrets from the environment, never written out", body = crate::script::Script),
+        (status = 401, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem),
+        (status = 404, body = crate::problem::Problem)))]
+pub(crate) async fn script(
+    Shared(state): Shared<Api>,
+    caller: Caller,
+    TaskId(id): TaskId,
+) -> Result<axum::Json<crate::script::Script>, ApiError> {
+    let task = current(&state, caller, id).await?;
+    Ok(axum::Json(crate::script::script(&task, state.instance())))
+}

@@ -33,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         crate::migrations::backup,
         crate::migrations::plan,
         crate::migrations::events,
+        crate::migrations::script,
     ),
     components(schemas(crate::problem::Problem, crate::routes::IfNoneMatch)),
     modifiers(&Bearer),

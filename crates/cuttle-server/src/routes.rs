@@ -49,6 +49,7 @@ pub(crate) fn router(state: Api, options: &crate::Options) -> Router {
         .route("/tasks/{id}/backup", get(migrations::backup))
         .route("/tasks/{id}/plan", get(migrations::plan))
         .route("/tasks/{id}/events", get(migrations::events))
+        .route("/tasks/{id}/script", get(migrations::script))
         // Every route above answers within the request timeout (a download's or an event
         // stream's body follows its answer); an upload takes as long as its body takes to come.
         .layer(TimeoutLayer::with_status_code(

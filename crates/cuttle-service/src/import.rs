@@ -182,6 +182,10 @@ impl Session {
             progress,
         )
         .map_err(Error::from);
+        let result = result.map_err(|mut e| {
+            position_archived(&mut e, &sources);
+            e
+        });
         let refused = std::mem::take(&mut gate.refused);
         let result = match (result, refused.is_empty()) {
             (Err(_), false) => {
@@ -286,6 +290,42 @@ impl Session {
         let mut preview = Preview::default();
         preview.summary = self.import(&request, password, access, &mut preview, progress)?;
         Ok(preview)
+    }
+}
+
+/// Adds the line and column to each problem found in an archive's file (the engine finds them
+/// for a file at the path it shows, and an archive's shows the archive, then the entry).
+fn position_archived(error: &mut Error, sources: &Sources) {
+    let Sources::Directories(directories) = sources else {
+        return;
+    };
+    for problem in error.problems.iter_mut().filter(|p| p.line.is_none()) {
+        let Some(origin) = &problem.origin else {
+            continue;
+        };
+        let found = directories.iter().find_map(|d| {
+            let label = d.label.as_ref()?;
+            Some(
+                d.directory
+                    .join(origin.strip_prefix(label.as_str())?.strip_prefix('/')?),
+            )
+        });
+        let Some(file) = found.filter(|f| f.extension().is_some_and(|e| e == "json")) else {
+            continue;
+        };
+        let text = match std::fs::metadata(&file) {
+            Ok(meta) if meta.is_file() && meta.len() <= cuttle_engine::reader::MAX_FILE => {
+                std::fs::read_to_string(&file).ok()
+            }
+            _ => None,
+        };
+        if let Some(position) = text
+            .as_deref()
+            .and_then(|t| cuttle_engine::jsonpos::locate(t, &problem.path.pointer()))
+        {
+            problem.line = Some(position.line as u64);
+            problem.column = Some(position.column as u64);
+        }
     }
 }
 
