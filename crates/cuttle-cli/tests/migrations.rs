@@ -111,6 +111,26 @@ fn an_export_travels_as_an_archive_and_its_plan_is_applied_exactly(world: &World
         std::fs::read(&file).unwrap() == archive,
         "the command line's archive differs from the API's"
     );
+    // The task's script: its command line, run in a shell, makes the same bytes again; its curl
+    // calls take the password and the key from the environment.
+    let script = get(&source, &format!("/tasks/{}/script", first["id"]), &ka).json();
+    let line = script["commandLine"].as_str().unwrap();
+    assert_eq!(
+        line,
+        "cuttle export --instance a --archive export.tar --password-env CUTTLE_PASSWORD"
+    );
+    let shell = tempfile::tempdir().unwrap();
+    assert!(world.shell(line, shell.path()).success());
+    assert!(
+        std::fs::read(shell.path().join("export.tar")).unwrap() == archive,
+        "the script's archive differs from the task's"
+    );
+    let curl = script["curl"].to_string();
+    assert!(
+        curl.contains("$CUTTLE_PASSWORD") && curl.contains("$CUTTLE_API_KEY"),
+        "{curl}"
+    );
+    assert!(!curl.contains(common::PASSWORD), "{curl}");
     let (gzipped_task, gzipped) = export_task(&source, &ka, json!({"compression": "gzip"}));
     assert_eq!(gzipped[..2], [0x1f, 0x8b]);
     assert_eq!(
@@ -604,6 +624,30 @@ fn tasks_are_authorised(world: &World) {
     assert_problem(&reply, 403, "forbidden");
     let reply = get(&server, "/tasks/999999", &admin);
     assert_problem(&reply, 404, "not-found");
+    // A task refused at its start is not recorded (nothing stays queued), whatever refused it.
+    for task in [
+        json!({"kind": "import", "password": common::PASSWORD, "uploads": ["nothing"]}),
+        json!({"kind": "export", "password": common::PASSWORD, "base": 999999}),
+    ] {
+        let reply = call(
+            &server,
+            "POST",
+            "/tasks",
+            Some(&admin),
+            Some(&task.to_string()),
+            &[],
+        );
+        assert_problem(&reply, 404, "not-found");
+    }
+    let listed = get(&server, "/tasks", &admin).json();
+    assert!(
+        listed["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "succeeded"),
+        "{listed}"
+    );
     // A password is never recorded.
     let id = start(
         &server,

@@ -16,7 +16,7 @@ use cuttle_domain::access::Permission;
 use cuttle_engine::archive::{Compression, Limits};
 use cuttle_engine::closure::Ignore;
 use cuttle_engine::format::InlineScripts;
-use cuttle_service::request::{Export, PartialExport, PasswordSource};
+use cuttle_service::request::{Export, Output, PartialExport, PasswordSource};
 use cuttle_service::tasks::{Task, TaskKind};
 use cuttle_service::{Error, ErrorKind, SavedPlan};
 use futures_util::StreamExt;
@@ -393,12 +393,20 @@ pub(crate) async fn start(
                 }
                 _ => None,
             };
-            let task = session.record_task(Task::new(kind, access, options))?;
-            let id = task.id;
-            let work = match request {
+            // Everything that can be refused is, before the task is recorded.
+            let (base, compression) = match &request {
+                TaskRequest::Export(r) => (r.base, r.compression),
+                TaskRequest::PartialExport(r) => (r.base, r.compression),
+                _ => (None, Compression::None),
+            };
+            let base = base
+                .map(|b| tasks::base_archive(&shared.tasks, b))
+                .transpose()?;
+            let placeholder = || Output::Archive(PathBuf::new());
+            let mut work = match request {
                 TaskRequest::Export(r) => Work::Export(Export {
                     instance: shared.instance().to_owned(),
-                    output: tasks::export_output(&shared.tasks, id, r.compression, r.base)?,
+                    output: placeholder(),
                     clean: false,
                     no_prune: false,
                     rekey: false,
@@ -409,7 +417,7 @@ pub(crate) async fn start(
                 }),
                 TaskRequest::PartialExport(r) => Work::PartialExport(PartialExport {
                     instance: shared.instance().to_owned(),
-                    output: tasks::export_output(&shared.tasks, id, r.compression, r.base)?,
+                    output: placeholder(),
                     projects: r.projects,
                     project_groups: r.project_groups,
                     ignore: r.ignore,
@@ -446,6 +454,8 @@ pub(crate) async fn start(
                 },
                 TaskRequest::Backup(_) => Work::Backup,
             };
+            let mut task = session.record_task(Task::new(kind, access, options))?;
+            let id = task.id;
             let mut entry = cuttle_service::audit::Audit::new(
                 access.actor(),
                 &format!("task-{}-start", kind.name()),
@@ -453,15 +463,32 @@ pub(crate) async fn start(
             );
             entry.key = Some(format!("task {id}"));
             session.record(&[entry])?;
-            shared.tasks.queue(
-                task.clone(),
-                Job {
-                    id,
-                    work,
-                    password: password.map(|p| p.0),
-                    access: access.clone(),
-                },
-            )?;
+            // The task's archive, in its folder (an earlier one copied there first).
+            let placed = match &mut work {
+                Work::Export(Export { output, .. })
+                | Work::PartialExport(PartialExport { output, .. }) => {
+                    tasks::export_output(&shared.tasks, id, compression, base.as_deref())
+                        .map(|placed| *output = placed)
+                }
+                _ => Ok(()),
+            };
+            let queued = placed.and_then(|()| {
+                shared.tasks.queue(
+                    task.clone(),
+                    Job {
+                        id,
+                        work,
+                        password: password.map(|p| p.0),
+                        access: access.clone(),
+                    },
+                )
+            });
+            if let Err(error) = queued {
+                // Recorded, and never to run: it ends here.
+                task.end(Err(&error));
+                let _ = session.update_task(&task);
+                return Err(error);
+            }
             Ok(task)
         })
         .await?;

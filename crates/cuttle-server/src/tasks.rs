@@ -579,13 +579,29 @@ fn under_root(roots: &[PathBuf], directory: &Path) -> Result<PathBuf, Error> {
     }
 }
 
-/// The archive of an export task: in its folder, compressed as asked; an earlier export task's
-/// archive copied there first, so that its salt is kept and unchanged data gives the same bytes.
+/// The archive of an earlier export task, to seed a new one with (its salt kept).
+pub(crate) fn base_archive(tasks: &Tasks, base: i64) -> Result<PathBuf, Error> {
+    ["export.tar", "export.tar.gz"]
+        .iter()
+        .map(|n| tasks.folder(base).join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "task {base} has no export archive on this server (archives last as long as the server runs)"
+                ),
+            )
+        })
+}
+
+/// The archive of an export task: in its folder, compressed as asked; an earlier archive copied
+/// there first, so that its salt is kept and unchanged data gives the same bytes.
 pub(crate) fn export_output(
     tasks: &Tasks,
     id: i64,
     compression: Compression,
-    base: Option<i64>,
+    base: Option<&Path>,
 ) -> Result<Output, Error> {
     let folder = tasks.folder(id);
     std::fs::create_dir_all(&folder).map_err(|e| io_error(&folder, e))?;
@@ -595,17 +611,7 @@ pub(crate) fn export_output(
     };
     let file = folder.join(name);
     if let Some(base) = base {
-        let earlier = ["export.tar", "export.tar.gz"]
-            .iter()
-            .map(|n| tasks.folder(base).join(n))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("task {base} has no export archive on this server (archives last as long as the server runs)"),
-                )
-            })?;
-        std::fs::copy(&earlier, &file).map_err(|e| io_error(&file, e))?;
+        std::fs::copy(base, &file).map_err(|e| io_error(&file, e))?;
     }
     Ok(Output::Archive(file))
 }
