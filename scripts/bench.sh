@@ -56,7 +56,8 @@
 # output of every command to $OUT/logs/.
 #
 # Environment:
-#   BENCHES  which benchmarks (default "export import"; "server" runs scripts/bench-server.sh)
+#   BENCHES  which benchmarks (default "export import"; "server" runs scripts/bench-server.sh,
+#            "migrations" scripts/bench-migrations.sh: an import over HTTP against the command line)
 #   SIZES    sample sizes (default "medium large"; small | medium | large)
 #   RUNS     runs per command (default 3; the median is reported)
 #   WARMUP   unrecorded rounds first (default 1): the first writes into a fresh area of the disk
@@ -108,8 +109,13 @@ die() {
 }
 
 for one in $BENCHES; do
-    case $one in export | import | server) ;; *) die "unknown benchmark ${one@Q} in BENCHES (export, import, server)" ;; esac
+    case $one in export | import | server | migrations) ;; *) die "unknown benchmark ${one@Q} in BENCHES (export, import, server, migrations)" ;; esac
 done
+# An import over HTTP against the same from the command line: a script of its own.
+if [[ " $BENCHES " == *" migrations "* ]]; then
+    OUT=$OUT BACKENDS=$BACKENDS SIZE=${SIZES##* } RUNS=${RUNS:-3} bash "$(dirname "$0")/bench-migrations.sh"
+    BENCHES=${BENCHES//migrations/}
+fi
 # The server's load benchmark is a script of its own (wrk, nginx, pgbench).
 if [[ " $BENCHES " == *" server "* ]]; then
     OUT=$OUT BACKENDS=$BACKENDS SIZE=${SIZES%% *} bash "$(dirname "$0")/bench-server.sh"

