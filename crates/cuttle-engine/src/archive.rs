@@ -120,6 +120,8 @@ impl ArchiveError {
 pub struct Unpacked {
     pub files: u64,
     pub bytes: u64,
+    /// Whether it holds an export's manifest at its root.
+    pub manifest: bool,
 }
 
 /// Writes the regular files under `directory` as a deterministic archive to `out`. Anything else
@@ -276,6 +278,20 @@ impl<R: Read> Read for Counted<R> {
 /// (it is created; on an error, whatever was unpacked stays for the caller to remove with the
 /// temporary folder it lives in).
 pub fn unpack(archive: &Path, into: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
+    read_archive(archive, Some(into), limits)
+}
+
+/// Reads the archive `archive` through, as [`unpack`] does, writing nothing: whatever `unpack`
+/// would refuse, this refuses (an upload is checked so before it is kept).
+pub fn check(archive: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
+    read_archive(archive, None, limits)
+}
+
+fn read_archive(
+    archive: &Path,
+    into: Option<&Path>,
+    limits: &Limits,
+) -> Result<Unpacked, ArchiveError> {
     let label = archive.display().to_string();
     let meta = std::fs::metadata(archive).map_err(|e| ArchiveError::io(archive, e))?;
     if !meta.is_file() {
@@ -295,7 +311,9 @@ pub fn unpack(archive: &Path, into: &Path, limits: &Limits) -> Result<Unpacked, 
         magic[..n].copy_from_slice(&head[..n]);
         magic == [0x1f, 0x8b]
     };
-    std::fs::create_dir(into).map_err(|e| ArchiveError::io(into, e))?;
+    if let Some(into) = into {
+        std::fs::create_dir(into).map_err(|e| ArchiveError::io(into, e))?;
+    }
     if gzip {
         unpack_from(
             flate2::bufread::GzDecoder::new(file),
@@ -312,7 +330,7 @@ pub fn unpack(archive: &Path, into: &Path, limits: &Limits) -> Result<Unpacked, 
 fn unpack_from(
     reader: impl Read,
     label: &str,
-    into: &Path,
+    into: Option<&Path>,
     limits: &Limits,
     budget: u64,
 ) -> Result<Unpacked, ArchiveError> {
@@ -328,6 +346,8 @@ fn unpack_from(
         read: 0,
     });
     let mut seen: HashSet<String> = HashSet::new();
+    let mut files: HashSet<PathBuf> = HashSet::new();
+    let mut folders: HashSet<PathBuf> = HashSet::new();
     let mut unpacked = Unpacked::default();
     let mut entries_seen = 0u64;
     // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
@@ -380,18 +400,36 @@ fn unpack_from(
         if !seen.insert(key) {
             return Err(refuse("is in the archive twice (which copy is meant?)"));
         }
-        let path = into.join(&relative);
-        // A folder where an earlier entry is a file (or the reverse) is the same path twice.
-        let twice = |e: io::Error, at: &Path| match e.kind() {
-            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
-                refuse("is in the archive twice (as a file and a folder)")
-            }
-            _ => ArchiveError::io(at, e),
-        };
+        // A folder where an entry is a file (or the reverse) is the same path twice.
+        let mut ancestors = relative
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty());
+        if ancestors.any(|a| files.contains(a))
+            || (directory && files.contains(&relative))
+            || (!directory && folders.contains(&relative))
+        {
+            return Err(refuse("is in the archive twice (as a file and a folder)"));
+        }
+        folders.extend(
+            relative
+                .ancestors()
+                .skip(usize::from(!directory))
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(Path::to_owned),
+        );
+        let path = into.map(|into| into.join(&relative));
+        let failed = |e: io::Error, at: &Path| ArchiveError::io(at, e);
         if directory {
-            std::fs::create_dir_all(&path).map_err(|e| twice(e, &path))?;
+            if let Some(path) = &path {
+                std::fs::create_dir_all(path).map_err(|e| failed(e, path))?;
+            }
             continue;
         }
+        if relative == Path::new(crate::format::MANIFEST) {
+            unpacked.manifest = true;
+        }
+        files.insert(relative);
         let size = entry.header().size().map_err(damaged)?;
         if size > crate::reader::MAX_FILE {
             return Err(refuse(&format!(
@@ -404,15 +442,20 @@ fn unpack_from(
                 "unpacks to more than {budget} bytes, more than an archive of its size may (a compression bomb, or an archive larger than this server takes)"
             )));
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| twice(e, parent))?;
-        }
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| twice(e, &path))?;
-        let copied = io::copy(&mut (&mut entry).take(size), &mut out).map_err(damaged)?;
+        let copied = match &path {
+            Some(path) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| failed(e, parent))?;
+                }
+                let mut out = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .map_err(|e| failed(e, path))?;
+                io::copy(&mut (&mut entry).take(size), &mut out).map_err(damaged)?
+            }
+            None => io::copy(&mut (&mut entry).take(size), &mut io::sink()).map_err(damaged)?,
+        };
         if copied != size {
             return Err(invalid(format!(
                 "is truncated: entry {name:?} says it holds {size} bytes and holds {copied}"
@@ -507,5 +550,70 @@ mod tests {
             assert_eq!(std::fs::read(into.join(&long)).unwrap(), b"long");
             std::fs::remove_file(&file).unwrap();
         }
+    }
+
+    #[test]
+    fn checking_refuses_what_unpacking_refuses() {
+        let scratch = tempfile::tempdir().unwrap();
+        let tar_of = |entries: &[(&str, tar::EntryType)]| {
+            let mut builder = tar::Builder::new(Vec::new());
+            for (name, kind) in entries {
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(*kind);
+                header.set_size(if *kind == tar::EntryType::Directory {
+                    0
+                } else {
+                    2
+                });
+                header.set_mode(0o644);
+                let data: &[u8] = if *kind == tar::EntryType::Directory {
+                    b""
+                } else {
+                    b"{}"
+                };
+                builder.append_data(&mut header, name, data).unwrap();
+            }
+            builder.into_inner().unwrap()
+        };
+        let file = tar::EntryType::Regular;
+        let folder = tar::EntryType::Directory;
+        let cases: [&[(&str, tar::EntryType)]; 4] = [
+            &[("a", file), ("a/b", file)],
+            &[("a/b", file), ("a", file)],
+            &[("a", file), ("a", folder)],
+            &[("a", folder), ("a", file)],
+        ];
+        for (n, entries) in cases.iter().enumerate() {
+            let path = scratch.path().join(format!("{n}.tar"));
+            std::fs::write(&path, tar_of(entries)).unwrap();
+            let checked = check(&path, &Limits::default()).unwrap_err();
+            assert!(
+                checked.to_string().contains("twice"),
+                "{entries:?}: {checked}"
+            );
+            let unpacked = unpack(
+                &path,
+                &scratch.path().join(n.to_string()),
+                &Limits::default(),
+            )
+            .unwrap_err();
+            assert_eq!(checked.to_string(), unpacked.to_string(), "{entries:?}");
+        }
+        let path = scratch.path().join("good.tar");
+        std::fs::write(
+            &path,
+            tar_of(&[
+                ("d", folder),
+                ("d/x.json", file),
+                (crate::format::MANIFEST, file),
+            ]),
+        )
+        .unwrap();
+        let checked = check(&path, &Limits::default()).unwrap();
+        assert!(checked.manifest);
+        assert_eq!(
+            checked,
+            unpack(&path, &scratch.path().join("good"), &Limits::default()).unwrap()
+        );
     }
 }

@@ -208,41 +208,31 @@ pub(crate) async fn upload(
     let path = folder.join(format!("{id}.archive"));
     // The body to a file, as it arrives, under the limit: never held whole in memory.
     let written = receive(body, &path).await;
-    let bytes = match written {
-        Ok(bytes) => bytes,
+    let (bytes, sha256) = match written {
+        Ok(received) => received,
         Err(error) => {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(error);
         }
     };
-    // Unpacked once now, to refuse a hostile or damaged archive at once (and again by the
-    // import, from the same bytes).
+    // Read through once now (nothing written), to refuse a hostile or damaged archive at once;
+    // the import unpacks the same bytes.
     let checked = path.clone();
-    let check = tokio::task::spawn_blocking(move || -> Result<(u64, String), Error> {
-        let scratch = tempfile::Builder::new()
-            .prefix(".check-")
-            .tempdir_in(checked.parent().unwrap_or(&checked))
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    let check = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
         let unpacked =
-            cuttle_engine::archive::unpack(&checked, &scratch.path().join("x"), &Limits::default())
-                .map_err(|e| {
-                    let kind = if e.is_hostile() {
-                        ErrorKind::Archive
-                    } else {
-                        ErrorKind::Io
-                    };
-                    Error::new(
-                        kind,
-                        e.to_string()
-                            .replace(&checked.display().to_string(), "the upload"),
-                    )
-                })?;
-        if !scratch
-            .path()
-            .join("x")
-            .join(cuttle_engine::format::MANIFEST)
-            .is_file()
-        {
+            cuttle_engine::archive::check(&checked, &Limits::default()).map_err(|e| {
+                let kind = if e.is_hostile() {
+                    ErrorKind::Archive
+                } else {
+                    ErrorKind::Io
+                };
+                let said = e
+                    .to_string()
+                    .replace(&format!("archive {}", checked.display()), "the upload")
+                    .replace(&checked.display().to_string(), "the upload");
+                Error::new(kind, said)
+            })?;
+        if !unpacked.manifest {
             return Err(Error::new(
                 ErrorKind::Archive,
                 format!(
@@ -251,12 +241,11 @@ pub(crate) async fn upload(
                 ),
             ));
         }
-        let digest = sha256_file(&checked)?;
-        Ok((unpacked.files, digest))
+        Ok(unpacked.files)
     })
     .await
     .map_err(|_| ApiError::internal("checking the upload stopped"))?;
-    let (files, sha256) = match check {
+    let files = match check {
         Ok(found) => found,
         Err(error) => {
             let _ = tokio::fs::remove_file(&path).await;
@@ -276,8 +265,11 @@ pub(crate) async fn upload(
         .into_response())
 }
 
-async fn receive(body: Body, path: &std::path::Path) -> Result<u64, ApiError> {
+/// Writes the body to `path` as it arrives; returns its size and SHA-256.
+async fn receive(body: Body, path: &std::path::Path) -> Result<(u64, String), ApiError> {
+    use sha2::{Digest, Sha256};
     use tokio::io::AsyncWriteExt;
+    let mut hash = Sha256::new();
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|e| ApiError::internal(&format!("storing the upload: {e}")))?;
@@ -299,6 +291,7 @@ async fn receive(body: Body, path: &std::path::Path) -> Result<u64, ApiError> {
                 format!("an upload is at most {} GiB", UPLOAD_LIMIT >> 30),
             ));
         }
+        hash.update(&chunk);
         file.write_all(&chunk)
             .await
             .map_err(|e| ApiError::internal(&format!("storing the upload: {e}")))?;
@@ -306,26 +299,7 @@ async fn receive(body: Body, path: &std::path::Path) -> Result<u64, ApiError> {
     file.flush()
         .await
         .map_err(|e| ApiError::internal(&format!("storing the upload: {e}")))?;
-    Ok(bytes)
-}
-
-fn sha256_file(path: &std::path::Path) -> Result<String, Error> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut file =
-        std::fs::File::open(path).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-    let mut hash = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hash.finalize()))
+    Ok((bytes, hex::encode(hash.finalize())))
 }
 
 fn random_id() -> String {
