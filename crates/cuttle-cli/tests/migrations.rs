@@ -620,6 +620,15 @@ fn tasks_are_authorised(world: &World) {
     let (status, bytes) = download(&server, &format!("/tasks/{backup}/backup"), &admin);
     assert_eq!(status, 200);
     assert!(bytes.len() as u64 == ended["result"]["download"]["bytes"].as_u64().unwrap());
+    // Its events: the task as it stands, then the stream ends with the task.
+    let events = get(&server, &format!("/tasks/{backup}/events"), &admin);
+    assert_eq!(events.header("content-type"), Some("text/event-stream"));
+    let data = events
+        .body
+        .strip_prefix("event: task\ndata: ")
+        .and_then(|rest| rest.strip_suffix("\n\n"))
+        .unwrap_or_else(|| panic!("{}", events.body));
+    assert_eq!(serde_json::from_str::<Value>(data).unwrap()["state"], "succeeded");
     let reply = get(&server, &format!("/tasks/{backup}"), &limited);
     assert_problem(&reply, 403, "forbidden");
     let reply = get(&server, "/tasks/999999", &admin);
