@@ -628,7 +628,10 @@ fn tasks_are_authorised(world: &World) {
         .strip_prefix("event: task\ndata: ")
         .and_then(|rest| rest.strip_suffix("\n\n"))
         .unwrap_or_else(|| panic!("{}", events.body));
-    assert_eq!(serde_json::from_str::<Value>(data).unwrap()["state"], "succeeded");
+    assert_eq!(
+        serde_json::from_str::<Value>(data).unwrap()["state"],
+        "succeeded"
+    );
     let reply = get(&server, &format!("/tasks/{backup}"), &limited);
     assert_problem(&reply, 403, "forbidden");
     let reply = get(&server, "/tasks/999999", &admin);

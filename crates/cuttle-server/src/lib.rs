@@ -82,6 +82,9 @@ impl Default for Options {
     }
 }
 
+/// How long a stopping server waits for its running task to stop.
+const TASK_GRACE: Duration = Duration::from_secs(10);
+
 /// Why the server does not start (or stops).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -170,9 +173,22 @@ pub fn run(service: Service, options: Options) -> Result<(), ServeError> {
                     .await
             }
         };
-        // A running task is cancelled (it writes nothing) and the worker ends.
+        // A running task is cancelled (it writes nothing) and the worker ends; a task busy where
+        // it cannot stop (unpacking an archive, writing an export's files) is given a while,
+        // then left to end with the process: it committed nothing, and the next server of the
+        // instance records it failed.
         state.tasks.stop();
-        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        let ended = tokio::time::timeout(
+            TASK_GRACE,
+            tokio::task::spawn_blocking(move || worker.join()),
+        )
+        .await;
+        if ended.is_err() {
+            tracing::warn!(
+                "the running task did not stop within {} s: it ends with the server, having committed nothing",
+                TASK_GRACE.as_secs()
+            );
+        }
         let closing = state.clone();
         let _ = tokio::task::spawn_blocking(move || closing.close()).await;
         drop(work);
