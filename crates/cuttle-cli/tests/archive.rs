@@ -60,18 +60,7 @@ fn import_archives(
     archives: &[&Path],
     extra: &[&str],
 ) -> assert_cmd::assert::Assert {
-    let mut command = world.cuttle();
-    command.env(PASSWORD_VAR, PASSWORD).args([
-        "import",
-        "--instance",
-        instance,
-        "--password-env",
-        PASSWORD_VAR,
-    ]);
-    for archive in archives {
-        command.arg("--archive").arg(archive);
-    }
-    command.args(extra).assert()
+    world.import_from("--archive", instance, archives, extra)
 }
 
 /// `cuttle import --instance NAME --plan PLAN`, the password given as at the preview.

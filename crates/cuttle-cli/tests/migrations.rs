@@ -688,15 +688,6 @@ fn tasks_are_authorised(world: &World) {
     assert_problem(&reply, 415, "unsupported-media-type");
 }
 
-/// Every permission but administration (for a role scoped to one project).
-fn everything_but_administration() -> Vec<&'static str> {
-    cuttle_domain::access::Permission::ALL
-        .iter()
-        .filter(|p| **p != cuttle_domain::access::Permission::AdministerSystem)
-        .map(|p| p.name())
-        .collect()
-}
-
 fn a_scoped_user_promotes_one_project_and_nothing_else(world: &World) {
     world.create_sampled("a");
     world.create_sampled("b");

@@ -462,15 +462,6 @@ fn errors_are_problem_details_with_the_structured_error(world: &World) {
     assert_problem(&bad_limit, 400, "usage");
 }
 
-/// A role that holds every permission but administration, for the table.
-fn everything_but_administration() -> Vec<&'static str> {
-    cuttle_domain::access::Permission::ALL
-        .iter()
-        .filter(|p| **p != cuttle_domain::access::Permission::AdministerSystem)
-        .map(|p| p.name())
-        .collect()
-}
-
 /// A document with every masked sensitive value given a value of its own (a new document has no
 /// stored value for `{"masked": true}` to keep).
 fn unmasked(value: &Value) -> Value {

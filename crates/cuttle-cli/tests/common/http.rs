@@ -168,7 +168,11 @@ pub fn call(
         }
         None => agent.run(request.body(()).unwrap()),
     };
-    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    reply(response.unwrap_or_else(|e| panic!("{method} {url}: {e}")))
+}
+
+/// A response as a [`Reply`], its body kept for the plaintext scan.
+fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -282,22 +286,11 @@ pub fn send_bytes(
         .header("Content-Type", content_type)
         .body(body)
         .unwrap();
-    let mut response = agent()
-        .run(request)
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
-        .collect();
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    SEEN.lock().unwrap().push_str(&body);
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    reply(
+        agent()
+            .run(request)
+            .unwrap_or_else(|e| panic!("POST {url}: {e}")),
+    )
 }
 
 /// A download: its status and bytes (kept for the plaintext scan too).
@@ -323,4 +316,13 @@ pub fn download(server: &Server, path: &str, key: &str) -> (u16, Vec<u8>) {
         .unwrap()
         .push_str(&String::from_utf8_lossy(&bytes));
     (status, bytes)
+}
+
+/// Every permission but administration (a role for the authorisation tests).
+pub fn everything_but_administration() -> Vec<&'static str> {
+    cuttle_domain::access::Permission::ALL
+        .iter()
+        .filter(|p| **p != cuttle_domain::access::Permission::AdministerSystem)
+        .map(|p| p.name())
+        .collect()
 }

@@ -357,6 +357,17 @@ impl World {
         dirs: &[&Path],
         extra: &[&str],
     ) -> assert_cmd::assert::Assert {
+        self.import_from("--directory", instance, dirs, extra)
+    }
+
+    /// [`World::import`] of sources given by `option` (`--directory`, `--archive`).
+    pub fn import_from(
+        &self,
+        option: &str,
+        instance: &str,
+        sources: &[&Path],
+        extra: &[&str],
+    ) -> assert_cmd::assert::Assert {
         let mut command = self.cuttle();
         command.env(PASSWORD_VAR, PASSWORD).args([
             "import",
@@ -365,8 +376,8 @@ impl World {
             "--password-env",
             PASSWORD_VAR,
         ]);
-        for dir in dirs {
-            command.arg("--directory").arg(dir);
+        for source in sources {
+            command.arg(option).arg(source);
         }
         command.args(extra).assert()
     }
