@@ -54,6 +54,7 @@ fn wait(server: &Server, key: &str, id: i64) -> Value {
     }
 }
 
+/// An export task (`extra` may name another kind) to its end, and its archive.
 fn export_task(server: &Server, key: &str, extra: Value) -> (Value, Vec<u8>) {
     let mut task = json!({"kind": "export", "password": common::PASSWORD});
     for (k, v) in extra.as_object().unwrap() {
@@ -697,44 +698,68 @@ fn a_scoped_user_promotes_one_project_and_nothing_else(world: &World) {
         doc["description"] = json!(format!("{project}, as promoted"));
         world.put("a", "projects", &doc).success();
     }
-    let archives = tempfile::tempdir().unwrap();
-    for (project, file) in [
-        ("Order Service", "order.tar"),
-        ("Web Storefront", "web.tar"),
-    ] {
+    // In staging and in production, a person may do everything but only in project Order
+    // Service.
+    for instance in ["a", "b"] {
         world
-            .cuttle()
-            .env("CUTTLE_PASSWORD", common::PASSWORD)
-            .args([
-                "partial-export",
-                "--instance",
-                "a",
-                "--project",
-                project,
-                "--archive",
-            ])
-            .arg(archives.path().join(file))
-            .assert()
+            .put(
+                instance,
+                "user-roles",
+                &json!({"name": "Project owner", "permissions": everything_but_administration()}),
+            )
+            .success();
+        world
+            .put(instance, "users", &json!({"username": "promoter"}))
+            .success();
+        world
+            .put(
+                instance,
+                "teams",
+                &json!({"name": "Order Service owners", "members": ["promoter"],
+                    "roleAssignments": [{"userRole": "Project owner", "projects": ["Order Service"]}]}),
+            )
             .success();
     }
-    // In production, a person may do everything but only in project Order Service.
+    // They export their project from staging; not the other one, nor the whole instance.
+    let staging = world.serve("a", &[]);
+    let exporter = world.key("a", "promoter", &[]);
+    let archives = tempfile::tempdir().unwrap();
+    let (_, order) = export_task(
+        &staging,
+        &exporter,
+        json!({"kind": "partial-export", "projects": ["Order Service"]}),
+    );
+    std::fs::write(archives.path().join("order.tar"), order).unwrap();
+    for refused in [
+        json!({"kind": "partial-export", "password": common::PASSWORD, "projects": ["Web Storefront"]}),
+        json!({"kind": "export", "password": common::PASSWORD}),
+    ] {
+        let id = start(&staging, &exporter, &refused);
+        let ended = wait(&staging, &exporter, id);
+        assert_eq!(ended["state"], "failed", "{ended}");
+        assert_eq!(ended["error"]["status"], 403, "{ended}");
+        assert!(
+            ended["error"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("may not export"),
+            "{ended}"
+        );
+    }
+    // An administrator exports the other project (from the command line).
     world
-        .put(
-            "b",
-            "user-roles",
-            &json!({"name": "Project owner", "permissions": everything_but_administration()}),
-        )
-        .success();
-    world
-        .put("b", "users", &json!({"username": "promoter"}))
-        .success();
-    world
-        .put(
-            "b",
-            "teams",
-            &json!({"name": "Order Service owners", "members": ["promoter"],
-                "roleAssignments": [{"userRole": "Project owner", "projects": ["Order Service"]}]}),
-        )
+        .cuttle()
+        .env("CUTTLE_PASSWORD", common::PASSWORD)
+        .args([
+            "partial-export",
+            "--instance",
+            "a",
+            "--project",
+            "Web Storefront",
+            "--archive",
+        ])
+        .arg(archives.path().join("web.tar"))
+        .assert()
         .success();
     let server = world.serve("b", &[]);
     let promoter = world.key("b", "promoter", &[]);

@@ -184,6 +184,9 @@ pub struct Needs {
     pub create: Permission,
     pub edit: Permission,
     pub delete: Permission,
+    /// To export it (besides `ExportData`): what it carries leaves the instance under a password
+    /// the exporter chooses. Its view permission, unless a collection says more.
+    pub export: Permission,
 }
 
 impl Needs {
@@ -194,6 +197,7 @@ impl Needs {
             create: edit,
             edit,
             delete: edit,
+            export: view,
         }
     }
 

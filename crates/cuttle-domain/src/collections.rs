@@ -200,7 +200,11 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         sets: TENANCY_SETS,
         shape: canonical::<Certificate>,
         left_out_by: &[Ignorable::Certificates],
-        needs: Needs::view_edit(P::CertificateView, P::CertificateEdit),
+        // A certificate's export carries its private key (under the exporter's password).
+        needs: Needs {
+            export: P::CertificateExportPrivateKey,
+            ..Needs::view_edit(P::CertificateView, P::CertificateEdit)
+        },
         scope: TENANCY_SCOPE,
         ..CollectionDecl::DEFAULT
     },
@@ -277,6 +281,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             create: P::ProjectCreate,
             edit: P::ProjectEdit,
             delete: P::ProjectDelete,
+            export: P::ProjectView,
         },
         scope: &[
             Sc::Itself(D::Projects),
@@ -477,6 +482,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             create: P::ReleaseCreate,
             edit: P::ReleaseCreate,
             delete: P::ReleaseDelete,
+            export: P::ReleaseView,
         },
         scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
@@ -508,6 +514,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             create: P::DeploymentCreate,
             edit: P::DeploymentCreate,
             delete: P::DeploymentDelete,
+            export: P::DeploymentView,
         },
         scope: &[
             Sc::Project,
@@ -538,6 +545,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             create: P::DeploymentCreate,
             edit: P::DeploymentCreate,
             delete: P::DeploymentDelete,
+            export: P::TaskView,
         },
         scope: &[
             Sc::Project,

@@ -37,6 +37,7 @@ fn export_options(directory: &Path) -> ExportOptions {
         task_logs: true,
         inline_scripts: InlineScripts::Extract,
         selection: None,
+        visible: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn options(directory: &std::path::Path, selection: Selection) -> ExportOptions {
         task_logs: true,
         inline_scripts: InlineScripts::Extract,
         selection: Some(selection),
+        visible: None,
     }
 }
 

@@ -186,6 +186,8 @@ pub struct CollectionInfo {
     create: String,
     edit: String,
     delete: String,
+    /// To export it (besides `ExportData`).
+    export: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/collections", tag = "documents", security(("bearer" = [])),
@@ -208,6 +210,7 @@ async fn collections(
                 create: d.needs.create.name().to_owned(),
                 edit: d.needs.edit.name().to_owned(),
                 delete: d.needs.delete.name().to_owned(),
+                export: d.needs.export.name().to_owned(),
             })
             .collect(),
     ))

@@ -296,7 +296,12 @@ fn perform(
     match &job.work {
         Work::Export(request) => {
             stage("exporting");
-            let summary = session.export(request, password.unwrap_or_default(), &mut progress)?;
+            let summary = session.export_as(
+                request,
+                password.unwrap_or_default(),
+                &job.access,
+                &mut progress,
+            )?;
             archived(
                 state,
                 id,
@@ -307,8 +312,12 @@ fn perform(
         }
         Work::PartialExport(request) => {
             stage("exporting");
-            let summary =
-                session.partial_export(request, password.unwrap_or_default(), &mut progress)?;
+            let summary = session.partial_export_as(
+                request,
+                password.unwrap_or_default(),
+                &job.access,
+                &mut progress,
+            )?;
             archived(
                 state,
                 id,

@@ -193,6 +193,7 @@ impl From<ExportError> for Error {
             ExportError::Selection(m) => Error::said(ErrorKind::Selection, m),
             e @ ExportError::Io { .. } => Error::new(ErrorKind::Io, e.to_string()),
             e @ ExportError::Sealed { .. } => Error::new(ErrorKind::MasterKey, e.to_string()),
+            ExportError::NotVisible(m) => Error::new(ErrorKind::Forbidden, m),
             ExportError::Store(e) => e.into(),
             ExportError::Instance(e) => e.into(),
         }

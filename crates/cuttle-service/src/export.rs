@@ -4,9 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use cuttle_domain::access::Permission;
 use cuttle_engine::archive::{self, Compression, Limits};
 use cuttle_engine::closure::Selection;
-use cuttle_engine::export::{ExportOptions, ExportSummary};
+use cuttle_engine::export::{ExportOptions, ExportSummary, Visibility};
+use std::sync::Arc;
+
+use crate::access::{Access, Scope};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::{Export, Output, PartialExport};
@@ -27,6 +31,7 @@ impl Export {
             task_logs: self.include_task_logs,
             inline_scripts: self.inline_scripts,
             selection: None,
+            visible: None,
         }
     }
 }
@@ -48,33 +53,90 @@ impl PartialExport {
                 project_groups: self.project_groups.clone(),
                 ignore: self.ignore,
             }),
+            visible: None,
         }
     }
 }
 
 impl Session {
-    /// Exports the whole instance into the request's directory, secrets under `password`.
+    /// Exports the whole instance into the request's output, secrets under `password`, as the
+    /// host's administrator.
     pub fn export(
         &mut self,
         request: &Export,
         password: &[u8],
         progress: Progress<'_>,
     ) -> Result<ExportSummary> {
-        self.serves(&request.instance)?;
-        request.check()?;
-        self.run_export(&request.output, request.options(), password, progress)
+        self.export_as(request, password, &Access::host(), progress)
     }
 
-    /// Exports the selected projects with everything they need.
+    /// [`Session::export`] for `access`: `ExportData`, and each exported document's export
+    /// permission (its view permission, or more where its collection says so) in its scope.
+    pub fn export_as(
+        &mut self,
+        request: &Export,
+        password: &[u8],
+        access: &Access,
+        progress: Progress<'_>,
+    ) -> Result<ExportSummary> {
+        self.serves(&request.instance)?;
+        request.check()?;
+        let options = self.visible_to(request.options(), access)?;
+        self.run_export(&request.output, options, password, progress)
+    }
+
+    /// Exports the selected projects with everything they need, as the host's administrator.
     pub fn partial_export(
         &mut self,
         request: &PartialExport,
         password: &[u8],
         progress: Progress<'_>,
     ) -> Result<ExportSummary> {
+        self.partial_export_as(request, password, &Access::host(), progress)
+    }
+
+    /// [`Session::partial_export`] for `access`, as [`Session::export_as`] checks.
+    pub fn partial_export_as(
+        &mut self,
+        request: &PartialExport,
+        password: &[u8],
+        access: &Access,
+        progress: Progress<'_>,
+    ) -> Result<ExportSummary> {
         self.serves(&request.instance)?;
         request.check()?;
-        self.run_export(&request.output, request.options(), password, progress)
+        let options = self.visible_to(request.options(), access)?;
+        self.run_export(&request.output, options, password, progress)
+    }
+
+    /// The options, with a check of every document for whoever may not export everything: an
+    /// export with a document they may not export stops, naming it (nothing is left out
+    /// silently: an export without a document it needs would not import).
+    fn visible_to(&mut self, mut options: ExportOptions, access: &Access) -> Result<ExportOptions> {
+        access.require(Permission::ExportData, "export")?;
+        if access.sees_everything() {
+            return Ok(options);
+        }
+        let groups = Arc::new(self.project_groups()?);
+        let access = access.clone();
+        options.visible = Some(Visibility(Arc::new(move |decl, value| {
+            let scope = Scope::of(decl, value, &mut |project| {
+                Ok(groups.get(project).cloned().flatten())
+            })
+            .map_err(|e| e.message)?;
+            let permission = decl.needs.export;
+            if access.may(permission, &scope) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} may not export {}: that needs the permission {permission} in {}; nothing was exported",
+                    access.actor().name(),
+                    cuttle_instance::documents::describe(decl, value),
+                    scope.describe()
+                ))
+            }
+        })));
+        Ok(options)
     }
 
     fn run_export(

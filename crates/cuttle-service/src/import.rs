@@ -331,7 +331,9 @@ fn position_archived(error: &mut Error, sources: &Sources) {
 
 impl Session {
     /// Each project of the instance, with its group.
-    fn project_groups(&mut self) -> Result<std::collections::HashMap<String, Option<String>>> {
+    pub(crate) fn project_groups(
+        &mut self,
+    ) -> Result<std::collections::HashMap<String, Option<String>>> {
         let mut read = self.instance.store().read()?;
         let mut projects = Vec::new();
         read.scan(cuttle_domain::Collection::Projects, None, &mut |doc| {

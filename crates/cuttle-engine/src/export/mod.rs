@@ -71,6 +71,24 @@ pub struct ExportOptions {
     pub inline_scripts: InlineScripts,
     /// A partial export of these projects with their closure; `None` exports the instance.
     pub selection: Option<Selection>,
+    /// Who may see what: every exported document must pass, or the export stops (nothing is
+    /// left out silently: a partial export without a document it needs would not import).
+    /// `None`: everything may be exported.
+    pub visible: Option<Visibility>,
+}
+
+/// A check of each document an export writes, in the export shape: `Err` says why it may not be
+/// exported.
+#[derive(Clone)]
+pub struct Visibility(pub Arc<VisibilityCheck>);
+
+/// The check a [`Visibility`] makes.
+pub type VisibilityCheck = dyn Fn(&CollectionDecl, &Value) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for Visibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Visibility(…)")
+    }
 }
 
 /// What an export did.
@@ -108,6 +126,9 @@ pub enum ExportError {
         path: String,
         detail: String,
     },
+    /// A document the exporting person may not see.
+    #[error("{0}")]
+    NotVisible(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -242,6 +263,7 @@ fn export_into(
             key: &key,
             contents: &contents,
             selected: selected.as_ref(),
+            visible: options.visible.as_ref(),
             tree: &tree,
             failure: Failure::default(),
             done: AtomicU64::new(0),
@@ -357,6 +379,7 @@ struct Shared<'a> {
     key: &'a LazyKey<'a>,
     contents: &'a Contents,
     selected: Option<&'a BTreeSet<String>>,
+    visible: Option<&'a Visibility>,
     tree: &'a Tree,
     failure: Failure,
     /// Documents exported.
@@ -830,6 +853,9 @@ fn export_document(
         closure::trim_tenant(&mut value, &|project| {
             project.as_str().is_some_and(|p| projects.contains(p))
         });
+    }
+    if let Some(visible) = shared.visible {
+        (visible.0)(decl, &value).map_err(ExportError::NotVisible)?;
     }
     let tree = shared.tree;
     let path = layout::document_path(decl, &value);
