@@ -189,7 +189,27 @@ fn an_export_travels_as_an_archive_and_its_plan_is_applied_exactly(world: &World
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert!(actions.contains(&"task-import-start"), "{actions:?}");
-    assert!(actions.contains(&"task-import"), "{actions:?}");
+    // The apply's entry: who, the task's options (no password), its plan's summary, the outcome.
+    let ended = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "task-import" && e["task"]["id"] == applied["id"])
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert_eq!(ended["actor"], "admin");
+    assert_eq!(ended["outcome"], "succeeded");
+    assert_eq!(ended["task"]["options"]["plan"], plan_id.as_str());
+    assert!(
+        ended["task"]["options"].get("password").is_none(),
+        "{ended}"
+    );
+    assert_eq!(ended["task"]["summary"]["committed"], true, "{ended}");
+    assert!(
+        ended["task"]["summary"]["totals"]["create"]
+            .as_u64()
+            .unwrap()
+            > 100
+    );
     no_plaintext_seen();
 }
 

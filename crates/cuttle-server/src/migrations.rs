@@ -428,13 +428,12 @@ pub(crate) async fn start(
             };
             let mut task = session.record_task(Task::new(kind, access, options))?;
             let id = task.id;
-            let mut entry = cuttle_service::audit::Audit::new(
+            session.record(&[cuttle_service::audit::Audit::of_task(
                 access.actor(),
                 &format!("task-{}-start", kind.name()),
                 cuttle_service::audit::Outcome::Succeeded,
-            );
-            entry.key = Some(format!("task {id}"));
-            session.record(&[entry])?;
+                &task,
+            )])?;
             // The task's archive, in its folder (an earlier one copied there first).
             let placed = match &mut work {
                 Work::Export(Export { output, .. })

@@ -250,15 +250,15 @@ fn finish(
     };
     if let Some(session) = session {
         let _ = session.update_task(&task);
-        let mut entry = cuttle_service::audit::Audit::new(
+        let mut entry = cuttle_service::audit::Audit::of_task(
             access.actor(),
             &format!("task-{}", task.kind.name()),
             match task.state {
                 TaskState::Succeeded => cuttle_service::audit::Outcome::Succeeded,
                 _ => cuttle_service::audit::Outcome::Failed,
             },
+            &task,
         );
-        entry.key = Some(format!("task {id}"));
         if let Err(error) = &outcome {
             entry = entry.ended(error);
         }

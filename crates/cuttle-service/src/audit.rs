@@ -52,6 +52,10 @@ pub struct Audit {
     /// For a refusal or a failure: the error's kind (never its text).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<ErrorKind>,
+    /// For a task: its id, kind and options (never a password), and when it ended, what it did
+    /// in numbers (an import's plan summary, an export's documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<serde_json::Value>,
 }
 
 impl Audit {
@@ -67,6 +71,7 @@ impl Audit {
             key: None,
             outcome,
             reason: None,
+            task: None,
         }
     }
 
@@ -75,6 +80,33 @@ impl Audit {
         Audit {
             collection: Some("users".into()),
             key: Some(format!("{user} (API key {id})")),
+            ..Audit::new(actor, action, outcome)
+        }
+    }
+
+    /// An entry about a task (see [`Audit::task`]).
+    pub fn of_task(
+        actor: &Actor,
+        action: &str,
+        outcome: Outcome,
+        task: &crate::tasks::Task,
+    ) -> Audit {
+        let summary = task.result.as_ref().map(|r| {
+            r.get("summary")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({"documents": r.get("documents")}))
+        });
+        let mut about = serde_json::json!({
+            "id": task.id,
+            "kind": task.kind.name(),
+            "options": task.options,
+        });
+        if let Some(summary) = summary {
+            about["summary"] = summary;
+        }
+        Audit {
+            key: Some(format!("task {}", task.id)),
+            task: Some(about),
             ..Audit::new(actor, action, outcome)
         }
     }
