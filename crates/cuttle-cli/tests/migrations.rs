@@ -263,120 +263,138 @@ fn a_stale_plan_is_refused_and_writes_nothing(world: &World) {
     assert_eq!(world.contents("b"), before, "a stale plan wrote");
 }
 
+/// What an import into `b` leaves, when it ended: nothing (as `empty`), or everything (as the
+/// `reference` instance, which imported the same archive from the command line), never between.
+fn whole_or_nothing(world: &World, empty: &Snapshot, reference: &Snapshot, state: &str) -> bool {
+    let now = world.snapshot("b");
+    let imported = now != *empty;
+    if imported {
+        for (collection, names) in reference {
+            if ["users", "teams", "user-roles", "task-logs"].contains(&collection.as_str()) {
+                continue; // b has its administrator beside the source's people
+            }
+            let theirs = now.iter().find(|(c, _)| c == collection).map(|(_, n)| n);
+            assert_eq!(
+                theirs,
+                Some(names),
+                "{collection}: an import left part of itself"
+            );
+        }
+    }
+    assert_eq!(
+        imported,
+        state == "succeeded",
+        "a task that ended {state} left the destination {}",
+        if imported { "imported" } else { "as it was" }
+    );
+    imported
+}
+
+type Snapshot = Vec<(String, Vec<String>)>;
+
+/// A small deterministic generator of delays (so that a failure can be run again).
+struct Delays(u64);
+
+impl Delays {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
 fn cancelled_and_interrupted_imports_leave_the_destination_whole(world: &World) {
     world.create_sampled("a");
-    world.create_instance("b");
     let source = world.serve("a", &[]);
     let ka = world.admin("a");
-    let kb = world.admin("b");
     let (_, archive) = export_task(&source, &ka, json!({}));
-    let empty = world.contents("b");
-    let full = {
-        let scratch = world.home().join("reference");
-        world.create_instance("reference");
-        let file = world.home().join("a.tar");
-        std::fs::write(&file, &archive).unwrap();
-        world
-            .cuttle()
-            .env("CUTTLE_PASSWORD", common::PASSWORD)
-            .args(["import", "--instance", "reference", "--archive"])
-            .arg(&file)
-            .assert()
-            .success();
-        let _ = scratch;
-        world.snapshot("reference")
-    };
+    drop(source);
+    let file = world.home().join("a.tar");
+    std::fs::write(&file, &archive).unwrap();
+    // The reference: the same import from the command line, timed.
+    world.create_instance("reference");
+    let started = Instant::now();
+    world
+        .import_from("--archive", "reference", &[&file], &[])
+        .success();
+    let span = started.elapsed().as_millis() as u64 + 50;
+    let reference = world.snapshot("reference");
 
-    // Cancels at several moments: each import ends cancelled with nothing written, or (the
-    // cancel arriving after the commit) succeeded with everything.
-    let mut destination = world.serve("b", &[]);
-    let id = upload(&destination, &kb, archive.clone());
+    let fresh = |world: &World| {
+        let _ = world.cuttle().args(["instance", "delete", "b"]).assert();
+        world.create_instance("b");
+        let key = world.admin("b");
+        (world.serve("b", &[]), key, world.snapshot("b"))
+    };
+    let seed = 0x5eed_u64 + span;
+    let mut delays = Delays(seed);
+    eprintln!("delays seeded with {seed}, within {span} ms");
+
+    // Cancels at random moments of the import: each ends cancelled with nothing written, or
+    // (the cancel too late) succeeded with everything.
+    let (mut server, mut key, mut empty) = fresh(world);
     let mut cancelled = 0;
-    for delay in [0u64, 2, 5, 10, 20, 40, 80] {
+    for _ in 0..8 {
+        let id = upload(&server, &key, archive.clone());
         let task = start(
-            &destination,
-            &kb,
+            &server,
+            &key,
             &json!({"kind": "import", "password": common::PASSWORD, "uploads": [id]}),
         );
+        let delay = delays.next(span);
         std::thread::sleep(Duration::from_millis(delay));
         let reply = call(
-            &destination,
+            &server,
             "POST",
             &format!("/tasks/{task}/cancel"),
-            Some(&kb),
+            Some(&key),
             None,
             &[],
         );
         assert!([202, 409].contains(&reply.status), "{}", reply.body);
-        let ended = wait(&destination, &kb, task);
-        match ended["state"].as_str().unwrap() {
-            "cancelled" => {
-                cancelled += 1;
-                assert_eq!(world.contents("b"), empty, "a cancelled import wrote");
-            }
-            "succeeded" => {
-                // The cancel came after the last check before the commit: too late, and whole.
-                let snapshot = world.snapshot("b");
-                for (collection, names) in &full {
-                    if collection == "users" || collection == "teams" || collection == "user-roles"
-                    {
-                        continue;
-                    }
-                    let theirs = snapshot.iter().find(|(c, _)| c == collection).unwrap();
-                    assert_eq!(&theirs.1, names, "{collection}");
-                }
-                // Back to empty for the next round.
-                drop(destination);
-                world
-                    .cuttle()
-                    .args(["instance", "delete", "b"])
-                    .assert()
-                    .success();
-                world.create_instance("b");
-                destination = world.serve("b", &[]);
-                let _ = world.admin("b");
-                return cancelled_then_killed(world, destination, &archive, cancelled);
-            }
-            other => panic!("a cancelled import ended {other}: {ended}"),
+        let ended = wait(&server, &key, task);
+        let state = ended["state"].as_str().unwrap();
+        eprintln!("cancel after {delay} ms: {state}");
+        assert!(["cancelled", "succeeded"].contains(&state), "{ended}");
+        if whole_or_nothing(world, &empty, &reference, state) {
+            drop(server);
+            (server, key, empty) = fresh(world);
+        } else {
+            cancelled += 1;
         }
     }
-    cancelled_then_killed(world, destination, &archive, cancelled);
-}
-
-/// The second half: a server killed while an import runs; the next server shows the task failed,
-/// and the destination is as it was.
-fn cancelled_then_killed(world: &World, mut destination: Server, archive: &[u8], cancelled: u32) {
-    assert!(cancelled > 0, "no cancel arrived in time");
-    let kb = world.key("b", "admin", &[]);
-    let before = world.contents("b");
-    let id = upload(&destination, &kb, archive.to_vec());
-    let task = start(
-        &destination,
-        &kb,
-        &json!({"kind": "import", "password": common::PASSWORD, "uploads": [id]}),
+    assert!(
+        cancelled > 0,
+        "no cancel arrived in time (delays seeded with {seed})"
     );
-    // Killed as soon as it runs (planning happens before any write).
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = get(&destination, &format!("/tasks/{task}"), &kb).json();
-        if now["state"] == "running" {
-            break;
+
+    // Kills at random moments: the next server shows the task failed with nothing written, or
+    // succeeded with everything (it committed just before the kill).
+    for _ in 0..4 {
+        let id = upload(&server, &key, archive.clone());
+        let task = start(
+            &server,
+            &key,
+            &json!({"kind": "import", "password": common::PASSWORD, "uploads": [id]}),
+        );
+        // Up to twice an import's time: some kills come after it ended.
+        let delay = delays.next(2 * span);
+        std::thread::sleep(Duration::from_millis(delay));
+        unsafe {
+            libc::kill(server.child.id() as i32, libc::SIGKILL);
         }
-        assert_eq!(now["state"], "queued", "{now}");
-        assert!(Instant::now() < until);
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    unsafe {
-        libc::kill(destination.child.id() as i32, libc::SIGKILL);
-    }
-    destination.child.wait().unwrap();
-    let after = world.contents("b");
-    let restarted = world.serve("b", &[]);
-    let shown = get(&restarted, &format!("/tasks/{task}"), &kb).json();
-    assert_eq!(shown["state"], "failed", "{shown}");
-    if after != before {
-        // The kill came after the commit: everything was imported.
-        assert!(after.len() > before.len());
+        server.child.wait().unwrap();
+        server = world.serve("b", &[]);
+        let shown = get(&server, &format!("/tasks/{task}"), &key).json();
+        let state = shown["state"].as_str().unwrap();
+        eprintln!("kill after {delay} ms: {state}");
+        assert!(["failed", "succeeded"].contains(&state), "{shown}");
+        if whole_or_nothing(world, &empty, &reference, state) {
+            drop(server);
+            (server, key, empty) = fresh(world);
+        }
     }
 }
 

@@ -485,6 +485,18 @@ impl TaskPlan<'_> {
 }
 
 impl PlanSink for TaskPlan<'_> {
+    fn committing(
+        &mut self,
+        txn: &mut dyn cuttle_store::WriteTxn,
+    ) -> Result<(), cuttle_engine::import::ImportError> {
+        if let Some(task) = self.tasks.current(self.id) {
+            task.record_committed(txn).map_err(|e| {
+                cuttle_engine::import::ImportError::Output(std::io::Error::other(e.message))
+            })?;
+        }
+        Ok(())
+    }
+
     fn event(&mut self, event: PlanEvent<'_>) -> std::io::Result<()> {
         match &event {
             PlanEvent::Warning { message, .. } => {

@@ -131,6 +131,13 @@ impl PlanSink for Gate<'_> {
         }
         self.inner.confirm()
     }
+
+    fn committing(
+        &mut self,
+        txn: &mut dyn cuttle_store::WriteTxn,
+    ) -> Result<(), cuttle_engine::import::ImportError> {
+        self.inner.committing(txn)
+    }
 }
 
 /// Whether `access` needs its writes checked one by one (it cannot do everything).

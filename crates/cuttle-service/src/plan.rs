@@ -229,6 +229,13 @@ impl PlanSink for Fingerprint<'_> {
         }
         self.inner.confirm()
     }
+
+    fn committing(
+        &mut self,
+        txn: &mut dyn cuttle_store::WriteTxn,
+    ) -> Result<(), cuttle_engine::import::ImportError> {
+        self.inner.committing(txn)
+    }
 }
 
 /// SHA-256 of an import's sources: each archive's or backup's bytes; each directory's files

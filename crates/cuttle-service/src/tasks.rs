@@ -152,6 +152,22 @@ impl Task {
     fn body(&self) -> String {
         serde_json::to_string(self).expect("a task serialises")
     }
+
+    /// Records, in `txn`, that this task committed: a copy of it ended `succeeded` (its result
+    /// to follow). Written in an import's own transaction just before it commits, so that a
+    /// server that dies between the import's commit and the task's end still tells the truth:
+    /// the next server finds the task succeeded, not running.
+    pub fn record_committed(&self, txn: &mut dyn cuttle_store::WriteTxn) -> Result<()> {
+        let mut committed = self.clone();
+        committed.state = TaskState::Succeeded;
+        committed.ended = Some(Timestamp::now());
+        committed.result = Some(serde_json::json!({"committed": true}));
+        committed
+            .log
+            .push("committed (the server stopped before it recorded the rest)".into());
+        txn.update_record(RecordKind::Task, self.id, &committed.body())?;
+        Ok(())
+    }
 }
 
 impl Session {

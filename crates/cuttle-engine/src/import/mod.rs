@@ -35,7 +35,7 @@ use cuttle_crypto::MasterKey;
 use cuttle_crypto::export::ExportKey;
 use cuttle_instance::error::{Hint, Message};
 use cuttle_instance::{Instance, Problems, WriteOptions};
-use cuttle_store::StoreError;
+use cuttle_store::{StoreError, WriteTxn};
 use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -253,6 +253,12 @@ pub trait PlanSink {
     /// Called once the whole plan has been sent and nothing stops it, before anything is
     /// written: an error stops the import there (a saved plan that this one does not match).
     fn confirm(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// Called in the import's transaction just before it commits (never on a dry run): what is
+    /// written here commits with the import or not at all (a task's record that says so).
+    fn committing(&mut self, _txn: &mut dyn WriteTxn) -> Result<(), ImportError> {
         Ok(())
     }
 }
@@ -475,6 +481,7 @@ pub fn import(
         drop(txn);
         false
     } else {
+        sink.committing(&mut *txn)?;
         txn.commit()?;
         true
     };
