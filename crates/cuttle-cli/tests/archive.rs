@@ -1482,7 +1482,61 @@ fn a_tar_cut_where_an_entry_starts_is_refused(world: &World) {
     assert_eq!(world.contents("dst"), before);
 }
 
+/// A plan saved with relative paths (an archive and a password file in the working folder)
+/// applies from another working folder: it names its files by absolute paths, in the preview
+/// and in the apply alike.
+fn a_saved_plan_applies_from_another_folder(world: &World) {
+    world.create_sampled("src");
+    world.create_instance("dst");
+    let work = TempDir::new().unwrap();
+    let here = work.path().join("here");
+    let elsewhere = work.path().join("elsewhere");
+    std::fs::create_dir_all(&here).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(here.join("password"), format!("{PASSWORD}\n")).unwrap();
+    world
+        .cuttle()
+        .current_dir(&here)
+        .args([
+            "export",
+            "--instance",
+            "src",
+            "--archive",
+            "a.tar",
+            "--password-file",
+            "password",
+        ])
+        .assert()
+        .success();
+    world
+        .cuttle()
+        .current_dir(&here)
+        .args([
+            "import",
+            "--instance",
+            "dst",
+            "--archive",
+            "a.tar",
+            "--password-file",
+            "password",
+        ])
+        .args(["--dry-run", "--save-plan", "plan.json"])
+        .assert()
+        .success();
+    world
+        .cuttle()
+        .current_dir(&elsewhere)
+        .args(["import", "--instance", "dst", "--plan", "../here/plan.json"])
+        .assert()
+        .success();
+    assert_eq!(
+        world.list("dst", "environments", None),
+        world.list("src", "environments", None)
+    );
+}
+
 both_backends!(
+    a_saved_plan_applies_from_another_folder,
     archives_are_deterministic_and_round_trip,
     an_existing_archive_keeps_its_salt,
     partial_exports_archive_too,

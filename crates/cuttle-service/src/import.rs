@@ -113,6 +113,15 @@ impl Session {
         sink: &mut dyn PlanSink,
         progress: Progress<'_>,
     ) -> Result<ImportSummary> {
+        // A plan to save names its sources by absolute paths, as it will when applied.
+        let saving;
+        let request = match &request.save_plan {
+            Some(_) => {
+                saving = crate::plan::absolute(request);
+                &saving
+            }
+            None => request,
+        };
         let imported = self.import_controlled(
             request,
             password,

@@ -63,7 +63,7 @@ impl SavedPlan {
         let request = Import {
             dry_run: false,
             save_plan: None,
-            ..request.clone()
+            ..absolute(request)
         };
         let mut plan = SavedPlan {
             format: PLAN_FORMAT.into(),
@@ -152,6 +152,34 @@ impl SavedPlan {
             ));
         }
         Ok(())
+    }
+}
+
+/// The request with its files named by absolute paths (those that exist), so that a plan made
+/// with it applies from any working folder, and names its sources alike in both runs.
+pub(crate) fn absolute(request: &Import) -> Import {
+    let absolute = |p: &std::path::PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    let source = match &request.source {
+        ImportSource::Directories(d) => ImportSource::Directories(d.iter().map(absolute).collect()),
+        ImportSource::Archives(a) => ImportSource::Archives(a.iter().map(absolute).collect()),
+        ImportSource::Backup {
+            file,
+            master_key_file,
+        } => ImportSource::Backup {
+            file: absolute(file),
+            master_key_file: absolute(master_key_file),
+        },
+    };
+    let password = match &request.password {
+        crate::request::PasswordSource::File(f) => {
+            crate::request::PasswordSource::File(absolute(f))
+        }
+        other => other.clone(),
+    };
+    Import {
+        source,
+        password,
+        ..request.clone()
     }
 }
 
