@@ -189,6 +189,15 @@ fn an_export_travels_as_an_archive_and_its_plan_is_applied_exactly(world: &World
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert!(actions.contains(&"task-import-start"), "{actions:?}");
+    // The import's own entry committed with it.
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "import" && e["outcome"] == "succeeded"),
+        "{audit}"
+    );
     // The apply's entry: who, the task's options (no password), its plan's summary, the outcome.
     let ended = audit["entries"]
         .as_array()
@@ -261,6 +270,16 @@ fn a_stale_plan_is_refused_and_writes_nothing(world: &World) {
         "{applied}"
     );
     assert_eq!(world.contents("b"), before, "a stale plan wrote");
+    // The refusal is in the audit log: the import failed, and why (its kind).
+    let audit = get(&destination, "/audit?limit=10", &kb).json();
+    let import = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "import")
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert_eq!(import["outcome"], "failed", "{import}");
+    assert_eq!(import["reason"], "stale-plan", "{import}");
 }
 
 /// What an import into `b` leaves, when it ended: nothing (as `empty`), or everything (as the

@@ -29,6 +29,9 @@ pub(crate) struct Gate<'a> {
     groups: Option<HashMap<String, Option<String>>>,
     /// The writes refused, as blockers of the plan.
     pub(crate) refused: Vec<Blocker>,
+    /// The audit entry of the import, written in its transaction just before it commits (so
+    /// that the entry and the import commit together or not at all).
+    pub(crate) on_commit: Option<crate::audit::Audit>,
 }
 
 impl<'a> Gate<'a> {
@@ -42,6 +45,7 @@ impl<'a> Gate<'a> {
             access,
             groups,
             refused: Vec::new(),
+            on_commit: None,
         }
     }
 
@@ -136,6 +140,11 @@ impl PlanSink for Gate<'_> {
         &mut self,
         txn: &mut dyn cuttle_store::WriteTxn,
     ) -> Result<(), cuttle_engine::import::ImportError> {
+        if let Some(entry) = &self.on_commit {
+            entry.write(txn).map_err(|e| {
+                cuttle_engine::import::ImportError::Output(std::io::Error::other(e.message))
+            })?;
+        }
         self.inner.committing(txn)
     }
 }

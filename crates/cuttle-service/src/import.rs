@@ -182,6 +182,7 @@ impl Session {
         };
         let mut fingerprint = Fingerprint::new(sink, expected.map(|p| &p.parts));
         let mut gate = Gate::new(&mut fingerprint, access, groups);
+        gate.on_commit = Some(Audit::new(access.actor(), "import", Outcome::Succeeded));
         let result = cuttle_engine::import::import(
             &mut self.instance,
             &sources,
@@ -230,12 +231,9 @@ impl Session {
             }
             (result, _) => result,
         };
-        if !request.dry_run {
-            let entry = Audit::new(access.actor(), "import", Outcome::Succeeded);
-            let entry = match &result {
-                Ok(_) => entry,
-                Err(error) => entry.ended(error),
-            };
+        // A committed import's entry committed with it; one that failed is recorded now.
+        if let (false, Err(error)) = (request.dry_run, &result) {
+            let entry = Audit::new(access.actor(), "import", Outcome::Succeeded).ended(error);
             let _ = self.record(&[entry]);
         }
         let summary = result?;
