@@ -23,6 +23,8 @@ use std::path::{Component, Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::Cancel;
+
 /// How an archive is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +101,9 @@ pub enum ArchiveError {
     /// Reading or writing a file failed.
     #[error("{path}: {error}")]
     Io { path: String, error: io::Error },
+    /// Stopped when asked to, before the end.
+    #[error("cancelled while unpacking the archive")]
+    Cancelled,
 }
 
 impl ArchiveError {
@@ -111,7 +116,7 @@ impl ArchiveError {
 
     /// True when the archive itself is at fault (not the disk that reads or writes it).
     pub fn is_hostile(&self) -> bool {
-        !matches!(self, ArchiveError::Io { .. })
+        !matches!(self, ArchiveError::Io { .. } | ArchiveError::Cancelled)
     }
 }
 
@@ -278,19 +283,30 @@ impl<R: Read> Read for Counted<R> {
 /// (it is created; on an error, whatever was unpacked stays for the caller to remove with the
 /// temporary folder it lives in).
 pub fn unpack(archive: &Path, into: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
-    read_archive(archive, Some(into), limits)
+    read_archive(archive, Some(into), limits, &Cancel::default())
+}
+
+/// [`unpack`], stopping (with [`ArchiveError::Cancelled`]) between entries once `cancel` is set.
+pub fn unpack_unless(
+    archive: &Path,
+    into: &Path,
+    limits: &Limits,
+    cancel: &Cancel,
+) -> Result<Unpacked, ArchiveError> {
+    read_archive(archive, Some(into), limits, cancel)
 }
 
 /// Reads the archive `archive` through, as [`unpack`] does, writing nothing: whatever `unpack`
 /// would refuse, this refuses (an upload is checked so before it is kept).
 pub fn check(archive: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
-    read_archive(archive, None, limits)
+    read_archive(archive, None, limits, &Cancel::default())
 }
 
 fn read_archive(
     archive: &Path,
     into: Option<&Path>,
     limits: &Limits,
+    cancel: &Cancel,
 ) -> Result<Unpacked, ArchiveError> {
     let label = archive.display().to_string();
     let meta = std::fs::metadata(archive).map_err(|e| ArchiveError::io(archive, e))?;
@@ -321,9 +337,10 @@ fn read_archive(
             into,
             limits,
             budget,
+            cancel,
         )
     } else {
-        unpack_from(file, &label, into, limits, budget)
+        unpack_from(file, &label, into, limits, budget, cancel)
     }
 }
 
@@ -333,6 +350,7 @@ fn unpack_from(
     into: Option<&Path>,
     limits: &Limits,
     budget: u64,
+    cancel: &Cancel,
 ) -> Result<Unpacked, ArchiveError> {
     let invalid = |what: String| ArchiveError::Invalid {
         archive: label.to_owned(),
@@ -354,6 +372,9 @@ fn unpack_from(
     // at an entry's first byte would lose (and the reader take for the end).
     let mut last_end = 0u64;
     for entry in archive.entries().map_err(damaged)? {
+        if cancel.is_cancelled() {
+            return Err(ArchiveError::Cancelled);
+        }
         let mut entry = entry.map_err(damaged)?;
         entries_seen += 1;
         if entries_seen > limits.entries {

@@ -198,7 +198,9 @@ pub(crate) fn unpack(file: &Path, into: &Path, limits: &Limits) -> Result<()> {
 }
 
 pub(crate) fn archive_error(error: archive::ArchiveError) -> Error {
-    let kind = if error.is_hostile() {
+    let kind = if matches!(error, archive::ArchiveError::Cancelled) {
+        ErrorKind::Cancelled
+    } else if error.is_hostile() {
         ErrorKind::Archive
     } else {
         ErrorKind::Io

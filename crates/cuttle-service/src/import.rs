@@ -25,6 +25,11 @@ impl Import {
     /// (returned, to keep until the import ends), or the backup with its master key (read from
     /// its file).
     pub fn sources(&self) -> Result<(Sources, Option<tempfile::TempDir>)> {
+        self.sources_unless(&Cancel::default())
+    }
+
+    /// [`Import::sources`], stopping between an archive's entries once `cancel` is set.
+    pub fn sources_unless(&self, cancel: &Cancel) -> Result<(Sources, Option<tempfile::TempDir>)> {
         Ok(match &self.source {
             ImportSource::Directories(directories) => (
                 Sources::Directories(
@@ -51,7 +56,13 @@ impl Import {
                 let mut sources = Vec::with_capacity(archives.len());
                 for (n, archive) in archives.iter().enumerate() {
                     let directory = work.path().join(n.to_string());
-                    crate::export::unpack(archive, &directory, &Limits::default())?;
+                    cuttle_engine::archive::unpack_unless(
+                        archive,
+                        &directory,
+                        &Limits::default(),
+                        cancel,
+                    )
+                    .map_err(crate::export::archive_error)?;
                     sources.push(DirectorySource {
                         directory,
                         label: Some(archive.display().to_string()),
@@ -175,7 +186,7 @@ impl Session {
                 ));
             }
         }
-        let (sources, _work) = request.sources()?;
+        let (sources, _work) = request.sources_unless(cancel)?;
         let options = ImportOptions {
             cancel: cancel.clone(),
             ..request.options()
