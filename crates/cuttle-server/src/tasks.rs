@@ -294,37 +294,21 @@ fn perform(
     };
     let password = job.password.as_ref().map(|p| p.as_bytes());
     match &job.work {
-        Work::Export(request) => {
+        Work::Export(r) => {
             stage("exporting");
-            let summary = session.export_as(
-                request,
-                password.unwrap_or_default(),
-                &job.access,
-                &mut progress,
-            )?;
-            archived(
-                state,
-                id,
-                request.output.path(),
-                cancel,
-                summary.documents.iter().map(|(_, n)| n).sum(),
-            )
+            let summary =
+                session.export_as(r, password.unwrap_or_default(), &job.access, &mut progress)?;
+            archived(state, id, r.output.path(), cancel, &summary)
         }
-        Work::PartialExport(request) => {
+        Work::PartialExport(r) => {
             stage("exporting");
             let summary = session.partial_export_as(
-                request,
+                r,
                 password.unwrap_or_default(),
                 &job.access,
                 &mut progress,
             )?;
-            archived(
-                state,
-                id,
-                request.output.path(),
-                cancel,
-                summary.documents.iter().map(|(_, n)| n).sum(),
-            )
+            archived(state, id, r.output.path(), cancel, &summary)
         }
         Work::Backup => {
             stage("backing up");
@@ -419,8 +403,9 @@ fn archived(
     id: i64,
     file: &Path,
     cancel: &Cancel,
-    documents: u64,
+    summary: &cuttle_engine::export::ExportSummary,
 ) -> Result<Value, Error> {
+    let documents: u64 = summary.documents.iter().map(|(_, n)| n).sum();
     check_cancel(cancel, file)?;
     state
         .tasks
