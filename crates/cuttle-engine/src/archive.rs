@@ -366,6 +366,8 @@ fn unpack_from(
     let mut seen: HashSet<String> = HashSet::new();
     let mut files: HashSet<PathBuf> = HashSet::new();
     let mut folders: HashSet<PathBuf> = HashSet::new();
+    // The folders made so far under `into`.
+    let mut made: HashSet<PathBuf> = HashSet::new();
     let mut unpacked = Unpacked::default();
     let mut entries_seen = 0u64;
     // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
@@ -444,13 +446,19 @@ fn unpack_from(
         if directory {
             if let Some(path) = &path {
                 std::fs::create_dir_all(path).map_err(|e| failed(e, path))?;
+                made.extend(
+                    relative
+                        .ancestors()
+                        .filter(|a| !a.as_os_str().is_empty())
+                        .map(Path::to_owned),
+                );
             }
             continue;
         }
         if relative == Path::new(crate::format::MANIFEST) {
             unpacked.manifest = true;
         }
-        files.insert(relative);
+        files.insert(relative.clone());
         let size = entry.header().size().map_err(damaged)?;
         if size > crate::reader::MAX_FILE {
             return Err(refuse(&format!(
@@ -465,8 +473,19 @@ fn unpack_from(
         }
         let copied = match &path {
             Some(path) => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| failed(e, parent))?;
+                // Each folder made once (an export holds hundreds of thousands of files in a
+                // few thousand folders).
+                if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty())
+                    && !made.contains(parent)
+                {
+                    let at = path.parent().unwrap_or(path);
+                    std::fs::create_dir_all(at).map_err(|e| failed(e, at))?;
+                    made.extend(
+                        parent
+                            .ancestors()
+                            .filter(|a| !a.as_os_str().is_empty())
+                            .map(Path::to_owned),
+                    );
                 }
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
