@@ -3,9 +3,10 @@
 # export as one archive, imported into a fresh empty instance
 #   cli    `cuttle import --archive FILE` (wall seconds and peak RSS, /usr/bin/time)
 #   http   a running `cuttle serve` of the fresh instance: the archive uploaded (POST
-#          /api/v1/uploads), an import task started, polled every 0.2 s until it ends (wall
-#          seconds from the upload's first byte to the task's end), and the server's peak RSS
-#          (VmHWM of the server process, which was started just before, idle)
+#          /api/v1/uploads), an import task started and followed through its events (GET
+#          /api/v1/tasks/ID/events, a stream that ends with the task): wall seconds from the
+#          upload's first byte to the stream's end, and the server's peak RSS (VmHWM of the server
+#          process, which was started just before, idle)
 # RUNS rounds, the two interleaved, each into a fresh instance (PostgreSQL: a fresh database);
 # the median is reported, with http ÷ cli. Not a test: it prints figures. Part of
 # `BENCHES=migrations scripts/bench.sh`.
@@ -116,20 +117,18 @@ for backend in $BACKENDS; do
         sync
         started=$(date +%s.%N)
         upload=$(curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/x-tar' \
-            --data-binary @"$archive" "$url/uploads" | json '["id"]')
+            -X POST --upload-file "$archive" "$url/uploads" | json '["id"]')
         task=$(curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
             --data "{\"kind\": \"import\", \"password\": \"$CUTTLE_PASSWORD\", \"uploads\": [\"$upload\"]}" \
             "$url/tasks" | json '["id"]')
-        while :; do
-            state=$(curl -fsS -H "Authorization: Bearer $key" "$url/tasks/$task" | json '["state"]')
-            case $state in succeeded) break ;; failed | cancelled)
-                curl -fsS -H "Authorization: Bearer $key" "$url/tasks/$task" >&2
-                die "the import task ended $state"
-                ;;
-            esac
-            sleep 0.2
-        done
+        # Followed as a client would: its events, a stream the server ends when the task ends.
+        curl -fsS -N -H "Authorization: Bearer $key" "$url/tasks/$task/events" >/dev/null
         ended=$(date +%s.%N)
+        state=$(curl -fsS -H "Authorization: Bearer $key" "$url/tasks/$task" | json '["state"]')
+        if [ "$state" != succeeded ]; then
+            curl -fsS -H "Authorization: Bearer $key" "$url/tasks/$task" >&2
+            die "the import task ended $state"
+        fi
         peak=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$server/status")
         kill "$server"
         wait "$server" 2>/dev/null || true

@@ -17,17 +17,20 @@
 #   export            cuttle export (default options: no task logs; default key derivation)
 #   export+logs       cuttle export --include-task-logs: the same documents as the references
 #   raw-floor         cuttle-bench raw-floor: one snapshot, every stored row's body to its own file
+#   export-archive+logs  cuttle export --archive FILE --include-task-logs: the same as one plain tar
 #   sqlite3-dump      sqlite3 DB .dump > file                       (SQLite)
 #   pg_dump           pg_dump --format=plain --no-sync -f file      (PostgreSQL)
 #
 # Import (BENCHES contains "import"). Made once, untimed, before the runs: the instance's full export
-# with --include-task-logs; a dump of its database (`sqlite3 .dump`, or plain `pg_dump`); a
+# with --include-task-logs, as a directory and as one plain tar; a dump of its database (`sqlite3 .dump`, or plain `pg_dump`); a
 # "populated" instance that the full export was imported into; a partial export of one mid-sized
 # project P (with its task logs); a "large" destination filled by `cuttle sample` with the same size
 # and seed, from which P was then deleted (`cuttle doc delete projects P`: the first project,
 # from the middle of the sizes outwards, that nothing else refers to).
 #   import-empty           cuttle import --quiet --include-task-logs of the full export into a fresh
 #                          empty instance (PostgreSQL: in a fresh database), created before each run
+#   import-archive         the same from the export's archive (--archive FILE.tar): the target is
+#                          no slower than from the directory
 #   import-populated       the same with --overwrite into the populated instance. Every run reuses it:
 #                          an overwrite with identical data changes nothing (all "unchanged", and
 #                          history, being create-only, "skip"), so each run does the same work
@@ -394,7 +397,7 @@ for name, f in figures.items():
           f"| {f['peak']:,.1f} |")
 
 refs = [r for r in ("raw-floor", "sqlite3-dump", "pg_dump") if r in figures]
-exports = [e for e in ("export", "export+logs") if e in figures]
+exports = [e for e in ("export", "export+logs", "export-archive+logs") if e in figures]
 if refs and exports:
     print("\nRatios (export ÷ reference; time > 1 and throughput < 1 mean export is slower):\n")
     print("| ratio | wall time | CPU time | documents/s | MB/s | peak memory |")
@@ -449,7 +452,7 @@ for name, f in figures.items():
 def ratio(x, y):
     return "n/a" if y == 0 or x == float("inf") or y == float("inf") else f"{x / y:.2f}×"
 restore = "psql-restore" if backend == "postgres" else "sqlite3-restore"
-pairs = [("import-empty", restore), ("import-populated", "import-empty"),
+pairs = [("import-empty", restore), ("import-archive", "import-empty"), ("import-populated", "import-empty"),
          ("import-populated-skip", "import-empty"), ("partial-into-large", "partial-into-empty"),
          ("nothing-into-large", "nothing-into-empty")]
 pairs = [(a, b) for a, b in pairs if a in figures and b in figures]
@@ -514,6 +517,8 @@ bench_export() {
         measure export+logs -- \
             "$cuttle" export --instance "$src_instance" --directory @OUT@ --include-task-logs
         measure raw-floor -- "$bench" raw-floor --instance "$src_instance" --directory @OUT@
+        measure export-archive+logs -- \
+            "$cuttle" export --instance "$src_instance" --archive @OUT@ --include-task-logs
         case $backend in
         sqlite)
             [ -z "$sqlite3_bin" ] || measure sqlite3-dump --stdout -- "$sqlite3_bin" -readonly "$database" .dump
@@ -558,6 +563,7 @@ bench_import() {
 
     note "$size / $backend: preparing the import: full export (with task logs)"
     quiet "$cuttle" export --instance "$src_instance" --directory "$full" --include-task-logs
+    quiet "$cuttle" export --instance "$src_instance" --archive "$full.tar" --include-task-logs
     full_docs=$(exported_documents)
     [ -n "$full_docs" ] || die "could not read the document count of the export"
     case $backend in
@@ -625,6 +631,8 @@ PY
         current_docs=$full_docs
         measure import-empty --setup fresh_instance -- env CUTTLE_HOME=@OUT@ \
             "$cuttle" import --instance fresh --directory "$full" --quiet --include-task-logs
+        measure import-archive --setup fresh_instance -- env CUTTLE_HOME=@OUT@ \
+            "$cuttle" import --instance fresh --archive "$full.tar" --quiet --include-task-logs
         measure import-populated -- \
             "$cuttle" import --instance "$populated" --directory "$full" --quiet --include-task-logs --overwrite
         measure import-populated-skip -- \

@@ -3,8 +3,8 @@
 //! the same place seeds (its salt kept), `cuttle import --archive` reads them like directories,
 //! a saved plan (`--dry-run --save-plan`, then `--plan`) is applied exactly or not at all, and a
 //! hostile archive (built here header by header) is refused with status 1, a message naming what
-//! is wrong, and nothing changed in the destination, nothing left behind and nothing written
-//! outside the folder it was unpacked in.
+//! is wrong, nothing changed in the destination and nothing left behind. An archive is read in
+//! place: an import writes no file for it, killed or not.
 
 mod common;
 
@@ -1535,6 +1535,67 @@ fn a_saved_plan_applies_from_another_folder(world: &World) {
     );
 }
 
+/// An archive is read in place: importing it writes nothing beside it and nothing in the
+/// temporary folder (a compressed archive's files go to an anonymous file, gone with the process),
+/// and leaves the archive as it was, however the import ends, killed included.
+fn importing_an_archive_leaves_nothing_behind(world: &World) {
+    world.create_sampled("src");
+    let work = TempDir::new().unwrap();
+    let temporary = TempDir::new().unwrap();
+    let tar = work.path().join("src.tar");
+    let tgz = work.path().join("src.tgz");
+    export_archive(world, "src", &tar, &[]).success();
+    export_archive(world, "src", &tgz, &[]).success();
+    let (tar_bytes, tgz_bytes) = (read(&tar), read(&tgz));
+    let import = |instance: &str, archive: &Path| {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("cuttle"));
+        command
+            .env("CUTTLE_HOME", world.home())
+            .env("TMPDIR", temporary.path())
+            .env_remove("CUTTLE_MASTER_KEY")
+            .env_remove("PGPASSWORD")
+            .env("CUTTLE_PASSWORD", PASSWORD)
+            .args(["import", "--quiet", "--instance", instance, "--archive"])
+            .arg(archive)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    for (n, archive) in [&tar, &tgz].into_iter().enumerate() {
+        let to = format!("whole-{n}");
+        world.create_instance(&to);
+        let started = Instant::now();
+        assert!(import(&to, archive).status().unwrap().success());
+        let full = started.elapsed();
+        assert_eq!(
+            world.list(&to, "projects", None),
+            world.list("src", "projects", None)
+        );
+        assert!(
+            names_in(temporary.path()).is_empty(),
+            "{:?}",
+            names_in(temporary.path())
+        );
+        // Killed at moments over the whole run, reading the archive included.
+        for (round, fraction) in [0.1, 0.3, 0.6, 0.9].into_iter().enumerate() {
+            let to = format!("killed-{n}-{round}");
+            world.create_instance(&to);
+            let mut child = import(&to, archive).spawn().unwrap();
+            std::thread::sleep(full.mul_f64(fraction));
+            let _ = child.kill();
+            child.wait().unwrap();
+            assert!(
+                names_in(temporary.path()).is_empty(),
+                "killed after {fraction} of {full:?}: {:?}",
+                names_in(temporary.path())
+            );
+        }
+    }
+    assert_eq!(names_in(work.path()), ["src.tar", "src.tgz"]);
+    assert_eq!(read(&tar), tar_bytes);
+    assert_eq!(read(&tgz), tgz_bytes);
+}
+
 both_backends!(
     a_saved_plan_applies_from_another_folder,
     archives_are_deterministic_and_round_trip,
@@ -1548,4 +1609,5 @@ both_backends!(
     an_archived_problem_has_its_line_and_column,
     a_file_then_a_folder_of_its_name_names_the_entry,
     a_tar_cut_where_an_entry_starts_is_refused,
+    importing_an_archive_leaves_nothing_behind,
 );

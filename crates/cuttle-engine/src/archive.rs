@@ -7,23 +7,32 @@
 //! entries. Compressed archives are gzip with no name and time 0. Nothing of the machine that
 //! wrote it (user, umask, clock, file-system order) reaches the bytes.
 //!
-//! **Reading** ([`unpack`]) takes a plain or gzip-compressed tar (told apart by its first bytes,
-//! not its name) and writes its files into a fresh directory, refusing, with the entry's name,
-//! anything an export does not hold or that would escape the directory: `..` or absolute paths,
-//! links, devices and other special entries, names that are not UTF-8, the same path twice,
-//! entries larger than a document may be, more entries or more bytes than the [`Limits`] allow
-//! (a compression bomb is more bytes than its archive's size allows), and archives that are
-//! truncated or whose sizes lie. Files are created new (never opened if present) in a directory
-//! this process made, so no entry can write outside it.
+//! **Reading** takes a plain or gzip-compressed tar (told apart by its first bytes, not its
+//! name), refusing, with the entry's name, anything an export does not hold or that would escape
+//! its directory: `..` or absolute paths, links, devices and other special entries, names that are
+//! not UTF-8, the same path twice, entries larger than a document may be, more entries or more
+//! bytes than the [`Limits`] allow (a compression bomb is more bytes than its archive's size
+//! allows), and archives that are truncated or whose sizes lie. Every reader refuses the same:
+//!
+//! - [`Archive::open`] reads an archive in place, for the import: a [`Tree`] whose files are read
+//!   where their bytes stand (a compressed archive's are copied once to an anonymous temporary
+//!   file), so that importing an archive writes no file and costs little more than its directory;
+//! - [`unpack`] writes its files into a fresh directory (created new, never opened if present, in
+//!   a directory this process made, so no entry can write outside it);
+//! - [`check`] reads it through and writes nothing (an upload is checked so before it is kept).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use thiserror::Error;
 
+use cuttle_domain::names;
+use std::os::unix::fs::FileExt;
+
 use crate::Cancel;
+use crate::reader::{Entry, EntryKind, ReadError, Tree};
 
 /// How an archive is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -102,7 +111,7 @@ pub enum ArchiveError {
     #[error("{path}: {error}")]
     Io { path: String, error: io::Error },
     /// Stopped when asked to, before the end.
-    #[error("cancelled while unpacking the archive")]
+    #[error("cancelled while reading the archive")]
     Cancelled,
 }
 
@@ -283,31 +292,40 @@ impl<R: Read> Read for Counted<R> {
 /// (it is created; on an error, whatever was unpacked stays for the caller to remove with the
 /// temporary folder it lives in).
 pub fn unpack(archive: &Path, into: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
-    read_archive(archive, Some(into), limits, &Cancel::default())
-}
-
-/// [`unpack`], stopping (with [`ArchiveError::Cancelled`]) between entries once `cancel` is set.
-pub fn unpack_unless(
-    archive: &Path,
-    into: &Path,
-    limits: &Limits,
-    cancel: &Cancel,
-) -> Result<Unpacked, ArchiveError> {
-    read_archive(archive, Some(into), limits, cancel)
+    read_archive(archive, Some(into), limits)
 }
 
 /// Reads the archive `archive` through, as [`unpack`] does, writing nothing: whatever `unpack`
 /// would refuse, this refuses (an upload is checked so before it is kept).
 pub fn check(archive: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
-    read_archive(archive, None, limits, &Cancel::default())
+    read_archive(archive, None, limits)
 }
 
 fn read_archive(
     archive: &Path,
     into: Option<&Path>,
     limits: &Limits,
-    cancel: &Cancel,
 ) -> Result<Unpacked, ArchiveError> {
+    let target = match into {
+        Some(into) => {
+            std::fs::create_dir(into).map_err(|e| ArchiveError::io(into, e))?;
+            Target::Directory {
+                into,
+                made: HashSet::new(),
+            }
+        }
+        None => Target::Check,
+    };
+    read_into(archive, target, limits, &Cancel::default()).map(|(unpacked, _)| unpacked)
+}
+
+/// Opens the archive `archive` and reads it through into `target`.
+fn read_into<'a>(
+    archive: &Path,
+    mut target: Target<'a>,
+    limits: &Limits,
+    cancel: &Cancel,
+) -> Result<(Unpacked, Target<'a>), ArchiveError> {
     let label = archive.display().to_string();
     let meta = std::fs::metadata(archive).map_err(|e| ArchiveError::io(archive, e))?;
     if !meta.is_file() {
@@ -316,40 +334,163 @@ fn read_archive(
             what: "is not a regular file".into(),
         });
     }
-    let budget = limits
-        .bytes
-        .min(meta.len().saturating_mul(limits.ratio).max(Limits::SMALL));
-    let mut file = BufReader::new(File::open(archive).map_err(|e| ArchiveError::io(archive, e))?);
+    let budget = Budget::Whole(
+        limits
+            .bytes
+            .min(meta.len().saturating_mul(limits.ratio).max(Limits::SMALL)),
+    );
+    let file = File::open(archive).map_err(|e| ArchiveError::io(archive, e))?;
+    let unpacked = read_stream(file, &label, &mut target, limits, &budget, cancel)?;
+    Ok((unpacked, target))
+}
+
+/// Checks an archive as it streams in (an upload being received), as [`check`] checks a file.
+/// The one difference: a stream's size is not known before its end, so a compressed archive may
+/// unpack to [`Limits::ratio`] times the bytes read so far (or [`Limits::SMALL`]), never more
+/// than [`check`] allows the whole file. `label` names the archive in errors.
+pub fn check_stream(
+    stream: impl Read,
+    label: &str,
+    limits: &Limits,
+) -> Result<Unpacked, ArchiveError> {
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let counted = Tally {
+        inner: stream,
+        read: read.clone(),
+    };
+    let budget = Budget::SoFar {
+        read,
+        limits: *limits,
+    };
+    read_stream(
+        counted,
+        label,
+        &mut Target::Check,
+        limits,
+        &budget,
+        &Cancel::default(),
+    )
+}
+
+/// How many bytes an archive may unpack to.
+enum Budget {
+    /// An archive of a known size: a fixed amount.
+    Whole(u64),
+    /// A stream: by what was read of it so far.
+    SoFar {
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+        limits: Limits,
+    },
+}
+
+impl Budget {
+    fn now(&self) -> u64 {
+        match self {
+            Budget::Whole(bytes) => *bytes,
+            Budget::SoFar { read, limits } => limits
+                .bytes
+                .min(read.get().saturating_mul(limits.ratio).max(Limits::SMALL)),
+        }
+    }
+}
+
+/// Counts the bytes read through it into a shared cell.
+struct Tally<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Reads an archive (plain or gzip, told apart by its first bytes) through into `target`.
+fn read_stream(
+    raw: impl Read,
+    label: &str,
+    target: &mut Target<'_>,
+    limits: &Limits,
+    budget: &Budget,
+    cancel: &Cancel,
+) -> Result<Unpacked, ArchiveError> {
+    let mut raw = BufReader::with_capacity(1 << 16, raw);
     let mut magic = [0u8; 2];
     let gzip = {
-        let head = io::BufRead::fill_buf(&mut file).map_err(|e| ArchiveError::io(archive, e))?;
+        let head =
+            io::BufRead::fill_buf(&mut raw).map_err(|e| ArchiveError::io(Path::new(label), e))?;
         let n = head.len().min(2);
         magic[..n].copy_from_slice(&head[..n]);
         magic == [0x1f, 0x8b]
     };
-    if let Some(into) = into {
-        std::fs::create_dir(into).map_err(|e| ArchiveError::io(into, e))?;
+    if let Target::Index { copy, .. } = target
+        && gzip
+    {
+        // A compressed archive's files cannot be read in place: their bytes are copied to an
+        // anonymous temporary file (gone with the process, however it ends).
+        let spill = tempfile::tempfile().map_err(|e| ArchiveError::io(&temporary(), e))?;
+        *copy = Some(Copy {
+            out: BufWriter::with_capacity(1 << 20, spill),
+            written: 0,
+        });
     }
     if gzip {
-        unpack_from(
-            flate2::bufread::GzDecoder::new(file),
-            &label,
-            into,
+        read_entries(
+            flate2::bufread::GzDecoder::new(raw),
+            label,
+            target,
             limits,
             budget,
             cancel,
         )
     } else {
-        unpack_from(file, &label, into, limits, budget, cancel)
+        read_entries(raw, label, target, limits, budget, cancel)
     }
 }
 
-fn unpack_from(
+/// Where the entries of an archive go as they are read.
+enum Target<'a> {
+    /// Nowhere: the archive is only checked.
+    Check,
+    /// Into files under a fresh folder, made once each.
+    Directory {
+        into: &'a Path,
+        made: HashSet<PathBuf>,
+    },
+    /// Into an index of where each file's bytes stand: in the archive itself, or for a
+    /// compressed archive, in `copy`.
+    Index {
+        copy: Option<Copy>,
+        nodes: HashMap<Box<str>, Node>,
+    },
+}
+
+/// A compressed archive's files, copied out as they are read.
+struct Copy {
+    out: BufWriter<File>,
+    written: u64,
+}
+
+/// What stands at a path of the archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Node {
+    /// A file, and where its bytes stand in the archive's data.
+    File { at: u64, size: u64 },
+    /// A folder the archive has an entry for.
+    Folder,
+    /// A folder that only its files' paths make.
+    Implied,
+}
+
+fn read_entries(
     reader: impl Read,
     label: &str,
-    into: Option<&Path>,
+    target: &mut Target<'_>,
     limits: &Limits,
-    budget: u64,
+    budget: &Budget,
     cancel: &Cancel,
 ) -> Result<Unpacked, ArchiveError> {
     let invalid = |what: String| ArchiveError::Invalid {
@@ -363,11 +504,8 @@ fn unpack_from(
         inner: reader,
         read: 0,
     });
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut files: HashSet<PathBuf> = HashSet::new();
-    let mut folders: HashSet<PathBuf> = HashSet::new();
-    // The folders made so far under `into`.
-    let mut made: HashSet<PathBuf> = HashSet::new();
+    // Every path of the archive, and what stands there.
+    let mut nodes: HashMap<Box<str>, Node> = HashMap::new();
     let mut unpacked = Unpacked::default();
     let mut entries_seen = 0u64;
     // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
@@ -397,7 +535,8 @@ fn unpack_from(
             what: what.to_owned(),
         };
         let stored = entry.header().entry_size().map_err(damaged)?;
-        last_end = entry.raw_file_position() + stored.div_ceil(512) * 512;
+        let position = entry.raw_file_position();
+        last_end = position + stored.div_ceil(512) * 512;
         let kind = entry.header().entry_type();
         let directory = match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => false,
@@ -419,33 +558,38 @@ fn unpack_from(
         let Some(relative) = relative else {
             continue; // `.` or `./`: the archive's root.
         };
-        let key = relative.to_string_lossy().into_owned();
-        if !seen.insert(key) {
-            return Err(refuse("is in the archive twice (which copy is meant?)"));
+        let key: Box<str> = relative.to_string_lossy().into();
+        match nodes.get(&key) {
+            Some(Node::File { .. } | Node::Folder) => {
+                return Err(refuse("is in the archive twice (which copy is meant?)"));
+            }
+            // A folder where an entry is a file (or the reverse) is the same path twice.
+            Some(Node::Implied) if !directory => {
+                return Err(refuse("is in the archive twice (as a file and a folder)"));
+            }
+            _ => {}
         }
-        // A folder where an entry is a file (or the reverse) is the same path twice.
-        let mut ancestors = relative
+        for ancestor in relative
             .ancestors()
             .skip(1)
-            .filter(|a| !a.as_os_str().is_empty());
-        if ancestors.any(|a| files.contains(a))
-            || (directory && files.contains(&relative))
-            || (!directory && folders.contains(&relative))
+            .filter(|a| !a.as_os_str().is_empty())
         {
-            return Err(refuse("is in the archive twice (as a file and a folder)"));
+            let ancestor = ancestor.to_string_lossy();
+            match nodes.get(ancestor.as_ref()) {
+                Some(Node::File { .. }) => {
+                    return Err(refuse("is in the archive twice (as a file and a folder)"));
+                }
+                // Its own ancestors are known too.
+                Some(_) => break,
+                None => {
+                    nodes.insert(ancestor.into(), Node::Implied);
+                }
+            }
         }
-        folders.extend(
-            relative
-                .ancestors()
-                .skip(usize::from(!directory))
-                .filter(|a| !a.as_os_str().is_empty())
-                .map(Path::to_owned),
-        );
-        let path = into.map(|into| into.join(&relative));
-        let failed = |e: io::Error, at: &Path| ArchiveError::io(at, e);
         if directory {
-            if let Some(path) = &path {
-                std::fs::create_dir_all(path).map_err(|e| failed(e, path))?;
+            if let Target::Directory { into, made } = target {
+                let path = into.join(&relative);
+                std::fs::create_dir_all(&path).map_err(|e| ArchiveError::io(&path, e))?;
                 made.extend(
                     relative
                         .ancestors()
@@ -453,12 +597,12 @@ fn unpack_from(
                         .map(Path::to_owned),
                 );
             }
+            nodes.insert(key, Node::Folder);
             continue;
         }
         if relative == Path::new(crate::format::MANIFEST) {
             unpacked.manifest = true;
         }
-        files.insert(relative.clone());
         let size = entry.header().size().map_err(damaged)?;
         if size > crate::reader::MAX_FILE {
             return Err(refuse(&format!(
@@ -466,20 +610,35 @@ fn unpack_from(
                 crate::reader::MAX_FILE >> 20
             )));
         }
+        let budget = budget.now();
         if unpacked.bytes + size > budget {
             return Err(invalid(format!(
                 "unpacks to more than {budget} bytes, more than an archive of its size may (a compression bomb, or an archive larger than this server takes)"
             )));
         }
-        let copied = match &path {
-            Some(path) => {
+        let data = (&mut entry).take(size);
+        let (copied, at) = match target {
+            Target::Check | Target::Index { copy: None, .. } => (
+                copy_checked(data, &mut io::sink(), label, Path::new(""))?,
+                position,
+            ),
+            Target::Index {
+                copy: Some(copy), ..
+            } => {
+                let at = copy.written;
+                let copied = copy_checked(data, &mut copy.out, label, &temporary())?;
+                copy.written += copied;
+                (copied, at)
+            }
+            Target::Directory { into, made } => {
+                let path = into.join(&relative);
                 // Each folder made once (an export holds hundreds of thousands of files in a
                 // few thousand folders).
                 if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty())
                     && !made.contains(parent)
                 {
-                    let at = path.parent().unwrap_or(path);
-                    std::fs::create_dir_all(at).map_err(|e| failed(e, at))?;
+                    let at = path.parent().unwrap_or(&path);
+                    std::fs::create_dir_all(at).map_err(|e| ArchiveError::io(at, e))?;
                     made.extend(
                         parent
                             .ancestors()
@@ -490,17 +649,17 @@ fn unpack_from(
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
-                    .open(path)
-                    .map_err(|e| failed(e, path))?;
-                io::copy(&mut (&mut entry).take(size), &mut out).map_err(damaged)?
+                    .open(&path)
+                    .map_err(|e| ArchiveError::io(&path, e))?;
+                (copy_checked(data, &mut out, label, &path)?, 0)
             }
-            None => io::copy(&mut (&mut entry).take(size), &mut io::sink()).map_err(damaged)?,
         };
         if copied != size {
             return Err(invalid(format!(
                 "is truncated: entry {name:?} says it holds {size} bytes and holds {copied}"
             )));
         }
+        nodes.insert(key, Node::File { at, size });
         unpacked.files += 1;
         unpacked.bytes += size;
     }
@@ -516,8 +675,153 @@ fn unpack_from(
         }));
     }
     // Whatever follows the end of the archive is read too: a compressed stream must end well.
-    io::copy(&mut (&mut rest).take(budget), &mut io::sink()).map_err(damaged)?;
+    io::copy(&mut (&mut rest).take(budget.now()), &mut io::sink()).map_err(damaged)?;
+    if let Target::Index { nodes: index, .. } = target {
+        *index = nodes;
+    }
     Ok(unpacked)
+}
+
+/// Copies an entry's bytes: a failure to read is the archive's (damaged, truncated), a failure
+/// to write is the disk's.
+fn copy_checked(
+    mut from: impl Read,
+    to: &mut impl Write,
+    label: &str,
+    written_to: &Path,
+) -> Result<u64, ArchiveError> {
+    let mut buffer = [0u8; 64 << 10];
+    let mut copied = 0u64;
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(ArchiveError::Invalid {
+                    archive: label.to_owned(),
+                    what: format!("is damaged or truncated ({e})"),
+                });
+            }
+        };
+        to.write_all(&buffer[..n])
+            .map_err(|e| ArchiveError::io(written_to, e))?;
+        copied += n as u64;
+    }
+}
+
+/// Where the bytes of a compressed archive's files go while it is read.
+fn temporary() -> PathBuf {
+    std::env::temp_dir()
+}
+
+/// An archive read in place, as a [`Tree`] the import reads like a directory: read through once
+/// when opened (refusing whatever [`unpack`] refuses), then each file read where its bytes stand:
+/// in the archive itself, or for a compressed archive, in an anonymous temporary file its files
+/// were copied to. Nothing is written to disk for a plain archive, and nothing is left behind for
+/// a compressed one.
+pub struct Archive {
+    /// The archive, or the copy of a compressed archive's files.
+    data: File,
+    /// Every path of the archive (`/`-separated), sorted by its bytes, and what stands there.
+    paths: Vec<(Box<str>, Node)>,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive")
+            .field("paths", &self.paths.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Archive {
+    /// Reads the archive `archive` (plain or gzip) through, stopping (with
+    /// [`ArchiveError::Cancelled`]) between entries once `cancel` is set.
+    pub fn open(archive: &Path, limits: &Limits, cancel: &Cancel) -> Result<Archive, ArchiveError> {
+        let target = Target::Index {
+            copy: None,
+            nodes: HashMap::new(),
+        };
+        let (_, target) = read_into(archive, target, limits, cancel)?;
+        let Target::Index { copy, nodes } = target else {
+            unreachable!("the target given")
+        };
+        let data = match copy {
+            Some(copy) => copy
+                .out
+                .into_inner()
+                .map_err(|e| ArchiveError::io(&temporary(), e.into_error()))?,
+            None => File::open(archive).map_err(|e| ArchiveError::io(archive, e))?,
+        };
+        let mut paths: Vec<(Box<str>, Node)> = nodes.into_iter().collect();
+        paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(Archive { data, paths })
+    }
+
+    fn find(&self, relative: &Path) -> Option<Node> {
+        let key = relative.to_str()?;
+        self.paths
+            .binary_search_by(|(path, _)| path.as_bytes().cmp(key.as_bytes()))
+            .ok()
+            .map(|at| self.paths[at].1)
+    }
+}
+
+impl Tree for Archive {
+    fn entries(&self, dir: &Path) -> Result<Vec<Entry>, ReadError> {
+        let prefix = match dir.to_str() {
+            Some("") => String::new(),
+            Some(dir) => format!("{dir}/"),
+            None => return Ok(Vec::new()),
+        };
+        let start = self
+            .paths
+            .partition_point(|(path, _)| path.as_bytes() < prefix.as_bytes());
+        let mut entries = Vec::new();
+        for (path, node) in &self.paths[start..] {
+            let Some(name) = path.strip_prefix(prefix.as_str()) else {
+                break;
+            };
+            // Only the folder's own entries; deeper paths are listed with their folders.
+            if !name.contains('/') {
+                entries.push(Entry {
+                    name: name.into(),
+                    kind: match node {
+                        Node::File { size, .. } => EntryKind::File { size: *size },
+                        Node::Folder | Node::Implied => EntryKind::Folder,
+                    },
+                });
+            }
+        }
+        Ok(entries)
+    }
+
+    fn exists(&self, relative: &Path) -> bool {
+        self.find(relative).is_some()
+    }
+
+    fn read(&self, relative: &Path) -> Result<String, ReadError> {
+        let shown = || relative.display().to_string();
+        let error = |message: String| ReadError::File {
+            path: names::visible(&shown()).into_owned(),
+            message,
+        };
+        let Some(Node::File { at, size }) = self.find(relative) else {
+            return Err(error(match self.find(relative) {
+                None => "is not in the archive".into(),
+                Some(_) => "is not a regular file".into(),
+            }));
+        };
+        if size > crate::reader::MAX_FILE {
+            return Err(crate::reader::too_large(relative));
+        }
+        let mut bytes = vec![0; size as usize];
+        self.data
+            .read_exact_at(&mut bytes, at)
+            .map_err(|e| error(format!("cannot be read from the archive: {e}")))?;
+        String::from_utf8(bytes).map_err(|_| error("stream did not contain valid UTF-8".into()))
+    }
 }
 
 /// The entry's path, relative and made of plain names only; `None` for the archive's root.
@@ -593,6 +897,97 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_may_unpack_to_what_it_has_sent_so_far_allows() {
+        // 300 MiB of zeros compress to about 300 KiB: over 256 MiB, a stream of that size may not.
+        let mut builder = tar::Builder::new(Vec::new());
+        for n in 0..5 {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(60 << 20);
+            header.set_mode(0o644);
+            builder
+                .append_data(&mut header, format!("f{n}"), io::repeat(0).take(60 << 20))
+                .unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(&tar).unwrap();
+        let bomb = gzip.finish().unwrap();
+        let error = check_stream(&bomb[..], "bomb", &Limits::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("unpacks to more than"),
+            "{error}"
+        );
+        // The plain archive holds what it says.
+        assert_eq!(
+            check_stream(&tar[..], "plain", &Limits::default())
+                .unwrap()
+                .bytes,
+            300 << 20
+        );
+    }
+
+    #[test]
+    fn an_archive_read_in_place_reads_as_its_directory() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().join("export");
+        for (path, text) in [
+            ("environments/Prod.json", "{\"name\":\"Prod\"}"),
+            ("projects/web/project.json", "{}"),
+            ("projects/web-api/project.json", "{\"x\":1}"),
+            ("projects/web/scripts/deploy.sh", "echo é"),
+            ("README.md", "# mine"),
+            ("empty.json", ""),
+        ] {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("projects/empty")).unwrap();
+        let directory = crate::reader::Directory::new(&dir);
+        let sorted = |tree: &dyn Tree, at: &str| {
+            let mut entries = tree.entries(Path::new(at)).unwrap();
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            entries
+        };
+        for compression in [Compression::None, Compression::Gzip] {
+            let file = scratch.path().join(format!("{compression:?}.tar"));
+            write_file(&dir, &file, compression).unwrap();
+            let archive = Archive::open(&file, &Limits::default(), &Cancel::default()).unwrap();
+            // Folders without files are not in an archive (it holds files only).
+            let mut projects = sorted(&directory, "projects");
+            projects.retain(|e| e.name != "empty");
+            assert_eq!(sorted(&archive, "projects"), projects);
+            for at in ["", "projects/web", "projects/web-api", "environments"] {
+                assert_eq!(sorted(&archive, at), sorted(&directory, at), "{at}");
+            }
+            for at in [
+                "projects/web/scripts/deploy.sh",
+                "environments/Prod.json",
+                "empty.json",
+            ] {
+                assert_eq!(
+                    archive.read(Path::new(at)).unwrap(),
+                    directory.read(Path::new(at)).unwrap()
+                );
+                assert!(archive.exists(Path::new(at)));
+            }
+            assert!(archive.exists(Path::new("projects/web")));
+            assert!(!archive.exists(Path::new("projects/we")));
+            let folder = archive.read(Path::new("projects")).unwrap_err();
+            assert!(
+                folder.to_string().contains("not a regular file"),
+                "{folder}"
+            );
+            let missing = archive.read(Path::new("nothing.json")).unwrap_err();
+            assert!(
+                missing.to_string().contains("not in the archive"),
+                "{missing}"
+            );
+        }
+    }
+
+    #[test]
     fn checking_refuses_what_unpacking_refuses() {
         let scratch = tempfile::tempdir().unwrap();
         let tar_of = |entries: &[(&str, tar::EntryType)]| {
@@ -638,6 +1033,12 @@ mod tests {
             )
             .unwrap_err();
             assert_eq!(checked.to_string(), unpacked.to_string(), "{entries:?}");
+            let opened = Archive::open(&path, &Limits::default(), &Cancel::default()).unwrap_err();
+            assert_eq!(checked.to_string(), opened.to_string(), "{entries:?}");
+            let label = path.display().to_string();
+            let streamed =
+                check_stream(File::open(&path).unwrap(), &label, &Limits::default()).unwrap_err();
+            assert_eq!(checked.to_string(), streamed.to_string(), "{entries:?}");
         }
         let path = scratch.path().join("good.tar");
         std::fs::write(
@@ -651,6 +1052,8 @@ mod tests {
         .unwrap();
         let checked = check(&path, &Limits::default()).unwrap();
         assert!(checked.manifest);
+        let streamed = check_stream(File::open(&path).unwrap(), "good", &Limits::default());
+        assert_eq!(checked, streamed.unwrap());
         assert_eq!(
             checked,
             unpack(&path, &scratch.path().join("good"), &Limits::default()).unwrap()

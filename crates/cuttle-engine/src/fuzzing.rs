@@ -160,10 +160,11 @@ pub fn run_one(data: &[u8]) -> usize {
 
 /// Reads the export at `root` as the importer does, through the validator's shape check.
 pub fn check(root: &Path) -> usize {
-    let Ok(manifest) = reader::read_manifest(root) else {
+    let tree = reader::Directory::new(root);
+    let Ok(manifest) = reader::read_manifest(&tree) else {
         return 0;
     };
-    let Ok(read) = reader::documents(root) else {
+    let Ok(read) = reader::documents(&tree) else {
         return 0;
     };
     let read = read.map(|r| r.map_err(|e| ImportError::Source(e.to_string())));

@@ -3,13 +3,14 @@
 //!
 //! - [`format`]: the export format (file names, manifest);
 //! - [`layout`]: where each file of an export stands, and which files the format owns;
-//! - [`archive`]: an export directory as one deterministic tar, and a tar unpacked without
-//!   trusting it;
+//! - [`archive`]: an export directory as one deterministic tar, and a tar read (in place, or
+//!   unpacked) without trusting it;
 //! - [`export`]: one read snapshot to a deterministic directory tree, secrets re-encrypted under
 //!   a password;
 //! - [`closure`]: what a partial export of some projects must carry;
-//! - [`reader`]: an export directory read back into documents (the import's first stage); the
-//!   other import stages (upgrade, validate, plan, apply) arrive with their issue.
+//! - [`reader`]: an export (a directory, or an archive read in place) read back into documents,
+//!   the import's first stage;
+//! - [`import`]: the import's other stages: sources combined, upgraded, planned, applied.
 
 pub mod archive;
 pub mod backup;

@@ -48,32 +48,113 @@ pub struct Export {
     pub documents: Vec<Incoming>,
 }
 
-/// Reads a regular file inside the tree, refusing links, special files and huge files.
-fn read_file(root: &Path, relative: &Path) -> Result<String, ReadError> {
-    let full = root.join(relative);
-    let meta = fs::symlink_metadata(&full).map_err(|e| file_error(relative, e.to_string()))?;
-    if meta.file_type().is_symlink() {
-        return Err(file_error(
-            relative,
-            "is a symbolic link; the reader never follows links",
-        ));
+/// What an export is read from: a directory ([`Directory`]), or an archive read in place
+/// ([`crate::archive::Archive`]). Paths are relative to the tree's top, `""` being the top.
+pub trait Tree: Sync {
+    /// The entries of the folder `dir`, in any order.
+    fn entries(&self, dir: &Path) -> Result<Vec<Entry>, ReadError>;
+    /// Whether anything stands at `relative`.
+    fn exists(&self, relative: &Path) -> bool;
+    /// The text of the regular file at `relative`: links, special files, files larger than
+    /// [`MAX_FILE`] and text that is not UTF-8 are refused.
+    fn read(&self, relative: &Path) -> Result<String, ReadError>;
+}
+
+/// An entry of a folder of a [`Tree`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub name: std::ffi::OsString,
+    pub kind: EntryKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Folder,
+    File {
+        size: u64,
+    },
+    Symlink,
+    /// A pipe, a device, a socket.
+    Special,
+}
+
+/// An export directory on disk.
+#[derive(Clone, Debug)]
+pub struct Directory {
+    root: PathBuf,
+}
+
+impl Directory {
+    pub fn new(root: impl Into<PathBuf>) -> Directory {
+        Directory { root: root.into() }
     }
-    if !meta.is_file() {
-        return Err(file_error(relative, "is not a regular file"));
+}
+
+impl Tree for Directory {
+    fn entries(&self, dir: &Path) -> Result<Vec<Entry>, ReadError> {
+        let full = self.root.join(dir);
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&full).map_err(|e| file_error(dir, e.to_string()))? {
+            let entry = entry.map_err(|e| file_error(dir, e.to_string()))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| file_error(&dir.join(entry.file_name()), e.to_string()))?;
+            let kind = if kind.is_dir() {
+                EntryKind::Folder
+            } else if kind.is_symlink() {
+                EntryKind::Symlink
+            } else if kind.is_file() {
+                let size = entry
+                    .metadata()
+                    .map_err(|e| file_error(&dir.join(entry.file_name()), e.to_string()))?
+                    .len();
+                EntryKind::File { size }
+            } else {
+                EntryKind::Special
+            };
+            out.push(Entry {
+                name: entry.file_name(),
+                kind,
+            });
+        }
+        Ok(out)
     }
-    let too_large = || file_error(relative, format!("is larger than {} MiB", MAX_FILE >> 20));
-    if meta.len() > MAX_FILE {
-        return Err(too_large());
+
+    fn exists(&self, relative: &Path) -> bool {
+        fs::symlink_metadata(self.root.join(relative)).is_ok()
     }
-    // Bounded however the file grows between the look and the read.
-    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    fs::File::open(&full)
-        .and_then(|file| file.take(MAX_FILE + 1).read_to_string(&mut text))
-        .map_err(|e| file_error(relative, e.to_string()))?;
-    if text.len() as u64 > MAX_FILE {
-        return Err(too_large());
+
+    /// Reads a regular file inside the tree, refusing links, special files and huge files.
+    fn read(&self, relative: &Path) -> Result<String, ReadError> {
+        let full = self.root.join(relative);
+        let meta = fs::symlink_metadata(&full).map_err(|e| file_error(relative, e.to_string()))?;
+        if meta.file_type().is_symlink() {
+            return Err(file_error(
+                relative,
+                "is a symbolic link; the reader never follows links",
+            ));
+        }
+        if !meta.is_file() {
+            return Err(file_error(relative, "is not a regular file"));
+        }
+        if meta.len() > MAX_FILE {
+            return Err(too_large(relative));
+        }
+        // Bounded however the file grows between the look and the read.
+        let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        fs::File::open(&full)
+            .and_then(|file| file.take(MAX_FILE + 1).read_to_string(&mut text))
+            .map_err(|e| file_error(relative, e.to_string()))?;
+        if text.len() as u64 > MAX_FILE {
+            return Err(too_large(relative));
+        }
+        Ok(text)
     }
-    Ok(text)
+}
+
+/// The error of a file larger than any document.
+pub(crate) fn too_large(relative: &Path) -> ReadError {
+    file_error(relative, format!("is larger than {} MiB", MAX_FILE >> 20))
 }
 
 /// At most this many misplaced files are named in a warning; the rest are counted.
@@ -88,29 +169,26 @@ struct Walk {
     warnings: Vec<Message>,
 }
 
-/// Walks the tree of the export at `root`: every regular file the format owns; links and
+/// Walks the export's tree: every regular file the format owns; links and
 /// special files refused where the format would own them, and never followed. Nothing that
 /// looks like a document is left out unseen (issue 11): inside the format's folders, a file that
 /// looks like one (`*.json`, a task log) where the format puts none, or a folder named like one
 /// of the format's but for its case (`Teams/`), is an error; elsewhere it is a warning. Hidden
 /// entries at the top (`.git`, `.github`) and files that do not look like documents (a README,
 /// `environments/notes.txt`) are the person's own, and left alone.
-fn walk(root: &Path) -> Result<Walk, ReadError> {
+fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
     let mut files = Vec::new();
     let mut foreign: Vec<PathBuf> = Vec::new();
     let mut exports: Vec<PathBuf> = Vec::new();
     // Each folder, and whether it is inside the format's folders.
     let mut stack = vec![(PathBuf::new(), true)];
     while let Some((dir, inside)) = stack.pop() {
-        let full = root.join(&dir);
-        let entries = fs::read_dir(&full).map_err(|e| file_error(&dir, e.to_string()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| file_error(&dir, e.to_string()))?;
+        for entry in tree.entries(&dir)? {
             let at_top = dir.as_os_str().is_empty();
             // Whether this entry stands inside the format's folders (the top is everyone's).
             let within = inside && !at_top;
-            let relative = dir.join(entry.file_name());
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            let relative = dir.join(&entry.name);
+            let Some(name) = entry.name.to_str() else {
                 // Inside the format's folders, every name is the format's to read: one that is
                 // not UTF-8 cannot be told apart from a document, and is not silently left out.
                 if within {
@@ -124,56 +202,53 @@ fn walk(root: &Path) -> Result<Walk, ReadError> {
             if at_top && name.starts_with('.') {
                 continue;
             }
-            let kind = entry
-                .file_type()
-                .map_err(|e| file_error(&relative, e.to_string()))?;
-            if kind.is_dir() {
-                if layout::owns_dir(&relative) {
-                    stack.push((relative, true));
-                } else if let Some(proper) = layout::case_variant(&relative) {
+            match entry.kind {
+                EntryKind::Folder => {
+                    if layout::owns_dir(&relative) {
+                        stack.push((relative, true));
+                    } else if let Some(proper) = layout::case_variant(&relative) {
+                        return Err(file_error(
+                            &relative,
+                            format!(
+                                "is named like the format's folder {} but for its case: the importer reads {} only and would leave this out; rename it",
+                                names::visible(&proper),
+                                names::visible(&proper),
+                            ),
+                        ));
+                    } else if !within && tree.exists(&relative.join(format::MANIFEST)) {
+                        exports.push(relative);
+                    } else {
+                        stack.push((relative, within));
+                    }
+                }
+                EntryKind::Symlink if layout::owns_dir(&relative) => {
                     return Err(file_error(
                         &relative,
-                        format!(
-                            "is named like the format's folder {} but for its case: the importer reads {} only and would leave this out; rename it",
-                            names::visible(&proper),
-                            names::visible(&proper),
-                        ),
-                    ));
-                } else if !within
-                    && fs::symlink_metadata(full.join(&name).join(format::MANIFEST)).is_ok()
-                {
-                    exports.push(relative);
-                } else {
-                    stack.push((relative, within));
-                }
-            } else if kind.is_symlink() && layout::owns_dir(&relative) {
-                return Err(file_error(
-                    &relative,
-                    "is a symbolic link where the format has a folder: the reader never follows links; copy the folder in its place",
-                ));
-            } else if layout::owns(&relative) {
-                if !kind.is_file() {
-                    return Err(file_error(
-                        &relative,
-                        "is not a regular file (a symbolic link, a pipe or a device): the reader takes regular files only and never follows links",
+                        "is a symbolic link where the format has a folder: the reader never follows links; copy the folder in its place",
                     ));
                 }
-                let size = entry
-                    .metadata()
-                    .map_err(|e| file_error(&relative, e.to_string()))?
-                    .len();
-                files.push((relative, size));
-            } else if layout::looks_like_document(&relative) {
-                if within {
-                    return Err(file_error(
-                        &relative,
-                        format!(
-                            "looks like a document but stands where the format puts none, so the importer would leave it out: {}; move it there, or out of the export",
-                            layout::where_documents_stand()
-                        ),
-                    ));
+                kind if layout::owns(&relative) => {
+                    let EntryKind::File { size } = kind else {
+                        return Err(file_error(
+                            &relative,
+                            "is not a regular file (a symbolic link, a pipe or a device): the reader takes regular files only and never follows links",
+                        ));
+                    };
+                    files.push((relative, size));
                 }
-                foreign.push(relative);
+                _ if layout::looks_like_document(&relative) => {
+                    if within {
+                        return Err(file_error(
+                            &relative,
+                            format!(
+                                "looks like a document but stands where the format puts none, so the importer would leave it out: {}; move it there, or out of the export",
+                                layout::where_documents_stand()
+                            ),
+                        ));
+                    }
+                    foreign.push(relative);
+                }
+                _ => {}
             }
         }
     }
@@ -228,9 +303,9 @@ fn listed<'p>(paths: impl IntoIterator<Item = &'p PathBuf>) -> String {
     text
 }
 
-/// Reads the manifest of the export at `root`.
-pub fn read_manifest(root: &Path) -> Result<Manifest, ReadError> {
-    let text = read_manifest_text(root)?;
+/// Reads the export's manifest.
+pub fn read_manifest(tree: &dyn Tree) -> Result<Manifest, ReadError> {
+    let text = read_manifest_text(tree)?;
     serde_json::from_str(&text).map_err(|e| {
         file_error(
             Path::new(format::MANIFEST),
@@ -239,9 +314,9 @@ pub fn read_manifest(root: &Path) -> Result<Manifest, ReadError> {
     })
 }
 
-/// The text of the manifest of the export at `root` (a regular file, within the size limit).
-pub fn read_manifest_text(root: &Path) -> Result<String, ReadError> {
-    read_file(root, Path::new(format::MANIFEST))
+/// The text of the export's manifest (a regular file, within the size limit).
+pub fn read_manifest_text(tree: &dyn Tree) -> Result<String, ReadError> {
+    tree.read(Path::new(format::MANIFEST))
 }
 
 /// The key that opens the export's sensitive values, checked against the manifest before any
@@ -294,8 +369,9 @@ pub fn export_key(manifest: &Manifest, password: &[u8]) -> Result<ExportKey, Rea
 /// Reads every document of the export at `root`, into memory (for tests and tools; the import
 /// streams them with [`documents`]).
 pub fn read_export(root: &Path) -> Result<Export, ReadError> {
-    let manifest = read_manifest(root)?;
-    let documents = self::documents(root)?.collect::<Result<_, _>>()?;
+    let tree = Directory::new(root);
+    let manifest = read_manifest(&tree)?;
+    let documents = self::documents(&tree)?.collect::<Result<_, _>>()?;
     Ok(Export {
         manifest,
         documents,
@@ -308,10 +384,10 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
 const BATCH: usize = 2048;
 const BATCH_BYTES: usize = 16 << 20;
 
-/// The documents of the export at `root`, in file order, read a batch at a time on every core.
+/// The documents of the export in `tree`, in file order, read a batch at a time on every core.
 /// Only the list of file names is held for the whole export; the first error ends the stream.
-pub fn documents(root: &Path) -> Result<Documents, ReadError> {
-    let walk = walk(root)?;
+pub fn documents(tree: &dyn Tree) -> Result<Documents<'_>, ReadError> {
+    let walk = walk(tree)?;
     let mut files = Vec::with_capacity(walk.files.len());
     let mut scripts = BTreeSet::new();
     for (relative, size) in walk.files {
@@ -324,7 +400,7 @@ pub fn documents(root: &Path) -> Result<Documents, ReadError> {
         }
     }
     Ok(Documents {
-        root: root.to_owned(),
+        tree,
         files,
         next: 0,
         ready: VecDeque::new(),
@@ -337,8 +413,8 @@ pub fn documents(root: &Path) -> Result<Documents, ReadError> {
 }
 
 /// The stream of an export's documents (see [`documents`]).
-pub struct Documents {
-    root: PathBuf,
+pub struct Documents<'t> {
+    tree: &'t dyn Tree,
     files: Vec<(PathBuf, Collection, u64)>,
     /// The first file not yet read.
     next: usize,
@@ -356,7 +432,7 @@ pub struct Documents {
     done: bool,
 }
 
-impl Documents {
+impl Documents<'_> {
     /// How many files the export has that the format owns (documents, task logs).
     pub fn files(&self) -> usize {
         self.files.len()
@@ -381,9 +457,9 @@ impl Documents {
             );
         let batch = &self.files[self.next..end];
         self.next = end;
-        let root = self.root.as_path();
+        let tree = self.tree;
         let read = cuttle_instance::parallel::map_in_order(batch, |(relative, collection, _)| {
-            read_one(root, relative, *collection)
+            read_one(tree, relative, *collection)
         });
         for one in read {
             match one? {
@@ -454,7 +530,7 @@ impl Documents {
     }
 }
 
-impl Iterator for Documents {
+impl Iterator for Documents<'_> {
     type Item = Result<Incoming, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -483,8 +559,8 @@ enum Read {
     Document(Incoming, Option<(PathBuf, String)>, Vec<PathBuf>),
 }
 
-fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
-    let text = read_file(root, relative)?;
+fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
+    let text = tree.read(relative)?;
     if collection == Collection::TaskLogs {
         return Ok(Read::Log(relative.to_owned(), text));
     }
@@ -498,7 +574,7 @@ fn read_one(root: &Path, relative: &Path, collection: Collection) -> Result<Read
         (value, text, Vec::new())
     } else {
         let mut value = codec::parse(decl, &text, codec::Part::Whole).map_err(not_json)?;
-        let scripts = inline_scripts(root, relative, collection, &mut value)?;
+        let scripts = inline_scripts(tree, relative, collection, &mut value)?;
         let json = value.to_string();
         (value, json, scripts)
     };
@@ -598,7 +674,7 @@ fn check_place(relative: &Path, collection: Collection, value: &Value) -> Result
 /// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read
 /// from the named file in the document's scripts folder. Returns the script files read.
 fn inline_scripts(
-    root: &Path,
+    tree: &dyn Tree,
     relative: &Path,
     collection: Collection,
     value: &mut Value,
@@ -631,7 +707,7 @@ fn inline_scripts(
             ));
         }
         let script = folder.join(name);
-        let body = read_file(root, &script)?;
+        let body = tree.read(&script)?;
         read.push(script);
         let slot = value.pointer_mut(&at.pointer()).expect("a path just found");
         let syntax = slot.get("syntax").cloned().unwrap_or(Value::Null);

@@ -27,6 +27,7 @@ mod script;
 mod state;
 mod tasks;
 mod tls;
+mod upload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -174,7 +175,7 @@ pub fn run(service: Service, options: Options) -> Result<(), ServeError> {
             }
         };
         // A running task is cancelled (it writes nothing) and the worker ends; a task busy where
-        // it cannot stop (unpacking an archive, writing an export's files) is given a while,
+        // it cannot stop (writing an export's files) is given a while,
         // then left to end with the process: it committed nothing, and the next server of the
         // instance records it failed.
         state.tasks.stop();

@@ -13,13 +13,12 @@ use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cuttle_domain::access::Permission;
-use cuttle_engine::archive::{Compression, Limits};
+use cuttle_engine::archive::Compression;
 use cuttle_engine::closure::Ignore;
 use cuttle_engine::format::InlineScripts;
 use cuttle_service::request::{Export, Output, PartialExport, PasswordSource};
 use cuttle_service::tasks::{Task, TaskKind};
 use cuttle_service::{Error, ErrorKind, SavedPlan};
-use futures_util::StreamExt;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
@@ -162,9 +161,6 @@ pub struct Uploaded {
     sha256: String,
 }
 
-/// Uploads above this are refused (413).
-pub(crate) const UPLOAD_LIMIT: u64 = 16 << 30;
-
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "migrations", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "An export archive, as `cuttle export --archive` or an export task makes it: a tar, or a tar.gz (told apart by their first bytes), sent as application/octet-stream, application/x-tar or application/gzip"),
@@ -206,50 +202,43 @@ pub(crate) async fn upload(
         .map_err(|e| ApiError::internal(&format!("the uploads' folder: {e}")))?;
     let id = random_id();
     let path = folder.join(format!("{id}.archive"));
-    // The body to a file, as it arrives, under the limit: never held whole in memory.
-    let written = receive(body, &path).await;
-    let (bytes, sha256) = match written {
+    // The body to a file, as it arrives, under the limit, checked meanwhile: never held whole
+    // in memory, never read back.
+    let refused = |error: Error| async {
+        let _ = tokio::fs::remove_file(&path).await;
+        Err(ApiError::from(error))
+    };
+    let received = match crate::upload::receive(body, &path).await {
         Ok(received) => received,
         Err(error) => {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(error);
         }
     };
-    // Read through once now (nothing written), to refuse a hostile or damaged archive at once;
-    // the import unpacks the same bytes.
-    let checked = path.clone();
-    let check = tokio::task::spawn_blocking(move || -> Result<u64, Error> {
-        let unpacked =
-            cuttle_engine::archive::check(&checked, &Limits::default()).map_err(|e| {
-                let kind = if e.is_hostile() {
-                    ErrorKind::Archive
-                } else {
-                    ErrorKind::Io
-                };
-                let said = e
-                    .to_string()
-                    .replace(&format!("archive {}", checked.display()), "the upload")
-                    .replace(&checked.display().to_string(), "the upload");
-                Error::new(kind, said)
-            })?;
-        if !unpacked.manifest {
-            return Err(Error::new(
+    let (bytes, sha256) = (received.bytes, received.sha256);
+    let files = match received.checked {
+        Ok(unpacked) if unpacked.manifest => unpacked.files,
+        Ok(_) => {
+            return refused(Error::new(
                 ErrorKind::Archive,
                 format!(
                     "the upload is a tar archive but not an export's: it has no {} at its root",
                     cuttle_engine::format::MANIFEST
                 ),
-            ));
+            ))
+            .await;
         }
-        Ok(unpacked.files)
-    })
-    .await
-    .map_err(|_| ApiError::internal("checking the upload stopped"))?;
-    let files = match check {
-        Ok(found) => found,
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(error.into());
+        Err(e) => {
+            let kind = if e.is_hostile() {
+                ErrorKind::Archive
+            } else {
+                ErrorKind::Io
+            };
+            let said = e
+                .to_string()
+                .replace(&format!("archive {}", path.display()), "the upload")
+                .replace(&path.display().to_string(), "the upload");
+            return refused(Error::new(kind, said)).await;
         }
     };
     state.tasks.add_upload(id.clone(), Upload { path, actor });
@@ -263,43 +252,6 @@ pub(crate) async fn upload(
         }),
     )
         .into_response())
-}
-
-/// Writes the body to `path` as it arrives; returns its size and SHA-256.
-async fn receive(body: Body, path: &std::path::Path) -> Result<(u64, String), ApiError> {
-    use sha2::{Digest, Sha256};
-    use tokio::io::AsyncWriteExt;
-    let mut hash = Sha256::new();
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| ApiError::internal(&format!("storing the upload: {e}")))?;
-    let mut stream = body.into_data_stream();
-    let mut bytes = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "body",
-                format!("the upload did not arrive whole: {e}"),
-            )
-        })?;
-        bytes += chunk.len() as u64;
-        if bytes > UPLOAD_LIMIT {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("an upload is at most {} GiB", UPLOAD_LIMIT >> 30),
-            ));
-        }
-        hash.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::internal(&format!("storing the upload: {e}")))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiError::internal(&format!("storing the upload: {e}")))?;
-    Ok((bytes, hex::encode(hash.finalize())))
 }
 
 fn random_id() -> String {
@@ -734,7 +686,7 @@ pub(crate) async fn plan(
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/events", tag = "migrations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The task's id")),
-    responses((status = 200, description = "Server-sent events: `task` with the task as it stands, every half second while it changes, until it ends", content_type = "text/event-stream", body = TaskEvent),
+    responses((status = 200, description = "Server-sent events: `task` with the task as it stands, every half second while it changes, and at once when it ends, which ends the stream", content_type = "text/event-stream", body = TaskEvent),
         (status = 401, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem),
         (status = 404, body = crate::problem::Problem)))]
 pub(crate) async fn events(
@@ -758,7 +710,11 @@ pub(crate) async fn events(
                         (state, following, Some(text)),
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // Every half second, or at once when a task ends.
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    () = state.tasks.ended.notified() => {}
+                }
                 task = match state.tasks.current(id) {
                     Some(t) => t,
                     // Ended: its record has the end.

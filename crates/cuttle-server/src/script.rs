@@ -155,7 +155,7 @@ fn curl(task: &Task) -> Vec<String> {
                 n => format!("export-{}.tar", n + 1),
             };
             calls.push(format!(
-                r#"upload{n}=$(curl -sSf {auth} -H 'Content-Type: application/octet-stream' --data-binary @{file} "$CUTTLE_URL/api/v1/uploads" | jq -r .id)"#
+                r#"upload{n}=$(curl -sSf {auth} -H 'Content-Type: application/octet-stream' -X POST --upload-file {file} "$CUTTLE_URL/api/v1/uploads" | jq -r .id)"#
             ));
             names.push(format!("$upload{n}"));
         }

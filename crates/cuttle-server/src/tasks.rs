@@ -69,6 +69,8 @@ pub(crate) struct Tasks {
     /// Folders under which an import may read export directories (`--migration-root`),
     /// canonical.
     pub(crate) roots: Vec<PathBuf>,
+    /// Woken when a task ends, so that its followers hear of it at once.
+    pub(crate) ended: tokio::sync::Notify,
 }
 
 impl Tasks {
@@ -79,6 +81,7 @@ impl Tasks {
             uploads: Mutex::new(HashMap::new()),
             queue: Mutex::new(None),
             roots,
+            ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -265,6 +268,7 @@ fn finish(
         let _ = session.record(&[entry]);
     }
     tasks.live.lock().expect("the tasks' lock").remove(&id);
+    tasks.ended.notify_waiters();
     tracing::info!(task = id, kind = task.kind.name(), state = ?task.state, "task ended");
 }
 

@@ -206,6 +206,7 @@ impl From<ImportError> for Error {
             ImportError::Password(m) => Error::new(ErrorKind::Password, m),
             ImportError::Version(m) => Error::said(ErrorKind::Version, m),
             ImportError::Source(m) => Error::new(ErrorKind::Source, m),
+            ImportError::Archive(e) => crate::export::archive_error(e),
             ImportError::Invalid(problems) => cuttle_instance::Error::Invalid(problems).into(),
             ImportError::Blocked(blockers) => {
                 let n = blockers.len();

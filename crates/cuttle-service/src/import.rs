@@ -2,14 +2,13 @@
 //! summary as data; and the preview (a dry run whose plan is kept, for a wizard to show).
 
 use cuttle_engine::import::{
-    Action, Blocker, Conflict, DirectorySource, DocumentPlan, Grant, ImportOptions, ImportSummary,
+    Action, Blocker, Conflict, DocumentPlan, ExportSource, Grant, ImportOptions, ImportSummary,
     PlanEvent, PlanSink, Sources,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use cuttle_engine::Cancel;
-use cuttle_engine::archive::Limits;
 
 use crate::access::Access;
 use crate::audit::{Audit, Outcome};
@@ -21,68 +20,32 @@ use crate::{Progress, Session};
 use cuttle_domain::access::Permission;
 
 impl Import {
-    /// The engine's sources: the directories, the archives unpacked into a temporary folder
-    /// (returned, to keep until the import ends), or the backup with its master key (read from
-    /// its file).
-    pub fn sources(&self) -> Result<(Sources, Option<tempfile::TempDir>)> {
-        self.sources_unless(&Cancel::default())
-    }
-
-    /// [`Import::sources`], stopping between an archive's entries once `cancel` is set.
-    pub fn sources_unless(&self, cancel: &Cancel) -> Result<(Sources, Option<tempfile::TempDir>)> {
+    /// The engine's sources: the export directories or archives (which the engine reads in
+    /// place), or the backup with its master key (read from its file).
+    pub fn sources(&self) -> Result<Sources> {
         Ok(match &self.source {
-            ImportSource::Directories(directories) => (
-                Sources::Directories(
-                    directories
-                        .iter()
-                        .map(|d| DirectorySource {
-                            directory: d.clone(),
-                            label: None,
-                        })
-                        .collect(),
-                ),
-                None,
+            ImportSource::Directories(directories) => Sources::Exports(
+                directories
+                    .iter()
+                    .map(|d| ExportSource::Directory(d.clone()))
+                    .collect(),
             ),
-            ImportSource::Archives(archives) => {
-                let work = tempfile::Builder::new()
-                    .prefix(".cuttle-import-")
-                    .tempdir()
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::Io,
-                            format!("cannot make a temporary folder to unpack archives in: {e}"),
-                        )
-                    })?;
-                let mut sources = Vec::with_capacity(archives.len());
-                for (n, archive) in archives.iter().enumerate() {
-                    let directory = work.path().join(n.to_string());
-                    cuttle_engine::archive::unpack_unless(
-                        archive,
-                        &directory,
-                        &Limits::default(),
-                        cancel,
-                    )
-                    .map_err(crate::export::archive_error)?;
-                    sources.push(DirectorySource {
-                        directory,
-                        label: Some(archive.display().to_string()),
-                    });
-                }
-                (Sources::Directories(sources), Some(work))
-            }
+            ImportSource::Archives(archives) => Sources::Exports(
+                archives
+                    .iter()
+                    .map(|a| ExportSource::Archive(a.clone()))
+                    .collect(),
+            ),
             ImportSource::Backup {
                 file,
                 master_key_file,
-            } => (
-                Sources::Backup {
-                    file: file.clone(),
-                    master_key: cuttle_instance::instance::read_key_file(
-                        master_key_file,
-                        cuttle_instance::files::Accept::FileOrPipe,
-                    )?,
-                },
-                None,
-            ),
+            } => Sources::Backup {
+                file: file.clone(),
+                master_key: cuttle_instance::instance::read_key_file(
+                    master_key_file,
+                    cuttle_instance::files::Accept::FileOrPipe,
+                )?,
+            },
         })
     }
 
@@ -186,12 +149,12 @@ impl Session {
                 ));
             }
         }
-        let (sources, _work) = request.sources_unless(cancel)?;
+        let sources = request.sources()?;
         let options = ImportOptions {
             cancel: cancel.clone(),
             ..request.options()
         };
-        let mut fingerprint = Fingerprint::new(sink, expected.map(|p| &p.parts));
+        let mut fingerprint = Fingerprint::new(sink, expected.map(|p| &p.parts), request.dry_run);
         let mut gate = Gate::new(&mut fingerprint, access, groups);
         gate.on_commit = Some(Audit::new(access.actor(), "import", Outcome::Succeeded));
         let result = cuttle_engine::import::import(
@@ -203,10 +166,6 @@ impl Session {
             progress,
         )
         .map_err(Error::from);
-        let result = result.map_err(|mut e| {
-            position_archived(&mut e, &sources);
-            e
-        });
         let refused = std::mem::take(&mut gate.refused);
         let result = match (result, refused.is_empty()) {
             (Err(_), false) => {
@@ -308,42 +267,6 @@ impl Session {
         let mut preview = Preview::default();
         preview.summary = self.import(&request, password, access, &mut preview, progress)?;
         Ok(preview)
-    }
-}
-
-/// Adds the line and column to each problem found in an archive's file (the engine finds them
-/// for a file at the path it shows, and an archive's shows the archive, then the entry).
-fn position_archived(error: &mut Error, sources: &Sources) {
-    let Sources::Directories(directories) = sources else {
-        return;
-    };
-    for problem in error.problems.iter_mut().filter(|p| p.line.is_none()) {
-        let Some(origin) = &problem.origin else {
-            continue;
-        };
-        let found = directories.iter().find_map(|d| {
-            let label = d.label.as_ref()?;
-            Some(
-                d.directory
-                    .join(origin.strip_prefix(label.as_str())?.strip_prefix('/')?),
-            )
-        });
-        let Some(file) = found.filter(|f| f.extension().is_some_and(|e| e == "json")) else {
-            continue;
-        };
-        let text = match std::fs::metadata(&file) {
-            Ok(meta) if meta.is_file() && meta.len() <= cuttle_engine::reader::MAX_FILE => {
-                std::fs::read_to_string(&file).ok()
-            }
-            _ => None,
-        };
-        if let Some(position) = text
-            .as_deref()
-            .and_then(|t| cuttle_engine::jsonpos::locate(t, &problem.path.pointer()))
-        {
-            problem.line = Some(position.line as u64);
-            problem.column = Some(position.column as u64);
-        }
     }
 }
 

@@ -69,7 +69,7 @@ impl TaskState {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskProgress {
-    /// `unpacking`, `planning`, `exporting`, `archiving`, `backing up`, ….
+    /// `planning`, `exporting`, `backing up`, ….
     pub stage: String,
     pub done: u64,
     pub total: u64,

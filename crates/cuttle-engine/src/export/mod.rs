@@ -634,15 +634,17 @@ fn pretty(value: &Value, bytes: &mut Vec<u8>) {
 fn read_manifest(root: &Path) -> Result<Option<Manifest>, ExportError> {
     match std::fs::symlink_metadata(root.join(format::MANIFEST)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        _ => crate::reader::read_manifest(root).map(Some).map_err(|e| {
-            ExportError::Directory(
-                format!(
-                    "{}: {e}; export into another directory, or remove it",
-                    root.display()
+        _ => crate::reader::read_manifest(&crate::reader::Directory::new(root))
+            .map(Some)
+            .map_err(|e| {
+                ExportError::Directory(
+                    format!(
+                        "{}: {e}; export into another directory, or remove it",
+                        root.display()
+                    )
+                    .into(),
                 )
-                .into(),
-            )
-        }),
+            }),
     }
 }
 

@@ -41,13 +41,13 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 pub use diff::{Change, ChangeKind};
-pub use sources::DirectorySource;
+pub use sources::ExportSource;
 
 /// Where the documents come from.
 #[derive(Debug)]
 pub enum Sources {
-    /// Export directories, combined in order (later ones win).
-    Directories(Vec<DirectorySource>),
+    /// Exports (directories or archives), combined in order (later ones win).
+    Exports(Vec<ExportSource>),
     /// An instance backup and the master key of the instance it came from.
     Backup {
         file: PathBuf,
@@ -307,6 +307,9 @@ pub enum ImportError {
     /// A source that cannot be read (a file, a manifest, the layout).
     #[error("{0}")]
     Source(String),
+    /// An archive that is refused or cannot be read.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     /// Documents that do not validate; nothing was written.
     #[error("{0}")]
     Invalid(Problems),
@@ -341,7 +344,7 @@ impl Blocker {
 impl From<cuttle_instance::Error> for ImportError {
     fn from(error: cuttle_instance::Error) -> Self {
         match error {
-            cuttle_instance::Error::Invalid(problems) => ImportError::Invalid(positioned(problems)),
+            cuttle_instance::Error::Invalid(problems) => ImportError::Invalid(problems),
             cuttle_instance::Error::Store(e) => ImportError::Store(e),
             other => ImportError::Instance(other),
         }
@@ -362,21 +365,49 @@ pub fn import(
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     let mut warnings = Vec::new();
-    let mut spool = spool::Spool::new().map_err(sources::spool_error)?;
-    let (docs, conflicts, keys) = match sources {
-        Sources::Directories(directories) => {
-            let password = password.ok_or_else(|| {
-                ImportError::Password("an export directory needs its password".into())
-            })?;
-            let opened = sources::open_directories(
-                directories,
+    let opened = match sources {
+        Sources::Exports(exports) => {
+            let password = password
+                .ok_or_else(|| ImportError::Password("an export needs its password".into()))?;
+            sources::open_exports(
+                exports,
                 password,
                 options.ignore_version_check,
+                &options.cancel,
                 &mut warnings,
-            )?;
+            )?
+        }
+        Sources::Backup { .. } => Vec::new(),
+    };
+    let imported = import_opened(
+        instance, sources, &opened, warnings, options, sink, progress,
+    )
+    .map_err(|e| match e {
+        ImportError::Invalid(problems) => ImportError::Invalid(positioned(problems, &opened)),
+        e => e,
+    })?;
+    Ok(ImportSummary {
+        elapsed: started.elapsed(),
+        ..imported
+    })
+}
+
+/// [`import`], its exports opened.
+fn import_opened(
+    instance: &mut Instance,
+    sources: &Sources,
+    opened: &[sources::Opened],
+    mut warnings: Vec<Message>,
+    options: &ImportOptions,
+    sink: &mut dyn PlanSink,
+    progress: Progress<'_>,
+) -> Result<ImportSummary, ImportError> {
+    let mut spool = spool::Spool::new().map_err(sources::spool_error)?;
+    let (docs, conflicts, keys) = match sources {
+        Sources::Exports(_) => {
             let (docs, conflicts) =
-                sources::read_and_combine(&opened, options.task_logs, &mut warnings, &mut spool)?;
-            let keys: Vec<ExportKey> = opened.into_iter().map(|o| o.key).collect();
+                sources::read_and_combine(opened, options.task_logs, &mut warnings, &mut spool)?;
+            let keys: Vec<ExportKey> = opened.iter().map(|o| o.key.clone()).collect();
             (docs, conflicts, keys)
         }
         Sources::Backup { file, master_key } => {
@@ -427,7 +458,7 @@ pub fn import(
         })?;
     }
     let labels: Vec<String> = match sources {
-        Sources::Directories(d) => d.iter().map(DirectorySource::label).collect(),
+        Sources::Exports(_) => opened.iter().map(|o| o.label.clone()).collect(),
         Sources::Backup { file, .. } => vec![file.display().to_string()],
     };
 
@@ -447,7 +478,7 @@ pub fn import(
         sink.event(PlanEvent::Blocker(blocker))?;
     }
     if !planned.problems.is_empty() {
-        return Err(ImportError::Invalid(positioned(Problems(planned.problems))));
+        return Err(ImportError::Invalid(Problems(planned.problems)));
     }
     if !planned.blockers.is_empty() {
         return Err(ImportError::Blocked(planned.blockers));
@@ -491,7 +522,7 @@ pub fn import(
         grants: planned.grants,
         dry_run: options.dry_run,
         committed,
-        elapsed: started.elapsed(),
+        elapsed: Duration::ZERO,
     })
 }
 
@@ -510,9 +541,9 @@ fn open_any(keys: &[ExportKey], text: &str) -> Result<Zeroizing<Vec<u8>>, String
     )
 }
 
-/// Adds the line and column to every problem whose origin is a JSON file that can be read, and
-/// to a reference that resolves nowhere, what to do about it.
-fn positioned(problems: Problems) -> Problems {
+/// Adds the line and column to every problem whose origin is a JSON file of a source, and to a
+/// reference that resolves nowhere, what to do about it.
+fn positioned(problems: Problems, opened: &[sources::Opened]) -> Problems {
     Problems(
         problems
             .0
@@ -520,7 +551,7 @@ fn positioned(problems: Problems) -> Problems {
             .map(|mut problem| {
                 if let Some(origin) = &problem.origin
                     && origin.ends_with(".json")
-                    && let Some(position) = position_in(Path::new(origin), &problem.path.pointer())
+                    && let Some(position) = position_in(opened, origin, &problem.path.pointer())
                 {
                     problem.line = Some(position.line as u64);
                     problem.column = Some(position.column as u64);
@@ -538,12 +569,18 @@ fn positioned(problems: Problems) -> Problems {
     )
 }
 
-fn position_in(file: &Path, pointer: &str) -> Option<crate::jsonpos::Position> {
-    let meta = std::fs::symlink_metadata(file).ok()?;
-    if !meta.is_file() || meta.len() > crate::reader::MAX_FILE {
-        return None;
-    }
-    let text = std::fs::read_to_string(file).ok()?;
+/// Where `pointer` stands in the file `origin` (a source's label, `/`, the file's path in it).
+fn position_in(
+    opened: &[sources::Opened],
+    origin: &str,
+    pointer: &str,
+) -> Option<crate::jsonpos::Position> {
+    let text = opened.iter().find_map(|source| {
+        let relative = origin
+            .strip_prefix(source.label.as_str())?
+            .strip_prefix('/')?;
+        source.tree.read(Path::new(relative)).ok()
+    })?;
     crate::jsonpos::locate(&text, pointer)
 }
 

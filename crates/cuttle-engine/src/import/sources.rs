@@ -15,29 +15,37 @@ use serde_json::Value;
 use super::spool::{Spool, Spooled};
 use super::upgrade;
 use super::{Conflict, ImportError};
+use crate::Cancel;
+use crate::archive::{Archive, Limits};
 use crate::format::{self, Manifest};
-use crate::reader;
+use crate::reader::{self, Tree};
 
-/// One export directory to import, as the user named it.
-#[derive(Clone, Debug)]
-pub struct DirectorySource {
-    pub directory: PathBuf,
-    /// What messages and the plan call it, when not its path (an archive unpacked into it).
-    pub label: Option<String>,
+/// One export to import, as the user named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExportSource {
+    /// An export directory.
+    Directory(PathBuf),
+    /// An export as one archive (plain or gzip tar), read in place.
+    Archive(PathBuf),
 }
 
-impl DirectorySource {
+impl ExportSource {
+    pub fn path(&self) -> &Path {
+        match self {
+            ExportSource::Directory(path) | ExportSource::Archive(path) => path,
+        }
+    }
+
+    /// What messages and the plan call it: its path.
     pub fn label(&self) -> String {
-        self.label
-            .clone()
-            .unwrap_or_else(|| self.directory.display().to_string())
+        self.path().display().to_string()
     }
 }
 
 /// A source, opened: its manifest read and version-checked, its key derived and verified.
 pub(super) struct Opened {
     pub label: String,
-    pub root: PathBuf,
+    pub tree: Box<dyn Tree>,
     pub manifest: Manifest,
     pub key: ExportKey,
 }
@@ -50,22 +58,28 @@ struct VersionOnly {
     format_version: u32,
 }
 
-/// Opens every source: versions first, then the password against each manifest's key check, so
-/// that a wrong password or a refused version is reported before any document is read.
-pub(super) fn open_directories(
-    sources: &[DirectorySource],
+/// Opens every source (an archive is read through and checked): versions first, then the
+/// password against each manifest's key check, so that a wrong password or a refused version is
+/// reported before any document is read.
+pub(super) fn open_exports(
+    sources: &[ExportSource],
     password: &[u8],
     ignore_version_check: bool,
+    cancel: &Cancel,
     warnings: &mut Vec<Message>,
 ) -> Result<Vec<Opened>, ImportError> {
     let mut manifests = Vec::with_capacity(sources.len());
     let mut seen = HashSet::new();
     for source in sources {
         let label = source.label();
-        let canonical = std::fs::canonicalize(&source.directory).map_err(|e| {
+        let canonical = std::fs::canonicalize(source.path()).map_err(|e| {
             ImportError::Source(format!(
-                "{}: cannot open the export directory: {e}",
-                names::visible(&label)
+                "{}: cannot open the export {}: {e}",
+                names::visible(&label),
+                match source {
+                    ExportSource::Directory(_) => "directory",
+                    ExportSource::Archive(_) => "archive",
+                }
             ))
         })?;
         if !seen.insert(canonical) {
@@ -74,12 +88,18 @@ pub(super) fn open_directories(
                 names::visible(&label)
             )));
         }
-        let manifest = open_manifest(&source.directory, &label, ignore_version_check, warnings)?;
-        manifests.push((label, source.directory.clone(), manifest));
+        let tree: Box<dyn Tree> = match source {
+            ExportSource::Directory(path) => Box::new(reader::Directory::new(path)),
+            ExportSource::Archive(path) => {
+                Box::new(Archive::open(path, &Limits::default(), cancel)?)
+            }
+        };
+        let manifest = open_manifest(tree.as_ref(), &label, ignore_version_check, warnings)?;
+        manifests.push((label, tree, manifest));
     }
     manifests
         .into_iter()
-        .map(|(label, root, manifest)| {
+        .map(|(label, tree, manifest)| {
             let key = reader::export_key(&manifest, password).map_err(|e| match e {
                 reader::ReadError::Password(message) => {
                     ImportError::Password(format!("{}: {message}", names::visible(&label)))
@@ -88,7 +108,7 @@ pub(super) fn open_directories(
             })?;
             Ok(Opened {
                 label,
-                root,
+                tree,
                 manifest,
                 key,
             })
@@ -97,21 +117,20 @@ pub(super) fn open_directories(
 }
 
 fn open_manifest(
-    root: &Path,
+    tree: &dyn Tree,
     label: &str,
     ignore_version_check: bool,
     warnings: &mut Vec<Message>,
 ) -> Result<Manifest, ImportError> {
-    let path = root.join(format::MANIFEST);
-    let text = match std::fs::symlink_metadata(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match tree.exists(Path::new(format::MANIFEST)) {
+        false => {
             return Err(ImportError::Source(format!(
-                "{}: there is no {} here; give the directory that `cuttle export` wrote",
+                "{}: there is no {} here; give the directory or archive that `cuttle export` wrote",
                 names::visible(label),
                 format::MANIFEST
             )));
         }
-        _ => reader::read_manifest_text(root).map_err(|e| {
+        true => reader::read_manifest_text(tree).map_err(|e| {
             ImportError::Source(format!(
                 "{}/{}",
                 names::visible(label),
@@ -194,7 +213,7 @@ pub(super) fn read_and_combine(
         let read_error = |e: reader::ReadError| {
             ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
         };
-        let mut read = reader::documents(&source.root).map_err(read_error)?;
+        let mut read = reader::documents(source.tree.as_ref()).map_err(read_error)?;
         let mut parsed = Vec::with_capacity(read.files());
         let documents = upgrade::upgrade(
             source.manifest.format_version,
