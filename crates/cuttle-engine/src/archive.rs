@@ -344,15 +344,17 @@ fn read_into<'a>(
     Ok((unpacked, target))
 }
 
-/// Checks an archive as it streams in (an upload being received), as [`check`] checks a file.
-/// The one difference: a stream's size is not known before its end, so a compressed archive may
-/// unpack to [`Limits::ratio`] times the bytes read so far (or [`Limits::SMALL`]), never more
+/// Reads an archive through as it streams in (an upload being received), refusing what
+/// [`check`] refuses, and indexes it as [`Archive::open`] does; once the stream is stored in a
+/// file, [`Indexed::stored_in`] makes it an [`Archive`] without reading it again. The one
+/// difference from a file: a stream's size is not known before its end, so a compressed archive
+/// may unpack to [`Limits::ratio`] times the bytes read so far (or [`Limits::SMALL`]), never more
 /// than [`check`] allows the whole file. `label` names the archive in errors.
-pub fn check_stream(
+pub fn index_stream(
     stream: impl Read,
     label: &str,
     limits: &Limits,
-) -> Result<Unpacked, ArchiveError> {
+) -> Result<(Unpacked, Indexed), ArchiveError> {
     let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let counted = Tally {
         inner: stream,
@@ -362,14 +364,57 @@ pub fn check_stream(
         read,
         limits: *limits,
     };
-    read_stream(
+    let mut target = Target::Index {
+        copy: None,
+        nodes: HashMap::new(),
+    };
+    let unpacked = read_stream(
         counted,
         label,
-        &mut Target::Check,
+        &mut target,
         limits,
         &budget,
         &Cancel::default(),
-    )
+    )?;
+    Ok((unpacked, Indexed::from(target)?))
+}
+
+/// An archive indexed from a stream, waiting for the file the stream is stored in.
+pub struct Indexed {
+    /// A compressed archive's files, copied out.
+    copy: Option<File>,
+    paths: Vec<(Box<str>, Node)>,
+}
+
+impl Indexed {
+    fn from(target: Target<'_>) -> Result<Indexed, ArchiveError> {
+        let Target::Index { copy, nodes } = target else {
+            unreachable!("an index is read into a target of its kind")
+        };
+        let copy = match copy {
+            Some(copy) => Some(
+                copy.out
+                    .into_inner()
+                    .map_err(|e| ArchiveError::io(&temporary(), e.into_error()))?,
+            ),
+            None => None,
+        };
+        let mut paths: Vec<(Box<str>, Node)> = nodes.into_iter().collect();
+        paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        Ok(Indexed { copy, paths })
+    }
+
+    /// The archive, its bytes being those of `file`, which holds the stream byte for byte.
+    pub fn stored_in(self, file: &Path) -> Result<Archive, ArchiveError> {
+        let data = match self.copy {
+            Some(copy) => copy,
+            None => File::open(file).map_err(|e| ArchiveError::io(file, e))?,
+        };
+        Ok(Archive {
+            data,
+            paths: self.paths,
+        })
+    }
 }
 
 /// How many bytes an archive may unpack to.
@@ -744,19 +789,7 @@ impl Archive {
             nodes: HashMap::new(),
         };
         let (_, target) = read_into(archive, target, limits, cancel)?;
-        let Target::Index { copy, nodes } = target else {
-            unreachable!("the target given")
-        };
-        let data = match copy {
-            Some(copy) => copy
-                .out
-                .into_inner()
-                .map_err(|e| ArchiveError::io(&temporary(), e.into_error()))?,
-            None => File::open(archive).map_err(|e| ArchiveError::io(archive, e))?,
-        };
-        let mut paths: Vec<(Box<str>, Node)> = nodes.into_iter().collect();
-        paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        Ok(Archive { data, paths })
+        Indexed::from(target)?.stored_in(archive)
     }
 
     fn find(&self, relative: &Path) -> Option<Node> {
@@ -913,18 +946,16 @@ mod tests {
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gzip.write_all(&tar).unwrap();
         let bomb = gzip.finish().unwrap();
-        let error = check_stream(&bomb[..], "bomb", &Limits::default()).unwrap_err();
+        let error = index_stream(&bomb[..], "bomb", &Limits::default())
+            .err()
+            .unwrap();
         assert!(
             error.to_string().contains("unpacks to more than"),
             "{error}"
         );
         // The plain archive holds what it says.
-        assert_eq!(
-            check_stream(&tar[..], "plain", &Limits::default())
-                .unwrap()
-                .bytes,
-            300 << 20
-        );
+        let (unpacked, _) = index_stream(&tar[..], "plain", &Limits::default()).unwrap();
+        assert_eq!(unpacked.bytes, 300 << 20);
     }
 
     #[test]
@@ -1036,8 +1067,9 @@ mod tests {
             let opened = Archive::open(&path, &Limits::default(), &Cancel::default()).unwrap_err();
             assert_eq!(checked.to_string(), opened.to_string(), "{entries:?}");
             let label = path.display().to_string();
-            let streamed =
-                check_stream(File::open(&path).unwrap(), &label, &Limits::default()).unwrap_err();
+            let streamed = index_stream(File::open(&path).unwrap(), &label, &Limits::default())
+                .err()
+                .unwrap();
             assert_eq!(checked.to_string(), streamed.to_string(), "{entries:?}");
         }
         let path = scratch.path().join("good.tar");
@@ -1052,8 +1084,11 @@ mod tests {
         .unwrap();
         let checked = check(&path, &Limits::default()).unwrap();
         assert!(checked.manifest);
-        let streamed = check_stream(File::open(&path).unwrap(), "good", &Limits::default());
-        assert_eq!(checked, streamed.unwrap());
+        let (streamed, indexed) =
+            index_stream(File::open(&path).unwrap(), "good", &Limits::default()).unwrap();
+        assert_eq!(checked, streamed);
+        let archive = indexed.stored_in(&path).unwrap();
+        assert_eq!(archive.read(Path::new("d/x.json")).unwrap(), "{}");
         assert_eq!(
             checked,
             unpack(&path, &scratch.path().join("good"), &Limits::default()).unwrap()

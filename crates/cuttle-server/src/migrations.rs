@@ -216,8 +216,8 @@ pub(crate) async fn upload(
         }
     };
     let (bytes, sha256) = (received.bytes, received.sha256);
-    let files = match received.checked {
-        Ok(unpacked) if unpacked.manifest => unpacked.files,
+    let (files, index) = match received.checked {
+        Ok((unpacked, index)) if unpacked.manifest => (unpacked.files, index),
         Ok(_) => {
             return refused(Error::new(
                 ErrorKind::Archive,
@@ -241,7 +241,15 @@ pub(crate) async fn upload(
             return refused(Error::new(kind, said)).await;
         }
     };
-    state.tasks.add_upload(id.clone(), Upload { path, actor });
+    state.tasks.add_upload(
+        id.clone(),
+        Upload {
+            path,
+            actor,
+            index: Some(Arc::new(index)),
+            order: 0,
+        },
+    );
     Ok((
         StatusCode::CREATED,
         axum::Json(Uploaded {

@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 use cuttle_engine::Cancel;
-use cuttle_engine::archive::Compression;
+use cuttle_engine::archive::{Archive, Compression};
 use cuttle_engine::import::{PlanEvent, PlanSink};
 use cuttle_service::request::{
     Backup, Export, Import, ImportSource, Output, PartialExport, PasswordSource,
 };
 use cuttle_service::tasks::{Task, TaskState};
-use cuttle_service::{Access, Error, ErrorKind, PlanSummary, SavedPlan, Session};
+use cuttle_service::{Access, Error, ErrorKind, ImportControl, PlanSummary, SavedPlan, Session};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -59,7 +59,16 @@ pub(crate) struct Upload {
     pub(crate) path: PathBuf,
     /// Who uploaded it: only they import it.
     pub(crate) actor: String,
+    /// Its index, made as it arrived, so that an import does not read it through again; kept
+    /// for the last [`INDEXES_KEPT`] uploads only (an index takes memory: about 100 bytes a
+    /// file).
+    pub(crate) index: Option<Arc<Archive>>,
+    /// When it came, in order.
+    pub(crate) order: u64,
 }
+
+/// Uploads whose index is kept.
+const INDEXES_KEPT: usize = 4;
 
 pub(crate) struct Tasks {
     work: PathBuf,
@@ -117,11 +126,27 @@ impl Tasks {
         self.work.join("uploads")
     }
 
-    pub(crate) fn add_upload(&self, id: String, upload: Upload) {
-        self.uploads
-            .lock()
-            .expect("the uploads' lock")
-            .insert(id, upload);
+    /// Adds an upload; the indexes of all but the last few are dropped.
+    pub(crate) fn add_upload(&self, id: String, mut upload: Upload) {
+        let mut uploads = self.uploads.lock().expect("the uploads' lock");
+        upload.order = uploads.values().map(|u| u.order + 1).max().unwrap_or(0);
+        uploads.insert(id, upload);
+        let mut indexed: Vec<&mut Upload> =
+            uploads.values_mut().filter(|u| u.index.is_some()).collect();
+        indexed.sort_by_key(|u| std::cmp::Reverse(u.order));
+        for old in indexed.into_iter().skip(INDEXES_KEPT) {
+            old.index = None;
+        }
+    }
+
+    /// The indexes kept of the uploads at `paths`.
+    fn indexes(&self, paths: &[PathBuf]) -> Vec<(PathBuf, Arc<Archive>)> {
+        let uploads = self.uploads.lock().expect("the uploads' lock");
+        uploads
+            .values()
+            .filter(|u| paths.contains(&u.path))
+            .filter_map(|u| Some((u.path.clone(), u.index.clone()?)))
+            .collect()
     }
 
     pub(crate) fn upload(&self, id: &str) -> Option<Upload> {
@@ -340,14 +365,21 @@ fn perform(
             // An import (a dry run too: it writes, then rolls back) waits for every other
             // writer: one at a time, in order.
             let _turn = state.writer_blocking();
+            let indexed = match &request.source {
+                ImportSource::Archives(paths) => tasks.indexes(paths),
+                _ => Vec::new(),
+            };
             let imported = session.import_controlled(
                 request,
                 password,
                 &job.access,
                 &mut sink,
                 &mut progress,
-                cancel,
-                expected.as_deref(),
+                &ImportControl {
+                    cancel: cancel.clone(),
+                    expected: expected.as_deref(),
+                    indexed,
+                },
             );
             let imported = match imported {
                 Ok(imported) => imported,

@@ -1,7 +1,8 @@
 //! Receiving an upload (an export archive): the body goes to a file as it arrives, never whole
-//! in memory, under a size limit; meanwhile a second thread hashes it and checks it as an archive
-//! ([`cuttle_engine::archive::check_stream`]), so that when the last byte is stored the upload
-//! is known good or refused, without reading it back.
+//! in memory, under a size limit; meanwhile a second thread hashes it and reads it through as an
+//! archive ([`cuttle_engine::archive::index_stream`]), so that when the last byte is stored the
+//! upload is known good (and indexed, for the import not to read it again) or refused, without
+//! being read back.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::path::Path;
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
 use bytes::BytesMut;
-use cuttle_engine::archive::{self, ArchiveError, Limits, Unpacked};
+use cuttle_engine::archive::{self, Archive, ArchiveError, Limits, Unpacked};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -29,8 +30,8 @@ const IN_FLIGHT: usize = 8;
 pub(crate) struct Received {
     pub bytes: u64,
     pub sha256: String,
-    /// What reading it through as an archive found, or why it is refused.
-    pub checked: Result<Unpacked, ArchiveError>,
+    /// What reading it through as an archive found, and its index; or why it is refused.
+    pub checked: Result<(Unpacked, Archive), ArchiveError>,
 }
 
 /// Writes the body to `path` (a new file) as it arrives, and checks and hashes it meanwhile.
@@ -57,7 +58,7 @@ pub(crate) async fn receive(body: Body, path: &Path) -> Result<Received, ApiErro
             current: Bytes::new(),
             hash: Sha256::new(),
         };
-        let checked = archive::check_stream(&mut stream, &label, &Limits::default());
+        let checked = archive::index_stream(&mut stream, &label, &Limits::default());
         // The rest (after the archive's end, or after what was refused) is hashed too.
         let _ = std::io::copy(&mut stream, &mut std::io::sink());
         (checked, hex::encode(stream.hash.finalize()))
@@ -102,6 +103,7 @@ pub(crate) async fn receive(body: Body, path: &Path) -> Result<Received, ApiErro
     let stopped = |_| ApiError::internal("receiving the upload stopped");
     writer.await.map_err(stopped)?.map_err(storing)?;
     let (checked, sha256) = checker.await.map_err(stopped)?;
+    let checked = checked.and_then(|(unpacked, index)| Ok((unpacked, index.stored_in(path)?)));
     Ok(Received {
         bytes,
         sha256,

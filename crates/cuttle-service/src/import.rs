@@ -8,7 +8,11 @@ use cuttle_engine::import::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use cuttle_engine::Cancel;
+use cuttle_engine::archive::Archive;
 
 use crate::access::Access;
 use crate::audit::{Audit, Outcome};
@@ -23,6 +27,11 @@ impl Import {
     /// The engine's sources: the export directories or archives (which the engine reads in
     /// place), or the backup with its master key (read from its file).
     pub fn sources(&self) -> Result<Sources> {
+        self.sources_indexed(&[])
+    }
+
+    /// [`Import::sources`], the archives among `indexed` not read again.
+    pub fn sources_indexed(&self, indexed: &[(PathBuf, Arc<Archive>)]) -> Result<Sources> {
         Ok(match &self.source {
             ImportSource::Directories(directories) => Sources::Exports(
                 directories
@@ -33,7 +42,10 @@ impl Import {
             ImportSource::Archives(archives) => Sources::Exports(
                 archives
                     .iter()
-                    .map(|a| ExportSource::Archive(a.clone()))
+                    .map(|path| match indexed.iter().find(|(p, _)| p == path) {
+                        Some((_, archive)) => ExportSource::Indexed(path.clone(), archive.clone()),
+                        None => ExportSource::Archive(path.clone()),
+                    })
                     .collect(),
             ),
             ImportSource::Backup {
@@ -65,6 +77,19 @@ impl Import {
     pub fn needs_password(&self) -> bool {
         !matches!(self.source, ImportSource::Backup { .. })
     }
+}
+
+/// What steers an import beyond its request (a task's).
+#[derive(Debug, Default)]
+pub struct ImportControl<'a> {
+    /// Stops it before it commits, once set.
+    pub cancel: Cancel,
+    /// The plan it must be, if any: it commits only if its plan is that one (a
+    /// [`ErrorKind::StalePlan`] error otherwise).
+    pub expected: Option<&'a SavedPlan>,
+    /// The request's archives that are already read through (an upload, checked and indexed as
+    /// it arrived), by path: not read again.
+    pub indexed: Vec<(PathBuf, Arc<Archive>)>,
 }
 
 /// What an import did, and for a dry run, its plan summed up to apply later.
@@ -102,8 +127,7 @@ impl Session {
             access,
             sink,
             progress,
-            &Cancel::default(),
-            None,
+            &ImportControl::default(),
         )?;
         if let (Some(path), Some(plan)) = (&request.save_plan, &imported.plan) {
             plan.save(path)?;
@@ -111,10 +135,8 @@ impl Session {
         Ok(imported.summary)
     }
 
-    /// [`Session::import`], stopping before it commits when `cancel` is set, and with
-    /// `expected`, only if the plan is the one previewed (a [`ErrorKind::StalePlan`] error
-    /// otherwise). A dry run returns its plan.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Session::import`], steered by `control` (see [`ImportControl`]). A dry run returns its
+    /// plan.
     pub fn import_controlled(
         &mut self,
         request: &Import,
@@ -122,9 +144,9 @@ impl Session {
         access: &Access,
         sink: &mut dyn PlanSink,
         progress: Progress<'_>,
-        cancel: &Cancel,
-        expected: Option<&SavedPlan>,
+        control: &ImportControl<'_>,
     ) -> Result<Imported> {
+        let (cancel, expected) = (&control.cancel, control.expected);
         self.serves(&request.instance)?;
         request.check()?;
         // Importing at all; then each write the plan makes, in its scope (see `gate`).
@@ -149,7 +171,7 @@ impl Session {
                 ));
             }
         }
-        let sources = request.sources()?;
+        let sources = request.sources_indexed(&control.indexed)?;
         let options = ImportOptions {
             cancel: cancel.clone(),
             ..request.options()
@@ -244,8 +266,10 @@ impl Session {
                 access,
                 sink,
                 progress,
-                &Cancel::default(),
-                Some(&plan),
+                &ImportControl {
+                    expected: Some(&plan),
+                    ..ImportControl::default()
+                },
             )?
             .summary)
     }

@@ -45,7 +45,7 @@ use cuttle_instance::{Home, Instance};
 pub use access::{Access, Actor};
 pub use documents::{DocumentInput, Fetched, Precondition, PutReport, Written, etag};
 pub use error::{Error, ErrorKind, Hint, Result};
-pub use import::{Imported, PlanFailure, PlanSummary, Preview};
+pub use import::{ImportControl, Imported, PlanFailure, PlanSummary, Preview};
 pub use instances::InstanceListing;
 pub use plan::SavedPlan;
 pub use request::*;

@@ -5,6 +5,7 @@
 use cuttle_instance::error::{Hint, Message};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_domain::{Collection, names};
@@ -21,18 +22,23 @@ use crate::format::{self, Manifest};
 use crate::reader::{self, Tree};
 
 /// One export to import, as the user named it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum ExportSource {
     /// An export directory.
     Directory(PathBuf),
     /// An export as one archive (plain or gzip tar), read in place.
     Archive(PathBuf),
+    /// An archive already read through (an upload, checked and indexed as it arrived): it is
+    /// not read again.
+    Indexed(PathBuf, Arc<Archive>),
 }
 
 impl ExportSource {
     pub fn path(&self) -> &Path {
         match self {
-            ExportSource::Directory(path) | ExportSource::Archive(path) => path,
+            ExportSource::Directory(path)
+            | ExportSource::Archive(path)
+            | ExportSource::Indexed(path, _) => path,
         }
     }
 
@@ -45,7 +51,7 @@ impl ExportSource {
 /// A source, opened: its manifest read and version-checked, its key derived and verified.
 pub(super) struct Opened {
     pub label: String,
-    pub tree: Box<dyn Tree>,
+    pub tree: Arc<dyn Tree + Send>,
     pub manifest: Manifest,
     pub key: ExportKey,
 }
@@ -78,7 +84,7 @@ pub(super) fn open_exports(
                 names::visible(&label),
                 match source {
                     ExportSource::Directory(_) => "directory",
-                    ExportSource::Archive(_) => "archive",
+                    ExportSource::Archive(_) | ExportSource::Indexed(..) => "archive",
                 }
             ))
         })?;
@@ -88,11 +94,12 @@ pub(super) fn open_exports(
                 names::visible(&label)
             )));
         }
-        let tree: Box<dyn Tree> = match source {
-            ExportSource::Directory(path) => Box::new(reader::Directory::new(path)),
+        let tree: Arc<dyn Tree + Send> = match source {
+            ExportSource::Directory(path) => Arc::new(reader::Directory::new(path)),
             ExportSource::Archive(path) => {
-                Box::new(Archive::open(path, &Limits::default(), cancel)?)
+                Arc::new(Archive::open(path, &Limits::default(), cancel)?)
             }
+            ExportSource::Indexed(_, archive) => archive.clone(),
         };
         let manifest = open_manifest(tree.as_ref(), &label, ignore_version_check, warnings)?;
         manifests.push((label, tree, manifest));
