@@ -1535,6 +1535,59 @@ fn a_saved_plan_applies_from_another_folder(world: &World) {
     );
 }
 
+/// An export into an archive mirrors it as an export into a directory does: an earlier export's
+/// files the format owns and the instance no longer has are left out (pruned), what the format
+/// does not own (a README) stays, and the result holds exactly the files of the same export into
+/// a directory holding the same files.
+fn an_archive_is_mirrored_like_a_directory(world: &World) {
+    world.create_sampled("src");
+    let work = TempDir::new().unwrap();
+    let dir = work.path().join("dir");
+    world.export("src", &dir, &[]).success();
+    let mut earlier = tree(&dir);
+    let stale = earlier
+        .keys()
+        .find(|p| p.starts_with("environments/"))
+        .unwrap()
+        .replace("environments/", "environments/Gone-");
+    earlier.insert(stale.clone(), b"{\"name\": \"Gone\"}\n".to_vec());
+    earlier.insert("README.md".into(), b"# Our configuration\n".to_vec());
+    earlier.insert("notes/plan.txt".into(), b"later\n".to_vec());
+    for (path, bytes) in &earlier {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let tar = work.path().join("earlier.tar");
+    std::fs::write(&tar, RawTar(Vec::new()).files(&earlier).end()).unwrap();
+
+    let out = export_archive(world, "src", &tar, &[]).success();
+    world.export("src", &dir, &[]).success();
+    let archived = files_of(&read(&tar));
+    assert_eq!(
+        archived,
+        tree(&dir),
+        "the archive is the directory's export"
+    );
+    assert!(!archived.contains_key(&stale), "pruned: {stale}");
+    assert_eq!(archived["README.md"], b"# Our configuration\n");
+    assert_eq!(archived["notes/plan.txt"], b"later\n");
+    assert!(
+        stderr(&out).contains("1 removed") || stdout(&out).contains("1 removed"),
+        "{}",
+        stderr(&out)
+    );
+    // Into it again, unchanged: no file written, the same bytes.
+    let before = read(&tar);
+    let again = export_archive(world, "src", &tar, &[]).success();
+    assert!(
+        stderr(&again).contains(" 0 files written"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(read(&tar), before);
+}
+
 /// An archive is read in place: importing it writes nothing beside it and nothing in the
 /// temporary folder (a compressed archive's files go to an anonymous file, gone with the process),
 /// and leaves the archive as it was, however the import ends, killed included.
@@ -1610,4 +1663,5 @@ both_backends!(
     a_file_then_a_folder_of_its_name_names_the_entry,
     a_tar_cut_where_an_entry_starts_is_refused,
     importing_an_archive_leaves_nothing_behind,
+    an_archive_is_mirrored_like_a_directory,
 );

@@ -116,7 +116,7 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
-    fn io(path: &Path, error: io::Error) -> ArchiveError {
+    pub(crate) fn io(path: &Path, error: io::Error) -> ArchiveError {
         ArchiveError::Io {
             path: path.display().to_string(),
             error,
@@ -148,19 +148,22 @@ pub fn write(
     let mut files = Vec::new();
     collect(directory, String::new(), &mut files)?;
     files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    match compression {
-        Compression::None => append_all(directory, &files, out),
-        Compression::Gzip => {
-            let gzip = flate2::GzBuilder::new()
-                .mtime(0)
-                .operating_system(255)
-                .write(out, flate2::Compression::default());
-            let mut gzip = append_all_into(directory, &files, gzip)?;
-            gzip.try_finish()
-                .map_err(|e| ArchiveError::io(directory, e))?;
-            Ok(files.len() as u64)
-        }
+    let failed = |e| ArchiveError::io(directory, e);
+    let mut writer = Writer::new(out, compression);
+    for (path, _) in &files {
+        let full = directory.join(path);
+        let file = File::open(&full).map_err(|e| ArchiveError::io(&full, e))?;
+        // The size as it is now (the file is read whole, and must not have changed).
+        let size = file
+            .metadata()
+            .map_err(|e| ArchiveError::io(&full, e))?
+            .len();
+        writer
+            .add(path, size, file.take(size))
+            .map_err(|e| ArchiveError::io(&full, e))?;
     }
+    writer.finish().map_err(failed)?;
+    Ok(files.len() as u64)
 }
 
 /// Writes the archive of `directory` to the file `path`, whole or not at all (written beside it,
@@ -170,6 +173,20 @@ pub fn write_file(
     path: &Path,
     compression: Compression,
 ) -> Result<u64, ArchiveError> {
+    let mut count = 0;
+    write_whole(path, |out| {
+        count = write(directory, out, compression)?;
+        Ok(())
+    })?;
+    Ok(count)
+}
+
+/// Writes the file `path` whole or not at all: `fill` writes into a temporary file beside it,
+/// which is flushed to disk and renamed over `path` (mode 0600) only once `fill` succeeded.
+pub(crate) fn write_whole(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -178,8 +195,8 @@ pub fn write_file(
         .prefix(".cuttle-archive-")
         .tempfile_in(parent)
         .map_err(|e| ArchiveError::io(path, e))?;
-    let mut out = BufWriter::new(temporary.as_file());
-    let n = write(directory, &mut out, compression)?;
+    let mut out = BufWriter::with_capacity(1 << 20, temporary.as_file());
+    fill(&mut out)?;
     out.flush().map_err(|e| ArchiveError::io(path, e))?;
     drop(out);
     temporary
@@ -189,7 +206,72 @@ pub fn write_file(
     temporary
         .persist(path)
         .map_err(|e| ArchiveError::io(path, e.error))?;
-    Ok(n)
+    Ok(())
+}
+
+/// Writes a deterministic archive entry by entry, in the order given (the caller sorts them by
+/// the bytes of their paths): each a regular file with mode 0644, owner and group 0 without
+/// names, time 0; long paths as GNU long-name entries; gzip with no name and time 0.
+pub struct Writer<W: Write> {
+    builder: tar::Builder<Compressed<W>>,
+}
+
+/// An archive's bytes on their way out, compressed or not.
+enum Compressed<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+}
+
+impl<W: Write> Write for Compressed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressed::Plain(out) => out.write(buf),
+            Compressed::Gzip(out) => out.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressed::Plain(out) => out.flush(),
+            Compressed::Gzip(out) => out.flush(),
+        }
+    }
+}
+
+impl<W: Write> Writer<W> {
+    pub fn new(out: W, compression: Compression) -> Writer<W> {
+        let out = match compression {
+            Compression::None => Compressed::Plain(out),
+            Compression::Gzip => Compressed::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .operating_system(255)
+                    .write(out, flate2::Compression::default()),
+            ),
+        };
+        Writer {
+            builder: tar::Builder::new(out),
+        }
+    }
+
+    /// Adds the file `path` (`/`-separated, relative) of `size` bytes, read from `data`.
+    pub fn add(&mut self, path: &str, size: u64, data: impl Read) -> io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        self.builder.append_data(&mut header, path, data)
+    }
+
+    /// Ends the archive (and its compression); returns where it went.
+    pub fn finish(self) -> io::Result<W> {
+        match self.builder.into_inner()? {
+            Compressed::Plain(out) => Ok(out),
+            Compressed::Gzip(out) => out.finish(),
+        }
+    }
 }
 
 fn collect(
@@ -233,45 +315,6 @@ fn collect(
         }
     }
     Ok(())
-}
-
-fn append_all(
-    directory: &Path,
-    files: &[(String, u64)],
-    out: impl Write,
-) -> Result<u64, ArchiveError> {
-    append_all_into(directory, files, out)?;
-    Ok(files.len() as u64)
-}
-
-fn append_all_into<W: Write>(
-    directory: &Path,
-    files: &[(String, u64)],
-    out: W,
-) -> Result<W, ArchiveError> {
-    let mut builder = tar::Builder::new(out);
-    for (path, _) in files {
-        let full = directory.join(path);
-        let file = File::open(&full).map_err(|e| ArchiveError::io(&full, e))?;
-        // The size as it is now (the file is read whole below, and must not have changed).
-        let size = file
-            .metadata()
-            .map_err(|e| ArchiveError::io(&full, e))?
-            .len();
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        builder
-            .append_data(&mut header, path, file.take(size))
-            .map_err(|e| ArchiveError::io(&full, e))?;
-    }
-    builder
-        .into_inner()
-        .map_err(|e| ArchiveError::io(directory, e))
 }
 
 /// Counts the bytes read through it.
@@ -792,6 +835,23 @@ impl Archive {
         Indexed::from(target)?.stored_in(archive)
     }
 
+    /// The paths of its files (`/`-separated), in the byte order of their paths.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.paths
+            .iter()
+            .filter(|(_, node)| matches!(node, Node::File { .. }))
+            .map(|(path, _)| &**path)
+    }
+
+    /// The bytes of its file at `relative`; `None` when no file stands there.
+    pub fn bytes(&self, relative: &Path) -> Option<io::Result<Vec<u8>>> {
+        let Some(Node::File { at, size }) = self.find(relative) else {
+            return None;
+        };
+        let mut bytes = vec![0; usize::try_from(size).unwrap_or(usize::MAX)];
+        Some(self.data.read_exact_at(&mut bytes, at).map(|()| bytes))
+    }
+
     fn find(&self, relative: &Path) -> Option<Node> {
         let key = relative.to_str()?;
         self.paths
@@ -835,23 +895,21 @@ impl Tree for Archive {
     }
 
     fn read(&self, relative: &Path) -> Result<String, ReadError> {
-        let shown = || relative.display().to_string();
         let error = |message: String| ReadError::File {
-            path: names::visible(&shown()).into_owned(),
+            path: names::visible(&relative.display().to_string()).into_owned(),
             message,
         };
-        let Some(Node::File { at, size }) = self.find(relative) else {
-            return Err(error(match self.find(relative) {
-                None => "is not in the archive".into(),
-                Some(_) => "is not a regular file".into(),
-            }));
-        };
-        if size > crate::reader::MAX_FILE {
-            return Err(crate::reader::too_large(relative));
+        match self.find(relative) {
+            None => return Err(error("is not in the archive".into())),
+            Some(Node::File { size, .. }) if size > crate::reader::MAX_FILE => {
+                return Err(crate::reader::too_large(relative));
+            }
+            Some(Node::File { .. }) => {}
+            Some(_) => return Err(error("is not a regular file".into())),
         }
-        let mut bytes = vec![0; size as usize];
-        self.data
-            .read_exact_at(&mut bytes, at)
+        let bytes = self
+            .bytes(relative)
+            .expect("a file found")
             .map_err(|e| error(format!("cannot be read from the archive: {e}")))?;
         String::from_utf8(bytes).map_err(|_| error("stream did not contain valid UTF-8".into()))
     }

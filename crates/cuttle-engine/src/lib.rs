@@ -10,7 +10,8 @@
 //! - [`closure`]: what a partial export of some projects must carry;
 //! - [`reader`]: an export (a directory, or an archive read in place) read back into documents,
 //!   the import's first stage;
-//! - [`import`]: the import's other stages: sources combined, upgraded, planned, applied.
+//! - [`import`]: the import's other stages: sources combined, upgraded, planned, applied;
+//! - [`spool`]: byte strings kept in an anonymous temporary file instead of memory.
 
 pub mod archive;
 pub mod backup;
@@ -23,6 +24,7 @@ pub mod import;
 pub mod jsonpos;
 pub mod layout;
 pub mod reader;
+pub mod spool;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -29,7 +29,7 @@ fn total_documents(instance: &mut Instance) -> u64 {
 
 fn export_options(directory: &Path) -> ExportOptions {
     ExportOptions {
-        directory: directory.to_owned(),
+        output: cuttle_engine::export::Output::Directory(directory.to_owned()),
         clean: false,
         prune: true,
         rekey: false,

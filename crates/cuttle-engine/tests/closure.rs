@@ -18,7 +18,7 @@ const PASSWORD: &[u8] = b"closure test password";
 
 fn options(directory: &std::path::Path, selection: Selection) -> ExportOptions {
     ExportOptions {
-        directory: directory.to_owned(),
+        output: cuttle_engine::export::Output::Directory(directory.to_owned()),
         clean: false,
         prune: true,
         rekey: false,

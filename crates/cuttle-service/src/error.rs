@@ -194,6 +194,7 @@ impl From<ExportError> for Error {
             e @ ExportError::Io { .. } => Error::new(ErrorKind::Io, e.to_string()),
             e @ ExportError::Sealed { .. } => Error::new(ErrorKind::MasterKey, e.to_string()),
             ExportError::NotVisible(m) => Error::new(ErrorKind::Forbidden, m),
+            ExportError::Archive(e) => crate::export::archive_error(e),
             ExportError::Store(e) => e.into(),
             ExportError::Instance(e) => e.into(),
         }

@@ -2,10 +2,8 @@
 //! into a directory or into one archive (through a directory of its own, which an earlier
 //! archive there fills first, so that its salt is kept and unchanged data gives the same bytes).
 
-use std::path::{Path, PathBuf};
-
 use cuttle_domain::access::Permission;
-use cuttle_engine::archive::{self, Compression, Limits};
+use cuttle_engine::archive::{self, Compression};
 use cuttle_engine::closure::Selection;
 use cuttle_engine::export::{ExportOptions, ExportSummary, Visibility};
 use std::sync::Arc;
@@ -16,14 +14,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::request::{Export, Output, PartialExport};
 use crate::{Progress, Session};
 
-/// Where an export's directory is while its archive is made.
-const WORK: &str = "export";
-
 impl Export {
     /// The engine's options for this request.
     pub fn options(&self) -> ExportOptions {
         ExportOptions {
-            directory: self.output.path().to_owned(),
+            output: self.output.engine(),
             clean: self.clean,
             prune: !self.no_prune,
             rekey: self.rekey,
@@ -41,7 +36,7 @@ impl PartialExport {
     /// instances); history as the ignored kinds say.
     pub fn options(&self) -> ExportOptions {
         ExportOptions {
-            directory: self.output.path().to_owned(),
+            output: self.output.engine(),
             clean: self.clean,
             prune: true,
             rekey: self.rekey,
@@ -82,7 +77,7 @@ impl Session {
         self.serves(&request.instance)?;
         request.check()?;
         let options = self.visible_to(request.options(), access)?;
-        self.run_export(&request.output, options, password, progress)
+        self.run_export(options, password, progress)
     }
 
     /// Exports the selected projects with everything they need, as the host's administrator.
@@ -106,7 +101,7 @@ impl Session {
         self.serves(&request.instance)?;
         request.check()?;
         let options = self.visible_to(request.options(), access)?;
-        self.run_export(&request.output, options, password, progress)
+        self.run_export(options, password, progress)
     }
 
     /// The options, with a check of every document for whoever may not export everything: an
@@ -141,60 +136,29 @@ impl Session {
 
     fn run_export(
         &mut self,
-        output: &Output,
-        mut options: ExportOptions,
+        options: ExportOptions,
         password: &[u8],
         progress: Progress<'_>,
     ) -> Result<ExportSummary> {
-        let Output::Archive(file) = output else {
-            return Ok(cuttle_engine::export::export(
-                &mut self.instance,
-                password,
-                &options,
-                progress,
-            )?);
-        };
-        let work = work_folder(file)?;
-        let directory = work.path().join(WORK);
-        if std::fs::symlink_metadata(file).is_ok() && !options.clean {
-            unpack(file, &directory, &Limits::default())?;
-        }
-        options.directory = directory.clone();
-        let summary =
-            cuttle_engine::export::export(&mut self.instance, password, &options, progress)?;
-        archive::write_file(&directory, file, Compression::for_path(file))
-            .map_err(archive_error)?;
-        Ok(summary)
+        Ok(cuttle_engine::export::export(
+            &mut self.instance,
+            password,
+            &options,
+            progress,
+        )?)
     }
 }
 
-/// A temporary folder beside `file` (on its file system, so that the archive is renamed into
-/// place), removed when dropped.
-pub(crate) fn work_folder(file: &Path) -> Result<tempfile::TempDir> {
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".cuttle-work-")
-        .tempdir_in(&parent)
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Directory,
-                format!(
-                    "{}: cannot make a working folder there: {e}",
-                    parent.display()
-                ),
-            )
-        })
-}
-
-/// Unpacks an export archive into `into` (which must not exist), refusing whatever an export
-/// does not hold.
-pub(crate) fn unpack(file: &Path, into: &Path, limits: &Limits) -> Result<()> {
-    archive::unpack(file, into, limits)
-        .map(|_| ())
-        .map_err(archive_error)
+impl Output {
+    /// Where the engine writes it.
+    pub fn engine(&self) -> cuttle_engine::export::Output {
+        match self {
+            Output::Directory(path) => cuttle_engine::export::Output::Directory(path.clone()),
+            Output::Archive(path) => {
+                cuttle_engine::export::Output::Archive(path.clone(), Compression::for_path(path))
+            }
+        }
+    }
 }
 
 pub(crate) fn archive_error(error: archive::ArchiveError) -> Error {

@@ -56,7 +56,7 @@ use tree::Tree;
 /// What to export and how.
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
-    pub directory: PathBuf,
+    pub output: Output,
     /// Remove every format-owned file first.
     pub clean: bool,
     /// Remove format-owned files that no longer match a document (mirroring); off with
@@ -75,6 +75,25 @@ pub struct ExportOptions {
     /// left out silently: a partial export without a document it needs would not import).
     /// `None`: everything may be exported.
     pub visible: Option<Visibility>,
+}
+
+/// Where an export goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A directory (SPEC 5): each file written in place, a file already right left alone.
+    Directory(PathBuf),
+    /// One deterministic archive at this file ([`crate::archive`]), written whole or not at all;
+    /// an archive already there is the export's base, as an earlier export is in a directory.
+    Archive(PathBuf, crate::archive::Compression),
+}
+
+impl Output {
+    /// The directory, or the archive file.
+    pub fn path(&self) -> &Path {
+        match self {
+            Output::Directory(path) | Output::Archive(path, _) => path,
+        }
+    }
 }
 
 /// A check of each document an export writes, in the export shape: `Err` says why it may not be
@@ -129,6 +148,9 @@ pub enum ExportError {
     /// A document the exporting person may not see.
     #[error("{0}")]
     NotVisible(String),
+    /// The archive already at the output, which an export into it reads, is refused.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -147,17 +169,20 @@ impl From<ClosureError> for ExportError {
 /// Progress: documents done out of a total.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Exports `instance` to `options.directory` with `password`. An export that fails before it
-/// wrote a file leaves no folder it made behind (a wrong selection or password changes nothing).
+/// Exports `instance` to `options.output` with `password`. An export that fails before it wrote
+/// a file leaves no folder it made behind (a wrong selection or password changes nothing); an
+/// export into an archive writes it whole or not at all.
 pub fn export(
     instance: &mut Instance,
     password: &[u8],
     options: &ExportOptions,
     progress: Progress<'_>,
 ) -> Result<ExportSummary, ExportError> {
+    let Output::Directory(directory) = &options.output else {
+        return export_into(instance, password, options, progress);
+    };
     // The folders the export makes: the directory, and those above it that are missing.
-    let made: Vec<PathBuf> = options
-        .directory
+    let made: Vec<PathBuf> = directory
         .ancestors()
         .take_while(|dir| !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_err())
         .map(Path::to_owned)
@@ -181,8 +206,8 @@ fn export_into(
     progress: Progress<'_>,
 ) -> Result<ExportSummary, ExportError> {
     let started = Instant::now();
-    let mut tree = Tree::open(&options.directory)?;
-    let existing = read_manifest(tree.root())?;
+    let mut tree = Tree::open(&options.output)?;
+    let existing = tree.manifest()?;
     let contents = contents_of(options);
     check_directory(&tree, existing.as_ref(), &contents, options.clean)?;
     let identity = instance.identity();
@@ -304,6 +329,7 @@ fn export_into(
     summary.files_unchanged = tree.unchanged();
     summary.files_removed = tree.removed();
     summary.bytes = tree.bytes();
+    tree.finish()?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -628,24 +654,6 @@ fn pretty(value: &Value, bytes: &mut Vec<u8>) {
     bytes.clear();
     serde_json::to_writer_pretty(&mut *bytes, value).expect("a JSON value serializes");
     bytes.push(b'\n');
-}
-
-/// The manifest of an earlier export in `root`, if there is one.
-fn read_manifest(root: &Path) -> Result<Option<Manifest>, ExportError> {
-    match std::fs::symlink_metadata(root.join(format::MANIFEST)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        _ => crate::reader::read_manifest(&crate::reader::Directory::new(root))
-            .map(Some)
-            .map_err(|e| {
-                ExportError::Directory(
-                    format!(
-                        "{}: {e}; export into another directory, or remove it",
-                        root.display()
-                    )
-                    .into(),
-                )
-            }),
-    }
 }
 
 /// The export key, derived (Argon2: a tenth of a second or more of one core) once, by the first

@@ -2,6 +2,12 @@
 //! link, never outside the tree, each file replaced atomically (a temporary file, then a rename),
 //! and a file whose bytes are already right left untouched.
 //!
+//! Or gathering them for one archive: each file's bytes go to a [`Spool`] as they are made, and
+//! when the export ends ([`Tree::finish`]) the archive is written in one go, its entries in the
+//! order of their paths, beside the archive file and renamed over it. An archive already at that
+//! file is the export's base, as an earlier export is in a directory: read in place, its files
+//! compared, its manifest's salt kept, what the format owns pruned, the rest kept.
+//!
 //! A [`Tree`] is shared by the export's worker threads ([`Tree::write`] takes `&self`): the set of
 //! files written and the folders already checked are behind locks held only for a set lookup (or,
 //! the first time a folder is seen, for making sure it is a real folder), the counters are atomic.
@@ -17,20 +23,23 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::ExportError;
-use crate::layout;
+use super::{ExportError, Output};
+use crate::archive::{self, Archive, Compression, Limits};
+use crate::format::{self, Manifest};
+use crate::reader::Tree as _;
+use crate::spool::{Span, Spool};
+use crate::{Cancel, layout};
 
 /// The suffix of the temporary files an export writes before renaming them into place.
 const TEMPORARY: &str = ".cuttle-tmp";
 
-/// The directory tree of an export being written.
+/// The tree of an export being written: a directory, or an archive's files gathered.
 pub struct Tree {
+    /// The directory, or the archive file.
     root: PathBuf,
-    /// Folders known to be real folders inside the tree, relative to the root, as bytes (cheaper
-    /// to hash than a `Path`; should two spellings of one folder differ, it is only checked
-    /// twice).
-    checked: Mutex<HashSet<OsString>>,
-    /// Every file this export wrote or found already right, relative to the root.
+    place: Place,
+    /// Every file this export wrote or found already right, relative to the root (directories
+    /// only: an archive's are in its [`Gathered::files`]).
     kept: Mutex<HashSet<PathBuf>>,
     written: AtomicU64,
     unchanged: AtomicU64,
@@ -50,10 +59,112 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Where the files go.
+enum Place {
+    Directory {
+        /// Folders known to be real folders inside the tree, relative to the root, as bytes
+        /// (cheaper to hash than a `Path`; should two spellings of one folder differ, it is only
+        /// checked twice).
+        checked: Mutex<HashSet<OsString>>,
+    },
+    Archive(Box<Gathered>),
+}
+
+/// An archive's files, gathered until the export ends.
+struct Gathered {
+    compression: Compression,
+    /// The archive at the file before this export, read in place.
+    base: Option<Archive>,
+    /// Every format-owned file of the base is left out (`--clean`).
+    cleaned: bool,
+    /// The base's format-owned files that this export did not write are left out (mirroring).
+    pruned: bool,
+    spool: Mutex<Spool>,
+    /// Every file this export wrote (`/`-separated), and where its bytes stand in the spool.
+    files: Mutex<Vec<(String, Span)>>,
+}
+
 impl Tree {
+    /// Opens where an export goes: see [`Tree::directory`] and [`Tree::archive`].
+    pub fn open(output: &Output) -> Result<Tree, ExportError> {
+        match output {
+            Output::Directory(root) => Tree::directory(root),
+            Output::Archive(file, compression) => Tree::archive(file, *compression),
+        }
+    }
+
+    /// Gathers the files for an archive at `file`, an archive already there being the base.
+    fn archive(file: &Path, compression: Compression) -> Result<Tree, ExportError> {
+        let base = match fs::symlink_metadata(file) {
+            Ok(meta) if meta.file_type().is_symlink() || !meta.is_file() => {
+                return Err(ExportError::Directory(
+                    format!(
+                        "{} is not a regular file (Cuttle never writes through symbolic links); give an archive file",
+                        file.display()
+                    )
+                    .into(),
+                ));
+            }
+            Ok(_) => Some(Archive::open(file, &Limits::default(), &Cancel::default())?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(format!("reading {}", file.display()))(e)),
+        };
+        let spool = Spool::new().map_err(io(format!(
+            "making a temporary file in {} for the archive's files",
+            std::env::temp_dir().display()
+        )))?;
+        Ok(Tree {
+            root: file.to_owned(),
+            place: Place::Archive(Box::new(Gathered {
+                compression,
+                base,
+                cleaned: false,
+                pruned: false,
+                spool: Mutex::new(spool),
+                files: Mutex::default(),
+            })),
+            kept: Mutex::default(),
+            written: AtomicU64::new(0),
+            unchanged: AtomicU64::new(0),
+            removed: 0,
+            bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// The manifest of the earlier export here, if there is one.
+    pub fn manifest(&self) -> Result<Option<Manifest>, ExportError> {
+        let damaged = |e: crate::reader::ReadError, other: &str| {
+            ExportError::Directory(
+                format!(
+                    "{}: {e}; export into another {other}, or remove it",
+                    self.root.display()
+                )
+                .into(),
+            )
+        };
+        match &self.place {
+            Place::Directory { .. } => {
+                match fs::symlink_metadata(self.root.join(format::MANIFEST)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    _ => crate::reader::read_manifest(&crate::reader::Directory::new(&self.root))
+                        .map(Some)
+                        .map_err(|e| damaged(e, "directory")),
+                }
+            }
+            Place::Archive(gathered) => match &gathered.base {
+                Some(base) if base.exists(Path::new(format::MANIFEST)) => {
+                    crate::reader::read_manifest(base)
+                        .map(Some)
+                        .map_err(|e| damaged(e, "archive"))
+                }
+                _ => Ok(None),
+            },
+        }
+    }
+
     /// Opens (creating it if needed) the export directory `root`, which must not be a symbolic
     /// link.
-    pub fn open(root: &Path) -> Result<Tree, ExportError> {
+    fn directory(root: &Path) -> Result<Tree, ExportError> {
         match fs::symlink_metadata(root) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(ExportError::Directory(
@@ -77,7 +188,9 @@ impl Tree {
         }
         Ok(Tree {
             root: root.to_owned(),
-            checked: Mutex::default(),
+            place: Place::Directory {
+                checked: Mutex::default(),
+            },
             kept: Mutex::default(),
             written: AtomicU64::new(0),
             unchanged: AtomicU64::new(0),
@@ -112,12 +225,16 @@ impl Tree {
 
     /// Makes sure every folder on the way to `relative`'s parent is a real folder in the tree.
     /// After the first file of a folder, one set lookup.
-    fn prepare_parent(&self, relative: &Path) -> Result<(), ExportError> {
+    fn prepare_parent(
+        &self,
+        checked: &Mutex<HashSet<OsString>>,
+        relative: &Path,
+    ) -> Result<(), ExportError> {
         let Some(parent) = relative.parent() else {
             return Ok(());
         };
         // Held while folders are made, so that two workers never race to make the same one.
-        let mut checked = lock(&self.checked);
+        let mut checked = lock(checked);
         if checked.contains(parent.as_os_str()) {
             return Ok(());
         }
@@ -159,13 +276,17 @@ impl Tree {
 
     /// Writes `bytes` at `relative`, unless the file already holds exactly them.
     pub fn write(&self, relative: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+        let checked = match &self.place {
+            Place::Directory { checked } => checked,
+            Place::Archive(gathered) => return self.gather(gathered, relative, bytes),
+        };
         if !lock(&self.kept).insert(relative.to_owned()) {
             return Err(ExportError::Directory(format!(
                 "two documents would be written to {}; this is a bug in the export format, please report it",
                 relative.display()
             ).into()));
         }
-        self.prepare_parent(relative)?;
+        self.prepare_parent(checked, relative)?;
         let full = self.root.join(relative);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         // Nothing there (the usual case, and always so in a fresh directory): create it. The
@@ -211,9 +332,48 @@ impl Tree {
         Ok(())
     }
 
+    /// Adds a file to the archive's: its bytes to the spool, compared with the base's.
+    fn gather(
+        &self,
+        gathered: &Gathered,
+        relative: &Path,
+        bytes: &[u8],
+    ) -> Result<(), ExportError> {
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let same = !gathered.cleaned
+            && gathered
+                .base
+                .as_ref()
+                .and_then(|base| base.bytes(relative))
+                .is_some_and(|old| old.as_deref().ok() == Some(bytes));
+        if same {
+            self.unchanged.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.written.fetch_add(1, Ordering::Relaxed);
+        }
+        let span = lock(&gathered.spool).push_bytes(bytes).map_err(io(format!(
+            "keeping {} for the archive in a temporary file",
+            relative.display()
+        )))?;
+        lock(&gathered.files).push((path_text(relative), span));
+        Ok(())
+    }
+
     /// Every format-owned file in the tree (symbolic links and what the format does not own are
-    /// left out), relative to the root; and every format folder, deepest first.
+    /// left out), relative to the root; and every format folder, deepest first (for an archive,
+    /// its files only).
     pub fn owned(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), ExportError> {
+        if let Place::Archive(gathered) = &self.place {
+            let files = match &gathered.base {
+                Some(base) if !gathered.cleaned => base
+                    .files()
+                    .map(PathBuf::from)
+                    .filter(|p| format_owned(p))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            return Ok((files, Vec::new()));
+        }
         let mut files = Vec::new();
         let mut dirs = Vec::new();
         let mut stack = vec![PathBuf::new()];
@@ -230,7 +390,7 @@ impl Tree {
                         stack.push(relative.clone());
                         dirs.push(relative);
                     }
-                } else if kind.is_file() && (layout::owns(&relative) || is_leftover(&relative)) {
+                } else if kind.is_file() && format_owned(&relative) {
                     files.push(relative);
                 }
             }
@@ -242,6 +402,23 @@ impl Tree {
     /// Removes the format-owned files that this export did not write (mirroring), then the
     /// format folders left empty. Never touches what the format does not own.
     pub fn prune(&mut self) -> Result<(), ExportError> {
+        if let Place::Archive(gathered) = &mut self.place {
+            let files = gathered
+                .files
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            sort_files(files)?;
+            if let Some(base) = &gathered.base
+                && !gathered.cleaned
+            {
+                self.removed += base
+                    .files()
+                    .filter(|p| format_owned(Path::new(p)) && !among(files, p))
+                    .count() as u64;
+            }
+            gathered.pruned = true;
+            return Ok(());
+        }
         let (files, dirs) = self.owned()?;
         for file in files {
             if !lock(&self.kept).contains(&file) {
@@ -259,11 +436,108 @@ impl Tree {
 
     /// Removes every format-owned file (`--clean`).
     pub fn clean(&mut self) -> Result<(), ExportError> {
+        if let Place::Archive(gathered) = &mut self.place {
+            if let Some(base) = &gathered.base
+                && !gathered.cleaned
+            {
+                self.removed += base.files().filter(|p| format_owned(Path::new(p))).count() as u64;
+            }
+            gathered.cleaned = true;
+            return Ok(());
+        }
         let kept = std::mem::take(&mut *lock(&self.kept));
         let result = self.prune();
         *lock(&self.kept) = kept;
         result
     }
+}
+
+impl Tree {
+    /// Ends the export: for an archive, writes it (beside the file, then renamed over it): the
+    /// files this export wrote and those of the base that stay (what the format does not own,
+    /// and unless pruned or cleaned, what it does), in the byte order of their paths. A
+    /// directory is already written.
+    pub fn finish(self) -> Result<(), ExportError> {
+        let Place::Archive(gathered) = self.place else {
+            return Ok(());
+        };
+        let mut written = gathered
+            .files
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sort_files(&mut written)?;
+        let spool = lock(&gathered.spool);
+        // Each entry: its path, and its bytes in the spool or else in the base.
+        let mut entries: Vec<(&str, Option<Span>)> = written
+            .iter()
+            .map(|(p, span)| (p.as_str(), Some(*span)))
+            .collect();
+        if let Some(base) = &gathered.base {
+            let keep_owned = !gathered.cleaned && !gathered.pruned;
+            entries.extend(
+                base.files()
+                    .filter(|p| !among(&written, p) && (keep_owned || !format_owned(Path::new(p))))
+                    .map(|p| (p, None)),
+            );
+        }
+        entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let file = &self.root;
+        archive::write_whole(file, |out| {
+            let failed = |e| archive::ArchiveError::io(file, e);
+            let mut writer = archive::Writer::new(out, gathered.compression);
+            for (path, span) in entries {
+                let bytes = match span {
+                    Some(span) => spool.read_bytes(span).map_err(failed)?,
+                    None => gathered
+                        .base
+                        .as_ref()
+                        .and_then(|base| base.bytes(Path::new(path)))
+                        .expect("a file of the base")
+                        .map_err(failed)?,
+                };
+                writer
+                    .add(path, bytes.len() as u64, &bytes[..])
+                    .map_err(failed)?;
+            }
+            writer.finish().map_err(failed)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+/// Sorts the archive's files written so far by the bytes of their paths; two documents that
+/// would be written to one path are a bug, and said.
+fn sort_files(files: &mut [(String, Span)]) -> Result<(), ExportError> {
+    files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    match files.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        Some(pair) => Err(ExportError::Directory(format!(
+            "two documents would be written to {}; this is a bug in the export format, please report it",
+            pair[0].0
+        ).into())),
+        None => Ok(()),
+    }
+}
+
+/// Whether `path` is among `files` (sorted).
+fn among(files: &[(String, Span)], path: &str) -> bool {
+    files
+        .binary_search_by(|(f, _)| f.as_bytes().cmp(path.as_bytes()))
+        .is_ok()
+}
+
+/// A relative path as an archive names it: `/`-separated.
+fn path_text(relative: &Path) -> String {
+    let parts: Vec<_> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
+    parts.join("/")
+}
+
+/// Whether the format owns the file at `relative` (or it is a temporary file an export left).
+fn format_owned(relative: &Path) -> bool {
+    layout::owns(relative) || is_leftover(relative)
 }
 
 /// Opens a new file for writing; fails if anything (a symbolic link included) is at `path`.

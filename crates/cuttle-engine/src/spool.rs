@@ -1,0 +1,128 @@
+//! A spool: an append-only store of byte strings in an anonymous temporary file, so that what a
+//! long piece of work reads or makes does not have to be held in memory. The import keeps the
+//! documents it reads there (see `import::spool`); an export into an archive, the files it writes
+//! until it writes them out in the archive's order.
+//!
+//! The file is made in `TMPDIR`, readable by its owner only, and removed from its directory as
+//! soon as it is made, so nothing is left behind when the process is killed. What is appended is
+//! the export shape (sensitive values encrypted), never plaintext.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+
+/// Appends are gathered into writes of about this size.
+const BUFFER: usize = 1 << 20;
+
+/// Where a byte string stands in the spool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    offset: u64,
+    len: usize,
+}
+
+impl Span {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// An append-only store of byte strings in an anonymous temporary file.
+pub struct Spool {
+    file: File,
+    /// Bytes in the file.
+    flushed: u64,
+    /// Bytes appended after `flushed`, not yet written.
+    buffer: Vec<u8>,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("bytes", &(self.flushed + self.buffer.len() as u64))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Spool {
+    /// A new, empty spool in the temporary directory.
+    pub fn new() -> io::Result<Spool> {
+        // `tempfile::tempfile` makes the file with mode 0600 and unlinks it at once.
+        Ok(Spool {
+            file: tempfile::tempfile()?,
+            flushed: 0,
+            buffer: Vec::with_capacity(BUFFER),
+        })
+    }
+
+    /// Appends a text.
+    pub fn push(&mut self, text: &str) -> io::Result<Span> {
+        self.push_bytes(text.as_bytes())
+    }
+
+    /// Appends bytes.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> io::Result<Span> {
+        let span = Span {
+            offset: self.flushed + self.buffer.len() as u64,
+            len: bytes.len(),
+        };
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= BUFFER {
+            self.flush()?;
+        }
+        Ok(span)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&self.file).write_all(&self.buffer)?;
+        self.flushed += self.buffer.len() as u64;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// A text, as it was appended.
+    pub fn read(&self, span: Span) -> io::Result<String> {
+        String::from_utf8(self.read_bytes(span)?)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the spool is damaged"))
+    }
+
+    /// Bytes, as they were appended.
+    pub fn read_bytes(&self, span: Span) -> io::Result<Vec<u8>> {
+        // Bytes are flushed whole with the buffer they were appended to: they are either in the
+        // file or in the buffer.
+        let mut bytes = vec![0; span.len];
+        if span.offset >= self.flushed {
+            let start = (span.offset - self.flushed) as usize;
+            bytes.copy_from_slice(&self.buffer[start..start + span.len]);
+        } else {
+            self.file.read_exact_at(&mut bytes, span.offset)?;
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_pushed_reads_back_wherever_it_stands() {
+        let mut spool = Spool::new().unwrap();
+        let texts: Vec<String> = (0..3000)
+            .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "é".repeat(i % 700)))
+            .collect();
+        let spans: Vec<Span> = texts.iter().map(|t| spool.push(t).unwrap()).collect();
+        assert!(spool.flushed > 0, "some of it went to the file");
+        assert!(!spool.buffer.is_empty(), "some of it is still buffered");
+        for (text, span) in texts.iter().zip(&spans) {
+            assert_eq!(&spool.read(*span).unwrap(), text);
+        }
+        let empty = spool.push("").unwrap();
+        assert_eq!(spool.read(empty).unwrap(), "");
+    }
+}
