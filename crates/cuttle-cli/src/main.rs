@@ -19,7 +19,10 @@ use clap::Parser;
 
 /// An import or an export makes and drops millions of small JSON values across threads, where
 /// mimalloc is markedly faster than the system allocator (about a fifth of an import's time
-/// went to glibc's malloc and free).
+/// went to glibc's malloc and free). The feature `system-allocator` keeps the system's, which
+/// heap profilers such as heaptrack see into (`cargo build --release --features
+/// system-allocator`).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -392,15 +392,17 @@ pub fn documents(tree: &dyn Tree) -> Result<Documents<'_>, ReadError> {
     let mut scripts = BTreeSet::new();
     for (relative, size) in walk.files {
         match layout::collection_at(&relative) {
-            Some(collection) => files.push((relative, collection, size)),
+            Some(collection) => files.push((relative.into_boxed_path(), collection, size)),
             None if relative != Path::new(format::MANIFEST) => {
                 scripts.insert(relative);
             }
             None => {}
         }
     }
+    let logs = files.iter().any(|(_, c, _)| *c == Collection::TaskLogs);
     Ok(Documents {
         tree,
+        logs,
         files,
         next: 0,
         ready: VecDeque::new(),
@@ -415,7 +417,10 @@ pub fn documents(tree: &dyn Tree) -> Result<Documents<'_>, ReadError> {
 /// The stream of an export's documents (see [`documents`]).
 pub struct Documents<'t> {
     tree: &'t dyn Tree,
-    files: Vec<(PathBuf, Collection, u64)>,
+    /// Whether the export has task logs: without any, no deployment waits for one.
+    logs: bool,
+    /// Every file to read (each path allocated to its size: there are hundreds of thousands).
+    files: Vec<(Box<Path>, Collection, u64)>,
     /// The first file not yet read.
     next: usize,
     ready: VecDeque<Incoming>,
@@ -471,7 +476,9 @@ impl Documents<'_> {
                     }
                 }
                 Read::Document(incoming, deployment, scripts) => {
-                    if let Some((file, key)) = deployment {
+                    if let Some((file, key)) = deployment
+                        && self.logs
+                    {
                         self.deployments.insert(file, key);
                     }
                     for script in scripts {

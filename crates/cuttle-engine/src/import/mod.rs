@@ -405,8 +405,13 @@ fn import_opened(
     let mut spool = spool::Spool::new().map_err(sources::spool_error)?;
     let (docs, conflicts, keys) = match sources {
         Sources::Exports(_) => {
-            let (docs, conflicts) =
-                sources::read_and_combine(opened, options.task_logs, &mut warnings, &mut spool)?;
+            let (docs, conflicts) = sources::read_and_combine(
+                opened,
+                options.task_logs,
+                &mut warnings,
+                &mut spool,
+                &options.cancel,
+            )?;
             let keys: Vec<ExportKey> = opened.iter().map(|o| o.key.clone()).collect();
             (docs, conflicts, keys)
         }
@@ -433,7 +438,8 @@ fn import_opened(
                     )
                     .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin).into()))?;
                     cuttle_instance::codec::normalize_key_fields(decl, &mut value);
-                    let project = sources::project_of(incoming.collection, &value);
+                    let project =
+                        sources::project_of(incoming.collection, &value).map(std::sync::Arc::from);
                     let span = spool.push(&incoming.json).map_err(sources::spool_error)?;
                     Ok(sources::SourceDoc {
                         doc: spool::Spooled {

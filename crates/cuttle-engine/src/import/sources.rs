@@ -4,6 +4,7 @@
 
 use cuttle_instance::error::{Hint, Message};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -173,8 +174,8 @@ pub(super) struct SourceDoc {
     pub doc: Spooled,
     /// The index of the source it came from.
     pub source: usize,
-    /// The project it belongs to or is (its name as given, NFC), if any.
-    pub project: Option<String>,
+    /// The project it belongs to or is (its name as given, NFC), if any: one copy of each name.
+    pub project: Option<Arc<str>>,
 }
 
 /// The identity of a document in the export shape: its collection, its project and its key
@@ -205,17 +206,20 @@ pub(super) fn identity(collection: Collection, value: &Value) -> Identity {
 /// channels, variables and triggers) come as one unit: a later source that defines a project
 /// replaces every part the earlier ones gave it. History is combined document by document.
 ///
-/// Each document is read once, streaming, and its text goes to `spool`: what is held in memory
-/// is its identity and where its text stands.
+/// Each document is read once, streaming, and its text goes to `spool`. What is held in memory
+/// for each is where its text stands, its project (one shared copy of each name), and a hash of
+/// its identity, keyed for this run (so an export cannot choose collisions): two documents are
+/// taken for one only when their identities, read back from the spool, are equal.
 pub(super) fn read_and_combine(
     opened: &[Opened],
     task_logs: bool,
     warnings: &mut Vec<Message>,
     spool: &mut Spool,
+    cancel: &Cancel,
 ) -> Result<(Vec<SourceDoc>, Vec<Conflict>), ImportError> {
-    let mut by_identity: HashMap<Identity, usize> = HashMap::new();
-    let mut docs: Vec<Option<SourceDoc>> = Vec::new();
+    let mut combined: Combined = Combined::default();
     let mut conflicts: BTreeMap<Identity, Conflict> = BTreeMap::new();
+    let mut interned: HashMap<String, Arc<str>> = HashMap::new();
     for (index, source) in opened.iter().enumerate() {
         let read_error = |e: reader::ReadError| {
             ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
@@ -227,9 +231,13 @@ pub(super) fn read_and_combine(
             Box::new(read.by_ref().map(move |r| r.map_err(read_error))),
         );
         // Which projects this source defines (by any document they own, or their own).
-        let mut projects: HashSet<String> = HashSet::new();
+        let mut projects: HashSet<Arc<str>> = HashSet::new();
         let mut left_out = 0;
         for incoming in documents {
+            // A cancel is heard while the sources are read too, not only once planning starts.
+            if cancel.is_cancelled() {
+                return Err(ImportError::Cancelled);
+            }
             let incoming = incoming?;
             if incoming.collection == Collection::TaskLogs && !task_logs {
                 left_out += 1;
@@ -244,24 +252,38 @@ pub(super) fn read_and_combine(
                     ))
                 })?;
             codec::normalize_key_fields(decl, &mut value);
-            let id = identity(incoming.collection, &value);
-            let project = project_of(incoming.collection, &value);
-            match incoming.collection {
-                Collection::Projects => {
-                    projects.insert(crate::import::text_of(value.get("name")));
+            let hash = combined.hash(&identity(incoming.collection, &value));
+            let project = project_of(incoming.collection, &value).map(|name| {
+                match interned.get(name.as_str()) {
+                    Some(shared) => shared.clone(),
+                    None => interned
+                        .entry(name)
+                        .or_insert_with_key(|k| k.as_str().into())
+                        .clone(),
                 }
-                c if is_unit_part(c) => {
-                    projects.insert(id.1.clone());
-                }
-                _ => {}
+            });
+            if let Some(project) = &project
+                && (incoming.collection == Collection::Projects
+                    || is_unit_part(incoming.collection))
+            {
+                projects.insert(project.clone());
             }
             let span = spool.push(&incoming.json).map_err(spool_error)?;
+            let mut origin = format!("{}/{}", source.label, incoming.origin);
+            origin.shrink_to_fit();
             let doc = Spooled {
                 collection: incoming.collection,
-                origin: format!("{}/{}", source.label, incoming.origin),
+                origin,
                 span,
             };
-            parsed.push((id, doc, project));
+            parsed.push((
+                hash,
+                SourceDoc {
+                    doc,
+                    source: index,
+                    project,
+                },
+            ));
         }
         let shown = names::visible(&source.label);
         for warning in read.warnings() {
@@ -278,59 +300,120 @@ pub(super) fn read_and_combine(
         }
         // A project this source defines replaces the parts earlier sources gave it.
         if index > 0 && !projects.is_empty() {
-            for (id, slot) in &by_identity {
-                if is_unit_part(id.0)
-                    && projects.contains(&id.1)
-                    && let Some(doc) = docs[*slot].take_if(|d| d.source < index)
+            for slot in &mut combined.slots {
+                let doc = &slot.doc;
+                if slot.live
+                    && doc.source < index
+                    && is_unit_part(doc.doc.collection)
+                    && doc.project.as_ref().is_some_and(|p| projects.contains(p))
                 {
+                    slot.live = false;
+                    let id = identity_in(spool, &doc.doc)?;
                     conflicts
-                        .entry(id.clone())
-                        .or_insert_with(|| Conflict::new(id, &opened[doc.source].label))
+                        .entry(id)
+                        .or_insert_with_key(|id| Conflict::new(id, &opened[doc.source].label))
                         .replaced_by(&source.label, true);
                 }
             }
         }
-        for (id, doc, project) in parsed {
-            let doc = SourceDoc {
-                doc,
-                source: index,
-                project,
+        for (hash, doc) in parsed {
+            let Some((slot, id)) = combined.find(spool, hash, &doc.doc)? else {
+                combined.insert(spool, hash, doc)?;
+                continue;
             };
-            match by_identity.get(&id) {
-                Some(slot) => {
-                    match &docs[*slot] {
-                        Some(earlier) if earlier.source == index => {
-                            return Err(ImportError::Source(format!(
-                                "{} and {} define the same document ({} {}); one export holds each document once",
-                                names::visible(&earlier.doc.origin),
-                                names::visible(&doc.doc.origin),
-                                id.0.name(),
-                                describe_identity(&id)
-                            )));
-                        }
-                        Some(earlier) => {
-                            conflicts
-                                .entry(id.clone())
-                                .or_insert_with(|| {
-                                    Conflict::new(&id, &opened[earlier.source].label)
-                                })
-                                .replaced_by(&source.label, false);
-                        }
-                        None => {}
-                    }
-                    docs[*slot] = Some(doc);
-                }
-                None => {
-                    by_identity.insert(id, docs.len());
-                    docs.push(Some(doc));
-                }
+            let earlier = &combined.slots[slot];
+            if earlier.live && earlier.doc.source == index {
+                return Err(ImportError::Source(format!(
+                    "{} and {} define the same document ({} {}); one export holds each document once",
+                    names::visible(&earlier.doc.doc.origin),
+                    names::visible(&doc.doc.origin),
+                    id.0.name(),
+                    describe_identity(&id)
+                )));
             }
+            if earlier.live {
+                let first = &opened[earlier.doc.source].label;
+                conflicts
+                    .entry(id)
+                    .or_insert_with_key(|id| Conflict::new(id, first))
+                    .replaced_by(&source.label, false);
+            }
+            combined.slots[slot] = Slot { doc, live: true };
         }
     }
-    let mut docs: Vec<SourceDoc> = docs.into_iter().flatten().collect();
+    let mut docs: Vec<SourceDoc> = combined
+        .slots
+        .into_iter()
+        .filter_map(|slot| slot.live.then_some(slot.doc))
+        .collect();
     // Declaration order, then the order the sources gave.
     docs.sort_by_key(|d| d.doc.collection.rank());
     Ok((docs, conflicts.into_values().collect()))
+}
+
+/// The documents combined so far, found by their identities' hashes (keyed for this run by the
+/// default `S`).
+#[derive(Default)]
+struct Combined<S = std::hash::RandomState> {
+    hasher: S,
+    slots: Vec<Slot>,
+    /// The slot of the first document of each hash.
+    by_hash: HashMap<u64, usize>,
+    /// Documents whose hash is another identity's too (a collision: all but never), by identity.
+    collided: HashMap<Identity, usize>,
+}
+
+/// A document combined; not live once a later source's project replaced it.
+struct Slot {
+    doc: SourceDoc,
+    live: bool,
+}
+
+impl<S: BuildHasher> Combined<S> {
+    fn hash(&self, id: &Identity) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// The slot of the document with the identity of `doc` (its hash `hash`), and that identity.
+    fn find(
+        &self,
+        spool: &Spool,
+        hash: u64,
+        doc: &Spooled,
+    ) -> Result<Option<(usize, Identity)>, ImportError> {
+        let Some(&first) = self.by_hash.get(&hash) else {
+            return Ok(None);
+        };
+        let id = identity_in(spool, doc)?;
+        if identity_in(spool, &self.slots[first].doc.doc)? == id {
+            return Ok(Some((first, id)));
+        }
+        Ok(self.collided.get(&id).map(|&slot| (slot, id)))
+    }
+
+    fn insert(&mut self, spool: &Spool, hash: u64, doc: SourceDoc) -> Result<(), ImportError> {
+        let slot = self.slots.len();
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(slot);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(identity_in(spool, &doc.doc)?, slot);
+            }
+        }
+        self.slots.push(Slot { doc, live: true });
+        Ok(())
+    }
+}
+
+/// The identity of a spooled document, read back.
+fn identity_in(spool: &Spool, doc: &Spooled) -> Result<Identity, ImportError> {
+    let text = spool.read(doc.span).map_err(spool_error)?;
+    let decl = doc.collection.decl();
+    let mut value = codec::parse(decl, &text, codec::Part::Identity)
+        .map_err(|e| ImportError::Source(format!("{}: {e}", names::visible(&doc.origin))))?;
+    codec::normalize_key_fields(decl, &mut value);
+    Ok(identity(doc.collection, &value))
 }
 
 /// An error of the spool (a temporary file): out of space, most likely.
@@ -370,4 +453,62 @@ pub(super) fn describe_identity(id: &Identity) -> String {
         "{:?}",
         parts.join(cuttle_instance::codec::DISPLAY_SEPARATOR)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every identity hashes alike: every document collides with every other.
+    #[derive(Default)]
+    struct Colliding;
+
+    impl BuildHasher for Colliding {
+        type Hasher = Constant;
+        fn build_hasher(&self) -> Constant {
+            Constant
+        }
+    }
+
+    struct Constant;
+
+    impl std::hash::Hasher for Constant {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn documents_are_one_only_when_their_identities_are_equal_whatever_their_hashes() {
+        let mut spool = Spool::new().unwrap();
+        let mut combined = Combined::<Colliding>::default();
+        let doc = |spool: &mut Spool, name: &str| {
+            let text = serde_json::json!({ "name": name }).to_string();
+            SourceDoc {
+                doc: Spooled {
+                    collection: Collection::Environments,
+                    origin: format!("environments/{name}.json"),
+                    span: spool.push(&text).unwrap(),
+                },
+                source: 0,
+                project: None,
+            }
+        };
+        for name in ["Production", "Staging", "Test"] {
+            let doc = doc(&mut spool, name);
+            let hash = combined.hash(&identity_in(&spool, &doc.doc).unwrap());
+            assert!(combined.find(&spool, hash, &doc.doc).unwrap().is_none());
+            combined.insert(&spool, hash, doc).unwrap();
+        }
+        assert_eq!(combined.collided.len(), 2, "all three hash alike");
+        for (name, slot) in [("Staging", 1), ("Production", 0), ("Test", 2)] {
+            let again = doc(&mut spool, name);
+            let (found, id) = combined.find(&spool, 7, &again.doc).unwrap().unwrap();
+            assert_eq!(found, slot, "{name}");
+            assert_eq!(id.2, format!("[{name:?}]"));
+        }
+        let other = doc(&mut spool, "Other");
+        assert!(combined.find(&spool, 7, &other.doc).unwrap().is_none());
+    }
 }
