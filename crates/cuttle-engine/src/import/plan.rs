@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
-use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, Merged, RefDecl, RefScope};
+use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, Merged, RefScope};
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
@@ -89,6 +89,38 @@ struct Unit {
     /// Channels that the source's documents of the project refer to: the channel, the document,
     /// where the document came from and the path.
     channel_refs: Vec<(String, String, String, JsonPath)>,
+}
+
+/// Passes of [`Planner::prefetch_key_refs`] at most: a pass for each reference a key reaches
+/// through another (a task log's deployment, its release, environment and tenant), and one more.
+const MAX_KEY_DEPTH: usize = 8;
+
+/// A [`Lookup`] that answers from the planner's cache and notes what it lacks.
+struct Noting<'c> {
+    cache: &'c HashMap<(Collection, DocId, String), Option<DocId>>,
+    lacking: BTreeMap<Collection, BTreeSet<(DocId, String)>>,
+}
+
+impl Lookup for Noting<'_> {
+    fn id_of(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>, StoreError> {
+        let address = (collection, owner, key.to_owned());
+        if let Some(found) = self.cache.get(&address) {
+            return Ok(*found);
+        }
+        self.lacking
+            .entry(collection)
+            .or_default()
+            .insert((owner, address.2));
+        Ok(None)
+    }
+    fn has_tag(&mut self, _: DocId, _: &str) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 struct Planner<'a> {
@@ -387,47 +419,37 @@ impl Planner<'_> {
         Ok(Some(value))
     }
 
-    /// Looks up, in one batch per target collection, what the key fields of `docs` (documents of
-    /// `decl` with their owners) name by a plain name, so that computing their keys finds every
-    /// name in the cache: one round trip per chunk and not one per release a deployment names.
+    /// Resolves the references in the keys of `docs` (owner, identifying fields) a batch at a
+    /// time, so that planning them makes no lookup of its own: a pass that answers from the cache
+    /// and notes what it lacks, then one lookup per collection for everything lacking, again until
+    /// nothing new is lacking (a reference inside a referenced key, such as a task log's
+    /// deployment's release, takes one pass more).
     fn prefetch_key_refs<'v>(
         &mut self,
         decl: &CollectionDecl,
-        docs: impl Iterator<Item = (DocId, &'v Value)>,
+        docs: impl Iterator<Item = (DocId, &'v Value)> + Clone,
     ) -> Result<(), ImportError> {
-        let mut wanted: BTreeMap<Collection, BTreeSet<(DocId, String)>> = BTreeMap::new();
-        let refs: Vec<(&str, &RefDecl)> = decl
-            .key
-            .iter()
-            .filter_map(|field| Some((*field, decl.key_ref(field)?)))
-            .filter(|(_, r)| r.scope != RefScope::TenantTag && r.target.decl().key.len() == 1)
-            .collect();
-        if refs.is_empty() {
+        if !decl.key.iter().any(|field| decl.key_ref(field).is_some()) {
             return Ok(());
         }
-        for (owner, value) in docs {
-            for (field, r) in &refs {
-                let Some(name) = value.get(*field).and_then(Value::as_str) else {
-                    continue;
-                };
-                let owner = if r.scope == RefScope::SameProject {
-                    owner
-                } else {
-                    NO_OWNER
-                };
-                if !self.cache.contains_key(&(r.target, owner, name.to_owned())) {
-                    wanted
-                        .entry(r.target)
-                        .or_default()
-                        .insert((owner, name.to_owned()));
-                }
+        for _ in 0..MAX_KEY_DEPTH {
+            let mut noting = Noting {
+                cache: &self.cache,
+                lacking: BTreeMap::new(),
+            };
+            for (owner, value) in docs.clone() {
+                let _ = codec::stored_key(decl, value, owner, &mut noting, &JsonPath::root());
             }
-        }
-        for (target, names) in wanted {
-            let asked: Vec<(DocId, &str)> = names.iter().map(|(o, n)| (*o, n.as_str())).collect();
-            let found = self.txn.find_ids(target, &asked)?;
-            for ((owner, name), id) in names.into_iter().zip(found) {
-                self.cache.insert((target, owner, name), id);
+            if noting.lacking.is_empty() {
+                break;
+            }
+            for (target, names) in noting.lacking {
+                let asked: Vec<(DocId, &str)> =
+                    names.iter().map(|(o, n)| (*o, n.as_str())).collect();
+                let found = self.txn.find_ids(target, &asked)?;
+                for ((owner, name), id) in names.into_iter().zip(found) {
+                    self.cache.insert((target, owner, name), id);
+                }
             }
         }
         Ok(())
