@@ -17,11 +17,12 @@
 //! - [`Archive::open`] reads an archive in place, for the import: a [`Tree`] whose files are read
 //!   where their bytes stand (a compressed archive's are copied once to an anonymous temporary
 //!   file), so that importing an archive writes no file and costs little more than its directory;
-//! - [`unpack`] writes its files into a fresh directory (created new, never opened if present, in
-//!   a directory this process made, so no entry can write outside it);
-//! - [`check`] reads it through and writes nothing (an upload is checked so before it is kept).
+//! - [`index_stream`] does the same with an archive as it streams in (an upload);
+//! - [`check`] reads it through and keeps nothing.
+//!
+//! Nothing is ever unpacked: no entry is written anywhere as a file, so none can land outside.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -129,7 +130,7 @@ impl ArchiveError {
     }
 }
 
-/// What [`unpack`] found.
+/// What reading an archive through found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Unpacked {
     pub files: u64,
@@ -331,44 +332,19 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// Unpacks the archive `archive` (plain or gzip) into `into`, a folder that must not exist yet
-/// (it is created; on an error, whatever was unpacked stays for the caller to remove with the
-/// temporary folder it lives in).
-pub fn unpack(archive: &Path, into: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
-    read_archive(archive, Some(into), limits)
-}
-
-/// Reads the archive `archive` through, as [`unpack`] does, writing nothing: whatever `unpack`
-/// would refuse, this refuses (an upload is checked so before it is kept).
+/// Reads the archive `archive` through, writing nothing: whatever [`Archive::open`] refuses,
+/// this refuses.
 pub fn check(archive: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
-    read_archive(archive, None, limits)
-}
-
-fn read_archive(
-    archive: &Path,
-    into: Option<&Path>,
-    limits: &Limits,
-) -> Result<Unpacked, ArchiveError> {
-    let target = match into {
-        Some(into) => {
-            std::fs::create_dir(into).map_err(|e| ArchiveError::io(into, e))?;
-            Target::Directory {
-                into,
-                made: HashSet::new(),
-            }
-        }
-        None => Target::Check,
-    };
-    read_into(archive, target, limits, &Cancel::default()).map(|(unpacked, _)| unpacked)
+    read_into(archive, Target::Check, limits, &Cancel::default()).map(|(unpacked, _)| unpacked)
 }
 
 /// Opens the archive `archive` and reads it through into `target`.
-fn read_into<'a>(
+fn read_into(
     archive: &Path,
-    mut target: Target<'a>,
+    mut target: Target,
     limits: &Limits,
     cancel: &Cancel,
-) -> Result<(Unpacked, Target<'a>), ArchiveError> {
+) -> Result<(Unpacked, Target), ArchiveError> {
     let label = archive.display().to_string();
     let meta = std::fs::metadata(archive).map_err(|e| ArchiveError::io(archive, e))?;
     if !meta.is_file() {
@@ -430,7 +406,7 @@ pub struct Indexed {
 }
 
 impl Indexed {
-    fn from(target: Target<'_>) -> Result<Indexed, ArchiveError> {
+    fn from(target: Target) -> Result<Indexed, ArchiveError> {
         let Target::Index { copy, nodes } = target else {
             unreachable!("an index is read into a target of its kind")
         };
@@ -500,7 +476,7 @@ impl<R: Read> Read for Tally<R> {
 fn read_stream(
     raw: impl Read,
     label: &str,
-    target: &mut Target<'_>,
+    target: &mut Target,
     limits: &Limits,
     budget: &Budget,
     cancel: &Cancel,
@@ -540,14 +516,9 @@ fn read_stream(
 }
 
 /// Where the entries of an archive go as they are read.
-enum Target<'a> {
+enum Target {
     /// Nowhere: the archive is only checked.
     Check,
-    /// Into files under a fresh folder, made once each.
-    Directory {
-        into: &'a Path,
-        made: HashSet<PathBuf>,
-    },
     /// Into an index of where each file's bytes stand: in the archive itself, or for a
     /// compressed archive, in `copy`.
     Index {
@@ -576,7 +547,7 @@ enum Node {
 fn read_entries(
     reader: impl Read,
     label: &str,
-    target: &mut Target<'_>,
+    target: &mut Target,
     limits: &Limits,
     budget: &Budget,
     cancel: &Cancel,
@@ -675,16 +646,6 @@ fn read_entries(
             }
         }
         if directory {
-            if let Target::Directory { into, made } = target {
-                let path = into.join(&relative);
-                std::fs::create_dir_all(&path).map_err(|e| ArchiveError::io(&path, e))?;
-                made.extend(
-                    relative
-                        .ancestors()
-                        .filter(|a| !a.as_os_str().is_empty())
-                        .map(Path::to_owned),
-                );
-            }
             nodes.insert(key, Node::Folder);
             continue;
         }
@@ -717,29 +678,6 @@ fn read_entries(
                 let copied = copy_checked(data, &mut copy.out, label, &temporary())?;
                 copy.written += copied;
                 (copied, at)
-            }
-            Target::Directory { into, made } => {
-                let path = into.join(&relative);
-                // Each folder made once (an export holds hundreds of thousands of files in a
-                // few thousand folders).
-                if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty())
-                    && !made.contains(parent)
-                {
-                    let at = path.parent().unwrap_or(&path);
-                    std::fs::create_dir_all(at).map_err(|e| ArchiveError::io(at, e))?;
-                    made.extend(
-                        parent
-                            .ancestors()
-                            .filter(|a| !a.as_os_str().is_empty())
-                            .map(Path::to_owned),
-                    );
-                }
-                let mut out = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|e| ArchiveError::io(&path, e))?;
-                (copy_checked(data, &mut out, label, &path)?, 0)
             }
         };
         if copied != size {
@@ -804,7 +742,7 @@ fn temporary() -> PathBuf {
 }
 
 /// An archive read in place, as a [`Tree`] the import reads like a directory: read through once
-/// when opened (refusing whatever [`unpack`] refuses), then each file read where its bytes stand:
+/// when opened (refusing whatever [`check`] refuses), then each file read where its bytes stand:
 /// in the archive itself, or for a compressed archive, in an anonymous temporary file its files
 /// were copied to. Nothing is written to disk for a plain archive, and nothing is left behind for
 /// a compressed one.
@@ -975,14 +913,13 @@ mod tests {
             assert_eq!(first, second);
             let file = scratch.path().join("out.tar");
             std::fs::write(&file, &first).unwrap();
-            let into = scratch.path().join(format!("back-{compression:?}"));
-            let unpacked = unpack(&file, &into, &Limits::default()).unwrap();
-            assert_eq!(unpacked.files, 3);
+            assert_eq!(check(&file, &Limits::default()).unwrap().files, 3);
+            let back = Archive::open(&file, &Limits::default(), &Cancel::default()).unwrap();
             assert_eq!(
-                std::fs::read(into.join("projects/web/project.json")).unwrap(),
-                b"{}\n"
+                back.read(Path::new("projects/web/project.json")).unwrap(),
+                "{}\n"
             );
-            assert_eq!(std::fs::read(into.join(&long)).unwrap(), b"long");
+            assert_eq!(back.read(Path::new(&long)).unwrap(), "long");
             std::fs::remove_file(&file).unwrap();
         }
     }
@@ -1077,7 +1014,7 @@ mod tests {
     }
 
     #[test]
-    fn checking_refuses_what_unpacking_refuses() {
+    fn every_reader_refuses_alike() {
         let scratch = tempfile::tempdir().unwrap();
         let tar_of = |entries: &[(&str, tar::EntryType)]| {
             let mut builder = tar::Builder::new(Vec::new());
@@ -1115,13 +1052,6 @@ mod tests {
                 checked.to_string().contains("twice"),
                 "{entries:?}: {checked}"
             );
-            let unpacked = unpack(
-                &path,
-                &scratch.path().join(n.to_string()),
-                &Limits::default(),
-            )
-            .unwrap_err();
-            assert_eq!(checked.to_string(), unpacked.to_string(), "{entries:?}");
             let opened = Archive::open(&path, &Limits::default(), &Cancel::default()).unwrap_err();
             assert_eq!(checked.to_string(), opened.to_string(), "{entries:?}");
             let label = path.display().to_string();
@@ -1147,9 +1077,5 @@ mod tests {
         assert_eq!(checked, streamed);
         let archive = indexed.stored_in(&path).unwrap();
         assert_eq!(archive.read(Path::new("d/x.json")).unwrap(), "{}");
-        assert_eq!(
-            checked,
-            unpack(&path, &scratch.path().join("good"), &Limits::default()).unwrap()
-        );
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! - [`format`]: the export format (file names, manifest);
 //! - [`layout`]: where each file of an export stands, and which files the format owns;
-//! - [`archive`]: an export directory as one deterministic tar, and a tar read (in place, or
-//!   unpacked) without trusting it;
+//! - [`archive`]: an export as one deterministic tar, and a tar read in place without trusting
+//!   it;
 //! - [`export`]: one read snapshot to a deterministic directory tree, secrets re-encrypted under
 //!   a password;
 //! - [`closure`]: what a partial export of some projects must carry;
