@@ -1586,6 +1586,18 @@ fn an_archive_is_mirrored_like_a_directory(world: &World) {
         stderr(&again)
     );
     assert_eq!(read(&tar), before);
+
+    // A file the archive keeps where the export needs a folder is in the way, as in a directory.
+    let blocking = work.path().join("blocking.tar");
+    let mut only: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    only.insert("environments".into(), b"not a folder\n".to_vec());
+    std::fs::write(&blocking, RawTar(Vec::new()).files(&only).end()).unwrap();
+    let kept = read(&blocking);
+    let out = export_archive(world, "src", &blocking, &[])
+        .failure()
+        .code(1);
+    assert!(stderr(&out).contains("in the way"), "{}", stderr(&out));
+    assert_eq!(read(&blocking), kept, "left as it was");
 }
 
 /// An archive is read in place: importing it writes nothing beside it and nothing in the

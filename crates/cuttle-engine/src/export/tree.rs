@@ -481,6 +481,24 @@ impl Tree {
             );
         }
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        // A file the base keeps where the export needs a folder would make an archive that no
+        // reader takes (as in a directory, where it is in the way).
+        for (path, _) in &entries {
+            let folder = format!("{path}/");
+            let after = entries.partition_point(|(p, _)| p.as_bytes() < folder.as_bytes());
+            if entries
+                .get(after)
+                .is_some_and(|(p, _)| p.starts_with(&folder))
+            {
+                return Err(ExportError::Directory(
+                    format!(
+                        "{}: its file {path} is in the way: the export needs a folder there; remove it from the archive",
+                        self.root.display()
+                    )
+                    .into(),
+                ));
+            }
+        }
         let file = &self.root;
         archive::write_whole(file, |out| {
             let failed = |e| archive::ArchiveError::io(file, e);
