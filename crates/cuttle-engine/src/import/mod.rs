@@ -29,6 +29,9 @@ mod spool;
 pub mod upgrade;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::reader::Tree;
 use std::time::{Duration, Instant};
 
 use cuttle_crypto::MasterKey;
@@ -365,7 +368,7 @@ pub fn import(
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     let mut warnings = Vec::new();
-    let opened = match sources {
+    let mut opened = match sources {
         Sources::Exports(exports) => {
             let password = password
                 .ok_or_else(|| ImportError::Password("an export needs its password".into()))?;
@@ -380,7 +383,13 @@ pub fn import(
         Sources::Backup { .. } => Vec::new(),
     };
     let imported = import_opened(
-        instance, sources, &opened, warnings, options, sink, progress,
+        instance,
+        sources,
+        &mut opened,
+        warnings,
+        options,
+        sink,
+        progress,
     )
     .map_err(|e| match e {
         ImportError::Invalid(problems) => ImportError::Invalid(positioned(problems, &opened)),
@@ -396,7 +405,7 @@ pub fn import(
 fn import_opened(
     instance: &mut Instance,
     sources: &Sources,
-    opened: &[sources::Opened],
+    opened: &mut [sources::Opened],
     mut warnings: Vec<Message>,
     options: &ImportOptions,
     sink: &mut dyn PlanSink,
@@ -412,6 +421,8 @@ fn import_opened(
                 &mut spool,
                 &options.cancel,
             )?;
+            // Every document is in the spool now: an archive's index is no longer needed.
+            opened.iter_mut().for_each(sources::Opened::release);
             let keys: Vec<ExportKey> = opened.iter().map(|o| o.key.clone()).collect();
             (docs, conflicts, keys)
         }
@@ -550,6 +561,19 @@ fn open_any(keys: &[ExportKey], text: &str) -> Result<Zeroizing<Vec<u8>>, String
 /// Adds the line and column to every problem whose origin is a JSON file of a source, and to a
 /// reference that resolves nowhere, what to do about it.
 fn positioned(problems: Problems, opened: &[sources::Opened]) -> Problems {
+    // Archives released after reading are reopened, once, if a problem is in a JSON file.
+    let trees: Vec<(&str, Arc<dyn Tree + Send>)> = if problems
+        .0
+        .iter()
+        .any(|p| p.origin.as_deref().is_some_and(|o| o.ends_with(".json")))
+    {
+        opened
+            .iter()
+            .filter_map(|o| Some((o.label.as_str(), o.reopened()?)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Problems(
         problems
             .0
@@ -557,7 +581,7 @@ fn positioned(problems: Problems, opened: &[sources::Opened]) -> Problems {
             .map(|mut problem| {
                 if let Some(origin) = &problem.origin
                     && origin.ends_with(".json")
-                    && let Some(position) = position_in(opened, origin, &problem.path.pointer())
+                    && let Some(position) = position_in(&trees, origin, &problem.path.pointer())
                 {
                     problem.line = Some(position.line as u64);
                     problem.column = Some(position.column as u64);
@@ -577,15 +601,13 @@ fn positioned(problems: Problems, opened: &[sources::Opened]) -> Problems {
 
 /// Where `pointer` stands in the file `origin` (a source's label, `/`, the file's path in it).
 fn position_in(
-    opened: &[sources::Opened],
+    trees: &[(&str, Arc<dyn Tree + Send>)],
     origin: &str,
     pointer: &str,
 ) -> Option<crate::jsonpos::Position> {
-    let text = opened.iter().find_map(|source| {
-        let relative = origin
-            .strip_prefix(source.label.as_str())?
-            .strip_prefix('/')?;
-        source.tree.read(Path::new(relative)).ok()
+    let text = trees.iter().find_map(|(label, tree)| {
+        let relative = origin.strip_prefix(label)?.strip_prefix('/')?;
+        tree.read(Path::new(relative)).ok()
     })?;
     crate::jsonpos::locate(&text, pointer)
 }

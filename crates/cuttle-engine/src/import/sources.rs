@@ -52,9 +52,42 @@ impl ExportSource {
 /// A source, opened: its manifest read and version-checked, its key derived and verified.
 pub(super) struct Opened {
     pub label: String,
-    pub tree: Arc<dyn Tree + Send>,
+    pub source: ExportSource,
+    /// What it is read from; `None` once an archive's documents are read ([`Opened::release`]).
+    tree: Option<Arc<dyn Tree + Send>>,
     pub manifest: Manifest,
     pub key: ExportKey,
+}
+
+impl Opened {
+    /// What it is read from, until released.
+    pub fn tree(&self) -> &dyn Tree {
+        self.tree
+            .as_deref()
+            .expect("a source is read before it is released")
+    }
+
+    /// Drops an archive's index once its documents are read (in the spool): about 100 bytes a
+    /// file, which the rest of the import does not need.
+    pub fn release(&mut self) {
+        if let ExportSource::Archive(_) = self.source {
+            self.tree = None;
+        }
+    }
+
+    /// What it is read from, an archive released reopened (for the line and column of a
+    /// problem, after the import failed).
+    pub fn reopened(&self) -> Option<Arc<dyn Tree + Send>> {
+        match (&self.tree, &self.source) {
+            (Some(tree), _) => Some(tree.clone()),
+            (None, ExportSource::Archive(path)) => {
+                Archive::open(path, &Limits::default(), &Cancel::default())
+                    .ok()
+                    .map(|archive| Arc::new(archive) as Arc<dyn Tree + Send>)
+            }
+            (None, _) => None,
+        }
+    }
 }
 
 /// Only the version, read before the rest of a manifest, so that a manifest from a newer Cuttle
@@ -103,11 +136,11 @@ pub(super) fn open_exports(
             ExportSource::Indexed(_, archive) => archive.clone(),
         };
         let manifest = open_manifest(tree.as_ref(), &label, ignore_version_check, warnings)?;
-        manifests.push((label, tree, manifest));
+        manifests.push((label, source.clone(), tree, manifest));
     }
     manifests
         .into_iter()
-        .map(|(label, tree, manifest)| {
+        .map(|(label, source, tree, manifest)| {
             let key = reader::export_key(&manifest, password).map_err(|e| match e {
                 reader::ReadError::Password(message) => {
                     ImportError::Password(format!("{}: {message}", names::visible(&label)))
@@ -116,7 +149,8 @@ pub(super) fn open_exports(
             })?;
             Ok(Opened {
                 label,
-                tree,
+                source,
+                tree: Some(tree),
                 manifest,
                 key,
             })
@@ -224,7 +258,7 @@ pub(super) fn read_and_combine(
         let read_error = |e: reader::ReadError| {
             ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
         };
-        let mut read = reader::documents(source.tree.as_ref()).map_err(read_error)?;
+        let mut read = reader::documents(source.tree()).map_err(read_error)?;
         let mut parsed = Vec::with_capacity(read.files());
         let documents = upgrade::upgrade(
             source.manifest.format_version,
