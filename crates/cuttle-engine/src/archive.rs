@@ -22,10 +22,12 @@
 //!
 //! Nothing is ever unpacked: no entry is written anywhere as a file, so none can land outside.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use thiserror::Error;
 
@@ -318,16 +320,25 @@ fn collect(
     Ok(())
 }
 
-/// Counts the bytes read through it.
+/// Counts the bytes read through it, in a cell others may read meanwhile.
 struct Counted<R> {
     inner: R,
-    read: u64,
+    read: Rc<Cell<u64>>,
+}
+
+impl<R> Counted<R> {
+    fn new(inner: R) -> Counted<R> {
+        Counted {
+            inner,
+            read: Rc::default(),
+        }
+    }
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.read += n as u64;
+        self.read.set(self.read.get() + n as u64);
         Ok(n)
     }
 }
@@ -359,7 +370,13 @@ fn read_into(
             .min(meta.len().saturating_mul(limits.ratio).max(Limits::SMALL)),
     );
     let file = File::open(archive).map_err(|e| ArchiveError::io(archive, e))?;
-    let unpacked = read_stream(file, &label, &mut target, limits, &budget, cancel)?;
+    let reading = Reading {
+        label: &label,
+        limits,
+        budget,
+        cancel,
+    };
+    let unpacked = read_stream(file, &mut target, &reading)?;
     Ok((unpacked, target))
 }
 
@@ -374,27 +391,22 @@ pub fn index_stream(
     label: &str,
     limits: &Limits,
 ) -> Result<(Unpacked, Indexed), ArchiveError> {
-    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let counted = Tally {
-        inner: stream,
-        read: read.clone(),
-    };
+    let counted = Counted::new(stream);
     let budget = Budget::SoFar {
-        read,
+        read: counted.read.clone(),
         limits: *limits,
     };
     let mut target = Target::Index {
         copy: None,
         nodes: HashMap::new(),
     };
-    let unpacked = read_stream(
-        counted,
+    let reading = Reading {
         label,
-        &mut target,
         limits,
-        &budget,
-        &Cancel::default(),
-    )?;
+        budget,
+        cancel: &Cancel::default(),
+    };
+    let unpacked = read_stream(counted, &mut target, &reading)?;
     Ok((unpacked, Indexed::from(target)?))
 }
 
@@ -441,10 +453,7 @@ enum Budget {
     /// An archive of a known size: a fixed amount.
     Whole(u64),
     /// A stream: by what was read of it so far.
-    SoFar {
-        read: std::rc::Rc<std::cell::Cell<u64>>,
-        limits: Limits,
-    },
+    SoFar { read: Rc<Cell<u64>>, limits: Limits },
 }
 
 impl Budget {
@@ -458,29 +467,22 @@ impl Budget {
     }
 }
 
-/// Counts the bytes read through it into a shared cell.
-struct Tally<R> {
-    inner: R,
-    read: std::rc::Rc<std::cell::Cell<u64>>,
-}
-
-impl<R: Read> Read for Tally<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.set(self.read.get() + n as u64);
-        Ok(n)
-    }
+/// How an archive is read: what names it in errors, what it may hold and unpack to, and when
+/// to stop.
+struct Reading<'a> {
+    label: &'a str,
+    limits: &'a Limits,
+    budget: Budget,
+    cancel: &'a Cancel,
 }
 
 /// Reads an archive (plain or gzip, told apart by its first bytes) through into `target`.
 fn read_stream(
     raw: impl Read,
-    label: &str,
     target: &mut Target,
-    limits: &Limits,
-    budget: &Budget,
-    cancel: &Cancel,
+    reading: &Reading<'_>,
 ) -> Result<Unpacked, ArchiveError> {
+    let label = reading.label;
     let mut raw = BufReader::with_capacity(1 << 16, raw);
     let mut magic = [0u8; 2];
     let gzip = {
@@ -502,16 +504,9 @@ fn read_stream(
         });
     }
     if gzip {
-        read_entries(
-            flate2::bufread::GzDecoder::new(raw),
-            label,
-            target,
-            limits,
-            budget,
-            cancel,
-        )
+        read_entries(flate2::bufread::GzDecoder::new(raw), target, reading)
     } else {
-        read_entries(raw, label, target, limits, budget, cancel)
+        read_entries(raw, target, reading)
     }
 }
 
@@ -546,12 +541,15 @@ enum Node {
 
 fn read_entries(
     reader: impl Read,
-    label: &str,
     target: &mut Target,
-    limits: &Limits,
-    budget: &Budget,
-    cancel: &Cancel,
+    reading: &Reading<'_>,
 ) -> Result<Unpacked, ArchiveError> {
+    let (label, limits, budget, cancel) = (
+        reading.label,
+        reading.limits,
+        &reading.budget,
+        reading.cancel,
+    );
     let invalid = |what: String| ArchiveError::Invalid {
         archive: label.to_owned(),
         what,
@@ -559,10 +557,7 @@ fn read_entries(
     // A read error of the archive (not of the disk) is the archive's fault: truncated, a size
     // that lies, a checksum that fails, a damaged compression.
     let damaged = |e: io::Error| invalid(format!("is damaged or truncated ({e})"));
-    let mut archive = tar::Archive::new(Counted {
-        inner: reader,
-        read: 0,
-    });
+    let mut archive = tar::Archive::new(Counted::new(reader));
     // Every path of the archive, and what stands there.
     let mut nodes: HashMap<Box<str>, Node> = HashMap::new();
     let mut unpacked = Unpacked::default();
@@ -692,7 +687,7 @@ fn read_entries(
     let mut rest = archive.into_inner();
     // The reader stops at a zero block, or at the end of the input where a header would be: the
     // latter is an archive cut short (the writer always ends with zero blocks).
-    if rest.read < last_end + 512 {
+    if rest.read.get() < last_end + 512 {
         return Err(invalid(if entries_seen == 0 {
             "is empty, or not a tar archive".into()
         } else {

@@ -25,13 +25,9 @@ use cuttle_domain::access::Permission;
 
 impl Import {
     /// The engine's sources: the export directories or archives (which the engine reads in
-    /// place), or the backup with its master key (read from its file).
-    pub fn sources(&self) -> Result<Sources> {
-        self.sources_indexed(&[])
-    }
-
-    /// [`Import::sources`], the archives among `indexed` not read again.
-    pub fn sources_indexed(&self, indexed: &[(PathBuf, Arc<Archive>)]) -> Result<Sources> {
+    /// place; those among `indexed` are not read again), or the backup with its master key (read
+    /// from its file).
+    pub fn sources(&self, indexed: &[(PathBuf, Arc<Archive>)]) -> Result<Sources> {
         Ok(match &self.source {
             ImportSource::Directories(directories) => Sources::Exports(
                 directories
@@ -171,7 +167,7 @@ impl Session {
                 ));
             }
         }
-        let sources = request.sources_indexed(&control.indexed)?;
+        let sources = request.sources(&control.indexed)?;
         let options = ImportOptions {
             cancel: cancel.clone(),
             ..request.options()

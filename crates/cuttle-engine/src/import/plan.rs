@@ -95,9 +95,28 @@ struct Unit {
 /// through another (a task log's deployment, its release, environment and tenant), and one more.
 const MAX_KEY_DEPTH: usize = 8;
 
+/// What the plan knows of the destination's keys: the id at each address (collection, owner,
+/// stored key), or `None` where the destination has nothing.
+type KeyIds = HashMap<(Collection, DocId, String), Option<DocId>>;
+
+/// What `cache` knows of an address; or, when it knows nothing, the address, for the caller to
+/// find out.
+fn cached(
+    cache: &KeyIds,
+    collection: Collection,
+    owner: DocId,
+    key: &str,
+) -> Result<Option<DocId>, (Collection, DocId, String)> {
+    let address = (collection, owner, key.to_owned());
+    match cache.get(&address) {
+        Some(found) => Ok(*found),
+        None => Err(address),
+    }
+}
+
 /// A [`Lookup`] that answers from the planner's cache and notes what it lacks.
 struct Noting<'c> {
-    cache: &'c HashMap<(Collection, DocId, String), Option<DocId>>,
+    cache: &'c KeyIds,
     lacking: BTreeMap<Collection, BTreeSet<(DocId, String)>>,
 }
 
@@ -108,10 +127,10 @@ impl Lookup for Noting<'_> {
         owner: DocId,
         key: &str,
     ) -> Result<Option<DocId>, StoreError> {
-        let address = (collection, owner, key.to_owned());
-        if let Some(found) = self.cache.get(&address) {
-            return Ok(*found);
-        }
+        let address = match cached(self.cache, collection, owner, key) {
+            Ok(found) => return Ok(found),
+            Err(address) => address,
+        };
         self.lacking
             .entry(collection)
             .or_default()
@@ -131,7 +150,7 @@ struct Planner<'a> {
     labels: &'a [String],
     options: &'a ImportOptions,
     digest_key: Zeroizing<[u8; 32]>,
-    cache: HashMap<(Collection, DocId, String), Option<DocId>>,
+    cache: KeyIds,
     problems: Vec<Problem>,
     counts: HashMap<(Collection, Action), u64>,
     /// Projects of the sources, by name: their id in the destination, if they exist there.
@@ -153,10 +172,10 @@ impl Lookup for Planner<'_> {
         owner: DocId,
         key: &str,
     ) -> Result<Option<DocId>, StoreError> {
-        let address = (collection, owner, key.to_owned());
-        if let Some(found) = self.cache.get(&address) {
-            return Ok(*found);
-        }
+        let address = match cached(&self.cache, collection, owner, key) {
+            Ok(found) => return Ok(found),
+            Err(address) => address,
+        };
         let found = self.txn.find_id(collection, owner, key)?;
         self.cache.insert(address, found);
         Ok(found)
