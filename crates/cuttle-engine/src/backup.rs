@@ -82,6 +82,8 @@ use cuttle_domain::decl::CollectionDecl;
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::codec::{self, Names};
 use cuttle_instance::{Incoming, Instance};
+
+use crate::spool::{Span, Spool};
 use cuttle_store::{DocId, StoreError, StoredDoc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -135,12 +137,93 @@ impl BackupHeader {
     }
 }
 
-/// A backup read back: its header and its documents in the export shape, sensitive values as
-/// `{"encrypted": …}` under the [`ExportKey`] given to [`read_backup`].
+/// A backup read back and checked: its header and its documents.
 #[derive(Debug)]
-pub struct BackupSource {
+pub struct BackupSource<'k> {
     pub header: BackupHeader,
-    pub documents: Vec<Incoming>,
+    pub documents: BackupDocuments<'k>,
+}
+
+/// The documents of a checked backup, in its order, each rendered into the export shape when it
+/// is taken: references by name, sensitive values as `{"encrypted": …}` under the [`ExportKey`]
+/// given to [`read_backup`]. The records wait in a spool (a temporary file), so that a backup is
+/// not held in memory; what is, is each record's address (for the references by name).
+pub struct BackupDocuments<'k> {
+    file: PathBuf,
+    spool: Spool,
+    rows: std::vec::IntoIter<Row>,
+    /// The number of the next record, counting from 1.
+    number: usize,
+    names: Names<'static>,
+    sealer: Sealer,
+    key: &'k ExportKey,
+}
+
+impl std::fmt::Debug for BackupDocuments<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupDocuments")
+            .field("file", &self.file)
+            .field("left", &self.rows.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for BackupDocuments<'_> {
+    type Item = Result<Incoming, BackupError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.rows.next()?;
+        let number = self.number;
+        self.number += 1;
+        Some(self.render(row, number))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.rows.size_hint()
+    }
+}
+
+impl ExactSizeIterator for BackupDocuments<'_> {}
+
+impl BackupDocuments<'_> {
+    /// The record `number` (counting from 1), rendered.
+    fn render(&mut self, row: Row, number: usize) -> Result<Incoming, BackupError> {
+        let invalid = |message: String| BackupError::Invalid {
+            path: self.file.clone(),
+            message,
+        };
+        let body = self
+            .spool
+            .read(row.body)
+            .map_err(io_error("reading back the records of", &self.file))?;
+        let decl = row.collection.decl();
+        let mut unopened: Option<String> = None;
+        let (sealer, key) = (&self.sealer, self.key);
+        let value = codec::render(
+            decl,
+            row.id,
+            &body,
+            &mut self.names,
+            &mut |slot: &mut Value, place: Place<'_>| {
+                if crate::export::reencrypt(sealer, key, slot, place).is_err() {
+                    unopened.get_or_insert_with(|| place.pointer.to_owned());
+                }
+                Ok(())
+            },
+        )
+        .map_err(|e| invalid(format!("record {number}: {e}")))?;
+        if let Some(pointer) = unopened {
+            return Err(invalid(format!(
+                "record {number} ({}): the sensitive value at {pointer} does not open under the master key, though the backup is intact; the instance it was made from held a damaged value",
+                cuttle_instance::documents::describe(decl, &value)
+            )));
+        }
+        Ok(Incoming {
+            collection: row.collection,
+            origin: format!("{}, record {number}", self.file.display()),
+            json: value.to_string(),
+        })
+    }
 }
 
 /// What can go wrong with a backup. No message holds a secret.
@@ -614,25 +697,26 @@ fn hash_prefix(
     Ok((sha.finalize().into(), mac))
 }
 
-/// A record kept between parsing and rendering.
+/// A record kept between parsing and rendering: its body waits in the spool.
 struct Row {
     collection: Collection,
     id: DocId,
-    body: String,
+    body: Span,
 }
 
-/// Reads and checks the backup `file` made from an instance whose master key is `master_key`,
-/// and renders its documents into the export shape with every sensitive value encrypted under
-/// `key` (`{"encrypted": …}`), as an export directory holds them: the importer treats a backup
-/// like an export. Each document's `origin` names the file and the record (`backup.cuttle,
-/// record 17`, counting from 1). See the module's documentation for the order of the checks.
-/// A header of a newer format is refused unless `ignore_version_check`.
-pub fn read_backup(
+/// Reads and checks the backup `file` made from an instance whose master key is `master_key`;
+/// its documents are then rendered, as they are taken, into the export shape with every
+/// sensitive value encrypted under `key` (`{"encrypted": …}`), as an export directory holds
+/// them: the importer treats a backup like an export. Each document's `origin` names the file
+/// and the record (`backup.cuttle, record 17`, counting from 1). See the module's documentation
+/// for the order of the checks: every one of them is made before this returns. A header of a
+/// newer format is refused unless `ignore_version_check`.
+pub fn read_backup<'k>(
     file: &Path,
     master_key: &MasterKey,
-    key: &ExportKey,
+    key: &'k ExportKey,
     ignore_version_check: bool,
-) -> Result<BackupSource, BackupError> {
+) -> Result<BackupSource<'k>, BackupError> {
     let f = open_regular(file)?;
     let len = f.metadata().map_err(io_error("reading", file))?.len();
     let damaged = |detail: &str| BackupError::Integrity {
@@ -696,6 +780,7 @@ pub fn read_backup(
     let mut mac = keys.integrity();
     mac.update(&header_line);
     let mut rows = Vec::with_capacity(trailer.records.min(1 << 20) as usize);
+    let mut spool = Spool::new().map_err(io_error("making a temporary file for", file))?;
     let mut addresses: HashMap<DocId, (Collection, DocId, String)> = HashMap::new();
     let mut counts: HashMap<Collection, u64> = HashMap::new();
     let mut line = Vec::new();
@@ -737,10 +822,13 @@ pub fn read_backup(
             ))));
         }
         *counts.entry(collection).or_default() += 1;
+        let body = spool
+            .push(record.body.get())
+            .map_err(io_error("keeping in a temporary file the records of", file))?;
         rows.push(Row {
             collection,
             id: record.id,
-            body: record.body.get().to_owned(),
+            body,
         });
     }
     if !mac.verify(&trailer.mac) {
@@ -763,40 +851,16 @@ pub fn read_backup(
         }
     }
 
-    // Rendering: references by name, sensitive values re-encrypted under `key`.
-    let sealer = Sealer::new(master_key, header.identity);
-    let mut names = Names::from_addresses(addresses);
-    let mut documents = Vec::with_capacity(rows.len());
-    for (i, row) in rows.into_iter().enumerate() {
-        let decl = row.collection.decl();
-        let origin = format!("{}, record {}", file.display(), i + 1);
-        let mut unopened: Option<String> = None;
-        let value = codec::render(
-            decl,
-            row.id,
-            &row.body,
-            &mut names,
-            &mut |slot: &mut Value, place: Place<'_>| {
-                if crate::export::reencrypt(&sealer, key, slot, place).is_err() {
-                    unopened.get_or_insert_with(|| place.pointer.to_owned());
-                }
-                Ok(())
-            },
-        )
-        .map_err(|e| invalid(format!("record {}: {e}", i + 1)))?;
-        if let Some(pointer) = unopened {
-            return Err(invalid(format!(
-                "record {} ({}): the sensitive value at {pointer} does not open under the master key, though the backup is intact; the instance it was made from held a damaged value",
-                i + 1,
-                cuttle_instance::documents::describe(decl, &value)
-            )));
-        }
-        documents.push(Incoming {
-            collection: row.collection,
-            origin,
-            json: value.to_string(),
-        });
-    }
+    // Rendered as they are taken: references by name, sensitive values re-encrypted under `key`.
+    let documents = BackupDocuments {
+        file: file.to_owned(),
+        spool,
+        rows: rows.into_iter(),
+        number: 1,
+        names: Names::from_addresses(addresses),
+        sealer: Sealer::new(master_key, header.identity),
+        key,
+    };
     Ok(BackupSource { header, documents })
 }
 

@@ -419,7 +419,8 @@ pub struct Documents<'t> {
     tree: &'t dyn Tree,
     /// Whether the export has task logs: without any, no deployment waits for one.
     logs: bool,
-    /// Every file to read (each path allocated to its size: there are hundreds of thousands).
+    /// Every file to read (each path allocated to its size: there are hundreds of thousands),
+    /// its path emptied once read.
     files: Vec<(Box<Path>, Collection, u64)>,
     /// The first file not yet read.
     next: usize,
@@ -460,12 +461,16 @@ impl Documents<'_> {
                 BATCH_BYTES,
                 |(_, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
             );
-        let batch = &self.files[self.next..end];
+        let batch = &mut self.files[self.next..end];
         self.next = end;
         let tree = self.tree;
         let read = cuttle_instance::parallel::map_in_order(batch, |(relative, collection, _)| {
             read_one(tree, relative, *collection)
         });
+        // A path read is not needed again: its memory goes as the read goes on.
+        for (relative, _, _) in batch {
+            *relative = Box::from(Path::new(""));
+        }
         for one in read {
             match one? {
                 Read::Log(relative, text) => {

@@ -14,7 +14,7 @@ use cuttle_engine::backup::{
 };
 use cuttle_engine::export::{ExportOptions, export};
 use cuttle_engine::format::InlineScripts;
-use cuttle_instance::Instance;
+use cuttle_instance::{Incoming, Instance};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
@@ -122,24 +122,22 @@ fn round_trip(source_database: Option<&str>, destination_database: Option<&str>)
     let read = read_backup(&file, source.master_key(), &key, false).unwrap();
     assert_eq!(read.header, header);
     assert_eq!(read.documents.len() as u64, total);
+    let documents: Vec<Incoming> = read.documents.collect::<Result<_, _>>().unwrap();
+    assert_eq!(documents.len() as u64, total);
     assert_eq!(
-        read.documents[16].origin,
+        documents[16].origin,
         format!("{}, record 17", file.display())
     );
+    assert!(documents.iter().any(|d| d.json.contains("{\"encrypted\":")));
     assert!(
-        read.documents
-            .iter()
-            .any(|d| d.json.contains("{\"encrypted\":"))
-    );
-    assert!(
-        read.documents
+        documents
             .iter()
             .all(|d| !d.json.contains("\"sealed\"") && !d.json.contains("sample-secret-"))
     );
 
     let mut destination =
         Instance::create(&home, "destination", destination_database, None).unwrap();
-    if let Err(error) = common::write(&mut destination, &read.documents, Some(&key)) {
+    if let Err(error) = common::write(&mut destination, &documents, Some(&key)) {
         panic!("the documents do not write: {error}");
     }
     assert_ne!(destination.identity(), source.identity());
@@ -381,6 +379,6 @@ fn a_backup_never_replaces_a_file() {
     assert_eq!(summary.documents, 0);
     let key = ExportKey::ephemeral().unwrap();
     let read = read_backup(&empty, instance.master_key(), &key, false).unwrap();
-    assert!(read.documents.is_empty());
+    assert_eq!(read.documents.len(), 0);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
 }

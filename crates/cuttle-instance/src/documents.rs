@@ -108,7 +108,7 @@ pub struct WriteOptions<'a> {
 
 struct BatchLookup<'t> {
     txn: &'t mut dyn WriteTxn,
-    pending: HashMap<(Collection, DocId, String), DocId>,
+    pending: Pending,
     pending_tags: HashMap<DocId, HashSet<String>>,
     stored_ids: HashMap<(Collection, DocId, String), Option<DocId>>,
     stored_tags: HashMap<DocId, HashSet<String>>,
@@ -121,10 +121,13 @@ impl Lookup for BatchLookup<'_> {
         owner: DocId,
         key: &str,
     ) -> Result<Option<DocId>, StoreError> {
-        let address = (collection, owner, key.to_owned());
-        if let Some(id) = self.pending.get(&address) {
-            return Ok(Some(*id));
+        // A slot is given its id once its collection is addressed (the first pass).
+        if let Some(slot) = self.pending.find(collection, owner, key)
+            && slot.id != NO_OWNER
+        {
+            return Ok(Some(slot.id));
         }
+        let address = (collection, owner, key.to_owned());
         if let Some(found) = self.stored_ids.get(&address) {
             return Ok(*found);
         }
@@ -226,8 +229,9 @@ pub trait DocumentSource {
         self.len() == 0
     }
     fn collection(&self, index: usize) -> Collection;
-    /// Where it came from (a file name, "standard input"), for error messages.
-    fn origin(&self, index: usize) -> &str;
+    /// Where it came from (a file name, "standard input"), for error messages: asked for only
+    /// when there is something to report, so a source may keep it out of memory.
+    fn origin(&self, index: usize) -> std::borrow::Cow<'_, str>;
     /// Its JSON text, in the export shape.
     fn json(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>>;
     /// The length of its JSON text, in bytes (what reading it will take).
@@ -241,8 +245,8 @@ impl DocumentSource for [Incoming] {
     fn collection(&self, index: usize) -> Collection {
         self[index].collection
     }
-    fn origin(&self, index: usize) -> &str {
-        &self[index].origin
+    fn origin(&self, index: usize) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self[index].origin)
     }
     fn json(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>> {
         Ok(std::borrow::Cow::Borrowed(&self[index].json))
@@ -274,7 +278,7 @@ fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<S
     let decl = docs.collection(index).decl();
     let raw = parse(docs, index, codec::Part::Whole).map_err(|m| {
         Error::Invalid(Problems(vec![Problem {
-            origin: Some(docs.origin(index).to_owned()),
+            origin: Some(docs.origin(index).into_owned()),
             line: None,
             column: None,
             document: String::new(),
@@ -286,12 +290,61 @@ fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<S
     Ok((named, codec::canonicalize(decl, raw)))
 }
 
+/// A document of the batch, addressed: where it stands in the batch, its id, its owner and its
+/// stored key, and whether it replaces a stored document.
 struct Slot {
-    index: usize,
+    index: u32,
+    collection: Collection,
+    exists: bool,
     id: DocId,
     owner: DocId,
-    key: String,
-    exists: bool,
+    key: Box<str>,
+}
+
+/// The batch's documents, addressed, and found by their address. What the index holds for each
+/// is a hash of its address (keyed for the run, so a batch cannot choose collisions) and its
+/// slot, not a second copy of its key: a batch may have hundreds of thousands of documents.
+#[derive(Default)]
+struct Pending<S = std::hash::RandomState> {
+    hasher: S,
+    slots: Vec<Slot>,
+    /// The slot of the first address of each hash.
+    by_hash: HashMap<u64, u32>,
+    /// The slots of addresses whose hash is an earlier address's too (all but never).
+    collided: HashMap<(Collection, DocId, Box<str>), u32>,
+}
+
+impl<S: std::hash::BuildHasher> Pending<S> {
+    fn hash(&self, collection: Collection, owner: DocId, key: &str) -> u64 {
+        self.hasher.hash_one((collection, owner, key))
+    }
+
+    /// The slot of the document at this address, if the batch has it.
+    fn find(&self, collection: Collection, owner: DocId, key: &str) -> Option<&Slot> {
+        let hash = self.hash(collection, owner, key);
+        let slot = &self.slots[*self.by_hash.get(&hash)? as usize];
+        if (slot.collection, slot.owner, &*slot.key) == (collection, owner, key) {
+            return Some(slot);
+        }
+        let found = self.collided.get(&(collection, owner, Box::from(key)))?;
+        Some(&self.slots[*found as usize])
+    }
+
+    /// Adds a slot, whose address the batch does not have yet.
+    fn push(&mut self, slot: Slot) {
+        let at = u32::try_from(self.slots.len()).expect("fewer than 2^32 documents in a batch");
+        let hash = self.hash(slot.collection, slot.owner, &slot.key);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(at);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided
+                    .insert((slot.collection, slot.owner, slot.key.clone()), at);
+            }
+        }
+        self.slots.push(slot);
+    }
 }
 
 /// Validates and writes `docs` (create or replace, matched by natural key) inside `txn`. On
@@ -308,7 +361,7 @@ pub fn write_documents(
     };
     let mut lookup = BatchLookup {
         txn,
-        pending: HashMap::new(),
+        pending: Pending::default(),
         pending_tags: HashMap::new(),
         stored_ids: HashMap::new(),
         stored_tags: HashMap::new(),
@@ -318,18 +371,18 @@ pub fn write_documents(
     // references first), with one existence lookup per collection.
     // Ids for the new documents, allocated when the first one is met (a replacement needs none).
     let mut ids: Option<std::ops::Range<DocId>> = None;
-    let mut slots = Vec::with_capacity(docs.len());
+    lookup.pending.slots.reserve_exact(docs.len());
     for decl in COLLECTIONS {
-        let mut addressed: Vec<(usize, DocId, String, Option<HashSet<String>>)> = Vec::new();
-        // The first document of this collection at each address (a key is the same document
-        // only within its collection).
-        let mut origins: HashMap<(DocId, String), usize> = HashMap::new();
+        // This collection's slots start here; each gets its id once the collection is addressed.
+        let first = lookup.pending.slots.len();
+        // A tag set's tags, by its slot, until it has its id.
+        let mut tags_of: Vec<(usize, HashSet<String>)> = Vec::new();
         for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
-            let origin = docs.origin(index);
+            let origin = || docs.origin(index);
             let mut value = match parse(docs, index, codec::Part::Identity) {
                 Ok(value) => value,
                 Err(message) => {
-                    collector.add(origin, "", JsonPath::root(), message);
+                    collector.add(&origin(), "", JsonPath::root(), message);
                     continue;
                 }
             };
@@ -343,109 +396,118 @@ pub fn write_documents(
             let (owner, key) = match address {
                 Ok(address) => address,
                 Err(fail) => {
-                    report(&mut collector, origin, &named(&value), fail)?;
+                    report(&mut collector, &origin(), &named(&value), fail)?;
                     continue;
                 }
             };
-            match origins.entry((owner, key.clone())) {
-                std::collections::hash_map::Entry::Occupied(first) => {
-                    let message = format!(
-                        "the same document is given twice (also by {})",
-                        docs.origin(*first.get())
-                    );
-                    collector.add(origin, &named(&value), JsonPath::root(), message);
-                    continue;
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(index);
-                }
+            // A key is the same document only within its collection.
+            if let Some(earlier) = lookup.pending.find(decl.collection, owner, &key) {
+                let message = format!(
+                    "the same document is given twice (also by {})",
+                    docs.origin(earlier.index as usize)
+                );
+                collector.add(&origin(), &named(&value), JsonPath::root(), message);
+                continue;
             }
-            let tags = (decl.collection == Collection::TagSets)
-                .then(|| codec::tag_names(&value).map(str::to_owned).collect());
-            addressed.push((index, owner, key, tags));
+            if decl.collection == Collection::TagSets {
+                let tags = codec::tag_names(&value).map(str::to_owned).collect();
+                tags_of.push((lookup.pending.slots.len(), tags));
+            }
+            lookup.pending.push(Slot {
+                index: u32::try_from(index).expect("fewer than 2^32 documents in a batch"),
+                collection: decl.collection,
+                exists: false,
+                id: NO_OWNER,
+                owner,
+                key: key.into_boxed_str(),
+            });
         }
-        let asked: Vec<(DocId, &str)> = addressed
+        let pending = &mut lookup.pending;
+        let asked: Vec<(DocId, &str)> = pending.slots[first..]
             .iter()
-            .map(|(_, owner, key, _)| (*owner, key.as_str()))
+            .map(|slot| (slot.owner, &*slot.key))
             .collect();
         let existing = lookup.txn.find_ids(decl.collection, &asked)?;
-        for ((index, owner, key, tags), existing) in addressed.into_iter().zip(existing) {
+        drop(asked);
+        for (at, existing) in (first..).zip(existing) {
             let id = match existing {
                 Some(id) => id,
                 None => {
                     let fresh = match &mut ids {
                         Some(fresh) => fresh,
                         // Enough for every document not yet given an id.
-                        None => {
-                            ids.insert(lookup.txn.allocate_ids((docs.len() - slots.len()) as u64)?)
-                        }
+                        None => ids.insert(lookup.txn.allocate_ids((docs.len() - at) as u64)?),
                     };
                     fresh.next().expect("one id allocated per document")
                 }
             };
-            lookup
-                .pending
-                .insert((decl.collection, owner, key.clone()), id);
-            if let Some(tags) = tags {
-                lookup.pending_tags.insert(id, tags);
-            }
-            slots.push(Slot {
-                index,
-                id,
-                owner,
-                key,
-                exists: existing.is_some(),
-            });
+            let slot = &mut pending.slots[at];
+            slot.id = id;
+            slot.exists = existing.is_some();
+        }
+        for (at, tags) in tags_of {
+            lookup.pending_tags.insert(pending.slots[at].id, tags);
         }
     }
 
     // Pass 2: shapes, references, secrets; then the rows.
     let mut report = WriteReport::default();
     let mut counts: HashMap<Collection, u64> = HashMap::new();
-    let mut inserts: Vec<StoredDoc> = Vec::with_capacity(INSERT_CHUNK.min(slots.len()));
+    let mut inserts: Vec<StoredDoc> =
+        Vec::with_capacity(INSERT_CHUNK.min(lookup.pending.slots.len()));
     let mut insert_bytes = 0;
     // Tags that replaced tag sets no longer have, as stored references (`<set id>/<tag>`).
     let mut removed_tags: HashSet<String> = HashSet::new();
     // What needs nothing but the document (reading, parsing, the shape) is done a chunk at a
     // time on every core; the rest, which needs the transaction, in order on this thread.
     let mut shaped = Vec::new().into_iter();
-    for (done, slot) in slots.iter().enumerate() {
+    for done in 0..lookup.pending.slots.len() {
         if collector.full() {
             break;
         }
         if shaped.len() == 0 {
+            let slots = &lookup.pending.slots;
             let end = done
                 + crate::parallel::chunk_len(&slots[done..], SHAPE_CHUNK, SHAPE_BYTES, |slot| {
-                    docs.size(slot.index)
+                    docs.size(slot.index as usize)
                 });
-            let chunk = &slots[done..end];
-            shaped =
-                crate::parallel::map_in_order(chunk, |slot| shape(docs, slot.index)).into_iter();
+            shaped = crate::parallel::map_in_order(&slots[done..end], |slot| {
+                shape(docs, slot.index as usize)
+            })
+            .into_iter();
         }
         let (named, shaped) = shaped.next().expect("one shape per slot")?;
-        let collection = docs.collection(slot.index);
+        let Slot {
+            index,
+            collection,
+            exists,
+            id,
+            owner,
+            ..
+        } = lookup.pending.slots[done];
+        let index = index as usize;
         let decl = collection.decl();
-        let origin = docs.origin(slot.index);
+        let origin = || docs.origin(index);
         let mut value = match shaped {
             Ok(value) => value,
             Err(problems) => {
                 for (path, message) in problems {
-                    collector.add(origin, &named, path, message);
+                    collector.add(&origin(), &named, path, message);
                 }
                 continue;
             }
         };
-        for (path, message) in codec::resolve_refs(decl, &mut value, slot.owner, &mut lookup)? {
-            collector.add(origin, &named, path, message);
+        for (path, message) in codec::resolve_refs(decl, &mut value, owner, &mut lookup)? {
+            collector.add(&origin(), &named, path, message);
         }
-        let previous = if slot.exists
+        let previous = if exists
             && codec::sensitive_values(&value)
                 .iter()
                 .any(|(_, f)| *f == Form::Masked)
         {
             lookup
                 .txn
-                .get(slot.id)?
+                .get(id)?
                 .map(|doc| serde_json::from_str::<Value>(&doc.body))
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?
@@ -455,29 +517,29 @@ pub fn write_documents(
         let sealed = codec::seal_secrets(
             decl,
             &mut value,
-            slot.id,
+            id,
             previous.as_ref(),
             sealer,
             options.decrypt,
         )
-        .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(origin))))?;
+        .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(&origin()))))?;
         for (path, message) in sealed {
-            collector.add(origin, &named, path, message);
+            collector.add(&origin(), &named, path, message);
         }
         if !collector.problems.is_empty() {
             continue;
         }
         let doc = StoredDoc {
-            id: slot.id,
+            id: id,
             collection,
-            owner: slot.owner,
-            key: slot.key.clone(),
+            owner: owner,
+            key: lookup.pending.slots[done].key.to_string(),
             body: serde_json::to_string(&value).expect("a JSON value serializes"),
         };
         *counts.entry(collection).or_default() += 1;
-        if slot.exists {
+        if exists {
             if collection == Collection::TagSets {
-                removed_tags.extend(removed_tag_refs(lookup.txn, slot.id, &value)?);
+                removed_tags.extend(removed_tag_refs(lookup.txn, id, &value)?);
             }
             report.replaced += 1;
             lookup.txn.update(&doc)?;
@@ -894,4 +956,60 @@ fn referrer_lines(txn: &mut dyn ReadTxn, referrers: &[Referrer]) -> Result<Strin
         lines.push_str(&format!("\n  - and {more} more"));
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every address hashes alike: every slot collides with every other.
+    #[derive(Default)]
+    struct Constant;
+
+    impl std::hash::Hasher for Constant {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn pending_finds_each_address_whatever_its_hash() {
+        let mut pending = Pending::<std::hash::BuildHasherDefault<Constant>>::default();
+        let addresses = [
+            (Collection::Environments, NO_OWNER, "Production"),
+            (Collection::Environments, NO_OWNER, "Staging"),
+            // The same key in another collection, and under another owner.
+            (Collection::Channels, 5, "Production"),
+            (Collection::Channels, 6, "Production"),
+        ];
+        for (index, (collection, owner, key)) in addresses.into_iter().enumerate() {
+            pending.push(Slot {
+                index: index as u32,
+                collection,
+                exists: false,
+                id: 100 + index as DocId,
+                owner,
+                key: key.into(),
+            });
+        }
+        for (index, (collection, owner, key)) in addresses.into_iter().enumerate() {
+            let found = pending.find(collection, owner, key).map(|slot| slot.id);
+            assert_eq!(
+                found,
+                Some(100 + index as DocId),
+                "{collection:?} {owner} {key}"
+            );
+        }
+        assert!(
+            pending
+                .find(Collection::Environments, NO_OWNER, "Test")
+                .is_none()
+        );
+        assert!(
+            pending
+                .find(Collection::Channels, 7, "Production")
+                .is_none()
+        );
+    }
 }

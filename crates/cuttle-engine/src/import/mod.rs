@@ -429,40 +429,42 @@ fn import_opened(
         Sources::Backup { file, master_key } => {
             let key =
                 ExportKey::ephemeral().map_err(|e| ImportError::Backup(e.to_string().into()))?;
+            let backup_error = |e: crate::backup::BackupError| {
+                ImportError::Backup(Message {
+                    text: e.to_string(),
+                    hint: e.hint(),
+                })
+            };
             let backup =
                 crate::backup::read_backup(file, master_key, &key, options.ignore_version_check)
-                    .map_err(|e| {
-                        ImportError::Backup(Message {
-                            text: e.to_string(),
-                            hint: e.hint(),
-                        })
-                    })?;
-            let docs = backup
-                .documents
-                .into_iter()
-                .map(|incoming| {
-                    let decl = incoming.collection.decl();
-                    let mut value = cuttle_instance::codec::parse(
-                        decl,
-                        &incoming.json,
-                        cuttle_instance::codec::Part::Identity,
-                    )
-                    .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin).into()))?;
-                    cuttle_instance::codec::normalize_key_fields(decl, &mut value);
-                    let project =
-                        sources::project_of(incoming.collection, &value).map(std::sync::Arc::from);
-                    let span = spool.push(&incoming.json).map_err(sources::spool_error)?;
-                    Ok(sources::SourceDoc {
-                        doc: spool::Spooled {
-                            collection: incoming.collection,
-                            origin: incoming.origin,
-                            span,
-                        },
-                        source: 0,
-                        project,
-                    })
-                })
-                .collect::<Result<Vec<_>, ImportError>>()?;
+                    .map_err(backup_error)?;
+            let mut docs = Vec::with_capacity(backup.documents.len());
+            for incoming in backup.documents {
+                if options.cancel.is_cancelled() {
+                    return Err(ImportError::Cancelled);
+                }
+                let incoming = incoming.map_err(backup_error)?;
+                let decl = incoming.collection.decl();
+                let mut value = cuttle_instance::codec::parse(
+                    decl,
+                    &incoming.json,
+                    cuttle_instance::codec::Part::Identity,
+                )
+                .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin).into()))?;
+                cuttle_instance::codec::normalize_key_fields(decl, &mut value);
+                let project = sources::project_of(incoming.collection, &value).map(Arc::from);
+                let span = spool.push(&incoming.json).map_err(sources::spool_error)?;
+                let origin = spool.push(&incoming.origin).map_err(sources::spool_error)?;
+                docs.push(sources::SourceDoc {
+                    doc: spool::Spooled {
+                        collection: incoming.collection,
+                        origin,
+                        span,
+                    },
+                    source: 0,
+                    project,
+                });
+            }
             let mut docs = docs;
             docs.sort_by_key(|d| d.doc.collection.rank());
             (docs, Vec::new(), vec![key])

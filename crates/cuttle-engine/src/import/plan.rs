@@ -36,7 +36,7 @@ use zeroize::Zeroizing;
 use super::diff::{self, DIGEST};
 use super::merge;
 use super::sources::{self, SourceDoc};
-use super::spool::{Spool, Spooled};
+use super::spool::{self, Span, Spool, Spooled};
 use super::{
     Action, Blocker, Conflict, DocumentPlan, Grant, ImportError, ImportOptions, PlanEvent,
     PlanSink, Progress,
@@ -86,10 +86,13 @@ struct Unit {
     /// Whether the source brings the project's deployment process (otherwise the destination's
     /// stays, and must not refer to a removed channel).
     has_process: bool,
-    /// Channels that the source's documents of the project refer to: the channel, the document,
-    /// where the document came from and the path.
-    channel_refs: Vec<(String, String, String, JsonPath)>,
+    /// Channels that the source's documents of the project refer to.
+    channel_refs: Vec<ChannelRef>,
 }
+
+/// A channel a source's document refers to: the channel, the document, where the document came
+/// from (its origin in the spool) and the path.
+type ChannelRef = (String, String, Span, JsonPath);
 
 /// Passes of [`Planner::prefetch_key_refs`] at most: a pass for each reference a key reaches
 /// through another (a task log's deployment, its release, environment and tenant), and one more.
@@ -380,10 +383,11 @@ impl Planner<'_> {
         *self.counts.entry((collection, action)).or_default() += 1;
     }
 
-    fn problem(&mut self, origin: &str, document: String, path: JsonPath, message: String) {
+    /// Notes a problem of the document that came from `origin` (a span of the spool).
+    fn problem(&mut self, origin: Span, document: String, path: JsonPath, message: String) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem {
-                origin: Some(origin.to_owned()),
+                origin: Some(spool::origin(self.spool, origin)),
                 line: None,
                 column: None,
                 document,
@@ -426,7 +430,7 @@ impl Planner<'_> {
             Ok(value) => value,
             Err(e) => {
                 self.problem(
-                    &doc.origin,
+                    doc.origin,
                     String::new(),
                     JsonPath::root(),
                     format!("this is not valid JSON: {e}"),
@@ -573,7 +577,7 @@ impl Planner<'_> {
                     Ok(value) => value,
                     Err(problems) => {
                         for (path, message) in problems {
-                            self.problem(&entry.doc.doc.origin, named.clone(), path, message);
+                            self.problem(entry.doc.doc.origin, named.clone(), path, message);
                         }
                         continue;
                     }
@@ -666,7 +670,7 @@ impl Planner<'_> {
             if let Some(grants) = &decl.grants {
                 plan.changes = grant_changes(grants, None, &value);
             }
-            let refs = self.channel_refs(decl, &plan, &value, &incoming.origin);
+            let refs = self.channel_refs(decl, &plan, &value, incoming.origin);
             self.record_channel_refs(&plan, refs);
             return Ok(Decision {
                 plan,
@@ -696,8 +700,8 @@ impl Planner<'_> {
         };
         // The source's channel references, recorded if the document is written; then its view
         // takes the source's version (a large document is held as few times as it can be).
-        let channel_refs = self.channel_refs(decl, &plan, &value, &incoming.origin);
-        let Some(source) = self.source_view(value, &incoming.origin, &plan) else {
+        let channel_refs = self.channel_refs(decl, &plan, &value, incoming.origin);
+        let Some(source) = self.source_view(value, incoming.origin, &plan) else {
             return Ok(Decision { plan, write: None });
         };
         // What a merge keeps of the destination's own variables (the removals check their
@@ -817,8 +821,8 @@ impl Planner<'_> {
         decl: &CollectionDecl,
         plan: &DocumentPlan,
         value: &Value,
-        origin: &str,
-    ) -> Vec<(String, String, String, JsonPath)> {
+        origin: Span,
+    ) -> Vec<ChannelRef> {
         let mut found = Vec::new();
         if !plan
             .project
@@ -834,7 +838,7 @@ impl Planner<'_> {
         {
             let _ = path::for_each::<()>(value, r.path, r.when.as_ref(), &mut |v, at| {
                 if let Some(name) = v.as_str() {
-                    found.push((name.to_owned(), plan.title(), origin.to_owned(), at.clone()));
+                    found.push((name.to_owned(), plan.title(), origin, at.clone()));
                 }
                 Ok(())
             });
@@ -843,11 +847,7 @@ impl Planner<'_> {
     }
 
     /// Records what [`Planner::channel_refs`] found, for the checks made with the removals.
-    fn record_channel_refs(
-        &mut self,
-        plan: &DocumentPlan,
-        refs: Vec<(String, String, String, JsonPath)>,
-    ) {
+    fn record_channel_refs(&mut self, plan: &DocumentPlan, refs: Vec<ChannelRef>) {
         if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
             unit.channel_refs.extend(refs);
         }
@@ -924,7 +924,7 @@ impl Planner<'_> {
 
     /// The source's version with each sensitive value's stand-in; `None` (with a problem
     /// recorded) when a value does not open.
-    fn source_view(&mut self, value: Value, origin: &str, plan: &DocumentPlan) -> Option<Value> {
+    fn source_view(&mut self, value: Value, origin: Span, plan: &DocumentPlan) -> Option<Value> {
         let mut view = value;
         let mut failed = Vec::new();
         for (here, form) in codec::sensitive_values(&view) {
@@ -1061,7 +1061,7 @@ impl Planner<'_> {
             for (channel, document, origin, at) in &unit.channel_refs {
                 if removed_names.contains(channel) {
                     self.problems.push(Problem {
-                        origin: Some(origin.clone()),
+                        origin: Some(spool::origin(self.spool, *origin)),
                         line: None,
                         column: None,
                         document: document.clone(),

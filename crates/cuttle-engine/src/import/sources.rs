@@ -259,7 +259,7 @@ pub(super) fn read_and_combine(
             ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
         };
         let mut read = reader::documents(source.tree()).map_err(read_error)?;
-        let mut parsed = Vec::with_capacity(read.files());
+        combined.slots.reserve(read.files());
         let documents = upgrade::upgrade(
             source.manifest.format_version,
             Box::new(read.by_ref().map(move |r| r.map_err(read_error))),
@@ -296,28 +296,49 @@ pub(super) fn read_and_combine(
                         .clone(),
                 }
             });
+            let unit_part = is_unit_part(incoming.collection);
             if let Some(project) = &project
-                && (incoming.collection == Collection::Projects
-                    || is_unit_part(incoming.collection))
+                && (incoming.collection == Collection::Projects || unit_part)
             {
                 projects.insert(project.clone());
             }
             let span = spool.push(&incoming.json).map_err(spool_error)?;
-            let mut origin = format!("{}/{}", source.label, incoming.origin);
-            origin.shrink_to_fit();
-            let doc = Spooled {
-                collection: incoming.collection,
-                origin,
-                span,
-            };
-            parsed.push((
-                hash,
-                SourceDoc {
-                    doc,
-                    source: index,
-                    project,
+            let origin = spool
+                .push(&format!("{}/{}", source.label, incoming.origin))
+                .map_err(spool_error)?;
+            let doc = SourceDoc {
+                doc: Spooled {
+                    collection: incoming.collection,
+                    origin,
+                    span,
                 },
-            ));
+                source: index,
+                project,
+            };
+            let Some((slot, id)) = combined.find(spool, hash, &doc.doc)? else {
+                combined.insert(spool, hash, doc)?;
+                continue;
+            };
+            let earlier = &combined.slots[slot];
+            if earlier.live && earlier.doc.source == index {
+                return Err(ImportError::Source(format!(
+                    "{} and {} define the same document ({} {}); one export holds each document once",
+                    names::visible(&earlier.doc.doc.origin(spool)),
+                    names::visible(&doc.doc.origin(spool)),
+                    id.0.name(),
+                    describe_identity(&id)
+                )));
+            }
+            if earlier.live {
+                // A project's part replaces the earlier one with its project: this source
+                // defines the project, by this very part.
+                let first = &opened[earlier.doc.source].label;
+                conflicts
+                    .entry(id)
+                    .or_insert_with_key(|id| Conflict::new(id, first))
+                    .replaced_by(&source.label, unit_part);
+            }
+            combined.slots[slot] = Slot { doc, live: true };
         }
         let shown = names::visible(&source.label);
         for warning in read.warnings() {
@@ -349,30 +370,6 @@ pub(super) fn read_and_combine(
                         .replaced_by(&source.label, true);
                 }
             }
-        }
-        for (hash, doc) in parsed {
-            let Some((slot, id)) = combined.find(spool, hash, &doc.doc)? else {
-                combined.insert(spool, hash, doc)?;
-                continue;
-            };
-            let earlier = &combined.slots[slot];
-            if earlier.live && earlier.doc.source == index {
-                return Err(ImportError::Source(format!(
-                    "{} and {} define the same document ({} {}); one export holds each document once",
-                    names::visible(&earlier.doc.doc.origin),
-                    names::visible(&doc.doc.origin),
-                    id.0.name(),
-                    describe_identity(&id)
-                )));
-            }
-            if earlier.live {
-                let first = &opened[earlier.doc.source].label;
-                conflicts
-                    .entry(id)
-                    .or_insert_with_key(|id| Conflict::new(id, first))
-                    .replaced_by(&source.label, false);
-            }
-            combined.slots[slot] = Slot { doc, live: true };
         }
     }
     let mut docs: Vec<SourceDoc> = combined
@@ -445,7 +442,7 @@ fn identity_in(spool: &Spool, doc: &Spooled) -> Result<Identity, ImportError> {
     let text = spool.read(doc.span).map_err(spool_error)?;
     let decl = doc.collection.decl();
     let mut value = codec::parse(decl, &text, codec::Part::Identity)
-        .map_err(|e| ImportError::Source(format!("{}: {e}", names::visible(&doc.origin))))?;
+        .map_err(|e| ImportError::Source(format!("{}: {e}", names::visible(&doc.origin(spool)))))?;
     codec::normalize_key_fields(decl, &mut value);
     Ok(identity(doc.collection, &value))
 }
@@ -522,7 +519,7 @@ mod tests {
             SourceDoc {
                 doc: Spooled {
                     collection: Collection::Environments,
-                    origin: format!("environments/{name}.json"),
+                    origin: spool.push(&format!("environments/{name}.json")).unwrap(),
                     span: spool.push(&text).unwrap(),
                 },
                 source: 0,

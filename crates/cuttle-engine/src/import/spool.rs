@@ -17,11 +17,27 @@ use cuttle_instance::documents::DocumentSource;
 pub use crate::spool::{Span, Spool};
 
 /// A document in the spool: its collection, where it came from, and where its text stands.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Spooled {
     pub collection: Collection,
-    pub origin: String,
+    /// Where it came from (`<source>/<file>`), in the spool too: it is read back only for a
+    /// message, and held in memory it would be most of what the import keeps per document.
+    pub origin: Span,
     pub span: Span,
+}
+
+impl Spooled {
+    /// Where it came from, read back from `spool` (for a message).
+    pub fn origin(&self, spool: &Spool) -> String {
+        origin(spool, self.origin)
+    }
+}
+
+/// An origin kept in `spool` at `span`, read back (for a message).
+pub fn origin(spool: &Spool, span: Span) -> String {
+    spool
+        .read(span)
+        .unwrap_or_else(|e| format!("(a source file; the spool cannot be read back: {e})"))
 }
 
 /// Documents in a spool, as the write path reads them.
@@ -37,8 +53,8 @@ impl DocumentSource for SpooledDocs<'_> {
     fn collection(&self, index: usize) -> Collection {
         self.docs[index].collection
     }
-    fn origin(&self, index: usize) -> &str {
-        &self.docs[index].origin
+    fn origin(&self, index: usize) -> Cow<'_, str> {
+        Cow::Owned(self.docs[index].origin(self.spool))
     }
     fn json(&self, index: usize) -> io::Result<Cow<'_, str>> {
         self.spool.read(self.docs[index].span).map(Cow::Owned)
