@@ -530,9 +530,9 @@ pub fn write_documents(
             continue;
         }
         let doc = StoredDoc {
-            id: id,
+            id,
             collection,
-            owner: owner,
+            owner,
             key: lookup.pending.slots[done].key.to_string(),
             body: serde_json::to_string(&value).expect("a JSON value serializes"),
         };

@@ -465,7 +465,6 @@ fn import_opened(
                     project,
                 });
             }
-            let mut docs = docs;
             docs.sort_by_key(|d| d.doc.collection.rank());
             (docs, Vec::new(), vec![key])
         }
