@@ -49,6 +49,24 @@ pub fn diff(decl: &CollectionDecl, old: &Value, new: &Value) -> Vec<Change> {
     changes
 }
 
+/// Whether [`diff`] would find no change between `old` and `new`, checked without naming
+/// anything: sensitive values compare by their digests, everything else as JSON, arrays in their
+/// order. `false` only means that the walk must tell (keyed elements may merely be reordered).
+pub fn same(old: &Value, new: &Value) -> bool {
+    if is_sensitive(old) || is_sensitive(new) {
+        return is_sensitive(old) && is_sensitive(new) && old.get(DIGEST) == new.get(DIGEST);
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(v, w)| same(v, w))
+        }
+        _ => old == new,
+    }
+}
+
 fn change(path: &str, kind: ChangeKind, old: Option<&Value>, new: Option<&Value>) -> Change {
     let sensitive = old.is_some_and(is_sensitive) || new.is_some_and(is_sensitive);
     Change {
@@ -308,5 +326,44 @@ mod tests {
         let decl = Collection::Feeds.decl();
         let same = json!({"password": {DIGEST: "x"}});
         assert!(diff(decl, &same, &same.clone()).is_empty());
+    }
+
+    #[test]
+    fn what_is_the_same_has_no_change_and_what_is_not_is_left_to_the_walk() {
+        let decl = Collection::ProjectVariables.decl();
+        // The destination's stand-in and the source's differ in form, not in digest.
+        let dest = json!({"project": "P", "variables": [
+            {"name": "S", "value": {"masked": true, DIGEST: "x"}, "scope": {}},
+            {"name": "A", "value": "1", "scope": {}},
+        ]});
+        let source = json!({"project": "P", "variables": [
+            {"name": "S", "value": {"encrypted": "…", DIGEST: "x"}, "scope": {}},
+            {"name": "A", "value": "1", "scope": {}},
+        ]});
+        assert!(same(&dest, &source));
+        assert!(diff(decl, &dest, &source).is_empty());
+        // Reordered elements: not the same here, whatever the walk then finds.
+        let reordered = json!({"project": "P", "variables": [
+            {"name": "A", "value": "1", "scope": {}},
+            {"name": "S", "value": {"encrypted": "…", DIGEST: "x"}, "scope": {}},
+        ]});
+        assert!(!same(&dest, &reordered));
+        // Any real change is not the same.
+        for changed in [
+            json!({"project": "P", "variables": [
+                {"name": "S", "value": {"encrypted": "…", DIGEST: "y"}, "scope": {}},
+                {"name": "A", "value": "1", "scope": {}},
+            ]}),
+            json!({"project": "P", "variables": [
+                {"name": "S", "value": "plain now", "scope": {}},
+                {"name": "A", "value": "1", "scope": {}},
+            ]}),
+            json!({"project": "P", "variables": [
+                {"name": "S", "value": {"masked": true, DIGEST: "x"}, "scope": {}},
+            ]}),
+        ] {
+            assert!(!same(&dest, &changed), "{changed}");
+            assert!(!diff(decl, &dest, &changed).is_empty(), "{changed}");
+        }
     }
 }

@@ -742,7 +742,13 @@ impl Planner<'_> {
                 _ => {}
             }
         }
-        let mut changes = diff::diff(decl, &dest, &merged);
+        // Most of an overwrite of identical data is documents alike: they have no change to
+        // find, and the walk that names each change is skipped.
+        let mut changes = if diff::same(&dest, &merged) {
+            Vec::new()
+        } else {
+            diff::diff(decl, &dest, &merged)
+        };
         if let Some(grants) = &decl.grants {
             changes.extend(grant_changes(grants, Some(&dest), &merged));
         }
