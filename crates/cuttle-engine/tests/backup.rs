@@ -351,6 +351,49 @@ fn damage_a_wrong_key_cuts_and_versions_are_told_apart() {
     assert!(matches!(read(dir.path()), Err(BackupError::Refused { .. })));
 }
 
+/// The records are checked whole before the first is given, and rendered as they are taken: a
+/// sealed value that does not open (in a backup whose integrity holds, made from an instance that
+/// held it damaged) is reported with its record when that record is reached.
+#[test]
+fn a_damaged_value_in_an_intact_backup_is_reported_with_its_record() {
+    let home_dir = TempDir::new().unwrap();
+    let home = cuttle_backends::home_at(home_dir.path().to_owned());
+    let mut source = sampled(&home, "source", None);
+    let master = source.master_key().clone();
+    let key = ExportKey::ephemeral().unwrap();
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("backup.cuttle");
+    write_backup(&mut source, &file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+
+    // One character of the first sealed value changed, the integrity check made again with the
+    // master key: the file is intact, the value is not.
+    let at = text.find("{\"sealed\":\"").unwrap() + "{\"sealed\":\"".len() + 8;
+    let mut bytes = text.clone().into_bytes();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let record = text[..at].matches('\n').count();
+    let damaged = dir.path().join("damaged.cuttle");
+    std::fs::write(&damaged, reseal(&bytes, Some(&master))).unwrap();
+
+    let read = read_backup(&damaged, &master, &key, false).expect("the backup is intact");
+    assert_eq!(read.documents.len(), text.lines().count() - 2);
+    let error = read
+        .documents
+        .collect::<Result<Vec<_>, _>>()
+        .expect_err("the damaged value is found");
+    let message = error.to_string();
+    assert!(matches!(error, BackupError::Invalid { .. }), "{error:?}");
+    assert!(
+        message.contains(&format!("record {record} (")),
+        "the record is named: {message}"
+    );
+    assert!(
+        message.contains("does not open under the master key, though the backup is intact"),
+        "{message}"
+    );
+    assert!(!message.contains("sample-secret-"), "{message}");
+}
+
 #[test]
 fn a_backup_never_replaces_a_file() {
     let home_dir = TempDir::new().unwrap();
