@@ -162,8 +162,12 @@ const NAMED: usize = 10;
 
 /// What the walk of an export's tree found.
 struct Walk {
-    /// Every regular file the format owns, by relative path, sorted, with its size.
-    files: Vec<(PathBuf, u64)>,
+    /// The folders that hold the files, by relative path.
+    folders: Vec<PathBuf>,
+    /// Every regular file the format owns, sorted by its relative path: its folder (an index
+    /// into `folders`), its name and its size. An export has hundreds of thousands of files in
+    /// far fewer folders: each folder's path is held once.
+    files: Vec<(u32, Box<str>, u64)>,
     /// What looks like a document but stands where the format puts none, outside the format's
     /// folders (a `package.json`, an export copied into a folder of its own): not read, and said.
     warnings: Vec<Message>,
@@ -177,12 +181,15 @@ struct Walk {
 /// entries at the top (`.git`, `.github`) and files that do not look like documents (a README,
 /// `environments/notes.txt`) are the person's own, and left alone.
 fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
+    let mut folders: Vec<PathBuf> = Vec::new();
     let mut files = Vec::new();
     let mut foreign: Vec<PathBuf> = Vec::new();
     let mut exports: Vec<PathBuf> = Vec::new();
     // Each folder, and whether it is inside the format's folders.
     let mut stack = vec![(PathBuf::new(), true)];
     while let Some((dir, inside)) = stack.pop() {
+        // This folder's index, once it holds a file.
+        let mut folder: Option<u32> = None;
         for entry in tree.entries(&dir)? {
             let at_top = dir.as_os_str().is_empty();
             // Whether this entry stands inside the format's folders (the top is everyone's).
@@ -234,7 +241,11 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
                             "is not a regular file (a symbolic link, a pipe or a device): the reader takes regular files only and never follows links",
                         ));
                     };
-                    files.push((relative, size));
+                    let at = *folder.get_or_insert_with(|| {
+                        folders.push(dir.clone());
+                        u32::try_from(folders.len() - 1).expect("fewer than 2^32 folders")
+                    });
+                    files.push((at, Box::from(name), size));
                 }
                 _ if layout::looks_like_document(&relative) => {
                     if within {
@@ -252,7 +263,19 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
             }
         }
     }
-    files.sort();
+    // In the order of their paths, component by component, as a sort of the paths would give.
+    fn path<'p>(
+        folders: &'p [PathBuf],
+        folder: u32,
+        name: &'p str,
+    ) -> impl Iterator<Item = std::path::Component<'p>> {
+        folders[folder as usize]
+            .components()
+            .chain(std::iter::once(std::path::Component::Normal(name.as_ref())))
+    }
+    files.sort_by(|(a, a_name, _), (b, b_name, _)| {
+        path(&folders, *a, a_name).cmp(path(&folders, *b, b_name))
+    });
     foreign.sort();
     exports.sort();
     let mut warnings = Vec::new();
@@ -276,7 +299,11 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
             listed(&foreign),
         )));
     }
-    Ok(Walk { files, warnings })
+    Ok(Walk {
+        folders,
+        files,
+        warnings,
+    })
 }
 
 /// `one` or `other`, by `n`.
@@ -390,19 +417,21 @@ pub fn documents(tree: &dyn Tree) -> Result<Documents<'_>, ReadError> {
     let walk = walk(tree)?;
     let mut files = Vec::with_capacity(walk.files.len());
     let mut scripts = BTreeSet::new();
-    for (relative, size) in walk.files {
+    for (folder, name, size) in walk.files {
+        let relative = walk.folders[folder as usize].join(&*name);
         match layout::collection_at(&relative) {
-            Some(collection) => files.push((relative.into_boxed_path(), collection, size)),
+            Some(collection) => files.push((folder, name, collection, size)),
             None if relative != Path::new(format::MANIFEST) => {
                 scripts.insert(relative);
             }
             None => {}
         }
     }
-    let logs = files.iter().any(|(_, c, _)| *c == Collection::TaskLogs);
+    let logs = files.iter().any(|(_, _, c, _)| *c == Collection::TaskLogs);
     Ok(Documents {
         tree,
         logs,
+        folders: walk.folders,
         files,
         next: 0,
         ready: VecDeque::new(),
@@ -419,9 +448,11 @@ pub struct Documents<'t> {
     tree: &'t dyn Tree,
     /// Whether the export has task logs: without any, no deployment waits for one.
     logs: bool,
-    /// Every file to read (each path allocated to its size: there are hundreds of thousands),
-    /// its path emptied once read.
-    files: Vec<(Box<Path>, Collection, u64)>,
+    /// The folders of the files to read.
+    folders: Vec<PathBuf>,
+    /// Every file to read: its folder (an index into `folders`), its name (emptied once read:
+    /// there are hundreds of thousands), its collection and its size.
+    files: Vec<(u32, Box<str>, Collection, u64)>,
     /// The first file not yet read.
     next: usize,
     ready: VecDeque<Incoming>,
@@ -459,17 +490,18 @@ impl Documents<'_> {
                 &self.files[self.next..],
                 BATCH,
                 BATCH_BYTES,
-                |(_, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
+                |(_, _, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
             );
         let batch = &mut self.files[self.next..end];
         self.next = end;
-        let tree = self.tree;
-        let read = cuttle_instance::parallel::map_in_order(batch, |(relative, collection, _)| {
-            read_one(tree, relative, *collection)
-        });
-        // A path read is not needed again: its memory goes as the read goes on.
-        for (relative, _, _) in batch {
-            *relative = Box::from(Path::new(""));
+        let (tree, folders) = (self.tree, &self.folders);
+        let read =
+            cuttle_instance::parallel::map_in_order(batch, |(folder, name, collection, _)| {
+                read_one(tree, &folders[*folder as usize].join(&**name), *collection)
+            });
+        // A name read is not needed again: its memory goes as the read goes on.
+        for (_, name, _, _) in batch {
+            *name = Box::from("");
         }
         for one in read {
             match one? {
@@ -740,4 +772,47 @@ fn inline_scripts(
         *slot = json!({ "syntax": syntax, "body": body });
     }
     Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files are held by folder and name, and still come in the order of their whole paths:
+    /// a folder's files among its subfolders by name (a release's file before the files in its
+    /// folder, a project's releases before its `variables.json`).
+    #[test]
+    fn the_walk_gives_files_in_the_order_of_their_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            "manifest.json",
+            "environments/b.json",
+            "environments/a.json",
+            "projects/web/project.json",
+            "projects/web/variables.json",
+            "projects/web/channels/default.json",
+            "projects/web/releases/1-4-2_abc.json",
+            "projects/web/releases/1-4-2_abc/deployments/production-1.json",
+            "projects/web/releases/1-4-2_abc/task-logs/production-1.log",
+            "projects/web/releases/1-4-2_abd.json",
+            "projects/web/releases/1-4-2_abd/deployments/test-2.json",
+            "projects/api/project.json",
+        ];
+        for file in files {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        let walk = walk(&Directory::new(dir.path())).unwrap();
+        let paths: Vec<PathBuf> = walk
+            .files
+            .iter()
+            .map(|(folder, name, _)| walk.folders[*folder as usize].join(&**name))
+            .collect();
+        let mut expected: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+        expected.sort();
+        assert_eq!(paths, expected);
+        // Each folder's path is held once.
+        assert_eq!(walk.folders.len(), 9, "{:?}", walk.folders);
+    }
 }
