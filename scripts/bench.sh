@@ -18,6 +18,9 @@
 #   export+logs       cuttle export --include-task-logs: the same documents as the references
 #   raw-floor         cuttle-bench raw-floor: one snapshot, every stored row's body to its own file
 #   export-archive+logs  cuttle export --archive FILE --include-task-logs: the same as one plain tar
+#   export+logs-again  export+logs into the export made before the runs (untimed) from the same
+#                     instance: the git workflow, where nothing changed and nothing is written;
+#                     the target is 0.3× a fresh export+logs
 #   sqlite3-dump      sqlite3 DB .dump > file                       (SQLite)
 #   pg_dump           pg_dump --format=plain --no-sync -f file      (PostgreSQL)
 #
@@ -410,6 +413,11 @@ if refs and exports:
             print(f"| {e} / {r} | {ratio(a['s'], b['s'])} "
                   f"| {ratio(a['user'] + a['system'], b['user'] + b['system'])} | {ratio(a['dps'], b['dps'])} "
                   f"| {ratio(a['mbps'], b['mbps'])} | {ratio(a['peak'], b['peak'])} |")
+if "export+logs-again" in figures and "export+logs" in figures:
+    a, b = figures["export+logs-again"], figures["export+logs"]
+    print(f"\nAn export of unchanged data into the previous export takes {a['s'] / b['s']:.2f}× the wall "
+          f"time of a fresh one and {(a['user'] + a['system']) / (b['user'] + b['system']):.2f}× its CPU "
+          f"time (target: 0.3×).")
 PY
 }
 
@@ -507,6 +515,9 @@ bench_export() {
     local size=$1 backend=$2 url=${3:-}
     current_size=$size current_backend=$backend
     results=$OUT/export.tsv report=$OUT/export.md
+    # The previous export for export+logs-again, made once, untimed.
+    local previous=$work/runs/$size-$backend-previous
+    quiet "$cuttle" export --instance "$src_instance" --directory "$previous" --include-task-logs
     note "$size / $backend: measuring the export, $RUNS run(s)"
     settle
     for ((current_run = 1 - WARMUP; current_run <= RUNS; current_run++)); do
@@ -519,6 +530,8 @@ bench_export() {
         measure raw-floor -- "$bench" raw-floor --instance "$src_instance" --directory @OUT@
         measure export-archive+logs -- \
             "$cuttle" export --instance "$src_instance" --archive @OUT@ --include-task-logs
+        measure export+logs-again -- \
+            "$cuttle" export --instance "$src_instance" --directory "$previous" --include-task-logs
         case $backend in
         sqlite)
             [ -z "$sqlite3_bin" ] || measure sqlite3-dump --stdout -- "$sqlite3_bin" -readonly "$database" .dump

@@ -26,7 +26,28 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc 3 gives memory back to the system a second after it is freed (its `purge_delay`).
+/// An import frees its stages' structures in turn, and its key derivation's 64 MiB, so with that
+/// default its resident memory counts what it no longer holds: the large sample's import from a
+/// directory peaked at 168 MiB, and at 135 MiB with 50 ms, at no cost in time that could be
+/// measured (mimalloc 2 used 10 ms).
+#[cfg(not(feature = "system-allocator"))]
+fn tune_allocator() {
+    // SAFETY: sets an option of the allocator, which takes effect for later purges; it exists in
+    // the bundled mimalloc (a unit test checks its default).
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 50) };
+}
+
+/// `mi_option_purge_delay` in `mimalloc.h` (its position in `mi_option_e`), which
+/// `libmimalloc-sys` does not name.
+#[cfg(not(feature = "system-allocator"))]
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+#[cfg(feature = "system-allocator")]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = cli::Cli::parse();
     if let Err(usage) = cli.check() {
         usage.exit();
@@ -48,5 +69,19 @@ fn main() -> ExitCode {
                 _ => ExitCode::FAILURE,
             }
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "system-allocator")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allocator_option_set_is_the_one_meant() {
+        let get = |option| unsafe { libmimalloc_sys::mi_option_get(option) };
+        // The bundled mimalloc's default, which says that the position names this option.
+        assert_eq!(get(PURGE_DELAY), 1000);
+        tune_allocator();
+        assert_eq!(get(PURGE_DELAY), 50);
     }
 }

@@ -414,7 +414,7 @@ pub fn index_stream(
 pub struct Indexed {
     /// A compressed archive's files, copied out.
     copy: Option<File>,
-    paths: Vec<(Box<str>, Node)>,
+    paths: Paths,
 }
 
 impl Indexed {
@@ -432,7 +432,10 @@ impl Indexed {
         };
         let mut paths: Vec<(Box<str>, Node)> = nodes.into_iter().collect();
         paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        Ok(Indexed { copy, paths })
+        Ok(Indexed {
+            copy,
+            paths: Paths::from_sorted(paths),
+        })
     }
 
     /// The archive, its bytes being those of `file`, which holds the stream byte for byte.
@@ -526,6 +529,65 @@ enum Target {
 struct Copy {
     out: BufWriter<File>,
     written: u64,
+}
+
+/// Every path of an archive (`/`-separated), sorted by its bytes, and what stands there. The
+/// paths' text is one buffer: an archive may hold hundreds of thousands of files, and a string
+/// of its own for each would cost about half as much again.
+struct Paths {
+    text: String,
+    /// Each path's end in `text` (it starts where the one before ends), and what stands there.
+    entries: Vec<(usize, Node)>,
+}
+
+impl Paths {
+    fn from_sorted(sorted: Vec<(Box<str>, Node)>) -> Paths {
+        let mut paths = Paths {
+            text: String::with_capacity(sorted.iter().map(|(path, _)| path.len()).sum()),
+            entries: Vec::with_capacity(sorted.len()),
+        };
+        for (path, node) in sorted {
+            paths.text.push_str(&path);
+            paths.entries.push((paths.text.len(), node));
+        }
+        paths
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The path at `at`.
+    fn path(&self, at: usize) -> &str {
+        let start = at.checked_sub(1).map_or(0, |before| self.entries[before].0);
+        &self.text[start..self.entries[at].0]
+    }
+
+    /// Every path from `at` on, in order, with what stands there.
+    fn iter_from(&self, at: usize) -> impl Iterator<Item = (&str, Node)> {
+        (at..self.len()).map(|i| (self.path(i), self.entries[i].1))
+    }
+
+    /// What stands at `path`.
+    fn find(&self, path: &str) -> Option<Node> {
+        let at = self.partition_point(|p| p.as_bytes() < path.as_bytes());
+        (at < self.len() && self.path(at) == path).then(|| self.entries[at].1)
+    }
+
+    /// The first position whose path does not satisfy `before` (which holds for a prefix of the
+    /// sorted paths).
+    fn partition_point(&self, before: impl Fn(&str) -> bool) -> usize {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if before(self.path(mid)) {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low
+    }
 }
 
 /// What stands at a path of the archive.
@@ -744,8 +806,7 @@ fn temporary() -> PathBuf {
 pub struct Archive {
     /// The archive, or the copy of a compressed archive's files.
     data: File,
-    /// Every path of the archive (`/`-separated), sorted by its bytes, and what stands there.
-    paths: Vec<(Box<str>, Node)>,
+    paths: Paths,
 }
 
 impl std::fmt::Debug for Archive {
@@ -771,9 +832,9 @@ impl Archive {
     /// The paths of its files (`/`-separated), in the byte order of their paths.
     pub fn files(&self) -> impl Iterator<Item = &str> {
         self.paths
-            .iter()
+            .iter_from(0)
             .filter(|(_, node)| matches!(node, Node::File { .. }))
-            .map(|(path, _)| &**path)
+            .map(|(path, _)| path)
     }
 
     /// The bytes of its file at `relative`; `None` when no file stands there.
@@ -786,11 +847,7 @@ impl Archive {
     }
 
     fn find(&self, relative: &Path) -> Option<Node> {
-        let key = relative.to_str()?;
-        self.paths
-            .binary_search_by(|(path, _)| path.as_bytes().cmp(key.as_bytes()))
-            .ok()
-            .map(|at| self.paths[at].1)
+        self.paths.find(relative.to_str()?)
     }
 }
 
@@ -803,9 +860,9 @@ impl Tree for Archive {
         };
         let start = self
             .paths
-            .partition_point(|(path, _)| path.as_bytes() < prefix.as_bytes());
+            .partition_point(|path| path.as_bytes() < prefix.as_bytes());
         let mut entries = Vec::new();
-        for (path, node) in &self.paths[start..] {
+        for (path, node) in self.paths.iter_from(start) {
             let Some(name) = path.strip_prefix(prefix.as_str()) else {
                 break;
             };
@@ -814,7 +871,7 @@ impl Tree for Archive {
                 entries.push(Entry {
                     name: name.into(),
                     kind: match node {
-                        Node::File { size, .. } => EntryKind::File { size: *size },
+                        Node::File { size, .. } => EntryKind::File { size },
                         Node::Folder | Node::Implied => EntryKind::Folder,
                     },
                 });
