@@ -49,7 +49,9 @@
 #                          run goes through exactly the same code path as an import, every database
 #                          write included, inside the transaction, and then rolls back (SPEC 6.4).
 #                          The cost of importing one project must not depend on the destination's
-#                          size (SPEC 8): the target is a ratio of at most 1.5 either way.
+#                          size (SPEC 8): the target (issue 15) is the large destination at most 1.5×
+#                          the empty one and well under a second. The large one may well be faster:
+#                          it has P's dependencies, which the import creates in the empty one.
 #   nothing-into-empty     the same two with an export that holds no document (made once from an
 #   nothing-into-large     empty instance): the fixed cost of any import (process start, key
 #                          derivation, opening the instance, one transaction), which is most of a
@@ -475,9 +477,9 @@ if pairs:
 if "partial-into-large" in figures and "partial-into-empty" in figures:
     large, empty = figures["partial-into-large"]["s"], figures["partial-into-empty"]["s"]
     r = large / empty
-    verdict = "met" if 1 / 1.5 <= r <= 1.5 else "NOT met"
-    print(f"\nOne project into the large destination takes {r:.2f}× the time it takes into an empty one "
-          f"(target: at most 1.5× apart): {verdict}.")
+    verdict = "met" if r <= 1.5 and large < 1.0 else "NOT met"
+    print(f"\nOne project into the large destination takes {r:.2f}× the time it takes into an empty one, "
+          f"{large:.3f} s (target: at most 1.5×, and well under a second): {verdict}.")
     if "nothing-into-large" in figures and "nothing-into-empty" in figures:
         nl, ne = figures["nothing-into-large"]["s"], figures["nothing-into-empty"]["s"]
         net_large, net_empty = large - nl, empty - ne
