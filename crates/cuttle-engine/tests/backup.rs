@@ -236,16 +236,38 @@ fn assert_integrity(result: Result<impl std::fmt::Debug, BackupError>, what: &st
     }
 }
 
-#[test]
-fn damage_a_wrong_key_cuts_and_versions_are_told_apart() {
+/// A backup of the small sample (SQLite), in a folder of its own.
+struct SampleBackup {
+    /// Holds the sample's instance, which made the backup.
+    _home: TempDir,
+    /// Holds the backup, and whatever a test makes of it.
+    dir: TempDir,
+    file: PathBuf,
+    /// The master key of the instance the backup came from.
+    master: MasterKey,
+}
+
+fn sample_backup() -> SampleBackup {
     let home_dir = TempDir::new().unwrap();
     let home = cuttle_backends::home_at(home_dir.path().to_owned());
     let mut source = sampled(&home, "source", None);
-    let master = source.master_key().clone();
-    let key = ExportKey::ephemeral().unwrap();
     let dir = TempDir::new().unwrap();
     let file = dir.path().join("backup.cuttle");
     write_backup(&mut source, &file).unwrap();
+    SampleBackup {
+        master: source.master_key().clone(),
+        _home: home_dir,
+        dir,
+        file,
+    }
+}
+
+#[test]
+fn damage_a_wrong_key_cuts_and_versions_are_told_apart() {
+    let SampleBackup {
+        dir, file, master, ..
+    } = sample_backup();
+    let key = ExportKey::ephemeral().unwrap();
     let good = std::fs::read(&file).unwrap();
     let (header_end, trailer_start) = lines(&good);
     let read = |path: &Path| read_backup(path, &master, &key, false);
@@ -356,14 +378,10 @@ fn damage_a_wrong_key_cuts_and_versions_are_told_apart() {
 /// held it damaged) is reported with its record when that record is reached.
 #[test]
 fn a_damaged_value_in_an_intact_backup_is_reported_with_its_record() {
-    let home_dir = TempDir::new().unwrap();
-    let home = cuttle_backends::home_at(home_dir.path().to_owned());
-    let mut source = sampled(&home, "source", None);
-    let master = source.master_key().clone();
+    let SampleBackup {
+        dir, file, master, ..
+    } = sample_backup();
     let key = ExportKey::ephemeral().unwrap();
-    let dir = TempDir::new().unwrap();
-    let file = dir.path().join("backup.cuttle");
-    write_backup(&mut source, &file).unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
 
     // One character of the first sealed value changed, the integrity check made again with the

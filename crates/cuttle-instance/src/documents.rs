@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use crate::codec::{self, Decrypt, Fail, Lookup, Names};
 use crate::error::{Error, Hint, Message, Problem, Problems, Result};
+use crate::hashed::HashedIndex;
 
 /// Whether writing or deleting documents of `collection` changes what a cache of access keeps:
 /// the collection that grants access (teams), the one its members are (users: whether one is
@@ -301,48 +302,36 @@ struct Slot {
     key: Box<str>,
 }
 
-/// The batch's documents, addressed, and found by their address. What the index holds for each
-/// is a hash of its address (keyed for the run, so a batch cannot choose collisions) and its
-/// slot, not a second copy of its key: a batch may have hundreds of thousands of documents.
+/// The batch's documents, addressed, and found by their address (see [`HashedIndex`]: what it
+/// holds for each is a hash and its slot, not a second copy of its key).
 #[derive(Default)]
 struct Pending<S = std::hash::RandomState> {
-    hasher: S,
     slots: Vec<Slot>,
-    /// The slot of the first address of each hash.
-    by_hash: HashMap<u64, u32>,
-    /// The slots of addresses whose hash is an earlier address's too (all but never).
-    collided: HashMap<(Collection, DocId, Box<str>), u32>,
+    index: HashedIndex<(Collection, DocId, Box<str>), S>,
 }
 
 impl<S: std::hash::BuildHasher> Pending<S> {
-    fn hash(&self, collection: Collection, owner: DocId, key: &str) -> u64 {
-        self.hasher.hash_one((collection, owner, key))
-    }
-
     /// The slot of the document at this address, if the batch has it.
     fn find(&self, collection: Collection, owner: DocId, key: &str) -> Option<&Slot> {
-        let hash = self.hash(collection, owner, key);
-        let slot = &self.slots[*self.by_hash.get(&hash)? as usize];
-        if (slot.collection, slot.owner, &*slot.key) == (collection, owner, key) {
-            return Some(slot);
-        }
-        let found = self.collided.get(&(collection, owner, Box::from(key)))?;
-        Some(&self.slots[*found as usize])
+        let hash = self.index.hash(&(collection, owner, key));
+        let Ok(found) = self.index.find::<std::convert::Infallible>(
+            hash,
+            |at| {
+                let slot = &self.slots[at as usize];
+                Ok((slot.collection, slot.owner, &*slot.key) == (collection, owner, key))
+            },
+            || Ok((collection, owner, Box::from(key))),
+        );
+        found.map(|at| &self.slots[at as usize])
     }
 
     /// Adds a slot, whose address the batch does not have yet.
     fn push(&mut self, slot: Slot) {
         let at = u32::try_from(self.slots.len()).expect("fewer than 2^32 documents in a batch");
-        let hash = self.hash(slot.collection, slot.owner, &slot.key);
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(at);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided
-                    .insert((slot.collection, slot.owner, slot.key.clone()), at);
-            }
-        }
+        let hash = self.index.hash(&(slot.collection, slot.owner, &*slot.key));
+        let Ok(()) = self.index.insert::<std::convert::Infallible>(hash, at, || {
+            Ok((slot.collection, slot.owner, slot.key.clone()))
+        });
         self.slots.push(slot);
     }
 }
@@ -962,20 +951,9 @@ fn referrer_lines(txn: &mut dyn ReadTxn, referrers: &[Referrer]) -> Result<Strin
 mod tests {
     use super::*;
 
-    /// Every address hashes alike: every slot collides with every other.
-    #[derive(Default)]
-    struct Constant;
-
-    impl std::hash::Hasher for Constant {
-        fn finish(&self) -> u64 {
-            7
-        }
-        fn write(&mut self, _: &[u8]) {}
-    }
-
     #[test]
     fn pending_finds_each_address_whatever_its_hash() {
-        let mut pending = Pending::<std::hash::BuildHasherDefault<Constant>>::default();
+        let mut pending = Pending::<crate::hashed::Colliding>::default();
         let addresses = [
             (Collection::Environments, NO_OWNER, "Production"),
             (Collection::Environments, NO_OWNER, "Staging"),

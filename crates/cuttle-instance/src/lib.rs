@@ -12,6 +12,7 @@ pub mod codec;
 pub mod documents;
 pub mod error;
 pub mod files;
+pub mod hashed;
 pub mod home;
 pub mod instance;
 pub mod parallel;

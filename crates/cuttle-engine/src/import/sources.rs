@@ -11,6 +11,7 @@ use std::sync::Arc;
 use cuttle_crypto::export::ExportKey;
 use cuttle_domain::{Collection, names};
 use cuttle_instance::codec;
+use cuttle_instance::hashed::HashedIndex;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -383,15 +384,12 @@ pub(super) fn read_and_combine(
 }
 
 /// The documents combined so far, found by their identities' hashes (keyed for this run by the
-/// default `S`).
+/// default `S`); two documents are one only when their identities, read back from the spool,
+/// are equal.
 #[derive(Default)]
 struct Combined<S = std::hash::RandomState> {
-    hasher: S,
     slots: Vec<Slot>,
-    /// The slot of the first document of each hash.
-    by_hash: HashMap<u64, usize>,
-    /// Documents whose hash is another identity's too (a collision: all but never), by identity.
-    collided: HashMap<Identity, usize>,
+    index: HashedIndex<Identity, S>,
 }
 
 /// A document combined; not live once a later source's project replaced it.
@@ -402,7 +400,7 @@ struct Slot {
 
 impl<S: BuildHasher> Combined<S> {
     fn hash(&self, id: &Identity) -> u64 {
-        self.hasher.hash_one(id)
+        self.index.hash(id)
     }
 
     /// The slot of the document with the identity of `doc` (its hash `hash`), and that identity.
@@ -412,26 +410,22 @@ impl<S: BuildHasher> Combined<S> {
         hash: u64,
         doc: &Spooled,
     ) -> Result<Option<(usize, Identity)>, ImportError> {
-        let Some(&first) = self.by_hash.get(&hash) else {
+        if !self.index.may_hold(hash) {
             return Ok(None);
-        };
-        let id = identity_in(spool, doc)?;
-        if identity_in(spool, &self.slots[first].doc.doc)? == id {
-            return Ok(Some((first, id)));
         }
-        Ok(self.collided.get(&id).map(|&slot| (slot, id)))
+        let id = identity_in(spool, doc)?;
+        let found = self.index.find::<ImportError>(
+            hash,
+            |slot| Ok(identity_in(spool, &self.slots[slot as usize].doc.doc)? == id),
+            || Ok(id.clone()),
+        )?;
+        Ok(found.map(|slot| (slot as usize, id)))
     }
 
     fn insert(&mut self, spool: &Spool, hash: u64, doc: SourceDoc) -> Result<(), ImportError> {
-        let slot = self.slots.len();
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(slot);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided.insert(identity_in(spool, &doc.doc)?, slot);
-            }
-        }
+        let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 documents");
+        self.index
+            .insert(hash, slot, || identity_in(spool, &doc.doc))?;
         self.slots.push(Slot { doc, live: true });
         Ok(())
     }
@@ -489,26 +483,7 @@ pub(super) fn describe_identity(id: &Identity) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every identity hashes alike: every document collides with every other.
-    #[derive(Default)]
-    struct Colliding;
-
-    impl BuildHasher for Colliding {
-        type Hasher = Constant;
-        fn build_hasher(&self) -> Constant {
-            Constant
-        }
-    }
-
-    struct Constant;
-
-    impl std::hash::Hasher for Constant {
-        fn finish(&self) -> u64 {
-            7
-        }
-        fn write(&mut self, _: &[u8]) {}
-    }
+    use cuttle_instance::hashed::Colliding;
 
     #[test]
     fn documents_are_one_only_when_their_identities_are_equal_whatever_their_hashes() {
@@ -532,7 +507,7 @@ mod tests {
             assert!(combined.find(&spool, hash, &doc.doc).unwrap().is_none());
             combined.insert(&spool, hash, doc).unwrap();
         }
-        assert_eq!(combined.collided.len(), 2, "all three hash alike");
+        assert_eq!(combined.index.collided(), 2, "all three hash alike");
         for (name, slot) in [("Staging", 1), ("Production", 0), ("Test", 2)] {
             let again = doc(&mut spool, name);
             let (found, id) = combined.find(&spool, 7, &again.doc).unwrap().unwrap();
