@@ -4,10 +4,8 @@
 //! export, closure, plan and apply read these declarations; none of them has per-type code where a
 //! declaration can say it.
 
-use serde_json::Value;
-
 use crate::access::{Needs, Permission, ScopeFrom};
-use crate::shape::ShapeError;
+use crate::shape::Shape;
 
 /// A collection of documents: the first column of SPEC section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -350,8 +348,8 @@ pub struct CollectionDecl {
     pub needs: Needs,
     /// Where a document's scope comes from (none: it is in no project, environment or tenant).
     pub scope: &'static [ScopeFrom],
-    /// Checks a document's shape and returns it in canonical form (field order, defaults).
-    pub shape: fn(Value) -> Result<Value, ShapeError>,
+    /// Checks a document's shape and gives it its canonical form (field order, defaults).
+    pub shape: Shape,
 }
 
 impl std::fmt::Debug for CollectionDecl {
@@ -364,13 +362,6 @@ impl std::fmt::Debug for CollectionDecl {
 
 /// The shape of a collection that declares none: refuses every document. (Every declaration
 /// states its own.)
-fn undeclared_shape(_: Value) -> Result<Value, ShapeError> {
-    Err(ShapeError::new(
-        crate::path::JsonPath::root(),
-        "this collection declares no shape",
-    ))
-}
-
 impl CollectionDecl {
     /// What a declaration says when it says nothing: a top-level document named by its `name`,
     /// with no references, sensitive values, keyed arrays, sets or scripts, that an overwrite
@@ -396,7 +387,7 @@ impl CollectionDecl {
         grants: None,
         needs: Needs::view_edit(Permission::AdministerSystem, Permission::AdministerSystem),
         scope: &[],
-        shape: undeclared_shape,
+        shape: Shape::UNDECLARED,
     };
 
     /// The field that names a document (`name`, `username`, `version`), if it has one.

@@ -2,10 +2,17 @@
 //! it its canonical field order and defaults. (Names and set-like arrays are normalised from the
 //! declarations, by the write path, not here.)
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value;
 
+use crate::json::{self, JsonError};
 use crate::path::JsonPath;
 
 /// A document that does not have the shape its collection declares.
@@ -23,6 +30,55 @@ impl ShapeError {
             message: message.into(),
         }
     }
+}
+
+/// Why a document's text was refused: it is not JSON that Cuttle reads (an object holds each
+/// member once, [`crate::json`]), or it is not the shape its collection declares.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+}
+
+/// A collection's shape: its typed document's check and canonical form, from a parsed value or
+/// straight from the document's text (which builds no value of the input: a large document
+/// costs its typed form and its canonical form, not a third tree).
+#[derive(Clone, Copy)]
+pub struct Shape {
+    from_value: fn(Value) -> Result<Value, ShapeError>,
+    from_text: fn(&str) -> Result<Value, Refused>,
+}
+
+impl Shape {
+    /// The shape of the typed document `T`.
+    pub const fn of<T: Document>() -> Shape {
+        Shape {
+            from_value: canonical::<T>,
+            from_text: canonical_text::<T>,
+        }
+    }
+
+    /// The shape of a declaration that names none: every document is refused.
+    pub const UNDECLARED: Shape = Shape {
+        from_value: |_| Err(undeclared()),
+        from_text: |_| Err(Refused::Shape(undeclared())),
+    };
+
+    /// [`canonical`]: `value` checked and in canonical form.
+    pub fn value(&self, value: Value) -> Result<Value, ShapeError> {
+        (self.from_value)(value)
+    }
+
+    /// [`canonical_text`]: the document `text` parsed strictly, checked and in canonical form.
+    pub fn text(&self, text: &str) -> Result<Value, Refused> {
+        (self.from_text)(text)
+    }
+}
+
+fn undeclared() -> ShapeError {
+    ShapeError::new(JsonPath::root(), "this collection declares no shape")
 }
 
 /// A typed document. `check` adds the rules that a type alone cannot say (a sensitive variable
@@ -45,13 +101,226 @@ pub fn canonical<T: Document>(value: Value) -> Result<Value, ShapeError> {
     // names its fields, so an array where the canonical form has an object is refused.
     let mut at = JsonPath::root();
     if array_for_object(&value, &canonical, &mut at) {
-        return Err(ShapeError::new(
-            at,
-            "an object is expected here (with its fields named), not an array",
-        ));
+        return Err(ShapeError::new(at, ARRAY_FOR_OBJECT));
     }
     document.check()?;
     Ok(canonical)
+}
+
+/// Parses the document `text` into `T`, checks it and returns it in `T`'s canonical form; the
+/// same result as [`canonical`] of [`json::parse`] of `text`, without building the parsed
+/// value. What is wrong is said in the same order: text that is not JSON, or an object holding
+/// a member twice, before the shape.
+pub fn canonical_text<T: Document>(text: &str) -> Result<Value, Refused> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let document: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(document) => document,
+        Err(error) => {
+            along(text, None)?;
+            return Err(ShapeError {
+                path: JsonPath::from(error.path()),
+                message: JsonError::new(text, error.inner()).message,
+            }
+            .into());
+        }
+    };
+    if let Err(error) = de.end() {
+        along(text, None)?;
+        return Err(JsonError::new(text, &error).into());
+    }
+    let canonical = serde_json::to_value(&document)
+        .map_err(|error| ShapeError::new(JsonPath::root(), error.to_string()))?;
+    if let Some(at) = along(text, Some(&canonical))? {
+        return Err(ShapeError::new(at, ARRAY_FOR_OBJECT).into());
+    }
+    document.check()?;
+    Ok(canonical)
+}
+
+const ARRAY_FOR_OBJECT: &str = "an object is expected here (with its fields named), not an array";
+
+/// Reads `text` strictly (each member of an object once) without building it, alongside
+/// `output`, the canonical form made from it: where the text has an array and `output` an
+/// object, as [`array_for_object`] finds on the parsed text.
+fn along(text: &str, output: Option<&Value>) -> Result<Option<JsonPath>, JsonError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut at = Vec::new();
+    let mut found = None;
+    Along {
+        output,
+        at: &mut at,
+        found: &mut found,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(|e| JsonError::new(text, &e))?;
+    Ok(found)
+}
+
+/// A step of the path [`Along`] stands at, in the output's own names.
+enum Step<'v> {
+    Field(&'v str),
+    Index(usize),
+}
+
+struct Along<'v, 'w> {
+    /// The output's value where the text stands, while the output has one there.
+    output: Option<&'v Value>,
+    at: &'w mut Vec<Step<'v>>,
+    found: &'w mut Option<JsonPath>,
+}
+
+impl<'de> DeserializeSeed<'de> for Along<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Along<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let items = match self.output {
+            Some(Value::Object(_)) => {
+                if self.found.is_none() {
+                    *self.found = Some(path_of(self.at));
+                }
+                None
+            }
+            Some(Value::Array(items)) => Some(items),
+            _ => None,
+        };
+        // As in `array_for_object`, elements are compared only when the two arrays are as long.
+        let mut inside = None;
+        let mut len = 0;
+        loop {
+            let output = items.and_then(|items| items.get(len));
+            if output.is_some() {
+                self.at.push(Step::Index(len));
+            }
+            let element = seq.next_element_seed(Along {
+                output,
+                at: self.at,
+                found: &mut inside,
+            })?;
+            if output.is_some() {
+                self.at.pop();
+            }
+            if element.is_none() {
+                break;
+            }
+            len += 1;
+        }
+        if items.is_some_and(|items| items.len() == len) && self.found.is_none() {
+            *self.found = inside;
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let object = self.output.and_then(Value::as_object);
+        let mut members = Members::default();
+        while let Some(name) = map.next_key_seed(Name)? {
+            if !members.add(&name) {
+                return Err(json::repeated(&name));
+            }
+            let output = object.and_then(|object| object.get_key_value(&*name));
+            if let Some((field, _)) = output {
+                self.at.push(Step::Field(field));
+            }
+            map.next_value_seed(Along {
+                output: output.map(|(_, value)| value),
+                at: self.at,
+                found: self.found,
+            })?;
+            if output.is_some() {
+                self.at.pop();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn path_of(steps: &[Step<'_>]) -> JsonPath {
+    steps
+        .iter()
+        .fold(JsonPath::root(), |path, step| match step {
+            Step::Field(name) => path.field(name),
+            Step::Index(i) => path.index(*i),
+        })
+}
+
+/// A member's name, borrowed from the text unless it holds escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// The names of an object's members met so far: a short list while the object is small.
+#[derive(Default)]
+struct Members<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Members<'de> {
+    const FEW: usize = 16;
+
+    /// Adds `name`; `false` when the object already has it.
+    fn add(&mut self, name: &Cow<'de, str>) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(name) {
+                return false;
+            }
+            if self.few.len() < Self::FEW {
+                self.few.push(name.clone());
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(name.clone())
+    }
 }
 
 /// Whether `input` has an array where `output` has an object; `at` is then where.
@@ -101,6 +370,68 @@ mod tests {
         // Deeper: a step written as an array of its fields' values.
         let process = json!({ "project": "Web", "steps": [["Deploy"]] });
         let error = canonical::<DeploymentProcess>(process).unwrap_err();
+        assert_eq!(error.path.pointer(), "/steps/0", "{error}");
+    }
+
+    /// `canonical_text` of a text is `canonical` of the text parsed strictly, success or error.
+    fn agree<T: Document>(text: &str) -> Result<Value, Refused> {
+        let parsed = json::parse(text)
+            .map_err(Refused::Json)
+            .and_then(|value| canonical::<T>(value).map_err(Refused::Shape));
+        let straight = canonical_text::<T>(text);
+        assert_eq!(straight, parsed, "{text}");
+        straight
+    }
+
+    #[test]
+    fn a_document_reads_the_same_from_its_text_as_from_its_parsed_value() {
+        let env = agree::<Environment>(r#"{"sortOrder": 9, "name": "Test"}"#).unwrap();
+        assert_eq!(env["name"], "Test");
+        assert_eq!(env.as_object().unwrap().keys().next().unwrap(), "name");
+
+        // Not JSON, or not as Cuttle reads it: said before the shape.
+        for text in [
+            r#"{"name": "A", "name": "B"}"#,
+            r#"{"name": "A", "nope": 1, "nope": 2}"#,
+            r#"{"name": "A", "description": 1, "name": "B"}"#,
+            r#"{"name": "A"} x"#,
+            r#"{"name": "A""#,
+            r#"{"name": "\ud800"}"#,
+        ] {
+            let refused = agree::<Environment>(text).unwrap_err();
+            assert!(matches!(refused, Refused::Json(_)), "{text}: {refused}");
+        }
+        // A member repeated deep inside a free-form value, and in a large object.
+        let process = r#"{"project": "Web", "steps": [{"name": "S", "actions": [{"name": "A",
+            "actionType": "Script", "properties": {"k": "1", "k": "2"}}]}]}"#;
+        let refused = agree::<DeploymentProcess>(process).unwrap_err();
+        assert!(
+            refused.to_string().contains(r#""k" appears twice"#),
+            "{refused}"
+        );
+        let many: Vec<String> = (0..40).map(|i| format!(r#""p{i}": "v""#)).collect();
+        let process = process.replace(r#""k": "1", "k": "2""#, &many.join(", "));
+        agree::<DeploymentProcess>(&process).unwrap();
+        let repeated = process.replace(r#""p39""#, r#""p3""#);
+        let refused = agree::<DeploymentProcess>(&repeated).unwrap_err();
+        assert!(
+            refused.to_string().contains(r#""p3" appears twice"#),
+            "{refused}"
+        );
+
+        // Shapes: the message without serde's position, the path where it is wrong.
+        let refused = agree::<Environment>(r#"{"name": "A", "sortOrder": "x"}"#).unwrap_err();
+        let Refused::Shape(error) = refused else {
+            panic!("{refused}")
+        };
+        assert_eq!(error.path.pointer(), "/sortOrder");
+        assert!(!error.message.contains("line"), "{error}");
+        let refused = agree::<Environment>(r#"["Seq env", "d", 9, false, true]"#).unwrap_err();
+        assert!(refused.to_string().contains("not an array"), "{refused}");
+        let refused = agree::<DeploymentProcess>(r#"{"project": "Web", "steps": [["Deploy"]]}"#);
+        let Refused::Shape(error) = refused.unwrap_err() else {
+            panic!("a shape error expected")
+        };
         assert_eq!(error.path.pointer(), "/steps/0", "{error}");
     }
 }

@@ -173,6 +173,7 @@ pub fn check(root: &Path) -> usize {
     // As the importer does, the first error ends the stream.
     for incoming in documents.map_while(Result::ok) {
         let decl = incoming.collection.decl();
+        shapes_agree(decl, &incoming.json);
         let Ok(mut value) = serde_json::from_str::<Value>(&incoming.json) else {
             continue;
         };
@@ -184,6 +185,33 @@ pub fn check(root: &Path) -> usize {
         }
     }
     accepted
+}
+
+/// The write path brings a document to canonical form straight from its text
+/// ([`codec::canonicalize_text`]); other callers parse it first ([`codec::canonicalize`] of
+/// [`json::parse`]). Both must accept the same documents with the same result, and refuse the
+/// same ones for the same reason.
+///
+/// # Panics
+///
+/// When they disagree (the fuzz target's finding).
+fn shapes_agree(decl: &cuttle_domain::CollectionDecl, text: &str) {
+    use cuttle_domain::json;
+    use cuttle_instance::codec;
+
+    let parsed = json::parse(text)
+        .map_err(codec::Refused::Json)
+        .and_then(|value| codec::canonicalize(decl, value).map_err(codec::Refused::Shape));
+    let straight = codec::canonicalize_text(decl, text);
+    match (&parsed, &straight) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{}: two canonical forms of {text:?}", decl.name),
+        (Err(codec::Refused::Json(a)), Err(codec::Refused::Json(b))) => assert_eq!(a, b),
+        (Err(codec::Refused::Shape(a)), Err(codec::Refused::Shape(b))) => assert_eq!(a, b),
+        _ => panic!(
+            "{}: parsed first {parsed:?}, straight from the text {straight:?}: {text:?}",
+            decl.name
+        ),
+    }
 }
 
 #[cfg(test)]

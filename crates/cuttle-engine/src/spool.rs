@@ -71,9 +71,16 @@ impl Spool {
             offset: self.flushed + self.buffer.len() as u64,
             len: bytes.len(),
         };
-        self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= BUFFER {
+        if bytes.len() >= BUFFER {
+            // A large string goes to the file as it is: the buffer stays its usual size.
             self.flush()?;
+            (&self.file).write_all(bytes)?;
+            self.flushed += bytes.len() as u64;
+        } else {
+            self.buffer.extend_from_slice(bytes);
+            if self.buffer.len() >= BUFFER {
+                self.flush()?;
+            }
         }
         Ok(span)
     }
@@ -113,10 +120,16 @@ mod tests {
     #[test]
     fn what_is_pushed_reads_back_wherever_it_stands() {
         let mut spool = Spool::new().unwrap();
-        let texts: Vec<String> = (0..3000)
+        let mut texts: Vec<String> = (0..3000)
             .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "é".repeat(i % 700)))
             .collect();
+        // A string larger than the buffer, between small ones.
+        texts.insert(1500, "x".repeat(3 * BUFFER));
         let spans: Vec<Span> = texts.iter().map(|t| spool.push(t).unwrap()).collect();
+        assert!(
+            spool.buffer.capacity() < 2 * BUFFER,
+            "the buffer kept its size"
+        );
         assert!(spool.flushed > 0, "some of it went to the file");
         assert!(!spool.buffer.is_empty(), "some of it is still buffered");
         for (text, span) in texts.iter().zip(&spans) {

@@ -15,7 +15,7 @@ use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
 use cuttle_domain::path::{self, JsonPath, Step};
 use cuttle_domain::sensitive::{self, Form};
-use cuttle_domain::{Collection, json, names};
+use cuttle_domain::{Collection, json, names, shape};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroize;
@@ -143,7 +143,34 @@ fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
 /// Checks a document's shape and brings it to canonical form: field order and defaults from its
 /// type, names in NFC, set-like arrays sorted, keyed arrays free of duplicates, key names valid.
 pub fn canonicalize(decl: &CollectionDecl, value: Value) -> Result<Value, Vec<(JsonPath, String)>> {
-    let mut value = (decl.shape)(value).map_err(|e| vec![(e.path, e.message)])?;
+    let value = decl
+        .shape
+        .value(value)
+        .map_err(|e| vec![(e.path, e.message)])?;
+    finish(decl, value)
+}
+
+/// Why a document's text was refused by [`canonicalize_text`].
+#[derive(Debug)]
+pub enum Refused {
+    /// The text is not JSON that Cuttle reads ([`json::parse`]).
+    Json(json::JsonError),
+    /// What is wrong with its shape, names or keys, where.
+    Shape(Vec<(JsonPath, String)>),
+}
+
+/// [`canonicalize`] of [`parse`] of `text`, without building the parsed value: a document
+/// straight from its text to its canonical form ([`cuttle_domain::shape::canonical_text`]).
+pub fn canonicalize_text(decl: &CollectionDecl, text: &str) -> Result<Value, Refused> {
+    let value = decl.shape.text(text).map_err(|refused| match refused {
+        shape::Refused::Json(e) => Refused::Json(e),
+        shape::Refused::Shape(e) => Refused::Shape(vec![(e.path, e.message)]),
+    })?;
+    finish(decl, value).map_err(Refused::Shape)
+}
+
+/// The rest of [`canonicalize`] once a document has its shape's canonical form.
+fn finish(decl: &CollectionDecl, mut value: Value) -> Result<Value, Vec<(JsonPath, String)>> {
     normalize_names(decl, &mut value);
     sort_sets(decl, &mut value);
     let mut problems = Vec::new();

@@ -271,24 +271,38 @@ fn parse(
         .map_err(|e| format!("this is not valid JSON: {e}"))
 }
 
-/// A document read whole and brought to canonical form ([`codec::canonicalize`]), with its name
-/// for messages; or what is wrong with its shape.
+/// A document read whole and brought to canonical form ([`codec::canonicalize_text`]), with its
+/// name for messages; or what is wrong with its shape.
 type Shaped = (String, std::result::Result<Value, Vec<(JsonPath, String)>>);
 
 fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<Shaped> {
     let decl = docs.collection(index).decl();
-    let raw = parse(docs, index, codec::Part::Whole).map_err(|m| {
+    let invalid = |message: String| {
         Error::Invalid(Problems(vec![Problem {
             origin: Some(docs.origin(index).into_owned()),
             line: None,
             column: None,
             document: String::new(),
             path: JsonPath::root(),
-            message: m,
+            message,
         }]))
-    })?;
-    let named = describe(decl, &raw);
-    Ok((named, codec::canonicalize(decl, raw)))
+    };
+    let text = docs
+        .json(index)
+        .map_err(|e| invalid(format!("the document cannot be read back: {e}")))?;
+    match codec::canonicalize_text(decl, &text) {
+        Ok(value) => Ok((describe(decl, &value), Ok(value))),
+        Err(codec::Refused::Json(e)) => Err(invalid(format!("this is not valid JSON: {e}"))),
+        Err(codec::Refused::Shape(problems)) => {
+            let named = codec::parse(decl, &text, codec::Part::Identity)
+                .map(|mut value| {
+                    codec::normalize_key_fields(decl, &mut value);
+                    describe(decl, &value)
+                })
+                .unwrap_or_default();
+            Ok((named, Err(problems)))
+        }
+    }
 }
 
 /// A document of the batch, addressed: where it stands in the batch, its id, its owner and its

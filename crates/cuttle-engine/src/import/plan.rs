@@ -442,6 +442,37 @@ impl Planner<'_> {
         Ok(Some(value))
     }
 
+    /// `doc` read whole into its canonical form; `None` (and the problems noted, the document
+    /// named by `identity`, its identifying fields) when it cannot be.
+    fn read_canonical(
+        &mut self,
+        decl: &CollectionDecl,
+        doc: &Spooled,
+        identity: &Value,
+    ) -> Result<Option<Value>, ImportError> {
+        let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
+        let problems = match codec::canonicalize_text(decl, &text) {
+            Ok(value) => return Ok(Some(value)),
+            Err(codec::Refused::Json(e)) => vec![(
+                String::new(),
+                JsonPath::root(),
+                format!("this is not valid JSON: {e}"),
+            )],
+            Err(codec::Refused::Shape(problems)) => {
+                let named = cuttle_instance::documents::describe(decl, identity);
+                problems
+                    .into_iter()
+                    .map(|(path, message)| (named.clone(), path, message))
+                    .collect()
+            }
+        };
+        drop(text);
+        for (named, path, message) in problems {
+            self.problem(doc.origin, named, path, message);
+        }
+        Ok(None)
+    }
+
     /// Resolves the references in the keys of `docs` (owner, identifying fields) a batch at a
     /// time, so that planning them makes no lookup of its own: a pass that answers from the cache
     /// and notes what it lacks, then one lookup per collection for everything lacking, again until
@@ -565,23 +596,18 @@ impl Planner<'_> {
                     .project
                     .as_ref()
                     .is_some_and(|p| self.units.contains_key(p));
-            if whole {
+            if existing.is_some() || skipped_part {
+                // Compared with what the destination has: in canonical form, straight from the
+                // text.
+                let Some(value) = self.read_canonical(decl, &entry.doc.doc, &entry.value)? else {
+                    continue;
+                };
+                entry.value = value;
+            } else if whole {
                 let Some(value) = self.read(&entry.doc.doc, codec::Part::Whole)? else {
                     continue;
                 };
                 entry.value = value;
-            }
-            if existing.is_some() || skipped_part {
-                let named = cuttle_instance::documents::describe(decl, &entry.value);
-                entry.value = match codec::canonicalize(decl, entry.value) {
-                    Ok(value) => value,
-                    Err(problems) => {
-                        for (path, message) in problems {
-                            self.problem(entry.doc.doc.origin, named.clone(), path, message);
-                        }
-                        continue;
-                    }
-                };
             }
             let plan = DocumentPlan {
                 collection: decl.name,
