@@ -242,7 +242,8 @@ impl<'de> Visitor<'de> for Along<'_, '_> {
         let object = self.output.and_then(Value::as_object);
         let mut members = Members::default();
         while let Some(name) = map.next_key_seed(Name)? {
-            if !members.add(&name) {
+            // A borrowed name is copied as a pointer; one with escapes, rare, as a string.
+            if !members.add(name.clone()) {
                 return Err(json::repeated(&name));
             }
             let output = object.and_then(|object| object.get_key_value(&*name));
@@ -308,18 +309,18 @@ impl<'de> Members<'de> {
     const FEW: usize = 16;
 
     /// Adds `name`; `false` when the object already has it.
-    fn add(&mut self, name: &Cow<'de, str>) -> bool {
+    fn add(&mut self, name: Cow<'de, str>) -> bool {
         if self.many.is_empty() {
-            if self.few.contains(name) {
+            if self.few.contains(&name) {
                 return false;
             }
             if self.few.len() < Self::FEW {
-                self.few.push(name.clone());
+                self.few.push(name);
                 return true;
             }
             self.many.extend(self.few.drain(..));
         }
-        self.many.insert(name.clone())
+        self.many.insert(name)
     }
 }
 
