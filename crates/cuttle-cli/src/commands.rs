@@ -19,11 +19,12 @@ use crate::progress;
 pub fn run(cli: Cli) -> Result<()> {
     let service = Service::new(cuttle_backends::home_from_env()?);
     match cli.command {
-        Command::Wizard => crate::wizard::run(&service),
         Command::Serve(args) => crate::serve::run(service, args),
+        // A command writes the instances it opens alone: its imports may hold the database.
+        Command::Wizard => crate::wizard::run(&service.alone()),
         command => {
             let (request, presentation) = command.request().expect("a command makes a request");
-            execute(&service, &request, presentation, None)
+            execute(&service.alone(), &request, presentation, None)
         }
     }
 }

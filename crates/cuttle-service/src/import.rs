@@ -66,6 +66,7 @@ impl Import {
             task_logs: self.include_task_logs,
             ignore_version_check: self.ignore_version_check,
             cancel: Cancel::default(),
+            alone: false,
         }
     }
 
@@ -170,6 +171,7 @@ impl Session {
         let sources = request.sources(&control.indexed)?;
         let options = ImportOptions {
             cancel: cancel.clone(),
+            alone: self.alone,
             ..request.options()
         };
         let mut fingerprint = Fingerprint::new(sink, expected.map(|p| &p.parts), request.dry_run);

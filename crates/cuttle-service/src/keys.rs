@@ -256,7 +256,9 @@ impl Session {
         if !key.starts_with(PREFIX) || key.len() > 128 {
             return Err(refused());
         }
-        let Session { instance, access } = self;
+        let Session {
+            instance, access, ..
+        } = self;
         let hashed = hash(key);
         let now = Timestamp::now().unix_millis();
         // Known since the last write that could change it (a revocation, a user, a team, a

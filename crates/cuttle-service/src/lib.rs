@@ -58,11 +58,24 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 #[derive(Clone, Debug)]
 pub struct Service {
     home: Home,
+    /// See [`Service::alone`].
+    alone: bool,
 }
 
 impl Service {
     pub fn new(home: Home) -> Self {
-        Service { home }
+        Service { home, alone: false }
+    }
+
+    /// The service of a process that writes each instance it opens alone (a command, not a
+    /// server, whose other requests read alongside): an import may then hold the database for
+    /// itself while it writes, which is faster ([`cuttle_store::Store::write_alone`]); anything
+    /// else that opens the instance meanwhile waits for its commit.
+    pub fn alone(self) -> Self {
+        Service {
+            alone: true,
+            ..self
+        }
     }
 
     pub fn home(&self) -> &Home {
@@ -74,6 +87,7 @@ impl Service {
         Ok(Session {
             instance: Instance::open(&self.home, name)?,
             access: access::Cache::default(),
+            alone: self.alone,
         })
     }
 }
@@ -85,6 +99,8 @@ pub struct Session {
     instance: Instance,
     /// The instance's teams as grants, as of an access generation.
     access: access::Cache,
+    /// Imports may hold the database alone ([`Service::alone`]).
+    alone: bool,
 }
 
 impl Session {

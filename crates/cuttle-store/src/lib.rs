@@ -154,6 +154,14 @@ pub trait Store: Send {
     fn read(&mut self) -> Result<Box<dyn ReadTxn + '_>>;
     /// The exclusive write transaction.
     fn write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+    /// The exclusive write transaction, for a large change by a caller that may hold the
+    /// database alone while it writes (a command-line import): a backend that writes faster
+    /// when nothing reads alongside may do so, and readers that come meanwhile wait for the
+    /// commit instead of reading the snapshot before it. The same transaction in every other
+    /// way; by default, [`Store::write`].
+    fn write_alone(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
+        self.write()
+    }
     /// One meta value as of now, read on its own (no snapshot to begin and end: on a server
     /// database, one round trip). For a value checked often that seldom changes, such as
     /// [`meta::ACCESS_GENERATION`].

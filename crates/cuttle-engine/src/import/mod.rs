@@ -71,6 +71,9 @@ pub struct ImportOptions {
     pub task_logs: bool,
     /// Read an export of a newer format version anyway.
     pub ignore_version_check: bool,
+    /// The import may hold the destination alone while it writes
+    /// ([`cuttle_store::Store::write_alone`]): a command's import, not a server's.
+    pub alone: bool,
     /// Stop before committing when asked (checked between chunks of the plan, before writing
     /// and before committing): a cancelled import writes nothing.
     pub cancel: crate::Cancel,
@@ -487,7 +490,11 @@ fn import_opened(
             .map_err(|_| "the decrypted value is not UTF-8 text".to_owned())
     };
     let (store, sealer) = instance.parts();
-    let mut txn = store.write()?;
+    let mut txn = if options.alone {
+        store.write_alone()?
+    } else {
+        store.write()?
+    };
     let planned = plan::plan(
         &mut *txn, sealer, &mut spool, docs, &conflicts, &keys, &labels, options, sink, progress,
     )?;
