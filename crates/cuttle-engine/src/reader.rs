@@ -125,15 +125,24 @@ impl Tree for Directory {
     }
 
     /// Reads a regular file inside the tree, refusing links, special files and huge files.
+    /// What is checked is the file opened (one path lookup per file: `open` refuses a link
+    /// itself, and the checks read the open file's own metadata).
     fn read(&self, relative: &Path) -> Result<String, ReadError> {
-        let full = self.root.join(relative);
-        let meta = fs::symlink_metadata(&full).map_err(|e| file_error(relative, e.to_string()))?;
-        if meta.file_type().is_symlink() {
-            return Err(file_error(
-                relative,
-                "is a symbolic link; the reader never follows links",
-            ));
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        let failed = |e: std::io::Error| file_error(relative, e.to_string());
+        let file = fs::OpenOptions::new()
+            .read(true)
+            // Not through a link; and a pipe put here since the walk does not wait for a writer.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.root.join(relative))
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => file_error(
+                    relative,
+                    "is a symbolic link; the reader never follows links",
+                ),
+                _ => failed(e),
+            })?;
+        let meta = file.metadata().map_err(failed)?;
         if !meta.is_file() {
             return Err(file_error(relative, "is not a regular file"));
         }
@@ -142,9 +151,9 @@ impl Tree for Directory {
         }
         // Bounded however the file grows between the look and the read.
         let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        fs::File::open(&full)
-            .and_then(|file| file.take(MAX_FILE + 1).read_to_string(&mut text))
-            .map_err(|e| file_error(relative, e.to_string()))?;
+        file.take(MAX_FILE + 1)
+            .read_to_string(&mut text)
+            .map_err(failed)?;
         if text.len() as u64 > MAX_FILE {
             return Err(too_large(relative));
         }

@@ -213,7 +213,9 @@ impl Store for SqliteStore {
         // the pragma fails at once (SQLITE_BUSY), and this is an ordinary write.
         let alone = self
             .conn
-            .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0))
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| {
+                r.get::<_, String>(0)
+            })
             .is_ok_and(|mode| mode.eq_ignore_ascii_case("delete"));
         match self.write_txn() {
             Ok(mut txn) => {
@@ -223,7 +225,9 @@ impl Store for SqliteStore {
             }
             Err(e) => {
                 if alone {
-                    let _ = self.conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
+                    let _ = self
+                        .conn
+                        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
                 }
                 Err(e)
             }
@@ -261,7 +265,9 @@ impl Drop for SqliteTxn<'_> {
             }
             // Should another connection have opened the database meanwhile, this fails, and the
             // next connection to open it returns it to WAL.
-            let _ = self.tx.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
+            let _ = self
+                .tx
+                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
         }
     }
 }

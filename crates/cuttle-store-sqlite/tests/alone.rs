@@ -45,7 +45,10 @@ fn fill(txn: &mut dyn WriteTxn) {
             collection: Collection::Environments,
             owner: NO_OWNER,
             key: format!("env-{id}"),
-            body: format!(r#"{{"name":"env-{id}","description":"{}"}}"#, "x".repeat(4000)),
+            body: format!(
+                r#"{{"name":"env-{id}","description":"{}"}}"#,
+                "x".repeat(4000)
+            ),
         })
         .collect();
     txn.insert(&docs).expect("insert");
@@ -117,7 +120,10 @@ fn a_connection_opened_meanwhile_waits_for_the_commit() {
         (environments(&mut reader), reader)
     });
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!reader.is_finished(), "the other connection waits for the commit");
+    assert!(
+        !reader.is_finished(),
+        "the other connection waits for the commit"
+    );
     txn.commit().expect("commit");
     let (seen, reader) = reader.join().expect("the reader");
     assert_eq!(seen, DOCS);
