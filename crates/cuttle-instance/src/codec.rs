@@ -859,8 +859,23 @@ pub fn render(
     names: &mut Names<'_>,
     secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
 ) -> Result<Value, StoreError> {
-    let mut value: Value = serde_json::from_str(body)
-        .map_err(|e| StoreError::Corrupt(format!("{} document {id}: {e}", decl.name)))?;
+    render_parsed(decl, id, parse_stored(decl, id, body)?, names, secret)
+}
+
+/// A stored document's body (of `decl`, id `id`), parsed.
+pub fn parse_stored(decl: &CollectionDecl, id: DocId, body: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("{} document {id}: {e}", decl.name)))
+}
+
+/// [`render`] of a stored body already parsed ([`parse_stored`]).
+pub fn render_parsed(
+    decl: &CollectionDecl,
+    id: DocId,
+    mut value: Value,
+    names: &mut Names<'_>,
+    secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
+) -> Result<Value, StoreError> {
     open_each_sealed(decl, id, &mut value, &mut String::new(), secret)?;
     if decl.is_project_owned()
         && let Some(project) = value.get("project").and_then(Value::as_i64)

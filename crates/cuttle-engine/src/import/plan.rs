@@ -720,8 +720,9 @@ impl Planner<'_> {
                     .get(id)?
                     .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
                 let (sealer, key) = (self.sealer, self.digest_key.clone());
+                let body = codec::parse_stored(decl, id, &stored.body)?;
                 let mut names = Names::new(&mut *self.txn);
-                Self::dest_view_with(sealer, &key, &mut names, decl, id, &stored.body)?
+                Self::dest_view_with(sealer, &key, &mut names, decl, id, body)?
             }
         };
         // The source's channel references, recorded if the document is written; then its view
@@ -893,9 +894,9 @@ impl Planner<'_> {
         names: &mut Names<'_>,
         decl: &CollectionDecl,
         id: DocId,
-        body: &str,
+        stored: Value,
     ) -> Result<Value, ImportError> {
-        let view = codec::render(decl, id, body, names, &mut |slot, place: Place<'_>| {
+        let view = codec::render_parsed(decl, id, stored, names, &mut |slot, place: Place<'_>| {
             let plain = codec::open_sealed(sealer, slot, place).map_err(|e| {
                 StoreError::Corrupt(format!(
                     "a sensitive value of {} document {id} at {} does not open under this instance's master key: {e}",
@@ -918,14 +919,14 @@ impl Planner<'_> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let stored = self.txn.get_many(ids)?;
+        // Each body parsed once: for the names it refers to, then rendered.
+        let mut stored = Vec::with_capacity(ids.len());
         let mut referenced: BTreeSet<DocId> = BTreeSet::new();
-        for doc in &stored {
+        for doc in self.txn.get_many(ids)? {
             if doc.owner != NO_OWNER {
                 referenced.insert(doc.owner);
             }
-            let body: Value =
-                serde_json::from_str(&doc.body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let body = codec::parse_stored(decl, doc.id, &doc.body)?;
             for r in decl.refs {
                 let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, _| {
                     let id = match (r.scope, v) {
@@ -938,6 +939,7 @@ impl Planner<'_> {
                     Ok(())
                 });
             }
+            stored.push((doc.id, body));
         }
         let referenced: Vec<DocId> = referenced.into_iter().collect();
         let addresses = self.txn.addresses(&referenced)?;
@@ -946,10 +948,9 @@ impl Planner<'_> {
         let mut names = Names::new(txn);
         names.seed(addresses);
         let mut views = HashMap::with_capacity(stored.len());
-        for doc in &stored {
-            let view =
-                Self::dest_view_with(sealer, &digest_key, &mut names, decl, doc.id, &doc.body)?;
-            views.insert(doc.id, view);
+        for (id, body) in stored {
+            let view = Self::dest_view_with(sealer, &digest_key, &mut names, decl, id, body)?;
+            views.insert(id, view);
         }
         Ok(views)
     }
