@@ -11,7 +11,8 @@
 //!   the database at the checkpoint). An import into an empty instance takes about a quarter
 //!   less time. The database returns to WAL when the transaction ends, or at the next opening
 //!   if the process was killed (SQLite rolls back the journal of a killed transaction when
-//!   the database is next read). A connection opened meanwhile waits for the commit.
+//!   the database is next read). A connection opened meanwhile waits for the commit (up to
+//!   [`BUSY_TIMEOUT`], then [`StoreError::Busy`]).
 //! - `synchronous = FULL`: a committed transaction survives a crash of the machine, not only of
 //!   the process.
 //! - Keys use SQLite's default `BINARY` collation: byte-equal, case-sensitive, byte order.
@@ -65,6 +66,7 @@ const NEXT_ID: &str = "next_document_id";
 fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |error| match error.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => StoreError::NoRoom { context },
+        Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Busy { context },
         _ => StoreError::database(context, error),
     }
 }

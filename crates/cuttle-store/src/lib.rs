@@ -108,6 +108,11 @@ pub enum StoreError {
         "{context}: the disk that holds the database is full (or its quota is reached), so nothing was written; free room there, then run it again"
     )]
     NoRoom { context: &'static str },
+    /// Another process held the database for longer than the backend waits.
+    #[error(
+        "{context}: another process holds the database (an import that writes it alone, or another writer) and did not let it go in time; nothing was done: run it again once that has finished"
+    )]
+    Busy { context: &'static str },
     #[error("{context}: {source}")]
     Database {
         context: &'static str,
