@@ -235,6 +235,11 @@ pub trait DocumentSource {
     fn origin(&self, index: usize) -> std::borrow::Cow<'_, str>;
     /// Its JSON text, in the export shape.
     fn json(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>>;
+    /// JSON text that holds its identifying fields ([`codec::Part::Identity`]) as its text
+    /// does: by default, its text. A source that keeps them apart gives them for less reading.
+    fn identity(&self, index: usize) -> std::io::Result<std::borrow::Cow<'_, str>> {
+        self.json(index)
+    }
     /// The length of its JSON text, in bytes (what reading it will take).
     fn size(&self, index: usize) -> usize;
 }
@@ -257,17 +262,13 @@ impl DocumentSource for [Incoming] {
     }
 }
 
-/// The document at `index`, parsed ([`codec::parse`]); a message when it cannot be read or is
-/// not JSON.
-fn parse(
-    docs: &(impl DocumentSource + ?Sized),
-    index: usize,
-    part: codec::Part,
-) -> Result<Value, String> {
+/// The identifying fields of the document at `index` ([`codec::Part::Identity`]); a message
+/// when they cannot be read or are not JSON.
+fn identity(docs: &(impl DocumentSource + ?Sized), index: usize) -> Result<Value, String> {
     let text = docs
-        .json(index)
+        .identity(index)
         .map_err(|e| format!("the document cannot be read back: {e}"))?;
-    codec::parse(docs.collection(index).decl(), &text, part)
+    codec::parse(docs.collection(index).decl(), &text, codec::Part::Identity)
         .map_err(|e| format!("this is not valid JSON: {e}"))
 }
 
@@ -382,7 +383,7 @@ pub fn write_documents(
         let mut tags_of: Vec<(usize, HashSet<String>)> = Vec::new();
         for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
             let origin = || docs.origin(index);
-            let mut value = match parse(docs, index, codec::Part::Identity) {
+            let mut value = match identity(docs, index) {
                 Ok(value) => value,
                 Err(message) => {
                     collector.add(&origin(), "", JsonPath::root(), message);

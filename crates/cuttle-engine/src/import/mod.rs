@@ -456,14 +456,15 @@ fn import_opened(
                 .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin).into()))?;
                 cuttle_instance::codec::normalize_key_fields(decl, &mut value);
                 let project = sources::project_of(incoming.collection, &value).map(Arc::from);
-                let span = spool.push(&incoming.json).map_err(sources::spool_error)?;
-                let origin = spool.push(&incoming.origin).map_err(sources::spool_error)?;
                 docs.push(sources::SourceDoc {
-                    doc: spool::Spooled {
-                        collection: incoming.collection,
-                        origin,
-                        span,
-                    },
+                    doc: spool::Spooled::push(
+                        &mut spool,
+                        incoming.collection,
+                        &incoming.json,
+                        &value,
+                        &incoming.origin,
+                    )
+                    .map_err(sources::spool_error)?,
                     source: 0,
                     project,
                 });

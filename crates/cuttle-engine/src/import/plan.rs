@@ -421,12 +421,28 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// A source document, parsed ([`codec::parse`]), its key fields normalised. `None` (a
+    /// A source document read whole ([`codec::parse`]), its key fields normalised. `None` (a
     /// problem noted) when it is not JSON.
-    fn read(&mut self, doc: &Spooled, part: codec::Part) -> Result<Option<Value>, ImportError> {
-        let decl = doc.collection.decl();
+    fn read(&mut self, doc: &Spooled) -> Result<Option<Value>, ImportError> {
         let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
-        let mut value = match codec::parse(decl, &text, part) {
+        self.parse(doc, &text, codec::Part::Whole)
+    }
+
+    /// The identifying fields of a source document ([`codec::Part::Identity`]), kept apart
+    /// from its text in the spool; as [`Planner::read`] otherwise.
+    fn read_identity(&mut self, doc: &Spooled) -> Result<Option<Value>, ImportError> {
+        let text = doc.identity(self.spool).map_err(sources::spool_error)?;
+        self.parse(doc, &text, codec::Part::Identity)
+    }
+
+    fn parse(
+        &mut self,
+        doc: &Spooled,
+        text: &str,
+        part: codec::Part,
+    ) -> Result<Option<Value>, ImportError> {
+        let decl = doc.collection.decl();
+        let mut value = match codec::parse(decl, text, part) {
             Ok(value) => value,
             Err(e) => {
                 self.problem(
@@ -528,7 +544,7 @@ impl Planner<'_> {
             // Owners and keys need only the identifying fields, normalised; the document is
             // read whole below where the plan needs more, and its whole shape is checked below for
             // a document the destination has, and by the write path for a new one.
-            let Some(value) = self.read(&doc.doc, codec::Part::Identity)? else {
+            let Some(value) = self.read_identity(&doc.doc)? else {
                 continue;
             };
             let project = decl
@@ -604,7 +620,7 @@ impl Planner<'_> {
                 };
                 entry.value = value;
             } else if whole {
-                let Some(value) = self.read(&entry.doc.doc, codec::Part::Whole)? else {
+                let Some(value) = self.read(&entry.doc.doc)? else {
                     continue;
                 };
                 entry.value = value;
@@ -793,13 +809,12 @@ impl Planner<'_> {
         self.record_channel_refs(&plan, channel_refs);
         drop(dest);
         merge::strip_digests(&mut merged);
-        let span = self
-            .spool
-            .push(&merged.to_string())
+        let write = incoming
+            .replaced(self.spool, &merged.to_string())
             .map_err(sources::spool_error)?;
         Ok(Decision {
             plan,
-            write: Some(Spooled { span, ..incoming }),
+            write: Some(write),
         })
     }
 

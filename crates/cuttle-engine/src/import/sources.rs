@@ -303,16 +303,15 @@ pub(super) fn read_and_combine(
             {
                 projects.insert(project.clone());
             }
-            let span = spool.push(&incoming.json).map_err(spool_error)?;
-            let origin = spool
-                .push(&format!("{}/{}", source.label, incoming.origin))
-                .map_err(spool_error)?;
             let doc = SourceDoc {
-                doc: Spooled {
-                    collection: incoming.collection,
-                    origin,
-                    span,
-                },
+                doc: Spooled::push(
+                    spool,
+                    incoming.collection,
+                    &incoming.json,
+                    &value,
+                    &format!("{}/{}", source.label, incoming.origin),
+                )
+                .map_err(spool_error)?,
                 source: index,
                 project,
             };
@@ -433,7 +432,7 @@ impl<S: BuildHasher> Combined<S> {
 
 /// The identity of a spooled document, read back.
 fn identity_in(spool: &Spool, doc: &Spooled) -> Result<Identity, ImportError> {
-    let text = spool.read(doc.span).map_err(spool_error)?;
+    let text = doc.identity(spool).map_err(spool_error)?;
     let decl = doc.collection.decl();
     let mut value = codec::parse(decl, &text, codec::Part::Identity)
         .map_err(|e| ImportError::Source(format!("{}: {e}", names::visible(&doc.origin(spool)))))?;
@@ -490,13 +489,16 @@ mod tests {
         let mut spool = Spool::new().unwrap();
         let mut combined = Combined::<Colliding>::default();
         let doc = |spool: &mut Spool, name: &str| {
-            let text = serde_json::json!({ "name": name }).to_string();
+            let value = serde_json::json!({ "name": name });
             SourceDoc {
-                doc: Spooled {
-                    collection: Collection::Environments,
-                    origin: spool.push(&format!("environments/{name}.json")).unwrap(),
-                    span: spool.push(&text).unwrap(),
-                },
+                doc: Spooled::push(
+                    spool,
+                    Collection::Environments,
+                    &value.to_string(),
+                    &value,
+                    &format!("environments/{name}.json"),
+                )
+                .unwrap(),
                 source: 0,
                 project: None,
             }

@@ -12,32 +12,81 @@ use std::borrow::Cow;
 use std::io;
 
 use cuttle_domain::Collection;
+use cuttle_instance::codec;
 use cuttle_instance::documents::DocumentSource;
+use serde_json::Value;
 
 pub use crate::spool::{Span, Spool};
 
-/// A document in the spool: its collection, where it came from, and where its text stands.
+/// A document in the spool: its collection, where its text stands, and where its identifying
+/// fields and its origin stand.
 #[derive(Clone, Copy, Debug)]
 pub struct Spooled {
     pub collection: Collection,
-    /// Where it came from (`<source>/<file>`), in the spool too: it is read back only for a
-    /// message, and held in memory it would be most of what the import keeps per document.
+    /// The document's identifying fields ([`codec::Part::Identity`], as JSON text), then a NUL,
+    /// then where it came from (`<source>/<file>`). The plan and the write path match a
+    /// document by the few bytes of its identity instead of reading it whole, and the origin is
+    /// read back only for a message: held in memory, it would be most of what the import keeps
+    /// per document.
     pub origin: Span,
     pub span: Span,
 }
 
 impl Spooled {
+    /// Appends a document of `collection` to `spool`: its `text`, and its identifying fields
+    /// (`identity`: [`codec::parse`] of the text's [`codec::Part::Identity`], key fields
+    /// normalised) with where it came from.
+    pub fn push(
+        spool: &mut Spool,
+        collection: Collection,
+        text: &str,
+        identity: &Value,
+        origin: &str,
+    ) -> io::Result<Spooled> {
+        let span = spool.push(text)?;
+        // JSON text holds no NUL byte: the first one ends the identity.
+        let mut about = identity.to_string();
+        about.push('\0');
+        about.push_str(origin);
+        Ok(Spooled {
+            collection,
+            origin: spool.push(&about)?,
+            span,
+        })
+    }
+
+    /// The same document with `text` (a merge of it) in place of its own; its identity as the
+    /// new text has it.
+    pub fn replaced(&self, spool: &mut Spool, text: &str) -> io::Result<Spooled> {
+        let decl = self.collection.decl();
+        let mut identity = codec::parse(decl, text, codec::Part::Identity)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        codec::normalize_key_fields(decl, &mut identity);
+        Spooled::push(spool, self.collection, text, &identity, &self.origin(spool))
+    }
+
     /// Where it came from, read back from `spool` (for a message).
     pub fn origin(&self, spool: &Spool) -> String {
         origin(spool, self.origin)
     }
+
+    /// Its identifying fields, as JSON text ([`codec::Part::Identity`] of its text).
+    pub fn identity(&self, spool: &Spool) -> io::Result<String> {
+        let mut about = spool.read(self.origin)?;
+        about.truncate(about.find('\0').unwrap_or(about.len()));
+        Ok(about)
+    }
 }
 
-/// An origin kept in `spool` at `span`, read back (for a message).
+/// The origin of a document whose [`Spooled::origin`] is `span`, read back (for a message).
 pub fn origin(spool: &Spool, span: Span) -> String {
-    spool
-        .read(span)
-        .unwrap_or_else(|e| format!("(a source file; the spool cannot be read back: {e})"))
+    match spool.read(span) {
+        Ok(about) => match about.split_once('\0') {
+            Some((_, origin)) => origin.to_owned(),
+            None => about,
+        },
+        Err(e) => format!("(a source file; the spool cannot be read back: {e})"),
+    }
 }
 
 /// Documents in a spool, as the write path reads them.
@@ -59,7 +108,38 @@ impl DocumentSource for SpooledDocs<'_> {
     fn json(&self, index: usize) -> io::Result<Cow<'_, str>> {
         self.spool.read(self.docs[index].span).map(Cow::Owned)
     }
+    fn identity(&self, index: usize) -> io::Result<Cow<'_, str>> {
+        self.docs[index].identity(self.spool).map(Cow::Owned)
+    }
     fn size(&self, index: usize) -> usize {
         self.docs[index].span.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_spooled_document_gives_back_its_text_its_identity_and_its_origin() {
+        let mut spool = Spool::new().unwrap();
+        let text = json!({"name": "Ops", "tags": [{"name": "A"}], "description": "d"}).to_string();
+        let identity = json!({"name": "Ops", "tags": [{"name": "A"}]});
+        // An origin may hold any character a file name holds.
+        let origin = "source/tag-sets/ops\u{1b}[2J.json";
+        let doc = Spooled::push(&mut spool, Collection::TagSets, &text, &identity, origin).unwrap();
+        assert_eq!(spool.read(doc.span).unwrap(), text);
+        assert_eq!(doc.identity(&spool).unwrap(), identity.to_string());
+        assert_eq!(doc.origin(&spool), origin);
+
+        // A merge of it (a tag the destination kept): the identity is the merge's.
+        let merged = json!({"name": "Ops", "tags": [{"name": "A"}, {"name": "B"}]}).to_string();
+        let replaced = doc.replaced(&mut spool, &merged).unwrap();
+        assert_eq!(spool.read(replaced.span).unwrap(), merged);
+        assert_eq!(replaced.identity(&spool).unwrap(), merged);
+        assert_eq!(replaced.origin(&spool), origin);
+        assert_eq!(doc.identity(&spool).unwrap(), identity.to_string());
     }
 }
