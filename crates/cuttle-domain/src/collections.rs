@@ -9,7 +9,7 @@ use crate::decl::{
     Owner, RefDecl as R, SensitiveField as Sf, SetArray as S,
 };
 use crate::documents::*;
-use crate::shape::Shape;
+use crate::shape::canonical;
 
 const TENANCY_REFS: &[R] = &[
     R::global("environments[]", C::Environments),
@@ -31,7 +31,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         name: "environments",
         singular: "environment",
         about: "where deployments go: Development, Test, Production",
-        shape: Shape::of::<Environment>(),
+        shape: canonical::<Environment>,
         needs: Needs::view_edit(P::EnvironmentView, P::EnvironmentEdit),
         scope: &[Sc::Itself(D::Environments)],
         ..CollectionDecl::DEFAULT
@@ -45,7 +45,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             path: "tags",
             key: &["name"],
         }],
-        shape: Shape::of::<TagSet>(),
+        shape: canonical::<TagSet>,
         needs: Needs::view_edit(P::TagSetView, P::TagSetEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -54,7 +54,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         name: "project-groups",
         singular: "project group",
         about: "folders of projects",
-        shape: Shape::of::<ProjectGroup>(),
+        shape: canonical::<ProjectGroup>,
         needs: Needs::view_edit(P::ProjectGroupView, P::ProjectGroupEdit),
         scope: &[Sc::Itself(D::ProjectGroups)],
         ..CollectionDecl::DEFAULT
@@ -66,7 +66,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         about: "people and service accounts (no passwords or API keys ever leave an instance)",
         key: &["username"],
         merge: MergeRule::KeepActive("isActive"),
-        shape: Shape::of::<User>(),
+        shape: canonical::<User>,
         needs: Needs::view_edit(P::UserView, P::UserEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -76,7 +76,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         singular: "user role",
         about: "named sets of permissions",
         sets: &[S::of("permissions")],
-        shape: Shape::of::<UserRole>(),
+        shape: canonical::<UserRole>,
         needs: Needs::view_edit(P::UserRoleView, P::UserRoleEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -86,7 +86,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         singular: "feed",
         about: "package feeds",
         sensitive: &[Sf::at("password")],
-        shape: Shape::of::<Feed>(),
+        shape: canonical::<Feed>,
         needs: Needs::view_edit(P::FeedView, P::FeedEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -104,7 +104,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             key: &["name"],
         }],
         scripts: &["script"],
-        shape: Shape::of::<StepTemplate>(),
+        shape: canonical::<StepTemplate>,
         needs: Needs::view_edit(P::ActionTemplateView, P::ActionTemplateEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -125,7 +125,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             S::of("phases[]/automaticDeploymentTargets"),
             S::of("phases[]/optionalDeploymentTargets"),
         ],
-        shape: Shape::of::<Lifecycle>(),
+        shape: canonical::<Lifecycle>,
         needs: Needs::view_edit(P::LifecycleView, P::LifecycleEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -164,7 +164,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
                 set: "environments",
             },
         ]),
-        shape: Shape::of::<Tenant>(),
+        shape: canonical::<Tenant>,
         left_out_by: &[Ignorable::Tenants],
         needs: Needs::view_edit(P::TenantView, P::TenantEdit),
         scope: &[Sc::Itself(D::Tenants)],
@@ -185,7 +185,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             Sf::at("credentials/jsonKey").decided_by("kind"),
         ],
         sets: TENANCY_SETS,
-        shape: Shape::of::<Account>(),
+        shape: canonical::<Account>,
         needs: Needs::view_edit(P::AccountView, P::AccountEdit),
         scope: TENANCY_SCOPE,
         ..CollectionDecl::DEFAULT
@@ -198,7 +198,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         refs: TENANCY_REFS,
         sensitive: &[Sf::at("certificateData"), Sf::at("password")],
         sets: TENANCY_SETS,
-        shape: Shape::of::<Certificate>(),
+        shape: canonical::<Certificate>,
         left_out_by: &[Ignorable::Certificates],
         // A certificate's export carries its private key (under the exporter's password).
         needs: Needs {
@@ -227,7 +227,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             S::of("tenants"),
             S::of("tenantTags"),
         ],
-        shape: Shape::of::<Machine>(),
+        shape: canonical::<Machine>,
         left_out_by: &[Ignorable::Machines],
         needs: Needs::view_edit(P::MachineView, P::MachineEdit),
         scope: TENANCY_SCOPE,
@@ -258,7 +258,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             S::of("variables[]/scope/tenantTags"),
         ],
         merge: MergeRule::Merge(&[Merged::ByKey("variables")]),
-        shape: Shape::of::<LibraryVariableSet>(),
+        shape: canonical::<LibraryVariableSet>,
         needs: Needs::view_edit(P::LibraryVariableSetView, P::LibraryVariableSetEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -275,7 +275,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         sets: &[S::of("includedLibraryVariableSets")],
         merge: MergeRule::ProjectUnit,
         layout: Layout::Project,
-        shape: Shape::of::<Project>(),
+        shape: canonical::<Project>,
         needs: Needs {
             view: P::ProjectView,
             create: P::ProjectCreate,
@@ -302,7 +302,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         sets: &[S::of("tenantTags"), S::of("rules[]/actions")],
         merge: MergeRule::ProjectPart,
         layout: Layout::ProjectFolder("channels"),
-        shape: Shape::of::<Channel>(),
+        shape: canonical::<Channel>,
         needs: Needs::view_edit(P::ProjectView, P::ProjectEdit),
         scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
@@ -354,7 +354,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         merge: MergeRule::ProjectPart,
         layout: Layout::ProjectFile("deployment-process.json"),
         scripts: &["steps[]/actions[]/script"],
-        shape: Shape::of::<DeploymentProcess>(),
+        shape: canonical::<DeploymentProcess>,
         needs: Needs::view_edit(P::ProcessView, P::ProcessEdit),
         scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
@@ -390,7 +390,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         merge: MergeRule::Merge(&[Merged::ByKey("variables")]),
         layout: Layout::ProjectFile("variables.json"),
-        shape: Shape::of::<ProjectVariables>(),
+        shape: canonical::<ProjectVariables>,
         needs: Needs::view_edit(P::VariableView, P::VariableEdit),
         scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
@@ -414,7 +414,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         merge: MergeRule::ProjectPart,
         layout: Layout::ProjectFolder("triggers"),
-        shape: Shape::of::<Trigger>(),
+        shape: canonical::<Trigger>,
         needs: Needs::view_edit(P::ProjectView, P::TriggerEdit),
         scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
@@ -440,7 +440,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             S::of("roleAssignments[]/tenants"),
         ],
         merge: MergeRule::Merge(&[Merged::Union("members"), Merged::Append("roleAssignments")]),
-        shape: Shape::of::<Team>(),
+        shape: canonical::<Team>,
         grants: Some(Grants {
             members: "members",
             role_assignments: "roleAssignments",
@@ -475,7 +475,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         merge: MergeRule::CreateOnly,
         layout: Layout::ProjectFolder("releases"),
         history: true,
-        shape: Shape::of::<Release>(),
+        shape: canonical::<Release>,
         left_out_by: &[Ignorable::History],
         needs: Needs {
             view: P::ReleaseView,
@@ -507,7 +507,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             key: "",
         },
         history: true,
-        shape: Shape::of::<Deployment>(),
+        shape: canonical::<Deployment>,
         left_out_by: &[Ignorable::History, Ignorable::Deployments],
         needs: Needs {
             view: P::DeploymentView,
@@ -538,7 +538,7 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             key: "deployment",
         },
         history: true,
-        shape: Shape::of::<TaskLog>(),
+        shape: canonical::<TaskLog>,
         left_out_by: &[Ignorable::History, Ignorable::Deployments],
         needs: Needs {
             view: P::TaskView,

@@ -4,8 +4,10 @@
 //! export, closure, plan and apply read these declarations; none of them has per-type code where a
 //! declaration can say it.
 
+use serde_json::Value;
+
 use crate::access::{Needs, Permission, ScopeFrom};
-use crate::shape::Shape;
+use crate::shape::{self, Refused};
 
 /// A collection of documents: the first column of SPEC section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -348,8 +350,9 @@ pub struct CollectionDecl {
     pub needs: Needs,
     /// Where a document's scope comes from (none: it is in no project, environment or tenant).
     pub scope: &'static [ScopeFrom],
-    /// Checks a document's shape and gives it its canonical form (field order, defaults).
-    pub shape: Shape,
+    /// Checks a document's text against its shape and gives it its canonical form (field order,
+    /// defaults): [`shape::canonical`] of its typed document.
+    pub shape: fn(&str) -> Result<Value, Refused>,
 }
 
 impl std::fmt::Debug for CollectionDecl {
@@ -387,7 +390,7 @@ impl CollectionDecl {
         grants: None,
         needs: Needs::view_edit(Permission::AdministerSystem, Permission::AdministerSystem),
         scope: &[],
-        shape: Shape::UNDECLARED,
+        shape: shape::undeclared,
     };
 
     /// The field that names a document (`name`, `username`, `version`), if it has one.

@@ -42,43 +42,9 @@ pub enum Refused {
     Shape(#[from] ShapeError),
 }
 
-/// A collection's shape: its typed document's check and canonical form, from a parsed value or
-/// straight from the document's text (which builds no value of the input: a large document
-/// costs its typed form and its canonical form, not a third tree).
-#[derive(Clone, Copy)]
-pub struct Shape {
-    from_value: fn(Value) -> Result<Value, ShapeError>,
-    from_text: fn(&str) -> Result<Value, Refused>,
-}
-
-impl Shape {
-    /// The shape of the typed document `T`.
-    pub const fn of<T: Document>() -> Shape {
-        Shape {
-            from_value: canonical::<T>,
-            from_text: canonical_text::<T>,
-        }
-    }
-
-    /// The shape of a declaration that names none: every document is refused.
-    pub const UNDECLARED: Shape = Shape {
-        from_value: |_| Err(undeclared()),
-        from_text: |_| Err(Refused::Shape(undeclared())),
-    };
-
-    /// [`canonical`]: `value` checked and in canonical form.
-    pub fn value(&self, value: Value) -> Result<Value, ShapeError> {
-        (self.from_value)(value)
-    }
-
-    /// [`canonical_text`]: the document `text` parsed strictly, checked and in canonical form.
-    pub fn text(&self, text: &str) -> Result<Value, Refused> {
-        (self.from_text)(text)
-    }
-}
-
-fn undeclared() -> ShapeError {
-    ShapeError::new(JsonPath::root(), "this collection declares no shape")
+/// The shape of a declaration that names none: every document is refused.
+pub fn undeclared(_: &str) -> Result<Value, Refused> {
+    Err(ShapeError::new(JsonPath::root(), "this collection declares no shape").into())
 }
 
 /// A typed document. `check` adds the rules that a type alone cannot say (a sensitive variable
@@ -89,29 +55,11 @@ pub trait Document: Serialize + DeserializeOwned {
     }
 }
 
-/// Checks `value` against `T` and returns it in `T`'s canonical form.
-pub fn canonical<T: Document>(value: Value) -> Result<Value, ShapeError> {
-    let document: T = serde_path_to_error::deserialize(&value).map_err(|error| ShapeError {
-        path: JsonPath::from(error.path()),
-        message: error.inner().to_string(),
-    })?;
-    let canonical = serde_json::to_value(&document)
-        .map_err(|error| ShapeError::new(JsonPath::root(), error.to_string()))?;
-    // Serde also reads a typed object from an array of its fields' values, in order: a document
-    // names its fields, so an array where the canonical form has an object is refused.
-    let mut at = JsonPath::root();
-    if array_for_object(&value, &canonical, &mut at) {
-        return Err(ShapeError::new(at, ARRAY_FOR_OBJECT));
-    }
-    document.check()?;
-    Ok(canonical)
-}
-
-/// Parses the document `text` into `T`, checks it and returns it in `T`'s canonical form; the
-/// same result as [`canonical`] of [`json::parse`] of `text`, without building the parsed
-/// value. What is wrong is said in the same order: text that is not JSON, or an object holding
-/// a member twice, before the shape.
-pub fn canonical_text<T: Document>(text: &str) -> Result<Value, Refused> {
+/// Parses the document `text` into `T`, checks it and returns it in `T`'s canonical form,
+/// without building a value of the input (a large document costs its typed form and its
+/// canonical form, not a third tree). Text that is not JSON as [`json::parse`] reads it (an
+/// object holding a member twice, …) is refused as such, before its shape.
+pub fn canonical<T: Document>(text: &str) -> Result<Value, Refused> {
     let mut de = serde_json::Deserializer::from_str(text);
     let document: T = match serde_path_to_error::deserialize(&mut de) {
         Ok(document) => document,
@@ -130,6 +78,8 @@ pub fn canonical_text<T: Document>(text: &str) -> Result<Value, Refused> {
     }
     let canonical = serde_json::to_value(&document)
         .map_err(|error| ShapeError::new(JsonPath::root(), error.to_string()))?;
+    // Serde also reads a typed object from an array of its fields' values, in order: a document
+    // names its fields, so an array where the canonical form has an object is refused.
     if let Some(at) = along(text, Some(&canonical))? {
         return Err(ShapeError::new(at, ARRAY_FOR_OBJECT).into());
     }
@@ -140,8 +90,8 @@ pub fn canonical_text<T: Document>(text: &str) -> Result<Value, Refused> {
 const ARRAY_FOR_OBJECT: &str = "an object is expected here (with its fields named), not an array";
 
 /// Reads `text` strictly (each member of an object once) without building it, alongside
-/// `output`, the canonical form made from it: where the text has an array and `output` an
-/// object, as [`array_for_object`] finds on the parsed text.
+/// `output`, the canonical form made from it: the first place (in the text's order) where the
+/// text has an array and `output` an object.
 fn along(text: &str, output: Option<&Value>) -> Result<Option<JsonPath>, JsonError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let mut at = Vec::new();
@@ -212,7 +162,7 @@ impl<'de> Visitor<'de> for Along<'_, '_> {
             Some(Value::Array(items)) => Some(items),
             _ => None,
         };
-        // As in `array_for_object`, elements are compared only when the two arrays are as long.
+        // Elements are compared only when the two arrays are as long.
         let mut inside = None;
         let mut len = 0;
         loop {
@@ -324,34 +274,6 @@ impl<'de> Members<'de> {
     }
 }
 
-/// Whether `input` has an array where `output` has an object; `at` is then where.
-fn array_for_object(input: &Value, output: &Value, at: &mut JsonPath) -> bool {
-    match (input, output) {
-        (Value::Array(_), Value::Object(_)) => true,
-        (Value::Object(input), Value::Object(output)) => output.iter().any(|(field, out)| {
-            input.get(field).is_some_and(|inp| {
-                at.push_field(field);
-                let found = array_for_object(inp, out, at);
-                if !found {
-                    at.pop();
-                }
-                found
-            })
-        }),
-        (Value::Array(input), Value::Array(output)) if input.len() == output.len() => {
-            input.iter().zip(output).enumerate().any(|(i, (inp, out))| {
-                at.push_index(i);
-                let found = array_for_object(inp, out, at);
-                if !found {
-                    at.pop();
-                }
-                found
-            })
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -359,34 +281,40 @@ mod tests {
     use super::*;
     use crate::documents::{DeploymentProcess, Environment};
 
+    /// `canonical` of `text`; where `json::parse` refuses the text, the same refusal.
+    fn shape<T: Document>(text: &str) -> Result<Value, Refused> {
+        let shaped = canonical::<T>(text);
+        if let Err(e) = json::parse(text) {
+            assert_eq!(shaped, Err(Refused::Json(e)), "{text}");
+        }
+        shaped
+    }
+
+    fn shape_error<T: Document>(text: &str) -> ShapeError {
+        match shape::<T>(text) {
+            Err(Refused::Shape(error)) => error,
+            other => panic!("{text}: a shape error expected, not {other:?}"),
+        }
+    }
+
     #[test]
     fn an_array_never_stands_for_an_object() {
         let fields = json!({ "name": "Seq env", "description": "d", "sortOrder": 9 });
-        assert!(canonical::<Environment>(fields).is_ok());
-        let error = canonical::<Environment>(json!(["Seq env", "d", 9, false, true])).unwrap_err();
+        assert!(shape::<Environment>(&fields.to_string()).is_ok());
+        let error = shape_error::<Environment>(r#"["Seq env", "d", 9, false, true]"#);
         assert_eq!(error.path, JsonPath::root());
         assert!(error.message.contains("not an array"), "{error}");
-        assert!(canonical::<Environment>(json!(["Seq env"])).is_err());
+        assert!(shape::<Environment>(r#"["Seq env"]"#).is_err());
 
         // Deeper: a step written as an array of its fields' values.
-        let process = json!({ "project": "Web", "steps": [["Deploy"]] });
-        let error = canonical::<DeploymentProcess>(process).unwrap_err();
+        let error =
+            shape_error::<DeploymentProcess>(r#"{"project": "Web", "steps": [["Deploy"]]}"#);
         assert_eq!(error.path.pointer(), "/steps/0", "{error}");
     }
 
-    /// `canonical_text` of a text is `canonical` of the text parsed strictly, success or error.
-    fn agree<T: Document>(text: &str) -> Result<Value, Refused> {
-        let parsed = json::parse(text)
-            .map_err(Refused::Json)
-            .and_then(|value| canonical::<T>(value).map_err(Refused::Shape));
-        let straight = canonical_text::<T>(text);
-        assert_eq!(straight, parsed, "{text}");
-        straight
-    }
-
     #[test]
-    fn a_document_reads_the_same_from_its_text_as_from_its_parsed_value() {
-        let env = agree::<Environment>(r#"{"sortOrder": 9, "name": "Test"}"#).unwrap();
+    fn a_document_is_read_strictly_and_its_shape_said_where_it_is_wrong() {
+        let env = shape::<Environment>(r#"{"sortOrder": 9, "name": "Test"}"#).unwrap();
         assert_eq!(env["name"], "Test");
         assert_eq!(env.as_object().unwrap().keys().next().unwrap(), "name");
 
@@ -399,40 +327,30 @@ mod tests {
             r#"{"name": "A""#,
             r#"{"name": "\ud800"}"#,
         ] {
-            let refused = agree::<Environment>(text).unwrap_err();
+            let refused = shape::<Environment>(text).unwrap_err();
             assert!(matches!(refused, Refused::Json(_)), "{text}: {refused}");
         }
         // A member repeated deep inside a free-form value, and in a large object.
         let process = r#"{"project": "Web", "steps": [{"name": "S", "actions": [{"name": "A",
             "actionType": "Script", "properties": {"k": "1", "k": "2"}}]}]}"#;
-        let refused = agree::<DeploymentProcess>(process).unwrap_err();
+        let refused = shape::<DeploymentProcess>(process).unwrap_err();
         assert!(
             refused.to_string().contains(r#""k" appears twice"#),
             "{refused}"
         );
         let many: Vec<String> = (0..40).map(|i| format!(r#""p{i}": "v""#)).collect();
         let process = process.replace(r#""k": "1", "k": "2""#, &many.join(", "));
-        agree::<DeploymentProcess>(&process).unwrap();
+        shape::<DeploymentProcess>(&process).unwrap();
         let repeated = process.replace(r#""p39""#, r#""p3""#);
-        let refused = agree::<DeploymentProcess>(&repeated).unwrap_err();
+        let refused = shape::<DeploymentProcess>(&repeated).unwrap_err();
         assert!(
             refused.to_string().contains(r#""p3" appears twice"#),
             "{refused}"
         );
 
         // Shapes: the message without serde's position, the path where it is wrong.
-        let refused = agree::<Environment>(r#"{"name": "A", "sortOrder": "x"}"#).unwrap_err();
-        let Refused::Shape(error) = refused else {
-            panic!("{refused}")
-        };
+        let error = shape_error::<Environment>(r#"{"name": "A", "sortOrder": "x"}"#);
         assert_eq!(error.path.pointer(), "/sortOrder");
         assert!(!error.message.contains("line"), "{error}");
-        let refused = agree::<Environment>(r#"["Seq env", "d", 9, false, true]"#).unwrap_err();
-        assert!(refused.to_string().contains("not an array"), "{refused}");
-        let refused = agree::<DeploymentProcess>(r#"{"project": "Web", "steps": [["Deploy"]]}"#);
-        let Refused::Shape(error) = refused.unwrap_err() else {
-            panic!("a shape error expected")
-        };
-        assert_eq!(error.path.pointer(), "/steps/0", "{error}");
     }
 }

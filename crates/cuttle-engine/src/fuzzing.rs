@@ -17,13 +17,17 @@
 //!
 //! [`run_one`] writes the entries into a fresh temporary directory, then reads it as the importer
 //! does: the manifest, every document, and each document through the validator's shape check
-//! ([`cuttle_instance::codec::canonicalize`]). Errors are expected; a panic is the bug.
+//! ([`cuttle_instance::codec::canonicalize`], with its oracle: [`read_strictly`]). Errors are
+//! expected; a panic is the bug.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+use cuttle_domain::json;
+use cuttle_instance::codec;
 
 use crate::import::ImportError;
 use crate::import::upgrade::upgrade;
@@ -173,13 +177,13 @@ pub fn check(root: &Path) -> usize {
     // As the importer does, the first error ends the stream.
     for incoming in documents.map_while(Result::ok) {
         let decl = incoming.collection.decl();
-        shapes_agree(decl, &incoming.json);
+        let shaped = read_strictly(decl, &incoming.json);
         let Ok(mut value) = serde_json::from_str::<Value>(&incoming.json) else {
             continue;
         };
         cuttle_instance::codec::normalize_key_fields(decl, &mut value);
         let _ = cuttle_instance::documents::describe(decl, &value);
-        if let Ok(value) = cuttle_instance::codec::canonicalize(decl, value) {
+        if let Ok(value) = shaped {
             let _ = cuttle_instance::codec::sensitive_values(&value);
             accepted += 1;
         }
@@ -187,31 +191,32 @@ pub fn check(root: &Path) -> usize {
     accepted
 }
 
-/// The write path brings a document to canonical form straight from its text
-/// ([`codec::canonicalize_text`]); other callers parse it first ([`codec::canonicalize`] of
-/// [`json::parse`]). Both must accept the same documents with the same result, and refuse the
-/// same ones for the same reason.
+/// The importer's shape check of a document's text ([`codec::canonicalize`]), which reads the
+/// text strictly without building it. It must refuse what [`json::parse`] refuses, for the same
+/// reason, and give a text the result it gives the same document spelt otherwise (parsed and
+/// written back).
 ///
 /// # Panics
 ///
-/// When they disagree (the fuzz target's finding).
-fn shapes_agree(decl: &cuttle_domain::CollectionDecl, text: &str) {
-    use cuttle_domain::json;
-    use cuttle_instance::codec;
-
-    let parsed = json::parse(text)
-        .map_err(codec::Refused::Json)
-        .and_then(|value| codec::canonicalize(decl, value).map_err(codec::Refused::Shape));
-    let straight = codec::canonicalize_text(decl, text);
-    match (&parsed, &straight) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b, "{}: two canonical forms of {text:?}", decl.name),
-        (Err(codec::Refused::Json(a)), Err(codec::Refused::Json(b))) => assert_eq!(a, b),
-        (Err(codec::Refused::Shape(a)), Err(codec::Refused::Shape(b))) => assert_eq!(a, b),
-        _ => panic!(
-            "{}: parsed first {parsed:?}, straight from the text {straight:?}: {text:?}",
+/// When it does not (the fuzz target's finding).
+fn read_strictly(
+    decl: &cuttle_domain::CollectionDecl,
+    text: &str,
+) -> Result<Value, codec::Refused> {
+    let shaped = codec::canonicalize(decl, text);
+    match json::parse(text) {
+        Err(e) => assert_eq!(
+            shaped,
+            Err(codec::Refused::Json(e)),
+            "{}: {text:?}",
             decl.name
         ),
+        Ok(parsed) => {
+            let respelt = codec::canonicalize(decl, &parsed.to_string());
+            assert_eq!(shaped, respelt, "{}: {text:?}, spelt {parsed}", decl.name);
+        }
     }
+    shaped
 }
 
 #[cfg(test)]

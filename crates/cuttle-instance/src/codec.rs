@@ -140,18 +140,8 @@ fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
     Some(view)
 }
 
-/// Checks a document's shape and brings it to canonical form: field order and defaults from its
-/// type, names in NFC, set-like arrays sorted, keyed arrays free of duplicates, key names valid.
-pub fn canonicalize(decl: &CollectionDecl, value: Value) -> Result<Value, Vec<(JsonPath, String)>> {
-    let value = decl
-        .shape
-        .value(value)
-        .map_err(|e| vec![(e.path, e.message)])?;
-    finish(decl, value)
-}
-
-/// Why a document's text was refused by [`canonicalize_text`].
-#[derive(Debug)]
+/// Why a document's text was refused by [`canonicalize`].
+#[derive(Debug, PartialEq)]
 pub enum Refused {
     /// The text is not JSON that Cuttle reads ([`json::parse`]).
     Json(json::JsonError),
@@ -159,18 +149,15 @@ pub enum Refused {
     Shape(Vec<(JsonPath, String)>),
 }
 
-/// [`canonicalize`] of [`parse`] of `text`, without building the parsed value: a document
-/// straight from its text to its canonical form ([`cuttle_domain::shape::canonical_text`]).
-pub fn canonicalize_text(decl: &CollectionDecl, text: &str) -> Result<Value, Refused> {
-    let value = decl.shape.text(text).map_err(|refused| match refused {
+/// Checks a document's text against its shape and brings it to canonical form: field order and
+/// defaults from its type ([`cuttle_domain::shape::canonical`], which builds no value of the
+/// input), names in NFC, set-like arrays sorted, keyed arrays free of duplicates, key names
+/// valid.
+pub fn canonicalize(decl: &CollectionDecl, text: &str) -> Result<Value, Refused> {
+    let mut value = (decl.shape)(text).map_err(|refused| match refused {
         shape::Refused::Json(e) => Refused::Json(e),
         shape::Refused::Shape(e) => Refused::Shape(vec![(e.path, e.message)]),
     })?;
-    finish(decl, value).map_err(Refused::Shape)
-}
-
-/// The rest of [`canonicalize`] once a document has its shape's canonical form.
-fn finish(decl: &CollectionDecl, mut value: Value) -> Result<Value, Vec<(JsonPath, String)>> {
     normalize_names(decl, &mut value);
     sort_sets(decl, &mut value);
     let mut problems = Vec::new();
@@ -179,7 +166,7 @@ fn finish(decl: &CollectionDecl, mut value: Value) -> Result<Value, Vec<(JsonPat
     if problems.is_empty() {
         Ok(value)
     } else {
-        Err(problems)
+        Err(Refused::Shape(problems))
     }
 }
 

@@ -272,7 +272,7 @@ fn identity(docs: &(impl DocumentSource + ?Sized), index: usize) -> Result<Value
         .map_err(|e| format!("this is not valid JSON: {e}"))
 }
 
-/// A document read whole and brought to canonical form ([`codec::canonicalize_text`]), with its
+/// A document read whole and brought to canonical form ([`codec::canonicalize`]), with its
 /// name for messages; or what is wrong with its shape.
 type Shaped = (String, std::result::Result<Value, Vec<(JsonPath, String)>>);
 
@@ -291,11 +291,11 @@ fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<S
     let text = docs
         .json(index)
         .map_err(|e| invalid(format!("the document cannot be read back: {e}")))?;
-    match codec::canonicalize_text(decl, &text) {
+    match codec::canonicalize(decl, &text) {
         Ok(value) => Ok((describe(decl, &value), Ok(value))),
         Err(codec::Refused::Json(e)) => Err(invalid(format!("this is not valid JSON: {e}"))),
         Err(codec::Refused::Shape(problems)) => {
-            let named = codec::parse(decl, &text, codec::Part::Identity)
+            let named = identity(docs, index)
                 .map(|mut value| {
                     codec::normalize_key_fields(decl, &mut value);
                     describe(decl, &value)

@@ -204,19 +204,10 @@ fn every_document_has_its_collections_shape_in_canonical_form() {
     for size in [Size::Small, Size::Medium] {
         generate(size, SEED, &mut |collection, doc| {
             let decl = collection.decl();
-            // Straight from the text, as the import reads it, too.
+            // From its text, as the import reads it.
             let text = serde_json::to_string_pretty(&doc).unwrap();
-            let from_text = decl.shape.text(&text);
-            match decl.shape.value(doc.clone()) {
-                Ok(canonical) => {
-                    assert_eq!(canonical, doc, "{}: not in canonical form", decl.name);
-                    assert_eq!(
-                        from_text.ok().as_ref(),
-                        Some(&doc),
-                        "{}: from its text",
-                        decl.name
-                    );
-                }
+            match (decl.shape)(&text) {
+                Ok(canonical) => assert_eq!(canonical, doc, "{}: not in canonical form", decl.name),
                 Err(e) => panic!("{} {}: {e}", decl.name, key(decl, &doc)),
             }
         });

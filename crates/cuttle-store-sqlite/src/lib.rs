@@ -9,11 +9,11 @@
 //!   journals by rollback instead, when no other connection has the database open: each page
 //!   is then written once, to the database, where the WAL writes it twice (to the log, then to
 //!   the database at the checkpoint). With `synchronous = EXTRA` meanwhile, the commit (the
-//!   journal's deletion) is as durable as a WAL commit with `FULL`. An import into an empty instance takes about a quarter
-//!   less time. The database returns to WAL when the transaction ends, or at the next opening
-//!   if the process was killed (SQLite rolls back the journal of a killed transaction when
-//!   the database is next read). A connection opened meanwhile waits for the commit (up to
-//!   [`BUSY_TIMEOUT`], then [`StoreError::Busy`]).
+//!   journal's deletion) is as durable as a WAL commit with `FULL`. An import into an empty
+//!   instance takes about a quarter less time. The database returns to WAL when the
+//!   transaction ends, or at the next opening if the process was killed (SQLite rolls back the
+//!   journal of a killed transaction when the database is next read). A connection opened
+//!   meanwhile waits for the commit (up to [`BUSY_TIMEOUT`], then [`StoreError::Busy`]).
 //! - `synchronous = FULL`: a committed transaction survives a crash of the machine, not only of
 //!   the process.
 //! - Keys use SQLite's default `BINARY` collation: byte-equal, case-sensitive, byte order.

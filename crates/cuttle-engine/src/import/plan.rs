@@ -467,7 +467,7 @@ impl Planner<'_> {
         identity: &Value,
     ) -> Result<Option<Value>, ImportError> {
         let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
-        let problems = match codec::canonicalize_text(decl, &text) {
+        let problems = match codec::canonicalize(decl, &text) {
             Ok(value) => return Ok(Some(value)),
             Err(codec::Refused::Json(e)) => vec![(
                 String::new(),
