@@ -2305,6 +2305,176 @@ fn the_spool_is_a_temporary_file_that_leaves_nothing_behind(world: &World) {
     assert!(left.is_empty(), "the import left {left:?} in TMPDIR");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Large documents, an element at a time
+
+/// Past this size, a document with a large array (a variable set's variables, a process's
+/// steps, a tenant's variables) is written an element at a time
+/// (`cuttle_instance::large::LARGE_DOCUMENT`).
+const LARGE: usize = 4 << 20;
+
+/// `text` made large by whitespace at its end: the same document, with everything in it where
+/// it stood.
+fn padded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + LARGE + 2);
+    out.push_str(text);
+    out.push('\n');
+    out.extend(std::iter::repeat_n(' ', LARGE));
+    out.push('\n');
+    out
+}
+
+fn has_large_array(relative: &str) -> bool {
+    relative.starts_with("library-variable-sets/")
+        || relative.starts_with("tenants/")
+        || relative.ends_with("/variables.json")
+        || relative.ends_with("/deployment-process.json")
+}
+
+fn large_documents_import_as_small_ones_do(world: &World) {
+    world.create_sampled("src");
+    let dir = exported(world, "src");
+    let large = TempDir::new().unwrap();
+    copy_tree(dir.path(), large.path());
+    let mut padded_files = 0;
+    for (relative, bytes) in tree(dir.path()) {
+        if has_large_array(&relative) {
+            let text = String::from_utf8(bytes).unwrap();
+            std::fs::write(large.path().join(&relative), padded(&text)).unwrap();
+            padded_files += 1;
+        }
+    }
+    assert!(padded_files >= 10, "{padded_files}");
+
+    world.create_instance("dst");
+    let out = world
+        .import("dst", &[large.path()], &["--include-task-logs"])
+        .success();
+    no_plaintext(&out);
+    // Exported into a copy of the source's export, the destination changes no file: every
+    // reference, secret and set came through as the small documents bring them.
+    let copy = TempDir::new().unwrap();
+    copy_tree(dir.path(), copy.path());
+    world
+        .export("dst", copy.path(), &["--include-task-logs"])
+        .success();
+    assert_eq!(tree(copy.path()), tree(dir.path()));
+    assert!(!world.leaks("sample-secret-"));
+}
+
+/// `doc put` of `text` into `collection`.
+fn put_text(
+    world: &World,
+    instance: &str,
+    collection: &str,
+    text: &str,
+) -> assert_cmd::assert::Assert {
+    world
+        .cuttle()
+        .args([
+            "doc",
+            "put",
+            collection,
+            "--instance",
+            instance,
+            "--file",
+            "-",
+        ])
+        .write_stdin(text.to_owned())
+        .assert()
+}
+
+fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
+    instance(world, "dst", &base());
+    let variable = |name: &str, value: Value, kind: &str, environments: Value| json!({"name": name, "value": value, "type": kind, "scope": {"environments": environments}});
+    let set = |variables: Vec<Value>| json!({"name": "Shared", "variables": variables}).to_string();
+    let good = || {
+        variable(
+            "Url",
+            json!("https://example.com"),
+            "String",
+            json!(["Test"]),
+        )
+    };
+    let secret = || secret_var("Password", "sample-secret-large");
+    let defects: Vec<(&str, &str, String)> = vec![
+        (
+            "library-variable-sets",
+            "duplicates the element",
+            set(vec![good(), secret(), good()]),
+        ),
+        (
+            "library-variable-sets",
+            "no environment named",
+            set(vec![variable("Url", json!("x"), "String", json!(["Nowhere"])), secret()]),
+        ),
+        (
+            "library-variable-sets",
+            "there is no stored sensitive value here",
+            set(vec![good(), variable("Password", json!({"masked": true}), "Sensitive", json!([]))]),
+        ),
+        (
+            "library-variable-sets",
+            "unknown member \"sealed\"",
+            set(vec![good(), variable("Password", json!({"sealed": "x"}), "Sensitive", json!([]))]),
+        ),
+        (
+            "library-variable-sets",
+            "a variable needs a name",
+            set(vec![good(), variable(" ", json!("x"), "String", json!([]))]),
+        ),
+        (
+            "library-variable-sets",
+            "holds a sensitive value",
+            set(vec![good(), variable("Password", json!("plain"), "Sensitive", json!([]))]),
+        ),
+        (
+            "library-variable-sets",
+            "an object is expected here",
+            set(vec![good(), json!(["Url", "x", "String"])]),
+        ),
+        (
+            "library-variable-sets",
+            "name",
+            r#"{"name": "Shared", "variables": [{"name": "A", "name": "B", "value": "x", "type": "String"}]}"#.to_owned(),
+        ),
+        (
+            "deployment-processes",
+            "a step needs at least one action",
+            json!({"project": "Web", "steps": [{"name": "Deploy", "actions": []}]}).to_string(),
+        ),
+        (
+            "tenants",
+            "belongs to a project",
+            json!({"name": "Acme", "variables": [{"name": "A", "environment": "Test", "value": "x"}]}).to_string(),
+        ),
+    ];
+    let before = world.contents("dst");
+    for (collection, expected, text) in &defects {
+        let small = stderr(&put_text(world, "dst", collection, text).failure());
+        assert!(small.contains(expected), "{expected}: {small}");
+        let large = stderr(&put_text(world, "dst", collection, &padded(text)).failure());
+        assert_eq!(large, small, "{text}");
+        assert!(!large.contains("sample-secret-"), "{large}");
+    }
+    assert_eq!(world.contents("dst"), before, "nothing written");
+
+    // Written large, a document reads back as it does written small; a `{"masked"}` value in a
+    // large document keeps the stored secret at its place.
+    let text = set(vec![good(), secret()]);
+    put_text(world, "dst", "library-variable-sets", &text).success();
+    let small = world.contents("dst");
+    put_text(world, "dst", "library-variable-sets", &padded(&text)).success();
+    assert_eq!(world.contents("dst"), small);
+    let masked = set(vec![
+        good(),
+        variable("Password", json!({"masked": true}), "Sensitive", json!([])),
+    ]);
+    put_text(world, "dst", "library-variable-sets", &padded(&masked)).success();
+    assert_eq!(world.contents("dst"), small);
+    assert!(!world.leaks("sample-secret-"));
+}
+
 both_backends!(
     the_spool_is_a_temporary_file_that_leaves_nothing_behind,
     an_import_into_an_empty_instance_round_trips,
@@ -2325,4 +2495,6 @@ both_backends!(
     a_kept_process_never_refers_to_a_removed_channel,
     a_sensitive_variable_without_a_value_imports,
     destination_secrets_stay_whatever_the_source_changes,
+    large_documents_import_as_small_ones_do,
+    a_large_document_has_the_problems_of_a_small_one,
 );

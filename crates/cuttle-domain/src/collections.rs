@@ -5,8 +5,8 @@
 
 use crate::access::{Dimension as D, Needs, Permission as P, ScopeFrom as Sc};
 use crate::decl::{
-    Collection as C, CollectionDecl, Grants, Ignorable, KeyedArray, Layout, MergeRule, Merged,
-    Owner, RefDecl as R, SensitiveField as Sf, SetArray as S,
+    Collection as C, CollectionDecl, Elements, Grants, Ignorable, KeyedArray, Layout, MergeRule,
+    Merged, Owner, RefDecl as R, SensitiveField as Sf, SetArray as S,
 };
 use crate::documents::*;
 use crate::shape::canonical;
@@ -165,6 +165,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
             },
         ]),
         shape: canonical::<Tenant>,
+        elements: Some(Elements {
+            field: "variables",
+            shape: canonical::<TenantVariable>,
+        }),
         left_out_by: &[Ignorable::Tenants],
         needs: Needs::view_edit(P::TenantView, P::TenantEdit),
         scope: &[Sc::Itself(D::Tenants)],
@@ -259,6 +263,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         ],
         merge: MergeRule::Merge(&[Merged::ByKey("variables")]),
         shape: canonical::<LibraryVariableSet>,
+        elements: Some(Elements {
+            field: "variables",
+            shape: canonical::<Variable<LibraryScope>>,
+        }),
         needs: Needs::view_edit(P::LibraryVariableSetView, P::LibraryVariableSetEdit),
         ..CollectionDecl::DEFAULT
     },
@@ -355,6 +363,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         layout: Layout::ProjectFile("deployment-process.json"),
         scripts: &["steps[]/actions[]/script"],
         shape: canonical::<DeploymentProcess>,
+        elements: Some(Elements {
+            field: "steps",
+            shape: canonical::<Step>,
+        }),
         needs: Needs::view_edit(P::ProcessView, P::ProcessEdit),
         scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
@@ -391,6 +403,10 @@ pub static COLLECTIONS: &[CollectionDecl] = &[
         merge: MergeRule::Merge(&[Merged::ByKey("variables")]),
         layout: Layout::ProjectFile("variables.json"),
         shape: canonical::<ProjectVariables>,
+        elements: Some(Elements {
+            field: "variables",
+            shape: canonical::<Variable<ProjectScope>>,
+        }),
         needs: Needs::view_edit(P::VariableView, P::VariableEdit),
         scope: &[Sc::Project],
         ..CollectionDecl::DEFAULT
@@ -642,5 +658,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// What [`Elements`] asks of a declaration: its array is a keyed array at the top, and
+    /// every declaration below it reaches the element's.
+    #[test]
+    fn a_large_array_is_a_top_level_keyed_array_whose_declarations_the_element_has() {
+        for decl in COLLECTIONS {
+            let Some(elements) = decl.elements else {
+                assert!(decl.element_decl().is_none());
+                continue;
+            };
+            assert!(
+                decl.keyed_arrays.iter().any(|k| k.path == elements.field),
+                "{}",
+                decl.name
+            );
+            let element = decl.element_decl().expect("derived");
+            let prefix = format!("{}[]/", elements.field);
+            let below = |path: &str| path.starts_with(&prefix);
+            assert_eq!(
+                element.refs.len(),
+                decl.refs.iter().filter(|r| below(r.path)).count()
+            );
+            assert_eq!(
+                element.sensitive.len(),
+                decl.sensitive.iter().filter(|s| below(s.path)).count()
+            );
+            assert_eq!(
+                element.sets.len(),
+                decl.sets.iter().filter(|s| below(s.path)).count()
+            );
+            assert_eq!(
+                element.keyed_arrays.len(),
+                decl.keyed_arrays.iter().filter(|k| below(k.path)).count()
+            );
+            assert_eq!(
+                element.scripts.len(),
+                decl.scripts.iter().filter(|s| below(s)).count()
+            );
+            assert!(element.key.is_empty() && !element.is_project_owned());
+            assert_eq!(
+                (element.collection, element.name),
+                (decl.collection, decl.name)
+            );
+            // No set or sensitive place is the array itself.
+            assert!(decl.sets.iter().all(|s| s.path != elements.field));
+            assert!(decl.sensitive.iter().all(|s| s.path != elements.field));
+        }
+        let process = C::DeploymentProcesses.decl().element_decl().unwrap();
+        assert_eq!(process.refs[0].path, "actions[]/stepTemplate");
+        assert_eq!(process.keyed_arrays[0].path, "actions");
     }
 }

@@ -167,6 +167,24 @@ impl SetArray {
     }
 }
 
+/// A collection's large array: the top-level keyed array that holds most of a large document (a
+/// variable set's `variables`, a process's `steps`).
+///
+/// A large document is brought through the write path, and out to an export, one element at a
+/// time: its shape, names, sets, references and secrets, so that it costs its text and one
+/// element instead of a tree of the whole. What that needs of the declaration:
+/// - the array is one of the collection's [`KeyedArray`]s, at the top;
+/// - `shape` is the shape of one element; the document's own shape accepts the document with
+///   the array empty, and checks each element as `shape` does and nothing across elements
+///   (their keys are checked apart);
+/// - the element's references, secrets, sets, keyed arrays and scripts are those declared under
+///   `<field>[]/` ([`CollectionDecl::element_decl`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Elements {
+    pub field: &'static str,
+    pub shape: fn(&str) -> Result<Value, Refused>,
+}
+
 /// What an import does with a document that already exists in the destination (SPEC 6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeRule {
@@ -353,6 +371,8 @@ pub struct CollectionDecl {
     /// Checks a document's text against its shape and gives it its canonical form (field order,
     /// defaults): [`shape::canonical`] of its typed document.
     pub shape: fn(&str) -> Result<Value, Refused>,
+    /// The large array that a large document is processed by, an element at a time.
+    pub elements: Option<Elements>,
 }
 
 impl std::fmt::Debug for CollectionDecl {
@@ -391,6 +411,7 @@ impl CollectionDecl {
         needs: Needs::view_edit(Permission::AdministerSystem, Permission::AdministerSystem),
         scope: &[],
         shape: shape::undeclared,
+        elements: None,
     };
 
     /// The field that names a document (`name`, `username`, `version`), if it has one.
@@ -415,6 +436,70 @@ impl CollectionDecl {
                     .and_then(|rest| rest.strip_prefix('/'))
                     .is_some_and(|member| !member.contains('/'))
         })
+    }
+
+    /// The declaration of one element of the collection's large array ([`Elements`]): the
+    /// references, secrets, sets, keyed arrays and scripts declared under `<field>[]/`, relative
+    /// to the element, and the element's shape. It has no key and no owner; its collection and
+    /// name are the collection's (a sealed value is bound to them).
+    pub fn element_decl(&self) -> Option<&'static CollectionDecl> {
+        static DERIVED: std::sync::OnceLock<Vec<CollectionDecl>> = std::sync::OnceLock::new();
+        self.elements?;
+        DERIVED
+            .get_or_init(|| {
+                crate::collections::COLLECTIONS
+                    .iter()
+                    .filter_map(|decl| Some(decl.derive_element(decl.elements?)))
+                    .collect()
+            })
+            .iter()
+            .find(|d| d.collection == self.collection)
+    }
+
+    /// See [`CollectionDecl::element_decl`]. Called once per collection; what it builds lives
+    /// as long as the declarations do.
+    fn derive_element(&self, elements: Elements) -> CollectionDecl {
+        let prefix = format!("{}[]/", elements.field);
+        let under = |path: &'static str| path.strip_prefix(prefix.as_str());
+        fn kept<T: Copy>(all: &[T], keep: impl FnMut(&T) -> Option<T>) -> &'static [T] {
+            Vec::leak(all.iter().filter_map(keep).collect())
+        }
+        CollectionDecl {
+            key: &[],
+            owner: Owner::Instance,
+            refs: kept(self.refs, |r| {
+                Some(RefDecl {
+                    path: under(r.path)?,
+                    ..*r
+                })
+            }),
+            sensitive: kept(self.sensitive, |s| {
+                Some(SensitiveField {
+                    path: under(s.path)?,
+                    ..*s
+                })
+            }),
+            keyed_arrays: kept(self.keyed_arrays, |k| {
+                Some(KeyedArray {
+                    path: under(k.path)?,
+                    ..*k
+                })
+            }),
+            sets: kept(self.sets, |s| {
+                Some(SetArray {
+                    path: under(s.path)?,
+                    ..*s
+                })
+            }),
+            scripts: kept(self.scripts, |s| under(s)),
+            merge: MergeRule::Replace,
+            numeric_key: &[],
+            grants: None,
+            scope: &[],
+            shape: elements.shape,
+            elements: None,
+            ..*self
+        }
     }
 
     /// The reference declared at a key field, if that key field is a reference.

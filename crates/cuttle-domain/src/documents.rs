@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::path::JsonPath;
@@ -595,25 +596,37 @@ pub struct Variable<Scope> {
     pub scope: Scope,
 }
 
-fn check_variables<S>(variables: &[Variable<S>]) -> Result<(), ShapeError> {
-    for (i, v) in variables.iter().enumerate() {
+/// A variable alone: what a variable set's shape checks of each of its variables.
+impl<S: Serialize + DeserializeOwned + Default> Document for Variable<S> {
+    fn check(&self) -> Result<(), ShapeError> {
         // `null` is "no value", for any type.
-        let sensitive_value = match &v.value {
-            None => v.kind == VariableType::Sensitive,
+        let sensitive_value = match &self.value {
+            None => self.kind == VariableType::Sensitive,
             Some(value) => matches!(value, PropertyValue::Sensitive(_)),
         };
-        if sensitive_value != (v.kind == VariableType::Sensitive) {
+        if sensitive_value != (self.kind == VariableType::Sensitive) {
             return Err(ShapeError::new(
-                JsonPath::root().field("variables").index(i).field("value"),
+                JsonPath::root().field("value"),
                 "a variable of type Sensitive holds a sensitive value ({\"secret\": …}, {\"masked\": true}, {\"encrypted\": …} or null), and only such a variable does",
             ));
         }
-        if v.name.trim().is_empty() {
+        if self.name.trim().is_empty() {
             return Err(ShapeError::new(
-                JsonPath::root().field("variables").index(i).field("name"),
+                JsonPath::root().field("name"),
                 "a variable needs a name",
             ));
         }
+        Ok(())
+    }
+}
+
+/// Checks each element of the array `field` alone (an array declared as a collection's
+/// [`Elements`](crate::decl::Elements) is checked no other way).
+fn check_each<T: Document>(field: &str, elements: &[T]) -> Result<(), ShapeError> {
+    for (i, element) in elements.iter().enumerate() {
+        element
+            .check()
+            .map_err(|e| e.under(JsonPath::root().field(field).index(i)))?;
     }
     Ok(())
 }
@@ -628,7 +641,7 @@ pub struct LibraryVariableSet {
 }
 impl Document for LibraryVariableSet {
     fn check(&self) -> Result<(), ShapeError> {
-        check_variables(&self.variables)
+        check_each("variables", &self.variables)
     }
 }
 
@@ -771,33 +784,37 @@ pub struct DeploymentProcess {
 }
 impl Document for DeploymentProcess {
     fn check(&self) -> Result<(), ShapeError> {
-        for (i, step) in self.steps.iter().enumerate() {
-            let at = || JsonPath::root().field("steps").index(i);
-            if step.actions.is_empty() {
-                return Err(ShapeError::new(
-                    at().field("actions"),
-                    "a step needs at least one action",
-                ));
-            }
-            if matches!(step.condition, StepCondition::Variable)
-                != step.condition_expression.is_some()
-            {
-                return Err(ShapeError::new(
-                    at().field("conditionExpression"),
-                    "a step whose condition is Variable needs a conditionExpression, and only such a step has one",
-                ));
-            }
-            for (j, action) in step.actions.iter().enumerate() {
-                for key in [ACCOUNT_PROPERTY, CERTIFICATE_PROPERTY] {
-                    if let Some(PropertyValue::Sensitive(_)) = action.properties.get(key) {
-                        return Err(ShapeError::new(
-                            at().field("actions")
-                                .index(j)
-                                .field("properties")
-                                .field(key),
-                            "this property names a document and cannot be sensitive",
-                        ));
-                    }
+        check_each("steps", &self.steps)
+    }
+}
+
+/// A step alone: what a process's shape checks of each of its steps.
+impl Document for Step {
+    fn check(&self) -> Result<(), ShapeError> {
+        if self.actions.is_empty() {
+            return Err(ShapeError::new(
+                JsonPath::root().field("actions"),
+                "a step needs at least one action",
+            ));
+        }
+        if matches!(self.condition, StepCondition::Variable) != self.condition_expression.is_some()
+        {
+            return Err(ShapeError::new(
+                JsonPath::root().field("conditionExpression"),
+                "a step whose condition is Variable needs a conditionExpression, and only such a step has one",
+            ));
+        }
+        for (j, action) in self.actions.iter().enumerate() {
+            for key in [ACCOUNT_PROPERTY, CERTIFICATE_PROPERTY] {
+                if let Some(PropertyValue::Sensitive(_)) = action.properties.get(key) {
+                    return Err(ShapeError::new(
+                        JsonPath::root()
+                            .field("actions")
+                            .index(j)
+                            .field("properties")
+                            .field(key),
+                        "this property names a document and cannot be sensitive",
+                    ));
                 }
             }
         }
@@ -842,7 +859,7 @@ pub struct ProjectVariables {
 }
 impl Document for ProjectVariables {
     fn check(&self) -> Result<(), ShapeError> {
-        check_variables(&self.variables)
+        check_each("variables", &self.variables)
     }
 }
 
@@ -929,16 +946,18 @@ pub struct Tenant {
 }
 impl Document for Tenant {
     fn check(&self) -> Result<(), ShapeError> {
-        for (i, v) in self.variables.iter().enumerate() {
-            if v.environment.is_some() && v.project.is_none() {
-                return Err(ShapeError::new(
-                    JsonPath::root()
-                        .field("variables")
-                        .index(i)
-                        .field("environment"),
-                    "a tenant variable scoped to an environment belongs to a project",
-                ));
-            }
+        check_each("variables", &self.variables)
+    }
+}
+
+/// A tenant variable alone: what a tenant's shape checks of each of its variables.
+impl Document for TenantVariable {
+    fn check(&self) -> Result<(), ShapeError> {
+        if self.environment.is_some() && self.project.is_none() {
+            return Err(ShapeError::new(
+                JsonPath::root().field("environment"),
+                "a tenant variable scoped to an environment belongs to a project",
+            ));
         }
         Ok(())
     }

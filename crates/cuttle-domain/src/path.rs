@@ -61,6 +61,11 @@ impl JsonPath {
     pub fn pop(&mut self) {
         self.0.pop();
     }
+    /// This path followed by `rest` (a path relative to where this one leads).
+    pub fn join(mut self, rest: &JsonPath) -> Self {
+        self.0.extend_from_slice(&rest.0);
+        self
+    }
     pub fn steps(&self) -> &[Step] {
         &self.0
     }

@@ -30,6 +30,14 @@ impl ShapeError {
             message: message.into(),
         }
     }
+
+    /// The same error, found in a part of a document that stands at `at`.
+    pub fn under(self, at: JsonPath) -> Self {
+        ShapeError {
+            path: at.join(&self.path),
+            ..self
+        }
+    }
 }
 
 /// Why a document's text was refused: it is not JSON that Cuttle reads (an object holds each

@@ -558,13 +558,40 @@ pub fn seal_secrets(
     sealer: &Sealer,
     decrypt: Option<Decrypt<'_>>,
 ) -> Result<Vec<(JsonPath, String)>, cuttle_crypto::CryptoError> {
+    seal_secrets_at(
+        decl,
+        value,
+        &JsonPath::root(),
+        id,
+        previous,
+        sealer,
+        decrypt,
+    )
+}
+
+/// [`seal_secrets`] of `value`, a part of its document that stands at `at` (an element of its
+/// large array, [`crate::large`]), declared by `decl`; a sealed value is bound to its place in
+/// the whole document. Problems are reported relative to `value`. A part has no `previous`
+/// (a `{"masked"}` value in it is a problem): what stood at its place may have moved.
+pub fn seal_secrets_at(
+    decl: &CollectionDecl,
+    value: &mut Value,
+    at: &JsonPath,
+    id: DocId,
+    previous: Option<&Value>,
+    sealer: &Sealer,
+    decrypt: Option<Decrypt<'_>>,
+) -> Result<Vec<(JsonPath, String)>, cuttle_crypto::CryptoError> {
+    debug_assert!(previous.is_none() || at.steps().is_empty());
     let mut problems = Vec::new();
+    let base = at.pointer();
     for (here, form) in sensitive_values(value) {
         let pointer = here.pointer();
+        let placed = format!("{base}{pointer}");
         let place = Place {
             collection: decl.name,
             document: id,
-            pointer: &pointer,
+            pointer: &placed,
         };
         let replacement = match form {
             Form::Secret => {

@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::codec::{self, Decrypt, Fail, Lookup, Names};
 use crate::error::{Error, Hint, Message, Problem, Problems, Result};
 use crate::hashed::HashedIndex;
+use crate::large;
 
 /// Whether writing or deleting documents of `collection` changes what a cache of access keeps:
 /// the collection that grants access (teams), the one its members are (users: whether one is
@@ -276,24 +277,35 @@ fn identity(docs: &(impl DocumentSource + ?Sized), index: usize) -> Result<Value
 /// name for messages; or what is wrong with its shape.
 type Shaped = (String, std::result::Result<Value, Vec<(JsonPath, String)>>);
 
+/// A document of the batch that cannot be read back (from the spool it was kept in).
+fn unreadable(docs: &(impl DocumentSource + ?Sized), index: usize, error: std::io::Error) -> Error {
+    invalid(
+        docs,
+        index,
+        format!("the document cannot be read back: {error}"),
+    )
+}
+
+/// A problem with the document at `index` as a whole.
+fn invalid(docs: &(impl DocumentSource + ?Sized), index: usize, message: String) -> Error {
+    Error::Invalid(Problems(vec![Problem {
+        origin: Some(docs.origin(index).into_owned()),
+        line: None,
+        column: None,
+        document: String::new(),
+        path: JsonPath::root(),
+        message,
+    }]))
+}
+
 fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<Shaped> {
     let decl = docs.collection(index).decl();
-    let invalid = |message: String| {
-        Error::Invalid(Problems(vec![Problem {
-            origin: Some(docs.origin(index).into_owned()),
-            line: None,
-            column: None,
-            document: String::new(),
-            path: JsonPath::root(),
-            message,
-        }]))
-    };
-    let text = docs
-        .json(index)
-        .map_err(|e| invalid(format!("the document cannot be read back: {e}")))?;
+    let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
     match codec::canonicalize(decl, &text) {
         Ok(value) => Ok((describe(decl, &value), Ok(value))),
-        Err(codec::Refused::Json(e)) => Err(invalid(format!("this is not valid JSON: {e}"))),
+        Err(codec::Refused::Json(e)) => {
+            Err(invalid(docs, index, format!("this is not valid JSON: {e}")))
+        }
         Err(codec::Refused::Shape(problems)) => {
             let named = identity(docs, index)
                 .map(|mut value| {
@@ -476,11 +488,17 @@ pub fn write_documents(
                     docs.size(slot.index as usize)
                 });
             shaped = crate::parallel::map_in_order(&slots[done..end], |slot| {
-                shape(docs, slot.index as usize)
+                let index = slot.index as usize;
+                // A large document is read and shaped on this thread, below.
+                if large::by_elements(slot.collection.decl(), docs.size(index)) {
+                    Ok(None)
+                } else {
+                    shape(docs, index).map(Some)
+                }
             })
             .into_iter();
         }
-        let (named, shaped) = shaped.next().expect("one shape per slot")?;
+        let shaped = shaped.next().expect("one shape per slot")?;
         let Slot {
             index,
             collection,
@@ -492,44 +510,38 @@ pub fn write_documents(
         let index = index as usize;
         let decl = collection.decl();
         let origin = || docs.origin(index);
-        let mut value = match shaped {
-            Ok(value) => value,
-            Err(problems) => {
-                for (path, message) in problems {
-                    collector.add(&origin(), &named, path, message);
-                }
-                continue;
+        let large = match shaped {
+            Some(_) => None,
+            None => {
+                let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
+                large::stored_body(decl, &text, id, owner, &mut lookup, sealer, options.decrypt)?
             }
         };
-        for (path, message) in codec::resolve_refs(decl, &mut value, owner, &mut lookup)? {
-            collector.add(&origin(), &named, path, message);
-        }
-        let previous = if exists
-            && codec::sensitive_values(&value)
-                .iter()
-                .any(|(_, f)| *f == Form::Masked)
-        {
-            lookup
-                .txn
-                .get(id)?
-                .map(|doc| serde_json::from_str::<Value>(&doc.body))
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?
-        } else {
-            None
+        let body = match large {
+            Some(body) => body,
+            None => {
+                let shaped = match shaped {
+                    Some(shaped) => shaped,
+                    None => shape(docs, index)?,
+                };
+                let stored = Whole {
+                    decl,
+                    id,
+                    exists,
+                    owner,
+                    origin: &origin,
+                };
+                let Some(value) =
+                    stored.finish(shaped, &mut lookup, &mut collector, sealer, options.decrypt)?
+                else {
+                    continue;
+                };
+                if exists && collection == Collection::TagSets {
+                    removed_tags.extend(removed_tag_refs(lookup.txn, id, &value)?);
+                }
+                serde_json::to_string(&value).expect("a JSON value serializes")
+            }
         };
-        let sealed = codec::seal_secrets(
-            decl,
-            &mut value,
-            id,
-            previous.as_ref(),
-            sealer,
-            options.decrypt,
-        )
-        .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(&origin()))))?;
-        for (path, message) in sealed {
-            collector.add(&origin(), &named, path, message);
-        }
         if !collector.problems.is_empty() {
             continue;
         }
@@ -538,13 +550,10 @@ pub fn write_documents(
             collection,
             owner,
             key: lookup.pending.slots[done].key.to_string(),
-            body: serde_json::to_string(&value).expect("a JSON value serializes"),
+            body,
         };
         *counts.entry(collection).or_default() += 1;
         if exists {
-            if collection == Collection::TagSets {
-                removed_tags.extend(removed_tag_refs(lookup.txn, id, &value)?);
-            }
             report.replaced += 1;
             lookup.txn.update(&doc)?;
         } else {
@@ -574,6 +583,68 @@ pub fn write_documents(
         .filter_map(|d| counts.get(&d.collection).map(|n| (d.collection, *n)))
         .collect();
     Ok(report)
+}
+
+/// A document of the batch on the whole-document path: what its stored form needs to know.
+struct Whole<'a> {
+    decl: &'static CollectionDecl,
+    id: DocId,
+    exists: bool,
+    owner: DocId,
+    origin: &'a dyn Fn() -> std::borrow::Cow<'a, str>,
+}
+
+impl Whole<'_> {
+    /// The shaped document, references resolved and secrets sealed; `None` when it has
+    /// problems, which are collected.
+    fn finish(
+        &self,
+        (named, shaped): Shaped,
+        lookup: &mut BatchLookup<'_>,
+        collector: &mut Collector,
+        sealer: &Sealer,
+        decrypt: Option<codec::Decrypt<'_>>,
+    ) -> Result<Option<Value>> {
+        let Whole {
+            decl,
+            id,
+            exists,
+            owner,
+            origin,
+        } = *self;
+        let mut value = match shaped {
+            Ok(value) => value,
+            Err(problems) => {
+                for (path, message) in problems {
+                    collector.add(&origin(), &named, path, message);
+                }
+                return Ok(None);
+            }
+        };
+        for (path, message) in codec::resolve_refs(decl, &mut value, owner, lookup)? {
+            collector.add(&origin(), &named, path, message);
+        }
+        let previous = if exists
+            && codec::sensitive_values(&value)
+                .iter()
+                .any(|(_, f)| *f == Form::Masked)
+        {
+            lookup
+                .txn
+                .get(id)?
+                .map(|doc| serde_json::from_str::<Value>(&doc.body))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        } else {
+            None
+        };
+        let sealed = codec::seal_secrets(decl, &mut value, id, previous.as_ref(), sealer, decrypt)
+            .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(&origin()))))?;
+        for (path, message) in sealed {
+            collector.add(&origin(), &named, path, message);
+        }
+        Ok(collector.problems.is_empty().then_some(value))
+    }
 }
 
 /// The stored references (`<set id>/<tag>`) of the tags that the stored tag set `id` has and

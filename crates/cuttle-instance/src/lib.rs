@@ -15,6 +15,7 @@ pub mod files;
 pub mod hashed;
 pub mod home;
 pub mod instance;
+pub mod large;
 pub mod parallel;
 
 pub use documents::{Address, Incoming, WriteOptions, WriteReport};
