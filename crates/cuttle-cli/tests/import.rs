@@ -2362,6 +2362,82 @@ fn large_documents_import_as_small_ones_do(world: &World) {
     assert!(!world.leaks("sample-secret-"));
 }
 
+/// The file of the export in `dir` whose path starts with `prefix` and ends with `suffix`.
+fn exported_file(dir: &Path, prefix: &str, suffix: &str) -> (String, String) {
+    tree(dir)
+        .into_iter()
+        .find(|(relative, _)| relative.starts_with(prefix) && relative.ends_with(suffix))
+        .map(|(relative, bytes)| (relative, String::from_utf8(bytes).unwrap()))
+        .unwrap_or_else(|| panic!("no {prefix}…{suffix} in the export"))
+}
+
+fn large_documents_export_and_import_as_small_ones_do(world: &World) {
+    instance(world, "src", &base());
+    // Stored, each document is larger than 4 MiB: it is exported an element at a time.
+    let variables: Vec<Value> = (0..25_000)
+        .map(|i| match i % 10 {
+            0 => secret_var(&format!("Secret.{i:05}"), &format!("sample-secret-{i}")),
+            _ => json!({"name": format!("Var.{i:05}"), "type": "String", "value": format!("value {i} {}", "x".repeat(100)),
+                        "scope": {"environments": ["Test", "Prod"]}}),
+        })
+        .collect();
+    let set = json!({"name": "Big", "description": "many", "variables": variables});
+    assert!(set.to_string().len() > LARGE);
+    world.put("src", "library-variable-sets", &set).success();
+    let body = "echo deploying\n".repeat(100);
+    let steps: Vec<Value> = (0..2_500)
+        .map(|i| {
+            json!({"name": format!("Step {i:04}"), "properties": {"Token": {"secret": format!("sample-secret-step-{i}")}},
+                   "actions": [{"name": format!("Run {i:04}"), "actionType": "Cuttle.Script", "environments": ["Prod"],
+                                "script": {"syntax": "Bash", "body": body}}]})
+        })
+        .collect();
+    let process = json!({"project": "Web", "steps": steps});
+    assert!(process.to_string().len() > LARGE);
+    world.put("src", "deployment-processes", &process).success();
+
+    let dir = exported(world, "src");
+    let (_, text) = exported_file(dir.path(), "library-variable-sets/big", ".json");
+    let printed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_string_pretty(&printed).unwrap() + "\n", text);
+    assert_eq!(printed["variables"].as_array().unwrap().len(), 25_000);
+    assert_eq!(
+        printed["variables"][1]["scope"]["environments"],
+        json!(["Prod", "Test"])
+    );
+    assert!(printed["variables"][0]["value"]["encrypted"].is_string());
+    let (_, text) = exported_file(dir.path(), "projects/", "/deployment-process.json");
+    let printed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_string_pretty(&printed).unwrap() + "\n", text);
+    let action = &printed["steps"][7]["actions"][0];
+    assert_eq!(action["environments"], json!(["Prod"]));
+    let script = action["script"]["file"].as_str().unwrap();
+    let (_, extracted) = exported_file(dir.path(), "projects/", &format!("/scripts/{script}"));
+    assert_eq!(extracted, body);
+    assert!(printed["steps"][7]["properties"]["Token"]["encrypted"].is_string());
+    assert!(
+        !String::from_utf8_lossy(
+            &tree(dir.path())
+                .into_values()
+                .flatten()
+                .collect::<Vec<u8>>()
+        )
+        .contains("sample-secret-")
+    );
+
+    // Imported (an element at a time too) and exported again into the same directory, nothing
+    // changes: every secret came back to its place.
+    world.create_instance("dst");
+    world.import("dst", &[dir.path()], &[]).success();
+    let copy = TempDir::new().unwrap();
+    copy_tree(dir.path(), copy.path());
+    world
+        .export("dst", copy.path(), &["--include-task-logs"])
+        .success();
+    assert_eq!(tree(copy.path()), tree(dir.path()));
+    assert!(!world.leaks("sample-secret-"));
+}
+
 /// `doc put` of `text` into `collection`.
 fn put_text(
     world: &World,
@@ -2496,5 +2572,6 @@ both_backends!(
     a_sensitive_variable_without_a_value_imports,
     destination_secrets_stay_whatever_the_source_changes,
     large_documents_import_as_small_ones_do,
+    large_documents_export_and_import_as_small_ones_do,
     a_large_document_has_the_problems_of_a_small_one,
 );

@@ -886,11 +886,25 @@ pub fn parse_stored(decl: &CollectionDecl, id: DocId, body: &str) -> Result<Valu
 pub fn render_parsed(
     decl: &CollectionDecl,
     id: DocId,
-    mut value: Value,
+    value: Value,
     names: &mut Names<'_>,
     secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
 ) -> Result<Value, StoreError> {
-    open_each_sealed(decl, id, &mut value, &mut String::new(), secret)?;
+    render_part(decl, id, value, &JsonPath::root(), names, secret)
+}
+
+/// [`render_parsed`] of `value`, a part of its document that stands at `at` (an element of its
+/// large array, [`crate::large`]), declared by `decl`: each sealed value is handed over with its
+/// place in the whole document.
+pub fn render_part(
+    decl: &CollectionDecl,
+    id: DocId,
+    mut value: Value,
+    at: &JsonPath,
+    names: &mut Names<'_>,
+    secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
+) -> Result<Value, StoreError> {
+    open_each_sealed(decl, id, &mut value, &mut at.pointer(), secret)?;
     if decl.is_project_owned()
         && let Some(project) = value.get("project").and_then(Value::as_i64)
     {

@@ -196,6 +196,79 @@ pub fn stored_body(
     ))
 }
 
+/// A stored large document, rendered to the export shape a part at a time: its head at once,
+/// each element when asked ([`render`]).
+pub struct Rendering<'b> {
+    element_decl: &'static CollectionDecl,
+    field: &'static str,
+    id: DocId,
+    /// The document with its large array empty, rendered.
+    pub head: Value,
+    elements: Vec<&'b str>,
+}
+
+impl Rendering<'_> {
+    /// The large array's field in [`Rendering::head`].
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// How many elements the array holds.
+    pub fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    /// The element at `index`, rendered as [`codec::render`] renders it in the whole (its
+    /// sealed values handed to `secret` with their place in the whole).
+    pub fn element(
+        &self,
+        index: usize,
+        names: &mut codec::Names<'_>,
+        secret: &mut dyn FnMut(&mut Value, cuttle_crypto::Place<'_>) -> Result<(), StoreError>,
+    ) -> Result<Value, StoreError> {
+        let value = codec::parse_stored(self.element_decl, self.id, self.elements[index])?;
+        let at = JsonPath::root().field(self.field).index(index);
+        codec::render_part(self.element_decl, self.id, value, &at, names, secret)
+    }
+}
+
+/// The stored body `body` of document `id`, to be rendered a part at a time; its head is
+/// rendered here. `None` when `decl` declares no large array or `body` is smaller than
+/// [`LARGE_DOCUMENT`]: [`codec::render`] renders it whole.
+pub fn render<'b>(
+    decl: &CollectionDecl,
+    id: DocId,
+    body: &'b str,
+    names: &mut codec::Names<'_>,
+    secret: &mut dyn FnMut(&mut Value, cuttle_crypto::Place<'_>) -> Result<(), StoreError>,
+) -> Result<Option<Rendering<'b>>, StoreError> {
+    let (Some(Elements { field, .. }), Some(element_decl)) = (decl.elements, decl.element_decl())
+    else {
+        return Ok(None);
+    };
+    if body.len() < LARGE_DOCUMENT {
+        return Ok(None);
+    }
+    let split = split(body, field).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{} document {id} is not an object with one array {field:?}",
+            decl.name
+        ))
+    })?;
+    let head = codec::render(decl, id, &split.head, names, secret)?;
+    Ok(Some(Rendering {
+        element_decl,
+        field,
+        id,
+        head,
+        elements: split.elements,
+    }))
+}
+
 /// Brings a canonical part of a document (the head, or an element at `at`) to its stored form:
 /// references resolved, secrets sealed; `None` when that finds a problem or needs the stored
 /// version.

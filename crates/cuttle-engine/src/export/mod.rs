@@ -45,6 +45,7 @@ use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Instance;
 use cuttle_instance::codec::{self, Names};
 use cuttle_instance::error::{Hint, Message};
+use cuttle_instance::large;
 use cuttle_store::{ReadTxn, StoreError};
 use serde_json::{Value, json};
 
@@ -656,6 +657,56 @@ fn pretty(value: &Value, bytes: &mut Vec<u8>) {
     bytes.push(b'\n');
 }
 
+/// [`pretty`] of the object `head` with the array at its member `field` (empty in `head`) made
+/// of `len` elements, each given by `element` as it is printed: the same bytes, with one
+/// element in memory at a time.
+fn pretty_with(
+    head: &Value,
+    field: &str,
+    len: usize,
+    bytes: &mut Vec<u8>,
+    element: &mut dyn FnMut(usize) -> Result<Value, ExportError>,
+) -> Result<(), ExportError> {
+    /// `value` pretty-printed as it is at `depth` in a document: each line after the first
+    /// indented (a JSON string holds no line break of its own).
+    fn nested(value: &Value, depth: usize, bytes: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+        scratch.clear();
+        serde_json::to_writer_pretty(&mut *scratch, value).expect("a JSON value serializes");
+        for (i, line) in scratch.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                bytes.push(b'\n');
+                bytes.extend(std::iter::repeat_n(b' ', 2 * depth));
+            }
+            bytes.extend_from_slice(line);
+        }
+    }
+
+    bytes.clear();
+    let Value::Object(members) = head else {
+        pretty(head, bytes);
+        return Ok(());
+    };
+    let mut scratch = Vec::new();
+    bytes.push(b'{');
+    for (i, (name, value)) in members.iter().enumerate() {
+        bytes.extend_from_slice(if i > 0 { b",\n  " } else { b"\n  " });
+        serde_json::to_writer(&mut *bytes, name).expect("a string serializes");
+        bytes.extend_from_slice(b": ");
+        if name != field || len == 0 {
+            nested(value, 1, bytes, &mut scratch);
+            continue;
+        }
+        bytes.push(b'[');
+        for index in 0..len {
+            bytes.extend_from_slice(if index > 0 { b",\n    " } else { b"\n    " });
+            nested(&element(index)?, 2, bytes, &mut scratch);
+        }
+        bytes.extend_from_slice(b"\n  ]");
+    }
+    bytes.extend_from_slice(if members.is_empty() { b"}\n" } else { b"\n}\n" });
+    Ok(())
+}
+
 /// The export key, derived (Argon2: a tenth of a second or more of one core) once, by the first
 /// thread that needs it, while the others that need it wait.
 struct LazyKey<'a> {
@@ -820,8 +871,56 @@ pub(crate) fn reencrypt(
     Ok(())
 }
 
+/// What re-encrypting a document's sealed values under the export key met: the first value that
+/// did not open, or the export key's own failure.
+struct Reencrypt<'s, 'a> {
+    shared: &'s Shared<'a>,
+    sealed_failure: Option<(String, String)>,
+    key_failure: Option<ExportError>,
+}
+
+impl<'s, 'a> Reencrypt<'s, 'a> {
+    fn new(shared: &'s Shared<'a>) -> Self {
+        Reencrypt {
+            shared,
+            sealed_failure: None,
+            key_failure: None,
+        }
+    }
+
+    /// Re-encrypts one sealed value, as [`codec::render`] hands it over.
+    fn slot(&mut self, slot: &mut Value, place: Place<'_>) -> Result<(), StoreError> {
+        match self.shared.key.get() {
+            Ok((key, _)) => {
+                if let Err(e) = reencrypt(self.shared.sealer, key, slot, place) {
+                    self.sealed_failure
+                        .get_or_insert_with(|| (place.pointer.to_owned(), e.to_string()));
+                }
+            }
+            Err(e) => self.key_failure = Some(e),
+        }
+        Ok(())
+    }
+
+    /// The failure met so far, in the document `value` (rendered) of `decl`.
+    fn check(&mut self, decl: &CollectionDecl, value: &Value) -> Result<(), ExportError> {
+        if let Some(failure) = self.key_failure.take() {
+            return Err(failure);
+        }
+        if let Some((path, detail)) = self.sealed_failure.take() {
+            return Err(ExportError::Sealed {
+                document: cuttle_instance::documents::describe(decl, value),
+                path,
+                detail,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Renders, re-encrypts and writes one document (and its extracted scripts); `buffer` is the
-/// worker's serialization buffer.
+/// worker's serialization buffer. A large document ([`large`]) is rendered and printed an
+/// element at a time.
 fn export_document(
     decl: &CollectionDecl,
     doc: &cuttle_store::StoredDoc,
@@ -829,36 +928,17 @@ fn export_document(
     shared: &Shared<'_>,
     buffer: &mut Vec<u8>,
 ) -> Result<(), ExportError> {
-    let mut sealed_failure: Option<String> = None;
-    let mut key_failure: Option<ExportError> = None;
-    let mut value = codec::render(
-        decl,
-        doc.id,
-        &doc.body,
-        names,
-        &mut |slot: &mut Value, place: Place<'_>| {
-            match shared.key.get() {
-                Ok((key, _)) => {
-                    if let Err(e) = reencrypt(shared.sealer, key, slot, place) {
-                        sealed_failure.get_or_insert_with(|| format!("{}|{e}", place.pointer));
-                    }
-                }
-                Err(e) => key_failure = Some(e),
-            }
-            Ok(())
-        },
-    )?;
-    if let Some(failure) = key_failure {
-        return Err(failure);
-    }
-    if let Some(failure) = sealed_failure {
-        let (pointer, detail) = failure.split_once('|').unwrap_or((&failure, ""));
-        return Err(ExportError::Sealed {
-            document: cuttle_instance::documents::describe(decl, &value),
-            path: pointer.to_owned(),
-            detail: detail.to_owned(),
-        });
-    }
+    let mut re = Reencrypt::new(shared);
+    // A tenant trimmed to the selected projects is rendered whole.
+    let large = match (shared.selected, decl.collection) {
+        (Some(_), Collection::Tenants) => None,
+        _ => large::render(decl, doc.id, &doc.body, names, &mut |v, p| re.slot(v, p))?,
+    };
+    let mut value = match &large {
+        Some(rendering) => rendering.head.clone(),
+        None => codec::render(decl, doc.id, &doc.body, names, &mut |v, p| re.slot(v, p))?,
+    };
+    re.check(decl, &value)?;
     if let (Some(projects), Collection::Tenants) = (shared.selected, decl.collection) {
         closure::trim_tenant(&mut value, &|project| {
             project.as_str().is_some_and(|p| projects.contains(p))
@@ -872,18 +952,77 @@ fn export_document(
     if decl.collection == Collection::TaskLogs {
         return tree.write(&path, text(&value, "log").as_bytes());
     }
-    if shared.contents.inline_scripts == InlineScripts::Extract {
-        for (file, body) in extract_scripts(decl, &mut value) {
-            tree.write(&file, body.as_bytes())?;
+    let extract = shared.contents.inline_scripts == InlineScripts::Extract;
+    let mut files = Vec::new();
+    match &large {
+        None => {
+            if extract {
+                files = extract_scripts(decl, &mut value);
+            }
+            pretty(&value, buffer);
+        }
+        Some(rendering) => {
+            let field = rendering.field();
+            pretty_with(&value, field, rendering.len(), buffer, &mut |index| {
+                let element = rendering.element(index, names, &mut |v, p| re.slot(v, p))?;
+                if !extract || decl.scripts.is_empty() {
+                    return Ok(element);
+                }
+                // A script is named after the elements it stands in: extracted from the element
+                // in a document of its own.
+                let mut alone = rendering.head.clone();
+                alone[field] = Value::Array(vec![element]);
+                files.extend(extract_scripts(decl, &mut alone));
+                Ok(alone[field][0].take())
+            })?;
+            re.check(decl, &value)?;
         }
     }
-    pretty(&value, buffer);
+    for (file, body) in files {
+        tree.write(&file, body.as_bytes())?;
+    }
     tree.write(&path, buffer)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Printed an element at a time, a document has the bytes it has printed whole.
+    #[test]
+    fn a_document_printed_an_element_at_a_time_is_printed_as_a_whole() {
+        let elements = [
+            json!({"name": "a \"quoted\"\nline", "scope": {"environments": ["Prod", "Test"], "roles": []}}),
+            json!({"name": "b", "value": {"encrypted": "xyz"}, "nested": [[1, 2], {}, [], {"k": null}]}),
+            json!(7),
+            json!("text"),
+            json!([]),
+        ];
+        for (head, field) in [
+            (
+                json!({"name": "Set", "variables": [], "description": "x"}),
+                "variables",
+            ),
+            (json!({"variables": []}), "variables"),
+            (json!({"project": "Web", "steps": []}), "steps"),
+        ] {
+            for n in [0, 1, 2, elements.len()] {
+                let mut whole = head.clone();
+                whole[field] = Value::Array(elements[..n].to_vec());
+                let mut expected = Vec::new();
+                pretty(&whole, &mut expected);
+                let mut printed = b"left over".to_vec();
+                pretty_with(&head, field, n, &mut printed, &mut |i| {
+                    Ok(elements[i].clone())
+                })
+                .unwrap();
+                assert_eq!(
+                    String::from_utf8(printed).unwrap(),
+                    String::from_utf8(expected).unwrap()
+                );
+            }
+        }
+    }
 
     #[test]
     fn scripts_are_named_after_their_step_and_action() {
