@@ -2435,6 +2435,40 @@ fn large_documents_export_and_import_as_small_ones_do(world: &World) {
         .export("dst", copy.path(), &["--include-task-logs"])
         .success();
     assert_eq!(tree(copy.path()), tree(dir.path()));
+
+    // A backup's large records are rendered an element at a time too.
+    let files = TempDir::new().unwrap();
+    let (backup, key) = (
+        files.path().join("src.backup"),
+        files.path().join("src.key"),
+    );
+    world
+        .cuttle()
+        .args(["instance", "backup", "src", "--file"])
+        .arg(&backup)
+        .assert()
+        .success();
+    let printed = world
+        .cuttle()
+        .args(["instance", "master-key", "src"])
+        .assert()
+        .success();
+    std::fs::write(&key, stdout(&printed)).unwrap();
+    world.create_instance("restored");
+    world
+        .cuttle()
+        .args(["import", "--instance", "restored", "--backup"])
+        .arg(&backup)
+        .arg("--master-key-file")
+        .arg(&key)
+        .assert()
+        .success();
+    let copy = TempDir::new().unwrap();
+    copy_tree(dir.path(), copy.path());
+    world
+        .export("restored", copy.path(), &["--include-task-logs"])
+        .success();
+    assert_eq!(tree(copy.path()), tree(dir.path()));
     assert!(!world.leaks("sample-secret-"));
 }
 

@@ -81,7 +81,7 @@ use cuttle_crypto::{BackupMac, MasterKey, Place, Sealer};
 use cuttle_domain::decl::CollectionDecl;
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::codec::{self, Names};
-use cuttle_instance::{Incoming, Instance};
+use cuttle_instance::{Incoming, Instance, large};
 
 use crate::spool::{Span, Spool};
 use cuttle_store::{DocId, StoreError, StoredDoc};
@@ -199,29 +199,48 @@ impl BackupDocuments<'_> {
         let decl = row.collection.decl();
         let mut unopened: Option<String> = None;
         let (sealer, key) = (&self.sealer, self.key);
-        let value = codec::render(
-            decl,
-            row.id,
-            &body,
-            &mut self.names,
-            &mut |slot: &mut Value, place: Place<'_>| {
-                if crate::export::reencrypt(sealer, key, slot, place).is_err() {
-                    unopened.get_or_insert_with(|| place.pointer.to_owned());
-                }
-                Ok(())
-            },
-        )
-        .map_err(|e| invalid(format!("record {number}: {e}")))?;
+        let mut secret = |slot: &mut Value, place: Place<'_>| {
+            if crate::export::reencrypt(sealer, key, slot, place).is_err() {
+                unopened.get_or_insert_with(|| place.pointer.to_owned());
+            }
+            Ok(())
+        };
+        let damaged = |e: StoreError| invalid(format!("record {number}: {e}"));
+        // A large document is rendered an element at a time ([`large`]), into the same text.
+        let (json, head) = match large::render(decl, row.id, &body, &mut self.names, &mut secret)
+            .map_err(damaged)?
+        {
+            Some(rendering) => {
+                let mut json = Vec::with_capacity(body.len());
+                let (names, field) = (&mut self.names, rendering.field());
+                large::print_with(
+                    &rendering.head,
+                    field,
+                    rendering.len(),
+                    large::Print::Compact,
+                    &mut json,
+                    &mut |index| rendering.element(index, names, &mut secret),
+                )
+                .map_err(damaged)?;
+                let json = String::from_utf8(json).expect("serde_json writes UTF-8");
+                (json, rendering.head)
+            }
+            None => {
+                let value = codec::render(decl, row.id, &body, &mut self.names, &mut secret)
+                    .map_err(damaged)?;
+                (value.to_string(), value)
+            }
+        };
         if let Some(pointer) = unopened {
             return Err(invalid(format!(
                 "record {number} ({}): the sensitive value at {pointer} does not open under the master key, though the backup is intact; the instance it was made from held a damaged value",
-                cuttle_instance::documents::describe(decl, &value)
+                cuttle_instance::documents::describe(decl, &head)
             )));
         }
         Ok(Incoming {
             collection: row.collection,
             origin: format!("{}, record {number}", self.file.display()),
-            json: value.to_string(),
+            json,
         })
     }
 }

@@ -131,9 +131,6 @@ pub fn stored_body(
     if finish(&mut head, decl, &JsonPath::root())?.is_none() {
         return Ok(None);
     }
-    let Value::Object(members) = &head else {
-        return Ok(None);
-    };
     let key_fields = decl
         .keyed_arrays
         .iter()
@@ -144,56 +141,133 @@ pub fn stored_body(
     let hasher = std::hash::RandomState::new();
     let mut keys = HashSet::with_capacity(split.elements.len());
 
-    let mut body = Vec::with_capacity(text.len());
-    body.push(b'{');
-    for (i, (name, value)) in members.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
+    /// Why the elements stopped: the whole-document path must make the document, or the
+    /// database failed.
+    enum Stop {
+        Whole,
+        Store(StoreError),
+    }
+    // Elements are shaped on every core a chunk at a time, then finished in order here.
+    let mut shaped = Vec::new().into_iter();
+    let mut element = |index: usize| -> Result<Value, Stop> {
+        if shaped.len() == 0 {
+            let rest = &split.elements[index..];
+            let end = index + parallel::chunk_len(rest, CHUNK_ELEMENTS, CHUNK_BYTES, |t| t.len());
+            shaped = parallel::map_in_order(&split.elements[index..end], |text| {
+                codec::canonicalize(element_decl, text).ok()
+            })
+            .into_iter();
         }
-        write(&mut body, &Value::from(name.as_str()));
-        body.push(b':');
-        if name != field {
-            write(&mut body, value);
+        let mut element = shaped.next().flatten().ok_or(Stop::Whole)?;
+        let key: Vec<&Value> = key_fields
+            .iter()
+            .map(|k| element.get(*k).unwrap_or(&Value::Null))
+            .collect();
+        if !keys.insert(hasher.hash_one(serde_json::to_string(&key).expect("JSON"))) {
+            return Err(Stop::Whole);
+        }
+        let at = JsonPath::root().field(field).index(index);
+        match finish(&mut element, element_decl, &at) {
+            Ok(Some(())) => Ok(element),
+            Ok(None) => Err(Stop::Whole),
+            Err(e) => Err(Stop::Store(e)),
+        }
+    };
+    let mut body = Vec::with_capacity(text.len());
+    let len = split.elements.len();
+    match print_with(&head, field, len, Print::Compact, &mut body, &mut element) {
+        Ok(()) => Ok(Some(
+            String::from_utf8(body).expect("serde_json writes UTF-8"),
+        )),
+        Err(Stop::Whole) => Ok(None),
+        Err(Stop::Store(e)) => Err(e),
+    }
+}
+
+/// How [`print_with`] prints: as `serde_json::to_writer` or `to_writer_pretty` do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Print {
+    Compact,
+    Pretty,
+}
+
+/// Prints the object `head` with the array at its member `field` (empty in `head`) made of `len`
+/// elements, each given by `element` as it is printed: the bytes that printing the whole would
+/// give, with one element in memory at a time. The first error of `element` stops it.
+pub fn print_with<E>(
+    head: &Value,
+    field: &str,
+    len: usize,
+    print: Print,
+    out: &mut Vec<u8>,
+    element: &mut dyn FnMut(usize) -> Result<Value, E>,
+) -> Result<(), E> {
+    /// `value` printed as it is at `depth` in a document: pretty, each line after the first
+    /// indented (a JSON string holds no line break of its own).
+    fn nested(value: &Value, depth: usize, print: Print, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+        if print == Print::Compact {
+            serde_json::to_writer(out, value).expect("a JSON value serializes");
+            return;
+        }
+        scratch.clear();
+        serde_json::to_writer_pretty(&mut *scratch, value).expect("a JSON value serializes");
+        for (i, line) in scratch.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+                out.extend(std::iter::repeat_n(b' ', 2 * depth));
+            }
+            out.extend_from_slice(line);
+        }
+    }
+
+    let Value::Object(members) = head else {
+        nested(head, 0, print, out, &mut Vec::new());
+        return Ok(());
+    };
+    let (member, first_member, colon, element_sep, first_element, close_array, close) = match print
+    {
+        Print::Compact => (
+            &b","[..],
+            &b""[..],
+            &b":"[..],
+            &b","[..],
+            &b""[..],
+            &b"]"[..],
+            &b"}"[..],
+        ),
+        Print::Pretty => (
+            &b",\n  "[..],
+            &b"\n  "[..],
+            &b": "[..],
+            &b",\n    "[..],
+            &b"\n    "[..],
+            &b"\n  ]"[..],
+            &b"\n}"[..],
+        ),
+    };
+    let mut scratch = Vec::new();
+    out.push(b'{');
+    for (i, (name, value)) in members.iter().enumerate() {
+        out.extend_from_slice(if i > 0 { member } else { first_member });
+        serde_json::to_writer(&mut *out, name).expect("a string serializes");
+        out.extend_from_slice(colon);
+        if name != field || len == 0 {
+            nested(value, 1, print, out, &mut scratch);
             continue;
         }
-        body.push(b'[');
-        let mut done = 0;
-        while done < split.elements.len() {
-            let end = done
-                + parallel::chunk_len(&split.elements[done..], CHUNK_ELEMENTS, CHUNK_BYTES, |t| {
-                    t.len()
-                });
-            let shaped = parallel::map_in_order(&split.elements[done..end], |text| {
-                codec::canonicalize(element_decl, text)
+        out.push(b'[');
+        for index in 0..len {
+            out.extend_from_slice(if index > 0 {
+                element_sep
+            } else {
+                first_element
             });
-            for (index, shaped) in (done..).zip(shaped) {
-                let Ok(mut element) = shaped else {
-                    return Ok(None);
-                };
-                let key: Vec<&Value> = key_fields
-                    .iter()
-                    .map(|k| element.get(*k).unwrap_or(&Value::Null))
-                    .collect();
-                if !keys.insert(hasher.hash_one(serde_json::to_string(&key).expect("JSON"))) {
-                    return Ok(None);
-                }
-                let at = JsonPath::root().field(field).index(index);
-                if finish(&mut element, element_decl, &at)?.is_none() {
-                    return Ok(None);
-                }
-                if index > 0 {
-                    body.push(b',');
-                }
-                write(&mut body, &element);
-            }
-            done = end;
+            nested(&element(index)?, 2, print, out, &mut scratch);
         }
-        body.push(b']');
+        out.extend_from_slice(close_array);
     }
-    body.push(b'}');
-    Ok(Some(
-        String::from_utf8(body).expect("serde_json writes UTF-8"),
-    ))
+    out.extend_from_slice(if members.is_empty() { b"}" } else { close });
+    Ok(())
 }
 
 /// A stored large document, rendered to the export shape a part at a time: its head at once,
@@ -297,13 +371,51 @@ fn finish(
     }
 }
 
-fn write(out: &mut Vec<u8>, value: &Value) {
-    serde_json::to_writer(out, value).expect("a JSON value serializes");
-}
-
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use serde_json::{Value, json};
+
+    use super::{Print, print_with, split};
+
+    /// Printed an element at a time, a document has the bytes it has printed whole.
+    #[test]
+    fn a_document_printed_an_element_at_a_time_is_printed_as_a_whole() {
+        let elements = [
+            json!({"name": "a \"quoted\"\nline", "scope": {"environments": ["Prod", "Test"], "roles": []}}),
+            json!({"name": "b", "value": {"encrypted": "xyz"}, "nested": [[1, 2], {}, [], {"k": null}]}),
+            json!(7),
+            json!("text"),
+            json!([]),
+        ];
+        for (head, field) in [
+            (
+                json!({"name": "Set", "variables": [], "description": "x"}),
+                "variables",
+            ),
+            (json!({"variables": []}), "variables"),
+            (json!({"project": "Web", "steps": []}), "steps"),
+            (json!({}), "steps"),
+        ] {
+            for n in [0, 1, 2, elements.len()] {
+                let mut whole = head.clone();
+                if head.get(field).is_some() {
+                    whole[field] = Value::Array(elements[..n].to_vec());
+                }
+                for print in [Print::Compact, Print::Pretty] {
+                    let expected = match print {
+                        Print::Compact => serde_json::to_string(&whole).unwrap(),
+                        Print::Pretty => serde_json::to_string_pretty(&whole).unwrap(),
+                    };
+                    let mut printed = Vec::new();
+                    print_with::<()>(&head, field, n, print, &mut printed, &mut |i| {
+                        Ok(elements[i].clone())
+                    })
+                    .unwrap();
+                    assert_eq!(String::from_utf8(printed).unwrap(), expected);
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_document_splits_into_its_head_and_its_elements_texts() {

@@ -657,56 +657,6 @@ fn pretty(value: &Value, bytes: &mut Vec<u8>) {
     bytes.push(b'\n');
 }
 
-/// [`pretty`] of the object `head` with the array at its member `field` (empty in `head`) made
-/// of `len` elements, each given by `element` as it is printed: the same bytes, with one
-/// element in memory at a time.
-fn pretty_with(
-    head: &Value,
-    field: &str,
-    len: usize,
-    bytes: &mut Vec<u8>,
-    element: &mut dyn FnMut(usize) -> Result<Value, ExportError>,
-) -> Result<(), ExportError> {
-    /// `value` pretty-printed as it is at `depth` in a document: each line after the first
-    /// indented (a JSON string holds no line break of its own).
-    fn nested(value: &Value, depth: usize, bytes: &mut Vec<u8>, scratch: &mut Vec<u8>) {
-        scratch.clear();
-        serde_json::to_writer_pretty(&mut *scratch, value).expect("a JSON value serializes");
-        for (i, line) in scratch.split(|b| *b == b'\n').enumerate() {
-            if i > 0 {
-                bytes.push(b'\n');
-                bytes.extend(std::iter::repeat_n(b' ', 2 * depth));
-            }
-            bytes.extend_from_slice(line);
-        }
-    }
-
-    bytes.clear();
-    let Value::Object(members) = head else {
-        pretty(head, bytes);
-        return Ok(());
-    };
-    let mut scratch = Vec::new();
-    bytes.push(b'{');
-    for (i, (name, value)) in members.iter().enumerate() {
-        bytes.extend_from_slice(if i > 0 { b",\n  " } else { b"\n  " });
-        serde_json::to_writer(&mut *bytes, name).expect("a string serializes");
-        bytes.extend_from_slice(b": ");
-        if name != field || len == 0 {
-            nested(value, 1, bytes, &mut scratch);
-            continue;
-        }
-        bytes.push(b'[');
-        for index in 0..len {
-            bytes.extend_from_slice(if index > 0 { b",\n    " } else { b"\n    " });
-            nested(&element(index)?, 2, bytes, &mut scratch);
-        }
-        bytes.extend_from_slice(b"\n  ]");
-    }
-    bytes.extend_from_slice(if members.is_empty() { b"}\n" } else { b"\n}\n" });
-    Ok(())
-}
-
 /// The export key, derived (Argon2: a tenth of a second or more of one core) once, by the first
 /// thread that needs it, while the others that need it wait.
 struct LazyKey<'a> {
@@ -963,18 +913,27 @@ fn export_document(
         }
         Some(rendering) => {
             let field = rendering.field();
-            pretty_with(&value, field, rendering.len(), buffer, &mut |index| {
-                let element = rendering.element(index, names, &mut |v, p| re.slot(v, p))?;
-                if !extract || decl.scripts.is_empty() {
-                    return Ok(element);
-                }
-                // A script is named after the elements it stands in: extracted from the element
-                // in a document of its own.
-                let mut alone = rendering.head.clone();
-                alone[field] = Value::Array(vec![element]);
-                files.extend(extract_scripts(decl, &mut alone));
-                Ok(alone[field][0].take())
-            })?;
+            buffer.clear();
+            large::print_with::<ExportError>(
+                &value,
+                field,
+                rendering.len(),
+                large::Print::Pretty,
+                buffer,
+                &mut |index| {
+                    let element = rendering.element(index, names, &mut |v, p| re.slot(v, p))?;
+                    if !extract || decl.scripts.is_empty() {
+                        return Ok(element);
+                    }
+                    // A script is named after the elements it stands in: extracted from the
+                    // element in a document of its own.
+                    let mut alone = rendering.head.clone();
+                    alone[field] = Value::Array(vec![element]);
+                    files.extend(extract_scripts(decl, &mut alone));
+                    Ok(alone[field][0].take())
+                },
+            )?;
+            buffer.push(b'\n');
             re.check(decl, &value)?;
         }
     }
@@ -987,42 +946,6 @@ fn export_document(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Printed an element at a time, a document has the bytes it has printed whole.
-    #[test]
-    fn a_document_printed_an_element_at_a_time_is_printed_as_a_whole() {
-        let elements = [
-            json!({"name": "a \"quoted\"\nline", "scope": {"environments": ["Prod", "Test"], "roles": []}}),
-            json!({"name": "b", "value": {"encrypted": "xyz"}, "nested": [[1, 2], {}, [], {"k": null}]}),
-            json!(7),
-            json!("text"),
-            json!([]),
-        ];
-        for (head, field) in [
-            (
-                json!({"name": "Set", "variables": [], "description": "x"}),
-                "variables",
-            ),
-            (json!({"variables": []}), "variables"),
-            (json!({"project": "Web", "steps": []}), "steps"),
-        ] {
-            for n in [0, 1, 2, elements.len()] {
-                let mut whole = head.clone();
-                whole[field] = Value::Array(elements[..n].to_vec());
-                let mut expected = Vec::new();
-                pretty(&whole, &mut expected);
-                let mut printed = b"left over".to_vec();
-                pretty_with(&head, field, n, &mut printed, &mut |i| {
-                    Ok(elements[i].clone())
-                })
-                .unwrap();
-                assert_eq!(
-                    String::from_utf8(printed).unwrap(),
-                    String::from_utf8(expected).unwrap()
-                );
-            }
-        }
-    }
 
     #[test]
     fn scripts_are_named_after_their_step_and_action() {
