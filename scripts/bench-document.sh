@@ -13,6 +13,7 @@
 #   overwrite-half      the same after every second variable's value changed (100,000 changes)
 #   dry-run-half        the same, --dry-run (the text plan printed, to /dev/null)
 #   export              cuttle export of the instance holding the document
+#   backup-import       cuttle import --backup of that instance's backup into an empty instance
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,3 +65,8 @@ EOF
 run dry-run-half "$cuttle" import --instance dst --directory "$work/export" --overwrite --dry-run
 run overwrite-half "$cuttle" import --instance dst --directory "$work/export" --quiet --overwrite
 run export "$cuttle" export --instance dst --directory "$work/export-again"
+"$cuttle" instance backup dst --file "$work/dst.backup" >/dev/null 2>&1
+"$cuttle" instance master-key dst >"$work/dst.key"
+"$cuttle" instance create restored >/dev/null 2>&1
+run backup-import "$cuttle" import --instance restored --backup "$work/dst.backup" \
+    --master-key-file "$work/dst.key" --quiet

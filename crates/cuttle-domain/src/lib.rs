@@ -14,8 +14,9 @@
 //!    differs from [`CollectionDecl::DEFAULT`]: its natural key, owner and [`Layout`], the fields
 //!    that refer to other documents ([`RefDecl`]), where sensitive values stand, keyed arrays and
 //!    sets, its [`MergeRule`] (and the arrays an overwrite merges), scripts, whether it is
-//!    history, which `--ignore-*` kind leaves it out of a partial export, and what in it grants
-//!    access. The engine, the plan, the closure, the export layout and the command line's
+//!    history, which `--ignore-*` kind leaves it out of a partial export, what in it grants
+//!    access, and its large array ([`decl::Elements`]: the top-level keyed array that a large
+//!    document is processed by, an element at a time, with the element's typed shape). The engine, the plan, the closure, the export layout and the command line's
 //!    collection arguments read these; none of them names a collection where a declaration can
 //!    say it.
 //! 3. **Its sample data**, in `cuttle-sample`, so that every test and benchmark meets it (and
