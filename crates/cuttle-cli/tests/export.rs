@@ -748,6 +748,32 @@ fn the_closure_follows_history_properties_and_environments(world: &World) {
     assert_eq!(tenant["variables"][0]["project"], "Web");
 }
 
+// Again, every document that has a large array handled an element at a time: exported the same.
+
+fn large_the_closure_follows_history_properties_and_environments(world: &World) {
+    world.with_large_documents(the_closure_follows_history_properties_and_environments);
+}
+
+fn large_partial_exports_keep_to_their_directory(world: &World) {
+    world.with_large_documents(partial_exports_keep_to_their_directory);
+}
+
+fn large_the_small_sample_exports_as_the_committed_fixture(world: &World) {
+    world.with_large_documents(the_small_sample_exports_as_the_committed_fixture);
+}
+
+fn large_exports_are_deterministic(world: &World) {
+    world.with_large_documents(exports_are_deterministic);
+}
+
+fn large_no_plaintext_and_portable_file_names(world: &World) {
+    world.with_large_documents(no_plaintext_and_portable_file_names);
+}
+
+fn large_options_shape_the_tree(world: &World) {
+    world.with_large_documents(options_shape_the_tree);
+}
+
 both_backends!(
     the_closure_follows_history_properties_and_environments,
     partial_exports_keep_to_their_directory,
@@ -759,4 +785,10 @@ both_backends!(
     symbolic_links_are_never_followed,
     options_shape_the_tree,
     an_export_reads_one_snapshot_while_writers_work,
+    large_the_closure_follows_history_properties_and_environments,
+    large_partial_exports_keep_to_their_directory,
+    large_the_small_sample_exports_as_the_committed_fixture,
+    large_exports_are_deterministic,
+    large_no_plaintext_and_portable_file_names,
+    large_options_shape_the_tree,
 );

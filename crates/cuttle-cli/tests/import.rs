@@ -9,7 +9,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{World, copy_tree, json_lines, stderr, stdout, tree};
+use common::{
+    LARGE, World, copy_tree, has_large_array, json_lines, pad_large_documents, padded, stderr,
+    stdout, tree,
+};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -2308,42 +2311,15 @@ fn the_spool_is_a_temporary_file_that_leaves_nothing_behind(world: &World) {
 // ---------------------------------------------------------------------------------------------
 // Large documents, an element at a time
 
-/// Past this size, a document with a large array (a variable set's variables, a process's
-/// steps, a tenant's variables) is written an element at a time
-/// (`cuttle_instance::large::LARGE_DOCUMENT`).
-const LARGE: usize = 4 << 20;
-
-/// `text` made large by whitespace at its end: the same document, with everything in it where
-/// it stood.
-fn padded(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + LARGE + 2);
-    out.push_str(text);
-    out.push('\n');
-    out.extend(std::iter::repeat_n(' ', LARGE));
-    out.push('\n');
-    out
-}
-
-fn has_large_array(relative: &str) -> bool {
-    relative.starts_with("library-variable-sets/")
-        || relative.starts_with("tenants/")
-        || relative.ends_with("/variables.json")
-        || relative.ends_with("/deployment-process.json")
-}
-
 fn large_documents_import_as_small_ones_do(world: &World) {
     world.create_sampled("src");
     let dir = exported(world, "src");
     let large = TempDir::new().unwrap();
-    copy_tree(dir.path(), large.path());
-    let mut padded_files = 0;
-    for (relative, bytes) in tree(dir.path()) {
-        if has_large_array(&relative) {
-            let text = String::from_utf8(bytes).unwrap();
-            std::fs::write(large.path().join(&relative), padded(&text)).unwrap();
-            padded_files += 1;
-        }
-    }
+    pad_large_documents(dir.path(), large.path());
+    let padded_files = tree(dir.path())
+        .keys()
+        .filter(|relative| has_large_array(relative))
+        .count();
     assert!(padded_files >= 10, "{padded_files}");
 
     world.create_instance("dst");
@@ -2585,6 +2561,73 @@ fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
     assert!(!world.leaks("sample-secret-"));
 }
 
+// The overwrite tests again, each document with a large array made large: planned an element at
+// a time, an overwrite decides, reports and writes what it does of the whole.
+
+fn large_overwrite_replaces_and_removes_the_projects_own_parts(world: &World) {
+    world.with_large_documents(overwrite_replaces_and_removes_the_projects_own_parts);
+}
+
+fn large_overwrite_stops_before_orphaning_history_or_widening_a_scope(world: &World) {
+    world.with_large_documents(overwrite_stops_before_orphaning_history_or_widening_a_scope);
+}
+
+fn large_variable_sets_merge_and_destination_secrets_can_stay(world: &World) {
+    world.with_large_documents(variable_sets_merge_and_destination_secrets_can_stay);
+}
+
+fn large_teams_and_tenants_only_grow_and_grants_come_first(world: &World) {
+    world.with_large_documents(teams_and_tenants_only_grow_and_grants_come_first);
+}
+
+fn large_a_kept_process_never_refers_to_a_removed_channel(world: &World) {
+    world.with_large_documents(a_kept_process_never_refers_to_a_removed_channel);
+}
+
+fn large_destination_secrets_stay_whatever_the_source_changes(world: &World) {
+    world.with_large_documents(destination_secrets_stay_whatever_the_source_changes);
+}
+
+fn large_an_import_into_an_empty_instance_round_trips(world: &World) {
+    world.with_large_documents(an_import_into_an_empty_instance_round_trips);
+}
+
+fn large_skip_leaves_what_exists_and_creates_the_rest(world: &World) {
+    world.with_large_documents(skip_leaves_what_exists_and_creates_the_rest);
+}
+
+fn large_the_later_source_wins_and_conflicts_are_reported(world: &World) {
+    world.with_large_documents(the_later_source_wins_and_conflicts_are_reported);
+}
+
+fn large_a_dry_run_writes_nothing(world: &World) {
+    world.with_large_documents(a_dry_run_writes_nothing);
+}
+
+fn large_bad_input_is_refused_and_changes_nothing(world: &World) {
+    world.with_large_documents(bad_input_is_refused_and_changes_nothing);
+}
+
+fn large_a_backup_imports_into_another_instance(world: &World) {
+    world.with_large_documents(a_backup_imports_into_another_instance);
+}
+
+fn large_references_resolve_against_the_destination_and_names_are_exact(world: &World) {
+    world.with_large_documents(references_resolve_against_the_destination_and_names_are_exact);
+}
+
+fn large_a_sensitive_variable_without_a_value_imports(world: &World) {
+    world.with_large_documents(a_sensitive_variable_without_a_value_imports);
+}
+
+fn large_users_are_never_deactivated_or_removed(world: &World) {
+    world.with_large_documents(users_are_never_deactivated_or_removed);
+}
+
+fn large_history_is_create_only(world: &World) {
+    world.with_large_documents(history_is_create_only);
+}
+
 both_backends!(
     the_spool_is_a_temporary_file_that_leaves_nothing_behind,
     an_import_into_an_empty_instance_round_trips,
@@ -2608,4 +2651,20 @@ both_backends!(
     large_documents_import_as_small_ones_do,
     large_documents_export_and_import_as_small_ones_do,
     a_large_document_has_the_problems_of_a_small_one,
+    large_overwrite_replaces_and_removes_the_projects_own_parts,
+    large_overwrite_stops_before_orphaning_history_or_widening_a_scope,
+    large_variable_sets_merge_and_destination_secrets_can_stay,
+    large_teams_and_tenants_only_grow_and_grants_come_first,
+    large_a_kept_process_never_refers_to_a_removed_channel,
+    large_destination_secrets_stay_whatever_the_source_changes,
+    large_an_import_into_an_empty_instance_round_trips,
+    large_skip_leaves_what_exists_and_creates_the_rest,
+    large_the_later_source_wins_and_conflicts_are_reported,
+    large_a_dry_run_writes_nothing,
+    large_bad_input_is_refused_and_changes_nothing,
+    large_a_backup_imports_into_another_instance,
+    large_references_resolve_against_the_destination_and_names_are_exact,
+    large_a_sensitive_variable_without_a_value_imports,
+    large_users_are_never_deactivated_or_removed,
+    large_history_is_create_only,
 );

@@ -13,10 +13,12 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use cuttle_crypto::export::{ExportKey, KdfParams, Salt};
+use cuttle_domain::decl::CollectionDecl;
+use cuttle_domain::path::JsonPath;
 use cuttle_domain::{Collection, Layout};
 use cuttle_domain::{names, path};
 use cuttle_instance::error::{Hint, Message};
-use cuttle_instance::{Incoming, codec};
+use cuttle_instance::{Incoming, codec, large};
 use serde_json::{Value, json};
 
 use crate::format::{self, Manifest};
@@ -625,9 +627,12 @@ fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<
     let (value, json, scripts) = if decl.scripts.is_empty() {
         let value = codec::parse(decl, &text, codec::Part::Identity).map_err(not_json)?;
         (value, text, Vec::new())
+    } else if let Some(read) = inline_scripts_by_elements(tree, relative, decl, &text) {
+        read
     } else {
         let mut value = codec::parse(decl, &text, codec::Part::Whole).map_err(not_json)?;
-        let scripts = inline_scripts(tree, relative, collection, &mut value)?;
+        let root = JsonPath::root();
+        let scripts = inline_scripts(tree, relative, decl, &mut value, &root)?;
         let json = value.to_string();
         (value, json, scripts)
     };
@@ -724,22 +729,77 @@ fn check_place(relative: &Path, collection: Collection, value: &Value) -> Result
     Ok(())
 }
 
+/// A large document with extracted scripts ([`cuttle_instance::large`]), its scripts put back an
+/// element at a time: its identifying fields (its head), its text and the script files read.
+/// `None` when it is not large, or anything about it is wrong: the whole document is then read,
+/// and what is wrong reported as for any other.
+fn inline_scripts_by_elements(
+    tree: &dyn Tree,
+    relative: &Path,
+    decl: &CollectionDecl,
+    text: &str,
+) -> Option<(Value, String, Vec<PathBuf>)> {
+    let field = decl.elements?.field;
+    let element_decl = decl.element_decl()?;
+    if !large::is_large(decl, text.len()) {
+        return None;
+    }
+    let split = large::split(text, field)?;
+    let mut head = cuttle_domain::json::parse(&split.head).ok()?;
+    let root = JsonPath::root();
+    let mut read = inline_scripts(tree, relative, decl, &mut head, &root).ok()?;
+    let mut json = Vec::with_capacity(text.len());
+    large::print_with(
+        &head,
+        field,
+        split.elements.len(),
+        large::Print::Compact,
+        &mut json,
+        &mut |index| {
+            let mut element = cuttle_domain::json::parse(split.elements[index]).map_err(|_| ())?;
+            let at = JsonPath::root().field(field).index(index);
+            // The scripts folder is the document's: named by the collection's declaration.
+            let scripts = inline_scripts_in(tree, relative, decl, element_decl, &mut element, &at)
+                .map_err(|_| ())?;
+            read.extend(scripts);
+            Ok::<_, ()>(element)
+        },
+    )
+    .ok()?;
+    let json = String::from_utf8(json).expect("serde_json writes UTF-8");
+    Some((head, json, read))
+}
+
 /// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read
-/// from the named file in the document's scripts folder. Returns the script files read.
+/// from the named file in the document's scripts folder. `value` stands at `at` in its
+/// document (the root, or an element of its large array). Returns the script files read.
 fn inline_scripts(
     tree: &dyn Tree,
     relative: &Path,
-    collection: Collection,
+    decl: &CollectionDecl,
     value: &mut Value,
+    at: &JsonPath,
 ) -> Result<Vec<PathBuf>, ReadError> {
-    let decl = collection.decl();
+    inline_scripts_in(tree, relative, decl, decl, value, at)
+}
+
+/// [`inline_scripts`] of a part of a document of `decl`'s collection, declared by `part` (the
+/// collection's own declaration, or its element's).
+fn inline_scripts_in(
+    tree: &dyn Tree,
+    relative: &Path,
+    decl: &CollectionDecl,
+    part: &CollectionDecl,
+    value: &mut Value,
+    base: &JsonPath,
+) -> Result<Vec<PathBuf>, ReadError> {
     let mut read = Vec::new();
-    if decl.scripts.is_empty() {
+    if part.scripts.is_empty() {
         return Ok(read);
     }
     let folder = layout::scripts_dir_beside(decl, relative);
     let mut found = Vec::new();
-    for script_path in decl.scripts {
+    for script_path in part.scripts {
         let _ = path::for_each::<()>(value, script_path, None, &mut |script, at| {
             if let Some(file) = script.get("file") {
                 found.push((at.clone(), file.clone()));
@@ -747,7 +807,8 @@ fn inline_scripts(
             Ok(())
         });
     }
-    for (at, file) in found {
+    for (within, file) in found {
+        let at = base.clone().join(&within);
         let name = file.as_str().unwrap_or_default();
         let bare = !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..";
         if !bare {
@@ -762,7 +823,9 @@ fn inline_scripts(
         let script = folder.join(name);
         let body = tree.read(&script)?;
         read.push(script);
-        let slot = value.pointer_mut(&at.pointer()).expect("a path just found");
+        let slot = value
+            .pointer_mut(&within.pointer())
+            .expect("a path just found");
         let syntax = slot.get("syntax").cloned().unwrap_or(Value::Null);
         let extra: Vec<&String> = slot
             .as_object()

@@ -490,7 +490,7 @@ pub fn write_documents(
             shaped = crate::parallel::map_in_order(&slots[done..end], |slot| {
                 let index = slot.index as usize;
                 // A large document is read and shaped on this thread, below.
-                if large::by_elements(slot.collection.decl(), docs.size(index)) {
+                if large::is_large(slot.collection.decl(), docs.size(index)) {
                     Ok(None)
                 } else {
                     shape(docs, index).map(Some)

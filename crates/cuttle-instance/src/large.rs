@@ -27,8 +27,26 @@ use serde_json::value::RawValue;
 use crate::codec::{self, Decrypt, Lookup};
 use crate::parallel;
 
-/// A document is processed an element at a time from this size of text on.
+/// A document is processed an element at a time from this size of text on, unless the
+/// environment says otherwise ([`threshold`]).
 pub const LARGE_DOCUMENT: usize = 4 << 20;
+
+/// The environment variable that sets the size, in bytes, from which a document is processed an
+/// element at a time: a smaller value trades speed on mid-sized documents for memory; `0` sends
+/// every document that has a large array this way (the tests walk every path so).
+pub const THRESHOLD_VAR: &str = "CUTTLE_LARGE_DOCUMENT";
+
+/// The size from which a document is large: [`THRESHOLD_VAR`] if it holds a number, otherwise
+/// [`LARGE_DOCUMENT`]. Read once.
+pub fn threshold() -> usize {
+    static THRESHOLD: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THRESHOLD.get_or_init(|| {
+        std::env::var(THRESHOLD_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(LARGE_DOCUMENT)
+    })
+}
 
 /// Elements are shaped on every core in chunks of at most this much text.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -36,8 +54,8 @@ const CHUNK_ELEMENTS: usize = 4_096;
 
 /// Whether a document of `decl`'s collection whose text is `size` bytes long goes an element at
 /// a time.
-pub fn by_elements(decl: &CollectionDecl, size: usize) -> bool {
-    decl.elements.is_some() && size >= LARGE_DOCUMENT
+pub fn is_large(decl: &CollectionDecl, size: usize) -> bool {
+    decl.elements.is_some() && size >= threshold()
 }
 
 /// A document's text, split at its large array.
@@ -312,7 +330,7 @@ impl Rendering<'_> {
 
 /// The stored body `body` of document `id`, to be rendered a part at a time; its head is
 /// rendered here. `None` when `decl` declares no large array or `body` is smaller than
-/// [`LARGE_DOCUMENT`]: [`codec::render`] renders it whole.
+/// the [`threshold`]: [`codec::render`] renders it whole.
 pub fn render<'b>(
     decl: &CollectionDecl,
     id: DocId,
@@ -324,7 +342,7 @@ pub fn render<'b>(
     else {
         return Ok(None);
     };
-    if body.len() < LARGE_DOCUMENT {
+    if !is_large(decl, body.len()) {
         return Ok(None);
     }
     let split = split(body, field).ok_or_else(|| {

@@ -23,6 +23,9 @@ pub struct World {
     /// The database made with the world, until an instance takes it.
     unused: RefCell<Option<TestDatabase>>,
     databases: RefCell<Vec<TestDatabase>>,
+    /// Whether every command treats every document with a large array as large
+    /// ([`World::with_large_documents`]).
+    large: std::cell::Cell<bool>,
 }
 
 impl World {
@@ -32,6 +35,7 @@ impl World {
             postgres: false,
             unused: RefCell::new(None),
             databases: RefCell::new(Vec::new()),
+            large: std::cell::Cell::new(false),
         }
     }
 
@@ -43,6 +47,7 @@ impl World {
             postgres: true,
             unused: RefCell::new(Some(first)),
             databases: RefCell::new(Vec::new()),
+            large: std::cell::Cell::new(false),
         })
     }
 
@@ -63,6 +68,11 @@ impl World {
             .env_remove("CUTTLE_MASTER_KEY")
             .env_remove("CUTTLE_PASSWORD")
             .env_remove("PGPASSWORD");
+        if self.large.get() {
+            command.env("CUTTLE_LARGE_DOCUMENT", "0");
+        } else {
+            command.env_remove("CUTTLE_LARGE_DOCUMENT");
+        }
         Cuttle(command)
     }
 
@@ -382,6 +392,15 @@ impl World {
         command.args(extra).assert()
     }
 
+    /// Runs `test` with every command treating every document that has a large array as large
+    /// (`CUTTLE_LARGE_DOCUMENT=0`): the same test, through the paths that handle a large
+    /// document an element at a time.
+    pub fn with_large_documents(&self, test: impl FnOnce(&World)) {
+        self.large.set(true);
+        test(self);
+        self.large.set(false);
+    }
+
     /// Creates an embedded (SQLite) instance, whatever this world's backend.
     pub fn create_sqlite_instance(&self, name: &str) {
         self.cuttle()
@@ -445,5 +464,42 @@ impl World {
             .env_remove("CUTTLE_MASTER_KEY")
             .status()
             .unwrap()
+    }
+}
+
+/// From this size on, a document with a large array (a variable set's variables, a process's
+/// steps, a tenant's variables) is handled an element at a time
+/// (`cuttle_instance::large::LARGE_DOCUMENT`).
+pub const LARGE: usize = 4 << 20;
+
+/// `text` made large by whitespace at its end: the same document, with everything in it where
+/// it stood.
+pub fn padded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + LARGE + 2);
+    out.push_str(text);
+    out.push('\n');
+    out.extend(std::iter::repeat_n(' ', LARGE));
+    out.push('\n');
+    out
+}
+
+/// Whether the export's file at `relative` holds a document with a large array.
+pub fn has_large_array(relative: &str) -> bool {
+    relative.starts_with("library-variable-sets/")
+        || relative.starts_with("tenants/")
+        || relative.ends_with("/variables.json")
+        || relative.ends_with("/deployment-process.json")
+}
+
+/// Copies the export `from` to `to`, its documents with a large array [`padded`].
+pub fn pad_large_documents(from: &Path, to: &Path) {
+    for (relative, bytes) in tree(from) {
+        let target = to.join(&relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        if has_large_array(&relative) {
+            std::fs::write(target, padded(&String::from_utf8(bytes).unwrap())).unwrap();
+        } else {
+            std::fs::write(target, bytes).unwrap();
+        }
     }
 }

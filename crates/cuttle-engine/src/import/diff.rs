@@ -67,6 +67,128 @@ pub fn same(old: &Value, new: &Value) -> bool {
     }
 }
 
+/// One side of a [`diff_large`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Old,
+    New,
+}
+
+/// [`diff`] of two versions of a large document whose large array, the keyed array `field`, is
+/// given an element at a time: `old` and `new` are the versions with the array empty, `keys`
+/// the elements' keys ([`element_key`]) on each side, and `element` parses one element of a
+/// side. The same changes, in the same order, as [`diff`] of the whole; `None` when `old` or
+/// `new` is not an object holding the empty array.
+pub fn diff_large(
+    decl: &CollectionDecl,
+    field: &str,
+    old: &Value,
+    new: &Value,
+    keys: [&[String]; 2],
+    element: &mut dyn FnMut(Side, usize) -> Value,
+) -> Option<Vec<Change>> {
+    let keyed = decl.keyed_arrays.iter().find(|k| k.path == field)?;
+    let empty = |v: &Value| {
+        v.get(field)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    };
+    let (Value::Object(a), Value::Object(b)) = (old, new) else {
+        return None;
+    };
+    if !empty(old) || !empty(new) {
+        return None;
+    }
+    let [left_keys, right_keys] = keys;
+    let mut out = Vec::new();
+    for (name, left) in a {
+        let here = field_path("$", name);
+        if name != field {
+            match b.get(name) {
+                Some(right) => walk(decl, name, &here, left, right, &mut out),
+                None => out.push(change(&here, ChangeKind::Removed, Some(left), None)),
+            }
+            continue;
+        }
+        let right_at: HashMap<&str, usize> = right_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let left_at: HashMap<&str, usize> = left_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let pattern = format!("{field}[]");
+        let label = |v: &Value| format!("{here}[{}]", key_label(keyed.key, v));
+        for (i, key) in left_keys.iter().enumerate() {
+            let left = element(Side::Old, i);
+            match right_at.get(key.as_str()) {
+                Some(j) => {
+                    let right = element(Side::New, *j);
+                    // Alike elements, as most are, have nothing to name.
+                    if left != right {
+                        walk(decl, &pattern, &label(&left), &left, &right, &mut out);
+                    }
+                }
+                None => out.push(change(
+                    &label(&left),
+                    ChangeKind::Removed,
+                    Some(&left),
+                    None,
+                )),
+            }
+        }
+        for (j, key) in right_keys.iter().enumerate() {
+            if !left_at.contains_key(key.as_str()) {
+                let right = element(Side::New, j);
+                out.push(change(
+                    &label(&right),
+                    ChangeKind::Added,
+                    None,
+                    Some(&right),
+                ));
+            }
+        }
+        fn common<'k>(keys: &'k [String], other: &HashMap<&str, usize>) -> Vec<&'k String> {
+            keys.iter()
+                .filter(|k| other.contains_key(k.as_str()))
+                .collect()
+        }
+        if common(left_keys, &right_at) != common(right_keys, &left_at) {
+            let mut names = |side: Side, n: usize| -> Vec<String> {
+                (0..n)
+                    .map(|i| key_label(keyed.key, &element(side, i)))
+                    .collect()
+            };
+            out.push(Change {
+                path: format!("{here} (order)"),
+                change: ChangeKind::Changed,
+                sensitive: false,
+                old: Some(Value::from(names(Side::Old, left_keys.len()))),
+                new: Some(Value::from(names(Side::New, right_keys.len()))),
+            });
+        }
+    }
+    for (name, right) in b.iter().filter(|(n, _)| !a.contains_key(*n)) {
+        let here = field_path("$", name);
+        out.push(change(&here, ChangeKind::Added, None, Some(right)));
+    }
+    Some(out)
+}
+
+/// Where an element of the keyed array `field` stands, as the plan shows it:
+/// `$.variables[name="Db"]` ([`shown_path`]).
+pub fn element_path(decl: &CollectionDecl, field: &str, element: &Value) -> String {
+    let keys = decl
+        .keyed_arrays
+        .iter()
+        .find(|k| k.path == field)
+        .map_or(&[][..], |k| k.key);
+    format!("{}[{}]", field_path("$", field), key_label(keys, element))
+}
+
 fn change(path: &str, kind: ChangeKind, old: Option<&Value>, new: Option<&Value>) -> Change {
     let sensitive = old.is_some_and(is_sensitive) || new.is_some_and(is_sensitive);
     Change {

@@ -197,6 +197,18 @@ pub fn keep_destination_secrets(
     dest: &Value,
     merged: &mut Value,
 ) -> Vec<String> {
+    let shown = |at: &JsonPath| super::diff::shown_path(decl, dest, at);
+    keep_destination_secrets_in(decl, dest, merged, &shown)
+}
+
+/// [`keep_destination_secrets`] of a part of a document (an element of its large array, with
+/// its declarations), whose places the plan shows as `shown` says.
+pub fn keep_destination_secrets_in(
+    decl: &CollectionDecl,
+    dest: &Value,
+    merged: &mut Value,
+    shown: &dyn Fn(&JsonPath) -> String,
+) -> Vec<String> {
     let mut notes = Vec::new();
     for here in stand_ins(dest) {
         let Some((parent, Step::Field(field))) = here.split_last() else {
@@ -206,7 +218,7 @@ pub fn keep_destination_secrets(
             continue;
         };
         let theirs = dest.pointer(&parent.pointer()).expect("a path just found");
-        let shown = super::diff::shown_path(decl, dest, &parent);
+        let shown_parent = shown(&parent);
         let Some(ours) = merged.pointer_mut(&there.pointer()) else {
             continue;
         };
@@ -217,7 +229,7 @@ pub fn keep_destination_secrets(
             && theirs.get(kind) != ours.get(kind)
         {
             notes.push(format!(
-                "{shown}: kept whole as the destination has it (--keep-destination-secrets): the source makes its {kind} {} instead of {}, which would replace the destination's sensitive value",
+                "{shown_parent}: kept whole as the destination has it (--keep-destination-secrets): the source makes its {kind} {} instead of {}, which would replace the destination's sensitive value",
                 ours.get(kind).map_or("absent".into(), Value::to_string),
                 theirs.get(kind).map_or("absent".into(), Value::to_string),
             ));
@@ -233,7 +245,7 @@ pub fn keep_destination_secrets(
         if plain {
             notes.push(format!(
                 "{}: stays the destination's sensitive value (--keep-destination-secrets): the source gives plain text there",
-                super::diff::shown_path(decl, dest, &here)
+                shown(&here)
             ));
         }
         object.insert(

@@ -35,6 +35,8 @@ use zeroize::Zeroizing;
 
 use super::diff::{self, DIGEST};
 use super::merge;
+
+mod large;
 use super::sources::{self, SourceDoc};
 use super::spool::{self, Span, Spool, Spooled};
 use super::{
@@ -166,6 +168,9 @@ struct Planner<'a> {
     /// The destination's versions of the collection being planned that an overwrite compares,
     /// read in one batch ([`Planner::dest_views`]).
     views: HashMap<DocId, Value>,
+    /// The destination's large versions of the collection being planned, kept as stored: an
+    /// overwrite compares them an element at a time ([`Planner::decide_large`]).
+    large_dests: HashMap<DocId, cuttle_store::StoredDoc>,
 }
 
 impl Lookup for Planner<'_> {
@@ -220,6 +225,7 @@ pub(super) fn plan(
         skipped_deployments: HashSet::new(),
         grants: 0,
         views: HashMap::new(),
+        large_dests: HashMap::new(),
     };
     let total = docs.len() as u64;
     let mut docs = docs;
@@ -612,6 +618,30 @@ impl Planner<'_> {
                     .project
                     .as_ref()
                     .is_some_and(|p| self.units.contains_key(p));
+            let plan_of = |value: &Value| DocumentPlan {
+                collection: decl.name,
+                project: entry.project.clone(),
+                key: key_text(decl, value),
+                action: Action::Create,
+                reason: None,
+                hint: None,
+                source: Some(self.labels[entry.doc.source].clone()),
+                changes: Vec::new(),
+                notes: Vec::new(),
+            };
+            // A large document's overwrite, planned an element at a time.
+            if let Some(id) = existing
+                && self.options.overwrite
+                && self.is_large(decl, &entry.doc.doc, id)
+            {
+                let plan = plan_of(&entry.value);
+                if let Some(decision) =
+                    self.decide_large(decl, &entry.doc.doc, &entry.value, id, plan)?
+                {
+                    decisions.push(decision);
+                    continue;
+                }
+            }
             if existing.is_some() || skipped_part {
                 // Compared with what the destination has: in canonical form, straight from the
                 // text.
@@ -625,17 +655,7 @@ impl Planner<'_> {
                 };
                 entry.value = value;
             }
-            let plan = DocumentPlan {
-                collection: decl.name,
-                project: entry.project.clone(),
-                key: key_text(decl, &entry.value),
-                action: Action::Create,
-                reason: None,
-                hint: None,
-                source: Some(self.labels[entry.doc.source].clone()),
-                changes: Vec::new(),
-                notes: Vec::new(),
-            };
+            let plan = plan_of(&entry.value);
             let decision = self.decide(
                 decl,
                 entry.doc.doc,
@@ -647,6 +667,7 @@ impl Planner<'_> {
             decisions.push(decision);
         }
         self.views.clear();
+        self.large_dests.clear();
         Ok(decisions)
     }
 
@@ -694,19 +715,7 @@ impl Planner<'_> {
             }
             return Ok(skip(plan, reason, None));
         }
-        if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
-            match decl.collection {
-                Collection::Channels => {
-                    unit.channels.insert(super::text_of(value.get("name")));
-                }
-                Collection::Triggers => {
-                    unit.triggers.insert(super::text_of(value.get("name")));
-                }
-                Collection::ProjectVariables => unit.has_variables = true,
-                Collection::DeploymentProcesses => unit.has_process = true,
-                _ => {}
-            }
-        }
+        self.note_part(decl, &plan, &value);
         let Some(id) = existing else {
             // New in the destination.
             if let Some(grants) = &decl.grants {
@@ -818,6 +827,25 @@ impl Planner<'_> {
         })
     }
 
+    /// What an overwritten project's unit learns from a source's document of it (`value`, or
+    /// its identifying fields): the channels and triggers it brings, whether it brings variables
+    /// and a process.
+    fn note_part(&mut self, decl: &CollectionDecl, plan: &DocumentPlan, value: &Value) {
+        if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
+            match decl.collection {
+                Collection::Channels => {
+                    unit.channels.insert(super::text_of(value.get("name")));
+                }
+                Collection::Triggers => {
+                    unit.triggers.insert(super::text_of(value.get("name")));
+                }
+                Collection::ProjectVariables => unit.has_variables = true,
+                Collection::DeploymentProcesses => unit.has_process = true,
+                _ => {}
+            }
+        }
+    }
+
     /// Why a history document is skipped, if it is: it exists, or (a deployment) its release
     /// exists, or (a task log) its deployment was skipped.
     fn history_skip(
@@ -911,7 +939,29 @@ impl Planner<'_> {
         id: DocId,
         stored: Value,
     ) -> Result<Value, ImportError> {
-        let view = codec::render_parsed(decl, id, stored, names, &mut |slot, place: Place<'_>| {
+        Self::dest_view_at(
+            sealer,
+            digest_key,
+            names,
+            decl,
+            id,
+            stored,
+            &JsonPath::root(),
+        )
+    }
+
+    /// [`Planner::dest_view_with`] of a part of a document that stands at `at` in it (an element
+    /// of its large array, with its declarations).
+    fn dest_view_at(
+        sealer: &Sealer,
+        digest_key: &[u8; 32],
+        names: &mut Names<'_>,
+        decl: &CollectionDecl,
+        id: DocId,
+        stored: Value,
+        at: &JsonPath,
+    ) -> Result<Value, ImportError> {
+        let mut digest_of = |slot: &mut Value, place: Place<'_>| {
             let plain = codec::open_sealed(sealer, slot, place).map_err(|e| {
                 StoreError::Corrupt(format!(
                     "a sensitive value of {} document {id} at {} does not open under this instance's master key: {e}",
@@ -920,8 +970,15 @@ impl Planner<'_> {
             })?;
             *slot = json!({ "masked": true, DIGEST: digest(digest_key, &plain) });
             Ok(())
-        })?;
-        Ok(view)
+        };
+        Ok(codec::render_part(
+            decl,
+            id,
+            stored,
+            at,
+            names,
+            &mut digest_of,
+        )?)
     }
 
     /// The destination's versions of `ids` (documents of `decl`), each in the export shape with
@@ -938,6 +995,10 @@ impl Planner<'_> {
         let mut stored = Vec::with_capacity(ids.len());
         let mut referenced: BTreeSet<DocId> = BTreeSet::new();
         for doc in self.txn.get_many(ids)? {
+            if cuttle_instance::large::is_large(decl, doc.body.len()) {
+                self.large_dests.insert(doc.id, doc);
+                continue;
+            }
             if doc.owner != NO_OWNER {
                 referenced.insert(doc.owner);
             }
@@ -974,8 +1035,21 @@ impl Planner<'_> {
     /// recorded) when a value does not open.
     fn source_view(&mut self, value: Value, origin: Span, plan: &DocumentPlan) -> Option<Value> {
         let mut view = value;
+        let failed = self.put_stand_ins(&mut view);
+        if failed.is_empty() {
+            return Some(view);
+        }
+        for (path, message) in failed {
+            self.problem(origin, plan.title(), path, message);
+        }
+        None
+    }
+
+    /// Gives each sensitive value of a source's `view` its stand-in; where a value does not
+    /// open, what is wrong.
+    fn put_stand_ins(&self, view: &mut Value) -> Vec<(JsonPath, String)> {
         let mut failed = Vec::new();
-        for (here, form) in codec::sensitive_values(&view) {
+        for (here, form) in codec::sensitive_values(view) {
             let slot = view
                 .pointer_mut(&here.pointer())
                 .expect("a path just found");
@@ -1009,13 +1083,7 @@ impl Planner<'_> {
                 object.insert(DIGEST.into(), Value::String(stand_in));
             }
         }
-        if failed.is_empty() {
-            return Some(view);
-        }
-        for (path, message) in failed {
-            self.problem(origin, plan.title(), path, message);
-        }
-        None
+        failed
     }
 
     /// Once every document is planned: the destination's channels and triggers that overwritten
