@@ -2561,6 +2561,99 @@ fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
     assert!(!world.leaks("sample-secret-"));
 }
 
+fn a_large_document_has_the_problems_of_a_small_one_in_the_plan(world: &World) {
+    let docs = with(vec![
+        (
+            "library-variable-sets",
+            json!({"name": "Shared", "variables": [
+                string_var("Url", "https://example.com"),
+                secret_var("Password", "sample-secret-plan"),
+            ]}),
+        ),
+        (
+            "project-variables",
+            json!({"project": "Web", "variables": [string_var("A", "a"), string_var("B", "b")]}),
+        ),
+    ]);
+    instance(world, "src", &docs);
+    instance(world, "dst", &docs);
+    let dir = exported(world, "src");
+    let (set, _) = exported_file(dir.path(), "library-variable-sets/", ".json");
+    let (variables, _) = exported_file(dir.path(), "projects/", "/variables.json");
+    type Defect = fn(&mut Value);
+    let defects: Vec<(&str, &str, Defect)> = vec![
+        (&set, "a repeated variable", |v| {
+            let first = v["variables"][0].clone();
+            v["variables"].as_array_mut().unwrap().push(first);
+        }),
+        (&set, "plain text in a sensitive variable", |v| {
+            v["variables"][1]["value"] = json!("plain");
+        }),
+        (&set, "a value that does not open", |v| {
+            v["variables"][1]["value"] = json!({"encrypted": "bm90IGEgY2lwaGVydGV4dA"});
+        }),
+        (&variables, "an unknown member", |v| {
+            v["variables"][1]["colour"] = json!("blue");
+        }),
+        (&variables, "a changed and an added variable", |v| {
+            v["variables"][0]["value"] = json!("changed");
+            v["variables"]
+                .as_array_mut()
+                .unwrap()
+                .push(string_var("C", "c"));
+        }),
+    ];
+    let before = world.contents("dst");
+    for (file, what, defect) in defects {
+        let broken = TempDir::new().unwrap();
+        copy_tree(dir.path(), broken.path());
+        let path = broken.path().join(file);
+        let mut value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        defect(&mut value);
+        std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+        for extra in [
+            &["--overwrite", "--dry-run"][..],
+            &["--dry-run"],
+            &["--overwrite", "--dry-run", "--format", "json"],
+        ] {
+            let run = |world: &World| {
+                let out = world
+                    .import("dst", &[broken.path()], extra)
+                    .get_output()
+                    .clone();
+                // The summary's duration aside.
+                let stderr = String::from_utf8(out.stderr).unwrap();
+                let stderr = match stderr.rfind(" in ") {
+                    Some(at) if stderr[at..].trim_end().ends_with(" s") => stderr[..at].to_owned(),
+                    _ => stderr,
+                };
+                (
+                    out.status.code(),
+                    String::from_utf8(out.stdout).unwrap(),
+                    stderr,
+                )
+            };
+            let whole = run(world);
+            let mut parts = None;
+            world.with_large_documents(|world| parts = Some(run(world)));
+            assert_eq!(parts.unwrap(), whole, "{what} {extra:?}");
+            // Each defect is one: only the change is imported, and a value that does not open
+            // is not read when the document is skipped.
+            let fine = match extra.contains(&"--overwrite") {
+                true => ["a changed and an added variable"].contains(&what),
+                false => [
+                    "a changed and an added variable",
+                    "a value that does not open",
+                ]
+                .contains(&what),
+            };
+            assert_eq!(whole.0 == Some(0), fine, "{what} {extra:?}: {}", whole.2);
+            assert!(!whole.1.contains("sample-secret-") && !whole.2.contains("sample-secret-"));
+        }
+    }
+    assert_eq!(world.contents("dst"), before, "nothing written");
+}
+
 // The overwrite tests again, each document with a large array made large: planned an element at
 // a time, an overwrite decides, reports and writes what it does of the whole.
 
@@ -2651,6 +2744,7 @@ both_backends!(
     large_documents_import_as_small_ones_do,
     large_documents_export_and_import_as_small_ones_do,
     a_large_document_has_the_problems_of_a_small_one,
+    a_large_document_has_the_problems_of_a_small_one_in_the_plan,
     large_overwrite_replaces_and_removes_the_projects_own_parts,
     large_overwrite_stops_before_orphaning_history_or_widening_a_scope,
     large_variable_sets_merge_and_destination_secrets_can_stay,

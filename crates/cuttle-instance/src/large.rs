@@ -112,6 +112,110 @@ pub fn split<'t>(text: &'t str, field: &str) -> Option<Split<'t>> {
     })
 }
 
+/// A large document's text in canonical form, a part at a time: its head at once, its elements
+/// in order, shaped on every core a chunk at a time ([`codec::canonicalize`] with the element's
+/// declarations), each element's key checked against the others'.
+pub struct Canonical<'t> {
+    element_decl: &'static CollectionDecl,
+    field: &'static str,
+    key_fields: &'static [&'static str],
+    /// The head in canonical form, its array empty.
+    pub head: Value,
+    elements: Vec<&'t str>,
+    /// The elements' keys, hashed: a repeated hash sends the document to the whole path, which
+    /// tells a repeated key from a collision.
+    hasher: std::hash::RandomState,
+    keys: HashSet<u64>,
+    shaped: std::vec::IntoIter<Option<Value>>,
+    next: usize,
+}
+
+impl<'t> Canonical<'t> {
+    /// `text`, a document of `decl`'s collection, split at its large array with its head in
+    /// canonical form; `None` when `decl` declares no large array, or the text is not split as
+    /// it declares, or its head is not of its shape.
+    pub fn of(decl: &CollectionDecl, text: &'t str) -> Option<Self> {
+        let field = decl.elements?.field;
+        let element_decl = decl.element_decl()?;
+        let key_fields = decl.keyed_arrays.iter().find(|k| k.path == field)?.key;
+        let split = split(text, field)?;
+        let head = codec::canonicalize(decl, &split.head).ok()?;
+        if !head
+            .get(field)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            return None;
+        }
+        Some(Canonical {
+            element_decl,
+            field,
+            key_fields,
+            head,
+            keys: HashSet::with_capacity(split.elements.len()),
+            elements: split.elements,
+            hasher: std::hash::RandomState::new(),
+            shaped: Vec::new().into_iter(),
+            next: 0,
+        })
+    }
+
+    /// The large array's field.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The declarations of an element.
+    pub fn element_decl(&self) -> &'static CollectionDecl {
+        self.element_decl
+    }
+
+    /// How many elements the array holds.
+    pub fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    /// The next element in canonical form; `None` when it is not of its shape, or its key
+    /// repeats another's (or there is none left).
+    pub fn next_element(&mut self) -> Option<Value> {
+        if self.shaped.len() == 0 {
+            let rest = self.elements.get(self.next..)?;
+            let n = parallel::chunk_len(rest, CHUNK_ELEMENTS, CHUNK_BYTES, |t| t.len());
+            let element_decl = self.element_decl;
+            self.shaped = parallel::map_in_order(&rest[..n], |text| {
+                codec::canonicalize(element_decl, text).ok()
+            })
+            .into_iter();
+        }
+        self.next += 1;
+        let element = self.shaped.next().flatten()?;
+        let key: Vec<&Value> = self
+            .key_fields
+            .iter()
+            .map(|k| element.get(*k).unwrap_or(&Value::Null))
+            .collect();
+        let hash = self
+            .hasher
+            .hash_one(serde_json::to_string(&key).expect("JSON"));
+        self.keys.insert(hash).then_some(element)
+    }
+}
+
+/// Whether the large document `text` of `decl`'s collection is of its shape, checked an element
+/// at a time: its head in canonical form, or `None` when it is not (or cannot be checked so;
+/// the whole-document path then says what is wrong).
+pub fn check(decl: &CollectionDecl, text: &str) -> Option<Value> {
+    let mut canonical = Canonical::of(decl, text)?;
+    for _ in 0..canonical.len() {
+        canonical.next_element()?;
+    }
+    Some(canonical.head)
+}
+
 /// The stored body of the document `text` of `decl`'s collection, to be stored under `id` in
 /// `owner` (as the write path makes it from the whole: canonical, references resolved, secrets
 /// sealed, serialized), made an element at a time. `None` when the whole-document path must
@@ -126,64 +230,25 @@ pub fn stored_body(
     sealer: &Sealer,
     decrypt: Option<Decrypt<'_>>,
 ) -> Result<Option<String>, StoreError> {
-    let (Some(Elements { field, .. }), Some(element_decl)) = (decl.elements, decl.element_decl())
-    else {
+    let Some(mut canonical) = Canonical::of(decl, text) else {
         return Ok(None);
     };
-    let Some(split) = split(text, field) else {
-        return Ok(None);
-    };
-    let Ok(mut head) = codec::canonicalize(decl, &split.head) else {
-        return Ok(None);
-    };
-    if !head
-        .get(field)
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty)
-    {
-        return Ok(None);
-    }
+    let (field, element_decl, len) = (canonical.field(), canonical.element_decl(), canonical.len());
+    let mut head = std::mem::take(&mut canonical.head);
     let mut finish = |value: &mut Value, decl: &CollectionDecl, at: &JsonPath| {
         finish(decl, value, at, id, owner, lookup, sealer, decrypt)
     };
     if finish(&mut head, decl, &JsonPath::root())?.is_none() {
         return Ok(None);
     }
-    let key_fields = decl
-        .keyed_arrays
-        .iter()
-        .find(|k| k.path == field)
-        .map_or(&[][..], |k| k.key);
-    // The elements' keys, hashed: a repeated hash sends the document to the whole path, which
-    // tells a repeated key from a collision.
-    let hasher = std::hash::RandomState::new();
-    let mut keys = HashSet::with_capacity(split.elements.len());
-
     /// Why the elements stopped: the whole-document path must make the document, or the
     /// database failed.
     enum Stop {
         Whole,
         Store(StoreError),
     }
-    // Elements are shaped on every core a chunk at a time, then finished in order here.
-    let mut shaped = Vec::new().into_iter();
     let mut element = |index: usize| -> Result<Value, Stop> {
-        if shaped.len() == 0 {
-            let rest = &split.elements[index..];
-            let end = index + parallel::chunk_len(rest, CHUNK_ELEMENTS, CHUNK_BYTES, |t| t.len());
-            shaped = parallel::map_in_order(&split.elements[index..end], |text| {
-                codec::canonicalize(element_decl, text).ok()
-            })
-            .into_iter();
-        }
-        let mut element = shaped.next().flatten().ok_or(Stop::Whole)?;
-        let key: Vec<&Value> = key_fields
-            .iter()
-            .map(|k| element.get(*k).unwrap_or(&Value::Null))
-            .collect();
-        if !keys.insert(hasher.hash_one(serde_json::to_string(&key).expect("JSON"))) {
-            return Err(Stop::Whole);
-        }
+        let mut element = canonical.next_element().ok_or(Stop::Whole)?;
         let at = JsonPath::root().field(field).index(index);
         match finish(&mut element, element_decl, &at) {
             Ok(Some(())) => Ok(element),
@@ -192,7 +257,6 @@ pub fn stored_body(
         }
     };
     let mut body = Vec::with_capacity(text.len());
-    let len = split.elements.len();
     match print_with(&head, field, len, Print::Compact, &mut body, &mut element) {
         Ok(()) => Ok(Some(
             String::from_utf8(body).expect("serde_json writes UTF-8"),

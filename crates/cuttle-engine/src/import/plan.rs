@@ -644,9 +644,18 @@ impl Planner<'_> {
             }
             if existing.is_some() || skipped_part {
                 // Compared with what the destination has: in canonical form, straight from the
-                // text.
-                let Some(value) = self.read_canonical(decl, &entry.doc.doc, &entry.value)? else {
-                    continue;
+                // text. A large document that is not overwritten is only checked, an element at
+                // a time: its head is all the plan needs.
+                let checked = match self.options.overwrite {
+                    false => self.check_large(decl, &entry.doc.doc)?,
+                    true => None,
+                };
+                let value = match checked {
+                    Some(head) => head,
+                    None => match self.read_canonical(decl, &entry.doc.doc, &entry.value)? {
+                        Some(value) => value,
+                        None => continue,
+                    },
                 };
                 entry.value = value;
             } else if whole {

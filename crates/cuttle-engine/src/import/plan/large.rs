@@ -16,7 +16,7 @@ use cuttle_domain::Collection;
 use cuttle_domain::decl::{CollectionDecl, Elements, MergeRule, Merged, RefScope};
 use cuttle_domain::path::JsonPath;
 use cuttle_instance::codec::{self, Names};
-use cuttle_instance::{large, parallel};
+use cuttle_instance::large;
 use cuttle_store::{DocId, StoreError};
 use serde_json::Value;
 
@@ -25,10 +25,6 @@ use super::super::merge;
 use super::super::spool::Spooled;
 use super::super::{Action, DocumentPlan, ImportError, sources};
 use super::{ChannelRef, Decision, MASKED_DIGEST, Planner, resolve_masked};
-
-/// Elements are shaped on every core in chunks of at most this much text.
-const CHUNK_BYTES: usize = 1 << 20;
-const CHUNK_ELEMENTS: usize = 4_096;
 
 /// A version of a large document, as the plan compares it.
 struct Parts {
@@ -73,6 +69,21 @@ impl Planner<'_> {
     /// collection declares a large array, and its text or the destination's version is large.
     pub(super) fn is_large(&self, decl: &CollectionDecl, doc: &Spooled, existing: DocId) -> bool {
         large::is_large(decl, doc.span.len()) || self.large_dests.contains_key(&existing)
+    }
+
+    /// A large source document's head in canonical form, its shape checked an element at a
+    /// time (for a document the plan skips: nothing else of it is needed); `None` when it is not
+    /// large or not of its shape (read whole, its problems are reported).
+    pub(super) fn check_large(
+        &self,
+        decl: &CollectionDecl,
+        doc: &Spooled,
+    ) -> Result<Option<Value>, ImportError> {
+        if !large::is_large(decl, doc.span.len()) {
+            return Ok(None);
+        }
+        let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
+        Ok(large::check(decl, &text))
     }
 
     /// The overwrite of the source's document `incoming` (its identifying fields `identity`)
@@ -316,54 +327,31 @@ impl Planner<'_> {
             .spool
             .read(incoming.span)
             .map_err(sources::spool_error)?;
-        let Some(split) = large::split(&text, field) else {
+        let Some(mut canonical) = large::Canonical::of(decl, &text) else {
             return Ok(None);
         };
-        let Ok(mut head) = codec::canonicalize(decl, &split.head) else {
-            return Ok(None);
-        };
-        if !head
-            .get(field)
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty)
-        {
-            return Ok(None);
-        }
+        let mut head = std::mem::take(&mut canonical.head);
         let mut channel_refs = self.channel_refs(decl, plan, &head, incoming.origin);
         if !self.put_stand_ins(&mut head).is_empty() {
             return Ok(None);
         }
-        let mut elements = Vec::with_capacity(split.elements.len());
-        let mut seen = HashSet::with_capacity(split.elements.len());
-        let mut done = 0;
-        while done < split.elements.len() {
-            let rest = &split.elements[done..];
-            let end = done + parallel::chunk_len(rest, CHUNK_ELEMENTS, CHUNK_BYTES, |t| t.len());
-            let shaped = parallel::map_in_order(&split.elements[done..end], |text| {
-                codec::canonicalize(element_decl, text).ok()
-            });
-            for (index, shaped) in (done..).zip(shaped) {
-                let Some(mut value) = shaped else {
-                    return Ok(None);
-                };
-                let element_key = diff::element_key(keys, &value);
-                if !seen.insert(element_key) {
-                    return Ok(None);
-                }
-                let at = JsonPath::root().field(field).index(index);
-                channel_refs.extend(
-                    self.channel_refs(element_decl, plan, &value, incoming.origin)
-                        .into_iter()
-                        .map(|(channel, document, origin, path)| {
-                            (channel, document, origin, at.clone().join(&path))
-                        }),
-                );
-                if !self.put_stand_ins(&mut value).is_empty() {
-                    return Ok(None);
-                }
-                elements.push(Element::of(keys, &value));
+        let mut elements = Vec::with_capacity(canonical.len());
+        for index in 0..canonical.len() {
+            let Some(mut value) = canonical.next_element() else {
+                return Ok(None);
+            };
+            let at = JsonPath::root().field(field).index(index);
+            channel_refs.extend(
+                self.channel_refs(element_decl, plan, &value, incoming.origin)
+                    .into_iter()
+                    .map(|(channel, document, origin, path)| {
+                        (channel, document, origin, at.clone().join(&path))
+                    }),
+            );
+            if !self.put_stand_ins(&mut value).is_empty() {
+                return Ok(None);
             }
-            done = end;
+            elements.push(Element::of(keys, &value));
         }
         Ok(Some(Source {
             parts: Parts { head, elements },
