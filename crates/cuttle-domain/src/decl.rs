@@ -170,9 +170,10 @@ impl SetArray {
 /// A collection's large array: the top-level keyed array that holds most of a large document (a
 /// variable set's `variables`, a process's `steps`).
 ///
-/// A large document is brought through the write path, and out to an export, one element at a
-/// time: its shape, names, sets, references and secrets, so that it costs its text and one
-/// element instead of a tree of the whole. What that needs of the declaration:
+/// A large document is written, planned, exported and restored one element at a time (its
+/// shape, names, sets, references, secrets, merge and changes), so that it costs its text and
+/// one element instead of a tree of the whole (`cuttle_instance::large`). What that needs of
+/// the declaration:
 /// - the array is one of the collection's [`KeyedArray`]s, at the top;
 /// - `shape` is the shape of one element; the document's own shape accepts the document with
 ///   the array empty, and checks each element as `shape` does and nothing across elements

@@ -7,10 +7,17 @@
 //! its own, with the declarations under the array ([`CollectionDecl::element_decl`]). The
 //! document then costs its text, its output and one chunk of elements.
 //!
+//! Here: the split ([`split`], [`Canonical`]), the write path's stored body ([`stored_body`]),
+//! the rendering of a stored one ([`render`], for the export and the backup), and the printing
+//! of a document given an element at a time ([`print_with`]). The import's plan compares and
+//! merges a large document's versions the same way (`cuttle-engine`, `import/plan/large.rs`),
+//! and its reader puts a large process's scripts back so.
+//!
 //! This is a faster way to the same result, never a second set of rules: whenever something is
 //! wrong with the document, or it needs what only the whole can give (a `{"masked"}` value keeps
 //! the stored value at its place, found in the stored version), these functions give `None` and
-//! the whole-document path runs, to the same result or to the same problems.
+//! the whole-document path runs, to the same result or to the same problems. A document is large
+//! from [`threshold`] bytes on.
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
