@@ -36,6 +36,22 @@ fn exported(world: &World, name: &str) -> TempDir {
     dir
 }
 
+/// Asserts that `instance`, exported into a copy of the export `dir` (under its salt), changes
+/// no file of it: it holds what the export holds.
+fn assert_holds_the_export(world: &World, instance: &str, dir: &Path) {
+    let copy = TempDir::new().unwrap();
+    copy_tree(dir, copy.path());
+    world
+        .export(instance, copy.path(), &["--include-task-logs"])
+        .success();
+    assert_eq!(
+        tree(copy.path()),
+        tree(dir),
+        "{instance} holds {}",
+        dir.display()
+    );
+}
+
 /// What both sides of most tests share: two environments, a lifecycle, a project group and the
 /// project "Web" with its default channel and a one-step process.
 fn base() -> Vec<(&'static str, Value)> {
@@ -240,12 +256,7 @@ fn round_trip(world: &World, from: &str, to: &str, from_sqlite: bool) {
     assert_eq!(plan.summary()["conflicts"], 0);
 
     // The destination exported into a copy of the source's export changes no file.
-    let copy = TempDir::new().unwrap();
-    copy_tree(dir.path(), copy.path());
-    world
-        .export(to, copy.path(), &["--include-task-logs"])
-        .success();
-    assert_eq!(tree(copy.path()), tree(dir.path()), "{from} → {to}");
+    assert_holds_the_export(world, to, dir.path());
     assert!(!world.leaks("sample-secret-"));
 
     // The same export again, overwriting: nothing to do; history is kept as it is.
@@ -1659,13 +1670,7 @@ fn a_backup_imports_into_another_instance(world: &World) {
     assert_eq!(plan.summary()["committed"], true);
     only_creates(&plan);
 
-    let of_a = exported(world, "a");
-    let copy = TempDir::new().unwrap();
-    copy_tree(of_a.path(), copy.path());
-    world
-        .export("b", copy.path(), &["--include-task-logs"])
-        .success();
-    assert_eq!(tree(copy.path()), tree(of_a.path()));
+    assert_holds_the_export(world, "b", exported(world, "a").path());
     assert!(!world.leaks("sample-secret-"));
 
     // Another instance's master key opens nothing.
@@ -2329,12 +2334,7 @@ fn large_documents_import_as_small_ones_do(world: &World) {
     no_plaintext(&out);
     // Exported into a copy of the source's export, the destination changes no file: every
     // reference, secret and set came through as the small documents bring them.
-    let copy = TempDir::new().unwrap();
-    copy_tree(dir.path(), copy.path());
-    world
-        .export("dst", copy.path(), &["--include-task-logs"])
-        .success();
-    assert_eq!(tree(copy.path()), tree(dir.path()));
+    assert_holds_the_export(world, "dst", dir.path());
     assert!(!world.leaks("sample-secret-"));
 }
 
@@ -2405,12 +2405,7 @@ fn large_documents_export_and_import_as_small_ones_do(world: &World) {
     // changes: every secret came back to its place.
     world.create_instance("dst");
     world.import("dst", &[dir.path()], &[]).success();
-    let copy = TempDir::new().unwrap();
-    copy_tree(dir.path(), copy.path());
-    world
-        .export("dst", copy.path(), &["--include-task-logs"])
-        .success();
-    assert_eq!(tree(copy.path()), tree(dir.path()));
+    assert_holds_the_export(world, "dst", dir.path());
 
     // A backup's large records are rendered an element at a time too.
     let files = TempDir::new().unwrap();
@@ -2439,35 +2434,8 @@ fn large_documents_export_and_import_as_small_ones_do(world: &World) {
         .arg(&key)
         .assert()
         .success();
-    let copy = TempDir::new().unwrap();
-    copy_tree(dir.path(), copy.path());
-    world
-        .export("restored", copy.path(), &["--include-task-logs"])
-        .success();
-    assert_eq!(tree(copy.path()), tree(dir.path()));
+    assert_holds_the_export(world, "restored", dir.path());
     assert!(!world.leaks("sample-secret-"));
-}
-
-/// `doc put` of `text` into `collection`.
-fn put_text(
-    world: &World,
-    instance: &str,
-    collection: &str,
-    text: &str,
-) -> assert_cmd::assert::Assert {
-    world
-        .cuttle()
-        .args([
-            "doc",
-            "put",
-            collection,
-            "--instance",
-            instance,
-            "--file",
-            "-",
-        ])
-        .write_stdin(text.to_owned())
-        .assert()
 }
 
 fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
@@ -2537,9 +2505,9 @@ fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
     ];
     let before = world.contents("dst");
     for (collection, expected, text) in &defects {
-        let small = stderr(&put_text(world, "dst", collection, text).failure());
+        let small = stderr(&world.put_text("dst", collection, text).failure());
         assert!(small.contains(expected), "{expected}: {small}");
-        let large = stderr(&put_text(world, "dst", collection, &padded(text)).failure());
+        let large = stderr(&world.put_text("dst", collection, &padded(text)).failure());
         assert_eq!(large, small, "{text}");
         assert!(!large.contains("sample-secret-"), "{large}");
     }
@@ -2548,15 +2516,21 @@ fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
     // Written large, a document reads back as it does written small; a `{"masked"}` value in a
     // large document keeps the stored secret at its place.
     let text = set(vec![good(), secret()]);
-    put_text(world, "dst", "library-variable-sets", &text).success();
+    world
+        .put_text("dst", "library-variable-sets", &text)
+        .success();
     let small = world.contents("dst");
-    put_text(world, "dst", "library-variable-sets", &padded(&text)).success();
+    world
+        .put_text("dst", "library-variable-sets", &padded(&text))
+        .success();
     assert_eq!(world.contents("dst"), small);
     let masked = set(vec![
         good(),
         variable("Password", json!({"masked": true}), "Sensitive", json!([])),
     ]);
-    put_text(world, "dst", "library-variable-sets", &padded(&masked)).success();
+    world
+        .put_text("dst", "library-variable-sets", &padded(&masked))
+        .success();
     assert_eq!(world.contents("dst"), small);
     assert!(!world.leaks("sample-secret-"));
 }

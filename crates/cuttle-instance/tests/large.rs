@@ -2,11 +2,13 @@
 //! whole-document path stores it: the same references, sets and names, its secrets sealed at
 //! the same places; and a document with a problem goes to the whole-document path.
 
+mod common;
+
 use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::Collection;
 use cuttle_domain::sensitive;
 use cuttle_instance::codec::{self, Lookup};
-use cuttle_instance::documents::{self, Address, Incoming, WriteOptions};
+use cuttle_instance::documents::{self, Address};
 use cuttle_instance::{Instance, large};
 use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
 use serde_json::{Value, json};
@@ -30,25 +32,6 @@ impl Lookup for Stored<'_> {
         let body: Value = serde_json::from_str(&doc.body).unwrap();
         Ok(codec::tag_names(&body).any(|t| t == tag))
     }
-}
-
-fn put(instance: &mut Instance, collection: Collection, doc: Value) {
-    let (store, sealer) = instance.parts();
-    let mut txn = store.write().unwrap();
-    let docs = [Incoming {
-        collection,
-        origin: "test".into(),
-        json: doc.to_string(),
-    }];
-    documents::write_documents(
-        &mut *txn,
-        sealer,
-        &docs[..],
-        WriteOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    txn.commit().unwrap();
 }
 
 /// The stored document at `address`: its id and body.
@@ -118,7 +101,7 @@ fn instance() -> (tempfile::TempDir, Instance) {
             json!({"name": "Web", "projectGroup": "Apps", "lifecycle": "Default"}),
         ),
     ] {
-        put(&mut instance, collection, doc);
+        common::put(&mut instance, collection, doc).unwrap();
     }
     (home_dir, instance)
 }
@@ -146,11 +129,12 @@ fn variable_set(name: &str) -> Value {
 #[test]
 fn a_variable_set_written_by_elements_is_stored_as_written_whole() {
     let (_home, mut instance) = instance();
-    put(
+    common::put(
         &mut instance,
         Collection::LibraryVariableSets,
         variable_set("Whole"),
-    );
+    )
+    .unwrap();
     let (whole_id, whole) = stored(
         &mut instance,
         &Address {
@@ -196,11 +180,12 @@ fn a_process_written_by_elements_is_stored_as_written_whole() {
                       "script": {"syntax": "Bash", "body": "echo hi\n"}}]},
         {"name": "Smoke", "actions": [{"name": "Check", "actionType": "Cuttle.Script"}]}
     ]});
-    put(
+    common::put(
         &mut instance,
         Collection::DeploymentProcesses,
         process.clone(),
-    );
+    )
+    .unwrap();
     let (project, _) = stored(
         &mut instance,
         &Address {

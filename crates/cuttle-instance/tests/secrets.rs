@@ -1,30 +1,14 @@
 //! Sensitive values at rest: sealed under the master key, bound to their place, kept by
 //! `{"masked": true}` where their variable moved.
 
+mod common;
+
+use common::put;
 use cuttle_crypto::Place;
 use cuttle_domain::Collection;
 use cuttle_instance::Instance;
-use cuttle_instance::documents::{self, Address, Incoming, WriteOptions};
+use cuttle_instance::documents::{self, Address};
 use serde_json::{Value, json};
-
-fn put(instance: &mut Instance, collection: Collection, doc: Value) -> cuttle_instance::Result<()> {
-    let (store, sealer) = instance.parts();
-    let mut txn = store.write()?;
-    let docs = [Incoming {
-        collection,
-        origin: "test".into(),
-        json: doc.to_string(),
-    }];
-    documents::write_documents(
-        &mut *txn,
-        sealer,
-        &docs[..],
-        WriteOptions::default(),
-        &mut |_| {},
-    )?;
-    txn.commit()?;
-    Ok(())
-}
 
 /// The plaintexts of a stored library variable set's variables, by (name, first environment id).
 fn plaintexts(instance: &mut Instance, set: &str) -> Vec<(String, String)> {

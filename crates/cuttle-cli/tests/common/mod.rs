@@ -105,6 +105,16 @@ impl World {
 
     /// `doc put` of one JSON value; returns the assertion to check.
     pub fn put(&self, instance: &str, collection: &str, doc: &Value) -> assert_cmd::assert::Assert {
+        self.put_text(instance, collection, &doc.to_string())
+    }
+
+    /// `doc put` of a document's text.
+    pub fn put_text(
+        &self,
+        instance: &str,
+        collection: &str,
+        text: &str,
+    ) -> assert_cmd::assert::Assert {
         self.cuttle()
             .args([
                 "doc",
@@ -115,7 +125,7 @@ impl World {
                 "--file",
                 "-",
             ])
-            .write_stdin(doc.to_string())
+            .write_stdin(text.to_owned())
             .assert()
     }
 

@@ -3,6 +3,7 @@
 //! their key, set-like arrays report the elements added and removed, and a sensitive value is
 //! only ever "changed" or not, never shown.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use cuttle_domain::decl::CollectionDecl;
@@ -99,7 +100,6 @@ pub fn diff_large(
     if !empty(old) || !empty(new) {
         return None;
     }
-    let [left_keys, right_keys] = keys;
     let mut out = Vec::new();
     for (name, left) in a {
         let here = field_path("$", name);
@@ -110,72 +110,92 @@ pub fn diff_large(
             }
             continue;
         }
-        let right_at: HashMap<&str, usize> = right_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        let left_at: HashMap<&str, usize> = left_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
         let pattern = format!("{field}[]");
-        let label = |v: &Value| format!("{here}[{}]", key_label(keyed.key, v));
-        for (i, key) in left_keys.iter().enumerate() {
-            let left = element(Side::Old, i);
-            match right_at.get(key.as_str()) {
-                Some(j) => {
-                    let right = element(Side::New, *j);
-                    // Alike elements, as most are, have nothing to name.
-                    if left != right {
-                        walk(decl, &pattern, &label(&left), &left, &right, &mut out);
-                    }
-                }
-                None => out.push(change(
-                    &label(&left),
-                    ChangeKind::Removed,
-                    Some(&left),
-                    None,
-                )),
-            }
-        }
-        for (j, key) in right_keys.iter().enumerate() {
-            if !left_at.contains_key(key.as_str()) {
-                let right = element(Side::New, j);
-                out.push(change(
-                    &label(&right),
-                    ChangeKind::Added,
-                    None,
-                    Some(&right),
-                ));
-            }
-        }
-        fn common<'k>(keys: &'k [String], other: &HashMap<&str, usize>) -> Vec<&'k String> {
-            keys.iter()
-                .filter(|k| other.contains_key(k.as_str()))
-                .collect()
-        }
-        if common(left_keys, &right_at) != common(right_keys, &left_at) {
-            let mut names = |side: Side, n: usize| -> Vec<String> {
-                (0..n)
-                    .map(|i| key_label(keyed.key, &element(side, i)))
-                    .collect()
-            };
-            out.push(Change {
-                path: format!("{here} (order)"),
-                change: ChangeKind::Changed,
-                sensitive: false,
-                old: Some(Value::from(names(Side::Old, left_keys.len()))),
-                new: Some(Value::from(names(Side::New, right_keys.len()))),
-            });
-        }
+        let mut element = |side: Side, i: usize| Cow::Owned(element(side, i));
+        keyed_walk(
+            decl,
+            keyed.key,
+            &pattern,
+            &here,
+            keys,
+            &mut element,
+            &mut out,
+        );
     }
     for (name, right) in b.iter().filter(|(n, _)| !a.contains_key(*n)) {
         let here = field_path("$", name);
         out.push(change(&here, ChangeKind::Added, None, Some(right)));
     }
     Some(out)
+}
+
+/// The changes between two versions of the keyed array at `path` (whose elements' pattern is
+/// `pattern`), its elements given by `element` with their keys ([`element_key`] of `key`) on
+/// each side: elements matched by key are walked, the others removed or added, and a new order
+/// of the elements both have is one change.
+fn keyed_walk<'v>(
+    decl: &CollectionDecl,
+    key: &[&str],
+    pattern: &str,
+    path: &str,
+    [left_keys, right_keys]: [&[String]; 2],
+    element: &mut dyn FnMut(Side, usize) -> Cow<'v, Value>,
+    out: &mut Vec<Change>,
+) {
+    fn at(keys: &[String]) -> HashMap<&str, usize> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect()
+    }
+    let (left_at, right_at) = (at(left_keys), at(right_keys));
+    let label = |v: &Value| format!("{path}[{}]", key_label(key, v));
+    for (i, left_key) in left_keys.iter().enumerate() {
+        let left = element(Side::Old, i);
+        match right_at.get(left_key.as_str()) {
+            Some(j) => {
+                let right = element(Side::New, *j);
+                // Alike elements, as most are, have nothing to name.
+                if left != right {
+                    walk(decl, pattern, &label(&left), &left, &right, out);
+                }
+            }
+            None => out.push(change(
+                &label(&left),
+                ChangeKind::Removed,
+                Some(&left),
+                None,
+            )),
+        }
+    }
+    for (j, right_key) in right_keys.iter().enumerate() {
+        if !left_at.contains_key(right_key.as_str()) {
+            let right = element(Side::New, j);
+            out.push(change(
+                &label(&right),
+                ChangeKind::Added,
+                None,
+                Some(&right),
+            ));
+        }
+    }
+    fn common<'k>(keys: &'k [String], other: &HashMap<&str, usize>) -> Vec<&'k String> {
+        keys.iter()
+            .filter(|k| other.contains_key(k.as_str()))
+            .collect()
+    }
+    if common(left_keys, &right_at) != common(right_keys, &left_at) {
+        let mut names = |side: Side, n: usize| -> Vec<String> {
+            (0..n).map(|i| key_label(key, &element(side, i))).collect()
+        };
+        out.push(Change {
+            path: format!("{path} (order)"),
+            change: ChangeKind::Changed,
+            sensitive: false,
+            old: Some(Value::from(names(Side::Old, left_keys.len()))),
+            new: Some(Value::from(names(Side::New, right_keys.len()))),
+        });
+    }
 }
 
 /// Where an element of the keyed array `field` stands, as the plan shows it:
@@ -235,48 +255,24 @@ fn walk(
             }
         }
         (Value::Array(a), Value::Array(b)) if a != b => {
-            let element = format!("{pattern}[]");
+            let element_pattern = format!("{pattern}[]");
             if let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == pattern) {
                 let left_keys: Vec<String> = a.iter().map(|v| element_key(keyed.key, v)).collect();
                 let right_keys: Vec<String> = b.iter().map(|v| element_key(keyed.key, v)).collect();
-                let right_at: HashMap<&str, usize> = right_keys
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| (k.as_str(), i))
-                    .collect();
-                let left_at: HashMap<&str, usize> = left_keys
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| (k.as_str(), i))
-                    .collect();
-                let label = |v: &Value| format!("{path}[{}]", key_label(keyed.key, v));
-                for (left, key) in a.iter().zip(&left_keys) {
-                    let here = label(left);
-                    match right_at.get(key.as_str()) {
-                        Some(j) => walk(decl, &element, &here, left, &b[*j], out),
-                        None => out.push(change(&here, ChangeKind::Removed, Some(left), None)),
-                    }
-                }
-                for (right, key) in b.iter().zip(&right_keys) {
-                    if !left_at.contains_key(key.as_str()) {
-                        out.push(change(&label(right), ChangeKind::Added, None, Some(right)));
-                    }
-                }
-                let common = |keys: &[String], other: &HashMap<&str, usize>| -> Vec<String> {
-                    keys.iter()
-                        .filter(|k| other.contains_key(k.as_str()))
-                        .cloned()
-                        .collect()
+                let mut element = |side: Side, i: usize| match side {
+                    Side::Old => Cow::Borrowed(&a[i]),
+                    Side::New => Cow::Borrowed(&b[i]),
                 };
-                if common(&left_keys, &right_at) != common(&right_keys, &left_at) {
-                    out.push(Change {
-                        path: format!("{path} (order)"),
-                        change: ChangeKind::Changed,
-                        sensitive: false,
-                        old: Some(Value::from(names_of(a, keyed.key))),
-                        new: Some(Value::from(names_of(b, keyed.key))),
-                    });
-                }
+                let keys = [&left_keys[..], &right_keys[..]];
+                keyed_walk(
+                    decl,
+                    keyed.key,
+                    &element_pattern,
+                    path,
+                    keys,
+                    &mut element,
+                    out,
+                );
             } else if decl.sets.iter().any(|s| s.path == pattern) {
                 for left in a.iter().filter(|l| !b.contains(l)) {
                     out.push(change(path, ChangeKind::Removed, Some(left), None));
@@ -386,10 +382,6 @@ fn compact(value: &Value) -> String {
         }
         other => other.to_string(),
     }
-}
-
-fn names_of(items: &[Value], fields: &[&str]) -> Vec<String> {
-    items.iter().map(|v| key_label(fields, v)).collect()
 }
 
 #[cfg(test)]
