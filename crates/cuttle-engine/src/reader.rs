@@ -741,7 +741,8 @@ fn inline_scripts_by_elements(
 ) -> Option<(Value, String, Vec<PathBuf>)> {
     let field = decl.elements?.field;
     let element_decl = decl.element_decl()?;
-    if !large::is_large(decl, text.len()) {
+    // Scripts in more than one kind of place are read in the whole's order.
+    if !large::is_large(decl, text.len()) || decl.scripts.len() > 1 {
         return None;
     }
     let split = large::split(text, field)?;
@@ -756,7 +757,9 @@ fn inline_scripts_by_elements(
         large::Print::Compact,
         &mut json,
         &mut |index| {
-            let mut element = cuttle_domain::json::parse(split.elements[index]).map_err(|_| ())?;
+            // Parsed as deep as it stands in the whole (its nesting is limited there).
+            let nested = format!("[[{}]]", split.elements[index]);
+            let mut element = cuttle_domain::json::parse(&nested).map_err(|_| ())?[0][0].take();
             let at = JsonPath::root().field(field).index(index);
             // The scripts folder is the document's: named by the collection's declaration.
             let scripts = inline_scripts_in(tree, relative, decl, element_decl, &mut element, &at)

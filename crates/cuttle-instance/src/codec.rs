@@ -558,31 +558,24 @@ pub fn seal_secrets(
     sealer: &Sealer,
     decrypt: Option<Decrypt<'_>>,
 ) -> Result<Vec<(JsonPath, String)>, cuttle_crypto::CryptoError> {
-    seal_secrets_at(
-        decl,
-        value,
-        &JsonPath::root(),
-        id,
-        previous,
-        sealer,
-        decrypt,
-    )
+    let root = JsonPath::root();
+    let previous = previous.map(|p| (p, &root));
+    seal_secrets_at(decl, value, &root, id, previous, sealer, decrypt)
 }
 
 /// [`seal_secrets`] of `value`, a part of its document that stands at `at` (an element of its
 /// large array, [`crate::large`]), declared by `decl`; a sealed value is bound to its place in
-/// the whole document. Problems are reported relative to `value`. A part has no `previous`
-/// (a `{"masked"}` value in it is a problem): what stood at its place may have moved.
+/// the whole document. Problems are reported relative to `value`. `previous` is the stored
+/// version of the same part (matched by key) and where it stands in the stored document.
 pub fn seal_secrets_at(
     decl: &CollectionDecl,
     value: &mut Value,
     at: &JsonPath,
     id: DocId,
-    previous: Option<&Value>,
+    previous: Option<(&Value, &JsonPath)>,
     sealer: &Sealer,
     decrypt: Option<Decrypt<'_>>,
 ) -> Result<Vec<(JsonPath, String)>, cuttle_crypto::CryptoError> {
-    debug_assert!(previous.is_none() || at.steps().is_empty());
     let mut problems = Vec::new();
     let base = at.pointer();
     for (here, form) in sensitive_values(value) {
@@ -606,11 +599,13 @@ pub fn seal_secrets_at(
                 json!({ sensitive::SEALED: sealed? })
             }
             Form::Masked => {
-                let found = previous.and_then(|p| locate(decl, value, p, &here));
+                let found = previous.and_then(|(p, p_at)| {
+                    locate(decl, value, p, &here).map(|(old, path)| (old, p_at.clone().join(&path)))
+                });
                 match found {
                     Some((old, old_path)) if sensitive::form_of(old) == Some(Form::Sealed) => {
                         let old_sealed = old[sensitive::SEALED].as_str().unwrap_or_default();
-                        if old_path == here {
+                        if old_path == at.clone().join(&here) {
                             old.clone()
                         } else {
                             let old_pointer = old_path.pointer();

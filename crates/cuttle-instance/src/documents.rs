@@ -514,7 +514,21 @@ pub fn write_documents(
             Some(_) => None,
             None => {
                 let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
-                large::stored_body(decl, &text, id, owner, &mut lookup, sealer, options.decrypt)?
+                // The version it replaces, where a `{"masked": true}` may keep its value.
+                let previous = match exists && text.contains("\"masked\"") {
+                    true => lookup.txn.get(id)?.map(|doc| doc.body),
+                    false => None,
+                };
+                large::stored_body(
+                    decl,
+                    &text,
+                    id,
+                    owner,
+                    previous.as_deref(),
+                    &mut lookup,
+                    sealer,
+                    options.decrypt,
+                )?
             }
         };
         let body = match large {

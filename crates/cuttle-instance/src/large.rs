@@ -19,7 +19,7 @@
 //! the whole-document path runs, to the same result or to the same problems. A document is large
 //! from [`threshold`] bytes on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 
 use cuttle_crypto::Sealer;
@@ -200,14 +200,7 @@ impl<'t> Canonical<'t> {
         }
         self.next += 1;
         let element = self.shaped.next().flatten()?;
-        let key: Vec<&Value> = self
-            .key_fields
-            .iter()
-            .map(|k| element.get(*k).unwrap_or(&Value::Null))
-            .collect();
-        let hash = self
-            .hasher
-            .hash_one(serde_json::to_string(&key).expect("JSON"));
+        let hash = self.hasher.hash_one(key_of(self.key_fields, &element));
         self.keys.insert(hash).then_some(element)
     }
 }
@@ -225,14 +218,17 @@ pub fn check(decl: &CollectionDecl, text: &str) -> Option<Value> {
 
 /// The stored body of the document `text` of `decl`'s collection, to be stored under `id` in
 /// `owner` (as the write path makes it from the whole: canonical, references resolved, secrets
-/// sealed, serialized), made an element at a time. `None` when the whole-document path must
-/// make it (see the module's documentation), or when `decl` declares no large array.
+/// sealed, serialized), made an element at a time. `previous` is the stored body it replaces,
+/// where a `{"masked": true}` in it keeps the stored value (matched by key, as the whole is).
+/// `None` when the whole-document path must make it (see the module's documentation), or when
+/// `decl` declares no large array.
 #[allow(clippy::too_many_arguments)]
 pub fn stored_body(
     decl: &CollectionDecl,
     text: &str,
     id: DocId,
     owner: DocId,
+    previous: Option<&str>,
     lookup: &mut dyn Lookup,
     sealer: &Sealer,
     decrypt: Option<Decrypt<'_>>,
@@ -241,11 +237,19 @@ pub fn stored_body(
         return Ok(None);
     };
     let (field, element_decl, len) = (canonical.field(), canonical.element_decl(), canonical.len());
-    let mut head = std::mem::take(&mut canonical.head);
-    let mut finish = |value: &mut Value, decl: &CollectionDecl, at: &JsonPath| {
-        finish(decl, value, at, id, owner, lookup, sealer, decrypt)
+    let mut storing = Storing {
+        id,
+        owner,
+        lookup,
+        sealer,
+        decrypt,
+        field,
+        key_fields: canonical.key_fields,
+        previous,
+        stored: None,
     };
-    if finish(&mut head, decl, &JsonPath::root())?.is_none() {
+    let mut head = std::mem::take(&mut canonical.head);
+    if storing.finish(decl, &mut head, None)?.is_none() {
         return Ok(None);
     }
     /// Why the elements stopped: the whole-document path must make the document, or the
@@ -256,8 +260,7 @@ pub fn stored_body(
     }
     let mut element = |index: usize| -> Result<Value, Stop> {
         let mut element = canonical.next_element().ok_or(Stop::Whole)?;
-        let at = JsonPath::root().field(field).index(index);
-        match finish(&mut element, element_decl, &at) {
+        match storing.finish(element_decl, &mut element, Some(index)) {
             Ok(Some(())) => Ok(element),
             Ok(None) => Err(Stop::Whole),
             Err(e) => Err(Stop::Store(e)),
@@ -270,6 +273,91 @@ pub fn stored_body(
         )),
         Err(Stop::Whole) => Ok(None),
         Err(Stop::Store(e)) => Err(e),
+    }
+}
+
+/// An element's key: its key fields' values as JSON text (a missing one as `null`).
+pub fn key_of(key_fields: &[&str], element: &Value) -> String {
+    let key: Vec<&Value> = key_fields
+        .iter()
+        .map(|k| element.get(*k).unwrap_or(&Value::Null))
+        .collect();
+    serde_json::to_string(&key).expect("JSON serializes")
+}
+
+/// What the parts of a document being written need to reach their stored form.
+struct Storing<'a, 'p> {
+    id: DocId,
+    owner: DocId,
+    lookup: &'a mut dyn Lookup,
+    sealer: &'a Sealer,
+    decrypt: Option<Decrypt<'a>>,
+    field: &'static str,
+    key_fields: &'static [&'static str],
+    /// The stored body the document replaces.
+    previous: Option<&'p str>,
+    /// Its elements, and the first with each key: read when a `{"masked"}` value first needs
+    /// them.
+    stored: Option<(Vec<&'p str>, HashMap<String, usize>)>,
+}
+
+impl Storing<'_, '_> {
+    /// Brings a canonical part of the document (the head, or the element at `index`) to its
+    /// stored form: references resolved, secrets sealed; `None` when that finds a problem or
+    /// needs what only the whole can give (a `{"masked"}` value in the head).
+    fn finish(
+        &mut self,
+        decl: &CollectionDecl,
+        value: &mut Value,
+        index: Option<usize>,
+    ) -> Result<Option<()>, StoreError> {
+        if !codec::resolve_refs(decl, value, self.owner, self.lookup)?.is_empty() {
+            return Ok(None);
+        }
+        let masked = codec::sensitive_values(value)
+            .iter()
+            .any(|(_, form)| *form == Form::Masked);
+        let at = match index {
+            Some(index) => JsonPath::root().field(self.field).index(index),
+            None if masked => return Ok(None),
+            None => JsonPath::root(),
+        };
+        let stored = match masked {
+            true => self.stored_element(value),
+            false => None,
+        };
+        let previous = stored.as_ref().map(|(value, at)| (value, at));
+        match codec::seal_secrets_at(
+            decl,
+            value,
+            &at,
+            self.id,
+            previous,
+            self.sealer,
+            self.decrypt,
+        ) {
+            Ok(problems) if problems.is_empty() => Ok(Some(())),
+            // The whole-document path says what is wrong.
+            Ok(_) | Err(_) => Ok(None),
+        }
+    }
+
+    /// The stored version of `element` (in stored form), found by its key among the elements of
+    /// the body it replaces, and where it stands there.
+    fn stored_element(&mut self, element: &Value) -> Option<(Value, JsonPath)> {
+        if self.stored.is_none() {
+            let split = split(self.previous?, self.field)?;
+            let mut first = HashMap::with_capacity(split.elements.len());
+            for (i, text) in split.elements.iter().enumerate() {
+                let value: Value = serde_json::from_str(text).ok()?;
+                first.entry(key_of(self.key_fields, &value)).or_insert(i);
+            }
+            self.stored = Some((split.elements, first));
+        }
+        let (elements, first) = self.stored.as_ref()?;
+        let index = *first.get(&key_of(self.key_fields, element))?;
+        let value = serde_json::from_str(elements[index]).ok()?;
+        Some((value, JsonPath::root().field(self.field).index(index)))
     }
 }
 
@@ -430,34 +518,6 @@ pub fn render<'b>(
         head,
         elements: split.elements,
     }))
-}
-
-/// Brings a canonical part of a document (the head, or an element at `at`) to its stored form:
-/// references resolved, secrets sealed; `None` when that finds a problem or needs the stored
-/// version.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    decl: &CollectionDecl,
-    value: &mut Value,
-    at: &JsonPath,
-    id: DocId,
-    owner: DocId,
-    lookup: &mut dyn Lookup,
-    sealer: &Sealer,
-    decrypt: Option<Decrypt<'_>>,
-) -> Result<Option<()>, StoreError> {
-    if !codec::resolve_refs(decl, value, owner, lookup)?.is_empty()
-        || codec::sensitive_values(value)
-            .iter()
-            .any(|(_, form)| *form == Form::Masked)
-    {
-        return Ok(None);
-    }
-    match codec::seal_secrets_at(decl, value, at, id, None, sealer, decrypt) {
-        Ok(problems) if problems.is_empty() => Ok(Some(())),
-        // The whole-document path says what is wrong.
-        Ok(_) | Err(_) => Ok(None),
-    }
 }
 
 #[cfg(test)]

@@ -71,9 +71,19 @@ fn by_elements(
     let mut txn = store.write().unwrap();
     let id = txn.allocate_ids(1).unwrap().start;
     let mut lookup = Stored(&mut *txn);
-    let body =
-        large::stored_body(collection.decl(), doc, id, owner, &mut lookup, sealer, None).unwrap();
+    let decl = collection.decl();
+    let body = large::stored_body(decl, doc, id, owner, None, &mut lookup, sealer, None).unwrap();
     (id, body)
+}
+
+/// `stored_body` of `doc` replacing the stored document `id`, whose body is `previous`.
+fn replacing(instance: &mut Instance, id: DocId, previous: &str, doc: &str) -> Option<String> {
+    let (store, sealer) = instance.parts();
+    let mut txn = store.write().unwrap();
+    let mut lookup = Stored(&mut *txn);
+    let decl = Collection::LibraryVariableSets.decl();
+    let previous = Some(previous);
+    large::stored_body(decl, doc, id, NO_OWNER, previous, &mut lookup, sealer, None).unwrap()
 }
 
 fn instance() -> (tempfile::TempDir, Instance) {
@@ -260,4 +270,61 @@ fn a_document_with_a_problem_or_a_kept_secret_goes_whole() {
         r#"{"name": "Parts", "variables": {}}"#,
     );
     assert_eq!(body, None);
+}
+
+/// A `{"masked": true}` keeps the stored value of the element with the same key, wherever that
+/// element stood: at the same place it is the same ciphertext, elsewhere it is sealed again for
+/// its new place.
+#[test]
+fn a_kept_secret_is_found_by_its_variables_key() {
+    let (_home, mut instance) = instance();
+    common::put(
+        &mut instance,
+        Collection::LibraryVariableSets,
+        variable_set("Set"),
+    )
+    .unwrap();
+    let (id, stored_body) = stored(
+        &mut instance,
+        &Address {
+            collection: Collection::LibraryVariableSets,
+            project: None,
+            key: Some("Set"),
+        },
+    );
+    let mut kept = variable_set("Set");
+    let variables = kept["variables"].as_array_mut().unwrap();
+    for variable in variables.iter_mut() {
+        if variable["type"] == "Sensitive" {
+            variable["value"] = json!({ sensitive::MASKED: true });
+        }
+    }
+    // The first variable moves last: every element after it moves up by one.
+    let first = variables.remove(0);
+    variables.push(first);
+    let body = replacing(&mut instance, id, &stored_body, &kept.to_string())
+        .expect("written an element at a time");
+    let (_, sealer) = instance.parts();
+    let collection = Collection::LibraryVariableSets;
+    let opened_now = opened(sealer, collection, id, &body);
+    let opened_before = opened(sealer, collection, id, &stored_body);
+    let by_name = |value: &Value| -> Vec<(String, Value)> {
+        let mut all: Vec<(String, Value)> = value["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["name"].as_str().unwrap().to_owned(), v["value"].clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    };
+    assert_eq!(by_name(&opened_now), by_name(&opened_before));
+    assert_eq!(
+        opened_now["variables"][0]["value"]["opened"],
+        "sample-secret-0"
+    );
+    // A kept secret with no stored value of its key is the whole path's to report.
+    let mut unknown = kept.clone();
+    unknown["variables"][0]["name"] = json!("Secret.new");
+    assert!(replacing(&mut instance, id, &stored_body, &unknown.to_string()).is_none());
 }

@@ -879,9 +879,11 @@ fn export_document(
     buffer: &mut Vec<u8>,
 ) -> Result<(), ExportError> {
     let mut re = Reencrypt::new(shared);
-    // A tenant trimmed to the selected projects is rendered whole.
+    // A tenant trimmed to the selected projects is rendered whole, and so is a document with
+    // scripts in more than one kind of place (their files are named in the whole's order).
     let large = match (shared.selected, decl.collection) {
         (Some(_), Collection::Tenants) => None,
+        _ if decl.scripts.len() > 1 => None,
         _ => large::render(decl, doc.id, &doc.body, names, &mut |v, p| re.slot(v, p))?,
     };
     let mut value = match &large {
@@ -894,17 +896,13 @@ fn export_document(
             project.as_str().is_some_and(|p| projects.contains(p))
         });
     }
-    if let Some(visible) = shared.visible {
-        (visible.0)(decl, &value).map_err(ExportError::NotVisible)?;
-    }
-    let tree = shared.tree;
-    let path = layout::document_path(decl, &value);
-    if decl.collection == Collection::TaskLogs {
-        return tree.write(&path, text(&value, "log").as_bytes());
-    }
+    // Printed first (a large document's elements are rendered as they are printed), so that
+    // what fails in rendering is reported before whether the document is visible, whichever way
+    // it goes.
     let extract = shared.contents.inline_scripts == InlineScripts::Extract;
     let mut files = Vec::new();
     match &large {
+        _ if decl.collection == Collection::TaskLogs => {}
         None => {
             if extract {
                 files = extract_scripts(decl, &mut value);
@@ -936,6 +934,14 @@ fn export_document(
             buffer.push(b'\n');
             re.check(decl, &value)?;
         }
+    }
+    if let Some(visible) = shared.visible {
+        (visible.0)(decl, &value).map_err(ExportError::NotVisible)?;
+    }
+    let tree = shared.tree;
+    let path = layout::document_path(decl, &value);
+    if decl.collection == Collection::TaskLogs {
+        return tree.write(&path, text(&value, "log").as_bytes());
     }
     for (file, body) in files {
         tree.write(&file, body.as_bytes())?;

@@ -168,9 +168,9 @@ struct Planner<'a> {
     /// The destination's versions of the collection being planned that an overwrite compares,
     /// read in one batch ([`Planner::dest_views`]).
     views: HashMap<DocId, Value>,
-    /// The destination's large versions of the collection being planned, kept as stored: an
-    /// overwrite compares them an element at a time ([`Planner::decide_large`]).
-    large_dests: HashMap<DocId, cuttle_store::StoredDoc>,
+    /// The destination's documents of the collection being planned whose versions are large: an
+    /// overwrite reads and compares them an element at a time ([`Planner::decide_large`]).
+    large_dests: HashSet<DocId>,
 }
 
 impl Lookup for Planner<'_> {
@@ -225,7 +225,7 @@ pub(super) fn plan(
         skipped_deployments: HashSet::new(),
         grants: 0,
         views: HashMap::new(),
-        large_dests: HashMap::new(),
+        large_dests: HashSet::new(),
     };
     let total = docs.len() as u64;
     let mut docs = docs;
@@ -1005,7 +1005,7 @@ impl Planner<'_> {
         let mut referenced: BTreeSet<DocId> = BTreeSet::new();
         for doc in self.txn.get_many(ids)? {
             if cuttle_instance::large::is_large(decl, doc.body.len()) {
-                self.large_dests.insert(doc.id, doc);
+                self.large_dests.insert(doc.id);
                 continue;
             }
             if doc.owner != NO_OWNER {

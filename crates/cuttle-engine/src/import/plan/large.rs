@@ -68,7 +68,7 @@ impl Planner<'_> {
     /// Whether the overwrite of `doc` (stored as `existing`) is planned an element at a time: its
     /// collection declares a large array, and its text or the destination's version is large.
     pub(super) fn is_large(&self, decl: &CollectionDecl, doc: &Spooled, existing: DocId) -> bool {
-        large::is_large(decl, doc.span.len()) || self.large_dests.contains_key(&existing)
+        large::is_large(decl, doc.span.len()) || self.large_dests.contains(&existing)
     }
 
     /// A large source document's head in canonical form, its shape checked an element at a
@@ -180,6 +180,10 @@ impl Planner<'_> {
             .enumerate()
             .map(|(i, e)| (e.key.as_str(), i))
             .collect();
+        // Stored keys are unique; where they are not, the whole's first match decides.
+        if dest_at.len() != dest.elements.len() {
+            return Ok(None);
+        }
         // A source's `{"masked": true}` keeps the destination's value at its place.
         let masked = format!("\"{DIGEST}\":{}", Value::from(MASKED_DIGEST));
         for element in merged.iter_mut().filter(|e| e.text.contains(&masked)) {
@@ -383,13 +387,11 @@ impl Planner<'_> {
                 elements,
             }));
         }
-        let stored = match self.large_dests.remove(&id) {
-            Some(stored) => stored,
-            None => self
-                .txn
-                .get(id)?
-                .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?,
-        };
+        self.large_dests.remove(&id);
+        let stored = self
+            .txn
+            .get(id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
         let Some(split) = large::split(&stored.body, field) else {
             return Ok(None);
         };
