@@ -1661,6 +1661,32 @@ fn importing_an_archive_leaves_nothing_behind(world: &World) {
     assert_eq!(read(&tgz), tgz_bytes);
 }
 
+// Again, every document that has a large array handled an element at a time.
+
+fn large_archives_are_deterministic_and_round_trip(world: &World) {
+    world.with_large_documents(archives_are_deterministic_and_round_trip);
+}
+
+fn large_a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
+    world.with_large_documents(a_saved_plan_applies_exactly_or_not_at_all);
+}
+
+fn large_a_saved_plan_applies_from_another_folder(world: &World) {
+    world.with_large_documents(a_saved_plan_applies_from_another_folder);
+}
+
+fn large_an_archived_problem_has_its_line_and_column(world: &World) {
+    world.with_large_documents(an_archived_problem_has_its_line_and_column);
+}
+
+fn large_hostile_directories_fail_the_same_way_archived(world: &World) {
+    world.with_large_documents(hostile_directories_fail_the_same_way_archived);
+}
+
+fn large_partial_exports_archive_too(world: &World) {
+    world.with_large_documents(partial_exports_archive_too);
+}
+
 both_backends!(
     a_saved_plan_applies_from_another_folder,
     archives_are_deterministic_and_round_trip,
@@ -1676,4 +1702,10 @@ both_backends!(
     a_tar_cut_where_an_entry_starts_is_refused,
     importing_an_archive_leaves_nothing_behind,
     an_archive_is_mirrored_like_a_directory,
+    large_archives_are_deterministic_and_round_trip,
+    large_a_saved_plan_applies_exactly_or_not_at_all,
+    large_a_saved_plan_applies_from_another_folder,
+    large_an_archived_problem_has_its_line_and_column,
+    large_hostile_directories_fail_the_same_way_archived,
+    large_partial_exports_archive_too,
 );

@@ -13,6 +13,16 @@ use common::World;
 use common::http::*;
 use serde_json::{Value, json};
 
+// Again, every document that has a large array handled an element at a time by the server.
+
+fn large_an_export_travels_as_an_archive_and_its_plan_is_applied_exactly(world: &World) {
+    world.with_large_documents(an_export_travels_as_an_archive_and_its_plan_is_applied_exactly);
+}
+
+fn large_a_scoped_user_promotes_one_project_and_nothing_else(world: &World) {
+    world.with_large_documents(a_scoped_user_promotes_one_project_and_nothing_else);
+}
+
 both_backends!(
     an_export_travels_as_an_archive_and_its_plan_is_applied_exactly,
     a_stale_plan_is_refused_and_writes_nothing,
@@ -21,6 +31,8 @@ both_backends!(
     imports_read_directories_only_under_the_migration_roots,
     tasks_are_authorised,
     a_scoped_user_promotes_one_project_and_nothing_else,
+    large_an_export_travels_as_an_archive_and_its_plan_is_applied_exactly,
+    large_a_scoped_user_promotes_one_project_and_nothing_else,
 );
 
 fn start(server: &Server, key: &str, task: &Value) -> i64 {

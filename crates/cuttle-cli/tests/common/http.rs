@@ -38,6 +38,11 @@ impl World {
             .env_remove("PGPASSWORD")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if self.large.get() {
+            command.env("CUTTLE_LARGE_DOCUMENT", "0");
+        } else {
+            command.env_remove("CUTTLE_LARGE_DOCUMENT");
+        }
         for (k, v) in env {
             command.env(k, v);
         }
