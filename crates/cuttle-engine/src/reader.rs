@@ -632,7 +632,7 @@ fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<
     } else {
         let mut value = codec::parse(decl, &text, codec::Part::Whole).map_err(not_json)?;
         let root = JsonPath::root();
-        let scripts = inline_scripts(tree, relative, decl, &mut value, &root)?;
+        let scripts = inline_scripts(tree, relative, decl, decl, &mut value, &root)?;
         let json = value.to_string();
         (value, json, scripts)
     };
@@ -748,7 +748,7 @@ fn inline_scripts_by_elements(
     let split = large::split(text, field)?;
     let mut head = cuttle_domain::json::parse(&split.head).ok()?;
     let root = JsonPath::root();
-    let mut read = inline_scripts(tree, relative, decl, &mut head, &root).ok()?;
+    let mut read = inline_scripts(tree, relative, decl, decl, &mut head, &root).ok()?;
     let mut json = Vec::with_capacity(text.len());
     large::print_with(
         &head,
@@ -762,7 +762,7 @@ fn inline_scripts_by_elements(
             let mut element = cuttle_domain::json::parse(&nested).map_err(|_| ())?[0][0].take();
             let at = JsonPath::root().field(field).index(index);
             // The scripts folder is the document's: named by the collection's declaration.
-            let scripts = inline_scripts_in(tree, relative, decl, element_decl, &mut element, &at)
+            let scripts = inline_scripts(tree, relative, decl, element_decl, &mut element, &at)
                 .map_err(|_| ())?;
             read.extend(scripts);
             Ok::<_, ()>(element)
@@ -774,21 +774,11 @@ fn inline_scripts_by_elements(
 }
 
 /// Puts extracted scripts back: `{"syntax", "file"}` becomes `{"syntax", "body"}`, the body read
-/// from the named file in the document's scripts folder. `value` stands at `at` in its
-/// document (the root, or an element of its large array). Returns the script files read.
+/// from the named file in the document's scripts folder (its collection's, `decl`). `value` is
+/// the part of the document that stands at `base` (the root, or an element of its large array),
+/// declared by `part` (`decl` itself, or its element's declaration). Returns the script files
+/// read.
 fn inline_scripts(
-    tree: &dyn Tree,
-    relative: &Path,
-    decl: &CollectionDecl,
-    value: &mut Value,
-    at: &JsonPath,
-) -> Result<Vec<PathBuf>, ReadError> {
-    inline_scripts_in(tree, relative, decl, decl, value, at)
-}
-
-/// [`inline_scripts`] of a part of a document of `decl`'s collection, declared by `part` (the
-/// collection's own declaration, or its element's).
-fn inline_scripts_in(
     tree: &dyn Tree,
     relative: &Path,
     decl: &CollectionDecl,

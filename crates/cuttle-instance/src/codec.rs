@@ -278,6 +278,16 @@ fn check_keyed_arrays(
     }
 }
 
+/// An element's identity in its keyed array: its key fields' values as JSON text (a missing one
+/// as `null`).
+pub fn element_key(fields: &[&str], element: &Value) -> String {
+    let values: Vec<&Value> = fields
+        .iter()
+        .map(|f| element.get(*f).unwrap_or(&Value::Null))
+        .collect();
+    serde_json::to_string(&values).expect("JSON serializes")
+}
+
 /// The owning project's id of a project-owned document (from its `project` field).
 pub fn resolve_owner(
     decl: &CollectionDecl,

@@ -200,7 +200,9 @@ impl<'t> Canonical<'t> {
         }
         self.next += 1;
         let element = self.shaped.next().flatten()?;
-        let hash = self.hasher.hash_one(key_of(self.key_fields, &element));
+        let hash = self
+            .hasher
+            .hash_one(codec::element_key(self.key_fields, &element));
         self.keys.insert(hash).then_some(element)
     }
 }
@@ -276,15 +278,6 @@ pub fn stored_body(
     }
 }
 
-/// An element's key: its key fields' values as JSON text (a missing one as `null`).
-pub fn key_of(key_fields: &[&str], element: &Value) -> String {
-    let key: Vec<&Value> = key_fields
-        .iter()
-        .map(|k| element.get(*k).unwrap_or(&Value::Null))
-        .collect();
-    serde_json::to_string(&key).expect("JSON serializes")
-}
-
 /// What the parts of a document being written need to reach their stored form.
 struct Storing<'a, 'p> {
     id: DocId,
@@ -350,12 +343,14 @@ impl Storing<'_, '_> {
             let mut first = HashMap::with_capacity(split.elements.len());
             for (i, text) in split.elements.iter().enumerate() {
                 let value: Value = serde_json::from_str(text).ok()?;
-                first.entry(key_of(self.key_fields, &value)).or_insert(i);
+                first
+                    .entry(codec::element_key(self.key_fields, &value))
+                    .or_insert(i);
             }
             self.stored = Some((split.elements, first));
         }
         let (elements, first) = self.stored.as_ref()?;
-        let index = *first.get(&key_of(self.key_fields, element))?;
+        let index = *first.get(&codec::element_key(self.key_fields, element))?;
         let value = serde_json::from_str(elements[index]).ok()?;
         Some((value, JsonPath::root().field(self.field).index(index)))
     }

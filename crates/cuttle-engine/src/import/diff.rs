@@ -10,6 +10,8 @@ use cuttle_domain::decl::CollectionDecl;
 use cuttle_domain::path::{JsonPath, Step};
 use cuttle_domain::sensitive::redacted;
 use serde::Serialize;
+
+pub use cuttle_instance::codec::element_key;
 use serde_json::Value;
 
 /// The field of a sensitive value's stand-in, in the views that the planner compares: a keyed
@@ -337,15 +339,6 @@ fn field_path(path: &str, name: &str) -> String {
     } else {
         format!("{path}[{}]", Value::String(name.to_owned()))
     }
-}
-
-/// An element's identity in its keyed array: its key fields' values as JSON text.
-pub fn element_key(fields: &[&str], element: &Value) -> String {
-    let values: Vec<&Value> = fields
-        .iter()
-        .map(|f| element.get(*f).unwrap_or(&Value::Null))
-        .collect();
-    serde_json::to_string(&values).expect("JSON serializes")
 }
 
 /// An element's key as a path segment: `name="Db", scope={"environments":["Prod"]}`, leaving out

@@ -35,14 +35,14 @@ use zeroize::Zeroizing;
 
 use super::diff::{self, DIGEST};
 use super::merge;
-
-mod large;
 use super::sources::{self, SourceDoc};
 use super::spool::{self, Span, Spool, Spooled};
 use super::{
     Action, Blocker, Conflict, DocumentPlan, Grant, ImportError, ImportOptions, PlanEvent,
     PlanSink, Progress,
 };
+
+mod large;
 
 /// At most this many problems are collected before planning stops.
 const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
@@ -756,7 +756,7 @@ impl Planner<'_> {
                 let (sealer, key) = (self.sealer, self.digest_key.clone());
                 let body = codec::parse_stored(decl, id, &stored.body)?;
                 let mut names = Names::new(&mut *self.txn);
-                Self::dest_view_with(sealer, &key, &mut names, decl, id, body)?
+                Self::dest_view(sealer, &key, &mut names, decl, id, body, &JsonPath::root())?
             }
         };
         // The source's channel references, recorded if the document is written; then its view
@@ -939,29 +939,9 @@ impl Planner<'_> {
     }
 
     /// The destination's version in the export shape, each sensitive value a digest stand-in
-    /// (`{"masked": true, "$digest": …}`).
-    fn dest_view_with(
-        sealer: &Sealer,
-        digest_key: &[u8; 32],
-        names: &mut Names<'_>,
-        decl: &CollectionDecl,
-        id: DocId,
-        stored: Value,
-    ) -> Result<Value, ImportError> {
-        Self::dest_view_at(
-            sealer,
-            digest_key,
-            names,
-            decl,
-            id,
-            stored,
-            &JsonPath::root(),
-        )
-    }
-
-    /// [`Planner::dest_view_with`] of a part of a document that stands at `at` in it (an element
-    /// of its large array, with its declarations).
-    fn dest_view_at(
+    /// (`{"masked": true, "$digest": …}`). `stored` stands at `at` in its document: the root,
+    /// or an element of its large array (declared by `decl`, the element's declarations).
+    fn dest_view(
         sealer: &Sealer,
         digest_key: &[u8; 32],
         names: &mut Names<'_>,
@@ -1034,7 +1014,15 @@ impl Planner<'_> {
         names.seed(addresses);
         let mut views = HashMap::with_capacity(stored.len());
         for (id, body) in stored {
-            let view = Self::dest_view_with(sealer, &digest_key, &mut names, decl, id, body)?;
+            let view = Self::dest_view(
+                sealer,
+                &digest_key,
+                &mut names,
+                decl,
+                id,
+                body,
+                &JsonPath::root(),
+            )?;
             views.insert(id, view);
         }
         Ok(views)

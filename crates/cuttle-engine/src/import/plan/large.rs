@@ -51,11 +51,6 @@ impl Element {
     fn value(&self) -> Value {
         serde_json::from_str(&self.text).expect("an element's view is JSON")
     }
-
-    /// Whether it holds a sensitive value's stand-in.
-    fn has_stand_in(&self) -> bool {
-        self.text.contains(&format!("\"{DIGEST}\":"))
-    }
 }
 
 /// What the source's version brings besides its parts: the channels it refers to.
@@ -199,7 +194,8 @@ impl Planner<'_> {
                 .enumerate()
                 .map(|(i, e)| (e.key.clone(), i))
                 .collect();
-            for theirs in dest.elements.iter().filter(|e| e.has_stand_in()) {
+            let stand_in = format!("\"{DIGEST}\":");
+            for theirs in dest.elements.iter().filter(|e| e.text.contains(&stand_in)) {
                 let Some(ours) = merged_at.get(&theirs.key) else {
                     continue;
                 };
@@ -398,12 +394,13 @@ impl Planner<'_> {
         let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
         let mut names = Names::new(&mut *self.txn);
         let head = codec::parse_stored(decl, id, &split.head)?;
-        let head = Self::dest_view_with(sealer, &digest_key, &mut names, decl, id, head)?;
+        let root = JsonPath::root();
+        let head = Self::dest_view(sealer, &digest_key, &mut names, decl, id, head, &root)?;
         let mut elements = Vec::with_capacity(split.elements.len());
         for (index, text) in split.elements.iter().enumerate() {
             let value = codec::parse_stored(element_decl, id, text)?;
             let at = JsonPath::root().field(field).index(index);
-            let view = Self::dest_view_at(
+            let view = Self::dest_view(
                 sealer,
                 &digest_key,
                 &mut names,
