@@ -168,27 +168,30 @@ pub fn check(root: &Path) -> usize {
     let Ok(manifest) = reader::read_manifest(&tree) else {
         return 0;
     };
-    let Ok(read) = reader::documents(&tree) else {
-        return 0;
-    };
-    let read = read.map(|r| r.map_err(|e| ImportError::Source(e.to_string())));
-    let documents = upgrade(manifest.format_version, Box::new(read));
-    let mut accepted = 0;
-    // As the importer does, the first error ends the stream.
-    for incoming in documents.map_while(Result::ok) {
-        let decl = incoming.collection.decl();
-        let shaped = read_strictly(decl, &incoming.json);
-        let Ok(mut value) = serde_json::from_str::<Value>(&incoming.json) else {
-            continue;
-        };
-        cuttle_instance::codec::normalize_key_fields(decl, &mut value);
-        let _ = cuttle_instance::documents::describe(decl, &value);
-        if let Ok(value) = shaped {
-            let _ = cuttle_instance::codec::sensitive_values(&value);
-            accepted += 1;
+    let counted = reader::documents(&tree, |read| {
+        let read = read.map(|r| {
+            r.map(|document| document.incoming)
+                .map_err(|e| ImportError::Source(e.to_string()))
+        });
+        let documents = upgrade(manifest.format_version, Box::new(read));
+        let mut accepted = 0;
+        // As the importer does, the first error ends the stream.
+        for incoming in documents.map_while(Result::ok) {
+            let decl = incoming.collection.decl();
+            let shaped = read_strictly(decl, &incoming.json);
+            let Ok(mut value) = serde_json::from_str::<Value>(&incoming.json) else {
+                continue;
+            };
+            cuttle_instance::codec::normalize_key_fields(decl, &mut value);
+            let _ = cuttle_instance::documents::describe(decl, &value);
+            if let Ok(value) = shaped {
+                let _ = cuttle_instance::codec::sensitive_values(&value);
+                accepted += 1;
+            }
         }
-    }
-    accepted
+        accepted
+    });
+    counted.unwrap_or(0)
 }
 
 /// The importer's shape check of a document's text ([`codec::canonicalize`]), which reads the

@@ -18,6 +18,7 @@ use cuttle_domain::path::JsonPath;
 use cuttle_domain::{Collection, Layout};
 use cuttle_domain::{names, path};
 use cuttle_instance::error::{Hint, Message};
+use cuttle_instance::parallel;
 use cuttle_instance::{Incoming, codec, large};
 use serde_json::{Value, json};
 
@@ -409,7 +410,10 @@ pub fn export_key(manifest: &Manifest, password: &[u8]) -> Result<ExportKey, Rea
 pub fn read_export(root: &Path) -> Result<Export, ReadError> {
     let tree = Directory::new(root);
     let manifest = read_manifest(&tree)?;
-    let documents = self::documents(&tree)?.collect::<Result<_, _>>()?;
+    let documents = self::documents(&tree, |read| {
+        read.map(|read| read.map(|document| document.incoming))
+            .collect::<Result<_, _>>()
+    })??;
     Ok(Export {
         manifest,
         documents,
@@ -422,9 +426,14 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
 const BATCH: usize = 2048;
 const BATCH_BYTES: usize = 16 << 20;
 
-/// The documents of the export in `tree`, in file order, read a batch at a time on every core.
-/// Only the list of file names is held for the whole export; the first error ends the stream.
-pub fn documents(tree: &dyn Tree) -> Result<Documents<'_>, ReadError> {
+/// The documents of the export in `tree`, in file order, as the stream that `consume` reads.
+/// The files are read and parsed a batch at a time on the other cores, one batch ahead of
+/// `consume` ([`parallel::ahead`]). Only the list of file names is held for the whole export;
+/// the first error ends the stream. An error of the export's listing comes before any document.
+pub fn documents<X>(
+    tree: &dyn Tree,
+    consume: impl FnOnce(&mut Documents<'_>) -> X,
+) -> Result<X, ReadError> {
     let walk = walk(tree)?;
     let mut files = Vec::with_capacity(walk.files.len());
     let mut scripts = BTreeSet::new();
@@ -439,34 +448,73 @@ pub fn documents(tree: &dyn Tree) -> Result<Documents<'_>, ReadError> {
         }
     }
     let logs = files.iter().any(|(_, _, c, _)| *c == Collection::TaskLogs);
-    Ok(Documents {
-        tree,
-        logs,
-        folders: walk.folders,
-        files,
-        next: 0,
-        ready: VecDeque::new(),
-        deployments: HashMap::new(),
-        waiting_logs: Vec::new(),
-        scripts,
-        warnings: walk.warnings,
-        done: false,
-    })
+    let count = files.len();
+    let folders = walk.folders;
+    Ok(std::thread::scope(|scope| {
+        let mut documents = Documents {
+            read: parallel::ahead(scope, move |feed| read_files(tree, &folders, files, feed)),
+            files: count,
+            logs,
+            ready: VecDeque::new(),
+            deployments: HashMap::new(),
+            waiting_logs: Vec::new(),
+            scripts,
+            warnings: walk.warnings,
+            ended: false,
+        };
+        consume(&mut documents)
+    }))
+}
+
+/// Reads `files` (each: its folder, an index into `folders`; its name; its collection; its
+/// size) in their order, a batch at a time on every core, and feeds each batch's results in
+/// the same order, so that the stream (and the first error reported) does not depend on the
+/// threads. Stops at the first batch with an error, or when the stream is no longer read.
+fn read_files(
+    tree: &dyn Tree,
+    folders: &[PathBuf],
+    mut files: Vec<(u32, Box<str>, Collection, u64)>,
+    feed: &parallel::Feed<Result<Read, ReadError>>,
+) {
+    let mut next = 0;
+    while next < files.len() {
+        let end = next
+            + parallel::chunk_len(&files[next..], BATCH, BATCH_BYTES, |(_, _, _, size)| {
+                usize::try_from(*size).unwrap_or(usize::MAX)
+            });
+        let batch = &mut files[next..end];
+        let read = parallel::map_in_order(batch, |(folder, name, collection, _)| {
+            read_one(tree, &folders[*folder as usize].join(&**name), *collection)
+        });
+        // A name read is not needed again: its memory goes as the read goes on (there are
+        // hundreds of thousands).
+        for (_, name, _, _) in batch {
+            *name = Box::from("");
+        }
+        next = end;
+        let failed = read.iter().any(Result::is_err);
+        if !feed.send(read) || failed {
+            return;
+        }
+    }
+}
+
+/// A document as the reader gives it: what to write, and its identifying fields
+/// ([`codec::Part::Identity`] of its text), which the reader parsed to check where it stands.
+pub struct Document {
+    pub incoming: Incoming,
+    pub identity: Value,
 }
 
 /// The stream of an export's documents (see [`documents`]).
-pub struct Documents<'t> {
-    tree: &'t dyn Tree,
+pub struct Documents<'s> {
+    /// Every file's result, in file order.
+    read: parallel::Ahead<'s, Result<Read, ReadError>>,
+    /// How many files the format owns.
+    files: usize,
     /// Whether the export has task logs: without any, no deployment waits for one.
     logs: bool,
-    /// The folders of the files to read.
-    folders: Vec<PathBuf>,
-    /// Every file to read: its folder (an index into `folders`), its name (emptied once read:
-    /// there are hundreds of thousands), its collection and its size.
-    files: Vec<(u32, Box<str>, Collection, u64)>,
-    /// The first file not yet read.
-    next: usize,
-    ready: VecDeque<Incoming>,
+    ready: VecDeque<Document>,
     /// Deployments read whose task log is not yet: their file (without extension) and the key
     /// the log's document names its deployment by (as JSON text).
     deployments: HashMap<PathBuf, String>,
@@ -477,13 +525,14 @@ pub struct Documents<'t> {
     scripts: BTreeSet<PathBuf>,
     /// What the reader leaves out, and says (see [`Documents::warnings`]).
     warnings: Vec<Message>,
-    done: bool,
+    /// Whether every file is read (or one failed).
+    ended: bool,
 }
 
 impl Documents<'_> {
     /// How many files the export has that the format owns (documents, task logs).
     pub fn files(&self) -> usize {
-        self.files.len()
+        self.files
     }
 
     /// What the reader found and left out, for the plan to show: files that look like
@@ -493,75 +542,57 @@ impl Documents<'_> {
         std::mem::take(&mut self.warnings)
     }
 
-    /// Reads the next batch of files on every core, taking them in file order, so that the
-    /// result (and the first error reported) does not depend on the threads.
-    fn read_batch(&mut self) -> Result<(), ReadError> {
-        let end = self.next
-            + cuttle_instance::parallel::chunk_len(
-                &self.files[self.next..],
-                BATCH,
-                BATCH_BYTES,
-                |(_, _, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
-            );
-        let batch = &mut self.files[self.next..end];
-        self.next = end;
-        let (tree, folders) = (self.tree, &self.folders);
-        let read =
-            cuttle_instance::parallel::map_in_order(batch, |(folder, name, collection, _)| {
-                read_one(tree, &folders[*folder as usize].join(&**name), *collection)
-            });
-        // A name read is not needed again: its memory goes as the read goes on.
-        for (_, name, _, _) in batch {
-            *name = Box::from("");
-        }
-        for one in read {
-            match one? {
-                Read::Log(relative, text) => {
-                    if let Some(log) = self.log_document(&relative, &text) {
-                        self.ready.push_back(log);
-                    } else {
-                        self.waiting_logs.push((relative, text));
-                    }
-                }
-                Read::Document(incoming, deployment, scripts) => {
-                    if let Some((file, key)) = deployment
-                        && self.logs
-                    {
-                        self.deployments.insert(file, key);
-                    }
-                    for script in scripts {
-                        self.scripts.remove(&script);
-                    }
-                    self.ready.push_back(incoming);
+    /// Takes one file's result into the stream.
+    fn take(&mut self, read: Read) {
+        match read {
+            Read::Log(relative, text) => {
+                if let Some(log) = self.log_document(&relative, &text) {
+                    self.ready.push_back(log);
+                } else {
+                    self.waiting_logs.push((relative, text));
                 }
             }
+            Read::Document(document, deployment, scripts) => {
+                if let Some((file, key)) = deployment
+                    && self.logs
+                {
+                    self.deployments.insert(file, key);
+                }
+                for script in scripts {
+                    self.scripts.remove(&script);
+                }
+                self.ready.push_back(document);
+            }
         }
-        if self.next == self.files.len() {
-            let unnamed = std::mem::take(&mut self.scripts);
-            if !unnamed.is_empty() {
-                let n = unnamed.len();
-                let (file, are) = (many(n, "file", "files"), many(n, "is", "are"));
-                self.warnings.push(Message::from(format!(
-                    "{n} script {file} in the format's script folders {are} named by no document, and {are} not read: {}",
-                    listed(&unnamed),
-                )));
-            }
-            for (relative, text) in std::mem::take(&mut self.waiting_logs) {
-                let log = self.log_document(&relative, &text).ok_or_else(|| {
-                    file_error(
-                        &relative,
-                        "a task log needs the deployment file of the same name in the release's deployments folder",
-                    )
-                })?;
-                self.ready.push_back(log);
-            }
+    }
+
+    /// Once every file is read: the scripts no document named, and the task logs read before
+    /// their deployment.
+    fn finish(&mut self) -> Result<(), ReadError> {
+        let unnamed = std::mem::take(&mut self.scripts);
+        if !unnamed.is_empty() {
+            let n = unnamed.len();
+            let (file, are) = (many(n, "file", "files"), many(n, "is", "are"));
+            self.warnings.push(Message::from(format!(
+                "{n} script {file} in the format's script folders {are} named by no document, and {are} not read: {}",
+                listed(&unnamed),
+            )));
+        }
+        for (relative, text) in std::mem::take(&mut self.waiting_logs) {
+            let log = self.log_document(&relative, &text).ok_or_else(|| {
+                file_error(
+                    &relative,
+                    "a task log needs the deployment file of the same name in the release's deployments folder",
+                )
+            })?;
+            self.ready.push_back(log);
         }
         Ok(())
     }
 
     /// A task log's document, once its deployment is read: a task log is plain text, named
     /// after the deployment file beside it.
-    fn log_document(&mut self, relative: &Path, log: &str) -> Option<Incoming> {
+    fn log_document(&mut self, relative: &Path, log: &str) -> Option<Document> {
         let stem = relative.with_extension("");
         let name = stem.file_name()?.to_owned();
         let deployment_file = stem.parent()?.parent()?.join("deployments").join(name);
@@ -577,30 +608,45 @@ impl Documents<'_> {
             },
             "log": log,
         });
-        Some(Incoming {
-            collection: Collection::TaskLogs,
-            origin: relative.display().to_string(),
-            json: value.to_string(),
+        Some(Document {
+            identity: codec::identity_of(Collection::TaskLogs.decl(), &value),
+            incoming: Incoming {
+                collection: Collection::TaskLogs,
+                origin: relative.display().to_string(),
+                json: value.to_string(),
+            },
         })
     }
 }
 
 impl Iterator for Documents<'_> {
-    type Item = Result<Incoming, ReadError>;
+    type Item = Result<Document, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(incoming) = self.ready.pop_front() {
                 return Some(Ok(incoming));
             }
-            if self.done || self.next == self.files.len() {
+            if self.ended {
                 return None;
             }
-            if let Err(error) = self.read_batch() {
-                self.done = true;
-                self.ready.clear();
-                return Some(Err(error));
-            }
+            let failed = match self.read.next() {
+                Some(Ok(read)) => {
+                    self.take(read);
+                    continue;
+                }
+                Some(Err(error)) => error,
+                None => match self.finish() {
+                    Ok(()) => {
+                        self.ended = true;
+                        continue;
+                    }
+                    Err(error) => error,
+                },
+            };
+            self.ended = true;
+            self.ready.clear();
+            return Some(Err(failed));
         }
     }
 }
@@ -611,7 +657,7 @@ enum Read {
     Log(PathBuf, String),
     /// A document; for a deployment, also its file (without extension) and the key a task log
     /// beside it needs to name it; the script files it named.
-    Document(Incoming, Option<(PathBuf, String)>, Vec<PathBuf>),
+    Document(Document, Option<(PathBuf, String)>, Vec<PathBuf>),
 }
 
 fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
@@ -624,19 +670,22 @@ fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<
     // goes on as it is; otherwise the document is parsed whole and written anew.
     let not_json =
         |e: cuttle_domain::json::JsonError| file_error(relative, format!("not valid JSON: {e}"));
-    let (value, json, scripts) = if decl.scripts.is_empty() {
-        let value = codec::parse(decl, &text, codec::Part::Identity).map_err(not_json)?;
-        (value, text, Vec::new())
-    } else if let Some(read) = inline_scripts_by_elements(tree, relative, decl, &text) {
-        read
+    let (identity, json, scripts) = if decl.scripts.is_empty() {
+        let identity = codec::parse(decl, &text, codec::Part::Identity).map_err(not_json)?;
+        (identity, text, Vec::new())
+    } else if let Some((head, json, scripts)) =
+        inline_scripts_by_elements(tree, relative, decl, &text)
+    {
+        (codec::identity_of(decl, &head), json, scripts)
     } else {
         let mut value = codec::parse(decl, &text, codec::Part::Whole).map_err(not_json)?;
         let root = JsonPath::root();
         let scripts = inline_scripts(tree, relative, decl, decl, &mut value, &root)?;
         let json = value.to_string();
-        (value, json, scripts)
+        (codec::identity_of(decl, &value), json, scripts)
     };
-    check_place(relative, collection, &value)?;
+    let value = &identity;
+    check_place(relative, collection, value)?;
     let deployment = (collection == Collection::Deployments).then(|| {
         // Only what a task log beside it needs to name its deployment.
         let key = json!({
@@ -649,10 +698,13 @@ fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<
         (relative.with_extension(""), key.to_string())
     });
     Ok(Read::Document(
-        Incoming {
-            collection,
-            origin: relative.display().to_string(),
-            json,
+        Document {
+            incoming: Incoming {
+                collection,
+                origin: relative.display().to_string(),
+                json,
+            },
+            identity,
         },
         deployment,
         scripts,

@@ -92,6 +92,29 @@ pub fn parse(decl: &CollectionDecl, text: &str, part: Part) -> Result<Value, jso
     }
 }
 
+/// Whether `field` is one of a document's identifying fields ([`Part::Identity`]).
+fn is_identity_field(decl: &CollectionDecl, field: &str) -> bool {
+    decl.key.contains(&field)
+        || matches!(field, "project" | "name")
+        || (field == "tags" && decl.collection == Collection::TagSets)
+}
+
+/// The identifying fields of a document already parsed whole: what [`parse`] of its text gives
+/// for [`Part::Identity`].
+pub fn identity_of(decl: &CollectionDecl, whole: &Value) -> Value {
+    match whole {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(field, _)| is_identity_field(decl, field))
+                .map(|(field, value)| (field.clone(), value.clone()))
+                .collect(),
+        ),
+        // Not one JSON object: the identity is the whole, as `parse` gives it.
+        other => other.clone(),
+    }
+}
+
 /// The identifying fields of `text` ([`Part::Identity`]); `None` when it is not one JSON object.
 fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -100,9 +123,7 @@ fn key_view(decl: &CollectionDecl, text: &str) -> Option<Value> {
 
     impl KeyFields<'_> {
         fn wanted(&self, field: &str) -> bool {
-            self.0.key.contains(&field)
-                || matches!(field, "project" | "name")
-                || (field == "tags" && self.0.collection == Collection::TagSets)
+            is_identity_field(self.0, field)
         }
     }
 
@@ -555,7 +576,7 @@ pub fn locate<'p>(
 }
 
 /// Turns an `{"encrypted": …}` value into plaintext (an import supplies this; `doc put` does not).
-pub type Decrypt<'a> = &'a dyn Fn(&str) -> Result<zeroize::Zeroizing<String>, String>;
+pub type Decrypt<'a> = &'a (dyn Fn(&str) -> Result<zeroize::Zeroizing<String>, String> + Sync);
 
 /// Seals every sensitive value of a document about to be stored under `id`: `{"secret"}` is
 /// sealed; `{"masked"}` keeps the value that `previous` (the stored version) holds at the same
@@ -1056,6 +1077,21 @@ mod tests {
                 .get("tags")
                 .is_none()
         );
+        // The identity of a document parsed whole is the key view of its text.
+        for (collection, text) in [
+            (Collection::Deployments, text),
+            (Collection::TagSets, tags),
+            (Collection::Environments, tags),
+            (Collection::Environments, "[1]"),
+        ] {
+            let decl = collection.decl();
+            let whole = parse(decl, text, Part::Whole).unwrap();
+            assert_eq!(
+                identity_of(decl, &whole).to_string(),
+                parse(decl, text, Part::Identity).unwrap().to_string(),
+                "{text}"
+            );
+        }
         // Whatever is not one JSON object is left to a whole parse, for its message.
         for bad in [
             "[1]",

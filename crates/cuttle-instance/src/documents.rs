@@ -108,42 +108,69 @@ pub struct WriteOptions<'a> {
     pub decrypt: Option<Decrypt<'a>>,
 }
 
-struct BatchLookup<'t> {
-    txn: &'t mut dyn WriteTxn,
+/// The batch's own documents, addressed by the first pass: references are resolved against
+/// them before the store is asked. The second pass only reads it, on every core.
+#[derive(Default)]
+struct Batch {
     pending: Pending,
-    pending_tags: HashMap<DocId, HashSet<String>>,
-    stored_ids: HashMap<(Collection, DocId, String), Option<DocId>>,
-    stored_tags: HashMap<DocId, HashSet<String>>,
+    /// A tag set's tags, by its id.
+    tags: HashMap<DocId, HashSet<String>>,
 }
 
-impl Lookup for BatchLookup<'_> {
+impl Batch {
+    /// The id of the batch's document at this address, once it has one (the first pass gives
+    /// each collection's documents their ids, in declaration order).
+    fn id_of(&self, collection: Collection, owner: DocId, key: &str) -> Option<DocId> {
+        self.pending
+            .find(collection, owner, key)
+            .map(|slot| slot.id)
+            .filter(|id| *id != NO_OWNER)
+    }
+
+    /// Whether the batch's tag set `set` has the tag `tag`; `None` when the batch has no such set.
+    fn has_tag(&self, set: DocId, tag: &str) -> Option<bool> {
+        self.tags.get(&set).map(|tags| tags.contains(tag))
+    }
+}
+
+/// The write transaction, and what it answered for the batch, asked once each.
+struct Stored<'t> {
+    txn: &'t mut dyn WriteTxn,
+    ids: HashMap<(Collection, DocId, String), Option<DocId>>,
+    tags: HashMap<DocId, HashSet<String>>,
+}
+
+/// Resolves a reference in the batch, then in the store.
+struct BatchLookup<'b, 't> {
+    batch: &'b Batch,
+    stored: &'b mut Stored<'t>,
+}
+
+impl Lookup for BatchLookup<'_, '_> {
     fn id_of(
         &mut self,
         collection: Collection,
         owner: DocId,
         key: &str,
     ) -> Result<Option<DocId>, StoreError> {
-        // A slot is given its id once its collection is addressed (the first pass).
-        if let Some(slot) = self.pending.find(collection, owner, key)
-            && slot.id != NO_OWNER
-        {
-            return Ok(Some(slot.id));
+        if let Some(id) = self.batch.id_of(collection, owner, key) {
+            return Ok(Some(id));
         }
         let address = (collection, owner, key.to_owned());
-        if let Some(found) = self.stored_ids.get(&address) {
+        if let Some(found) = self.stored.ids.get(&address) {
             return Ok(*found);
         }
-        let found = self.txn.find_id(collection, owner, key)?;
-        self.stored_ids.insert(address, found);
+        let found = self.stored.txn.find_id(collection, owner, key)?;
+        self.stored.ids.insert(address, found);
         Ok(found)
     }
 
     fn has_tag(&mut self, set: DocId, tag: &str) -> Result<bool, StoreError> {
-        if let Some(tags) = self.pending_tags.get(&set) {
-            return Ok(tags.contains(tag));
+        if let Some(has) = self.batch.has_tag(set, tag) {
+            return Ok(has);
         }
-        if !self.stored_tags.contains_key(&set) {
-            let tags = match self.txn.get(set)? {
+        if !self.stored.tags.contains_key(&set) {
+            let tags = match self.stored.txn.get(set)? {
                 Some(doc) => {
                     let body: Value = serde_json::from_str(&doc.body)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -151,9 +178,35 @@ impl Lookup for BatchLookup<'_> {
                 }
                 None => HashSet::new(),
             };
-            self.stored_tags.insert(set, tags);
+            self.stored.tags.insert(set, tags);
         }
-        Ok(self.stored_tags[&set].contains(tag))
+        Ok(self.stored.tags[&set].contains(tag))
+    }
+}
+
+/// Resolves a reference in the batch only, off the transaction's thread; notes when the
+/// answer would need the store, so that the document is left to the transaction's thread.
+struct AheadLookup<'b> {
+    batch: &'b Batch,
+    unanswered: bool,
+}
+
+impl Lookup for AheadLookup<'_> {
+    fn id_of(
+        &mut self,
+        collection: Collection,
+        owner: DocId,
+        key: &str,
+    ) -> Result<Option<DocId>, StoreError> {
+        let id = self.batch.id_of(collection, owner, key);
+        self.unanswered |= id.is_none();
+        Ok(id)
+    }
+
+    fn has_tag(&mut self, set: DocId, tag: &str) -> Result<bool, StoreError> {
+        let has = self.batch.has_tag(set, tag);
+        self.unanswered |= has.is_none();
+        Ok(has.unwrap_or(false))
     }
 }
 
@@ -375,22 +428,21 @@ pub fn write_documents(
     let mut collector = Collector {
         problems: Vec::new(),
     };
-    let mut lookup = BatchLookup {
+    let mut batch = Batch::default();
+    let mut stored = Stored {
         txn,
-        pending: Pending::default(),
-        pending_tags: HashMap::new(),
-        stored_ids: HashMap::new(),
-        stored_tags: HashMap::new(),
+        ids: HashMap::new(),
+        tags: HashMap::new(),
     };
 
     // Pass 1: owners, keys and ids, a collection at a time in declaration order (owners and key
     // references first), with one existence lookup per collection.
     // Ids for the new documents, allocated when the first one is met (a replacement needs none).
     let mut ids: Option<std::ops::Range<DocId>> = None;
-    lookup.pending.slots.reserve_exact(docs.len());
+    batch.pending.slots.reserve_exact(docs.len());
     for decl in COLLECTIONS {
         // This collection's slots start here; each gets its id once the collection is addressed.
-        let first = lookup.pending.slots.len();
+        let first = batch.pending.slots.len();
         // A tag set's tags, by its slot, until it has its id.
         let mut tags_of: Vec<(usize, HashSet<String>)> = Vec::new();
         for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
@@ -405,6 +457,10 @@ pub fn write_documents(
             // Shapes are checked in pass 2; here only owners and keys matter.
             let named = |value: &Value| describe(decl, value);
             codec::normalize_key_fields(decl, &mut value);
+            let mut lookup = BatchLookup {
+                batch: &batch,
+                stored: &mut stored,
+            };
             let address = codec::resolve_owner(decl, &value, &mut lookup).and_then(|owner| {
                 codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root())
                     .map(|key| (owner, key))
@@ -417,7 +473,7 @@ pub fn write_documents(
                 }
             };
             // A key is the same document only within its collection.
-            if let Some(earlier) = lookup.pending.find(decl.collection, owner, &key) {
+            if let Some(earlier) = batch.pending.find(decl.collection, owner, &key) {
                 let message = format!(
                     "the same document is given twice (also by {})",
                     docs.origin(earlier.index as usize)
@@ -427,9 +483,9 @@ pub fn write_documents(
             }
             if decl.collection == Collection::TagSets {
                 let tags = codec::tag_names(&value).map(str::to_owned).collect();
-                tags_of.push((lookup.pending.slots.len(), tags));
+                tags_of.push((batch.pending.slots.len(), tags));
             }
-            lookup.pending.push(Slot {
+            batch.pending.push(Slot {
                 index: u32::try_from(index).expect("fewer than 2^32 documents in a batch"),
                 collection: decl.collection,
                 exists: false,
@@ -438,12 +494,12 @@ pub fn write_documents(
                 key: key.into_boxed_str(),
             });
         }
-        let pending = &mut lookup.pending;
+        let pending = &mut batch.pending;
         let asked: Vec<(DocId, &str)> = pending.slots[first..]
             .iter()
             .map(|slot| (slot.owner, &*slot.key))
             .collect();
-        let existing = lookup.txn.find_ids(decl.collection, &asked)?;
+        let existing = stored.txn.find_ids(decl.collection, &asked)?;
         drop(asked);
         for (at, existing) in (first..).zip(existing) {
             let id = match existing {
@@ -452,7 +508,7 @@ pub fn write_documents(
                     let fresh = match &mut ids {
                         Some(fresh) => fresh,
                         // Enough for every document not yet given an id.
-                        None => ids.insert(lookup.txn.allocate_ids((docs.len() - at) as u64)?),
+                        None => ids.insert(stored.txn.allocate_ids((docs.len() - at) as u64)?),
                     };
                     fresh.next().expect("one id allocated per document")
                 }
@@ -462,135 +518,145 @@ pub fn write_documents(
             slot.exists = existing.is_some();
         }
         for (at, tags) in tags_of {
-            lookup.pending_tags.insert(pending.slots[at].id, tags);
+            batch.tags.insert(pending.slots[at].id, tags);
         }
     }
 
     // Pass 2: shapes, references, secrets; then the rows.
+    let batch = &batch;
     let mut report = WriteReport::default();
     let mut counts: HashMap<Collection, u64> = HashMap::new();
     let mut inserts: Vec<StoredDoc> =
-        Vec::with_capacity(INSERT_CHUNK.min(lookup.pending.slots.len()));
+        Vec::with_capacity(INSERT_CHUNK.min(batch.pending.slots.len()));
     let mut insert_bytes = 0;
     // Tags that replaced tag sets no longer have, as stored references (`<set id>/<tag>`).
     let mut removed_tags: HashSet<String> = HashSet::new();
-    // What needs nothing but the document (reading, parsing, the shape) is done a chunk at a
-    // time on every core; the rest, which needs the transaction, in order on this thread.
-    let mut shaped = Vec::new().into_iter();
-    for done in 0..lookup.pending.slots.len() {
-        if collector.full() {
-            break;
-        }
-        if shaped.len() == 0 {
-            let slots = &lookup.pending.slots;
-            let end = done
-                + crate::parallel::chunk_len(&slots[done..], SHAPE_CHUNK, SHAPE_BYTES, |slot| {
-                    docs.size(slot.index as usize)
-                });
-            shaped = crate::parallel::map_in_order(&slots[done..end], |slot| {
-                let index = slot.index as usize;
-                // A large document is read and shaped on this thread, below.
-                if large::is_large(slot.collection.decl(), docs.size(index)) {
-                    Ok(None)
-                } else {
-                    shape(docs, index).map(Some)
+    // What needs nothing but the document and the batch (reading, the shape, references within
+    // the batch, sealing, the stored text) is done on the other cores, a chunk ahead; the rest,
+    // which needs the transaction, in order on this thread.
+    let chunk = |rest: &[Slot]| {
+        crate::parallel::chunk_len(rest, SHAPE_CHUNK, SHAPE_BYTES, |slot| {
+            docs.size(slot.index as usize)
+        })
+    };
+    let prepare = |slot: &Slot| prepare(docs, slot, batch, sealer, options.decrypt);
+    crate::parallel::map_ahead(
+        &batch.pending.slots,
+        chunk,
+        prepare,
+        |prepared| -> Result<()> {
+            for (done, prepared) in prepared.enumerate() {
+                if collector.full() {
+                    break;
                 }
-            })
-            .into_iter();
-        }
-        let shaped = shaped.next().expect("one shape per slot")?;
-        let Slot {
-            index,
-            collection,
-            exists,
-            id,
-            owner,
-            ..
-        } = lookup.pending.slots[done];
-        let index = index as usize;
-        let decl = collection.decl();
-        let origin = || docs.origin(index);
-        let large = match shaped {
-            Some(_) => None,
-            None => {
-                let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
-                // The version it replaces, where a `{"masked": true}` may keep its value.
-                let previous = match exists && text.contains("\"masked\"") {
-                    true => lookup.txn.get(id)?.map(|doc| doc.body),
-                    false => None,
-                };
-                large::stored_body(
-                    decl,
-                    &text,
-                    id,
-                    owner,
-                    previous.as_deref(),
-                    &mut lookup,
-                    sealer,
-                    options.decrypt,
-                )?
-            }
-        };
-        let body = match large {
-            Some(body) => body,
-            None => {
-                let shaped = match shaped {
-                    Some(shaped) => shaped,
-                    None => shape(docs, index)?,
-                };
-                let stored = Whole {
-                    decl,
-                    id,
+                let slot = &batch.pending.slots[done];
+                let Slot {
+                    index,
+                    collection,
                     exists,
+                    id,
                     owner,
-                    origin: &origin,
+                    ..
+                } = *slot;
+                let index = index as usize;
+                let decl = collection.decl();
+                let origin = || docs.origin(index);
+                let mut lookup = BatchLookup {
+                    batch,
+                    stored: &mut stored,
                 };
-                let Some(value) =
-                    stored.finish(shaped, &mut lookup, &mut collector, sealer, options.decrypt)?
-                else {
+                let body = match prepared? {
+                    Prepared::Stored {
+                        named,
+                        problems,
+                        body,
+                    } => {
+                        for (path, message) in problems {
+                            collector.add(&origin(), &named, path, message);
+                        }
+                        body
+                    }
+                    Prepared::Large => {
+                        let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
+                        // The version it replaces, where a `{"masked": true}` may keep its value.
+                        let previous = match exists && text.contains("\"masked\"") {
+                            true => lookup.stored.txn.get(id)?.map(|doc| doc.body),
+                            false => None,
+                        };
+                        match large::stored_body(
+                            decl,
+                            &text,
+                            id,
+                            owner,
+                            previous.as_deref(),
+                            &mut lookup,
+                            sealer,
+                            options.decrypt,
+                        )? {
+                            Some(body) => Some(body),
+                            None => {
+                                let whole = Whole::new(slot, &origin);
+                                whole.stored_body(
+                                    shape(docs, index)?,
+                                    &mut lookup,
+                                    &mut collector,
+                                    sealer,
+                                    options.decrypt,
+                                    &mut removed_tags,
+                                )?
+                            }
+                        }
+                    }
+                    Prepared::Shaped(shaped) => {
+                        let whole = Whole::new(slot, &origin);
+                        whole.stored_body(
+                            shaped,
+                            &mut lookup,
+                            &mut collector,
+                            sealer,
+                            options.decrypt,
+                            &mut removed_tags,
+                        )?
+                    }
+                };
+                let Some(body) = body.filter(|_| collector.problems.is_empty()) else {
                     continue;
                 };
-                if exists && collection == Collection::TagSets {
-                    removed_tags.extend(removed_tag_refs(lookup.txn, id, &value)?);
+                let doc = StoredDoc {
+                    id,
+                    collection,
+                    owner,
+                    key: slot.key.to_string(),
+                    body,
+                };
+                *counts.entry(collection).or_default() += 1;
+                if exists {
+                    report.replaced += 1;
+                    stored.txn.update(&doc)?;
+                } else {
+                    report.created += 1;
+                    insert_bytes += doc.body.len();
+                    inserts.push(doc);
+                    if inserts.len() >= INSERT_CHUNK || insert_bytes >= INSERT_BYTES {
+                        stored.txn.insert(&inserts)?;
+                        inserts.clear();
+                        insert_bytes = 0;
+                    }
                 }
-                serde_json::to_string(&value).expect("a JSON value serializes")
+                progress(done as u64 + 1);
             }
-        };
-        if !collector.problems.is_empty() {
-            continue;
-        }
-        let doc = StoredDoc {
-            id,
-            collection,
-            owner,
-            key: lookup.pending.slots[done].key.to_string(),
-            body,
-        };
-        *counts.entry(collection).or_default() += 1;
-        if exists {
-            report.replaced += 1;
-            lookup.txn.update(&doc)?;
-        } else {
-            report.created += 1;
-            insert_bytes += doc.body.len();
-            inserts.push(doc);
-            if inserts.len() >= INSERT_CHUNK || insert_bytes >= INSERT_BYTES {
-                lookup.txn.insert(&inserts)?;
-                inserts.clear();
-                insert_bytes = 0;
-            }
-        }
-        progress(done as u64 + 1);
-    }
+            Ok(())
+        },
+    )?;
     if !collector.problems.is_empty() {
         return Err(Error::Invalid(Problems(collector.problems)));
     }
-    lookup.txn.insert(&inserts)?;
+    stored.txn.insert(&inserts)?;
     if counts.keys().any(|c| affects_access(*c)) {
-        touch_access(lookup.txn)?;
+        touch_access(stored.txn)?;
     }
     if !removed_tags.is_empty() {
-        check_removed_tags(lookup.txn, &removed_tags)?;
+        check_removed_tags(stored.txn, &removed_tags)?;
     }
     report.per_collection = COLLECTIONS
         .iter()
@@ -599,7 +665,76 @@ pub fn write_documents(
     Ok(report)
 }
 
-/// A document of the batch on the whole-document path: what its stored form needs to know.
+/// A document of the batch as the second pass's workers leave it for the transaction's thread.
+enum Prepared {
+    /// Its stored text (`None` when it has problems, or when an earlier one had), and its
+    /// problems, with its name for them.
+    Stored {
+        named: String,
+        problems: Vec<(JsonPath, String)>,
+        body: Option<String>,
+    },
+    /// Shaped (or refused), and left to the transaction's thread: it keeps a stored value, it
+    /// is a tag set that replaces a stored one, or it refers to a stored document.
+    Shaped(Shaped),
+    /// A large document ([`large`]), read and shaped on the transaction's thread.
+    Large,
+}
+
+/// What the second pass does for a document off the transaction's thread: as much as needs only
+/// the document and the batch ([`Prepared`]).
+fn prepare(
+    docs: &(impl DocumentSource + Sync + ?Sized),
+    slot: &Slot,
+    batch: &Batch,
+    sealer: &Sealer,
+    decrypt: Option<codec::Decrypt<'_>>,
+) -> Result<Prepared> {
+    let index = slot.index as usize;
+    let decl = slot.collection.decl();
+    if large::is_large(decl, docs.size(index)) {
+        return Ok(Prepared::Large);
+    }
+    let (named, shaped) = shape(docs, index)?;
+    let mut value = match shaped {
+        Ok(value) => value,
+        Err(problems) => return Ok(Prepared::Shaped((named, Err(problems)))),
+    };
+    if slot.exists && (slot.collection == Collection::TagSets || has_masked(&value)) {
+        return Ok(Prepared::Shaped((named, Ok(value))));
+    }
+    let mut lookup = AheadLookup {
+        batch,
+        unanswered: false,
+    };
+    let mut problems = codec::resolve_refs(decl, &mut value, slot.owner, &mut lookup)?;
+    if lookup.unanswered {
+        // Some references were resolved in place: the transaction's thread starts again from
+        // the shaped document.
+        return shape(docs, index).map(Prepared::Shaped);
+    }
+    let sealed = codec::seal_secrets(decl, &mut value, slot.id, None, sealer, decrypt)
+        .map_err(|e| sealing_error(&docs.origin(index), &named, e))?;
+    problems.extend(sealed);
+    let body = problems
+        .is_empty()
+        .then(|| serde_json::to_string(&value).expect("a JSON value serializes"));
+    Ok(Prepared::Stored {
+        named,
+        problems,
+        body,
+    })
+}
+
+/// Whether a document has a `{"masked": true}`, which keeps the value the stored version holds.
+fn has_masked(value: &Value) -> bool {
+    codec::sensitive_values(value)
+        .iter()
+        .any(|(_, form)| *form == Form::Masked)
+}
+
+/// A document of the batch finished on the transaction's thread: what its stored form needs
+/// to know.
 struct Whole<'a> {
     decl: &'static CollectionDecl,
     id: DocId,
@@ -608,17 +743,29 @@ struct Whole<'a> {
     origin: &'a dyn Fn() -> std::borrow::Cow<'a, str>,
 }
 
-impl Whole<'_> {
-    /// The shaped document, references resolved and secrets sealed; `None` when it has
-    /// problems, which are collected.
-    fn finish(
+impl<'a> Whole<'a> {
+    fn new(slot: &Slot, origin: &'a dyn Fn() -> std::borrow::Cow<'a, str>) -> Self {
+        Whole {
+            decl: slot.collection.decl(),
+            id: slot.id,
+            exists: slot.exists,
+            owner: slot.owner,
+            origin,
+        }
+    }
+
+    /// The shaped document's stored text: references resolved, secrets sealed; `None` when it
+    /// has problems, which are collected, or when an earlier document had. A tag set that
+    /// replaces a stored one adds the tags it drops to `removed_tags`.
+    fn stored_body(
         &self,
         (named, shaped): Shaped,
-        lookup: &mut BatchLookup<'_>,
+        lookup: &mut BatchLookup<'_, '_>,
         collector: &mut Collector,
         sealer: &Sealer,
         decrypt: Option<codec::Decrypt<'_>>,
-    ) -> Result<Option<Value>> {
+        removed_tags: &mut HashSet<String>,
+    ) -> Result<Option<String>> {
         let Whole {
             decl,
             id,
@@ -638,12 +785,9 @@ impl Whole<'_> {
         for (path, message) in codec::resolve_refs(decl, &mut value, owner, lookup)? {
             collector.add(&origin(), &named, path, message);
         }
-        let previous = if exists
-            && codec::sensitive_values(&value)
-                .iter()
-                .any(|(_, f)| *f == Form::Masked)
-        {
+        let previous = if exists && has_masked(&value) {
             lookup
+                .stored
                 .txn
                 .get(id)?
                 .map(|doc| serde_json::from_str::<Value>(&doc.body))
@@ -653,12 +797,25 @@ impl Whole<'_> {
             None
         };
         let sealed = codec::seal_secrets(decl, &mut value, id, previous.as_ref(), sealer, decrypt)
-            .map_err(|e| Error::MasterKey(format!("{}{named}: {e}", origin_prefix(&origin()))))?;
+            .map_err(|e| sealing_error(&origin(), &named, e))?;
         for (path, message) in sealed {
             collector.add(&origin(), &named, path, message);
         }
-        Ok(collector.problems.is_empty().then_some(value))
+        if !collector.problems.is_empty() {
+            return Ok(None);
+        }
+        if exists && decl.collection == Collection::TagSets {
+            removed_tags.extend(removed_tag_refs(lookup.stored.txn, id, &value)?);
+        }
+        Ok(Some(
+            serde_json::to_string(&value).expect("a JSON value serializes"),
+        ))
     }
+}
+
+/// A sensitive value of the document `named` (from `origin`) that could not be sealed.
+fn sealing_error(origin: &str, named: &str, error: impl std::fmt::Display) -> Error {
+    Error::MasterKey(format!("{}{named}: {error}", origin_prefix(origin)))
 }
 
 /// The stored references (`<set id>/<tag>`) of the tags that the stored tag set `id` has and

@@ -29,6 +29,93 @@ pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     })
 }
 
+/// [`map_in_order`] of `items` a chunk at a time, one chunk ahead of `consume`, which gets
+/// every result in the items' order (see [`ahead`]).
+///
+/// `chunk` says how many of the items left make the next chunk (at least one is taken). When
+/// `consume` returns without taking every result, what was computed ahead is dropped. A panic
+/// in `f` is the caller's panic, raised where `consume` reaches that chunk.
+pub fn map_ahead<T: Sync, R: Send, X>(
+    items: &[T],
+    chunk: impl Fn(&[T]) -> usize + Send,
+    f: impl Fn(&T) -> R + Send + Sync,
+    consume: impl FnOnce(&mut Ahead<'_, R>) -> X,
+) -> X {
+    std::thread::scope(|scope| {
+        let mut results = ahead(scope, move |feed| {
+            let mut at = 0;
+            while at < items.len() {
+                let end = (at + chunk(&items[at..]).max(1)).min(items.len());
+                if !feed.send(map_in_order(&items[at..end], &f)) {
+                    return;
+                }
+                at = end;
+            }
+        });
+        consume(&mut results)
+    })
+}
+
+/// The results that `produce` sends, a chunk at a time, as one stream in their order: while
+/// this thread handles one chunk, `produce` prepares the next on another thread (and, through
+/// [`map_in_order`], on every core). Work that needs only its input overlaps with the work that
+/// must follow it in order, and at most two chunks are held at once: the one being handled and
+/// the next, which waits until it is asked for.
+pub fn ahead<'scope, R: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    produce: impl FnOnce(&Feed<R>) + Send + 'scope,
+) -> Ahead<'scope, R> {
+    // A rendezvous: a chunk prepared waits until it is asked for.
+    let (send, receive) = std::sync::mpsc::sync_channel(0);
+    let producer = scope.spawn(move || produce(&Feed(send)));
+    Ahead {
+        current: Vec::new().into_iter(),
+        receive,
+        producer: Some(producer),
+    }
+}
+
+/// Where [`ahead`]'s producer sends its chunks.
+pub struct Feed<R>(std::sync::mpsc::SyncSender<Vec<R>>);
+
+impl<R> Feed<R> {
+    /// Sends the next chunk, once it is asked for; `false` when the stream is no longer read
+    /// (the producer should stop).
+    pub fn send(&self, chunk: Vec<R>) -> bool {
+        self.0.send(chunk).is_ok()
+    }
+}
+
+/// The stream of [`ahead`]: the producer's results in their order. A panic of the producer is
+/// raised here, where the stream reaches it.
+pub struct Ahead<'scope, R> {
+    current: std::vec::IntoIter<R>,
+    receive: std::sync::mpsc::Receiver<Vec<R>>,
+    producer: Option<std::thread::ScopedJoinHandle<'scope, ()>>,
+}
+
+impl<R> Iterator for Ahead<'_, R> {
+    type Item = R;
+
+    fn next(&mut self) -> Option<R> {
+        loop {
+            if let Some(result) = self.current.next() {
+                return Some(result);
+            }
+            match self.receive.recv() {
+                Ok(chunk) => self.current = chunk.into_iter(),
+                // Every chunk is taken, or the producer panicked: its panic is the caller's.
+                Err(_) => {
+                    if let Some(Err(panic)) = self.producer.take().map(|p| p.join()) {
+                        std::panic::resume_unwind(panic);
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// How many of `items` make the next chunk: at most `max_items`, and no more than `max_bytes`
 /// by `size`, unless the first alone is larger (at least one, if there is any).
 pub fn chunk_len<T>(
@@ -58,6 +145,51 @@ mod tests {
             let doubled = super::map_in_order(&items, |i| i * 2);
             assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn results_ahead_come_in_the_order_of_the_items_whatever_the_chunks() {
+        for n in [0, 1, 2, 3, 7, 1000] {
+            let items: Vec<u32> = (0..n).collect();
+            for size in [1, 3, 64, 5000] {
+                let doubled = super::map_ahead(
+                    &items,
+                    |rest| rest.len().min(size),
+                    |i| i * 2,
+                    |ahead| ahead.collect::<Vec<_>>(),
+                );
+                assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+            }
+        }
+        // A chunk of none is taken as a chunk of one: the work still ends.
+        let items = [1, 2, 3];
+        assert_eq!(
+            super::map_ahead(&items, |_| 0, |i| *i, |a| a.sum::<i32>()),
+            6
+        );
+    }
+
+    #[test]
+    fn a_consumer_may_stop_early_and_a_panic_ahead_is_the_callers() {
+        let items: Vec<u32> = (0..10_000).collect();
+        let first = super::map_ahead(
+            &items,
+            |_| 10,
+            |i| *i,
+            |ahead| ahead.take(15).collect::<Vec<_>>(),
+        );
+        assert_eq!(first, (0..15).collect::<Vec<_>>());
+
+        let panicked = std::panic::catch_unwind(|| {
+            super::map_ahead(
+                &items,
+                |_| 100,
+                |i| if *i == 500 { panic!("item 500") } else { *i },
+                |ahead| ahead.count(),
+            )
+        })
+        .expect_err("the panic reaches the caller");
+        assert_eq!(panicked.downcast_ref::<&str>(), Some(&"item 500"));
     }
 
     #[test]

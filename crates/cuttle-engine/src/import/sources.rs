@@ -259,89 +259,97 @@ pub(super) fn read_and_combine(
         let read_error = |e: reader::ReadError| {
             ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
         };
-        let mut read = reader::documents(source.tree()).map_err(read_error)?;
-        combined.slots.reserve(read.files());
-        let documents = upgrade::upgrade(
-            source.manifest.format_version,
-            Box::new(read.by_ref().map(move |r| r.map_err(read_error))),
-        );
         // Which projects this source defines (by any document they own, or their own).
         let mut projects: HashSet<Arc<str>> = HashSet::new();
         let mut left_out = 0;
-        for incoming in documents {
-            // A cancel is heard while the sources are read too, not only once planning starts.
-            if cancel.is_cancelled() {
-                return Err(ImportError::Cancelled);
-            }
-            let incoming = incoming?;
-            if incoming.collection == Collection::TaskLogs && !task_logs {
-                left_out += 1;
-                continue;
-            }
-            let decl = incoming.collection.decl();
-            let mut value =
-                codec::parse(decl, &incoming.json, codec::Part::Identity).map_err(|e| {
-                    ImportError::Source(format!(
-                        "{}: {e}",
-                        names::visible(&format!("{}/{}", source.label, incoming.origin))
-                    ))
-                })?;
-            codec::normalize_key_fields(decl, &mut value);
-            let hash = combined.hash(&identity(incoming.collection, &value));
-            let project = project_of(incoming.collection, &value).map(|name| {
-                match interned.get(name.as_str()) {
-                    Some(shared) => shared.clone(),
-                    None => interned
-                        .entry(name)
-                        .or_insert_with_key(|k| k.as_str().into())
-                        .clone(),
+        let read_warnings = reader::documents(source.tree(), |read| {
+            combined.slots.reserve(read.files());
+            let documents = upgrade::upgrade_read(
+                source.manifest.format_version,
+                read.by_ref().map(move |r| r.map_err(read_error)),
+            );
+            for read in documents {
+                // A cancel is heard while the sources are read too, not only once planning starts.
+                if cancel.is_cancelled() {
+                    return Err(ImportError::Cancelled);
                 }
-            });
-            let unit_part = is_unit_part(incoming.collection);
-            if let Some(project) = &project
-                && (incoming.collection == Collection::Projects || unit_part)
-            {
-                projects.insert(project.clone());
+                let (incoming, identified) = read?;
+                if incoming.collection == Collection::TaskLogs && !task_logs {
+                    left_out += 1;
+                    continue;
+                }
+                let decl = incoming.collection.decl();
+                let mut value = match identified {
+                    Some(identity) => identity,
+                    None => {
+                        codec::parse(decl, &incoming.json, codec::Part::Identity).map_err(|e| {
+                            ImportError::Source(format!(
+                                "{}: {e}",
+                                names::visible(&format!("{}/{}", source.label, incoming.origin))
+                            ))
+                        })?
+                    }
+                };
+                codec::normalize_key_fields(decl, &mut value);
+                let hash = combined.hash(&identity(incoming.collection, &value));
+                let project = project_of(incoming.collection, &value).map(|name| {
+                    match interned.get(name.as_str()) {
+                        Some(shared) => shared.clone(),
+                        None => interned
+                            .entry(name)
+                            .or_insert_with_key(|k| k.as_str().into())
+                            .clone(),
+                    }
+                });
+                let unit_part = is_unit_part(incoming.collection);
+                if let Some(project) = &project
+                    && (incoming.collection == Collection::Projects || unit_part)
+                {
+                    projects.insert(project.clone());
+                }
+                let doc = SourceDoc {
+                    doc: Spooled::push(
+                        spool,
+                        incoming.collection,
+                        &incoming.json,
+                        &value,
+                        &format!("{}/{}", source.label, incoming.origin),
+                    )
+                    .map_err(spool_error)?,
+                    source: index,
+                    project,
+                };
+                let Some((slot, id)) = combined.find(spool, hash, &doc.doc)? else {
+                    combined.insert(spool, hash, doc)?;
+                    continue;
+                };
+                let earlier = &combined.slots[slot];
+                if earlier.live && earlier.doc.source == index {
+                    return Err(ImportError::Source(format!(
+                        "{} and {} define the same document ({} {}); one export holds each \
+                     document once",
+                        names::visible(&earlier.doc.doc.origin(spool)),
+                        names::visible(&doc.doc.origin(spool)),
+                        id.0.name(),
+                        describe_identity(&id)
+                    )));
+                }
+                if earlier.live {
+                    // A project's part replaces the earlier one with its project: this source
+                    // defines the project, by this very part.
+                    let first = &opened[earlier.doc.source].label;
+                    conflicts
+                        .entry(id)
+                        .or_insert_with_key(|id| Conflict::new(id, first))
+                        .replaced_by(&source.label, unit_part);
+                }
+                combined.slots[slot] = Slot { doc, live: true };
             }
-            let doc = SourceDoc {
-                doc: Spooled::push(
-                    spool,
-                    incoming.collection,
-                    &incoming.json,
-                    &value,
-                    &format!("{}/{}", source.label, incoming.origin),
-                )
-                .map_err(spool_error)?,
-                source: index,
-                project,
-            };
-            let Some((slot, id)) = combined.find(spool, hash, &doc.doc)? else {
-                combined.insert(spool, hash, doc)?;
-                continue;
-            };
-            let earlier = &combined.slots[slot];
-            if earlier.live && earlier.doc.source == index {
-                return Err(ImportError::Source(format!(
-                    "{} and {} define the same document ({} {}); one export holds each document once",
-                    names::visible(&earlier.doc.doc.origin(spool)),
-                    names::visible(&doc.doc.origin(spool)),
-                    id.0.name(),
-                    describe_identity(&id)
-                )));
-            }
-            if earlier.live {
-                // A project's part replaces the earlier one with its project: this source
-                // defines the project, by this very part.
-                let first = &opened[earlier.doc.source].label;
-                conflicts
-                    .entry(id)
-                    .or_insert_with_key(|id| Conflict::new(id, first))
-                    .replaced_by(&source.label, unit_part);
-            }
-            combined.slots[slot] = Slot { doc, live: true };
-        }
+            Ok(read.warnings())
+        })
+        .map_err(read_error)??;
         let shown = names::visible(&source.label);
-        for warning in read.warnings() {
+        for warning in read_warnings {
             warnings.push(Message {
                 text: format!("{shown}: {}", warning.text),
                 ..warning

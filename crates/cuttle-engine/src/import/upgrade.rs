@@ -70,6 +70,20 @@ pub fn check_version(
     Ok(())
 }
 
+/// Brings the reader's documents of format `version` to the running version, each with the
+/// identifying fields the reader found in it while no step changes it. A step may change a
+/// document, so after one the identity is `None`, for the caller to read again.
+pub fn upgrade_read<'a>(
+    version: u32,
+    documents: impl Iterator<Item = Result<crate::reader::Document, ImportError>> + 'a,
+) -> Box<dyn Iterator<Item = Result<(Incoming, Option<serde_json::Value>), ImportError>> + 'a> {
+    if STEPS.iter().all(|step| step.from < version) {
+        return Box::new(documents.map(|read| read.map(|d| (d.incoming, Some(d.identity)))));
+    }
+    let incoming = documents.map(|read| read.map(|d| d.incoming));
+    Box::new(upgrade(version, Box::new(incoming)).map(|read| read.map(|i| (i, None))))
+}
+
 /// Brings documents of format `version` to the running version.
 pub fn upgrade(version: u32, mut documents: Documents<'_>) -> Documents<'_> {
     for step in STEPS.iter().filter(|s| s.from >= version) {
