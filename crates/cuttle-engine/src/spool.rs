@@ -92,6 +92,16 @@ impl Spool {
         Ok(())
     }
 
+    /// A reader of everything appended so far, which other threads may use while this spool
+    /// goes on being appended to (what is appended later it does not read).
+    pub fn reader(&mut self) -> io::Result<SpoolReader> {
+        self.flush()?;
+        Ok(SpoolReader {
+            file: self.file.try_clone()?,
+            len: self.flushed,
+        })
+    }
+
     /// A text, as it was appended.
     pub fn read(&self, span: Span) -> io::Result<String> {
         String::from_utf8(self.read_bytes(span)?)
@@ -110,6 +120,27 @@ impl Spool {
             self.file.read_exact_at(&mut bytes, span.offset)?;
         }
         Ok(bytes)
+    }
+}
+
+/// Reads what a [`Spool`] held when the reader was made ([`Spool::reader`]), on any thread.
+pub struct SpoolReader {
+    file: File,
+    len: u64,
+}
+
+impl SpoolReader {
+    /// A text appended before the reader was made; an error for a span appended after.
+    pub fn read(&self, span: Span) -> io::Result<String> {
+        if span.offset + span.len as u64 > self.len {
+            return Err(io::Error::other(
+                "the text was appended after this spool reader was made",
+            ));
+        }
+        let mut bytes = vec![0; span.len];
+        self.file.read_exact_at(&mut bytes, span.offset)?;
+        String::from_utf8(bytes)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the spool is damaged"))
     }
 }
 
@@ -137,5 +168,19 @@ mod tests {
         }
         let empty = spool.push("").unwrap();
         assert_eq!(spool.read(empty).unwrap(), "");
+
+        // A reader reads, on other threads, what was appended before it was made, whatever
+        // is appended since.
+        let reader = spool.reader().unwrap();
+        let later = spool.push("after the reader").unwrap();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for (text, span) in texts.iter().zip(&spans) {
+                    assert_eq!(&reader.read(*span).unwrap(), text);
+                }
+                assert!(reader.read(later).is_err(), "appended after the reader");
+            });
+        });
+        assert_eq!(spool.read(later).unwrap(), "after the reader");
     }
 }

@@ -1,6 +1,9 @@
 //! Work spread over every core, its results in the order of its inputs, so that what follows
 //! (and the first error reported) does not depend on the threads; and the chunks it is taken in,
-//! bounded in number and in bytes, so that memory does not follow the size of the work.
+//! bounded in number and in bytes, so that memory does not follow the size of the work. A
+//! pipeline's stages overlap: what needs only its input is computed a chunk ahead ([`ahead`],
+//! [`map_ahead`]) of what must follow in order on the caller's thread (a transaction's writes,
+//! an import's combining of its sources).
 
 /// `f` of every item, on up to `available_parallelism` (at most 8) threads, each taking one
 /// contiguous run of the items; the results in the items' order.

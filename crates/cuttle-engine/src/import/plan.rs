@@ -17,6 +17,7 @@
 //! run), so the plan says "changed" or nothing, and no plaintext is ever in a view.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io;
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
@@ -51,6 +52,10 @@ const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
 /// values (and the destination's) take little memory.
 const CHUNK: usize = 4096;
 const CHUNK_BYTES: usize = 4 << 20;
+/// Documents read into canonical form at a time on the other cores, ahead of the decisions:
+/// at most this many, or as many as hold [`CANONICAL_BYTES`] of text.
+const CANONICAL_CHUNK: usize = 512;
+const CANONICAL_BYTES: usize = 1 << 20;
 
 /// What the plan decided, for the apply.
 pub(super) struct Planned {
@@ -466,14 +471,22 @@ impl Planner<'_> {
 
     /// `doc` read whole into its canonical form; `None` (and the problems noted, the document
     /// named by `identity`, its identifying fields) when it cannot be.
+    /// `ahead`: the same, already read on another thread.
     fn read_canonical(
         &mut self,
         decl: &CollectionDecl,
         doc: &Spooled,
         identity: &Value,
+        ahead: Option<io::Result<Result<Value, codec::Refused>>>,
     ) -> Result<Option<Value>, ImportError> {
-        let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
-        let problems = match codec::canonicalize(decl, &text) {
+        let canonical = match ahead {
+            Some(read) => read.map_err(sources::spool_error)?,
+            None => {
+                let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
+                codec::canonicalize(decl, &text)
+            }
+        };
+        let problems = match canonical {
             Ok(value) => return Ok(Some(value)),
             Err(codec::Refused::Json(e)) => vec![(
                 String::new(),
@@ -488,7 +501,6 @@ impl Planner<'_> {
                     .collect()
             }
         };
-        drop(text);
         for (named, path, message) in problems {
             self.problem(doc.origin, named, path, message);
         }
@@ -602,82 +614,119 @@ impl Planner<'_> {
             let compared: Vec<DocId> = existing.iter().flatten().copied().collect();
             self.views = self.dest_views(decl, &compared)?;
         }
-        let mut decisions = Vec::with_capacity(entries.len());
-        for (mut entry, existing) in entries.into_iter().zip(existing) {
-            // What will not go through the write path is checked here: what the destination
-            // has, and the parts of a project that is skipped.
-            let skipped_part = !self.options.overwrite
-                && entry
-                    .project
+        // What will not go through the write path is checked here: what the destination has,
+        // and the parts of a project that is skipped. Each is read whole into its canonical form
+        // on the other cores, a chunk ahead of the decisions (a large one, an element at a time,
+        // below).
+        let skipped_part = |project: &Option<String>| {
+            !self.options.overwrite
+                && project
                     .as_ref()
-                    .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
-            let whole = existing.is_some()
-                || skipped_part
-                || decl.grants.is_some()
-                || entry
-                    .project
-                    .as_ref()
-                    .is_some_and(|p| self.units.contains_key(p));
-            let plan_of = |value: &Value| DocumentPlan {
-                collection: decl.name,
-                project: entry.project.clone(),
-                key: key_text(decl, value),
-                action: Action::Create,
-                reason: None,
-                hint: None,
-                source: Some(self.labels[entry.doc.source].clone()),
-                changes: Vec::new(),
-                notes: Vec::new(),
-            };
-            // A large document's overwrite, planned an element at a time.
-            if let Some(id) = existing
-                && self.options.overwrite
-                && self.is_large(decl, &entry.doc.doc, id)
-            {
-                let plan = plan_of(&entry.value);
-                if let Some(decision) =
-                    self.decide_large(decl, &entry.doc.doc, &entry.value, id, plan)?
+                    .is_some_and(|p| self.projects.get(p).copied().flatten().is_some())
+        };
+        let checked: Vec<Option<Span>> = entries
+            .iter()
+            .zip(&existing)
+            .map(|(entry, existing)| {
+                let span = entry.doc.doc.span;
+                ((existing.is_some() || skipped_part(&entry.project))
+                    && !cuttle_instance::large::is_large(decl, span.len()))
+                .then_some(span)
+            })
+            .collect();
+        let reader = self.spool.reader().map_err(sources::spool_error)?;
+        let canonical = |span: &Option<Span>| {
+            span.map(|span| {
+                reader
+                    .read(span)
+                    .map(|text| codec::canonicalize(decl, &text))
+            })
+        };
+        let chunk = |rest: &[Option<Span>]| {
+            parallel::chunk_len(rest, CANONICAL_CHUNK, CANONICAL_BYTES, |span| {
+                span.map_or(0, |span| span.len())
+            })
+        };
+        parallel::map_ahead(&checked, chunk, canonical, |ahead| {
+            let mut decisions = Vec::with_capacity(entries.len());
+            for ((mut entry, existing), ahead) in entries.into_iter().zip(existing).zip(ahead) {
+                let skipped_part = !self.options.overwrite
+                    && entry
+                        .project
+                        .as_ref()
+                        .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
+                let whole = existing.is_some()
+                    || skipped_part
+                    || decl.grants.is_some()
+                    || entry
+                        .project
+                        .as_ref()
+                        .is_some_and(|p| self.units.contains_key(p));
+                let plan_of = |value: &Value| DocumentPlan {
+                    collection: decl.name,
+                    project: entry.project.clone(),
+                    key: key_text(decl, value),
+                    action: Action::Create,
+                    reason: None,
+                    hint: None,
+                    source: Some(self.labels[entry.doc.source].clone()),
+                    changes: Vec::new(),
+                    notes: Vec::new(),
+                };
+                // A large document's overwrite, planned an element at a time.
+                if let Some(id) = existing
+                    && self.options.overwrite
+                    && self.is_large(decl, &entry.doc.doc, id)
                 {
-                    decisions.push(decision);
-                    continue;
+                    let plan = plan_of(&entry.value);
+                    if let Some(decision) =
+                        self.decide_large(decl, &entry.doc.doc, &entry.value, id, plan)?
+                    {
+                        decisions.push(decision);
+                        continue;
+                    }
                 }
+                if existing.is_some() || skipped_part {
+                    // Compared with what the destination has: in canonical form, straight from the
+                    // text. A large document that is not overwritten is only checked, an element at
+                    // a time: its head is all the plan needs.
+                    let checked = match self.options.overwrite {
+                        false => self.check_large(decl, &entry.doc.doc)?,
+                        true => None,
+                    };
+                    let value = match checked {
+                        Some(head) => head,
+                        None => {
+                            match self.read_canonical(decl, &entry.doc.doc, &entry.value, ahead)? {
+                                Some(value) => value,
+                                None => continue,
+                            }
+                        }
+                    };
+                    entry.value = value;
+                } else if whole {
+                    let Some(value) = self.read(&entry.doc.doc)? else {
+                        continue;
+                    };
+                    entry.value = value;
+                }
+                let plan = plan_of(&entry.value);
+                let decision = self.decide(
+                    decl,
+                    entry.doc.doc,
+                    entry.value,
+                    entry.owner,
+                    existing,
+                    plan,
+                )?;
+                decisions.push(decision);
             }
-            if existing.is_some() || skipped_part {
-                // Compared with what the destination has: in canonical form, straight from the
-                // text. A large document that is not overwritten is only checked, an element at
-                // a time: its head is all the plan needs.
-                let checked = match self.options.overwrite {
-                    false => self.check_large(decl, &entry.doc.doc)?,
-                    true => None,
-                };
-                let value = match checked {
-                    Some(head) => head,
-                    None => match self.read_canonical(decl, &entry.doc.doc, &entry.value)? {
-                        Some(value) => value,
-                        None => continue,
-                    },
-                };
-                entry.value = value;
-            } else if whole {
-                let Some(value) = self.read(&entry.doc.doc)? else {
-                    continue;
-                };
-                entry.value = value;
-            }
-            let plan = plan_of(&entry.value);
-            let decision = self.decide(
-                decl,
-                entry.doc.doc,
-                entry.value,
-                entry.owner,
-                existing,
-                plan,
-            )?;
-            decisions.push(decision);
-        }
-        self.views.clear();
-        self.large_dests.clear();
-        Ok(decisions)
+            Ok(decisions)
+        })
+        .inspect(|_| {
+            self.views.clear();
+            self.large_dests.clear();
+        })
     }
 
     fn decide(
