@@ -23,6 +23,11 @@ pub const OLDEST: u32 = 1;
 /// A stream of documents of one format version; the first error ends it.
 pub type Documents<'a> = Box<dyn Iterator<Item = Result<Incoming, ImportError>> + 'a>;
 
+/// A stream of documents of the running version, each with its identifying fields when they
+/// are known ([`upgrade_read`]).
+pub type Identified<'a> =
+    Box<dyn Iterator<Item = Result<(Incoming, Option<serde_json::Value>), ImportError>> + 'a>;
+
 /// One step: the documents of format `from` brought to format `from + 1`.
 pub struct Step {
     pub from: u32,
@@ -76,7 +81,7 @@ pub fn check_version(
 pub fn upgrade_read<'a>(
     version: u32,
     documents: impl Iterator<Item = Result<crate::reader::Document, ImportError>> + 'a,
-) -> Box<dyn Iterator<Item = Result<(Incoming, Option<serde_json::Value>), ImportError>> + 'a> {
+) -> Identified<'a> {
     if STEPS.iter().all(|step| step.from < version) {
         return Box::new(documents.map(|read| read.map(|d| (d.incoming, Some(d.identity)))));
     }
