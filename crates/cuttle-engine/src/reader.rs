@@ -169,6 +169,67 @@ pub(crate) fn too_large(relative: &Path) -> ReadError {
     file_error(relative, format!("is larger than {} MiB", MAX_FILE >> 20))
 }
 
+/// Sorts `files` (each: its folder, an index into `folders`; its name; its size) in the order
+/// of their paths, component by component, as a sort of the paths would give, but without
+/// taking each path apart at every comparison: a folder's path is written once with its
+/// components joined by NUL, which sorts before every byte a name holds, so that comparing those
+/// bytes compares the components.
+fn sort_by_path(folders: &[PathBuf], files: &mut [(u32, Box<str>, u64)]) {
+    let joined: Vec<Vec<u8>> = folders
+        .iter()
+        .map(|folder| {
+            let mut bytes = Vec::new();
+            for component in folder.components() {
+                if !bytes.is_empty() {
+                    bytes.push(0);
+                }
+                bytes.extend_from_slice(component.as_os_str().as_encoded_bytes());
+            }
+            bytes
+        })
+        .collect();
+    // A path's bytes, in parts.
+    fn parts<'a>(joined: &'a [Vec<u8>], folder: u32, name: &'a str) -> [&'a [u8]; 3] {
+        match &joined[folder as usize][..] {
+            [] => [name.as_bytes(), &[], &[]],
+            folder => [folder, &[0], name.as_bytes()],
+        }
+    }
+    files.sort_by(|(a, a_name, _), (b, b_name, _)| {
+        if a == b {
+            a_name.cmp(b_name)
+        } else {
+            cmp_joined(&parts(&joined, *a, a_name), &parts(&joined, *b, b_name))
+        }
+    });
+}
+
+/// Compares the concatenations of `a`'s and `b`'s parts, without making them.
+fn cmp_joined(mut a: &[&[u8]], mut b: &[&[u8]]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut x, mut y): (&[u8], &[u8]) = (&[], &[]);
+    loop {
+        while x.is_empty()
+            && let Some((first, rest)) = a.split_first()
+        {
+            (x, a) = (first, rest);
+        }
+        while y.is_empty()
+            && let Some((first, rest)) = b.split_first()
+        {
+            (y, b) = (first, rest);
+        }
+        let n = x.len().min(y.len());
+        if n == 0 {
+            return x.len().cmp(&y.len());
+        }
+        match x[..n].cmp(&y[..n]) {
+            Ordering::Equal => (x, y) = (&x[n..], &y[n..]),
+            other => return other,
+        }
+    }
+}
+
 /// At most this many misplaced files are named in a warning; the rest are counted.
 const NAMED: usize = 10;
 
@@ -275,19 +336,7 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
             }
         }
     }
-    // In the order of their paths, component by component, as a sort of the paths would give.
-    fn path<'p>(
-        folders: &'p [PathBuf],
-        folder: u32,
-        name: &'p str,
-    ) -> impl Iterator<Item = std::path::Component<'p>> {
-        folders[folder as usize]
-            .components()
-            .chain(std::iter::once(std::path::Component::Normal(name.as_ref())))
-    }
-    files.sort_by(|(a, a_name, _), (b, b_name, _)| {
-        path(&folders, *a, a_name).cmp(path(&folders, *b, b_name))
-    });
+    sort_by_path(&folders, &mut files);
     foreign.sort();
     exports.sort();
     let mut warnings = Vec::new();
@@ -422,9 +471,10 @@ pub fn read_export(root: &Path) -> Result<Export, ReadError> {
 
 /// Files read and parsed at a time, on every core: enough to keep the cores busy, few enough
 /// that the memory an import needs does not grow with the export: at most this many files, and
-/// no more than [`BATCH_BYTES`] (or one file, if it is larger).
-const BATCH: usize = 2048;
-const BATCH_BYTES: usize = 16 << 20;
+/// no more than [`BATCH_BYTES`] (or one file, if it is larger). Two batches are held at once:
+/// the one being taken, and the next, read ahead.
+const BATCH: usize = 1024;
+const BATCH_BYTES: usize = 8 << 20;
 
 /// The documents of the export in `tree`, in file order, as the stream that `consume` reads.
 /// The files are read and parsed a batch at a time on the other cores, one batch ahead of
@@ -931,5 +981,35 @@ mod tests {
         assert_eq!(paths, expected);
         // Each folder's path is held once.
         assert_eq!(walk.folders.len(), 9, "{:?}", walk.folders);
+    }
+
+    /// The sort compares paths as their components compare, where comparing their text would
+    /// not: `-` and `.` sort before `/`.
+    #[test]
+    fn files_sort_as_their_paths_components_do() {
+        let names = ["a", "a-b", "a.json", "b", "a.b", "é", "a b", "ab", "z"];
+        let folders: Vec<PathBuf> = std::iter::once(PathBuf::new())
+            .chain(names.iter().map(PathBuf::from))
+            .chain(names.iter().flat_map(|a| names.iter().map(move |b| Path::new(a).join(b))))
+            .collect();
+        let mut files: Vec<(u32, Box<str>, u64)> = Vec::new();
+        for (folder, _) in folders.iter().enumerate().rev() {
+            for name in names.iter().rev() {
+                files.push((folder as u32, Box::from(*name), 0));
+            }
+        }
+        sort_by_path(&folders, &mut files);
+        let sorted: Vec<PathBuf> = files
+            .iter()
+            .map(|(folder, name, _)| folders[*folder as usize].join(&**name))
+            .collect();
+        let mut expected = sorted.clone();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        let at = |path: &str| sorted.iter().position(|p| p == Path::new(path)).unwrap();
+        assert!(
+            at("a/b/a") < at("a-b/a") && at("a/z") < at("a.json"),
+            "a folder's files before those of a sibling whose name it begins"
+        );
     }
 }
