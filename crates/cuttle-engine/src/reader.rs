@@ -990,7 +990,11 @@ mod tests {
         let names = ["a", "a-b", "a.json", "b", "a.b", "é", "a b", "ab", "z"];
         let folders: Vec<PathBuf> = std::iter::once(PathBuf::new())
             .chain(names.iter().map(PathBuf::from))
-            .chain(names.iter().flat_map(|a| names.iter().map(move |b| Path::new(a).join(b))))
+            .chain(
+                names
+                    .iter()
+                    .flat_map(|a| names.iter().map(move |b| Path::new(a).join(b))),
+            )
             .collect();
         let mut files: Vec<(u32, Box<str>, u64)> = Vec::new();
         for (folder, _) in folders.iter().enumerate().rev() {

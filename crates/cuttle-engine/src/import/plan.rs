@@ -1029,18 +1029,24 @@ impl Planner<'_> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        // Each body parsed once: for the names it refers to, then rendered.
-        let mut stored = Vec::with_capacity(ids.len());
-        let mut referenced: BTreeSet<DocId> = BTreeSet::new();
-        for doc in self.txn.get_many(ids)? {
-            if cuttle_instance::large::is_large(decl, doc.body.len()) {
+        // Each body parsed once, on every core: for the names it refers to, then rendered.
+        let mut docs = self.txn.get_many(ids)?;
+        docs.retain(|doc| {
+            let large = cuttle_instance::large::is_large(decl, doc.body.len());
+            if large {
                 self.large_dests.insert(doc.id);
-                continue;
             }
+            !large
+        });
+        let parsed =
+            parallel::map_in_order(&docs, |doc| codec::parse_stored(decl, doc.id, &doc.body));
+        let mut stored = Vec::with_capacity(docs.len());
+        let mut referenced: BTreeSet<DocId> = BTreeSet::new();
+        for (doc, body) in docs.iter().zip(parsed) {
             if doc.owner != NO_OWNER {
                 referenced.insert(doc.owner);
             }
-            let body = codec::parse_stored(decl, doc.id, &doc.body)?;
+            let body = body?;
             for r in decl.refs {
                 let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, _| {
                     let id = match (r.scope, v) {
@@ -1055,6 +1061,7 @@ impl Planner<'_> {
             }
             stored.push((doc.id, body));
         }
+        drop(docs);
         let referenced: Vec<DocId> = referenced.into_iter().collect();
         let addresses = self.txn.addresses(&referenced)?;
         let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
