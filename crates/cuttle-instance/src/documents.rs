@@ -73,6 +73,8 @@ const INSERT_BYTES: usize = 8 << 20;
 /// [`SHAPE_BYTES`] of text (a parsed document takes several times its text).
 const SHAPE_CHUNK: usize = 1_024;
 const SHAPE_BYTES: usize = 2 << 20;
+/// Documents whose identifying fields (a few short values each) are read at a time.
+const IDENTITY_CHUNK: usize = 2_048;
 
 /// A document to write, in the export shape, as JSON text.
 #[derive(Clone)]
@@ -445,55 +447,68 @@ pub fn write_documents(
         let first = batch.pending.slots.len();
         // A tag set's tags, by its slot, until it has its id.
         let mut tags_of: Vec<(usize, HashSet<String>)> = Vec::new();
-        for index in (0..docs.len()).filter(|i| docs.collection(*i) == decl.collection) {
-            let origin = || docs.origin(index);
-            let mut value = match identity(docs, index) {
-                Ok(value) => value,
-                Err(message) => {
-                    collector.add(&origin(), "", JsonPath::root(), message);
+        let indices: Vec<usize> = (0..docs.len())
+            .filter(|i| docs.collection(*i) == decl.collection)
+            .collect();
+        // Shapes are checked in pass 2; here only owners and keys matter. The identifying
+        // fields are read and parsed on the other cores, a chunk ahead.
+        let read_identity = |index: &usize| {
+            identity(docs, *index).map(|mut value| {
+                codec::normalize_key_fields(decl, &mut value);
+                value
+            })
+        };
+        let chunk = |rest: &[usize]| rest.len().min(IDENTITY_CHUNK);
+        crate::parallel::map_ahead(&indices, chunk, read_identity, |identities| -> Result<()> {
+            for (&index, value) in indices.iter().zip(identities) {
+                let origin = || docs.origin(index);
+                let value = match value {
+                    Ok(value) => value,
+                    Err(message) => {
+                        collector.add(&origin(), "", JsonPath::root(), message);
+                        continue;
+                    }
+                };
+                let named = |value: &Value| describe(decl, value);
+                let mut lookup = BatchLookup {
+                    batch: &batch,
+                    stored: &mut stored,
+                };
+                let address = codec::resolve_owner(decl, &value, &mut lookup).and_then(|owner| {
+                    codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root())
+                        .map(|key| (owner, key))
+                });
+                let (owner, key) = match address {
+                    Ok(address) => address,
+                    Err(fail) => {
+                        report(&mut collector, &origin(), &named(&value), fail)?;
+                        continue;
+                    }
+                };
+                // A key is the same document only within its collection.
+                if let Some(earlier) = batch.pending.find(decl.collection, owner, &key) {
+                    let message = format!(
+                        "the same document is given twice (also by {})",
+                        docs.origin(earlier.index as usize)
+                    );
+                    collector.add(&origin(), &named(&value), JsonPath::root(), message);
                     continue;
                 }
-            };
-            // Shapes are checked in pass 2; here only owners and keys matter.
-            let named = |value: &Value| describe(decl, value);
-            codec::normalize_key_fields(decl, &mut value);
-            let mut lookup = BatchLookup {
-                batch: &batch,
-                stored: &mut stored,
-            };
-            let address = codec::resolve_owner(decl, &value, &mut lookup).and_then(|owner| {
-                codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root())
-                    .map(|key| (owner, key))
-            });
-            let (owner, key) = match address {
-                Ok(address) => address,
-                Err(fail) => {
-                    report(&mut collector, &origin(), &named(&value), fail)?;
-                    continue;
+                if decl.collection == Collection::TagSets {
+                    let tags = codec::tag_names(&value).map(str::to_owned).collect();
+                    tags_of.push((batch.pending.slots.len(), tags));
                 }
-            };
-            // A key is the same document only within its collection.
-            if let Some(earlier) = batch.pending.find(decl.collection, owner, &key) {
-                let message = format!(
-                    "the same document is given twice (also by {})",
-                    docs.origin(earlier.index as usize)
-                );
-                collector.add(&origin(), &named(&value), JsonPath::root(), message);
-                continue;
+                batch.pending.push(Slot {
+                    index: u32::try_from(index).expect("fewer than 2^32 documents in a batch"),
+                    collection: decl.collection,
+                    exists: false,
+                    id: NO_OWNER,
+                    owner,
+                    key: key.into_boxed_str(),
+                });
             }
-            if decl.collection == Collection::TagSets {
-                let tags = codec::tag_names(&value).map(str::to_owned).collect();
-                tags_of.push((batch.pending.slots.len(), tags));
-            }
-            batch.pending.push(Slot {
-                index: u32::try_from(index).expect("fewer than 2^32 documents in a batch"),
-                collection: decl.collection,
-                exists: false,
-                id: NO_OWNER,
-                owner,
-                key: key.into_boxed_str(),
-            });
-        }
+            Ok(())
+        })?;
         let pending = &mut batch.pending;
         let asked: Vec<(DocId, &str)> = pending.slots[first..]
             .iter()

@@ -22,6 +22,7 @@ use std::io;
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, Merged, RefScope};
+use cuttle_domain::json::JsonError;
 use cuttle_domain::path::{self, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
@@ -436,37 +437,36 @@ impl Planner<'_> {
     /// problem noted) when it is not JSON.
     fn read(&mut self, doc: &Spooled) -> Result<Option<Value>, ImportError> {
         let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
-        self.parse(doc, &text, codec::Part::Whole)
+        Ok(self.parsed(
+            doc,
+            Self::parse(doc.collection.decl(), &text, codec::Part::Whole),
+        ))
     }
 
-    /// The identifying fields of a source document ([`codec::Part::Identity`]), kept apart
-    /// from its text in the spool; as [`Planner::read`] otherwise.
-    fn read_identity(&mut self, doc: &Spooled) -> Result<Option<Value>, ImportError> {
-        let text = doc.identity(self.spool).map_err(sources::spool_error)?;
-        self.parse(doc, &text, codec::Part::Identity)
+    /// The identifying fields in `text` (as [`Spooled::identity`] holds them), normalised.
+    fn identity_of(decl: &CollectionDecl, text: &str) -> Result<Value, JsonError> {
+        Self::parse(decl, text, codec::Part::Identity)
     }
 
-    fn parse(
-        &mut self,
-        doc: &Spooled,
-        text: &str,
-        part: codec::Part,
-    ) -> Result<Option<Value>, ImportError> {
-        let decl = doc.collection.decl();
-        let mut value = match codec::parse(decl, text, part) {
-            Ok(value) => value,
-            Err(e) => {
+    /// `part` of `text`, its key fields normalised.
+    fn parse(decl: &CollectionDecl, text: &str, part: codec::Part) -> Result<Value, JsonError> {
+        let mut value = codec::parse(decl, text, part)?;
+        codec::normalize_key_fields(decl, &mut value);
+        Ok(value)
+    }
+
+    /// A document parsed; `None` (and the problem noted) when it is not JSON.
+    fn parsed(&mut self, doc: &Spooled, parsed: Result<Value, JsonError>) -> Option<Value> {
+        parsed
+            .map_err(|e| {
                 self.problem(
                     doc.origin,
                     String::new(),
                     JsonPath::root(),
                     format!("this is not valid JSON: {e}"),
                 );
-                return Ok(None);
-            }
-        };
-        codec::normalize_key_fields(decl, &mut value);
-        Ok(Some(value))
+            })
+            .ok()
     }
 
     /// `doc` read whole into its canonical form; `None` (and the problems noted, the document
@@ -558,11 +558,17 @@ impl Planner<'_> {
             key: Option<String>,
         }
         let mut entries = Vec::with_capacity(docs.len());
-        for doc in docs {
-            // Owners and keys need only the identifying fields, normalised; the document is
-            // read whole below where the plan needs more, and its whole shape is checked below for
-            // a document the destination has, and by the write path for a new one.
-            let Some(value) = self.read_identity(&doc.doc)? else {
+        // Owners and keys need only the identifying fields, normalised (read on every core); the
+        // document is read whole below where the plan needs more, and its whole shape is checked
+        // below for a document the destination has, and by the write path for a new one.
+        let reader = self.spool.reader().map_err(sources::spool_error)?;
+        let identities = parallel::map_in_order(&docs, |doc| {
+            let text = doc.doc.identity_by(&reader)?;
+            Ok(Self::identity_of(decl, &text))
+        });
+        for (doc, identity) in docs.into_iter().zip(identities) {
+            let identity = identity.map_err(sources::spool_error)?;
+            let Some(value) = self.parsed(&doc.doc, identity) else {
                 continue;
             };
             let project = decl
@@ -634,7 +640,6 @@ impl Planner<'_> {
                 .then_some(span)
             })
             .collect();
-        let reader = self.spool.reader().map_err(sources::spool_error)?;
         let canonical = |span: &Option<Span>| {
             span.map(|span| {
                 reader

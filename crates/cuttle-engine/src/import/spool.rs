@@ -16,7 +16,7 @@ use cuttle_instance::codec;
 use cuttle_instance::documents::DocumentSource;
 use serde_json::Value;
 
-pub use crate::spool::{Span, Spool};
+pub use crate::spool::{Span, Spool, SpoolReader};
 
 /// A document in the spool: its collection, where its text stands, and where its identifying
 /// fields and its origin stand.
@@ -72,10 +72,19 @@ impl Spooled {
 
     /// Its identifying fields, as JSON text ([`codec::Part::Identity`] of its text).
     pub fn identity(&self, spool: &Spool) -> io::Result<String> {
-        let mut about = spool.read(self.origin)?;
-        about.truncate(about.find('\0').unwrap_or(about.len()));
-        Ok(about)
+        spool.read(self.origin).map(identity_in)
     }
+
+    /// [`Spooled::identity`], read by a [`SpoolReader`] (on another thread).
+    pub fn identity_by(&self, reader: &SpoolReader) -> io::Result<String> {
+        reader.read(self.origin).map(identity_in)
+    }
+}
+
+/// The identity in what a document's [`Spooled::origin`] holds: what comes before the NUL.
+fn identity_in(mut about: String) -> String {
+    about.truncate(about.find('\0').unwrap_or(about.len()));
+    about
 }
 
 /// The origin of a document whose [`Spooled::origin`] is `span`, read back (for a message).
