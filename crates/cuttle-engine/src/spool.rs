@@ -104,8 +104,7 @@ impl Spool {
 
     /// A text, as it was appended.
     pub fn read(&self, span: Span) -> io::Result<String> {
-        String::from_utf8(self.read_bytes(span)?)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the spool is damaged"))
+        text(self.read_bytes(span)?)
     }
 
     /// Bytes, as they were appended.
@@ -139,9 +138,14 @@ impl SpoolReader {
         }
         let mut bytes = vec![0; span.len];
         self.file.read_exact_at(&mut bytes, span.offset)?;
-        String::from_utf8(bytes)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the spool is damaged"))
+        text(bytes)
     }
+}
+
+/// Bytes read back that were appended as a text.
+fn text(bytes: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the spool is damaged"))
 }
 
 #[cfg(test)]

@@ -580,7 +580,8 @@ pub fn write_documents(
                     batch,
                     stored: &mut stored,
                 };
-                let body = match prepared? {
+                // Its stored text, or the shaped document, to finish on this thread.
+                let finished: std::result::Result<String, Shaped> = match prepared? {
                     Prepared::Stored {
                         named,
                         problems,
@@ -589,7 +590,10 @@ pub fn write_documents(
                         for (path, message) in problems {
                             collector.add(&origin(), &named, path, message);
                         }
-                        body
+                        match body {
+                            Some(body) => Ok(body),
+                            None => continue,
+                        }
                     }
                     Prepared::Large => {
                         let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
@@ -608,31 +612,23 @@ pub fn write_documents(
                             sealer,
                             options.decrypt,
                         )? {
-                            Some(body) => Some(body),
-                            None => {
-                                let whole = Whole::new(slot, &origin);
-                                whole.stored_body(
-                                    shape(docs, index)?,
-                                    &mut lookup,
-                                    &mut collector,
-                                    sealer,
-                                    options.decrypt,
-                                    &mut removed_tags,
-                                )?
-                            }
+                            Some(body) => Ok(body),
+                            // Not of its shape, or it needs the whole: read whole.
+                            None => Err(shape(docs, index)?),
                         }
                     }
-                    Prepared::Shaped(shaped) => {
-                        let whole = Whole::new(slot, &origin);
-                        whole.stored_body(
-                            shaped,
-                            &mut lookup,
-                            &mut collector,
-                            sealer,
-                            options.decrypt,
-                            &mut removed_tags,
-                        )?
-                    }
+                    Prepared::Shaped(shaped) => Err(shaped),
+                };
+                let body = match finished {
+                    Ok(body) => Some(body),
+                    Err(shaped) => Whole::new(slot, &origin).stored_body(
+                        shaped,
+                        &mut lookup,
+                        &mut collector,
+                        sealer,
+                        options.decrypt,
+                        &mut removed_tags,
+                    )?,
                 };
                 let Some(body) = body.filter(|_| collector.problems.is_empty()) else {
                     continue;
@@ -722,15 +718,15 @@ fn prepare(
         batch,
         unanswered: false,
     };
-    let mut problems = codec::resolve_refs(decl, &mut value, slot.owner, &mut lookup)?;
+    let origin = || docs.origin(index);
+    let whole = Whole::new(slot, &origin);
+    let problems =
+        whole.resolve_and_seal(&named, &mut value, &mut lookup, None, sealer, decrypt)?;
     if lookup.unanswered {
         // Some references were resolved in place: the transaction's thread starts again from
         // the shaped document.
         return shape(docs, index).map(Prepared::Shaped);
     }
-    let sealed = codec::seal_secrets(decl, &mut value, slot.id, None, sealer, decrypt)
-        .map_err(|e| sealing_error(&docs.origin(index), &named, e))?;
-    problems.extend(sealed);
     let body = problems
         .is_empty()
         .then(|| serde_json::to_string(&value).expect("a JSON value serializes"));
@@ -748,8 +744,8 @@ fn has_masked(value: &Value) -> bool {
         .any(|(_, form)| *form == Form::Masked)
 }
 
-/// A document of the batch finished on the transaction's thread: what its stored form needs
-/// to know.
+/// A document of the batch on the whole-document path (not [`large`]'s): what its stored form
+/// needs to know.
 struct Whole<'a> {
     decl: &'static CollectionDecl,
     id: DocId,
@@ -769,6 +765,28 @@ impl<'a> Whole<'a> {
         }
     }
 
+    /// `value`'s references resolved through `lookup`, and its sensitive values sealed
+    /// (`previous`: the stored version that a `{"masked": true}` keeps its value from); what is
+    /// wrong with it, in that order. `named`: the document, for an error.
+    fn resolve_and_seal(
+        &self,
+        named: &str,
+        value: &mut Value,
+        lookup: &mut dyn Lookup,
+        previous: Option<&Value>,
+        sealer: &Sealer,
+        decrypt: Option<codec::Decrypt<'_>>,
+    ) -> Result<Vec<(JsonPath, String)>> {
+        let mut problems = codec::resolve_refs(self.decl, value, self.owner, lookup)?;
+        let sealed = codec::seal_secrets(self.decl, value, self.id, previous, sealer, decrypt)
+            .map_err(|e| {
+                let origin = (self.origin)();
+                Error::MasterKey(format!("{}{named}: {e}", origin_prefix(&origin)))
+            })?;
+        problems.extend(sealed);
+        Ok(problems)
+    }
+
     /// The shaped document's stored text: references resolved, secrets sealed; `None` when it
     /// has problems, which are collected, or when an earlier document had. A tag set that
     /// replaces a stored one adds the tags it drops to `removed_tags`.
@@ -785,8 +803,8 @@ impl<'a> Whole<'a> {
             decl,
             id,
             exists,
-            owner,
             origin,
+            ..
         } = *self;
         let mut value = match shaped {
             Ok(value) => value,
@@ -797,9 +815,7 @@ impl<'a> Whole<'a> {
                 return Ok(None);
             }
         };
-        for (path, message) in codec::resolve_refs(decl, &mut value, owner, lookup)? {
-            collector.add(&origin(), &named, path, message);
-        }
+        // The version it replaces, where a `{"masked": true}` keeps its value.
         let previous = if exists && has_masked(&value) {
             lookup
                 .stored
@@ -811,9 +827,15 @@ impl<'a> Whole<'a> {
         } else {
             None
         };
-        let sealed = codec::seal_secrets(decl, &mut value, id, previous.as_ref(), sealer, decrypt)
-            .map_err(|e| sealing_error(&origin(), &named, e))?;
-        for (path, message) in sealed {
+        let problems = self.resolve_and_seal(
+            &named,
+            &mut value,
+            lookup,
+            previous.as_ref(),
+            sealer,
+            decrypt,
+        )?;
+        for (path, message) in problems {
             collector.add(&origin(), &named, path, message);
         }
         if !collector.problems.is_empty() {
@@ -826,11 +848,6 @@ impl<'a> Whole<'a> {
             serde_json::to_string(&value).expect("a JSON value serializes"),
         ))
     }
-}
-
-/// A sensitive value of the document `named` (from `origin`) that could not be sealed.
-fn sealing_error(origin: &str, named: &str, error: impl std::fmt::Display) -> Error {
-    Error::MasterKey(format!("{}{named}: {error}", origin_prefix(origin)))
 }
 
 /// The stored references (`<set id>/<tag>`) of the tags that the stored tag set `id` has and

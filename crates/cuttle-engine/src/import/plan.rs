@@ -443,11 +443,6 @@ impl Planner<'_> {
         ))
     }
 
-    /// The identifying fields in `text` (as [`Spooled::identity`] holds them), normalised.
-    fn identity_of(decl: &CollectionDecl, text: &str) -> Result<Value, JsonError> {
-        Self::parse(decl, text, codec::Part::Identity)
-    }
-
     /// `part` of `text`, its key fields normalised.
     fn parse(decl: &CollectionDecl, text: &str, part: codec::Part) -> Result<Value, JsonError> {
         let mut value = codec::parse(decl, text, part)?;
@@ -469,9 +464,16 @@ impl Planner<'_> {
             .ok()
     }
 
+    /// Whether a document of `project` is skipped with its project: the project exists in the
+    /// destination and the policy is not overwrite.
+    fn skips_part_of(&self, project: Option<&str>) -> bool {
+        !self.options.overwrite
+            && project.is_some_and(|p| self.projects.get(p).copied().flatten().is_some())
+    }
+
     /// `doc` read whole into its canonical form; `None` (and the problems noted, the document
-    /// named by `identity`, its identifying fields) when it cannot be.
-    /// `ahead`: the same, already read on another thread.
+    /// named by `identity`, its identifying fields) when it cannot be. `ahead`: the same, already
+    /// read on another thread.
     fn read_canonical(
         &mut self,
         decl: &CollectionDecl,
@@ -564,7 +566,7 @@ impl Planner<'_> {
         let reader = self.spool.reader().map_err(sources::spool_error)?;
         let identities = parallel::map_in_order(&docs, |doc| {
             let text = doc.doc.identity_by(&reader)?;
-            Ok(Self::identity_of(decl, &text))
+            Ok(Self::parse(decl, &text, codec::Part::Identity))
         });
         for (doc, identity) in docs.into_iter().zip(identities) {
             let identity = identity.map_err(sources::spool_error)?;
@@ -624,18 +626,12 @@ impl Planner<'_> {
         // and the parts of a project that is skipped. Each is read whole into its canonical form
         // on the other cores, a chunk ahead of the decisions (a large one, an element at a time,
         // below).
-        let skipped_part = |project: &Option<String>| {
-            !self.options.overwrite
-                && project
-                    .as_ref()
-                    .is_some_and(|p| self.projects.get(p).copied().flatten().is_some())
-        };
         let checked: Vec<Option<Span>> = entries
             .iter()
             .zip(&existing)
             .map(|(entry, existing)| {
                 let span = entry.doc.doc.span;
-                ((existing.is_some() || skipped_part(&entry.project))
+                ((existing.is_some() || self.skips_part_of(entry.project.as_deref()))
                     && !cuttle_instance::large::is_large(decl, span.len()))
                 .then_some(span)
             })
@@ -655,11 +651,7 @@ impl Planner<'_> {
         parallel::map_ahead(&checked, chunk, canonical, |ahead| {
             let mut decisions = Vec::with_capacity(entries.len());
             for ((mut entry, existing), ahead) in entries.into_iter().zip(existing).zip(ahead) {
-                let skipped_part = !self.options.overwrite
-                    && entry
-                        .project
-                        .as_ref()
-                        .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
+                let skipped_part = self.skips_part_of(entry.project.as_deref());
                 let whole = existing.is_some()
                     || skipped_part
                     || decl.grants.is_some()
@@ -753,12 +745,10 @@ impl Planner<'_> {
             write: None,
         };
         // A project that exists is skipped whole unless the policy is overwrite.
-        let project_exists = plan
-            .project
-            .as_ref()
-            .is_some_and(|p| self.projects.get(p).copied().flatten().is_some());
-        let in_skipped_project = !self.options.overwrite
-            && (project_exists || (decl.collection == Collection::Projects && existing.is_some()));
+        let in_skipped_project = self.skips_part_of(plan.project.as_deref())
+            || (!self.options.overwrite
+                && decl.collection == Collection::Projects
+                && existing.is_some());
         if in_skipped_project {
             return Ok(skip(
                 plan,
