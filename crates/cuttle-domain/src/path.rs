@@ -17,18 +17,6 @@ struct Segment<'a> {
     each: bool,
 }
 
-fn segments(path: &str) -> Vec<Segment<'_>> {
-    path.split('/')
-        .map(|part| match part.strip_suffix("[]") {
-            Some(name) => Segment { name, each: true },
-            None => Segment {
-                name: part,
-                each: false,
-            },
-        })
-        .collect()
-}
-
 /// One step of a [`JsonPath`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -164,21 +152,97 @@ fn holds(object: &serde_json::Map<String, Value>, when: Option<&When>) -> bool {
     })
 }
 
-/// Calls `visit` with every value at `path` (nulls included) and its JSON path.
+/// Where a walk stands: a chain of the walk's own frames, each a step from the one it extends,
+/// made into a [`JsonPath`] only where one is needed (a problem, a finding). Most walks never
+/// need one, and a walk over a document visits every value on a declaration's path: an
+/// allocated path at each step was most of what checking a document cost.
+#[derive(Clone, Copy, Debug)]
+pub enum At<'a> {
+    /// A path already made: the root, or where a walk begins.
+    Path(&'a JsonPath),
+    /// A field of the value at the first.
+    Field(&'a At<'a>, &'a str),
+    /// An element of the array at the first.
+    Index(&'a At<'a>, usize),
+}
+
+static ROOT: JsonPath = JsonPath(Vec::new());
+
+impl<'a> At<'a> {
+    /// The document itself.
+    pub const ROOT: At<'static> = At::Path(&ROOT);
+
+    /// The field `name` of the value here.
+    pub fn field(&'a self, name: &'a str) -> At<'a> {
+        At::Field(self, name)
+    }
+
+    /// The element `index` of the array here.
+    pub fn index(&'a self, index: usize) -> At<'a> {
+        At::Index(self, index)
+    }
+
+    /// The JSON path of where this stands.
+    pub fn to_path(&self) -> JsonPath {
+        let mut steps = Vec::new();
+        let mut here = self;
+        let base = loop {
+            match here {
+                At::Path(path) => break path,
+                At::Field(parent, name) => {
+                    steps.push(Step::Field((*name).to_owned()));
+                    here = parent;
+                }
+                At::Index(parent, index) => {
+                    steps.push(Step::Index(*index));
+                    here = parent;
+                }
+            }
+        };
+        let mut path = base.0.clone();
+        path.extend(steps.into_iter().rev());
+        JsonPath(path)
+    }
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_path().fmt(f)
+    }
+}
+
+/// The first segment of a declaration path (a field name, and whether it stands for every
+/// element of its array), and the rest of the path; `None` for an empty path.
+fn split_segment(path: &str) -> Option<(Segment<'_>, &str)> {
+    if path.is_empty() {
+        return None;
+    }
+    let (part, rest) = path.split_once('/').unwrap_or((path, ""));
+    let segment = match part.strip_suffix("[]") {
+        Some(name) => Segment { name, each: true },
+        None => Segment {
+            name: part,
+            each: false,
+        },
+    };
+    Some((segment, rest))
+}
+
+/// Calls `visit` with every value at `path` (nulls included) and where it stands.
 pub fn for_each<'v, E>(
     root: &'v Value,
     path: &str,
     when: Option<&When>,
-    visit: &mut dyn FnMut(&'v Value, &JsonPath) -> Result<(), E>,
+    visit: &mut dyn FnMut(&'v Value, &At<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     fn walk<'v, E>(
         value: &'v Value,
-        segments: &[Segment<'_>],
+        path: &str,
         when: Option<&When>,
-        at: &mut JsonPath,
-        visit: &mut dyn FnMut(&'v Value, &JsonPath) -> Result<(), E>,
+        at: &At<'_>,
+        visit: &mut dyn FnMut(&'v Value, &At<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let Some((segment, rest)) = segments.split_first() else {
+        let Some((segment, rest)) = split_segment(path) else {
             return visit(value, at);
         };
         let Value::Object(object) = value else {
@@ -190,44 +254,35 @@ pub fn for_each<'v, E>(
         let Some(child) = object.get(segment.name) else {
             return Ok(());
         };
-        at.push_field(segment.name);
-        let result = if segment.each {
-            let mut result = Ok(());
-            if let Value::Array(items) = child {
-                for (i, item) in items.iter().enumerate() {
-                    at.push_index(i);
-                    result = walk(item, rest, when, at, visit);
-                    at.pop();
-                    if result.is_err() {
-                        break;
-                    }
-                }
+        let at = at.field(segment.name);
+        if !segment.each {
+            return walk(child, rest, when, &at, visit);
+        }
+        if let Value::Array(items) = child {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, rest, when, &at.index(i), visit)?;
             }
-            result
-        } else {
-            walk(child, rest, when, at, visit)
-        };
-        at.pop();
-        result
+        }
+        Ok(())
     }
-    walk(root, &segments(path), when, &mut JsonPath::root(), visit)
+    walk(root, path, when, &At::ROOT, visit)
 }
 
-/// Calls `visit` with every value at `path` (nulls included), mutably, and its JSON path.
+/// Calls `visit` with every value at `path` (nulls included), mutably, and where it stands.
 pub fn for_each_mut<E>(
     root: &mut Value,
     path: &str,
     when: Option<&When>,
-    visit: &mut dyn FnMut(&mut Value, &JsonPath) -> Result<(), E>,
+    visit: &mut dyn FnMut(&mut Value, &At<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     fn walk<E>(
         value: &mut Value,
-        segments: &[Segment<'_>],
+        path: &str,
         when: Option<&When>,
-        at: &mut JsonPath,
-        visit: &mut dyn FnMut(&mut Value, &JsonPath) -> Result<(), E>,
+        at: &At<'_>,
+        visit: &mut dyn FnMut(&mut Value, &At<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let Some((segment, rest)) = segments.split_first() else {
+        let Some((segment, rest)) = split_segment(path) else {
             return visit(value, at);
         };
         let Value::Object(object) = value else {
@@ -239,27 +294,18 @@ pub fn for_each_mut<E>(
         let Some(child) = object.get_mut(segment.name) else {
             return Ok(());
         };
-        at.push_field(segment.name);
-        let result = if segment.each {
-            let mut result = Ok(());
-            if let Value::Array(items) = child {
-                for (i, item) in items.iter_mut().enumerate() {
-                    at.push_index(i);
-                    result = walk(item, rest, when, at, visit);
-                    at.pop();
-                    if result.is_err() {
-                        break;
-                    }
-                }
+        let at = at.field(segment.name);
+        if !segment.each {
+            return walk(child, rest, when, &at, visit);
+        }
+        if let Value::Array(items) = child {
+            for (i, item) in items.iter_mut().enumerate() {
+                walk(item, rest, when, &at.index(i), visit)?;
             }
-            result
-        } else {
-            walk(child, rest, when, at, visit)
-        };
-        at.pop();
-        result
+        }
+        Ok(())
     }
-    walk(root, &segments(path), when, &mut JsonPath::root(), visit)
+    walk(root, path, when, &At::ROOT, visit)
 }
 
 #[cfg(test)]
@@ -297,6 +343,39 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_walk_makes_a_path_from_its_frames_only_when_asked() {
+        let base = JsonPath::root().field("variables").index(3);
+        let at = At::Path(&base);
+        let scope = at.field("scope");
+        let element = scope.index(1);
+        assert_eq!(element.to_path(), base.clone().field("scope").index(1));
+        assert_eq!(element.to_string(), "$.variables[3].scope[1]");
+        assert_eq!(At::ROOT.to_path(), JsonPath::root());
+
+        // Mutably, with the same paths; the first error stops the walk.
+        let mut doc = json!({"a": [{"b": 1}, {"b": 2}, {"c": 3}, {"b": 4}]});
+        let mut seen = Vec::new();
+        for_each_mut::<()>(&mut doc, "a[]/b", None, &mut |v, at| {
+            *v = json!(v.as_i64().unwrap() * 10);
+            seen.push(at.to_path().pointer());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["/a/0/b", "/a/1/b", "/a/3/b"]);
+        assert_eq!(
+            doc,
+            json!({"a": [{"b": 10}, {"b": 20}, {"c": 3}, {"b": 40}]})
+        );
+        let mut visited = 0;
+        let stopped = for_each::<String>(&doc, "a[]/b", None, &mut |_, at| {
+            visited += 1;
+            Err(at.to_string())
+        });
+        assert_eq!(stopped, Err("$.a[0].b".to_owned()));
+        assert_eq!(visited, 1);
     }
 
     #[test]

@@ -69,16 +69,9 @@ pub trait Document: Serialize + DeserializeOwned {
 /// object holding a member twice, …) is refused as such, before its shape.
 pub fn canonical<T: Document>(text: &str) -> Result<Value, Refused> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let document: T = match serde_path_to_error::deserialize(&mut de) {
+    let document = match T::deserialize(&mut de) {
         Ok(document) => document,
-        Err(error) => {
-            along(text, None)?;
-            return Err(ShapeError {
-                path: JsonPath::from(error.path()),
-                message: JsonError::new(text, error.inner()).message,
-            }
-            .into());
-        }
+        Err(error) => return Err(refused_as::<T>(text, error)),
     };
     if let Err(error) = de.end() {
         along(text, None)?;
@@ -93,6 +86,26 @@ pub fn canonical<T: Document>(text: &str) -> Result<Value, Refused> {
     }
     document.check()?;
     Ok(canonical)
+}
+
+/// Why `text` is not a `T`, which reading it refused with `error`: a text that is not JSON as
+/// [`json::parse`] reads it is refused as such; otherwise it is read again, tracking where it
+/// stands, so that only a refused document pays for the path of its problem.
+fn refused_as<T: Document>(text: &str, error: serde_json::Error) -> Refused {
+    if let Err(e) = along(text, None) {
+        return e.into();
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let (path, error) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(tracked) => (JsonPath::from(tracked.path()), tracked.into_inner()),
+        // The same reader gives the same answer; were it not so, the first error stands.
+        Ok(_) => (JsonPath::root(), error),
+    };
+    ShapeError {
+        path,
+        message: JsonError::new(text, &error).message,
+    }
+    .into()
 }
 
 const ARRAY_FOR_OBJECT: &str = "an object is expected here (with its fields named), not an array";
@@ -359,6 +372,14 @@ mod tests {
         // Shapes: the message without serde's position, the path where it is wrong.
         let error = shape_error::<Environment>(r#"{"name": "A", "sortOrder": "x"}"#);
         assert_eq!(error.path.pointer(), "/sortOrder");
+        assert!(!error.message.contains("line"), "{error}");
+        // Deep inside arrays: the path is found by reading the document again, as only a
+        // refused document is.
+        let error = shape_error::<DeploymentProcess>(
+            r#"{"project": "Web", "steps": [{"name": "S", "actions": [{"name": "A",
+            "actionType": "Script"}, {"name": 7, "actionType": "Script"}]}]}"#,
+        );
+        assert_eq!(error.path.pointer(), "/steps/0/actions/1/name", "{error}");
         assert!(!error.message.contains("line"), "{error}");
     }
 }

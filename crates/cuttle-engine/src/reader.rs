@@ -897,7 +897,7 @@ fn inline_scripts(
     for script_path in part.scripts {
         let _ = path::for_each::<()>(value, script_path, None, &mut |script, at| {
             if let Some(file) = script.get("file") {
-                found.push((at.clone(), file.clone()));
+                found.push((at.to_path(), file.clone()));
             }
             Ok(())
         });

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
-use cuttle_domain::path::{self, JsonPath, Step};
+use cuttle_domain::path::{self, At, JsonPath, Step};
 use cuttle_domain::sensitive::{self, Form};
 use cuttle_domain::{Collection, json, names, shape};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
@@ -289,7 +289,7 @@ fn check_keyed_arrays(
                     .collect();
                 if let Some(first) = seen.insert(key, i) {
                     problems.push((
-                        at.clone().index(i),
+                        at.to_path().index(i),
                         format!("duplicates the element at index {first}: elements here are identified by {}", keyed.key.join(" and ")),
                     ));
                 }
@@ -341,7 +341,7 @@ pub fn stored_key(
     value: &Value,
     owner: DocId,
     lookup: &mut dyn Lookup,
-    here: &JsonPath,
+    here: &At<'_>,
 ) -> Result<String, Fail> {
     let mut key = String::new();
     for (i, field) in decl.key.iter().enumerate() {
@@ -349,7 +349,7 @@ pub fn stored_key(
             key.push(KEY_SEPARATOR);
         }
         let part = value.get(*field).unwrap_or(&Value::Null);
-        let part_at = here.clone().field(field);
+        let part_at = here.field(field);
         match (decl.key_ref(field), part) {
             (_, Value::Null) => {}
             (Some(r), part) => match resolve_ref(r, part, owner, lookup, &part_at)? {
@@ -358,7 +358,12 @@ pub fn stored_key(
             },
             (None, Value::String(text)) => key.push_str(text),
             (None, Value::Number(n)) => key.push_str(&n.to_string()),
-            (None, _) => return Err(at(part_at, "a natural key part is text or a number")),
+            (None, _) => {
+                return Err(at(
+                    part_at.to_path(),
+                    "a natural key part is text or a number",
+                ));
+            }
         }
     }
     Ok(key)
@@ -370,31 +375,31 @@ fn resolve_ref(
     value: &Value,
     owner: DocId,
     lookup: &mut dyn Lookup,
-    here: &JsonPath,
+    here: &At<'_>,
 ) -> Result<Value, Fail> {
     let target = r.target.decl();
     if r.scope == RefScope::TenantTag {
         let Some(text) = value.as_str() else {
             return Err(at(
-                here.clone(),
+                here.to_path(),
                 "a tenant tag is written as text: `Tag set/Tag`",
             ));
         };
         let Some((set, tag)) = text.rsplit_once('/') else {
             return Err(at(
-                here.clone(),
+                here.to_path(),
                 format!("{text:?} is not a tenant tag: write `Tag set/Tag`"),
             ));
         };
         let Some(set_id) = lookup.id_of(Collection::TagSets, NO_OWNER, set)? else {
             return Err(at(
-                here.clone(),
+                here.to_path(),
                 format!("there is no tag set named {}", names::quoted(set)),
             ));
         };
         if !lookup.has_tag(set_id, tag)? {
             return Err(at(
-                here.clone(),
+                here.to_path(),
                 format!("the tag set {set:?} has no tag named {tag:?}"),
             ));
         }
@@ -409,14 +414,14 @@ fn resolve_ref(
         ([_], Value::String(name)) => name.clone(),
         ([_], _) => {
             return Err(at(
-                here.clone(),
+                here.to_path(),
                 format!("a reference to {} is written as its name", target.name),
             ));
         }
         (_, Value::Object(_)) => stored_key(target, value, target_owner, lookup, here)?,
         (fields, _) => {
             return Err(at(
-                here.clone(),
+                here.to_path(),
                 format!(
                     "a reference to {} is an object with {}",
                     target.name,
@@ -434,7 +439,7 @@ fn resolve_ref(
                 ""
             };
             Err(at(
-                here.clone(),
+                here.to_path(),
                 format!(
                     "there is no {} {}{in_project}",
                     target.singular,
@@ -494,33 +499,29 @@ pub fn find_all<T>(value: &Value, pick: &dyn Fn(&Value) -> Option<T>) -> Vec<(Js
     fn walk<T>(
         value: &Value,
         pick: &dyn Fn(&Value) -> Option<T>,
-        here: &mut JsonPath,
+        here: &At<'_>,
         out: &mut Vec<(JsonPath, T)>,
     ) {
         if let Some(found) = pick(value) {
-            out.push((here.clone(), found));
+            out.push((here.to_path(), found));
             return;
         }
         match value {
             Value::Object(object) => {
                 for (name, v) in object {
-                    here.push_field(name);
-                    walk(v, pick, here, out);
-                    here.pop();
+                    walk(v, pick, &here.field(name), out);
                 }
             }
             Value::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
-                    here.push_index(i);
-                    walk(v, pick, here, out);
-                    here.pop();
+                    walk(v, pick, &here.index(i), out);
                 }
             }
             _ => {}
         }
     }
     let mut out = Vec::new();
-    walk(value, pick, &mut JsonPath::root(), &mut out);
+    walk(value, pick, &At::ROOT, &mut out);
     out
 }
 

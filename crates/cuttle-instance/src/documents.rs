@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use cuttle_crypto::Sealer;
 use cuttle_domain::decl::{CollectionDecl, RefDecl, RefScope};
-use cuttle_domain::path::{self, JsonPath};
+use cuttle_domain::path::{self, At, JsonPath};
 use cuttle_domain::sensitive::Form;
 use cuttle_domain::{COLLECTIONS, Collection, names};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError, StoredDoc, WriteTxn};
@@ -475,7 +475,7 @@ pub fn write_documents(
                     stored: &mut stored,
                 };
                 let address = codec::resolve_owner(decl, &value, &mut lookup).and_then(|owner| {
-                    codec::stored_key(decl, &value, owner, &mut lookup, &JsonPath::root())
+                    codec::stored_key(decl, &value, owner, &mut lookup, &At::ROOT)
                         .map(|key| (owner, key))
                 });
                 let (owner, key) = match address {
@@ -997,8 +997,7 @@ pub fn find(txn: &mut dyn ReadTxn, address: &Address<'_>) -> Result<StoredDoc> {
         )
     };
     codec::normalize_key_fields(decl, &mut value);
-    let key = match codec::stored_key(decl, &value, owner, &mut ReadLookup(txn), &JsonPath::root())
-    {
+    let key = match codec::stored_key(decl, &value, owner, &mut ReadLookup(txn), &At::ROOT) {
         Ok(key) => key,
         Err(Fail::Store(e)) => return Err(e.into()),
         Err(Fail::At(..)) => return Err(not_found()),
@@ -1200,7 +1199,7 @@ fn referrers(
             for r in &refs {
                 let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, at| {
                     if hits(r, v) {
-                        found.push((doc.collection, doc.owner, doc.key.clone(), at.clone()));
+                        found.push((doc.collection, doc.owner, doc.key.clone(), at.to_path()));
                     }
                     Ok(())
                 });

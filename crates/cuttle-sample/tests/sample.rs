@@ -285,7 +285,7 @@ fn sensitive_values_stand_where_declared_and_start_with_sample_secret() {
                 if holds_sensitive(value) {
                     declared_used.insert((decl.name, path));
                 }
-                declared.insert(at.pointer());
+                declared.insert(at.to_path().pointer());
                 Ok(())
             })
             .unwrap();

@@ -768,7 +768,7 @@ fn extract_scripts(decl: &CollectionDecl, value: &mut Value) -> Vec<(PathBuf, St
     for script_path in decl.scripts {
         let _ = path::for_each::<()>(value, script_path, None, &mut |script, at| {
             if script.is_object() {
-                found.push(at.clone());
+                found.push(at.to_path());
             }
             Ok(())
         });

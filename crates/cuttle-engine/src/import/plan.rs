@@ -23,7 +23,7 @@ use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, Merged, RefScope};
 use cuttle_domain::json::JsonError;
-use cuttle_domain::path::{self, JsonPath};
+use cuttle_domain::path::{self, At, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
 use cuttle_instance::codec::{self, Fail, Lookup, Names};
@@ -528,7 +528,7 @@ impl Planner<'_> {
                 lacking: BTreeMap::new(),
             };
             for (owner, value) in docs.clone() {
-                let _ = codec::stored_key(decl, value, owner, &mut noting, &JsonPath::root());
+                let _ = codec::stored_key(decl, value, owner, &mut noting, &At::ROOT);
             }
             if noting.lacking.is_empty() {
                 break;
@@ -595,8 +595,7 @@ impl Planner<'_> {
         )?;
         for entry in &mut entries {
             let Some(owner) = entry.owner else { continue };
-            entry.key = match codec::stored_key(decl, &entry.value, owner, self, &JsonPath::root())
-            {
+            entry.key = match codec::stored_key(decl, &entry.value, owner, self, &At::ROOT) {
                 Ok(key) => Some(key),
                 // A key that names something the destination lacks: the document is new there
                 // (its references are checked when it is written).
@@ -967,7 +966,7 @@ impl Planner<'_> {
         {
             let _ = path::for_each::<()>(value, r.path, r.when.as_ref(), &mut |v, at| {
                 if let Some(name) = v.as_str() {
-                    found.push((name.to_owned(), plan.title(), origin, at.clone()));
+                    found.push((name.to_owned(), plan.title(), origin, at.to_path()));
                 }
                 Ok(())
             });
