@@ -102,26 +102,61 @@ struct Unit {
 /// from (its origin in the spool) and the path.
 type ChannelRef = (String, String, Span, JsonPath);
 
+/// A chunk of one collection's documents, their owners and keys resolved and what the
+/// destination has of them known ([`Planner::keyed`]): what [`Planner::decided`] decides. The
+/// problems found keying it wait here, so that they are reported in the documents' order.
+struct Keyed {
+    decl: &'static CollectionDecl,
+    entries: Vec<Entry>,
+    /// What the destination has of each entry.
+    existing: Vec<Option<DocId>>,
+    /// Where the text of each entry that the plan checks stands.
+    checked: Vec<Option<Span>>,
+    /// Whether the plan compares the entries it checks with the destination's versions (an
+    /// overwrite of what is not history), which it needs whole for; otherwise it needs their
+    /// identifying fields only.
+    compared: bool,
+    problems: Vec<Problem>,
+}
+
+/// A document of a chunk being planned: its identifying fields (normalised), its project, and
+/// its owner and stored key where they resolve in the destination.
+struct Entry {
+    doc: SourceDoc,
+    value: Value,
+    project: Option<String>,
+    owner: Option<DocId>,
+    key: Option<String>,
+}
+
+/// What checking a document ahead of its decision gave ([`Planner::checks`]): its canonical
+/// form (whole where it is compared, [`Keyed::compared`]; otherwise its identifying fields), or
+/// why it has none;
+/// `None` for a document the plan does not check.
+type Check = Option<io::Result<Result<Value, codec::Refused>>>;
+
 /// Passes of [`Planner::prefetch_key_refs`] at most: a pass for each reference a key reaches
 /// through another (a task log's deployment, its release, environment and tenant), and one more.
 const MAX_KEY_DEPTH: usize = 8;
 
 /// What the plan knows of the destination's keys: the id at each address (collection, owner,
-/// stored key), or `None` where the destination has nothing.
-type KeyIds = HashMap<(Collection, DocId, String), Option<DocId>>;
+/// stored key), or `None` where the destination has nothing. An address is found from the
+/// key's text as it is: a plan looks up each reference of each key, twice (see
+/// [`Planner::prefetch_key_refs`]), and making an address of each cost an allocation.
+#[derive(Default)]
+struct KeyIds(HashMap<(Collection, DocId), HashMap<Box<str>, Option<DocId>>>);
 
-/// What `cache` knows of an address; or, when it knows nothing, the address, for the caller to
-/// find out.
-fn cached(
-    cache: &KeyIds,
-    collection: Collection,
-    owner: DocId,
-    key: &str,
-) -> Result<Option<DocId>, (Collection, DocId, String)> {
-    let address = (collection, owner, key.to_owned());
-    match cache.get(&address) {
-        Some(found) => Ok(*found),
-        None => Err(address),
+impl KeyIds {
+    /// What is known of an address: `None` when nothing is.
+    fn get(&self, collection: Collection, owner: DocId, key: &str) -> Option<Option<DocId>> {
+        self.0.get(&(collection, owner))?.get(key).copied()
+    }
+
+    fn insert(&mut self, collection: Collection, owner: DocId, key: &str, id: Option<DocId>) {
+        self.0
+            .entry((collection, owner))
+            .or_default()
+            .insert(key.into(), id);
     }
 }
 
@@ -138,14 +173,13 @@ impl Lookup for Noting<'_> {
         owner: DocId,
         key: &str,
     ) -> Result<Option<DocId>, StoreError> {
-        let address = match cached(self.cache, collection, owner, key) {
-            Ok(found) => return Ok(found),
-            Err(address) => address,
-        };
+        if let Some(found) = self.cache.get(collection, owner, key) {
+            return Ok(found);
+        }
         self.lacking
             .entry(collection)
             .or_default()
-            .insert((owner, address.2));
+            .insert((owner, key.to_owned()));
         Ok(None)
     }
     fn has_tag(&mut self, _: DocId, _: &str) -> Result<bool, StoreError> {
@@ -186,12 +220,11 @@ impl Lookup for Planner<'_> {
         owner: DocId,
         key: &str,
     ) -> Result<Option<DocId>, StoreError> {
-        let address = match cached(&self.cache, collection, owner, key) {
-            Ok(found) => return Ok(found),
-            Err(address) => address,
-        };
+        if let Some(found) = self.cache.get(collection, owner, key) {
+            return Ok(found);
+        }
         let found = self.txn.find_id(collection, owner, key)?;
-        self.cache.insert(address, found);
+        self.cache.insert(collection, owner, key, found);
         Ok(found)
     }
     fn has_tag(&mut self, _: DocId, _: &str) -> Result<bool, StoreError> {
@@ -223,7 +256,7 @@ pub(super) fn plan(
         labels,
         options,
         digest_key,
-        cache: HashMap::new(),
+        cache: KeyIds::default(),
         problems: Vec::new(),
         counts: HashMap::new(),
         projects: HashMap::new(),
@@ -241,8 +274,7 @@ pub(super) fn plan(
     );
     planner.find_projects(&docs)?;
 
-    let mut writes = Vec::new();
-    let mut done = 0;
+    let done = 0;
     progress(done, total);
     // What grants access (teams) first: the grants lead the plan; the documents take their place
     // in order.
@@ -264,48 +296,64 @@ pub(super) fn plan(
     for conflict in conflicts {
         sink.event(PlanEvent::Conflict(conflict))?;
     }
-    'collections: for decl in COLLECTIONS {
-        // A chunk at a time, so that only a chunk's documents are parsed at once.
-        loop {
-            let decisions = if decl.grants.is_some() {
-                match granting.remove(&decl.collection) {
-                    Some(decisions) => decisions,
-                    None => break,
+    // A chunk at a time, so that only a chunk's documents are parsed at once. Each chunk is
+    // keyed while the one before it is checked on the other cores, and that one is decided
+    // next. A chunk whose documents are compared with the destination's versions is decided
+    // before the next is keyed: holding two chunks' versions would cost memory.
+    let mut reported = Reported {
+        writes: Vec::new(),
+        done,
+        total,
+    };
+    std::thread::scope(|scope| -> Result<(), ImportError> {
+        let mut waiting: Option<(Keyed, parallel::Ahead<'_, Check>)> = None;
+        let mut decided = Vec::new();
+        'collections: for decl in COLLECTIONS {
+            loop {
+                if decl.grants.is_some() {
+                    let Some(decisions) = granting.remove(&decl.collection) else {
+                        break;
+                    };
+                    if let Some((keyed, checks)) = waiting.take() {
+                        decided.push((keyed.decl, planner.decided(keyed, checks)?));
+                    }
+                    decided.push((decl, decisions));
+                } else {
+                    let rest = docs.as_slice();
+                    let here = rest
+                        .iter()
+                        .take(CHUNK)
+                        .take_while(|d| d.doc.collection == decl.collection)
+                        .count();
+                    let n = parallel::chunk_len(&rest[..here], CHUNK, CHUNK_BYTES, |d| {
+                        d.doc.span.len()
+                    });
+                    if n == 0 {
+                        break;
+                    }
+                    let keyed = planner.keyed(decl, docs.by_ref().take(n).collect())?;
+                    let checks = planner.checks(scope, &keyed)?;
+                    if let Some((keyed, checks)) = waiting.take() {
+                        decided.push((keyed.decl, planner.decided(keyed, checks)?));
+                    }
+                    if keyed.compared {
+                        decided.push((decl, planner.decided(keyed, checks)?));
+                    } else {
+                        waiting = Some((keyed, checks));
+                    }
                 }
-            } else {
-                let rest = docs.as_slice();
-                let here = rest
-                    .iter()
-                    .take(CHUNK)
-                    .take_while(|d| d.doc.collection == decl.collection)
-                    .count();
-                let n =
-                    parallel::chunk_len(&rest[..here], CHUNK, CHUNK_BYTES, |d| d.doc.span.len());
-                if n == 0 {
-                    break;
+                if !reported.report(&mut planner, sink, &mut decided, progress)? {
+                    break 'collections;
                 }
-                let chunk: Vec<SourceDoc> = docs.by_ref().take(n).collect();
-                planner.collection(decl, chunk)?
-            };
-            for mut decision in decisions {
-                done += 1;
-                planner.count(decl.collection, decision.plan.action);
-                // The grant stand-ins served their purpose.
-                decision.plan.changes.retain(|c| c.path != GRANTS);
-                sink.event(PlanEvent::Document(&decision.plan))?;
-                if let Some(write) = decision.write {
-                    writes.push(write);
-                }
-            }
-            progress(done, total);
-            if options.cancel.is_cancelled() {
-                return Err(ImportError::Cancelled);
-            }
-            if planner.problems.len() >= MAX_PROBLEMS {
-                break 'collections;
             }
         }
-    }
+        if let Some((keyed, checks)) = waiting.take() {
+            decided.push((keyed.decl, planner.decided(keyed, checks)?));
+            reported.report(&mut planner, sink, &mut decided, progress)?;
+        }
+        Ok(())
+    })?;
+    let writes = reported.writes;
     let (removals, blockers) = planner.removals(sink)?;
     let counts = COLLECTIONS
         .iter()
@@ -326,6 +374,44 @@ pub(super) fn plan(
         counts,
         grants: planner.grants,
     })
+}
+
+/// What the plan has reported so far: the documents to write, and how many are decided.
+struct Reported {
+    writes: Vec<Spooled>,
+    done: u64,
+    total: u64,
+}
+
+impl Reported {
+    /// Reports the chunks `decided` (in order, each with its collection's declaration): their
+    /// documents to the sink, their counts, their writes. `false` when the plan stops there,
+    /// with as many problems as it reports.
+    fn report(
+        &mut self,
+        planner: &mut Planner<'_>,
+        sink: &mut dyn PlanSink,
+        decided: &mut Vec<(&'static CollectionDecl, Vec<Decision>)>,
+        progress: Progress<'_>,
+    ) -> Result<bool, ImportError> {
+        for (decl, decisions) in decided.drain(..) {
+            for mut decision in decisions {
+                self.done += 1;
+                planner.count(decl.collection, decision.plan.action);
+                // The grant stand-ins served their purpose.
+                decision.plan.changes.retain(|c| c.path != GRANTS);
+                sink.event(PlanEvent::Document(&decision.plan))?;
+                if let Some(write) = decision.write {
+                    self.writes.push(write);
+                }
+            }
+        }
+        progress(self.done, self.total);
+        if planner.options.cancel.is_cancelled() {
+            return Err(ImportError::Cancelled);
+        }
+        Ok(planner.problems.len() < MAX_PROBLEMS)
+    }
 }
 
 /// A pseudo-path under which a team's plan carries the grants it makes (removed before the plan
@@ -417,8 +503,7 @@ impl Planner<'_> {
         let asked: Vec<(DocId, &str)> = names.iter().map(|n| (NO_OWNER, n.as_str())).collect();
         let found = self.txn.find_ids(Collection::Projects, &asked)?;
         for (name, id) in names.into_iter().zip(found) {
-            self.cache
-                .insert((Collection::Projects, NO_OWNER, name.clone()), id);
+            self.cache.insert(Collection::Projects, NO_OWNER, &name, id);
             if let (Some(id), true) = (id, self.options.overwrite) {
                 self.units.insert(
                     name.clone(),
@@ -538,31 +623,39 @@ impl Planner<'_> {
                     names.iter().map(|(o, n)| (*o, n.as_str())).collect();
                 let found = self.txn.find_ids(target, &asked)?;
                 for ((owner, name), id) in names.into_iter().zip(found) {
-                    self.cache.insert((target, owner, name), id);
+                    self.cache.insert(target, owner, &name, id);
                 }
             }
         }
         Ok(())
     }
 
-    /// Plans one collection's documents.
+    /// Plans a chunk of one collection's documents, each stage after the one before (see
+    /// [`plan`] for the stages of chunks overlapping).
     fn collection(
         &mut self,
         decl: &'static CollectionDecl,
         docs: Vec<SourceDoc>,
     ) -> Result<Vec<Decision>, ImportError> {
-        // Shapes, owners and keys; then one lookup for the collection.
-        struct Entry {
-            doc: SourceDoc,
-            value: Value,
-            project: Option<String>,
-            owner: Option<DocId>,
-            key: Option<String>,
-        }
+        let keyed = self.keyed(decl, docs)?;
+        std::thread::scope(|scope| {
+            let checks = self.checks(scope, &keyed)?;
+            self.decided(keyed, checks)
+        })
+    }
+
+    /// The owners and keys of a chunk of `decl`'s documents, and what the destination has of
+    /// them, in one lookup for the chunk.
+    fn keyed(
+        &mut self,
+        decl: &'static CollectionDecl,
+        docs: Vec<SourceDoc>,
+    ) -> Result<Keyed, ImportError> {
+        let problems_before = self.problems.len();
         let mut entries = Vec::with_capacity(docs.len());
         // Owners and keys need only the identifying fields, normalised (read on every core); the
-        // document is read whole below where the plan needs more, and its whole shape is checked
-        // below for a document the destination has, and by the write path for a new one.
+        // document is read whole where the plan needs more, and its whole shape is checked for a
+        // document the destination has, and by the write path for a new one.
         let reader = self.spool.reader().map_err(sources::spool_error)?;
         let identities = parallel::map_in_order(&docs, |doc| {
             let text = doc.doc.identity_by(&reader)?;
@@ -615,17 +708,10 @@ impl Planner<'_> {
                 _ => None,
             })
             .collect();
-
-        // What an overwrite will compare, read in batches.
-        if self.options.overwrite && decl.merge != MergeRule::CreateOnly {
-            let compared: Vec<DocId> = existing.iter().flatten().copied().collect();
-            self.views = self.dest_views(decl, &compared)?;
-        }
-        // What will not go through the write path is checked here: what the destination has,
-        // and the parts of a project that is skipped. Each is read whole into its canonical form
-        // on the other cores, a chunk ahead of the decisions (a large one, an element at a time,
-        // below).
-        let checked: Vec<Option<Span>> = entries
+        // What will not go through the write path is checked by the plan: what the destination
+        // has, and the parts of a project that is skipped (a large one, an element at a time,
+        // when it is decided).
+        let checked = entries
             .iter()
             .zip(&existing)
             .map(|(entry, existing)| {
@@ -635,94 +721,151 @@ impl Planner<'_> {
                 .then_some(span)
             })
             .collect();
-        let canonical = |span: &Option<Span>| {
+        Ok(Keyed {
+            decl,
+            entries,
+            existing,
+            checked,
+            compared: self.options.overwrite && decl.merge != MergeRule::CreateOnly,
+            problems: self.problems.split_off(problems_before),
+        })
+    }
+
+    /// Starts checking what `keyed` has to check, on the other cores, ahead of
+    /// [`Planner::decided`]: each document read whole into its canonical form. Where the plan
+    /// compares the whole form, at most two parts of the chunk are held at once; otherwise it
+    /// needs only the form's identifying fields, and the whole chunk is checked ahead.
+    fn checks<'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        keyed: &Keyed,
+    ) -> Result<parallel::Ahead<'scope, Check>, ImportError> {
+        let reader = self.spool.reader().map_err(sources::spool_error)?;
+        let decl = keyed.decl;
+        let checked = keyed.checked.clone();
+        let whole = keyed.compared;
+        let check = move |span: &Option<Span>| {
             span.map(|span| {
-                reader
-                    .read(span)
-                    .map(|text| codec::canonicalize(decl, &text))
-            })
-        };
-        let chunk = |rest: &[Option<Span>]| {
-            parallel::chunk_len(rest, CANONICAL_CHUNK, CANONICAL_BYTES, |span| {
-                span.map_or(0, |span| span.len())
-            })
-        };
-        parallel::map_ahead(&checked, chunk, canonical, |ahead| {
-            let mut decisions = Vec::with_capacity(entries.len());
-            for ((mut entry, existing), ahead) in entries.into_iter().zip(existing).zip(ahead) {
-                let skipped_part = self.skips_part_of(entry.project.as_deref());
-                let whole = existing.is_some()
-                    || skipped_part
-                    || decl.grants.is_some()
-                    || entry
-                        .project
-                        .as_ref()
-                        .is_some_and(|p| self.units.contains_key(p));
-                let plan_of = |value: &Value| DocumentPlan {
-                    collection: decl.name,
-                    project: entry.project.clone(),
-                    key: key_text(decl, value),
-                    action: Action::Create,
-                    reason: None,
-                    hint: None,
-                    source: Some(self.labels[entry.doc.source].clone()),
-                    changes: Vec::new(),
-                    notes: Vec::new(),
-                };
-                // A large document's overwrite, planned an element at a time.
-                if let Some(id) = existing
-                    && self.options.overwrite
-                    && self.is_large(decl, &entry.doc.doc, id)
-                {
-                    let plan = plan_of(&entry.value);
-                    if let Some(decision) =
-                        self.decide_large(decl, &entry.doc.doc, &entry.value, id, plan)?
-                    {
-                        decisions.push(decision);
-                        continue;
+                reader.read(span).map(|text| {
+                    let canonical = codec::canonicalize(decl, &text);
+                    match whole {
+                        true => canonical,
+                        false => canonical.map(|value| codec::identity_of(decl, &value)),
                     }
+                })
+            })
+        };
+        Ok(parallel::ahead(scope, move |feed| {
+            let mut at = 0;
+            while at < checked.len() {
+                let rest = &checked[at..];
+                let n = match whole {
+                    true => parallel::chunk_len(rest, CANONICAL_CHUNK, CANONICAL_BYTES, |span| {
+                        span.map_or(0, |span| span.len())
+                    }),
+                    false => rest.len(),
+                };
+                let end = at + n.max(1);
+                if !feed.send(parallel::map_in_order(&checked[at..end], &check)) {
+                    return;
                 }
-                if existing.is_some() || skipped_part {
-                    // Compared with what the destination has: in canonical form, straight from the
-                    // text. A large document that is not overwritten is only checked, an element at
-                    // a time: its head is all the plan needs.
-                    let checked = match self.options.overwrite {
-                        false => self.check_large(decl, &entry.doc.doc)?,
-                        true => None,
-                    };
-                    let value = match checked {
-                        Some(head) => head,
-                        None => {
-                            match self.read_canonical(decl, &entry.doc.doc, &entry.value, ahead)? {
-                                Some(value) => value,
-                                None => continue,
-                            }
-                        }
-                    };
-                    entry.value = value;
-                } else if whole {
-                    let Some(value) = self.read(&entry.doc.doc)? else {
-                        continue;
-                    };
-                    entry.value = value;
-                }
-                let plan = plan_of(&entry.value);
-                let decision = self.decide(
-                    decl,
-                    entry.doc.doc,
-                    entry.value,
-                    entry.owner,
-                    existing,
-                    plan,
-                )?;
-                decisions.push(decision);
+                at = end;
             }
-            Ok(decisions)
-        })
-        .inspect(|_| {
-            self.views.clear();
-            self.large_dests.clear();
-        })
+        }))
+    }
+
+    /// Decides each document of `keyed`, taking what was checked of it from `checks`.
+    fn decided(
+        &mut self,
+        keyed: Keyed,
+        checks: impl Iterator<Item = Check>,
+    ) -> Result<Vec<Decision>, ImportError> {
+        let Keyed {
+            decl,
+            entries,
+            existing,
+            compared,
+            problems,
+            ..
+        } = keyed;
+        // What keying the chunk found comes first, as the documents come.
+        let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
+        self.problems.extend(problems.into_iter().take(room));
+        // What an overwrite will compare, read in batches.
+        if compared {
+            let compared: Vec<DocId> = existing.iter().flatten().copied().collect();
+            self.views = self.dest_views(decl, &compared)?;
+        }
+        let mut decisions = Vec::with_capacity(entries.len());
+        for ((mut entry, existing), ahead) in entries.into_iter().zip(existing).zip(checks) {
+            let skipped_part = self.skips_part_of(entry.project.as_deref());
+            let whole = existing.is_some()
+                || skipped_part
+                || decl.grants.is_some()
+                || entry
+                    .project
+                    .as_ref()
+                    .is_some_and(|p| self.units.contains_key(p));
+            let plan_of = |value: &Value| DocumentPlan {
+                collection: decl.name,
+                project: entry.project.clone(),
+                key: key_text(decl, value),
+                action: Action::Create,
+                reason: None,
+                hint: None,
+                source: Some(self.labels[entry.doc.source].clone()),
+                changes: Vec::new(),
+                notes: Vec::new(),
+            };
+            // A large document's overwrite, planned an element at a time.
+            if let Some(id) = existing
+                && self.options.overwrite
+                && self.is_large(decl, &entry.doc.doc, id)
+            {
+                let plan = plan_of(&entry.value);
+                if let Some(decision) =
+                    self.decide_large(decl, &entry.doc.doc, &entry.value, id, plan)?
+                {
+                    decisions.push(decision);
+                    continue;
+                }
+            }
+            if existing.is_some() || skipped_part {
+                // Compared with what the destination has: in canonical form, straight from the
+                // text. A large document that is not overwritten is only checked, an element at
+                // a time: its head is all the plan needs.
+                let checked = match self.options.overwrite {
+                    false => self.check_large(decl, &entry.doc.doc)?,
+                    true => None,
+                };
+                let value = match checked {
+                    Some(head) => head,
+                    None => match self.read_canonical(decl, &entry.doc.doc, &entry.value, ahead)? {
+                        Some(value) => value,
+                        None => continue,
+                    },
+                };
+                entry.value = value;
+            } else if whole {
+                let Some(value) = self.read(&entry.doc.doc)? else {
+                    continue;
+                };
+                entry.value = value;
+            }
+            let plan = plan_of(&entry.value);
+            let decision = self.decide(
+                decl,
+                entry.doc.doc,
+                entry.value,
+                entry.owner,
+                existing,
+                plan,
+            )?;
+            decisions.push(decision);
+        }
+        self.views.clear();
+        self.large_dests.clear();
+        Ok(decisions)
     }
 
     fn decide(
