@@ -179,7 +179,9 @@ pub fn canonicalize(decl: &CollectionDecl, text: &str) -> Result<Value, Refused>
         shape::Refused::Json(e) => Refused::Json(e),
         shape::Refused::Shape(e) => Refused::Shape(vec![(e.path, e.message)]),
     })?;
-    normalize_names(decl, &mut value);
+    if !is_nfc_text(text) {
+        normalize_names(decl, &mut value);
+    }
     sort_sets(decl, &mut value);
     let mut problems = Vec::new();
     check_key_names(decl, &value, &mut problems);
@@ -189,6 +191,14 @@ pub fn canonicalize(decl: &CollectionDecl, text: &str) -> Result<Value, Refused>
     } else {
         Err(Refused::Shape(problems))
     }
+}
+
+/// Whether every string of the JSON text `text` is in NFC, without reading them: text in ASCII
+/// is, and only an escape (`\u…`) can make such text hold a character beyond ASCII. Most
+/// documents are such text, and for them [`normalize_names`], which walks every reference,
+/// changes nothing. (What a shape adds, its defaults, is ASCII.)
+fn is_nfc_text(text: &str) -> bool {
+    text.is_ascii() && !text.contains("\\u")
 }
 
 fn nfc_in_place(value: &mut Value) {
@@ -280,13 +290,21 @@ fn check_keyed_arrays(
             let Value::Array(items) = v else {
                 return Ok(());
             };
-            let mut seen: HashMap<Vec<&Value>, usize> = HashMap::new();
-            for (i, item) in items.iter().enumerate() {
-                let key: Vec<&Value> = keyed
-                    .key
-                    .iter()
-                    .map(|k| item.get(*k).unwrap_or(&Value::Null))
-                    .collect();
+            // Every element's key, one after the other, each found in one map by its slice
+            // (an allocation for each element was most of this check).
+            let width = keyed.key.len().max(1);
+            let keys: Vec<&Value> = items
+                .iter()
+                .flat_map(|item| {
+                    keyed
+                        .key
+                        .iter()
+                        .map(move |k| item.get(*k).unwrap_or(&Value::Null))
+                })
+                .collect();
+            let mut seen: HashMap<&[&Value], usize, foldhash::fast::RandomState> =
+                HashMap::with_capacity_and_hasher(items.len(), Default::default());
+            for (i, key) in keys.chunks(width).enumerate() {
                 if let Some(first) = seen.insert(key, i) {
                     problems.push((
                         at.to_path().index(i),
@@ -1031,6 +1049,70 @@ pub fn mask(slot: &mut Value, _: Place<'_>) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_come_to_nfc_however_they_are_written_and_a_keyed_array_holds_each_key_once() {
+        let decl = Collection::Environments.decl();
+        // "Café" with its "é" decomposed (e and U+0301), as characters and as escapes; and
+        // precomposed, as an escape.
+        for text in [
+            "{\"name\":\"Cafe\u{301}\"}",
+            r#"{"name":"Caf\u0065\u0301"}"#,
+            r#"{"name":"Caf\u00e9"}"#,
+        ] {
+            assert_eq!(
+                canonicalize(decl, text).unwrap()["name"],
+                "Caf\u{e9}",
+                "{text}"
+            );
+        }
+        assert_eq!(
+            canonicalize(decl, r#"{"name":"Cafe"}"#).unwrap()["name"],
+            "Cafe"
+        );
+
+        // A variable is identified by its name and its scope, the scope as a whole.
+        let decl = Collection::LibraryVariableSets.decl();
+        let variable = |name: &str, environments: &[&str]| json!({"name": name, "type": "String", "value": "v", "scope": {"environments": environments}});
+        let set = |variables: Vec<Value>| json!({"name": "Shared", "variables": variables});
+        let distinct = set(vec![
+            variable("A", &[]),
+            variable("A", &["Test"]),
+            variable("B", &["Test"]),
+        ]);
+        canonicalize(decl, &distinct.to_string()).unwrap();
+        let repeated = set(vec![
+            variable("A", &["Test"]),
+            variable("B", &[]),
+            variable("A", &["Test"]),
+            variable("B", &[]),
+            variable("A", &["Test"]),
+        ]);
+        let Err(Refused::Shape(problems)) = canonicalize(decl, &repeated.to_string()) else {
+            panic!("duplicates refused");
+        };
+        let found: Vec<(String, &str)> = problems
+            .iter()
+            .map(|(path, message)| (path.pointer(), &message[..message.find(':').unwrap()]))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "/variables/2".to_owned(),
+                    "duplicates the element at index 0"
+                ),
+                (
+                    "/variables/3".to_owned(),
+                    "duplicates the element at index 1"
+                ),
+                (
+                    "/variables/4".to_owned(),
+                    "duplicates the element at index 2"
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn a_key_view_holds_the_identifying_fields_as_a_whole_parse_would() {
