@@ -627,6 +627,9 @@ fn read_entries(
     // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
     // at an entry's first byte would lose (and the reader take for the end).
     let mut last_end = 0u64;
+    // One buffer for every entry's bytes: an archive may hold hundreds of thousands of entries,
+    // and a buffer of its own for each was filled with zeros each time.
+    let mut buffer = vec![0u8; 64 << 10];
     for entry in archive.entries().map_err(damaged)? {
         if cancel.is_cancelled() {
             return Err(ArchiveError::Cancelled);
@@ -725,14 +728,14 @@ fn read_entries(
         let data = (&mut entry).take(size);
         let (copied, at) = match target {
             Target::Check | Target::Index { copy: None, .. } => (
-                copy_checked(data, &mut io::sink(), label, Path::new(""))?,
+                copy_checked(data, &mut io::sink(), &mut buffer, label, Path::new(""))?,
                 position,
             ),
             Target::Index {
                 copy: Some(copy), ..
             } => {
                 let at = copy.written;
-                let copied = copy_checked(data, &mut copy.out, label, &temporary())?;
+                let copied = copy_checked(data, &mut copy.out, &mut buffer, label, &temporary())?;
                 copy.written += copied;
                 (copied, at)
             }
@@ -765,18 +768,18 @@ fn read_entries(
     Ok(unpacked)
 }
 
-/// Copies an entry's bytes: a failure to read is the archive's (damaged, truncated), a failure
-/// to write is the disk's.
+/// Copies an entry's bytes through `buffer`: a failure to read is the archive's (damaged,
+/// truncated), a failure to write is the disk's.
 fn copy_checked(
     mut from: impl Read,
     to: &mut impl Write,
+    buffer: &mut [u8],
     label: &str,
     written_to: &Path,
 ) -> Result<u64, ArchiveError> {
-    let mut buffer = [0u8; 64 << 10];
     let mut copied = 0u64;
     loop {
-        let n = match from.read(&mut buffer) {
+        let n = match from.read(buffer) {
             Ok(0) => return Ok(copied),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

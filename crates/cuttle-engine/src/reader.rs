@@ -648,7 +648,9 @@ impl Documents<'_> {
         let deployment_file = stem.parent()?.parent()?.join("deployments").join(name);
         let key = self.deployments.remove(&deployment_file)?;
         let key: Value = serde_json::from_str(&key).expect("a key this reader wrote");
-        let value = json!({
+        // The identifying fields; the document is they and the log, written out straight from
+        // the log's text (most of a task log's bytes, not copied into a value first).
+        let identity = json!({
             "project": key["project"],
             "deployment": {
                 "release": key["release"],
@@ -656,14 +658,25 @@ impl Documents<'_> {
                 "tenant": key["tenant"],
                 "number": key["number"],
             },
-            "log": log,
         });
+        #[derive(serde::Serialize)]
+        struct TaskLog<'a> {
+            project: &'a Value,
+            deployment: &'a Value,
+            log: &'a str,
+        }
+        let json = serde_json::to_string(&TaskLog {
+            project: &identity["project"],
+            deployment: &identity["deployment"],
+            log,
+        })
+        .expect("JSON serializes");
         Some(Document {
-            identity: codec::identity_of(Collection::TaskLogs.decl(), &value),
+            identity,
             incoming: Incoming {
                 collection: Collection::TaskLogs,
                 origin: relative.display().to_string(),
-                json: value.to_string(),
+                json,
             },
         })
     }
