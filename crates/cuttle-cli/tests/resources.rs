@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{World, stderr};
+use common::{World, stderr, stdout};
 use tempfile::TempDir;
 
 /// Long enough for any command here; a command that hangs (reading a pipe nobody writes to)
@@ -1237,6 +1237,38 @@ fn a_malformed_input_is_not_reported_as_something_else(world: &World) {
     }
 }
 
+/// An overwrite compares each destination version, rendered on every core; one that cannot be
+/// rendered there (a sensitive value that does not open) is rendered again where the
+/// transaction reads, and stops the import with what is wrong, naming the document; nothing is
+/// written. The versions rendered beside it change nothing.
+fn a_destination_value_that_does_not_open_stops_an_overwrite(world: &World) {
+    world.create_sampled("a");
+    let scratch = TempDir::new().unwrap();
+    let export = scratch.path().join("export");
+    world.export("a", &export, &[]).success();
+    // Every document alike: an overwrite finds nothing to change.
+    let same = stdout(&world.import("a", &[&export], &["--overwrite"]).success());
+    assert!(same.contains("unchanged"), "{same}");
+
+    // One sealed value of one library variable set made not to open.
+    edit_database(
+        world,
+        "a",
+        "UPDATE cuttle_documents SET body = replace(body, '{\"sealed\":\"', '{\"sealed\":\"AAAA')
+         WHERE id = (SELECT MIN(id) FROM cuttle_documents
+                     WHERE collection = ?1 AND body LIKE '%{\"sealed\":\"%')",
+        "library-variable-sets",
+    );
+    let before = world.snapshot("a");
+    let message = refused(
+        world.import("a", &[&export], &["--overwrite"]),
+        "does not open under this instance's master key",
+    );
+    assert!(message.contains("library-variable-sets"), "{message}");
+    assert!(!message.contains("sample-secret-"), "{message}");
+    assert_eq!(world.snapshot("a"), before);
+}
+
 both_backends!(
     a_password_file_is_bounded_and_must_be_a_file,
     a_master_key_file_is_bounded_and_must_be_a_file,
@@ -1252,4 +1284,5 @@ both_backends!(
     a_read_only_home_says_which_path_why_and_what_to_do,
     a_damaged_manifest_is_not_a_wrong_password,
     a_malformed_input_is_not_reported_as_something_else,
+    a_destination_value_that_does_not_open_stops_an_overwrite,
 );

@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
+use std::sync::Mutex;
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
@@ -53,8 +54,10 @@ const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
 /// values (and the destination's) take little memory.
 const CHUNK: usize = 4096;
 const CHUNK_BYTES: usize = 4 << 20;
-/// Documents read into canonical form at a time on the other cores, ahead of the decisions:
-/// at most this many, or as many as hold [`CANONICAL_BYTES`] of text.
+/// Documents read into canonical form at a time on the other cores, ahead of the decisions,
+/// where the plan compares them whole: at most this many, or as many as hold
+/// [`CANONICAL_BYTES`] of text. Elsewhere a whole chunk is read ahead: of each document, only
+/// its identifying fields are kept.
 const CANONICAL_CHUNK: usize = 512;
 const CANONICAL_BYTES: usize = 1 << 20;
 
@@ -1202,23 +1205,28 @@ impl Planner<'_> {
         let referenced: Vec<DocId> = referenced.into_iter().collect();
         let addresses = self.txn.addresses(&referenced)?;
         let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
-        let txn: &mut dyn WriteTxn = &mut *self.txn;
-        let mut names = Names::new(txn);
+        let mut names = Names::new(&mut *self.txn);
         names.seed(addresses);
-        let mut views = HashMap::with_capacity(stored.len());
-        for (id, body) in stored {
-            let view = Self::dest_view(
-                sealer,
-                &digest_key,
-                &mut names,
-                decl,
-                id,
-                body,
-                &JsonPath::root(),
-            )?;
-            views.insert(id, view);
-        }
-        Ok(views)
+        // Rendered on every core, from the names read in the batch. A version that needs a
+        // name the batch did not read (one inside a referenced document's key), or that fails,
+        // is left out: its decision renders it on this thread, where the transaction reads
+        // (and fails the same way).
+        let names = names.addresses();
+        let stored: Vec<(DocId, Mutex<Option<Value>>)> = stored
+            .into_iter()
+            .map(|(id, body)| (id, Mutex::new(Some(body))))
+            .collect();
+        let rendered = parallel::map_in_order(&stored, |(id, body)| {
+            let body = body.lock().ok()?.take()?;
+            let mut names = Names::shared(names.clone());
+            let root = JsonPath::root();
+            Self::dest_view(sealer, &digest_key, &mut names, decl, *id, body, &root).ok()
+        });
+        Ok(stored
+            .iter()
+            .zip(rendered)
+            .filter_map(|((id, _), view)| Some((*id, view?)))
+            .collect())
     }
 
     /// The source's version with each sensitive value's stand-in; `None` (with a problem
