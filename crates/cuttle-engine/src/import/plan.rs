@@ -277,8 +277,7 @@ pub(super) fn plan(
     );
     planner.find_projects(&docs)?;
 
-    let done = 0;
-    progress(done, total);
+    progress(0, total);
     // What grants access (teams) first: the grants lead the plan; the documents take their place
     // in order.
     let mut granting: HashMap<Collection, Vec<Decision>> = HashMap::new();
@@ -305,7 +304,7 @@ pub(super) fn plan(
     // before the next is keyed: holding two chunks' versions would cost memory.
     let mut reported = Reported {
         writes: Vec::new(),
-        done,
+        done: 0,
         total,
     };
     std::thread::scope(|scope| -> Result<(), ImportError> {
@@ -317,9 +316,7 @@ pub(super) fn plan(
                     let Some(decisions) = granting.remove(&decl.collection) else {
                         break;
                     };
-                    if let Some((keyed, checks)) = waiting.take() {
-                        decided.push((keyed.decl, planner.decided(keyed, checks)?));
-                    }
+                    planner.decide_waiting(&mut waiting, &mut decided)?;
                     decided.push((decl, decisions));
                 } else {
                     let rest = docs.as_slice();
@@ -336,9 +333,7 @@ pub(super) fn plan(
                     }
                     let keyed = planner.keyed(decl, docs.by_ref().take(n).collect())?;
                     let checks = planner.checks(scope, &keyed)?;
-                    if let Some((keyed, checks)) = waiting.take() {
-                        decided.push((keyed.decl, planner.decided(keyed, checks)?));
-                    }
+                    planner.decide_waiting(&mut waiting, &mut decided)?;
                     if keyed.compared {
                         decided.push((decl, planner.decided(keyed, checks)?));
                     } else {
@@ -350,8 +345,8 @@ pub(super) fn plan(
                 }
             }
         }
-        if let Some((keyed, checks)) = waiting.take() {
-            decided.push((keyed.decl, planner.decided(keyed, checks)?));
+        planner.decide_waiting(&mut waiting, &mut decided)?;
+        if !decided.is_empty() {
             reported.report(&mut planner, sink, &mut decided, progress)?;
         }
         Ok(())
@@ -775,6 +770,18 @@ impl Planner<'_> {
                 at = end;
             }
         }))
+    }
+
+    /// Decides the chunk that `waiting` holds, if it holds one, after the chunks `decided`.
+    fn decide_waiting(
+        &mut self,
+        waiting: &mut Option<(Keyed, parallel::Ahead<'_, Check>)>,
+        decided: &mut Vec<(&'static CollectionDecl, Vec<Decision>)>,
+    ) -> Result<(), ImportError> {
+        if let Some((keyed, checks)) = waiting.take() {
+            decided.push((keyed.decl, self.decided(keyed, checks)?));
+        }
+        Ok(())
     }
 
     /// Decides each document of `keyed`, taking what was checked of it from `checks`.
