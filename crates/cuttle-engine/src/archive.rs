@@ -23,9 +23,8 @@
 //! Nothing is ever unpacked: no entry is written anywhere as a file, so none can land outside.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -320,7 +319,8 @@ fn collect(
     Ok(())
 }
 
-/// Counts the bytes read through it, in a cell others may read meanwhile.
+/// Counts the bytes read (or skipped) through it, in a cell others may read meanwhile: where it
+/// stands in its input.
 struct Counted<R> {
     inner: R,
     read: Rc<Cell<u64>>,
@@ -340,6 +340,24 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.read.set(self.read.get() + n as u64);
         Ok(n)
+    }
+}
+
+/// Skipping forward, as the tar reader skips an entry's data it was not asked for: within the
+/// buffer, without a system call; beyond it, one `lseek`.
+impl<R: Read + Seek> Seek for Counted<BufReader<R>> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let SeekFrom::Current(by) = to else {
+            return Err(io::Error::other("an archive is read forward only"));
+        };
+        let at = self
+            .read
+            .get()
+            .checked_add_signed(by)
+            .ok_or_else(|| io::Error::other("an entry's size is out of bounds"))?;
+        self.inner.seek_relative(by)?;
+        self.read.set(at);
+        Ok(at)
     }
 }
 
@@ -364,19 +382,37 @@ fn read_into(
             what: "is not a regular file".into(),
         });
     }
+    let file = File::open(archive).map_err(|e| ArchiveError::io(archive, e))?;
+    // The size of what was opened (whatever stands at the path since the look).
+    let length = file
+        .metadata()
+        .map_err(|e| ArchiveError::io(archive, e))?
+        .len();
     let budget = Budget::Whole(
         limits
             .bytes
-            .min(meta.len().saturating_mul(limits.ratio).max(Limits::SMALL)),
+            .min(length.saturating_mul(limits.ratio).max(Limits::SMALL)),
     );
-    let file = File::open(archive).map_err(|e| ArchiveError::io(archive, e))?;
     let reading = Reading {
         label: &label,
         limits,
         budget,
         cancel,
     };
-    let unpacked = read_stream(file, &mut target, &reading)?;
+    let mut raw = BufReader::with_capacity(BUFFER, file);
+    let unpacked = if is_gzip(&mut raw, &label)? {
+        read_gzip(raw, &mut target, &reading)?
+    } else {
+        // A plain archive's data is where the import reads it: its entries are skipped over,
+        // each checked to lie within the file.
+        read_entries(
+            tar::Archive::new(Counted::new(raw)),
+            tar::Archive::entries_with_seek,
+            Some(length),
+            &mut target,
+            &reading,
+        )?
+    };
     Ok((unpacked, target))
 }
 
@@ -398,7 +434,7 @@ pub fn index_stream(
     };
     let mut target = Target::Index {
         copy: None,
-        nodes: HashMap::new(),
+        nodes: Nodes::default(),
     };
     let reading = Reading {
         label,
@@ -479,25 +515,44 @@ struct Reading<'a> {
     cancel: &'a Cancel,
 }
 
+/// How much of an archive is read from its input at once.
+const BUFFER: usize = 1 << 16;
+
 /// Reads an archive (plain or gzip, told apart by its first bytes) through into `target`.
 fn read_stream(
     raw: impl Read,
     target: &mut Target,
     reading: &Reading<'_>,
 ) -> Result<Unpacked, ArchiveError> {
-    let label = reading.label;
-    let mut raw = BufReader::with_capacity(1 << 16, raw);
-    let mut magic = [0u8; 2];
-    let gzip = {
-        let head =
-            io::BufRead::fill_buf(&mut raw).map_err(|e| ArchiveError::io(Path::new(label), e))?;
-        let n = head.len().min(2);
-        magic[..n].copy_from_slice(&head[..n]);
-        magic == [0x1f, 0x8b]
-    };
-    if let Target::Index { copy, .. } = target
-        && gzip
-    {
+    let mut raw = BufReader::with_capacity(BUFFER, raw);
+    if is_gzip(&mut raw, reading.label)? {
+        read_gzip(raw, target, reading)
+    } else {
+        read_entries(
+            tar::Archive::new(Counted::new(raw)),
+            tar::Archive::entries,
+            None,
+            target,
+            reading,
+        )
+    }
+}
+
+/// Whether the archive `raw` starts is gzip-compressed (by its first bytes).
+fn is_gzip(raw: &mut impl io::BufRead, label: &str) -> Result<bool, ArchiveError> {
+    let head = raw
+        .fill_buf()
+        .map_err(|e| ArchiveError::io(Path::new(label), e))?;
+    Ok(head.starts_with(&[0x1f, 0x8b]))
+}
+
+/// Reads a gzip-compressed archive through into `target`.
+fn read_gzip(
+    raw: impl io::BufRead,
+    target: &mut Target,
+    reading: &Reading<'_>,
+) -> Result<Unpacked, ArchiveError> {
+    if let Target::Index { copy, .. } = target {
         // A compressed archive's files cannot be read in place: their bytes are copied to an
         // anonymous temporary file (gone with the process, however it ends).
         let spill = tempfile::tempfile().map_err(|e| ArchiveError::io(&temporary(), e))?;
@@ -506,11 +561,13 @@ fn read_stream(
             written: 0,
         });
     }
-    if gzip {
-        read_entries(flate2::bufread::GzDecoder::new(raw), target, reading)
-    } else {
-        read_entries(raw, target, reading)
-    }
+    read_entries(
+        tar::Archive::new(Counted::new(flate2::bufread::GzDecoder::new(raw))),
+        tar::Archive::entries,
+        None,
+        target,
+        reading,
+    )
 }
 
 /// Where the entries of an archive go as they are read.
@@ -519,10 +576,7 @@ enum Target {
     Check,
     /// Into an index of where each file's bytes stand: in the archive itself, or for a
     /// compressed archive, in `copy`.
-    Index {
-        copy: Option<Copy>,
-        nodes: HashMap<Box<str>, Node>,
-    },
+    Index { copy: Option<Copy>, nodes: Nodes },
 }
 
 /// A compressed archive's files, copied out as they are read.
@@ -590,6 +644,10 @@ impl Paths {
     }
 }
 
+/// The paths of an archive being read, in the archive's order, and what stands at each. The
+/// paths are the archive's (chosen by whoever made it): the hasher is seeded at random.
+type Nodes = indexmap::IndexMap<Box<str>, Node, foldhash::fast::RandomState>;
+
 /// What stands at a path of the archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Node {
@@ -601,8 +659,17 @@ enum Node {
     Implied,
 }
 
-fn read_entries(
-    reader: impl Read,
+/// How the entries of an archive are listed: [`tar::Archive::entries`], or
+/// [`tar::Archive::entries_with_seek`] to skip over their data.
+type ListEntries<R> =
+    for<'a> fn(&'a mut tar::Archive<Counted<R>>) -> io::Result<tar::Entries<'a, Counted<R>>>;
+
+/// Reads the entries of `archive` (listed by `entries`) into `target`. `skipped`: the length of
+/// the file whose data is skipped over rather than read (a plain archive read in place).
+fn read_entries<R: Read>(
+    mut archive: tar::Archive<Counted<R>>,
+    entries: ListEntries<R>,
+    skipped: Option<u64>,
     target: &mut Target,
     reading: &Reading<'_>,
 ) -> Result<Unpacked, ArchiveError> {
@@ -619,9 +686,9 @@ fn read_entries(
     // A read error of the archive (not of the disk) is the archive's fault: truncated, a size
     // that lies, a checksum that fails, a damaged compression.
     let damaged = |e: io::Error| invalid(format!("is damaged or truncated ({e})"));
-    let mut archive = tar::Archive::new(Counted::new(reader));
-    // Every path of the archive, and what stands there.
-    let mut nodes: HashMap<Box<str>, Node> = HashMap::new();
+    // Every path of the archive, and what stands there, in the order of the archive (sorted
+    // for an export's, which makes sorting them cheap).
+    let mut nodes = Nodes::default();
     let mut unpacked = Unpacked::default();
     let mut entries_seen = 0u64;
     // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
@@ -630,7 +697,7 @@ fn read_entries(
     // One buffer for every entry's bytes: an archive may hold hundreds of thousands of entries,
     // and a buffer of its own for each was filled with zeros each time.
     let mut buffer = vec![0u8; 64 << 10];
-    for entry in archive.entries().map_err(damaged)? {
+    for entry in entries(&mut archive).map_err(damaged)? {
         if cancel.is_cancelled() {
             return Err(ArchiveError::Cancelled);
         }
@@ -688,6 +755,9 @@ fn read_entries(
             }
             _ => {}
         }
+        // The folders it stands in that are not known yet, outermost first (as an export's
+        // order has them).
+        let mut unknown = Vec::new();
         for ancestor in relative
             .ancestors()
             .skip(1)
@@ -700,10 +770,11 @@ fn read_entries(
                 }
                 // Its own ancestors are known too.
                 Some(_) => break,
-                None => {
-                    nodes.insert(ancestor.into(), Node::Implied);
-                }
+                None => unknown.push(ancestor),
             }
+        }
+        for ancestor in unknown.into_iter().rev() {
+            nodes.insert(ancestor.into(), Node::Implied);
         }
         if directory {
             nodes.insert(key, Node::Folder);
@@ -727,6 +798,10 @@ fn read_entries(
         }
         let data = (&mut entry).take(size);
         let (copied, at) = match target {
+            // Skipped over, where it stands in the file: what of it the file holds.
+            Target::Check | Target::Index { copy: None, .. } if let Some(length) = skipped => {
+                (size.min(length.saturating_sub(position)), position)
+            }
             Target::Check | Target::Index { copy: None, .. } => (
                 copy_checked(data, &mut io::sink(), &mut buffer, label, Path::new(""))?,
                 position,
@@ -826,7 +901,7 @@ impl Archive {
     pub fn open(archive: &Path, limits: &Limits, cancel: &Cancel) -> Result<Archive, ArchiveError> {
         let target = Target::Index {
             copy: None,
-            nodes: HashMap::new(),
+            nodes: Nodes::default(),
         };
         let (_, target) = read_into(archive, target, limits, cancel)?;
         Indexed::from(target)?.stored_in(archive)
