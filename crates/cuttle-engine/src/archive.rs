@@ -940,20 +940,29 @@ impl Tree for Archive {
             .paths
             .partition_point(|path| path.as_bytes() < prefix.as_bytes());
         let mut entries = Vec::new();
-        for (path, node) in self.paths.iter_from(start) {
+        let mut at = start;
+        while at < self.paths.len() {
+            let path = self.paths.path(at);
             let Some(name) = path.strip_prefix(prefix.as_str()) else {
                 break;
             };
-            // Only the folder's own entries; deeper paths are listed with their folders.
-            if !name.contains('/') {
-                entries.push(Entry {
-                    name: name.into(),
-                    kind: match node {
-                        Node::File { size, .. } => EntryKind::File { size },
-                        Node::Folder | Node::Implied => EntryKind::Folder,
-                    },
+            // Only the folder's own entries: a deeper path's subtree is passed over whole (it
+            // is listed with its folder, which is an entry here).
+            if let Some(slash) = name.find('/') {
+                let subtree = &path[..prefix.len() + slash + 1];
+                at = self.paths.partition_point(|p| {
+                    p.as_bytes() < subtree.as_bytes() || p.starts_with(subtree)
                 });
+                continue;
             }
+            entries.push(Entry {
+                name: name.into(),
+                kind: match self.paths.entries[at].1 {
+                    Node::File { size, .. } => EntryKind::File { size },
+                    Node::Folder | Node::Implied => EntryKind::Folder,
+                },
+            });
+            at += 1;
         }
         Ok(entries)
     }
@@ -1092,6 +1101,12 @@ mod tests {
             ("projects/web/project.json", "{}"),
             ("projects/web-api/project.json", "{\"x\":1}"),
             ("projects/web/scripts/deploy.sh", "echo é"),
+            // Folders whose names extend one another (a folder's listing passes over each
+            // subtree whole).
+            ("projects/web/releases/1.0/deployments/a.json", "{}"),
+            ("projects/web/releases/1.0.1/deployments/b.json", "{}"),
+            ("projects/web/releases/1.0-rc/c.json", "{}"),
+            ("projects/web/releases/1.0/d.json", "{}"),
             ("README.md", "# mine"),
             ("empty.json", ""),
         ] {
@@ -1114,7 +1129,15 @@ mod tests {
             let mut projects = sorted(&directory, "projects");
             projects.retain(|e| e.name != "empty");
             assert_eq!(sorted(&archive, "projects"), projects);
-            for at in ["", "projects/web", "projects/web-api", "environments"] {
+            for at in [
+                "",
+                "projects/web",
+                "projects/web-api",
+                "environments",
+                "projects/web/releases",
+                "projects/web/releases/1.0",
+                "projects/web/releases/1.0.1",
+            ] {
                 assert_eq!(sorted(&archive, at), sorted(&directory, at), "{at}");
             }
             for at in [

@@ -565,11 +565,12 @@ pub struct Documents<'s> {
     /// Whether the export has task logs: without any, no deployment waits for one.
     logs: bool,
     ready: VecDeque<Document>,
-    /// Deployments read whose task log is not yet: their file (without extension) and the key
-    /// the log's document names its deployment by (as JSON text).
-    deployments: HashMap<PathBuf, String>,
+    /// Deployments read whose task log is not yet: their file (without extension) and what
+    /// their log's document starts with.
+    deployments: HashMap<PathBuf, Box<LogHead>>,
     /// Task logs read before their deployment (files are sorted, so a release's `deployments`
-    /// folder comes before its `logs`, and this stays empty for an export as written).
+    /// folder comes before its `logs`, and this stays empty for an export as written): each
+    /// log's file and its text as a JSON string.
     waiting_logs: Vec<(PathBuf, String)>,
     /// The extracted scripts of the tree that no document read so far names.
     scripts: BTreeSet<PathBuf>,
@@ -595,18 +596,18 @@ impl Documents<'_> {
     /// Takes one file's result into the stream.
     fn take(&mut self, read: Read) {
         match read {
-            Read::Log(relative, text) => {
-                if let Some(log) = self.log_document(&relative, &text) {
+            Read::Log(relative, log) => {
+                if let Some(log) = self.log_document(&relative, &log) {
                     self.ready.push_back(log);
                 } else {
-                    self.waiting_logs.push((relative, text));
+                    self.waiting_logs.push((relative, log));
                 }
             }
             Read::Document(document, deployment, scripts) => {
-                if let Some((file, key)) = deployment
+                if let Some((file, head)) = deployment
                     && self.logs
                 {
-                    self.deployments.insert(file, key);
+                    self.deployments.insert(file, head);
                 }
                 for script in scripts {
                     self.scripts.remove(&script);
@@ -641,36 +642,15 @@ impl Documents<'_> {
     }
 
     /// A task log's document, once its deployment is read: a task log is plain text, named
-    /// after the deployment file beside it.
+    /// after the deployment file beside it. `log`: its text as a JSON string.
     fn log_document(&mut self, relative: &Path, log: &str) -> Option<Document> {
         let stem = relative.with_extension("");
         let name = stem.file_name()?.to_owned();
         let deployment_file = stem.parent()?.parent()?.join("deployments").join(name);
-        let key = self.deployments.remove(&deployment_file)?;
-        let key: Value = serde_json::from_str(&key).expect("a key this reader wrote");
-        // The identifying fields; the document is they and the log, written out straight from
-        // the log's text (most of a task log's bytes, not copied into a value first).
-        let identity = json!({
-            "project": key["project"],
-            "deployment": {
-                "release": key["release"],
-                "environment": key["environment"],
-                "tenant": key["tenant"],
-                "number": key["number"],
-            },
-        });
-        #[derive(serde::Serialize)]
-        struct TaskLog<'a> {
-            project: &'a Value,
-            deployment: &'a Value,
-            log: &'a str,
-        }
-        let json = serde_json::to_string(&TaskLog {
-            project: &identity["project"],
-            deployment: &identity["deployment"],
-            log,
-        })
-        .expect("JSON serializes");
+        let LogHead { identity, mut json } = *self.deployments.remove(&deployment_file)?;
+        json.reserve_exact(log.len() + 1);
+        json.push_str(log);
+        json.push('}');
         Some(Document {
             identity,
             incoming: Incoming {
@@ -679,6 +659,35 @@ impl Documents<'_> {
                 json,
             },
         })
+    }
+}
+
+/// What the document of a deployment's task log starts with, made where the deployment is read:
+/// its identifying fields (the deployment's project and key), and its text up to the log's.
+struct LogHead {
+    identity: Value,
+    json: String,
+}
+
+impl LogHead {
+    /// The head of the task log of the deployment whose identifying fields are `deployment`.
+    fn of(deployment: &Value) -> LogHead {
+        let identity = json!({
+            "project": deployment["project"],
+            "deployment": {
+                "release": deployment["release"],
+                "environment": deployment["environment"],
+                "tenant": deployment["tenant"],
+                "number": deployment["number"],
+            },
+        });
+        // The document is written out straight from the log's text, which is most of its
+        // bytes, as serde_json writes the object: its members in this order, without spaces.
+        let json = format!(
+            "{{\"project\":{},\"deployment\":{},\"log\":",
+            identity["project"], identity["deployment"]
+        );
+        LogHead { identity, json }
     }
 }
 
@@ -716,17 +725,18 @@ impl Iterator for Documents<'_> {
 
 /// One file, read.
 enum Read {
-    /// A task log's text, turned into a document once every deployment is read.
+    /// A task log's text as a JSON string, turned into a document once its deployment is read.
     Log(PathBuf, String),
-    /// A document; for a deployment, also its file (without extension) and the key a task log
-    /// beside it needs to name it; the script files it named.
-    Document(Document, Option<(PathBuf, String)>, Vec<PathBuf>),
+    /// A document; for a deployment, also its file (without extension) and the head of its
+    /// task log's document; the script files it named.
+    Document(Document, Option<(PathBuf, Box<LogHead>)>, Vec<PathBuf>),
 }
 
 fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
     let text = tree.read(relative)?;
     if collection == Collection::TaskLogs {
-        return Ok(Read::Log(relative.to_owned(), text));
+        let log = serde_json::to_string(&text).expect("a string serializes");
+        return Ok(Read::Log(relative.to_owned(), log));
     }
     let decl = collection.decl();
     // Without scripts to put back, the reader needs only the identifying fields, and the text
@@ -749,17 +759,8 @@ fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<
     };
     let value = &identity;
     check_place(relative, collection, value)?;
-    let deployment = (collection == Collection::Deployments).then(|| {
-        // Only what a task log beside it needs to name its deployment.
-        let key = json!({
-            "project": value["project"],
-            "release": value["release"],
-            "environment": value["environment"],
-            "tenant": value["tenant"],
-            "number": value["number"],
-        });
-        (relative.with_extension(""), key.to_string())
-    });
+    let deployment = (collection == Collection::Deployments)
+        .then(|| (relative.with_extension(""), Box::new(LogHead::of(value))));
     Ok(Read::Document(
         Document {
             incoming: Incoming {
@@ -1028,5 +1029,59 @@ mod tests {
             at("a/b/a") < at("a-b/a") && at("a/z") < at("a.json"),
             "a folder's files before those of a sibling whose name it begins"
         );
+    }
+
+    /// A task log's document is put together from pieces made where its deployment and its log
+    /// are read: the same text as serde_json makes of the whole, whatever the log holds.
+    #[test]
+    fn a_task_log_document_is_the_json_of_its_identity_and_its_log() {
+        let deployment = json!({
+            "project": "Wëb \"api\"",
+            "release": "1.0",
+            "environment": "Prod\u{1b}",
+            "tenant": null,
+            "number": 7,
+            "state": "Success",
+        });
+        let log = "line \"one\"\n\ttab \\ back\u{0}slash é \u{2028}\r\n";
+        std::thread::scope(|scope| {
+            let mut documents = Documents {
+                read: parallel::ahead(scope, |_| {}),
+                files: 0,
+                logs: true,
+                ready: VecDeque::new(),
+                deployments: HashMap::new(),
+                waiting_logs: Vec::new(),
+                scripts: BTreeSet::new(),
+                warnings: Vec::new(),
+                ended: false,
+            };
+            let file = Path::new("projects/web/releases/1-0/deployments/prod-7");
+            documents
+                .deployments
+                .insert(file.to_owned(), Box::new(LogHead::of(&deployment)));
+            let read = serde_json::to_string(log).unwrap();
+            let document = documents
+                .log_document(
+                    Path::new("projects/web/releases/1-0/logs/prod-7.log"),
+                    &read,
+                )
+                .expect("its deployment was read");
+            let identity = json!({
+                "project": "Wëb \"api\"",
+                "deployment": {"release": "1.0", "environment": "Prod\u{1b}", "tenant": null, "number": 7},
+            });
+            assert_eq!(document.identity, identity);
+            let mut whole = identity.clone();
+            whole["log"] = json!(log);
+            assert_eq!(
+                document.incoming.json,
+                serde_json::to_string(&whole).unwrap()
+            );
+            assert!(
+                documents.deployments.is_empty(),
+                "a deployment's head serves once"
+            );
+        });
     }
 }
