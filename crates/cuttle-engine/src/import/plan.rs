@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{Place, Sealer};
-use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, Merged, RefScope};
+use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, RefScope};
 use cuttle_domain::json::JsonError;
 use cuttle_domain::path::{self, At, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
@@ -45,7 +45,10 @@ use super::{
     PlanSink, Progress,
 };
 
+mod compare;
 mod large;
+
+use compare::{Compared, Comparing, Unopened};
 
 /// At most this many problems are collected before planning stops.
 const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
@@ -132,11 +135,21 @@ struct Entry {
     key: Option<String>,
 }
 
-/// What checking a document ahead of its decision gave ([`Planner::checks`]): its canonical
-/// form (whole where it is compared, [`Keyed::compared`]; otherwise its identifying fields), or
-/// why it has none;
-/// `None` for a document the plan does not check.
-type Check = Option<io::Result<Result<Value, codec::Refused>>>;
+/// What checking a document ahead of its decision gave ([`Planner::checks`]), or why its text
+/// has no canonical form; `None` for a document the plan does not check.
+type Check = Option<io::Result<Result<Checked, codec::Refused>>>;
+
+/// A document checked: its canonical form, whole where the decision compares it
+/// ([`Keyed::compared`]) and did not ahead, otherwise its identifying fields; and where it was
+/// compared with the destination's version ahead, what that found.
+struct Checked {
+    value: Value,
+    compared: Option<Result<Compared, Unopened>>,
+}
+
+/// A document the plan checks ahead: where its text stands, and the destination's version it
+/// is compared with there, if it is (taken by the core that compares them).
+type ToCheck = (Span, Mutex<Option<Value>>);
 
 /// Passes of [`Planner::prefetch_key_refs`] at most: a pass for each reference a key reaches
 /// through another (a task log's deployment, its release, environment and tenant), and one more.
@@ -194,10 +207,11 @@ struct Planner<'a> {
     txn: &'a mut dyn WriteTxn,
     sealer: &'a Sealer,
     spool: &'a mut Spool,
-    keys: &'a [ExportKey],
     labels: &'a [String],
     options: &'a ImportOptions,
     digest_key: Zeroizing<[u8; 32]>,
+    /// What an overwrite's comparisons need, on any core.
+    comparing: Comparing<'a>,
     cache: KeyIds,
     problems: Vec<Problem>,
     counts: HashMap<(Collection, Action), u64>,
@@ -251,14 +265,19 @@ pub(super) fn plan(
     let mut digest_key = Zeroizing::new([0u8; 32]);
     cuttle_crypto::random_bytes(digest_key.as_mut())
         .map_err(|e| ImportError::Source(e.to_string()))?;
+    let comparing = Comparing {
+        keys,
+        digest_key: digest_key.clone(),
+        keep_destination_secrets: options.keep_destination_secrets,
+    };
     let mut planner = Planner {
         txn,
         sealer,
         spool,
-        keys,
         labels,
         options,
         digest_key,
+        comparing,
         cache: KeyIds::default(),
         problems: Vec::new(),
         counts: HashMap::new(),
@@ -300,8 +319,9 @@ pub(super) fn plan(
     }
     // A chunk at a time, so that only a chunk's documents are parsed at once. Each chunk is
     // keyed while the one before it is checked on the other cores, and that one is decided
-    // next. A chunk whose documents are compared with the destination's versions is decided
-    // before the next is keyed: holding two chunks' versions would cost memory.
+    // next. A chunk whose documents are compared with the destination's versions is compared
+    // with them as it is checked, and decided before the next is keyed: holding two chunks'
+    // versions would cost memory.
     let mut reported = Reported {
         writes: Vec::new(),
         done: 0,
@@ -332,11 +352,15 @@ pub(super) fn plan(
                         break;
                     }
                     let keyed = planner.keyed(decl, docs.by_ref().take(n).collect())?;
-                    let checks = planner.checks(scope, &keyed)?;
-                    planner.decide_waiting(&mut waiting, &mut decided)?;
                     if keyed.compared {
+                        // The destination's versions it is compared with are read for its
+                        // checks: the chunk before is decided first.
+                        planner.decide_waiting(&mut waiting, &mut decided)?;
+                        let checks = planner.checks(scope, &keyed)?;
                         decided.push((decl, planner.decided(keyed, checks)?));
                     } else {
+                        let checks = planner.checks(scope, &keyed)?;
+                        planner.decide_waiting(&mut waiting, &mut decided)?;
                         waiting = Some((keyed, checks));
                     }
                 }
@@ -474,7 +498,7 @@ fn key_text(decl: &CollectionDecl, value: &Value) -> String {
         .join(codec::DISPLAY_SEPARATOR)
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn count(&mut self, collection: Collection, action: Action) {
         *self.counts.entry((collection, action)).or_default() += 1;
     }
@@ -556,23 +580,26 @@ impl Planner<'_> {
 
     /// `doc` read whole into its canonical form; `None` (and the problems noted, the document
     /// named by `identity`, its identifying fields) when it cannot be. `ahead`: the same, already
-    /// read on another thread.
+    /// checked on another core.
     fn read_canonical(
         &mut self,
         decl: &CollectionDecl,
         doc: &Spooled,
         identity: &Value,
-        ahead: Option<io::Result<Result<Value, codec::Refused>>>,
-    ) -> Result<Option<Value>, ImportError> {
-        let canonical = match ahead {
+        ahead: Check,
+    ) -> Result<Option<Checked>, ImportError> {
+        let checked = match ahead {
             Some(read) => read.map_err(sources::spool_error)?,
             None => {
                 let text = self.spool.read(doc.span).map_err(sources::spool_error)?;
-                codec::canonicalize(decl, &text)
+                codec::canonicalize(decl, &text).map(|value| Checked {
+                    value,
+                    compared: None,
+                })
             }
         };
-        let problems = match canonical {
-            Ok(value) => return Ok(Some(value)),
+        let problems = match checked {
+            Ok(checked) => return Ok(Some(checked)),
             Err(codec::Refused::Json(e)) => vec![(
                 String::new(),
                 JsonPath::root(),
@@ -731,35 +758,70 @@ impl Planner<'_> {
 
     /// Starts checking what `keyed` has to check, on the other cores, ahead of
     /// [`Planner::decided`]: each document read whole into its canonical form. Where the plan
-    /// compares the whole form, at most two parts of the chunk are held at once; otherwise it
-    /// needs only the form's identifying fields, and the whole chunk is checked ahead.
+    /// compares the whole form with the destination's version, the versions are read first (in
+    /// batches), each document is compared there too, and at most two parts of the chunk are
+    /// held at once; otherwise the plan needs only the form's identifying fields, and the whole
+    /// chunk is checked ahead.
     fn checks<'scope>(
         &mut self,
         scope: &'scope std::thread::Scope<'scope, '_>,
         keyed: &Keyed,
-    ) -> Result<parallel::Ahead<'scope, Check>, ImportError> {
-        let reader = self.spool.reader().map_err(sources::spool_error)?;
+    ) -> Result<parallel::Ahead<'scope, Check>, ImportError>
+    where
+        'a: 'scope,
+    {
         let decl = keyed.decl;
-        let checked = keyed.checked.clone();
-        let whole = keyed.compared;
-        let check = move |span: &Option<Span>| {
-            span.map(|span| {
-                reader.read(span).map(|text| {
-                    let canonical = codec::canonicalize(decl, &text);
-                    match whole {
-                        true => canonical,
-                        false => canonical.map(|value| codec::identity_of(decl, &value)),
-                    }
-                })
+        let compared = keyed.compared;
+        let mut views = match compared {
+            true => {
+                let ids: Vec<DocId> = keyed.existing.iter().flatten().copied().collect();
+                self.dest_views(decl, &ids)?
+            }
+            false => HashMap::new(),
+        };
+        let checked: Vec<Option<ToCheck>> = keyed
+            .checked
+            .iter()
+            .zip(&keyed.existing)
+            .map(|(span, id)| {
+                let view = id.and_then(|id| views.remove(&id));
+                span.map(|span| (span, Mutex::new(view)))
             })
+            .collect();
+        // What is not compared ahead (a large document's version) is decided from here.
+        if compared {
+            self.views = views;
+        }
+        let reader = self.spool.reader().map_err(sources::spool_error)?;
+        let comparing = self.comparing.clone();
+        let check = move |item: &Option<ToCheck>| {
+            let (span, view) = item.as_ref()?;
+            Some(reader.read(*span).map(|text| {
+                let canonical = codec::canonicalize(decl, &text)?;
+                let view = view.lock().ok().and_then(|mut view| view.take());
+                Ok(match (compared, view) {
+                    (true, Some(view)) => Checked {
+                        value: codec::identity_of(decl, &canonical),
+                        compared: Some(comparing.compare(decl, view, canonical)),
+                    },
+                    (true, None) => Checked {
+                        value: canonical,
+                        compared: None,
+                    },
+                    (false, _) => Checked {
+                        value: codec::identity_of(decl, &canonical),
+                        compared: None,
+                    },
+                })
+            }))
         };
         Ok(parallel::ahead(scope, move |feed| {
             let mut at = 0;
             while at < checked.len() {
                 let rest = &checked[at..];
-                let n = match whole {
-                    true => parallel::chunk_len(rest, CANONICAL_CHUNK, CANONICAL_BYTES, |span| {
-                        span.map_or(0, |span| span.len())
+                let n = match compared {
+                    true => parallel::chunk_len(rest, CANONICAL_CHUNK, CANONICAL_BYTES, |item| {
+                        item.as_ref().map_or(0, |(span, _)| span.len())
                     }),
                     false => rest.len(),
                 };
@@ -794,18 +856,12 @@ impl Planner<'_> {
             decl,
             entries,
             existing,
-            compared,
             problems,
             ..
         } = keyed;
         // What keying the chunk found comes first, as the documents come.
         let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
         self.problems.extend(problems.into_iter().take(room));
-        // What an overwrite will compare, read in batches.
-        if compared {
-            let compared: Vec<DocId> = existing.iter().flatten().copied().collect();
-            self.views = self.dest_views(decl, &compared)?;
-        }
         let mut decisions = Vec::with_capacity(entries.len());
         for ((mut entry, existing), ahead) in entries.into_iter().zip(existing).zip(checks) {
             let skipped_part = self.skips_part_of(entry.project.as_deref());
@@ -840,6 +896,7 @@ impl Planner<'_> {
                     continue;
                 }
             }
+            let mut compared = None;
             if existing.is_some() || skipped_part {
                 // Compared with what the destination has: in canonical form, straight from the
                 // text. A large document that is not overwritten is only checked, an element at
@@ -851,7 +908,10 @@ impl Planner<'_> {
                 let value = match checked {
                     Some(head) => head,
                     None => match self.read_canonical(decl, &entry.doc.doc, &entry.value, ahead)? {
-                        Some(value) => value,
+                        Some(checked) => {
+                            compared = checked.compared;
+                            checked.value
+                        }
                         None => continue,
                     },
                 };
@@ -863,14 +923,12 @@ impl Planner<'_> {
                 entry.value = value;
             }
             let plan = plan_of(&entry.value);
-            let decision = self.decide(
-                decl,
-                entry.doc.doc,
-                entry.value,
-                entry.owner,
-                existing,
-                plan,
-            )?;
+            let checked = Checked {
+                value: entry.value,
+                compared,
+            };
+            let decision =
+                self.decide(decl, entry.doc.doc, checked, entry.owner, existing, plan)?;
             decisions.push(decision);
         }
         self.views.clear();
@@ -878,15 +936,17 @@ impl Planner<'_> {
         Ok(decisions)
     }
 
+    /// Decides a document of `decl`, `checked` as [`Planner::decided`] has it.
     fn decide(
         &mut self,
         decl: &'static CollectionDecl,
         incoming: Spooled,
-        value: Value,
+        checked: Checked,
         owner: Option<DocId>,
         existing: Option<DocId>,
         mut plan: DocumentPlan,
     ) -> Result<Decision, ImportError> {
+        let Checked { value, compared } = checked;
         let skip = |mut plan: DocumentPlan, reason: String, hint: Option<Hint>| Decision {
             plan: {
                 plan.action = Action::Skip;
@@ -941,90 +1001,67 @@ impl Planner<'_> {
             ));
         }
 
-        // Overwrite: compare the destination's version with what the merge rule makes of both.
-        let dest = match self.views.remove(&id) {
-            Some(view) => view,
+        // Overwrite: compare the destination's version with what the merge rule makes of both
+        // (ahead, on another core, unless the version is rendered only here).
+        let compared = match compared {
+            Some(compared) => compared,
             None => {
-                let stored = self
-                    .txn
-                    .get(id)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
-                let (sealer, key) = (self.sealer, self.digest_key.clone());
-                let body = codec::parse_stored(decl, id, &stored.body)?;
-                let mut names = Names::new(&mut *self.txn);
-                Self::dest_view(sealer, &key, &mut names, decl, id, body, &JsonPath::root())?
+                let dest = match self.views.remove(&id) {
+                    Some(view) => view,
+                    None => {
+                        let stored = self.txn.get(id)?.ok_or_else(|| {
+                            StoreError::Corrupt(format!("document {id} vanished"))
+                        })?;
+                        let (sealer, key) = (self.sealer, self.digest_key.clone());
+                        let body = codec::parse_stored(decl, id, &stored.body)?;
+                        let mut names = Names::new(&mut *self.txn);
+                        let root = JsonPath::root();
+                        Self::dest_view(sealer, &key, &mut names, decl, id, body, &root)?
+                    }
+                };
+                self.comparing.compare(decl, dest, value)
             }
         };
-        // The source's channel references, recorded if the document is written; then its view
-        // takes the source's version (a large document is held as few times as it can be).
-        let channel_refs = self.channel_refs(decl, &plan, &value, incoming.origin);
-        let Some(source) = self.source_view(value, incoming.origin, &plan) else {
-            return Ok(Decision { plan, write: None });
+        let compared = match compared {
+            Ok(compared) => compared,
+            Err(unopened) => {
+                for (path, message) in unopened {
+                    self.problem(incoming.origin, plan.title(), path, message);
+                }
+                return Ok(Decision { plan, write: None });
+            }
         };
-        // What a merge keeps of the destination's own variables (the removals check their
-        // scopes).
-        let kept_variables = (decl.collection == Collection::ProjectVariables).then(|| {
-            decl.merge
-                .merged()
-                .iter()
-                .filter_map(|m| match m {
-                    Merged::ByKey(field) => Some(merge::kept_elements(decl, field, &dest, &source)),
-                    _ => None,
-                })
-                .flatten()
-                .collect::<Vec<_>>()
-        });
-        let mut merged = merge::merge(decl, &dest, source);
-        resolve_masked(decl, &dest, &mut merged);
-        if self.options.keep_destination_secrets {
-            plan.notes = merge::keep_destination_secrets(decl, &dest, &mut merged);
-        }
+        let Compared {
+            changes,
+            notes,
+            merged,
+            removed_steps,
+            kept_variables,
+            channel_refs,
+        } = compared;
         if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
             match decl.collection {
-                Collection::DeploymentProcesses => {
-                    let steps = |v: &Value| -> BTreeSet<String> {
-                        v.get("steps")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .map(|s| super::text_of(s.get("name")))
-                            .collect()
-                    };
-                    let kept = steps(&merged);
-                    unit.removed_steps = steps(&dest).difference(&kept).cloned().collect();
-                }
-                Collection::ProjectVariables => {
-                    unit.kept_variables = kept_variables.unwrap_or_default();
-                }
+                Collection::DeploymentProcesses => unit.removed_steps = removed_steps,
+                Collection::ProjectVariables => unit.kept_variables = kept_variables,
                 _ => {}
             }
         }
-        // Most of an overwrite of identical data is documents alike: they have no change to
-        // find, and the walk that names each change is skipped.
-        let mut changes = if diff::same(&dest, &merged) {
-            Vec::new()
-        } else {
-            diff::diff(decl, &dest, &merged)
-        };
-        if let Some(grants) = &decl.grants {
-            changes.extend(grant_changes(grants, Some(&dest), &merged));
-        }
+        plan.notes = notes;
         plan.changes = changes;
-        if plan.changes.is_empty() {
+        let Some(merged) = merged else {
             plan.action = Action::Unchanged;
             return Ok(Decision { plan, write: None });
-        }
+        };
         plan.action = match decl.merge {
             MergeRule::Merge(_) => Action::Merge,
             _ => Action::Overwrite,
         };
         // What the source brings must not refer to a removed channel; what the merge keeps of the
         // destination's is checked with the removals (a blocker: its scope would widen).
-        self.record_channel_refs(&plan, channel_refs);
-        drop(dest);
-        merge::strip_digests(&mut merged);
+        let refs = self.unit_channel_refs(&plan, channel_refs, incoming.origin);
+        self.record_channel_refs(&plan, refs);
         let write = incoming
-            .replaced(self.spool, &merged.to_string())
+            .replaced(self.spool, &merged)
             .map_err(sources::spool_error)?;
         Ok(Decision {
             plan,
@@ -1104,27 +1141,34 @@ impl Planner<'_> {
         value: &Value,
         origin: Span,
     ) -> Vec<ChannelRef> {
-        let mut found = Vec::new();
-        if !plan
-            .project
+        match self.is_unit(plan) {
+            true => self.unit_channel_refs(plan, compare::channel_refs(decl, value), origin),
+            false => Vec::new(),
+        }
+    }
+
+    /// Whether `plan`'s document is part of an overwritten project.
+    fn is_unit(&self, plan: &DocumentPlan) -> bool {
+        plan.project
             .as_ref()
             .is_some_and(|p| self.units.contains_key(p))
-        {
-            return found;
+    }
+
+    /// [`Planner::channel_refs`], of the channels found in the document (`found`).
+    fn unit_channel_refs(
+        &self,
+        plan: &DocumentPlan,
+        found: Vec<(String, JsonPath)>,
+        origin: Span,
+    ) -> Vec<ChannelRef> {
+        if !self.is_unit(plan) {
+            return Vec::new();
         }
-        for r in decl
-            .refs
-            .iter()
-            .filter(|r| r.scope == RefScope::SameProject && r.target == Collection::Channels)
-        {
-            let _ = path::for_each::<()>(value, r.path, r.when.as_ref(), &mut |v, at| {
-                if let Some(name) = v.as_str() {
-                    found.push((name.to_owned(), plan.title(), origin, at.to_path()));
-                }
-                Ok(())
-            });
-        }
+        let title = plan.title();
         found
+            .into_iter()
+            .map(|(name, at)| (name, title.clone(), origin, at))
+            .collect()
     }
 
     /// Records what [`Planner::channel_refs`] found, for the checks made with the removals.
@@ -1176,7 +1220,8 @@ impl Planner<'_> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        // Each body parsed once, on every core: for the names it refers to, then rendered.
+        // Each body parsed once, on every core, with the ids it refers to (for their names);
+        // then rendered.
         let mut docs = self.txn.get_many(ids)?;
         docs.retain(|doc| {
             let large = cuttle_instance::large::is_large(decl, doc.body.len());
@@ -1185,27 +1230,32 @@ impl Planner<'_> {
             }
             !large
         });
-        let parsed =
-            parallel::map_in_order(&docs, |doc| codec::parse_stored(decl, doc.id, &doc.body));
+        let parsed = parallel::map_in_order(&docs, |doc| {
+            codec::parse_stored(decl, doc.id, &doc.body).map(|body| {
+                let mut refers = Vec::new();
+                for r in decl.refs {
+                    let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, _| {
+                        let id = match (r.scope, v) {
+                            (RefScope::TenantTag, Value::String(s)) => {
+                                s.split_once('/').and_then(|(set, _)| set.parse().ok())
+                            }
+                            (_, v) => v.as_i64(),
+                        };
+                        refers.extend(id);
+                        Ok(())
+                    });
+                }
+                (body, refers)
+            })
+        });
         let mut stored = Vec::with_capacity(docs.len());
         let mut referenced: BTreeSet<DocId> = BTreeSet::new();
-        for (doc, body) in docs.iter().zip(parsed) {
+        for (doc, parsed) in docs.iter().zip(parsed) {
             if doc.owner != NO_OWNER {
                 referenced.insert(doc.owner);
             }
-            let body = body?;
-            for r in decl.refs {
-                let _ = path::for_each::<()>(&body, r.path, r.when.as_ref(), &mut |v, _| {
-                    let id = match (r.scope, v) {
-                        (RefScope::TenantTag, Value::String(s)) => {
-                            s.split_once('/').and_then(|(set, _)| set.parse().ok())
-                        }
-                        (_, v) => v.as_i64(),
-                    };
-                    referenced.extend(id);
-                    Ok(())
-                });
-            }
+            let (body, refers) = parsed?;
+            referenced.extend(refers);
             stored.push((doc.id, body));
         }
         drop(docs);
@@ -1234,61 +1284,6 @@ impl Planner<'_> {
             .zip(rendered)
             .filter_map(|((id, _), view)| Some((*id, view?)))
             .collect())
-    }
-
-    /// The source's version with each sensitive value's stand-in; `None` (with a problem
-    /// recorded) when a value does not open.
-    fn source_view(&mut self, value: Value, origin: Span, plan: &DocumentPlan) -> Option<Value> {
-        let mut view = value;
-        let failed = self.put_stand_ins(&mut view);
-        if failed.is_empty() {
-            return Some(view);
-        }
-        for (path, message) in failed {
-            self.problem(origin, plan.title(), path, message);
-        }
-        None
-    }
-
-    /// Gives each sensitive value of a source's `view` its stand-in; where a value does not
-    /// open, what is wrong.
-    fn put_stand_ins(&self, view: &mut Value) -> Vec<(JsonPath, String)> {
-        let mut failed = Vec::new();
-        for (here, form) in codec::sensitive_values(view) {
-            let slot = view
-                .pointer_mut(&here.pointer())
-                .expect("a path just found");
-            let stand_in = match form {
-                cuttle_domain::sensitive::Form::Encrypted => {
-                    let text = slot
-                        .get(cuttle_domain::sensitive::ENCRYPTED)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    match super::open_any(self.keys, text) {
-                        Ok(plain) => digest(&self.digest_key, &plain),
-                        Err(message) => {
-                            failed.push((here, message));
-                            continue;
-                        }
-                    }
-                }
-                cuttle_domain::sensitive::Form::Secret => {
-                    let text = slot
-                        .get(cuttle_domain::sensitive::SECRET)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    digest(&self.digest_key, text.as_bytes())
-                }
-                // Keeps the destination's value: resolved against it after the merge.
-                cuttle_domain::sensitive::Form::Masked => MASKED_DIGEST.into(),
-                // Refused by the write path (a sealed value belongs to one instance).
-                cuttle_domain::sensitive::Form::Sealed => "sealed".into(),
-            };
-            if let Value::Object(object) = slot {
-                object.insert(DIGEST.into(), Value::String(stand_in));
-            }
-        }
-        failed
     }
 
     /// Once every document is planned: the destination's channels and triggers that overwritten
@@ -1557,5 +1552,11 @@ fn digest(key: &[u8; 32], plaintext: &[u8]) -> String {
 }
 
 fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    hex
 }

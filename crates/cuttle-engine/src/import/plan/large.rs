@@ -332,7 +332,7 @@ impl Planner<'_> {
         };
         let mut head = std::mem::take(&mut canonical.head);
         let mut channel_refs = self.channel_refs(decl, plan, &head, incoming.origin);
-        if !self.put_stand_ins(&mut head).is_empty() {
+        if !self.comparing.put_stand_ins(&mut head).is_empty() {
             return Ok(None);
         }
         let mut elements = Vec::with_capacity(canonical.len());
@@ -348,7 +348,7 @@ impl Planner<'_> {
                         (channel, document, origin, at.clone().join(&path))
                     }),
             );
-            if !self.put_stand_ins(&mut value).is_empty() {
+            if !self.comparing.put_stand_ins(&mut value).is_empty() {
                 return Ok(None);
             }
             elements.push(Element::of(keys, &value));

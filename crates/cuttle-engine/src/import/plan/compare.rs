@@ -1,0 +1,177 @@
+//! An overwrite's comparison of a source's document with the destination's version: what the
+//! merge rule makes of both, and what changes. It needs nothing of the transaction, so that any
+//! core makes it: the plan compares a chunk's documents on every core, ahead of their decisions
+//! ([`super::Planner::checks`]), and the decision applies what was found
+//! ([`super::Planner::decide`]).
+
+use std::collections::BTreeSet;
+
+use cuttle_crypto::export::ExportKey;
+use cuttle_domain::Collection;
+use cuttle_domain::decl::{CollectionDecl, Merged, RefScope};
+use cuttle_domain::path::{self, JsonPath};
+use cuttle_domain::sensitive::{ENCRYPTED, Form, SECRET};
+use cuttle_instance::codec;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::super::diff::{self, DIGEST};
+use super::super::merge;
+use super::{MASKED_DIGEST, digest, grant_changes, resolve_masked};
+
+/// What comparing needs, on any core: the sources' keys (a source's sensitive values are
+/// compared by the digest of their plaintext) and the run's digest key.
+#[derive(Clone)]
+pub(super) struct Comparing<'k> {
+    pub keys: &'k [ExportKey],
+    pub digest_key: Zeroizing<[u8; 32]>,
+    /// `--keep-destination-secrets`.
+    pub keep_destination_secrets: bool,
+}
+
+/// What comparing a source's document with the destination's version found.
+pub(super) struct Compared {
+    /// What changes (none when the merge is the destination's version), grants included.
+    pub changes: Vec<diff::Change>,
+    /// What keeping the destination's secrets did.
+    pub notes: Vec<String>,
+    /// Where something changes, the merged document's text, as it is written.
+    pub merged: Option<String>,
+    /// Of a deployment process, the destination's steps that the merged one does not have.
+    pub removed_steps: BTreeSet<String>,
+    /// Of project variables, the destination's variables that the merge keeps.
+    pub kept_variables: Vec<Value>,
+    /// The channels the source's document refers to, by name, and where.
+    pub channel_refs: Vec<(String, JsonPath)>,
+}
+
+/// The problems of a source's document that cannot be compared: each sensitive value that does
+/// not open, and why.
+pub(super) type Unopened = Vec<(JsonPath, String)>;
+
+impl Comparing<'_> {
+    /// Compares `source` (a source's document of `decl`, in canonical form) with `dest` (the
+    /// destination's version in the export shape, digests for its sensitive values).
+    pub fn compare(
+        &self,
+        decl: &CollectionDecl,
+        dest: Value,
+        source: Value,
+    ) -> Result<Compared, Unopened> {
+        let channel_refs = channel_refs(decl, &source);
+        let mut source = source;
+        let unopened = self.put_stand_ins(&mut source);
+        if !unopened.is_empty() {
+            return Err(unopened);
+        }
+        // What a merge keeps of the destination's own variables (the removals check their
+        // scopes).
+        let kept_variables = match decl.collection {
+            Collection::ProjectVariables => decl
+                .merge
+                .merged()
+                .iter()
+                .filter_map(|m| match m {
+                    Merged::ByKey(field) => Some(merge::kept_elements(decl, field, &dest, &source)),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut merged = merge::merge(decl, &dest, source);
+        resolve_masked(decl, &dest, &mut merged);
+        let notes = match self.keep_destination_secrets {
+            true => merge::keep_destination_secrets(decl, &dest, &mut merged),
+            false => Vec::new(),
+        };
+        let removed_steps = match decl.collection {
+            Collection::DeploymentProcesses => {
+                let kept = step_names(&merged);
+                step_names(&dest).difference(&kept).cloned().collect()
+            }
+            _ => BTreeSet::new(),
+        };
+        // Most of an overwrite of identical data is documents alike: they have no change to
+        // find, and the walk that names each change is skipped.
+        let mut changes = match diff::same(&dest, &merged) {
+            true => Vec::new(),
+            false => diff::diff(decl, &dest, &merged),
+        };
+        if let Some(grants) = &decl.grants {
+            changes.extend(grant_changes(grants, Some(&dest), &merged));
+        }
+        drop(dest);
+        let merged = (!changes.is_empty()).then(|| {
+            merge::strip_digests(&mut merged);
+            merged.to_string()
+        });
+        Ok(Compared {
+            changes,
+            notes,
+            merged,
+            removed_steps,
+            kept_variables,
+            channel_refs,
+        })
+    }
+
+    /// Gives each sensitive value of a source's `view` its stand-in (the digest of its
+    /// plaintext); where a value does not open, what is wrong.
+    pub fn put_stand_ins(&self, view: &mut Value) -> Unopened {
+        let mut unopened = Vec::new();
+        for (here, form) in codec::sensitive_values(view) {
+            let slot = view
+                .pointer_mut(&here.pointer())
+                .expect("a path just found");
+            let text = |field: &str| slot.get(field).and_then(Value::as_str).unwrap_or_default();
+            let stand_in = match form {
+                Form::Encrypted => match super::super::open_any(self.keys, text(ENCRYPTED)) {
+                    Ok(plain) => digest(&self.digest_key, &plain),
+                    Err(message) => {
+                        unopened.push((here, message));
+                        continue;
+                    }
+                },
+                Form::Secret => digest(&self.digest_key, text(SECRET).as_bytes()),
+                // Keeps the destination's value: resolved against it after the merge.
+                Form::Masked => MASKED_DIGEST.into(),
+                // Refused by the write path (a sealed value belongs to one instance).
+                Form::Sealed => "sealed".into(),
+            };
+            if let Value::Object(object) = slot {
+                object.insert(DIGEST.into(), Value::String(stand_in));
+            }
+        }
+        unopened
+    }
+}
+
+/// The channels a document of `decl` refers to within its project: each by name, and where.
+pub(super) fn channel_refs(decl: &CollectionDecl, value: &Value) -> Vec<(String, JsonPath)> {
+    let mut found = Vec::new();
+    for r in decl
+        .refs
+        .iter()
+        .filter(|r| r.scope == RefScope::SameProject && r.target == Collection::Channels)
+    {
+        let _ = path::for_each::<()>(value, r.path, r.when.as_ref(), &mut |v, at| {
+            if let Some(name) = v.as_str() {
+                found.push((name.to_owned(), at.to_path()));
+            }
+            Ok(())
+        });
+    }
+    found
+}
+
+/// The names of a deployment process's steps.
+fn step_names(process: &Value) -> BTreeSet<String> {
+    process
+        .get("steps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| super::super::text_of(s.get("name")))
+        .collect()
+}
