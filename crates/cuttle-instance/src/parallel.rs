@@ -5,12 +5,22 @@
 //! [`map_ahead`]) of what must follow in order on the caller's thread (a transaction's writes,
 //! an import's combining of its sources).
 
-/// `f` of every item, on up to `available_parallelism` (at most 8) threads, each taking one
-/// contiguous run of the items; the results in the items' order.
+/// How many threads work is spread over: `available_parallelism`, at most 8. Asked once: on
+/// Linux the answer reads the process's control groups, several files, and work is spread a
+/// chunk at a time, hundreds of times in an import.
+pub fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8)
+    })
+}
+
+/// `f` of every item, on up to [`threads`] threads, each taking one contiguous run of the
+/// items; the results in the items' order.
 pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
+    let threads = threads();
     if threads == 1 || items.len() < 2 {
         return items.iter().map(f).collect();
     }
