@@ -1031,24 +1031,16 @@ impl<'a> Planner<'a> {
                 return Ok(Decision { plan, write: None });
             }
         };
-        let Compared {
-            changes,
-            notes,
-            merged,
-            removed_steps,
-            kept_variables,
-            channel_refs,
-        } = compared;
         if let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get_mut(p)) {
             match decl.collection {
-                Collection::DeploymentProcesses => unit.removed_steps = removed_steps,
-                Collection::ProjectVariables => unit.kept_variables = kept_variables,
+                Collection::DeploymentProcesses => unit.removed_steps = compared.removed_steps,
+                Collection::ProjectVariables => unit.kept_variables = compared.kept_variables,
                 _ => {}
             }
         }
-        plan.notes = notes;
-        plan.changes = changes;
-        let Some(merged) = merged else {
+        plan.notes = compared.notes;
+        plan.changes = compared.changes;
+        let Some(merged) = compared.merged else {
             plan.action = Action::Unchanged;
             return Ok(Decision { plan, write: None });
         };
@@ -1058,7 +1050,7 @@ impl<'a> Planner<'a> {
         };
         // What the source brings must not refer to a removed channel; what the merge keeps of the
         // destination's is checked with the removals (a blocker: its scope would widen).
-        let refs = self.unit_channel_refs(&plan, channel_refs, incoming.origin);
+        let refs = self.unit_channel_refs(&plan, compared.channel_refs, incoming.origin);
         self.record_channel_refs(&plan, refs);
         let write = incoming
             .replaced(self.spool, &merged)
