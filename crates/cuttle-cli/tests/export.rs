@@ -379,8 +379,24 @@ fn symbolic_links_are_never_followed(world: &World) {
         .clone();
     std::fs::remove_file(dir.path().join(&file)).unwrap();
     std::os::unix::fs::symlink(&target, dir.path().join(&file)).unwrap();
-    world.export("a", dir.path(), &[]).failure().code(1);
+    let refused = || {
+        let out = world.export("a", dir.path(), &[]).failure().code(1);
+        let message = stderr(&out);
+        assert!(message.contains("not a regular file"), "{message}");
+    };
+    refused();
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs");
+    // A pipe (never waited on) or a folder where the earlier export has a file: refused alike.
+    std::fs::remove_file(dir.path().join(&file)).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join(&file))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    refused();
+    std::fs::remove_file(dir.path().join(&file)).unwrap();
+    std::fs::create_dir(dir.path().join(&file)).unwrap();
+    refused();
 
     let link = TempDir::new().unwrap();
     std::os::unix::fs::symlink(outside.path(), link.path().join("export")).unwrap();

@@ -13,7 +13,9 @@
 //! the first time a folder is seen, for making sure it is a real folder), the counters are atomic.
 //! Writing a file costs, when nothing is in its place (always so in a fresh directory), one
 //! `open(O_CREAT|O_EXCL)` and one `write`: only when something is already there is it inspected
-//! (is it a regular file, does it hold these bytes already) and replaced.
+//! (is it a regular file, does it hold these bytes already) and replaced. Into an earlier export,
+//! where most files are already there and most already right, a file is opened for reading
+//! first: an unchanged one costs an `open`, an `fstat`, a `read` and a `close`.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -66,6 +68,9 @@ enum Place {
         /// (cheaper to hash than a `Path`; should two spellings of one folder differ, it is only
         /// checked twice).
         checked: Mutex<HashSet<OsString>>,
+        /// Whether the directory holds an earlier export (its manifest): its files are most
+        /// likely there already, and are read before anything is created.
+        earlier: bool,
     },
     Archive(Box<Gathered>),
 }
@@ -186,10 +191,12 @@ impl Tree {
             }
             Err(e) => return Err(io(format!("reading {}", root.display()))(e)),
         }
+        let earlier = fs::symlink_metadata(root.join(format::MANIFEST)).is_ok();
         Ok(Tree {
             root: root.to_owned(),
             place: Place::Directory {
                 checked: Mutex::default(),
+                earlier,
             },
             kept: Mutex::default(),
             written: AtomicU64::new(0),
@@ -276,8 +283,8 @@ impl Tree {
 
     /// Writes `bytes` at `relative`, unless the file already holds exactly them.
     pub fn write(&self, relative: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-        let checked = match &self.place {
-            Place::Directory { checked } => checked,
+        let (checked, earlier) = match &self.place {
+            Place::Directory { checked, earlier } => (checked, *earlier),
             Place::Archive(gathered) => return self.gather(gathered, relative, bytes),
         };
         if !lock(&self.kept).insert(relative.to_owned()) {
@@ -289,6 +296,18 @@ impl Tree {
         self.prepare_parent(checked, relative)?;
         let full = self.root.join(relative);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        // Into an earlier export: what is there, read first.
+        if earlier {
+            match holds(&full, bytes) {
+                Ok(Some(true)) => {
+                    self.unchanged.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Ok(Some(false)) => return self.replace(&full, bytes),
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+        }
         // Nothing there (the usual case, and always so in a fresh directory): create it. The
         // exclusive create fails on anything in the way, a symbolic link included.
         match create_new(&full) {
@@ -320,14 +339,20 @@ impl Tree {
             Err(e) => return Err(io(format!("reading {}", full.display()))(e)),
         };
         if exists {
-            // Replace atomically: a killed export never leaves a torn file where a good one was.
-            let file_name = full.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-            let temporary = full.with_file_name(format!(".{file_name}{TEMPORARY}"));
-            write_new(&temporary, bytes)?;
-            fs::rename(&temporary, &full).map_err(io(format!("writing {}", full.display())))?;
-        } else {
-            write_new(&full, bytes)?;
+            return self.replace(&full, bytes);
         }
+        write_new(&full, bytes)?;
+        self.written.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Replaces the regular file `full` with `bytes`, atomically: a killed export never leaves a
+    /// torn file where a good one was.
+    fn replace(&self, full: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+        let file_name = full.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let temporary = full.with_file_name(format!(".{file_name}{TEMPORARY}"));
+        write_new(&temporary, bytes)?;
+        fs::rename(&temporary, full).map_err(io(format!("writing {}", full.display())))?;
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -556,6 +581,48 @@ fn path_text(relative: &Path) -> String {
 /// Whether the format owns the file at `relative` (or it is a temporary file an export left).
 fn format_owned(relative: &Path) -> bool {
     layout::owns(relative) || is_leftover(relative)
+}
+
+/// Whether the regular file at `path` holds exactly `bytes`, read through one open file (never
+/// through a symbolic link, never waiting on a pipe); `None` when nothing is there, an error
+/// when what is there is not a regular file.
+fn holds(path: &Path, bytes: &[u8]) -> Result<Option<bool>, ExportError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular = || {
+        ExportError::Directory(
+            format!(
+                "{} is not a regular file (Cuttle never writes through symbolic links); remove it",
+                path.display()
+            )
+            .into(),
+        )
+    };
+    let reading = || io(format!("reading {}", path.display()));
+    let mut file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
+        Err(e) => return Err(reading()(e)),
+    };
+    let meta = file.metadata().map_err(reading())?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() != bytes.len() as u64 {
+        return Ok(Some(false));
+    }
+    let mut there = vec![0; bytes.len()];
+    match file.read_exact(&mut there) {
+        Ok(()) => Ok(Some(there == bytes)),
+        // Shorter than it was a moment ago: not these bytes.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Some(false)),
+        Err(e) => Err(reading()(e)),
+    }
 }
 
 /// Opens a new file for writing; fails if anything (a symbolic link included) is at `path`.
