@@ -18,7 +18,10 @@
 //!   where their bytes stand (a compressed archive's are copied once to an anonymous temporary
 //!   file), so that importing an archive writes no file and costs little more than its directory;
 //! - [`index_stream`] does the same with an archive as it streams in (an upload);
-//! - [`check`] reads it through and keeps nothing.
+//! - [`check`] reads it and keeps nothing.
+//!
+//! A file is read through once (a plain archive's entries' headers only, their data skipped over
+//! and checked to lie within the file); a stream, as it comes.
 //!
 //! Nothing is ever unpacked: no entry is written anywhere as a file, so none can land outside.
 
@@ -361,13 +364,14 @@ impl<R: Read + Seek> Seek for Counted<BufReader<R>> {
     }
 }
 
-/// Reads the archive `archive` through, writing nothing: whatever [`Archive::open`] refuses,
-/// this refuses.
+/// Reads the archive `archive`, writing nothing: whatever [`Archive::open`] refuses, this
+/// refuses.
 pub fn check(archive: &Path, limits: &Limits) -> Result<Unpacked, ArchiveError> {
     read_into(archive, Target::Check, limits, &Cancel::default()).map(|(unpacked, _)| unpacked)
 }
 
-/// Opens the archive `archive` and reads it through into `target`.
+/// Opens the archive `archive` and reads it into `target`: a compressed archive through, a plain
+/// one by its entries' headers.
 fn read_into(
     archive: &Path,
     mut target: Target,
@@ -538,7 +542,7 @@ fn read_stream(
     }
 }
 
-/// Whether the archive `raw` starts is gzip-compressed (by its first bytes).
+/// Whether the archive that `raw` reads is gzip-compressed (by its first bytes).
 fn is_gzip(raw: &mut impl io::BufRead, label: &str) -> Result<bool, ArchiveError> {
     let head = raw
         .fill_buf()
@@ -876,8 +880,8 @@ fn temporary() -> PathBuf {
     std::env::temp_dir()
 }
 
-/// An archive read in place, as a [`Tree`] the import reads like a directory: read through once
-/// when opened (refusing whatever [`check`] refuses), then each file read where its bytes stand:
+/// An archive read in place, as a [`Tree`] the import reads like a directory: read once when
+/// opened (refusing whatever [`check`] refuses), then each file read where its bytes stand:
 /// in the archive itself, or for a compressed archive, in an anonymous temporary file its files
 /// were copied to. Nothing is written to disk for a plain archive, and nothing is left behind for
 /// a compressed one.
@@ -896,8 +900,8 @@ impl std::fmt::Debug for Archive {
 }
 
 impl Archive {
-    /// Reads the archive `archive` (plain or gzip) through, stopping (with
-    /// [`ArchiveError::Cancelled`]) between entries once `cancel` is set.
+    /// Reads the archive `archive` (plain or gzip), stopping (with [`ArchiveError::Cancelled`])
+    /// between entries once `cancel` is set.
     pub fn open(archive: &Path, limits: &Limits, cancel: &Cancel) -> Result<Archive, ArchiveError> {
         let target = Target::Index {
             copy: None,
