@@ -321,10 +321,7 @@ impl Tree {
         }
         let exists = match fs::symlink_metadata(&full) {
             Ok(meta) if meta.file_type().is_symlink() || !meta.is_file() => {
-                return Err(ExportError::Directory(format!(
-                    "{} is not a regular file (Cuttle never writes through symbolic links); remove it",
-                    full.display()
-                ).into()));
+                return Err(not_regular(&full));
             }
             Ok(meta) => {
                 if meta.len() == bytes.len() as u64
@@ -589,15 +586,6 @@ fn format_owned(relative: &Path) -> bool {
 fn holds(path: &Path, bytes: &[u8]) -> Result<Option<bool>, ExportError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt;
-    let not_regular = || {
-        ExportError::Directory(
-            format!(
-                "{} is not a regular file (Cuttle never writes through symbolic links); remove it",
-                path.display()
-            )
-            .into(),
-        )
-    };
     let reading = || io(format!("reading {}", path.display()));
     let mut file = match fs::OpenOptions::new()
         .read(true)
@@ -606,12 +594,12 @@ fn holds(path: &Path, bytes: &[u8]) -> Result<Option<bool>, ExportError> {
     {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular(path)),
         Err(e) => return Err(reading()(e)),
     };
     let meta = file.metadata().map_err(reading())?;
     if !meta.is_file() {
-        return Err(not_regular());
+        return Err(not_regular(path));
     }
     if meta.len() != bytes.len() as u64 {
         return Ok(Some(false));
@@ -623,6 +611,17 @@ fn holds(path: &Path, bytes: &[u8]) -> Result<Option<bool>, ExportError> {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Some(false)),
         Err(e) => Err(reading()(e)),
     }
+}
+
+/// The error of something other than a regular file where the export writes one.
+fn not_regular(path: &Path) -> ExportError {
+    ExportError::Directory(
+        format!(
+            "{} is not a regular file (Cuttle never writes through symbolic links); remove it",
+            path.display()
+        )
+        .into(),
+    )
 }
 
 /// Opens a new file for writing; fails if anything (a symbolic link included) is at `path`.
