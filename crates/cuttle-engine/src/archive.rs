@@ -1235,4 +1235,67 @@ mod tests {
         let archive = indexed.stored_in(&path).unwrap();
         assert_eq!(archive.read(Path::new("d/x.json")).unwrap(), "{}");
     }
+
+    /// An archive made by another tool need not hold its paths in order, nor a folder before its
+    /// files: it reads the same, plain (its data skipped when opened) or compressed.
+    #[test]
+    fn an_archive_in_any_order_reads_the_same() {
+        let scratch = tempfile::tempdir().unwrap();
+        let files: [(&str, &str); 4] = [
+            ("projects/web/project.json", "{\"name\":\"web\"}"),
+            ("environments/Prod.json", "{}"),
+            ("projects/web-api/project.json", "[]"),
+            ("projects/web/variables.json", "{\"variables\":[]}"),
+        ];
+        let mut builder = tar::Builder::new(Vec::new());
+        for (at, (path, text)) in files.iter().enumerate() {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(text.len() as u64);
+            header.set_mode(0o644);
+            builder
+                .append_data(&mut header, path, text.as_bytes())
+                .unwrap();
+            if at == 0 {
+                // A folder's own entry after one of its files.
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                header.set_mode(0o755);
+                builder
+                    .append_data(&mut header, "projects/web", &b""[..])
+                    .unwrap();
+            }
+        }
+        let plain = builder.into_inner().unwrap();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(&plain).unwrap();
+        let gzipped = gzip.finish().unwrap();
+        let mut sorted: Vec<&str> = files.iter().map(|(path, _)| *path).collect();
+        sorted.sort_unstable();
+        for (name, bytes) in [("plain.tar", plain), ("gzipped.tgz", gzipped)] {
+            let path = scratch.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let archive = Archive::open(&path, &Limits::default(), &Cancel::default()).unwrap();
+            assert_eq!(archive.files().collect::<Vec<_>>(), sorted, "{name}");
+            let mut projects: Vec<_> = archive
+                .entries(Path::new("projects"))
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.name.into_string().unwrap(), e.kind))
+                .collect();
+            projects.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(
+                projects,
+                [
+                    ("web".to_owned(), EntryKind::Folder),
+                    ("web-api".to_owned(), EntryKind::Folder)
+                ],
+                "{name}"
+            );
+            for (file, text) in files {
+                assert_eq!(archive.read(Path::new(file)).unwrap(), text, "{name}");
+            }
+        }
+    }
 }
