@@ -10,9 +10,10 @@
 //! **Reading** takes a plain or gzip-compressed tar (told apart by its first bytes, not its
 //! name), refusing, with the entry's name, anything an export does not hold or that would escape
 //! its directory: `..` or absolute paths, links, devices and other special entries, names that are
-//! not UTF-8, the same path twice, entries larger than a document may be, more entries or more
-//! bytes than the [`Limits`] allow (a compression bomb is more bytes than its archive's size
-//! allows), and archives that are truncated or whose sizes lie. Every reader refuses the same:
+//! not UTF-8, paths longer than `PATH_MAX` (4096 bytes), the same path twice, entries larger than
+//! a document may be, more entries or more bytes than the [`Limits`] allow (a compression bomb is
+//! more bytes than its archive's size allows), and archives that are truncated or whose sizes
+//! lie. Every reader refuses the same:
 //!
 //! - [`Archive::open`] reads an archive in place, for the import: a [`Tree`] whose files are read
 //!   where their bytes stand (a compressed archive's are copied once to an anonymous temporary
@@ -38,6 +39,10 @@ use std::os::unix::fs::FileExt;
 
 use crate::Cancel;
 use crate::reader::{Entry, EntryKind, ReadError, Tree};
+
+mod paths;
+
+use paths::{Index, Node, Paths};
 
 /// How an archive is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -438,7 +443,7 @@ pub fn index_stream(
     };
     let mut target = Target::Index {
         copy: None,
-        nodes: Nodes::default(),
+        paths: Paths::default(),
     };
     let reading = Reading {
         label,
@@ -459,7 +464,7 @@ pub struct Indexed {
 
 impl Indexed {
     fn from(target: Target) -> Result<Indexed, ArchiveError> {
-        let Target::Index { copy, nodes } = target else {
+        let Target::Index { copy, paths } = target else {
             unreachable!("an index is read into a target of its kind")
         };
         let copy = match copy {
@@ -470,12 +475,7 @@ impl Indexed {
             ),
             None => None,
         };
-        let mut paths: Vec<(Box<str>, Node)> = nodes.into_iter().collect();
-        paths.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        Ok(Indexed {
-            copy,
-            paths: Paths::from_sorted(paths),
-        })
+        Ok(Indexed { copy, paths })
     }
 
     /// The archive, its bytes being those of `file`, which holds the stream byte for byte.
@@ -580,87 +580,13 @@ enum Target {
     Check,
     /// Into an index of where each file's bytes stand: in the archive itself, or for a
     /// compressed archive, in `copy`.
-    Index { copy: Option<Copy>, nodes: Nodes },
+    Index { copy: Option<Copy>, paths: Paths },
 }
 
 /// A compressed archive's files, copied out as they are read.
 struct Copy {
     out: BufWriter<File>,
     written: u64,
-}
-
-/// Every path of an archive (`/`-separated), sorted by its bytes, and what stands there. The
-/// paths' text is one buffer: an archive may hold hundreds of thousands of files, and a string
-/// of its own for each would cost about half as much again.
-struct Paths {
-    text: String,
-    /// Each path's end in `text` (it starts where the one before ends), and what stands there.
-    entries: Vec<(usize, Node)>,
-}
-
-impl Paths {
-    fn from_sorted(sorted: Vec<(Box<str>, Node)>) -> Paths {
-        let mut paths = Paths {
-            text: String::with_capacity(sorted.iter().map(|(path, _)| path.len()).sum()),
-            entries: Vec::with_capacity(sorted.len()),
-        };
-        for (path, node) in sorted {
-            paths.text.push_str(&path);
-            paths.entries.push((paths.text.len(), node));
-        }
-        paths
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The path at `at`.
-    fn path(&self, at: usize) -> &str {
-        let start = at.checked_sub(1).map_or(0, |before| self.entries[before].0);
-        &self.text[start..self.entries[at].0]
-    }
-
-    /// Every path from `at` on, in order, with what stands there.
-    fn iter_from(&self, at: usize) -> impl Iterator<Item = (&str, Node)> {
-        (at..self.len()).map(|i| (self.path(i), self.entries[i].1))
-    }
-
-    /// What stands at `path`.
-    fn find(&self, path: &str) -> Option<Node> {
-        let at = self.partition_point(|p| p.as_bytes() < path.as_bytes());
-        (at < self.len() && self.path(at) == path).then(|| self.entries[at].1)
-    }
-
-    /// The first position whose path does not satisfy `before` (which holds for a prefix of the
-    /// sorted paths).
-    fn partition_point(&self, before: impl Fn(&str) -> bool) -> usize {
-        let (mut low, mut high) = (0, self.len());
-        while low < high {
-            let mid = low + (high - low) / 2;
-            if before(self.path(mid)) {
-                low = mid + 1;
-            } else {
-                high = mid;
-            }
-        }
-        low
-    }
-}
-
-/// The paths of an archive being read, in the archive's order, and what stands at each. The
-/// paths are the archive's (chosen by whoever made it): the hasher is seeded at random.
-type Nodes = indexmap::IndexMap<Box<str>, Node, foldhash::fast::RandomState>;
-
-/// What stands at a path of the archive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Node {
-    /// A file, and where its bytes stand in the archive's data.
-    File { at: u64, size: u64 },
-    /// A folder the archive has an entry for.
-    Folder,
-    /// A folder that only its files' paths make.
-    Implied,
 }
 
 /// How the entries of an archive are listed: [`tar::Archive::entries`], or
@@ -690,9 +616,8 @@ fn read_entries<R: Read>(
     // A read error of the archive (not of the disk) is the archive's fault: truncated, a size
     // that lies, a checksum that fails, a damaged compression.
     let damaged = |e: io::Error| invalid(format!("is damaged or truncated ({e})"));
-    // Every path of the archive, and what stands there, in the order of the archive (sorted
-    // for an export's, which makes sorting them cheap).
-    let mut nodes = Nodes::default();
+    // Every path of the archive, and what stands there.
+    let mut index = Index::default();
     let mut unpacked = Unpacked::default();
     let mut entries_seen = 0u64;
     // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
@@ -719,6 +644,16 @@ fn read_entries<R: Read>(
             entry: String::from_utf8_lossy(&raw).into_owned(),
             what: "is not a UTF-8 name, which no export holds".into(),
         })?;
+        if name.len() > paths::MAX_PATH {
+            return Err(ArchiveError::Entry {
+                archive: label.to_owned(),
+                entry: format!("{}…", name.chars().take(100).collect::<String>()),
+                what: format!(
+                    "is a path longer than {} bytes, which no export holds",
+                    paths::MAX_PATH
+                ),
+            });
+        }
         let refuse = |what: &str| ArchiveError::Entry {
             archive: label.to_owned(),
             entry: name.clone(),
@@ -748,8 +683,8 @@ fn read_entries<R: Read>(
         let Some(relative) = relative else {
             continue; // `.` or `./`: the archive's root.
         };
-        let key: Box<str> = relative.to_string_lossy().into();
-        match nodes.get(&key) {
+        let key = relative.to_string_lossy();
+        match index.get(&key) {
             Some(Node::File { .. } | Node::Folder) => {
                 return Err(refuse("is in the archive twice (which copy is meant?)"));
             }
@@ -759,29 +694,22 @@ fn read_entries<R: Read>(
             }
             _ => {}
         }
-        // The folders it stands in that are not known yet, outermost first (as an export's
-        // order has them).
+        // The folders it stands in that are not known yet (as the lengths of its path that end
+        // at each), innermost first.
         let mut unknown = Vec::new();
-        for ancestor in relative
-            .ancestors()
-            .skip(1)
-            .filter(|a| !a.as_os_str().is_empty())
-        {
-            let ancestor = ancestor.to_string_lossy();
-            match nodes.get(ancestor.as_ref()) {
+        for (slash, _) in key.rmatch_indices('/') {
+            match index.get(&key[..slash]) {
                 Some(Node::File { .. }) => {
                     return Err(refuse("is in the archive twice (as a file and a folder)"));
                 }
                 // Its own ancestors are known too.
                 Some(_) => break,
-                None => unknown.push(ancestor),
+                None => unknown.push(slash),
             }
         }
-        for ancestor in unknown.into_iter().rev() {
-            nodes.insert(ancestor.into(), Node::Implied);
-        }
+        let full = |_| invalid("holds more paths than any export".into());
         if directory {
-            nodes.insert(key, Node::Folder);
+            index.add(&key, Node::Folder, &unknown).map_err(full)?;
             continue;
         }
         if relative == Path::new(crate::format::MANIFEST) {
@@ -824,7 +752,9 @@ fn read_entries<R: Read>(
                 "is truncated: entry {name:?} says it holds {size} bytes and holds {copied}"
             )));
         }
-        nodes.insert(key, Node::File { at, size });
+        index
+            .add(&key, Node::File { at, size }, &unknown)
+            .map_err(full)?;
         unpacked.files += 1;
         unpacked.bytes += size;
     }
@@ -841,8 +771,10 @@ fn read_entries<R: Read>(
     }
     // Whatever follows the end of the archive is read too: a compressed stream must end well.
     io::copy(&mut (&mut rest).take(budget.now()), &mut io::sink()).map_err(damaged)?;
-    if let Target::Index { nodes: index, .. } = target {
-        *index = nodes;
+    if let Target::Index { paths, .. } = target {
+        *paths = index
+            .finish()
+            .map_err(|_| invalid("holds more paths than any export".into()))?;
     }
     Ok(unpacked)
 }
@@ -905,18 +837,18 @@ impl Archive {
     pub fn open(archive: &Path, limits: &Limits, cancel: &Cancel) -> Result<Archive, ArchiveError> {
         let target = Target::Index {
             copy: None,
-            nodes: Nodes::default(),
+            paths: Paths::default(),
         };
         let (_, target) = read_into(archive, target, limits, cancel)?;
         Indexed::from(target)?.stored_in(archive)
     }
 
     /// The paths of its files (`/`-separated), in the byte order of their paths.
-    pub fn files(&self) -> impl Iterator<Item = &str> {
-        self.paths
-            .iter_from(0)
-            .filter(|(_, node)| matches!(node, Node::File { .. }))
-            .map(|(path, _)| path)
+    pub fn files(&self) -> impl Iterator<Item = String> {
+        let mut cursor = self.paths.cursor();
+        (0..self.paths.len())
+            .filter(|&at| matches!(self.paths.node(at), Node::File { .. }))
+            .map(move |at| cursor.path(at).to_owned())
     }
 
     /// The bytes of its file at `relative`; `None` when no file stands there.
@@ -940,34 +872,40 @@ impl Tree for Archive {
             Some(dir) => format!("{dir}/"),
             None => return Ok(Vec::new()),
         };
-        let start = self
-            .paths
-            .partition_point(|path| path.as_bytes() < prefix.as_bytes());
-        let mut entries = Vec::new();
-        let mut at = start;
+        let mut cursor = self.paths.cursor();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut at = self.paths.partition_point(|path| path < prefix.as_str());
         while at < self.paths.len() {
-            let path = self.paths.path(at);
+            let path = cursor.path(at);
             let Some(name) = path.strip_prefix(prefix.as_str()) else {
                 break;
             };
-            // Only the folder's own entries: a deeper path's subtree is passed over whole (it
-            // is listed with its folder, which is an entry here).
+            // A deeper path: the folder it stands in is an entry here, and its subtree is
+            // passed over whole.
             if let Some(slash) = name.find('/') {
-                let subtree = &path[..prefix.len() + slash + 1];
-                at = self.paths.partition_point(|p| {
-                    p.as_bytes() < subtree.as_bytes() || p.starts_with(subtree)
+                entries.push(Entry {
+                    name: name[..slash].into(),
+                    kind: EntryKind::Folder,
                 });
+                let subtree = &path[..prefix.len() + slash + 1];
+                at = self
+                    .paths
+                    .partition_point(|p| p < subtree || p.starts_with(subtree));
                 continue;
             }
             entries.push(Entry {
                 name: name.into(),
-                kind: match self.paths.entries[at].1 {
+                kind: match self.paths.node(at) {
                     Node::File { size, .. } => EntryKind::File { size },
                     Node::Folder | Node::Implied => EntryKind::Folder,
                 },
             });
             at += 1;
         }
+        // A folder the archive has an entry for is listed twice: for its entry, and for the
+        // paths below it.
+        entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        entries.dedup_by(|a, b| a.name == b.name);
         Ok(entries)
     }
 
@@ -1234,6 +1172,30 @@ mod tests {
         assert_eq!(checked, streamed);
         let archive = indexed.stored_in(&path).unwrap();
         assert_eq!(archive.read(Path::new("d/x.json")).unwrap(), "{}");
+    }
+
+    #[test]
+    fn a_path_longer_than_any_export_holds_is_refused_shortened() {
+        let scratch = tempfile::tempdir().unwrap();
+        let long = format!("projects/{}/x.json", "deep/".repeat(1000));
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(2);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, &long, &b"{}"[..]).unwrap();
+        let path = scratch.path().join("long.tar");
+        std::fs::write(&path, builder.into_inner().unwrap()).unwrap();
+        let checked = check(&path, &Limits::default()).unwrap_err().to_string();
+        assert!(checked.contains("longer than 4096 bytes"), "{checked}");
+        assert!(checked.len() < 400, "{checked}");
+        let opened = Archive::open(&path, &Limits::default(), &Cancel::default()).unwrap_err();
+        assert_eq!(opened.to_string(), checked);
+        let label = path.display().to_string();
+        let streamed = index_stream(File::open(&path).unwrap(), &label, &Limits::default())
+            .err()
+            .unwrap();
+        assert_eq!(streamed.to_string(), checked);
     }
 
     /// An archive made by another tool need not hold its paths in order, nor a folder before its

@@ -17,6 +17,7 @@
 //! where most files are already there and most already right, a file is opened for reading
 //! first: an unchanged one costs an `open`, an `fstat`, a `read` and a `close`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
@@ -490,16 +491,16 @@ impl Tree {
         sort_files(&mut written)?;
         let spool = lock(&gathered.spool);
         // Each entry: its path, and its bytes in the spool or else in the base.
-        let mut entries: Vec<(&str, Option<Span>)> = written
+        let mut entries: Vec<(Cow<'_, str>, Option<Span>)> = written
             .iter()
-            .map(|(p, span)| (p.as_str(), Some(*span)))
+            .map(|(p, span)| (Cow::from(p.as_str()), Some(*span)))
             .collect();
         if let Some(base) = &gathered.base {
             let keep_owned = !gathered.cleaned && !gathered.pruned;
             entries.extend(
                 base.files()
                     .filter(|p| !among(&written, p) && (keep_owned || !format_owned(Path::new(p))))
-                    .map(|p| (p, None)),
+                    .map(|p| (Cow::from(p), None)),
             );
         }
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -531,12 +532,12 @@ impl Tree {
                     None => gathered
                         .base
                         .as_ref()
-                        .and_then(|base| base.bytes(Path::new(path)))
+                        .and_then(|base| base.bytes(Path::new(path.as_ref())))
                         .expect("a file of the base")
                         .map_err(failed)?,
                 };
                 writer
-                    .add(path, bytes.len() as u64, &bytes[..])
+                    .add(&path, bytes.len() as u64, &bytes[..])
                     .map_err(failed)?;
             }
             writer.finish().map_err(failed)?;
