@@ -618,6 +618,7 @@ fn read_entries<R: Read>(
     let damaged = |e: io::Error| invalid(format!("is damaged or truncated ({e})"));
     // Every path of the archive, and what stands there.
     let mut index = Index::default();
+    let full = |_: paths::Full| invalid("holds more paths than any export".into());
     let mut unpacked = Unpacked::default();
     let mut entries_seen = 0u64;
     // Where the last entry's data ends: an archive ends with zero blocks after it, which a cut
@@ -707,7 +708,6 @@ fn read_entries<R: Read>(
                 None => unknown.push(slash),
             }
         }
-        let full = |_| invalid("holds more paths than any export".into());
         if directory {
             index.add(&key, Node::Folder, &unknown).map_err(full)?;
             continue;
@@ -772,9 +772,7 @@ fn read_entries<R: Read>(
     // Whatever follows the end of the archive is read too: a compressed stream must end well.
     io::copy(&mut (&mut rest).take(budget.now()), &mut io::sink()).map_err(damaged)?;
     if let Target::Index { paths, .. } = target {
-        *paths = index
-            .finish()
-            .map_err(|_| invalid("holds more paths than any export".into()))?;
+        *paths = index.finish().map_err(full)?;
     }
     Ok(unpacked)
 }
