@@ -298,16 +298,8 @@ impl Tree {
         let full = self.root.join(relative);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         // Into an earlier export: what is there, read first.
-        if earlier {
-            match holds(&full, bytes) {
-                Ok(Some(true)) => {
-                    self.unchanged.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Ok(Some(false)) => return self.replace(&full, bytes),
-                Ok(None) => {}
-                Err(e) => return Err(e),
-            }
+        if earlier && let Some(same) = holds(&full, bytes)? {
+            return self.keep_or_replace(&full, bytes, same);
         }
         // Nothing there (the usual case, and always so in a fresh directory): create it. The
         // exclusive create fails on anything in the way, a symbolic link included.
@@ -320,28 +312,26 @@ impl Tree {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io(format!("writing {}", full.display()))(e)),
         }
-        let exists = match fs::symlink_metadata(&full) {
-            Ok(meta) if meta.file_type().is_symlink() || !meta.is_file() => {
-                return Err(not_regular(&full));
+        match holds(&full, bytes)? {
+            Some(same) => self.keep_or_replace(&full, bytes, same),
+            // Gone since the create found it.
+            None => {
+                write_new(&full, bytes)?;
+                self.written.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            Ok(meta) => {
-                if meta.len() == bytes.len() as u64
-                    && fs::read(&full).map_err(io(format!("reading {}", full.display())))? == bytes
-                {
-                    self.unchanged.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                true
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(io(format!("reading {}", full.display()))(e)),
-        };
-        if exists {
-            return self.replace(&full, bytes);
         }
-        write_new(&full, bytes)?;
-        self.written.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    }
+
+    /// Counts the file at `full` unchanged when it holds `bytes` already (`same`), else
+    /// replaces it.
+    fn keep_or_replace(&self, full: &Path, bytes: &[u8], same: bool) -> Result<(), ExportError> {
+        if same {
+            self.unchanged.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        } else {
+            self.replace(full, bytes)
+        }
     }
 
     /// Replaces the regular file `full` with `bytes`, atomically: a killed export never leaves a
