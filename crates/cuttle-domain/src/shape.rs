@@ -15,6 +15,8 @@ use serde_json::Value;
 use crate::json::{self, JsonError};
 use crate::path::JsonPath;
 
+mod exact;
+
 /// A document that does not have the shape its collection declares.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -67,7 +69,20 @@ pub trait Document: Serialize + DeserializeOwned {
 /// without building a value of the input (a large document costs its typed form and its
 /// canonical form, not a third tree). Text that is not JSON as [`json::parse`] reads it (an
 /// object holding a member twice, …) is refused as such, before its shape.
+///
+/// A document is read once ([`exact`]); a part that reading could not see into is looked at
+/// again [`along`] what it became, and a refused document is read as serde reads it
+/// ([`canonical_in_two`]), to say what is wrong and where.
 pub fn canonical<T: Document>(text: &str) -> Result<Value, Refused> {
+    match exact::read::<T>(text) {
+        Some((document, unsure)) => finish(text, &document, unsure),
+        None => canonical_in_two::<T>(text),
+    }
+}
+
+/// [`canonical`], reading the text twice: into `T` as serde does, and [`along`] the result, for
+/// what serde lets through (an object written twice, an array of an object's fields' values).
+fn canonical_in_two<T: Document>(text: &str) -> Result<Value, Refused> {
     let mut de = serde_json::Deserializer::from_str(text);
     let document = match T::deserialize(&mut de) {
         Ok(document) => document,
@@ -77,11 +92,17 @@ pub fn canonical<T: Document>(text: &str) -> Result<Value, Refused> {
         along(text, None)?;
         return Err(JsonError::new(text, &error).into());
     }
-    let canonical = serde_json::to_value(&document)
+    finish(text, &document, true)
+}
+
+/// The canonical form of `document`, read from `text`, once checked; with `read_again`, once
+/// `text` is known to have an object wherever the canonical form has one.
+fn finish<T: Document>(text: &str, document: &T, read_again: bool) -> Result<Value, Refused> {
+    let canonical = serde_json::to_value(document)
         .map_err(|error| ShapeError::new(JsonPath::root(), error.to_string()))?;
     // Serde also reads a typed object from an array of its fields' values, in order: a document
     // names its fields, so an array where the canonical form has an object is refused.
-    if let Some(at) = along(text, Some(&canonical))? {
+    if read_again && let Some(at) = along(text, Some(&canonical))? {
         return Err(ShapeError::new(at, ARRAY_FOR_OBJECT).into());
     }
     document.check()?;
@@ -300,7 +321,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::documents::{DeploymentProcess, Environment};
+    use crate::documents::{DeploymentProcess, Environment, Machine, Trigger};
 
     /// `canonical` of `text`; where `json::parse` refuses the text, the same refusal.
     fn shape<T: Document>(text: &str) -> Result<Value, Refused> {
@@ -331,6 +352,60 @@ mod tests {
         let error =
             shape_error::<DeploymentProcess>(r#"{"project": "Web", "steps": [["Deploy"]]}"#);
         assert_eq!(error.path.pointer(), "/steps/0", "{error}");
+    }
+
+    #[test]
+    fn one_reading_vouches_for_a_document_it_sees_whole() {
+        let process = r#"{"project": "Web", "steps": [{"name": "S", "actions": [{"name": "A",
+            "actionType": "Script", "properties": {"k": "1", "secret": {"encrypted": "x"}}}]}]}"#;
+        let (_, unsure) = exact::read::<DeploymentProcess>(process).unwrap();
+        assert!(
+            !unsure,
+            "a typed document with maps and sensitive values is read once"
+        );
+        let (_, unsure) = exact::read::<Environment>(r#"{"name": "E", "sortOrder": 1}"#).unwrap();
+        assert!(!unsure);
+
+        // Refused by the one reading, and so read again to say why: an object from an array, a
+        // map's member twice (which serde alone would take, the last one winning).
+        assert!(exact::read::<Environment>(r#"["E", "d", 1, false, true]"#).is_none());
+        let twice = process.replace(r#""secret": {"encrypted": "x"}"#, r#""k": "2""#);
+        assert!(serde_json::from_str::<DeploymentProcess>(&twice).is_ok());
+        assert!(exact::read::<DeploymentProcess>(&twice).is_none());
+    }
+
+    #[test]
+    fn what_serde_buffers_out_of_sight_is_read_again() {
+        // A tagged enum is buffered and read from the buffer, where serde takes an array for
+        // an object again: the one reading cannot see it, says so, and the text is read again.
+        let machine = r#"{"name": "M", "environments": ["Test"],
+            "endpoint": ["Ssh", "host", 22, "fp", "acct"]}"#;
+        let (_, unsure) = exact::read::<Machine>(machine).unwrap();
+        assert!(
+            unsure,
+            "serde read the endpoint from an array, out of the reading's sight"
+        );
+        let error = shape_error::<Machine>(machine);
+        assert_eq!(error.path.pointer(), "/endpoint", "{error}");
+        assert!(error.message.contains("not an array"), "{error}");
+
+        // The same enum written as an object, with an array inside: unsure, and right.
+        let trigger = r#"{"project": "Web", "name": "T",
+            "filter": {"kind": "MachineCreated", "roles": ["web"]},
+            "action": {"kind": "AutoDeploy", "shouldRedeploy": true}}"#;
+        assert!(exact::read::<Trigger>(trigger).unwrap().1);
+        let shaped = shape::<Trigger>(trigger).unwrap();
+        assert_eq!(shaped["filter"]["roles"], json!(["web"]));
+        // Without an array in it, the buffered part is sure.
+        let trigger = trigger.replace(r#""roles": ["web"]"#, r#""environments": []"#);
+        assert!(
+            exact::read::<Trigger>(&trigger).unwrap().1,
+            "an empty array is an array"
+        );
+        let trigger = r#"{"project": "Web", "name": "T",
+            "filter": {"kind": "Schedule", "cron": "* * * * *", "timezone": "UTC"},
+            "action": {"kind": "AutoDeploy", "shouldRedeploy": true}}"#;
+        assert!(!exact::read::<Trigger>(trigger).unwrap().1);
     }
 
     #[test]
