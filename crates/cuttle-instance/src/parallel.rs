@@ -17,29 +17,49 @@ pub fn threads() -> usize {
     })
 }
 
-/// `f` of every item, on up to [`threads`] threads, each taking one contiguous run of the
-/// items; the results in the items' order.
+/// `f` of every item, on up to [`threads`] threads; the results in the items' order.
+///
+/// The threads take the items a few at a time as each is ready for more, so that a run of
+/// costly items (a project's large variable set among small documents) is shared rather than
+/// left to the one thread that an even split would give it.
 pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = threads();
-    if threads == 1 || items.len() < 2 {
+    let threads = threads().min(items.len());
+    if threads <= 1 {
         return items.iter().map(f).collect();
     }
-    let run = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(run)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(results) => results,
+    // Small enough to share a chunk's costly run, large enough that taking them costs nothing
+    // beside the work: a few dozen blocks per thread.
+    let block = items.len().div_ceil(threads * 32).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let start = next.fetch_add(block, std::sync::atomic::Ordering::Relaxed);
+            if start >= items.len() {
+                return done;
+            }
+            let end = (start + block).min(items.len());
+            done.push((start, items[start..end].iter().map(&f).collect::<Vec<R>>()));
+        }
+    };
+    let mut blocks: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut blocks = work();
+        for other in others {
+            match other.join() {
+                Ok(theirs) => blocks.extend(theirs),
                 // A panic in `f` is the caller's panic.
                 Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+            }
+        }
+        blocks
+    });
+    blocks.sort_unstable_by_key(|(start, _)| *start);
+    let mut results = Vec::with_capacity(items.len());
+    for (_, block) in blocks {
+        results.extend(block);
+    }
+    results
 }
 
 /// [`map_in_order`] of `items` a chunk at a time, one chunk ahead of `consume`, which gets
