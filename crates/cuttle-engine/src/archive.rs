@@ -26,6 +26,7 @@
 //!
 //! Nothing is ever unpacked: no entry is written anywhere as a file, so none can land outside.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -639,11 +640,12 @@ fn read_entries<R: Read>(
                 limits.entries
             )));
         }
-        let raw = entry.path_bytes().into_owned();
-        let name = String::from_utf8(raw.clone()).map_err(|_| ArchiveError::Entry {
-            archive: label.to_owned(),
-            entry: String::from_utf8_lossy(&raw).into_owned(),
-            what: "is not a UTF-8 name, which no export holds".into(),
+        let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
+            ArchiveError::Entry {
+                archive: label.to_owned(),
+                entry: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                what: "is not a UTF-8 name, which no export holds".into(),
+            }
         })?;
         if name.len() > paths::MAX_PATH {
             return Err(ArchiveError::Entry {
@@ -680,11 +682,9 @@ fn read_entries<R: Read>(
                 ));
             }
         };
-        let relative = safe_path(&name).map_err(&refuse)?;
-        let Some(relative) = relative else {
+        let Some(key) = safe_path(&name).map_err(&refuse)? else {
             continue; // `.` or `./`: the archive's root.
         };
-        let key = relative.to_string_lossy();
         match index.get(&key) {
             Some(Node::File { .. } | Node::Folder) => {
                 return Err(refuse("is in the archive twice (which copy is meant?)"));
@@ -712,7 +712,7 @@ fn read_entries<R: Read>(
             index.add(&key, Node::Folder, &unknown).map_err(full)?;
             continue;
         }
-        if relative == Path::new(crate::format::MANIFEST) {
+        if key == crate::format::MANIFEST {
             unpacked.manifest = true;
         }
         let size = entry.header().size().map_err(damaged)?;
@@ -932,18 +932,33 @@ impl Tree for Archive {
     }
 }
 
-/// The entry's path, relative and made of plain names only; `None` for the archive's root.
-fn safe_path(name: &str) -> Result<Option<PathBuf>, &'static str> {
+/// The entry's path, relative and made of plain names joined by `/`; `None` for the archive's
+/// root. A path already so (as every path an export writes) is the name itself.
+fn safe_path(name: &str) -> Result<Option<Cow<'_, str>>, &'static str> {
     if name.contains('\0') {
         return Err("has a NUL in its name");
     }
     if name.contains('\\') {
         return Err("has a backslash in its name, which no export holds");
     }
-    let mut out = PathBuf::new();
+    // A folder's entry ends with a `/`.
+    let trimmed = name.strip_suffix('/').unwrap_or(name);
+    if trimmed
+        .split('/')
+        .all(|part| !matches!(part, "" | "." | ".."))
+    {
+        return Ok(Some(Cow::Borrowed(trimmed)));
+    }
+    let mut out = String::with_capacity(name.len());
     for component in Path::new(name).components() {
         match component {
-            Component::Normal(part) => out.push(part),
+            Component::Normal(part) => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                // Parts of a `&str`, split at `/`.
+                out.push_str(part.to_str().unwrap_or_default());
+            }
             Component::CurDir => {}
             Component::ParentDir => return Err("goes up a folder (`..`), outside the archive"),
             Component::RootDir | Component::Prefix(_) => {
@@ -951,7 +966,7 @@ fn safe_path(name: &str) -> Result<Option<PathBuf>, &'static str> {
             }
         }
     }
-    Ok((!out.as_os_str().is_empty()).then_some(out))
+    Ok((!out.is_empty()).then_some(Cow::Owned(out)))
 }
 
 #[cfg(test)]
@@ -960,15 +975,14 @@ mod tests {
 
     #[test]
     fn paths_stay_inside() {
-        assert_eq!(
-            safe_path("a/b.json").unwrap(),
-            Some(PathBuf::from("a/b.json"))
-        );
-        assert_eq!(
-            safe_path("./a/./b.json").unwrap(),
-            Some(PathBuf::from("a/b.json"))
-        );
-        assert_eq!(safe_path("./").unwrap(), None);
+        let safe = |name| safe_path(name).unwrap().map(Cow::into_owned);
+        assert_eq!(safe("a/b.json").as_deref(), Some("a/b.json"));
+        assert_eq!(safe("./a/./b.json").as_deref(), Some("a/b.json"));
+        assert_eq!(safe("a//b/").as_deref(), Some("a/b"));
+        assert_eq!(safe("folder/").as_deref(), Some("folder"));
+        assert_eq!(safe("./").as_deref(), None);
+        assert_eq!(safe(".").as_deref(), None);
+        assert_eq!(safe("a/.../b").as_deref(), Some("a/.../b"));
         assert!(safe_path("../a").is_err());
         assert!(safe_path("a/../../b").is_err());
         assert!(safe_path("/etc/passwd").is_err());
