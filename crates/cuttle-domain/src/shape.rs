@@ -321,7 +321,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::documents::{DeploymentProcess, Environment, Machine, Trigger};
+    use crate::documents::{
+        Account, DeploymentProcess, Environment, Machine, ProjectVariables, Trigger,
+    };
 
     /// `canonical` of `text`; where `json::parse` refuses the text, the same refusal.
     fn shape<T: Document>(text: &str) -> Result<Value, Refused> {
@@ -406,6 +408,175 @@ mod tests {
             "filter": {"kind": "Schedule", "cron": "* * * * *", "timezone": "UTC"},
             "action": {"kind": "AutoDeploy", "shouldRedeploy": true}}"#;
         assert!(!exact::read::<Trigger>(trigger).unwrap().1);
+    }
+
+    /// How [`mutated`] changes one node of a document.
+    #[derive(Clone, Copy, Debug)]
+    enum Mutation {
+        /// An object written as an array of its members' values.
+        ObjectAsArray,
+        /// An object's first member written again, last.
+        FirstMemberTwice,
+        /// An object without its first member.
+        FirstMemberDropped,
+        /// An object with a member no shape has.
+        MemberAdded,
+        /// An array written as an object.
+        ArrayAsObject,
+        /// A value in an array of its own.
+        InArray,
+        StringAsNumber,
+        Null,
+    }
+
+    /// The JSON text of `value` with node number `target` (in document order) changed by `how`;
+    /// `None` when `how` does not apply there.
+    fn mutated(value: &Value, target: usize, how: Mutation) -> Option<String> {
+        fn text(
+            value: &Value,
+            at: &mut usize,
+            target: usize,
+            how: Mutation,
+            hit: &mut bool,
+        ) -> String {
+            let here = *at;
+            *at += 1;
+            let members =
+                |object: &serde_json::Map<String, Value>, at: &mut usize, hit: &mut bool| {
+                    object
+                        .iter()
+                        .map(|(k, v)| {
+                            format!(
+                                "{}:{}",
+                                Value::from(k.as_str()),
+                                text(v, at, target, how, hit)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                };
+            if here == target {
+                *hit = true;
+                match (how, value) {
+                    (Mutation::ObjectAsArray, Value::Object(o)) => {
+                        let items: Vec<String> = o.values().map(|v| v.to_string()).collect();
+                        return format!("[{}]", items.join(","));
+                    }
+                    (Mutation::FirstMemberTwice, Value::Object(o)) if !o.is_empty() => {
+                        let mut parts = members(o, at, hit);
+                        parts.push(parts[0].clone());
+                        return format!("{{{}}}", parts.join(","));
+                    }
+                    (Mutation::FirstMemberDropped, Value::Object(o)) if !o.is_empty() => {
+                        let parts = members(o, at, hit);
+                        return format!("{{{}}}", parts[1..].join(","));
+                    }
+                    (Mutation::MemberAdded, Value::Object(o)) => {
+                        let mut parts = members(o, at, hit);
+                        parts.push(r#""zzAdded":1"#.into());
+                        return format!("{{{}}}", parts.join(","));
+                    }
+                    (Mutation::ArrayAsObject, Value::Array(items)) => {
+                        let parts: Vec<String> = items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| format!(r#""{i}":{v}"#))
+                            .collect();
+                        return format!("{{{}}}", parts.join(","));
+                    }
+                    (Mutation::InArray, v) => return format!("[{v}]"),
+                    (Mutation::StringAsNumber, Value::String(_)) => return "7".into(),
+                    (Mutation::Null, _) => return "null".into(),
+                    _ => *hit = false,
+                }
+            }
+            match value {
+                Value::Object(o) => format!("{{{}}}", members(o, at, hit).join(",")),
+                Value::Array(items) => {
+                    let parts: Vec<String> = items
+                        .iter()
+                        .map(|v| text(v, at, target, how, hit))
+                        .collect();
+                    format!("[{}]", parts.join(","))
+                }
+                v => v.to_string(),
+            }
+        }
+        let mut hit = false;
+        let out = text(value, &mut 0, target, how, &mut hit);
+        hit.then_some(out)
+    }
+
+    /// Every mutation of every node of `document`: read in one pass or in two, the same result.
+    fn one_reading_agrees_with_two<T: Document>(document: &str) -> usize {
+        let value: Value = serde_json::from_str(document).unwrap();
+        if let Err(e) = canonical::<T>(document) {
+            panic!("{e}: {document}");
+        }
+        let mut compared = 0;
+        for how in [
+            Mutation::ObjectAsArray,
+            Mutation::FirstMemberTwice,
+            Mutation::FirstMemberDropped,
+            Mutation::MemberAdded,
+            Mutation::ArrayAsObject,
+            Mutation::InArray,
+            Mutation::StringAsNumber,
+            Mutation::Null,
+        ] {
+            // Every node can be null: past the last one, there is no such mutation.
+            let nodes = (0..).take_while(|&n| mutated(&value, n, Mutation::Null).is_some());
+            for target in nodes {
+                let Some(text) = mutated(&value, target, how) else {
+                    continue;
+                };
+                assert_eq!(
+                    canonical::<T>(&text),
+                    canonical_in_two::<T>(&text),
+                    "{how:?}: {text}"
+                );
+                compared += 1;
+            }
+        }
+        compared
+    }
+
+    #[test]
+    fn one_reading_agrees_with_two_on_every_mutation_of_every_node() {
+        let variables = r#"{"project": "CON", "variables": [{"name": "Db.Server", "value": "sql",
+            "type": "String", "description": "", "prompt": null, "scope": {"environments": [],
+            "machines": [], "roles": [], "channels": [], "steps": [], "tenantTags": []}},
+            {"name": "Db.Password", "value": {"encrypted": "abc"}, "type": "Sensitive",
+            "description": "", "prompt": null, "scope": {"environments": ["Development"],
+            "machines": [], "roles": [], "channels": [], "steps": [], "tenantTags": []}}]}"#;
+        let process = r#"{"project": "CON", "steps": [{"name": "Deploy", "condition": "Success",
+            "conditionExpression": null, "startTrigger": "StartAfterPrevious",
+            "packageRequirement": "LetCuttleDecide", "targetRoles": ["app-server"],
+            "properties": {}, "actions": [{"name": "Deploy", "actionType": "Cuttle.Script",
+            "isDisabled": false, "isRequired": false, "stepTemplate": null, "environments": [],
+            "excludedEnvironments": [], "channels": [], "tenantTags": ["Hosting/Dedicated"],
+            "packages": [{"name": "", "packageId": "etl", "feed": "Maven",
+            "acquisitionLocation": "Server"}], "properties": {"A.Account": "SQL admin",
+            "A.Secret": {"encrypted": "xyz"}}, "script": {"syntax": "PowerShell",
+            "body": "Write-Host hi"}}]}]}"#;
+        let machine = r#"{"name": "db-01", "description": "d", "environments": ["DR"],
+            "roles": ["db-server"], "tenants": [], "tenantTags": [],
+            "tenantedDeploymentParticipation": "Untenanted", "isDisabled": false,
+            "endpoint": {"kind": "Ssh", "host": "db-01", "port": 22, "fingerprint": "SHA256:27",
+            "account": "Deploy SSH key"}}"#;
+        let account = r#"{"name": "AWS", "description": "Sandbox", "environments": ["Test"],
+            "tenants": [], "tenantTags": [], "tenantedDeploymentParticipation": "Untenanted",
+            "credentials": {"kind": "AmazonWebServices", "accessKey": "AKIA",
+            "secretKey": {"encrypted": "rTnJ"}}}"#;
+        let trigger = r#"{"project": "Web", "name": "T", "description": "", "isDisabled": false,
+            "filter": {"kind": "MachineCreated", "environments": ["Test"], "roles": ["web"]},
+            "action": {"kind": "DeployLatestRelease", "sourceEnvironments": ["Test"],
+            "destinationEnvironment": "Production", "channel": null}}"#;
+        let compared = one_reading_agrees_with_two::<ProjectVariables>(variables)
+            + one_reading_agrees_with_two::<DeploymentProcess>(process)
+            + one_reading_agrees_with_two::<Machine>(machine)
+            + one_reading_agrees_with_two::<Account>(account)
+            + one_reading_agrees_with_two::<Trigger>(trigger);
+        assert!(compared > 350, "{compared} texts compared");
     }
 
     #[test]
