@@ -70,9 +70,9 @@ pub trait Document: Serialize + DeserializeOwned {
 /// canonical form, not a third tree). Text that is not JSON as [`json::parse`] reads it (an
 /// object holding a member twice, …) is refused as such, before its shape.
 ///
-/// A document is read once ([`exact`]); a part that reading could not see into is looked at
-/// again [`along`] what it became, and a refused document is read as serde reads it
-/// ([`canonical_in_two`]), to say what is wrong and where.
+/// A document is read once (module `exact`); a part that reading could not see into is looked
+/// at again alongside what it became, and a refused document is read as serde reads it, to say
+/// what is wrong and where.
 pub fn canonical<T: Document>(text: &str) -> Result<Value, Refused> {
     match exact::read::<T>(text) {
         Some((document, unsure)) => finish(text, &document, unsure),
@@ -398,7 +398,7 @@ mod tests {
         assert!(exact::read::<Trigger>(trigger).unwrap().1);
         let shaped = shape::<Trigger>(trigger).unwrap();
         assert_eq!(shaped["filter"]["roles"], json!(["web"]));
-        // Without an array in it, the buffered part is sure.
+        // An empty array is an array; without any in the buffered parts, the reading is sure.
         let trigger = trigger.replace(r#""roles": ["web"]"#, r#""environments": []"#);
         assert!(
             exact::read::<Trigger>(&trigger).unwrap().1,

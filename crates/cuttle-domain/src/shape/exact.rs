@@ -6,8 +6,8 @@
 //! What a wrapper cannot see, it reports rather than guesses: a value read without its type
 //! saying what it is (`deserialize_any`, which serde's tagged enums use to buffer a part of the
 //! document and read it again out of sight), when that value holds an array, and a value
-//! passed over (`deserialize_ignored_any`). A document with either is [`Read::unsure`], and its
-//! text is read again alongside what it became.
+//! passed over (`deserialize_ignored_any`). [`read`] says a document with either is unsure, and
+//! its text is read again alongside what it became.
 
 use std::cell::Cell;
 use std::fmt;
