@@ -2,7 +2,7 @@
 # Crash safety of an import at scale (SPEC 8, issue 6): `cuttle import` of the MEDIUM sample's
 # export is killed (SIGKILL) at KILLS random moments per backend; after each kill the destination
 # must be either exactly as it was or exactly fully imported, never in between. Not run by CI (the
-# test crates/cuttle-cli/tests/crash.rs does a few kills on the small sample there).
+# test crates/cuttle-cli/tests/cli/crash.rs does a few kills on the small sample there).
 #
 #   scripts/crash.sh                              # 100 kills per backend, medium sample
 #   KILLS=10 BACKENDS=sqlite scripts/crash.sh     # a quick look

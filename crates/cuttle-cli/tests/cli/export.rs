@@ -1,7 +1,7 @@
 //! `cuttle export` (SPEC 5): the committed fixture of the small sample, determinism, no
 //! plaintext, portable file names, mirroring, passwords, symbolic links, consistency.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -581,7 +581,7 @@ fn partial_exports_keep_to_their_directory(world: &World) {
     );
 
     // A directory that holds files of an export but no manifest (files the format does not own,
-    // such as a README, do not count: see tests/resources.rs).
+    // such as a README, do not count: see resources.rs).
     let busy = TempDir::new().unwrap();
     std::fs::create_dir(busy.path().join("environments")).unwrap();
     std::fs::write(busy.path().join("environments/old.json"), "{}").unwrap();

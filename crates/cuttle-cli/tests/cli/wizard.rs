@@ -2,7 +2,7 @@
 //! preview, cancelled imports that change nothing, and "show script" whose printed commands, run
 //! as they are by a shell, give the same result as the wizard.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

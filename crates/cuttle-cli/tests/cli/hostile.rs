@@ -7,7 +7,7 @@
 //! importer ignore (files the format does not own) is shown to change nothing in the plan. The
 //! cases `import.rs` already covers (`bad_input_is_refused_and_changes_nothing`) are not repeated.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! is wrong, nothing changed in the destination and nothing left behind. An archive is read in
 //! place: an import writes no file for it, killed or not.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

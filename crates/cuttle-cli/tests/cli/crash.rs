@@ -3,7 +3,7 @@
 //! between. "Exactly" is checked by exporting the destination into a copy of a reference export
 //! of each of the two states (the copy's salt is reused, so equal data gives equal files).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;

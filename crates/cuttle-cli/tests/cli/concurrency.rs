@@ -4,7 +4,7 @@
 //! either not at all or entirely, and each writer's acknowledged documents form a prefix of what
 //! that writer wrote.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

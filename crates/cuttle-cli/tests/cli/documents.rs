@@ -1,7 +1,7 @@
 //! `cuttle doc`: documents in the export shape, references by name, secrets masked on the way
 //! out and sealed on the way in; bad input is refused and changes nothing.
 
-mod common;
+use crate::common;
 
 use common::{World, stderr};
 use serde_json::{Value, json};

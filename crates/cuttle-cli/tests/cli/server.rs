@@ -3,7 +3,7 @@
 //! failure, the authorisation table, the audit log, limits, TLS, graceful shutdown during writes,
 //! and two servers on one PostgreSQL database.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

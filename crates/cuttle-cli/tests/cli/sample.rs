@@ -1,7 +1,7 @@
 //! `cuttle sample`: every collection filled, deterministic for a seed, no plaintext at rest, and
 //! every document readable and writable back through `doc get` / `doc put`.
 
-mod common;
+use crate::common;
 
 use common::{World, stderr, stdout};
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! source with [`common::PASSWORD`] and checks the destination's documents afterwards; "nothing
 //! changed" is checked on everything the destination holds ([`World::contents`]).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

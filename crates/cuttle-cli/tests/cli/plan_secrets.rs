@@ -12,7 +12,7 @@
 //! `--keep-destination-secrets`; and documents that put a secret where a name, a member or a
 //! role assignment stands, which are refused.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! arrives, this test gains the v1 fixture's expected v2 export (a committed snapshot), and the
 //! v1 → v2 step its own unit test in `cuttle-engine/src/import/upgrade.rs`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! `cuttle instance`: create, list, show, master-key, delete; master keys and identities.
 
-mod common;
+use crate::common;
 
 use common::{World, stderr, stdout};
 use serde_json::Value;

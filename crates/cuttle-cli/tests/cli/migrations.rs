@@ -5,7 +5,7 @@
 //! destination as it was (or, for a cancel that came too late, fully imported); hostile uploads
 //! refused; what a task may read from the server's disk; who may start a task.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
