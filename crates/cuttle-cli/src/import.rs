@@ -235,8 +235,9 @@ pub(crate) struct TextPlan<W: Write> {
     out: W,
     /// The plan so far: in memory up to [`HELD_IN_MEMORY`], then in an anonymous temporary file,
     /// so that the plan of a large import does not take the memory the import saves.
-    /// Every name and path from the input in it escaped for the terminal.
-    buffer: Visible<tempfile::SpooledTempFile>,
+    /// Every name and path from the input in it escaped for the terminal. Buffered: a line is
+    /// written in several pieces, and past the memory's share each piece would be a system call.
+    buffer: Visible<std::io::BufWriter<tempfile::SpooledTempFile>>,
     blockers: Visible<Vec<u8>>,
     quiet: bool,
     section: Option<&'static str>,
@@ -245,6 +246,11 @@ pub(crate) struct TextPlan<W: Write> {
 /// The text plan is held in memory up to this many bytes.
 const HELD_IN_MEMORY: usize = 8 << 20;
 
+/// Where the text plan is held.
+fn held() -> std::io::BufWriter<tempfile::SpooledTempFile> {
+    std::io::BufWriter::with_capacity(64 << 10, tempfile::spooled_tempfile(HELD_IN_MEMORY))
+}
+
 /// Longer values are shortened in the text plan (the JSON plan has them whole).
 const SHOWN: usize = 120;
 
@@ -252,7 +258,7 @@ impl<W: Write> TextPlan<W> {
     pub(crate) fn new(out: W, quiet: bool) -> Self {
         TextPlan {
             out,
-            buffer: Visible(tempfile::spooled_tempfile(HELD_IN_MEMORY)),
+            buffer: Visible(held()),
             blockers: Visible(Vec::new()),
             quiet,
             section: None,
@@ -265,10 +271,9 @@ impl<W: Write> TextPlan<W> {
     }
     /// Writes out the plan held so far, and holds nothing.
     fn write_held(&mut self) -> std::io::Result<()> {
-        let mut held = std::mem::replace(
-            &mut self.buffer.0,
-            tempfile::spooled_tempfile(HELD_IN_MEMORY),
-        );
+        let mut held = std::mem::replace(&mut self.buffer.0, held())
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         held.seek(std::io::SeekFrom::Start(0))?;
         std::io::copy(&mut held, &mut self.out)?;
         Ok(())
