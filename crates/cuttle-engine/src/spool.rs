@@ -14,21 +14,28 @@ use std::os::unix::fs::FileExt;
 /// Appends are gathered into writes of about this size.
 const BUFFER: usize = 1 << 20;
 
-/// Where a byte string stands in the spool.
+/// Where a byte string stands in the spool. Twelve bytes, aligned to four: an import keeps two
+/// for each of the hundreds of thousands of documents it reads ([`Spool::push_bytes`] refuses a
+/// string of 4 GiB or more, far beyond any document).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub struct Span {
     offset: u64,
-    len: usize,
+    len: u32,
 }
 
 impl Span {
     /// Its length in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    fn offset(&self) -> u64 {
+        self.offset
     }
 }
 
@@ -67,9 +74,15 @@ impl Spool {
 
     /// Appends bytes.
     pub fn push_bytes(&mut self, bytes: &[u8]) -> io::Result<Span> {
+        let len = u32::try_from(bytes.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a string of 4 GiB or more cannot be spooled",
+            )
+        })?;
         let span = Span {
             offset: self.flushed + self.buffer.len() as u64,
-            len: bytes.len(),
+            len,
         };
         if bytes.len() >= BUFFER {
             // A large string goes to the file as it is: the buffer stays its usual size.
@@ -111,12 +124,12 @@ impl Spool {
     pub fn read_bytes(&self, span: Span) -> io::Result<Vec<u8>> {
         // Bytes are flushed whole with the buffer they were appended to: they are either in the
         // file or in the buffer.
-        let mut bytes = vec![0; span.len];
-        if span.offset >= self.flushed {
-            let start = (span.offset - self.flushed) as usize;
-            bytes.copy_from_slice(&self.buffer[start..start + span.len]);
+        let mut bytes = vec![0; span.len()];
+        if span.offset() >= self.flushed {
+            let start = (span.offset() - self.flushed) as usize;
+            bytes.copy_from_slice(&self.buffer[start..start + span.len()]);
         } else {
-            self.file.read_exact_at(&mut bytes, span.offset)?;
+            self.file.read_exact_at(&mut bytes, span.offset())?;
         }
         Ok(bytes)
     }
@@ -131,13 +144,13 @@ pub struct SpoolReader {
 impl SpoolReader {
     /// A text appended before the reader was made; an error for a span appended after.
     pub fn read(&self, span: Span) -> io::Result<String> {
-        if span.offset + span.len as u64 > self.len {
+        if span.offset() + u64::from(span.len) > self.len {
             return Err(io::Error::other(
                 "the text was appended after this spool reader was made",
             ));
         }
-        let mut bytes = vec![0; span.len];
-        self.file.read_exact_at(&mut bytes, span.offset)?;
+        let mut bytes = vec![0; span.len()];
+        self.file.read_exact_at(&mut bytes, span.offset())?;
         text(bytes)
     }
 }
@@ -151,6 +164,12 @@ fn text(bytes: Vec<u8>) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_takes_twelve_bytes() {
+        assert_eq!(std::mem::size_of::<Span>(), 12);
+        assert_eq!(std::mem::align_of::<Span>(), 4);
+    }
 
     #[test]
     fn what_is_pushed_reads_back_wherever_it_stands() {

@@ -879,7 +879,7 @@ impl<'a> Planner<'a> {
                 action: Action::Create,
                 reason: None,
                 hint: None,
-                source: Some(self.labels[entry.doc.source].clone()),
+                source: Some(self.labels[entry.doc.source as usize].clone()),
                 changes: Vec::new(),
                 notes: Vec::new(),
             };

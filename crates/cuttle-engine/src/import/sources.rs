@@ -208,7 +208,7 @@ fn open_manifest(
 pub(super) struct SourceDoc {
     pub doc: Spooled,
     /// The index of the source it came from.
-    pub source: usize,
+    pub source: u32,
     /// The project it belongs to or is (its name as given, NFC), if any: one copy of each name.
     pub project: Option<Arc<str>>,
 }
@@ -316,7 +316,7 @@ pub(super) fn read_and_combine(
                         &format!("{}/{}", source.label, incoming.origin),
                     )
                     .map_err(spool_error)?,
-                    source: index,
+                    source: index as u32,
                     project,
                 };
                 let Some((slot, id)) = combined.find(spool, hash, &doc.doc)? else {
@@ -324,26 +324,27 @@ pub(super) fn read_and_combine(
                     continue;
                 };
                 let earlier = &combined.slots[slot];
-                if earlier.live && earlier.doc.source == index {
+                let live = combined.is_live(slot);
+                if live && earlier.source == index as u32 {
                     return Err(ImportError::Source(format!(
                         "{} and {} define the same document ({} {}); one export holds each \
                      document once",
-                        names::visible(&earlier.doc.doc.origin(spool)),
+                        names::visible(&earlier.doc.origin(spool)),
                         names::visible(&doc.doc.origin(spool)),
                         id.0.name(),
                         describe_identity(&id)
                     )));
                 }
-                if earlier.live {
+                if live {
                     // A project's part replaces the earlier one with its project: this source
                     // defines the project, by this very part.
-                    let first = &opened[earlier.doc.source].label;
+                    let first = &opened[earlier.source as usize].label;
                     conflicts
                         .entry(id)
                         .or_insert_with_key(|id| Conflict::new(id, first))
                         .replaced_by(&source.label, unit_part);
                 }
-                combined.slots[slot] = Slot { doc, live: true };
+                combined.put(slot, doc);
             }
             Ok(read.warnings())
         })
@@ -363,28 +364,25 @@ pub(super) fn read_and_combine(
         }
         // A project this source defines replaces the parts earlier sources gave it.
         if index > 0 && !projects.is_empty() {
-            for slot in &mut combined.slots {
-                let doc = &slot.doc;
-                if slot.live
-                    && doc.source < index
+            for (slot, doc) in combined.slots.iter().enumerate() {
+                if !combined.gone.contains(&slot)
+                    && (doc.source as usize) < index
                     && is_unit_part(doc.doc.collection)
                     && doc.project.as_ref().is_some_and(|p| projects.contains(p))
                 {
-                    slot.live = false;
+                    combined.gone.insert(slot);
                     let id = identity_in(spool, &doc.doc)?;
                     conflicts
                         .entry(id)
-                        .or_insert_with_key(|id| Conflict::new(id, &opened[doc.source].label))
+                        .or_insert_with_key(|id| {
+                            Conflict::new(id, &opened[doc.source as usize].label)
+                        })
                         .replaced_by(&source.label, true);
                 }
             }
         }
     }
-    let mut docs: Vec<SourceDoc> = combined
-        .slots
-        .into_iter()
-        .filter_map(|slot| slot.live.then_some(slot.doc))
-        .collect();
+    let mut docs = combined.into_live();
     // Declaration order, then the order the sources gave.
     docs.sort_by_key(|d| d.doc.collection.rank());
     Ok((docs, conflicts.into_values().collect()))
@@ -395,14 +393,36 @@ pub(super) fn read_and_combine(
 /// are equal.
 #[derive(Default)]
 struct Combined<S = std::hash::RandomState> {
-    slots: Vec<Slot>,
+    slots: Vec<SourceDoc>,
+    /// The slots whose documents a later source's project replaced (few, if any: a slot takes
+    /// no more memory than its document's).
+    gone: HashSet<usize>,
     index: HashedIndex<Identity, S>,
 }
 
-/// A document combined; not live once a later source's project replaced it.
-struct Slot {
-    doc: SourceDoc,
-    live: bool,
+impl<S> Combined<S> {
+    fn is_live(&self, slot: usize) -> bool {
+        !self.gone.contains(&slot)
+    }
+
+    /// Puts `doc` in `slot`, in place of the document there.
+    fn put(&mut self, slot: usize, doc: SourceDoc) {
+        self.slots[slot] = doc;
+        self.gone.remove(&slot);
+    }
+
+    /// The live documents, in their slots' order, where the slots were.
+    fn into_live(self) -> Vec<SourceDoc> {
+        let (mut slots, gone) = (self.slots, self.gone);
+        if !gone.is_empty() {
+            let mut slot = 0;
+            slots.retain(|_| {
+                slot += 1;
+                !gone.contains(&(slot - 1))
+            });
+        }
+        slots
+    }
 }
 
 impl<S: BuildHasher> Combined<S> {
@@ -423,7 +443,7 @@ impl<S: BuildHasher> Combined<S> {
         let id = identity_in(spool, doc)?;
         let found = self.index.find::<ImportError>(
             hash,
-            |slot| Ok(identity_in(spool, &self.slots[slot as usize].doc.doc)? == id),
+            |slot| Ok(identity_in(spool, &self.slots[slot as usize].doc)? == id),
             || Ok(id.clone()),
         )?;
         Ok(found.map(|slot| (slot as usize, id)))
@@ -433,7 +453,7 @@ impl<S: BuildHasher> Combined<S> {
         let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 documents");
         self.index
             .insert(hash, slot, || identity_in(spool, &doc.doc))?;
-        self.slots.push(Slot { doc, live: true });
+        self.slots.push(doc);
         Ok(())
     }
 }
@@ -492,6 +512,13 @@ mod tests {
     use super::*;
     use cuttle_instance::hashed::Colliding;
 
+    /// An import holds one for each document it reads: hundreds of thousands.
+    #[test]
+    fn a_document_read_takes_48_bytes() {
+        assert_eq!(std::mem::size_of::<Spooled>(), 28);
+        assert_eq!(std::mem::size_of::<SourceDoc>(), 48);
+    }
+
     #[test]
     fn documents_are_one_only_when_their_identities_are_equal_whatever_their_hashes() {
         let mut spool = Spool::new().unwrap();
@@ -526,5 +553,20 @@ mod tests {
         }
         let other = doc(&mut spool, "Other");
         assert!(combined.find(&spool, 7, &other.doc).unwrap().is_none());
+
+        // A slot replaced is left out, in place; one put again is live again.
+        combined.gone.extend([0, 2]);
+        assert!(!combined.is_live(0) && combined.is_live(1));
+        let test = doc(&mut spool, "Test");
+        combined.put(2, test);
+        let live: Vec<String> = combined
+            .into_live()
+            .iter()
+            .map(|d| d.doc.origin(&spool))
+            .collect();
+        assert_eq!(
+            live,
+            ["environments/Staging.json", "environments/Test.json"]
+        );
     }
 }
