@@ -520,28 +520,34 @@ pub fn documents<X>(
 /// size) in their order, a batch at a time on every core, and feeds each batch's results in
 /// the same order, so that the stream (and the first error reported) does not depend on the
 /// threads. Stops at the first batch with an error, or when the stream is no longer read.
+///
+/// The list lets go of what was read as the read goes on: there are hundreds of thousands of
+/// files, and the import's memory peaks as the last of them are read.
 fn read_files(
     tree: &dyn Tree,
     folders: &[PathBuf],
-    mut files: Vec<(u32, Box<str>, Collection, u64)>,
+    files: Vec<(u32, Box<str>, Collection, u64)>,
     feed: &parallel::Feed<Result<Read, ReadError>>,
 ) {
-    let mut next = 0;
-    while next < files.len() {
-        let end = next
-            + parallel::chunk_len(&files[next..], BATCH, BATCH_BYTES, |(_, _, _, size)| {
-                usize::try_from(*size).unwrap_or(usize::MAX)
-            });
-        let batch = &mut files[next..end];
-        let read = parallel::map_in_order(batch, |(folder, name, collection, _)| {
+    let mut files = VecDeque::from(files);
+    // The list's length when it last gave memory back.
+    let mut held = files.len();
+    while !files.is_empty() {
+        let len = parallel::chunk_len(
+            files.make_contiguous(),
+            BATCH,
+            BATCH_BYTES,
+            |(_, _, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
+        );
+        let batch: Vec<_> = files.drain(..len).collect();
+        if files.len() <= held / 2 {
+            files.shrink_to_fit();
+            held = files.len();
+        }
+        let read = parallel::map_in_order(&batch, |(folder, name, collection, _)| {
             read_one(tree, &folders[*folder as usize].join(&**name), *collection)
         });
-        // A name read is not needed again: its memory goes as the read goes on (there are
-        // hundreds of thousands).
-        for (_, name, _, _) in batch {
-            *name = Box::from("");
-        }
-        next = end;
+        drop(batch);
         let failed = read.iter().any(Result::is_err);
         if !feed.send(read) || failed {
             return;
@@ -995,6 +1001,28 @@ mod tests {
         assert_eq!(paths, expected);
         // Each folder's path is held once.
         assert_eq!(walk.folders.len(), 9, "{:?}", walk.folders);
+    }
+
+    /// Files come in the order of their paths across many batches, while the list of those
+    /// still to read gives back its memory.
+    #[test]
+    fn thousands_of_files_come_in_order_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        let n = 3 * BATCH + 7;
+        for i in 0..n {
+            let name = format!("env-{i:05}");
+            let text = json!({ "name": name }).to_string();
+            std::fs::write(dir.path().join(format!("environments/{name}.json")), text).unwrap();
+        }
+        let origins: Vec<String> = documents(&Directory::new(dir.path()), |read| {
+            read.map(|r| r.unwrap().incoming.origin).collect()
+        })
+        .unwrap();
+        let expected: Vec<String> = (0..n)
+            .map(|i| format!("environments/env-{i:05}.json"))
+            .collect();
+        assert_eq!(origins, expected);
     }
 
     /// The sort compares paths as their components compare, where comparing their text would
