@@ -1003,8 +1003,8 @@ mod tests {
         assert_eq!(walk.folders.len(), 9, "{:?}", walk.folders);
     }
 
-    /// Files come in the order of their paths across many batches, while the list of those
-    /// still to read gives back its memory.
+    /// Files come in the order of their paths across many batches, taken off the front of the
+    /// list of those still to read, which shrinks as it goes.
     #[test]
     fn thousands_of_files_come_in_order_across_batches() {
         let dir = tempfile::tempdir().unwrap();

@@ -394,8 +394,8 @@ pub(super) fn read_and_combine(
 #[derive(Default)]
 struct Combined<S = std::hash::RandomState> {
     slots: Vec<SourceDoc>,
-    /// The slots whose documents a later source's project replaced (few, if any: a slot takes
-    /// no more memory than its document's).
+    /// The slots whose documents a later source's project replaced: few, if any, so a set
+    /// beside the slots rather than a flag in each.
     gone: HashSet<usize>,
     index: HashedIndex<Identity, S>,
 }
