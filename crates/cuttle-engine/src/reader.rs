@@ -530,8 +530,6 @@ fn read_files(
     feed: &parallel::Feed<Result<Read, ReadError>>,
 ) {
     let mut files = VecDeque::from(files);
-    // The list's length when it last gave memory back.
-    let mut held = files.len();
     while !files.is_empty() {
         let len = parallel::chunk_len(
             files.make_contiguous(),
@@ -540,9 +538,8 @@ fn read_files(
             |(_, _, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
         );
         let batch: Vec<_> = files.drain(..len).collect();
-        if files.len() <= held / 2 {
+        if files.len() <= files.capacity() / 2 {
             files.shrink_to_fit();
-            held = files.len();
         }
         let read = parallel::map_in_order(&batch, |(folder, name, collection, _)| {
             read_one(tree, &folders[*folder as usize].join(&**name), *collection)

@@ -256,6 +256,7 @@ pub(super) fn read_and_combine(
     let mut conflicts: BTreeMap<Identity, Conflict> = BTreeMap::new();
     let mut interned: HashMap<String, Arc<str>> = HashMap::new();
     for (index, source) in opened.iter().enumerate() {
+        let this = u32::try_from(index).expect("fewer than 2^32 sources");
         let read_error = |e: reader::ReadError| {
             ImportError::Source(format!("{}/{e}", names::visible(&source.label)))
         };
@@ -316,7 +317,7 @@ pub(super) fn read_and_combine(
                         &format!("{}/{}", source.label, incoming.origin),
                     )
                     .map_err(spool_error)?,
-                    source: index as u32,
+                    source: this,
                     project,
                 };
                 let Some((slot, id)) = combined.find(spool, hash, &doc.doc)? else {
@@ -325,7 +326,7 @@ pub(super) fn read_and_combine(
                 };
                 let earlier = &combined.slots[slot];
                 let live = combined.is_live(slot);
-                if live && earlier.source == index as u32 {
+                if live && earlier.source == this {
                     return Err(ImportError::Source(format!(
                         "{} and {} define the same document ({} {}); one export holds each \
                      document once",
@@ -365,8 +366,8 @@ pub(super) fn read_and_combine(
         // A project this source defines replaces the parts earlier sources gave it.
         if index > 0 && !projects.is_empty() {
             for (slot, doc) in combined.slots.iter().enumerate() {
-                if !combined.gone.contains(&slot)
-                    && (doc.source as usize) < index
+                if combined.is_live(slot)
+                    && doc.source < this
                     && is_unit_part(doc.doc.collection)
                     && doc.project.as_ref().is_some_and(|p| projects.contains(p))
                 {
