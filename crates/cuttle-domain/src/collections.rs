@@ -634,6 +634,7 @@ impl<'de> serde::Deserialize<'de> for C {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decl::RefScope;
 
     #[test]
     fn every_collection_is_declared_once() {
@@ -655,6 +656,27 @@ mod tests {
                     !decl.key.contains(&"project"),
                     "{}: the project is implied",
                     decl.name
+                );
+            }
+        }
+    }
+
+    /// An import plans the collections in this order, and an overwritten project's checks rely
+    /// on it: its channels are all planned before any document that refers to one.
+    #[test]
+    fn references_within_a_project_point_at_collections_declared_before() {
+        for decl in COLLECTIONS {
+            for r in decl
+                .refs
+                .iter()
+                .filter(|r| r.scope == RefScope::SameProject)
+            {
+                assert!(
+                    r.target.rank() < decl.collection.rank(),
+                    "{} at {} refers to {:?}, declared after it",
+                    decl.name,
+                    r.path,
+                    r.target
                 );
             }
         }

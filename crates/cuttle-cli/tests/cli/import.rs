@@ -1990,6 +1990,74 @@ fn a_kept_process_never_refers_to_a_removed_channel(world: &World) {
     assert_eq!(after, before);
 }
 
+/// An overwritten project whose source does not bring a channel (its file deleted from the
+/// export) that the source's other documents still refer to, and that the destination has: the
+/// overwrite would remove the destination's channel from under them, so the import stops, naming
+/// each document and where it refers to the channel.
+fn a_source_document_never_refers_to_a_removed_channel(world: &World) {
+    instance(
+        world,
+        "src",
+        &with(vec![
+            ("channels", json!({"project": "Web", "name": "Extra"})),
+            (
+                "triggers",
+                json!({"project": "Web", "name": "Nightly",
+                    "filter": {"kind": "Schedule", "cron": "0 0 * * *", "timezone": "UTC"},
+                    "action": {"kind": "CreateRelease", "channel": "Extra"}}),
+            ),
+            (
+                "releases",
+                json!({"project": "Web", "version": "1.0.0", "channel": "Extra", "assembled": "2026-01-01T00:00:00.000Z"}),
+            ),
+        ]),
+    );
+    instance(
+        world,
+        "dst",
+        &with(vec![(
+            "channels",
+            json!({"project": "Web", "name": "Extra"}),
+        )]),
+    );
+    let good = exported(world, "src");
+    let dir = broken(good.path(), |d| {
+        for entry in std::fs::read_dir(d.join("projects")).unwrap() {
+            let channels = entry.unwrap().path().join("channels");
+            for channel in std::fs::read_dir(channels).unwrap() {
+                let path = channel.unwrap().path();
+                let value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                if value["name"] == "Extra" {
+                    std::fs::remove_file(path).unwrap();
+                }
+            }
+        }
+    });
+    let before = world.contents("dst");
+    let out = world
+        .import("dst", &[dir.path()], &["--overwrite"])
+        .failure()
+        .code(1);
+    let message = stderr(&out);
+    for expected in [
+        "refers to the channel \"Extra\", which the imported project does not have",
+        "$.action.channel",
+        "$.channel",
+    ] {
+        assert!(message.contains(expected), "{expected:?} in:\n{message}");
+    }
+    assert_eq!(world.contents("dst"), before, "nothing written");
+    // The same source with its channel imports, and the channel stays.
+    world
+        .import("dst", &[good.path()], &["--overwrite"])
+        .success();
+    assert_eq!(
+        world.list("dst", "channels", Some("Web")),
+        ["Default", "Extra"]
+    );
+    assert_eq!(world.list("dst", "triggers", Some("Web")), ["Nightly"]);
+}
+
 /// A sensitive variable without a value (`null`, which SPEC 3 allows) in a hand-edited export.
 fn a_sensitive_variable_without_a_value_imports(world: &World) {
     let set = |secret: &str| {
@@ -2713,6 +2781,7 @@ both_backends!(
     the_command_line_contract,
     every_reason_to_stop_is_a_blocker,
     a_kept_process_never_refers_to_a_removed_channel,
+    a_source_document_never_refers_to_a_removed_channel,
     a_sensitive_variable_without_a_value_imports,
     destination_secrets_stay_whatever_the_source_changes,
     large_documents_import_as_small_ones_do,

@@ -33,7 +33,7 @@ use cuttle_instance::parallel;
 use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::diff::{self, DIGEST};
@@ -100,7 +100,8 @@ struct Unit {
     /// Whether the source brings the project's deployment process (otherwise the destination's
     /// stays, and must not refer to a removed channel).
     has_process: bool,
-    /// Channels that the source's documents of the project refer to.
+    /// Channels that the source's documents of the project refer to and the source does not
+    /// bring (the removals check whether the destination has them).
     channel_refs: Vec<ChannelRef>,
 }
 
@@ -159,20 +160,38 @@ const MAX_KEY_DEPTH: usize = 8;
 /// stored key), or `None` where the destination has nothing. An address is found from the
 /// key's text as it is: a plan looks up each reference of each key, twice (see
 /// [`Planner::prefetch_key_refs`]), and making an address of each cost an allocation.
+///
+/// Only a memo of the destination, which the plan does not change: it is emptied when it holds
+/// more than [`KeyIds::MAX`] addresses ([`KeyIds::bound`]), and what a chunk needs is looked up
+/// again. History's keys refer to one another (a deployment's release, a task log's deployment),
+/// and kept whole it held an address for every release and deployment of the sources.
 #[derive(Default)]
-struct KeyIds(HashMap<(Collection, DocId), HashMap<Box<str>, Option<DocId>>>);
+struct KeyIds {
+    ids: HashMap<(Collection, DocId), HashMap<Box<str>, Option<DocId>>>,
+    len: usize,
+}
 
 impl KeyIds {
+    /// Addresses held at most between chunks: a few chunks' worth.
+    const MAX: usize = 16 * CHUNK;
+
     /// What is known of an address: `None` when nothing is.
     fn get(&self, collection: Collection, owner: DocId, key: &str) -> Option<Option<DocId>> {
-        self.0.get(&(collection, owner))?.get(key).copied()
+        self.ids.get(&(collection, owner))?.get(key).copied()
     }
 
     fn insert(&mut self, collection: Collection, owner: DocId, key: &str, id: Option<DocId>) {
-        self.0
-            .entry((collection, owner))
-            .or_default()
-            .insert(key.into(), id);
+        let known = self.ids.entry((collection, owner)).or_default();
+        if known.insert(key.into(), id).is_none() {
+            self.len += 1;
+        }
+    }
+
+    /// Empties the memo if it holds more than [`KeyIds::MAX`] addresses.
+    fn bound(&mut self) {
+        if self.len > Self::MAX {
+            *self = Self::default();
+        }
     }
 }
 
@@ -219,8 +238,9 @@ struct Planner<'a> {
     projects: HashMap<String, Option<DocId>>,
     /// Overwritten projects, by name.
     units: BTreeMap<String, Unit>,
-    /// Deployments skipped, by identity, so that their task logs are skipped too.
-    skipped_deployments: HashSet<(String, String)>,
+    /// Deployments skipped, by a digest of their identity ([`Planner::deployment_digest`]), so
+    /// that their task logs are skipped too.
+    skipped_deployments: HashSet<u128>,
     grants: u64,
     /// The destination's versions of the collection being planned that an overwrite compares,
     /// read in one batch ([`Planner::dest_views`]).
@@ -677,6 +697,7 @@ impl<'a> Planner<'a> {
         docs: Vec<SourceDoc>,
     ) -> Result<Keyed, ImportError> {
         let problems_before = self.problems.len();
+        self.cache.bound();
         let mut entries = Vec::with_capacity(docs.len());
         // Owners and keys need only the identifying fields, normalised (read on every core); the
         // document is read whole where the plan needs more, and its whole shape is checked for a
@@ -973,10 +994,9 @@ impl<'a> Planner<'a> {
             && let Some(reason) = self.history_skip(decl, &value, owner, existing)?
         {
             if decl.collection == Collection::Deployments {
-                self.skipped_deployments.insert((
-                    plan.project.clone().unwrap_or_default(),
-                    sources::identity(decl.collection, &value).2,
-                ));
+                let key = sources::identity(decl.collection, &value).2;
+                let digest = self.deployment_digest(plan.project.as_deref().unwrap_or(""), &key);
+                self.skipped_deployments.insert(digest);
             }
             return Ok(skip(plan, reason, None));
         }
@@ -1115,13 +1135,29 @@ impl<'a> Planner<'a> {
                     .map(|f| deployment.get(*f).cloned().unwrap_or(Value::Null))
                     .collect::<Vec<_>>();
                 let key = serde_json::to_string(&key).expect("JSON serializes");
-                if self.skipped_deployments.contains(&(project, key)) {
+                if self
+                    .skipped_deployments
+                    .contains(&self.deployment_digest(&project, &key))
+                {
                     return Ok(Some("its deployment is skipped".into()));
                 }
             }
             _ => {}
         }
         Ok(None)
+    }
+
+    /// A deployment's identity (its project, and its key as [`sources::identity`] writes it) as
+    /// the 128 bits that [`Planner::skipped_deployments`] holds: SHA-256 under this plan's random
+    /// key, so that no export can be made to give two deployments the same digest.
+    fn deployment_digest(&self, project: &str, key: &str) -> u128 {
+        let digest = Sha256::new()
+            .chain_update(self.digest_key.as_ref())
+            .chain_update((project.len() as u64).to_le_bytes())
+            .chain_update(project)
+            .chain_update(key)
+            .finalize();
+        u128::from_le_bytes(digest[..16].try_into().expect("32 bytes"))
     }
 
     /// For an overwritten project, the channels a source's document refers to: the channel, the
@@ -1146,19 +1182,24 @@ impl<'a> Planner<'a> {
             .is_some_and(|p| self.units.contains_key(p))
     }
 
-    /// [`Planner::channel_refs`], of the channels found in the document (`found`).
+    /// [`Planner::channel_refs`], of the channels found in the document (`found`). Only the
+    /// references to a channel the source's project does not bring are kept: a channel it brings
+    /// is not removed, and the project's channels are all planned before any document that
+    /// refers to them (references within a project point at collections declared before). An
+    /// overwrite of identical data keeps none, where it kept one for each release.
     fn unit_channel_refs(
         &self,
         plan: &DocumentPlan,
         found: Vec<(String, JsonPath)>,
         origin: Span,
     ) -> Vec<ChannelRef> {
-        if !self.is_unit(plan) {
+        let Some(unit) = plan.project.as_ref().and_then(|p| self.units.get(p)) else {
             return Vec::new();
-        }
+        };
         let title = plan.title();
         found
             .into_iter()
+            .filter(|(name, _)| !unit.channels.contains(name))
             .map(|(name, at)| (name, title.clone(), origin, at))
             .collect()
     }
@@ -1551,4 +1592,31 @@ fn hex_lower(bytes: &[u8]) -> String {
         hex.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
     hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_memo_is_emptied_past_its_bound_and_counts_each_address_once() {
+        let mut memo = KeyIds::default();
+        for _ in 0..3 {
+            memo.insert(Collection::Releases, 7, "1.0.0", Some(9));
+        }
+        assert_eq!(memo.len, 1, "the same address, inserted again, is one");
+        memo.bound();
+        assert_eq!(
+            memo.get(Collection::Releases, 7, "1.0.0"),
+            Some(Some(9)),
+            "under the bound, kept"
+        );
+        for n in 0..KeyIds::MAX {
+            memo.insert(Collection::Deployments, 7, &n.to_string(), None);
+        }
+        assert_eq!(memo.len, KeyIds::MAX + 1);
+        memo.bound();
+        assert_eq!(memo.len, 0);
+        assert_eq!(memo.get(Collection::Releases, 7, "1.0.0"), None);
+    }
 }
