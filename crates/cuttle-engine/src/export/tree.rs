@@ -88,8 +88,8 @@ struct Gathered {
     /// The base's format-owned files that this export did not write are left out (mirroring).
     pruned: bool,
     spool: Mutex<Spool>,
-    /// Every file this export wrote (`/`-separated), and where its bytes stand in the spool.
-    files: Mutex<Vec<(String, Span)>>,
+    /// Every file this export wrote, and where its bytes stand in the spool.
+    files: Mutex<Written>,
 }
 
 impl Tree {
@@ -370,8 +370,7 @@ impl Tree {
             "keeping {} for the archive in a temporary file",
             relative.display()
         )))?;
-        lock(&gathered.files).push((path_text(relative), span));
-        Ok(())
+        lock(&gathered.files).push(&path_text(relative), span)
     }
 
     /// Every format-owned file in the tree (symbolic links and what the format does not own are
@@ -439,13 +438,13 @@ impl Tree {
                 .files
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            sort_files(files)?;
+            files.sort()?;
             if let Some(base) = &gathered.base
                 && !gathered.cleaned
             {
                 self.removed += base
                     .files()
-                    .filter(|p| format_owned(Path::new(p)) && !among(files, p))
+                    .filter(|p| format_owned(Path::new(p)) && !files.contains(p))
                     .count() as u64;
             }
             gathered.pruned = true;
@@ -501,18 +500,19 @@ impl Tree {
             .files
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        sort_files(&mut written)?;
+        written.sort()?;
         let spool = lock(&gathered.spool);
         // Each entry: its path, and its bytes in the spool or else in the base.
         let mut entries: Vec<(Cow<'_, str>, Option<Span>)> = written
+            .files
             .iter()
-            .map(|(p, span)| (Cow::from(p.as_str()), Some(*span)))
+            .map(|file| (Cow::from(written.path(file)), Some(file.span)))
             .collect();
         if let Some(base) = &gathered.base {
             let keep_owned = !gathered.cleaned && !gathered.pruned;
             entries.extend(
                 base.files()
-                    .filter(|p| !among(&written, p) && (keep_owned || !format_owned(Path::new(p))))
+                    .filter(|p| !written.contains(p) && (keep_owned || !format_owned(Path::new(p))))
                     .map(|p| (Cow::from(p), None)),
             );
         }
@@ -607,24 +607,94 @@ impl Kept {
     }
 }
 
-/// Sorts the archive's files written so far by the bytes of their paths; two documents that
-/// would be written to one path are a bug, and said.
-fn sort_files(files: &mut [(String, Span)]) -> Result<(), ExportError> {
-    files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    match files.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        Some(pair) => Err(ExportError::Directory(format!(
-            "two documents would be written to {}; this is a bug in the export format, please report it",
-            pair[0].0
-        ).into())),
-        None => Ok(()),
+/// The files gathered for an archive: their paths (`/`-separated) in texts of 1 MiB or more,
+/// and for each file where its path stands in them and its bytes in the spool: 24 bytes a file
+/// beside its path, where a `String` each took 24, an allocation of its own and 16 more for the
+/// span. The texts are never grown past their first capacity (one text doubled would hold its old
+/// and new copies at once).
+#[derive(Default)]
+struct Written {
+    texts: Vec<String>,
+    files: Vec<WrittenFile>,
+}
+
+#[derive(Clone, Copy)]
+struct WrittenFile {
+    text: u32,
+    start: u32,
+    len: u32,
+    span: Span,
+}
+
+impl Written {
+    /// The capacity of each text.
+    const TEXT: usize = 1 << 20;
+
+    fn push(&mut self, path: &str, span: Span) -> Result<(), ExportError> {
+        let room = self
+            .texts
+            .last()
+            .is_some_and(|text| text.capacity() - text.len() >= path.len());
+        if !room {
+            self.texts
+                .push(String::with_capacity(Self::TEXT.max(path.len())));
+        }
+        let index = u32::try_from(self.texts.len() - 1);
+        let text = self.texts.last_mut().expect("just made");
+        let (Ok(index), Ok(start), Ok(len)) =
+            (index, u32::try_from(text.len()), u32::try_from(path.len()))
+        else {
+            return Err(ExportError::Directory(
+                "the archive's paths are too many to hold: export into a directory".into(),
+            ));
+        };
+        text.push_str(path);
+        self.files.push(WrittenFile {
+            text: index,
+            start,
+            len,
+            span,
+        });
+        Ok(())
+    }
+
+    fn path(&self, file: &WrittenFile) -> &str {
+        path_in(&self.texts, file)
+    }
+
+    /// Sorts the files by the bytes of their paths; two documents that would be written to one
+    /// path are a bug, and said.
+    fn sort(&mut self) -> Result<(), ExportError> {
+        let texts = &self.texts;
+        self.files.sort_unstable_by(|a, b| {
+            path_in(texts, a)
+                .as_bytes()
+                .cmp(path_in(texts, b).as_bytes())
+        });
+        match self
+            .files
+            .windows(2)
+            .find(|pair| self.path(&pair[0]) == self.path(&pair[1]))
+        {
+            Some(pair) => Err(ExportError::Directory(format!(
+                "two documents would be written to {}; this is a bug in the export format, please report it",
+                self.path(&pair[0])
+            ).into())),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `path` is among the files (sorted).
+    fn contains(&self, path: &str) -> bool {
+        self.files
+            .binary_search_by(|file| self.path(file).as_bytes().cmp(path.as_bytes()))
+            .is_ok()
     }
 }
 
-/// Whether `path` is among `files` (sorted).
-fn among(files: &[(String, Span)], path: &str) -> bool {
-    files
-        .binary_search_by(|(f, _)| f.as_bytes().cmp(path.as_bytes()))
-        .is_ok()
+fn path_in<'t>(texts: &'t [String], file: &WrittenFile) -> &'t str {
+    let start = file.start as usize;
+    &texts[file.text as usize][start..start + file.len as usize]
 }
 
 /// A relative path as an archive names it: `/`-separated.
@@ -755,5 +825,27 @@ mod tests {
         let again = Kept::new().unwrap();
         let path = Path::new("environments/prod.json");
         assert_ne!(kept.digest(path), again.digest(path));
+    }
+
+    #[test]
+    fn an_archives_files_sort_by_their_paths_bytes_and_a_path_twice_is_refused() {
+        let span = |n: u8| Spool::new().unwrap().push_bytes(&[n]).unwrap();
+        let mut written = Written::default();
+        for (n, path) in ["b/x.json", "a-b.json", "a/b.json", "a.json"]
+            .iter()
+            .enumerate()
+        {
+            written.push(path, span(n as u8)).unwrap();
+        }
+        written.sort().unwrap();
+        let order: Vec<&str> = written.files.iter().map(|f| written.path(f)).collect();
+        assert_eq!(order, ["a-b.json", "a.json", "a/b.json", "b/x.json"]);
+        assert!(written.contains("a/b.json") && !written.contains("a/b"));
+        written.push("a.json", span(9)).unwrap();
+        let error = written.sort().unwrap_err().to_string();
+        assert!(
+            error.contains("two documents would be written to a.json"),
+            "{error}"
+        );
     }
 }
