@@ -564,7 +564,8 @@ impl Tree {
 /// the root: what mirroring keeps, and how a second document written to one path is caught. A
 /// path's digest is SHA-256 under a key drawn for this export, of its parts (so that paths equal
 /// as [`Path`]s are equal here), so that no name can be chosen to collide with another's. The
-/// large sample's 460,125 files take about 9 MB so, where their paths took about 60.
+/// large sample's 460,125 files take 17 MB so (a table of 2^20 slots of 17 bytes), where their
+/// paths took about 60.
 struct Kept {
     key: [u8; 16],
     digests: Mutex<HashSet<u128>>,
