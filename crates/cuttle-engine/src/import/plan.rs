@@ -1152,6 +1152,7 @@ impl<'a> Planner<'a> {
     /// key, so that no export can be made to give two deployments the same digest.
     fn deployment_digest(&self, project: &str, key: &str) -> u128 {
         let digest = Sha256::new()
+            .chain_update(b"cuttle skipped deployment\0")
             .chain_update(self.digest_key.as_ref())
             .chain_update((project.len() as u64).to_le_bytes())
             .chain_update(project)
@@ -1186,7 +1187,7 @@ impl<'a> Planner<'a> {
     /// references to a channel the source's project does not bring are kept: a channel it brings
     /// is not removed, and the project's channels are all planned before any document that
     /// refers to them (references within a project point at collections declared before). An
-    /// overwrite of identical data keeps none, where it kept one for each release.
+    /// overwrite of identical data keeps none, where it kept one for each reference.
     fn unit_channel_refs(
         &self,
         plan: &DocumentPlan,
