@@ -6,6 +6,8 @@
 //!   the field, so that ciphertexts cannot be swapped between rows or fields.
 //! - [`BackupKeys`]: the key check and the integrity check of an instance backup (SPEC 7), keyed
 //!   by keys derived from the master key.
+//! - [`Fingerprints`]: 128-bit digests under a key drawn for one run, for holding many names in a
+//!   set by digest alone.
 //!
 //! Keys and plaintexts are zeroized after use; nothing here prints a key or a plaintext.
 
@@ -19,7 +21,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -40,6 +42,40 @@ pub enum CryptoError {
 /// Fills `buf` from the operating system's generator.
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(buf).map_err(|e| CryptoError::Random(e.to_string()))
+}
+
+/// Digests of 128 bits under a key drawn when made and never written anywhere: a set of them
+/// stands for a set of names (hundreds of thousands of paths or identities) in far less memory,
+/// and since the key is unknown outside the process, no name can be chosen to collide with
+/// another's. SHA-256 of the key and of each part with its length, cut to 128 bits.
+pub struct Fingerprints {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for Fingerprints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fingerprints([redacted])")
+    }
+}
+
+impl Fingerprints {
+    pub fn new() -> Result<Self, CryptoError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        random_bytes(key.as_mut())?;
+        Ok(Fingerprints { key })
+    }
+
+    /// The digest of `parts`, each taken whole (`["ab", "c"]` and `["a", "bc"]` differ).
+    pub fn of<'a>(&self, parts: impl IntoIterator<Item = &'a [u8]>) -> u128 {
+        let mut hasher = Sha256::new();
+        hasher.update(self.key.as_ref());
+        for part in parts {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        let digest = hasher.finalize();
+        u128::from_le_bytes(digest[..16].try_into().expect("32 bytes"))
+    }
 }
 
 /// An instance's master key. `Debug` never shows it; it is wiped when dropped.
@@ -375,5 +411,18 @@ mod tests {
         assert!(!changed.verify(&text));
         assert!(mac.verify(&text));
         assert_eq!(format!("{keys:?}"), "BackupKeys([redacted])");
+    }
+
+    #[test]
+    fn fingerprints_take_each_part_whole_and_differ_by_key() {
+        let prints = Fingerprints::new().unwrap();
+        let of = |parts: &[&str]| prints.of(parts.iter().map(|p| p.as_bytes()));
+        assert_eq!(of(&["ab", "c"]), of(&["ab", "c"]));
+        assert_ne!(of(&["ab", "c"]), of(&["a", "bc"]));
+        assert_ne!(of(&["abc"]), of(&["ab", "c"]));
+        assert_ne!(of(&[]), of(&[""]));
+        let other = Fingerprints::new().unwrap();
+        assert_ne!(prints.of([b"x".as_slice()]), other.of([b"x".as_slice()]));
+        assert_eq!(format!("{prints:?}"), "Fingerprints([redacted])");
     }
 }

@@ -26,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::{Digest, Sha256};
+use cuttle_crypto::Fingerprints;
 
 use super::{ExportError, Output};
 use crate::archive::{self, Archive, Compression, Limits};
@@ -560,40 +560,31 @@ impl Tree {
     }
 }
 
-/// The files an export wrote into a directory, each by a 128-bit digest of its path relative to
-/// the root: what mirroring keeps, and how a second document written to one path is caught. A
-/// path's digest is SHA-256 under a key drawn for this export, of its parts (so that paths equal
-/// as [`Path`]s are equal here), so that no name can be chosen to collide with another's. The
-/// large sample's 460,125 files take 17 MB so (a table of 2^20 slots of 17 bytes), where their
-/// paths took about 60.
+/// The files an export wrote into a directory, each by a 128-bit digest of its path's parts
+/// relative to the root (so that paths equal as [`Path`]s are equal here): what mirroring keeps,
+/// and how a second document written to one path is caught. The large sample's 460,125 files
+/// take 17 MB so (a table of 2^20 slots of 17 bytes), where their paths took about 60.
 struct Kept {
-    key: [u8; 16],
+    prints: Fingerprints,
     digests: Mutex<HashSet<u128>>,
 }
 
 impl Kept {
     fn new() -> Result<Kept, ExportError> {
-        let mut key = [0; 16];
-        cuttle_crypto::random_bytes(&mut key).map_err(|e| ExportError::Io {
+        let prints = Fingerprints::new().map_err(|e| ExportError::Io {
             what: "drawing a random key".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
         Ok(Kept {
-            key,
+            prints,
             digests: Mutex::default(),
         })
     }
 
     fn digest(&self, relative: &Path) -> u128 {
-        let mut hasher = Sha256::new();
-        hasher.update(self.key);
-        for part in relative.components() {
-            let bytes = part.as_os_str().as_encoded_bytes();
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-        }
-        let digest = hasher.finalize();
-        u128::from_le_bytes(digest[..16].try_into().expect("32 bytes"))
+        self.prints.of(relative
+            .components()
+            .map(|part| part.as_os_str().as_encoded_bytes()))
     }
 
     /// Notes `relative` written; `false` if it was already.

@@ -21,7 +21,7 @@ use std::io;
 use std::sync::Mutex;
 
 use cuttle_crypto::export::ExportKey;
-use cuttle_crypto::{Place, Sealer};
+use cuttle_crypto::{Fingerprints, Place, Sealer};
 use cuttle_domain::decl::{CollectionDecl, Grants, MergeRule, RefScope};
 use cuttle_domain::json::JsonError;
 use cuttle_domain::path::{self, At, JsonPath};
@@ -33,7 +33,7 @@ use cuttle_instance::parallel;
 use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::diff::{self, DIGEST};
@@ -241,6 +241,8 @@ struct Planner<'a> {
     /// Deployments skipped, by a digest of their identity ([`Planner::deployment_digest`]), so
     /// that their task logs are skipped too.
     skipped_deployments: HashSet<u128>,
+    /// What [`Planner::deployment_digest`] digests under.
+    prints: Fingerprints,
     grants: u64,
     /// The destination's versions of the collection being planned that an overwrite compares,
     /// read in one batch ([`Planner::dest_views`]).
@@ -285,6 +287,7 @@ pub(super) fn plan(
     let mut digest_key = Zeroizing::new([0u8; 32]);
     cuttle_crypto::random_bytes(digest_key.as_mut())
         .map_err(|e| ImportError::Source(e.to_string()))?;
+    let prints = Fingerprints::new().map_err(|e| ImportError::Source(e.to_string()))?;
     let comparing = Comparing {
         keys,
         digest_key: digest_key.clone(),
@@ -304,6 +307,7 @@ pub(super) fn plan(
         projects: HashMap::new(),
         units: BTreeMap::new(),
         skipped_deployments: HashSet::new(),
+        prints,
         grants: 0,
         views: HashMap::new(),
         large_dests: HashSet::new(),
@@ -1148,17 +1152,9 @@ impl<'a> Planner<'a> {
     }
 
     /// A deployment's identity (its project, and its key as [`sources::identity`] writes it) as
-    /// the 128 bits that [`Planner::skipped_deployments`] holds: SHA-256 under this plan's random
-    /// key, so that no export can be made to give two deployments the same digest.
+    /// the 128 bits that [`Planner::skipped_deployments`] holds.
     fn deployment_digest(&self, project: &str, key: &str) -> u128 {
-        let digest = Sha256::new()
-            .chain_update(b"cuttle skipped deployment\0")
-            .chain_update(self.digest_key.as_ref())
-            .chain_update((project.len() as u64).to_le_bytes())
-            .chain_update(project)
-            .chain_update(key)
-            .finalize();
-        u128::from_le_bytes(digest[..16].try_into().expect("32 bytes"))
+        self.prints.of([project.as_bytes(), key.as_bytes()])
     }
 
     /// For an overwritten project, the channels a source's document refers to: the channel, the
