@@ -44,6 +44,13 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(buf).map_err(|e| CryptoError::Random(e.to_string()))
 }
 
+/// A 256-bit key from the operating system's generator, wiped when dropped.
+fn random_key() -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    random_bytes(key.as_mut())?;
+    Ok(key)
+}
+
 /// Digests of 128 bits under a key drawn when made and never written anywhere: a set of them
 /// stands for a set of names (hundreds of thousands of paths or identities) in far less memory,
 /// and since the key is unknown outside the process, no name can be chosen to collide with
@@ -60,9 +67,7 @@ impl fmt::Debug for Fingerprints {
 
 impl Fingerprints {
     pub fn new() -> Result<Self, CryptoError> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        random_bytes(key.as_mut())?;
-        Ok(Fingerprints { key })
+        Ok(Fingerprints { key: random_key()? })
     }
 
     /// The digest of `parts`, each taken whole (`["ab", "c"]` and `["a", "bc"]` differ).
@@ -90,9 +95,7 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn generate() -> Result<Self, CryptoError> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        random_bytes(key.as_mut())?;
-        Ok(MasterKey(key))
+        Ok(MasterKey(random_key()?))
     }
 
     /// Reads the key from its one-line form (surrounding white space is ignored).
