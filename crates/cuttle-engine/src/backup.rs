@@ -69,7 +69,7 @@
 //! source's master key and encrypted under the caller's [`ExportKey`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -80,6 +80,7 @@ use cuttle_crypto::export::ExportKey;
 use cuttle_crypto::{BackupMac, MasterKey, Place, Sealer};
 use cuttle_domain::decl::CollectionDecl;
 use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_instance::addresses::{AddressBook, may_be_named};
 use cuttle_instance::codec::{self, Names};
 use cuttle_instance::{Incoming, Instance, large};
 
@@ -800,7 +801,8 @@ pub fn read_backup<'k>(
     mac.update(&header_line);
     let mut rows = Vec::with_capacity(trailer.records.min(1 << 20) as usize);
     let mut spool = Spool::new().map_err(io_error("making a temporary file for", file))?;
-    let mut addresses: HashMap<DocId, (Collection, DocId, String)> = HashMap::new();
+    // The addresses of the documents that others may name, for rendering references.
+    let mut book = AddressBook::default();
     let mut counts: HashMap<Collection, u64> = HashMap::new();
     let mut line = Vec::new();
     let mut last_collection = 0usize;
@@ -831,14 +833,9 @@ pub fn read_backup<'k>(
         }
         last_collection = position;
         let collection = COLLECTIONS[position].collection;
-        if addresses
-            .insert(record.id, (collection, record.owner, record.key))
-            .is_some()
-        {
-            return Err(invalid(at(format!(
-                "the id {} is given to two records",
-                record.id
-            ))));
+        if may_be_named(collection) {
+            book.push(collection, record.id, record.owner, &record.key)
+                .map_err(|e| invalid(at(e.to_string())))?;
         }
         *counts.entry(collection).or_default() += 1;
         let body = spool
@@ -870,17 +867,44 @@ pub fn read_backup<'k>(
         }
     }
 
+    if let Some(number) = first_repeated_id(&rows) {
+        return Err(invalid(format!(
+            "record {number} (line {}): the id {} is given to two records",
+            number + 1,
+            rows[number - 1].id
+        )));
+    }
+    let names = Names::from_book(book).map_err(|e| invalid(e.to_string()))?;
+
     // Rendered as they are taken: references by name, sensitive values re-encrypted under `key`.
     let documents = BackupDocuments {
         file: file.to_owned(),
         spool,
         rows: rows.into_iter(),
         number: 1,
-        names: Names::from_addresses(addresses),
+        names,
         sealer: Sealer::new(master_key, header.identity),
         key,
     };
     Ok(BackupSource { header, documents })
+}
+
+/// The number (counting from 1) of the first record whose id an earlier record has.
+fn first_repeated_id(rows: &[Row]) -> Option<usize> {
+    let mut ids: Vec<DocId> = rows.iter().map(|row| row.id).collect();
+    ids.sort_unstable();
+    let repeated: HashSet<DocId> = ids
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    if repeated.is_empty() {
+        return None;
+    }
+    let mut seen = HashSet::new();
+    rows.iter()
+        .position(|row| repeated.contains(&row.id) && !seen.insert(row.id))
+        .map(|index| index + 1)
 }
 
 /// Reads only the header of `file`, **without checking it** (no key is needed): for showing what

@@ -443,3 +443,46 @@ fn a_backup_never_replaces_a_file() {
     assert_eq!(read.documents.len(), 0);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
 }
+
+/// Ids are the instance's own: two records with the same id (in a backup intact under the master
+/// key, as only its owner could make it) are refused, the later record named, whichever
+/// collections the two are of.
+#[test]
+fn a_backup_giving_one_id_to_two_records_is_refused() {
+    let SampleBackup {
+        dir, file, master, ..
+    } = sample_backup();
+    let key = ExportKey::ephemeral().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let id_of = |line: &str| -> i64 {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        record["id"].as_i64().unwrap()
+    };
+    let records = lines.len() - 2;
+    // Record 1 and record 3 (both early: named by others), then record 1 and the last record.
+    for (first, later) in [(1, 3), (1, records)] {
+        let (id, replaced) = (id_of(lines[first]), id_of(lines[later]));
+        let mut altered = lines.clone();
+        let line = lines[later].replacen(
+            &format!("{{\"id\":{replaced},"),
+            &format!("{{\"id\":{id},"),
+            1,
+        );
+        assert_ne!(line, lines[later]);
+        altered[later] = &line;
+        let damaged = dir.path().join("repeated.cuttle");
+        let bytes = format!("{}\n", altered.join("\n"));
+        std::fs::write(&damaged, reseal(bytes.as_bytes(), Some(&master))).unwrap();
+        let error = read_backup(&damaged, &master, &key, false).unwrap_err();
+        assert!(matches!(error, BackupError::Invalid { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "record {later} (line {}): the id {id} is given to two records",
+                later + 1
+            )),
+            "{message}"
+        );
+    }
+}

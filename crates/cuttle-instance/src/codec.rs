@@ -17,6 +17,8 @@ use cuttle_domain::path::{self, At, JsonPath, Step};
 use cuttle_domain::sensitive::{self, Form};
 use cuttle_domain::{Collection, json, names, shape};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
+
+use crate::addresses::AddressBook;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroize;
 
@@ -718,97 +720,100 @@ pub fn seal_secrets_at(
 
 /// Finds the names behind ids, with a cache: either inside a read, looking up what it has not
 /// seen, or [preloaded](Names::preloaded) with the address of every document a rendering may
-/// need.
+/// need, in an [`AddressBook`].
 ///
-/// The cache is shared copy-on-write: handing a preloaded `Names`'s
-/// [`addresses`](Names::addresses) to another thread costs one reference count, so that threads
-/// rendering in parallel (the export's workers) each have a `Names` without copying every address.
+/// Both are shared: handing a `Names`'s [`addresses`](Names::addresses) to another thread costs
+/// two reference counts (the cache is copied on write), so that threads rendering in parallel
+/// (the export's workers) each have a `Names` without copying every address.
 pub struct Names<'t> {
     txn: Option<&'t mut dyn ReadTxn>,
-    addresses: Arc<HashMap<DocId, (Collection, DocId, String)>>,
+    book: Arc<AddressBook>,
+    cache: Arc<HashMap<DocId, (Collection, DocId, String)>>,
 }
 
-/// The address cache of a [`Names`], shared: it can go to another thread (see
+/// The addresses a [`Names`] knows, shared: they can go to another thread (see
 /// [`Names::shared`]).
 #[derive(Clone)]
-pub struct Addresses(Arc<HashMap<DocId, (Collection, DocId, String)>>);
+pub struct Addresses {
+    book: Arc<AddressBook>,
+    cache: Arc<HashMap<DocId, (Collection, DocId, String)>>,
+}
 
 impl<'t> Names<'t> {
     pub fn new(txn: &'t mut dyn ReadTxn) -> Self {
         Names {
             txn: Some(txn),
-            addresses: Arc::default(),
+            book: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
-    /// This one's cache, shared (one reference count), to make a [`Names`] on another thread
-    /// with [`Names::shared`]: for a preloaded `Names`, one that gives the same answers.
+    /// What this one knows, shared (two reference counts), to make a [`Names`] on another
+    /// thread with [`Names::shared`]: for a preloaded `Names`, one that gives the same answers.
     pub fn addresses(&self) -> Addresses {
-        Addresses(Arc::clone(&self.addresses))
+        Addresses {
+            book: Arc::clone(&self.book),
+            cache: Arc::clone(&self.cache),
+        }
     }
 
     /// A `Names` that never reads, knowing the [`addresses`](Names::addresses) of another.
     pub fn shared(addresses: Addresses) -> Names<'static> {
         Names {
             txn: None,
-            addresses: addresses.0,
+            book: addresses.book,
+            cache: addresses.cache,
         }
     }
 
     /// The address of every document that [`render`] may need the name of, read once (for an
-    /// export, which renders everything): every document of a collection that some reference
-    /// targets, and every project (documents of the other collections, such as task logs, are
-    /// never referred to, and make a large share of an instance). The result needs no further
-    /// reads, so it does not hold on to `txn`.
+    /// export, which renders everything): every document of a collection that
+    /// [may be named](crate::addresses::may_be_named). The result needs no further reads, so it
+    /// does not hold on to `txn`.
     pub fn preloaded(txn: &mut dyn ReadTxn) -> Result<Names<'static>, StoreError> {
-        // Closed under keys: a reference to a document whose key holds a reference needs that
-        // one's name too, and it is among the targets of that document's own references.
-        let referred = |collection: Collection| {
-            collection == Collection::Projects
-                || cuttle_domain::COLLECTIONS
-                    .iter()
-                    .any(|decl| decl.refs.iter().any(|r| r.target == collection))
-        };
-        let mut addresses = HashMap::new();
-        for decl in cuttle_domain::COLLECTIONS {
-            if !referred(decl.collection) {
-                continue;
-            }
+        let named = cuttle_domain::COLLECTIONS
+            .iter()
+            .filter(|decl| crate::addresses::may_be_named(decl.collection));
+        let mut documents = 0;
+        for decl in named.clone() {
+            documents += txn.count(decl.collection)?;
+        }
+        let mut book = AddressBook::with_capacity(usize::try_from(documents).unwrap_or(0));
+        for decl in named {
             txn.scan_keys(decl.collection, &mut |row| {
-                addresses.insert(row.id, (decl.collection, row.owner, row.key));
-                Ok(())
+                book.push(decl.collection, row.id, row.owner, &row.key)
             })?;
         }
-        Ok(Names {
-            txn: None,
-            addresses: Arc::new(addresses),
-        })
+        Names::from_book(book)
     }
 
-    /// Every document's address given whole (id → collection, owner, stored key), for documents
-    /// that are not in a database (an instance backup's records); like
-    /// [`preloaded`](Self::preloaded), it never reads: an id it does not know is reported as a
-    /// reference to a missing document.
-    pub fn from_addresses(
-        addresses: HashMap<DocId, (Collection, DocId, String)>,
-    ) -> Names<'static> {
-        Names {
+    /// A `Names` that knows the addresses in `book` (an instance backup's records, which are
+    /// not in a database) and never reads: an id it does not know is reported as a reference to
+    /// a missing document.
+    pub fn from_book(mut book: AddressBook) -> Result<Names<'static>, StoreError> {
+        book.seal()
+            .map_err(|id| StoreError::Corrupt(format!("the id {id} is given to two documents")))?;
+        Ok(Names {
             txn: None,
-            addresses: Arc::new(addresses),
-        }
+            book: Arc::new(book),
+            cache: Arc::default(),
+        })
     }
 
     /// Adds addresses read beforehand (in one batch), so that rendering many documents does not
     /// look each reference up on its own.
     pub fn seed(&mut self, rows: impl IntoIterator<Item = (Collection, cuttle_store::KeyRow)>) {
-        let addresses = Arc::make_mut(&mut self.addresses);
+        let cache = Arc::make_mut(&mut self.cache);
         for (collection, row) in rows {
-            addresses.insert(row.id, (collection, row.owner, row.key));
+            cache.insert(row.id, (collection, row.owner, row.key));
         }
     }
 
     fn address(&mut self, id: DocId) -> Result<(Collection, DocId, String), StoreError> {
-        if let Some(found) = self.addresses.get(&id) {
+        if let Some((collection, owner, key)) = self.book.get(id) {
+            return Ok((collection, owner, key.to_owned()));
+        }
+        if let Some(found) = self.cache.get(&id) {
             return Ok(found.clone());
         }
         let txn = self.txn.as_mut().ok_or_else(|| {
@@ -822,7 +827,7 @@ impl<'t> Names<'t> {
             ))
         })?;
         let found = (collection, row.owner, row.key);
-        Arc::make_mut(&mut self.addresses).insert(id, found.clone());
+        Arc::make_mut(&mut self.cache).insert(id, found.clone());
         Ok(found)
     }
 

@@ -8,6 +8,7 @@
 //! - [`documents`]: the validated write path (shape, unique natural key, every reference
 //!   resolvable, secrets sealed) and the reads that show documents.
 
+pub mod addresses;
 pub mod codec;
 pub mod documents;
 pub mod error;

@@ -1,0 +1,155 @@
+//! Many documents' addresses, held compactly for rendering without reading.
+//!
+//! Rendering a document in the export shape turns every id it holds into a name, so an export
+//! (or a backup being imported) first gathers the address (collection, owner, stored key) of
+//! every document something may refer to: hundreds of thousands on a large instance. A hash map
+//! of owned keys costs about a hundred bytes for each; an [`AddressBook`] holds each in one
+//! 32-byte entry, sorted by id, with every key in one shared text.
+
+use cuttle_domain::{COLLECTIONS, Collection};
+use cuttle_store::{DocId, StoreError};
+
+/// Addresses by id: fill it with [`push`](AddressBook::push), then [`seal`](AddressBook::seal)
+/// it once, after which [`get`](AddressBook::get) finds them.
+#[derive(Default)]
+pub struct AddressBook {
+    /// Sorted by id once sealed.
+    entries: Vec<Entry>,
+    /// Every entry's key, one after the other.
+    keys: String,
+    sealed: bool,
+}
+
+/// One address; its key is `keys[key_start..key_start + key_len]`.
+struct Entry {
+    id: DocId,
+    owner: DocId,
+    key_start: usize,
+    key_len: u32,
+    collection: Collection,
+}
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
+impl AddressBook {
+    /// An empty book with room for `documents` entries.
+    pub fn with_capacity(documents: usize) -> Self {
+        AddressBook {
+            entries: Vec::with_capacity(documents),
+            ..AddressBook::default()
+        }
+    }
+
+    /// Adds an address. An id given twice is refused by [`seal`](AddressBook::seal).
+    pub fn push(
+        &mut self,
+        collection: Collection,
+        id: DocId,
+        owner: DocId,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let key_len = u32::try_from(key.len()).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the stored key of document {id} is {} bytes long",
+                key.len()
+            ))
+        })?;
+        self.entries.push(Entry {
+            id,
+            owner,
+            key_start: self.keys.len(),
+            key_len,
+            collection,
+        });
+        self.keys.push_str(key);
+        self.sealed = false;
+        Ok(())
+    }
+
+    /// Sorts the entries for lookups. An id given to two addresses is returned as the error.
+    pub fn seal(&mut self) -> Result<(), DocId> {
+        self.entries.sort_unstable_by_key(|entry| entry.id);
+        if let Some(pair) = self.entries.windows(2).find(|w| w[0].id == w[1].id) {
+            return Err(pair[0].id);
+        }
+        self.sealed = true;
+        Ok(())
+    }
+
+    /// The address of document `id`: its collection, owner and stored key. `None` for an id the
+    /// book does not hold, and for every id before the book is sealed.
+    pub fn get(&self, id: DocId) -> Option<(Collection, DocId, &str)> {
+        if !self.sealed {
+            return None;
+        }
+        let at = self
+            .entries
+            .binary_search_by_key(&id, |entry| entry.id)
+            .ok()?;
+        let entry = &self.entries[at];
+        let key = &self.keys[entry.key_start..entry.key_start + entry.key_len as usize];
+        Some((entry.collection, entry.owner, key))
+    }
+
+    /// How many addresses it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Whether a rendering may need the name of a document of `collection`: some reference targets
+/// the collection, or it is the projects', which own documents. Closed under keys: a document
+/// whose key holds a reference needs that one's name too, and it is among the targets of that
+/// document's own references. Documents of the other collections (task logs among them) are
+/// never named by another, and make a large share of an instance.
+pub fn may_be_named(collection: Collection) -> bool {
+    collection == Collection::Projects
+        || COLLECTIONS
+            .iter()
+            .any(|decl| decl.refs.iter().any(|r| r.target == collection))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_what_was_pushed_once_sealed() {
+        let mut book = AddressBook::with_capacity(3);
+        book.push(Collection::Projects, 30, 0, "Web").unwrap();
+        book.push(Collection::Channels, 7, 30, "Default").unwrap();
+        book.push(Collection::Environments, 12, 0, "").unwrap();
+        assert_eq!(book.get(7), None, "not sealed yet");
+        book.seal().unwrap();
+        assert_eq!(book.len(), 3);
+        assert_eq!(book.get(7), Some((Collection::Channels, 30, "Default")));
+        assert_eq!(book.get(30), Some((Collection::Projects, 0, "Web")));
+        assert_eq!(book.get(12), Some((Collection::Environments, 0, "")));
+        assert_eq!(book.get(8), None);
+    }
+
+    #[test]
+    fn refuses_an_id_given_twice() {
+        let mut book = AddressBook::default();
+        book.push(Collection::Projects, 5, 0, "A").unwrap();
+        book.push(Collection::Projects, 9, 0, "B").unwrap();
+        book.push(Collection::Feeds, 5, 0, "C").unwrap();
+        assert_eq!(book.seal(), Err(5));
+        assert_eq!(book.get(9), None);
+    }
+
+    #[test]
+    fn task_logs_are_never_named_and_projects_are() {
+        assert!(!may_be_named(Collection::TaskLogs));
+        assert!(may_be_named(Collection::Projects));
+        assert!(
+            may_be_named(Collection::Deployments),
+            "a task log names its deployment"
+        );
+        assert!(may_be_named(Collection::Environments));
+    }
+}
