@@ -615,25 +615,25 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
             &json!({"name": environment, "description": "made after the preview"}),
         )
         .success();
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let out = apply_plan(world, "dst", &plan).failure().code(1);
     let message = stderr(&out);
     assert!(
         message.contains("the plan is not the one previewed") && message.contains("environments"),
         "{message}"
     );
-    assert_eq!(world.contents("dst"), before, "a stale plan writes nothing");
+    assert_eq!(world.records("dst"), before, "a stale plan writes nothing");
 
     // Another instance, or the plan edited: refused.
     world.create_instance("other");
-    let other_before = world.contents("other");
+    let other_before = world.records("other");
     let out = apply_plan(world, "other", &plan).failure().code(1);
     assert!(
         stderr(&out).contains("the plan was made for instance \"dst\""),
         "{}",
         stderr(&out)
     );
-    assert_eq!(world.contents("other"), other_before);
+    assert_eq!(world.records("other"), other_before);
     let edited = work.path().join("edited.json");
     std::fs::write(
         &edited,
@@ -646,7 +646,7 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
         "{}",
         stderr(&out)
     );
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 
     // Preview again, then apply: done, exactly as previewed.
     let preview = import_archives(
@@ -658,7 +658,7 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
     .success();
     let out = apply_plan(world, "dst", &plan).success();
     no_plaintext("apply", &out);
-    assert_ne!(world.contents("dst"), before, "the plan was applied");
+    assert_ne!(world.records("dst"), before, "the plan was applied");
     assert_eq!(
         world.list("dst", "projects", None),
         world.list("src", "projects", None)
@@ -671,14 +671,14 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
     assert_eq!(saved["summary"]["totals"], previewed["totals"]);
 
     // Applied once, the plan is not the one previewed any more.
-    let applied = world.contents("dst");
+    let applied = world.records("dst");
     let out = apply_plan(world, "dst", &plan).failure().code(1);
     assert!(
         stderr(&out).contains("the plan is not the one previewed"),
         "{}",
         stderr(&out)
     );
-    assert_eq!(world.contents("dst"), applied);
+    assert_eq!(world.records("dst"), applied);
 
     // A source changed after the preview: refused, even when what it holds is the same.
     world.create_instance("dst2");
@@ -692,7 +692,7 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
         &["--dry-run", "--save-plan", utf8(&plan2)],
     )
     .success();
-    let empty = world.contents("dst2");
+    let empty = world.records("dst2");
     let mut padded = read(&tar);
     padded.extend_from_slice(&[0u8; 1024]);
     std::fs::write(&copy, &padded).unwrap();
@@ -714,7 +714,7 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
         "{}",
         stderr(&out)
     );
-    assert_eq!(world.contents("dst2"), empty);
+    assert_eq!(world.records("dst2"), empty);
 
     world
         .put("src", "environments", &json!({"name": "Added after"}))
@@ -726,12 +726,12 @@ fn a_saved_plan_applies_exactly_or_not_at_all(world: &World) {
         "{}",
         stderr(&out)
     );
-    assert_eq!(world.contents("dst2"), empty);
+    assert_eq!(world.records("dst2"), empty);
 
     std::fs::remove_file(&copy).unwrap();
     let out = apply_plan(world, "dst2", &plan2).failure().code(1);
     assert!(stderr(&out).contains("copy.tar"), "{}", stderr(&out));
-    assert_eq!(world.contents("dst2"), empty);
+    assert_eq!(world.records("dst2"), empty);
 
     // The sources as they were previewed: applied.
     std::fs::copy(&tar, &copy).unwrap();
@@ -757,13 +757,13 @@ const PATIENCE: Duration = Duration::from_secs(120);
 const LONGEST_MESSAGE: usize = 8 << 10;
 
 /// "src" (the small sample) exported with its history and task logs (`files`, a directory's
-/// tree), and "dst", a destination with documents and a secret of its own, its `contents` taken
+/// tree), and "dst", a destination with documents and a secret of its own, its `records` taken
 /// once.
 struct Corpus<'w> {
     world: &'w World,
     good: TempDir,
     files: BTreeMap<String, Vec<u8>>,
-    before: BTreeMap<String, Vec<u8>>,
+    before: Vec<String>,
 }
 
 impl<'w> Corpus<'w> {
@@ -786,7 +786,7 @@ impl<'w> Corpus<'w> {
         ] {
             world.put("dst", collection, &doc).success();
         }
-        let before = world.contents("dst");
+        let before = world.records("dst");
         Corpus {
             world,
             good,
@@ -894,7 +894,7 @@ impl<'w> Corpus<'w> {
             "{what}: nothing left in TMPDIR"
         );
         assert_eq!(
-            self.world.contents("dst"),
+            self.world.records("dst"),
             self.before,
             "{what}: a refused import changes nothing"
         );
@@ -917,7 +917,7 @@ fn hostile_archives_are_refused_and_change_nothing(world: &World) {
     let good_file = scratch.path().join("good.tar");
     std::fs::write(&good_file, &good).unwrap();
     import_archives(world, "dst", &[&good_file], &["--dry-run"]).success();
-    assert_eq!(world.contents("dst"), corpus.before);
+    assert_eq!(world.records("dst"), corpus.before);
 
     let (environment, document) = corpus.environment();
     let outside = TempDir::new().unwrap();
@@ -1350,7 +1350,7 @@ fn hostile_directories_fail_the_same_way_archived(world: &World) {
                 "{what}: {part:?} in:\n{by_directory}"
             );
         }
-        assert_eq!(world.contents("dst"), corpus.before, "{what}");
+        assert_eq!(world.records("dst"), corpus.before, "{what}");
 
         let archive = root.path().join("export.tar");
         cuttle_engine::archive::write_file(
@@ -1470,7 +1470,7 @@ fn a_tar_cut_where_an_entry_starts_is_refused(world: &World) {
     std::fs::write(&file, &bytes[..cut]).unwrap();
 
     world.create_instance("dst");
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let out = import_archives(world, "dst", &[&file], &[]);
     let missing = world.list("dst", "users", None);
     assert_eq!(
@@ -1481,7 +1481,7 @@ fn a_tar_cut_where_an_entry_starts_is_refused(world: &World) {
         stderr(&out)
     );
     assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 }
 
 /// A plan saved with relative paths (an archive and a password file in the working folder)

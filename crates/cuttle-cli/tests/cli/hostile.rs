@@ -9,7 +9,6 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,11 +26,11 @@ const PATIENCE: Duration = Duration::from_secs(60);
 const LONGEST_MESSAGE: usize = 8 << 10;
 
 /// "src" (the small sample, exported with its history and task logs into `good`) and "dst", a
-/// destination with documents and a secret of its own, its `contents` taken once.
+/// destination with documents and a secret of its own, its `records` taken once.
 struct Corpus<'w> {
     world: &'w World,
     good: TempDir,
-    before: BTreeMap<String, Vec<u8>>,
+    before: Vec<String>,
 }
 
 /// A hostile export, at `export/` in a folder of its own, beside what its links point to
@@ -72,7 +71,7 @@ impl<'w> Corpus<'w> {
         ] {
             world.put("dst", collection, &doc).success();
         }
-        let before = world.contents("dst");
+        let before = world.records("dst");
         Corpus {
             world,
             good,
@@ -132,7 +131,7 @@ impl<'w> Corpus<'w> {
             );
         }
         assert_eq!(
-            self.world.contents("dst"),
+            self.world.records("dst"),
             self.before,
             "{what}: a refused import changes nothing"
         );
@@ -1455,7 +1454,7 @@ fn repeated_members_are_refused(world: &World) {
         "{}",
         stderr(&out)
     );
-    assert_eq!(world.contents("dst"), corpus.before);
+    assert_eq!(world.records("dst"), corpus.before);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! rules, the stops before writing, several sources, dry runs, every kind of bad input, and
 //! backups. Each test builds its instances by hand (or with the small sample), exports the
 //! source with [`common::PASSWORD`] and checks the destination's documents afterwards; "nothing
-//! changed" is checked on everything the destination holds ([`World::contents`]).
+//! changed" is checked on everything the destination stores ([`World::records`]).
 
 use crate::common;
 
@@ -260,7 +260,7 @@ fn round_trip(world: &World, from: &str, to: &str, from_sqlite: bool) {
     assert!(!world.leaks("sample-secret-"));
 
     // The same export again, overwriting: nothing to do; history is kept as it is.
-    let before = world.contents(to);
+    let before = world.records(to);
     let again = world
         .import(
             to,
@@ -276,7 +276,7 @@ fn round_trip(world: &World, from: &str, to: &str, from_sqlite: bool) {
         assert_eq!(line["action"], expected, "{line}");
     }
     assert_eq!(plan.summary()["grants"], 0);
-    assert_eq!(world.contents(to), before);
+    assert_eq!(world.records(to), before);
 }
 
 fn an_import_into_an_empty_instance_round_trips(world: &World) {
@@ -504,7 +504,7 @@ fn overwrite_stops_before_orphaning_history_or_widening_a_scope(world: &World) {
         ]),
     );
     let dir = exported(world, "src");
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let out = world
         .import("dst", &[dir.path()], &["--overwrite", "--format", "json"])
         .failure()
@@ -529,7 +529,7 @@ fn overwrite_stops_before_orphaning_history_or_widening_a_scope(world: &World) {
         stderr(&out)
     );
     assert!(stderr(&out).contains("Extra"), "{}", stderr(&out));
-    assert_eq!(world.contents("dst"), before, "nothing written");
+    assert_eq!(world.records("dst"), before, "nothing written");
     // The text plan says it too.
     let text = world
         .import("dst", &[dir.path()], &["--overwrite"])
@@ -540,7 +540,7 @@ fn overwrite_stops_before_orphaning_history_or_widening_a_scope(world: &World) {
         "{}",
         stdout(&text)
     );
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 
     // A destination-only variable scoped to a step that the source's process does not have.
     scoped(
@@ -606,7 +606,7 @@ fn scoped(world: &World, name: &str, kept: &[Value], check: impl Fn(&Plan, &str)
         ]),
     );
     let dir = exported(world, &src);
-    let before = world.contents(&dst);
+    let before = world.records(&dst);
     let out = world
         .import(&dst, &[dir.path()], &["--overwrite", "--format", "json"])
         .failure()
@@ -614,13 +614,13 @@ fn scoped(world: &World, name: &str, kept: &[Value], check: impl Fn(&Plan, &str)
     let plan = Plan::of(&out);
     assert_eq!(plan.lines.last().unwrap()["type"], "error", "{}", plan.text);
     check(&plan, &stderr(&out));
-    assert_eq!(world.contents(&dst), before, "nothing written");
+    assert_eq!(world.records(&dst), before, "nothing written");
     // A dry run stops the same way, with a failure.
     world
         .import(&dst, &[dir.path()], &["--overwrite", "--dry-run"])
         .failure()
         .code(1);
-    assert_eq!(world.contents(&dst), before);
+    assert_eq!(world.records(&dst), before);
 }
 
 /// Every reason to stop is reported, each as a blocker: a kept variable scoped to a removed
@@ -1274,7 +1274,7 @@ fn a_dry_run_writes_nothing(world: &World) {
         )]),
     );
     let dir = exported(world, "src");
-    let before = world.contents("dst");
+    let before = world.records("dst");
 
     let text = world
         .import("dst", &[dir.path()], &["--overwrite", "--dry-run"])
@@ -1291,7 +1291,7 @@ fn a_dry_run_writes_nothing(world: &World) {
         assert!(shown.contains(expected), "{expected:?} in:\n{shown}");
     }
     assert!(stderr(&text).contains("dry run"), "{}", stderr(&text));
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 
     let json = world
         .import(
@@ -1309,7 +1309,7 @@ fn a_dry_run_writes_nothing(world: &World) {
         plan.summary()["collections"]["environments"],
         json!({"create": 1, "overwrite": 1, "unchanged": 1})
     );
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 
     // A dry run of an import that fails where it writes (a reference nothing resolves) fails.
     let broken = TempDir::new().unwrap();
@@ -1322,7 +1322,7 @@ fn a_dry_run_writes_nothing(world: &World) {
         .failure()
         .code(1);
     assert!(stderr(&failed).contains("Gone"), "{}", stderr(&failed));
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 
     // The real import then does what the dry run showed.
     world
@@ -1332,7 +1332,7 @@ fn a_dry_run_writes_nothing(world: &World) {
         world.get("dst", "environments", Some("Prod"), None)["description"],
         "new"
     );
-    assert_ne!(world.contents("dst"), before);
+    assert_ne!(world.records("dst"), before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1385,7 +1385,7 @@ fn broken(good: &Path, change: impl FnOnce(&Path)) -> TempDir {
 /// message holding every one of `expected`, no plaintext secret anywhere in the output, and
 /// the destination exactly as it was. Returns the message.
 fn refused(world: &World, dir: &Path, extra: &[&str], expected: &[&str]) -> String {
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let out = world.import("dst", &[dir], extra).failure().code(1);
     no_plaintext(&out);
     let message = stderr(&out);
@@ -1394,7 +1394,7 @@ fn refused(world: &World, dir: &Path, extra: &[&str], expected: &[&str]) -> Stri
     }
     assert!(!message.contains("panicked"), "{message}");
     assert_eq!(
-        world.contents("dst"),
+        world.records("dst"),
         before,
         "a refused import changes nothing"
     );
@@ -1434,7 +1434,7 @@ fn bad_input_is_refused_and_changes_nothing(world: &World) {
     let dir = broken(good, |d| {
         std::fs::write(d.join("environments").join(&prod_name), "{ not json").unwrap()
     });
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let wrong = world
         .cuttle()
         .env("SOME_PASSWORD", "not the password")
@@ -1458,7 +1458,7 @@ fn bad_input_is_refused_and_changes_nothing(world: &World) {
     );
     assert!(!stderr(&wrong).contains(&prod_name), "{}", stderr(&wrong));
     assert!(!stderr(&wrong).contains("not the password"));
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 
     // Malformed JSON: the file, the line and the column.
     let dir = broken(good, |d| {
@@ -1683,7 +1683,7 @@ fn a_backup_imports_into_another_instance(world: &World) {
     let wrong = files.path().join("c.key");
     std::fs::write(&wrong, stdout(&printed)).unwrap();
     instance(world, "d", &base());
-    let before = world.contents("d");
+    let before = world.records("d");
     let out = world
         .cuttle()
         .args(["import", "--instance", "d", "--backup"])
@@ -1695,7 +1695,7 @@ fn a_backup_imports_into_another_instance(world: &World) {
         .code(1);
     no_plaintext(&out);
     assert!(stderr(&out).contains("master key"), "{}", stderr(&out));
-    assert_eq!(world.contents("d"), before);
+    assert_eq!(world.records("d"), before);
 
     // A damaged backup (one bit flipped, or cut short) is refused.
     let damaged = files.path().join("damaged.backup");
@@ -1717,7 +1717,7 @@ fn a_backup_imports_into_another_instance(world: &World) {
             .code(1);
         no_plaintext(&out);
         assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
-        assert_eq!(world.contents("d"), before);
+        assert_eq!(world.records("d"), before);
     }
 
     // A backup goes through the same preview and policies: a dry run writes nothing.
@@ -1742,7 +1742,7 @@ fn a_backup_imports_into_another_instance(world: &World) {
     assert_eq!(plan.summary()["dryRun"], true);
     assert_eq!(plan.summary()["committed"], false);
     assert!(plan.totals()["create"] > 300, "{:?}", plan.totals());
-    assert_eq!(world.contents("d"), before);
+    assert_eq!(world.records("d"), before);
 
     // The instance filled from the backup keeps its own identity.
     let identity = |name: &str| {
@@ -1826,7 +1826,7 @@ fn references_resolve_against_the_destination_and_names_are_exact(world: &World)
 
     // Into an instance that lacks them, the same references resolve nowhere.
     world.create_instance("empty");
-    let before = world.contents("empty");
+    let before = world.records("empty");
     let out = world.import("empty", &[dir.path()], &[]).failure().code(1);
     let message = stderr(&out);
     assert!(
@@ -1837,7 +1837,7 @@ fn references_resolve_against_the_destination_and_names_are_exact(world: &World)
         message.contains("no project group named \"Apps\""),
         "{message}"
     );
-    assert_eq!(world.contents("empty"), before);
+    assert_eq!(world.records("empty"), before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1854,7 +1854,7 @@ fn the_command_line_contract(world: &World) {
     );
     world.create_instance("dst");
     let dir = exported(world, "src");
-    let before = world.contents("dst");
+    let before = world.records("dst");
 
     // Wrong usage.
     for args in [
@@ -1921,7 +1921,7 @@ fn the_command_line_contract(world: &World) {
         "{}",
         stderr(&none)
     );
-    assert_eq!(world.contents("dst"), before);
+    assert_eq!(world.records("dst"), before);
 
     // --quiet: the changes that grant access and the summary, not every document.
     let quiet = world
@@ -1980,12 +1980,12 @@ fn a_kept_process_never_refers_to_a_removed_channel(world: &World) {
             std::fs::remove_file(entry.unwrap().path().join("deployment-process.json")).unwrap();
         }
     });
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let out = world
         .import("dst", &[dir.path()], &["--overwrite"])
         .assert_code_later();
     // Whatever the import did, the destination must still be whole (every reference resolves).
-    let after = world.contents("dst");
+    let after = world.records("dst");
     assert_eq!(out, Some(1), "the import must stop before writing");
     assert_eq!(after, before);
 }
@@ -2033,7 +2033,7 @@ fn a_source_document_never_refers_to_a_removed_channel(world: &World) {
             }
         }
     });
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let out = world
         .import("dst", &[dir.path()], &["--overwrite"])
         .failure()
@@ -2046,7 +2046,7 @@ fn a_source_document_never_refers_to_a_removed_channel(world: &World) {
     ] {
         assert!(message.contains(expected), "{expected:?} in:\n{message}");
     }
-    assert_eq!(world.contents("dst"), before, "nothing written");
+    assert_eq!(world.records("dst"), before, "nothing written");
     // The same source with its channel imports, and the channel stays.
     world
         .import("dst", &[good.path()], &["--overwrite"])
@@ -2075,7 +2075,7 @@ fn a_sensitive_variable_without_a_value_imports(world: &World) {
             |s| s["variables"][0]["value"] = Value::Null,
         )
     });
-    let before = world.contents("dst");
+    let before = world.records("dst");
     world
         .import(
             "dst",
@@ -2084,7 +2084,7 @@ fn a_sensitive_variable_without_a_value_imports(world: &World) {
         )
         .success();
     assert_eq!(
-        world.contents("dst"),
+        world.records("dst"),
         before,
         "no value does not clear the destination's"
     );
@@ -2146,7 +2146,7 @@ fn destination_secrets_stay_whatever_the_source_changes(world: &World) {
     instance(world, "src", &docs(false));
     instance(world, "dst", &docs(true));
     let dir = exported(world, "src");
-    let before = world.contents("dst");
+    let before = world.records("dst");
 
     let out = world
         .import(
@@ -2204,7 +2204,7 @@ fn destination_secrets_stay_whatever_the_source_changes(world: &World) {
         assert_eq!(document["action"], "unchanged", "{document}");
     }
     assert_eq!(
-        world.contents("dst"),
+        world.records("dst"),
         before,
         "every sensitive value, and what makes it one, stays"
     );
@@ -2364,7 +2364,7 @@ fn the_spool_is_a_temporary_file_that_leaves_nothing_behind(world: &World) {
         command.assert()
     };
 
-    let before = world.contents("dst");
+    let before = world.records("dst");
     let missing = TempDir::new().unwrap().path().join("gone");
     let out = import(&missing).failure().code(1);
     let message = stderr(&out);
@@ -2372,11 +2372,11 @@ fn the_spool_is_a_temporary_file_that_leaves_nothing_behind(world: &World) {
         message.contains("temporary file") && message.contains("TMPDIR"),
         "{message}"
     );
-    assert_eq!(world.contents("dst"), before, "nothing was written");
+    assert_eq!(world.records("dst"), before, "nothing was written");
 
     let tmpdir = TempDir::new().unwrap();
     import(tmpdir.path()).success();
-    assert_ne!(world.contents("dst"), before, "the import was written");
+    assert_ne!(world.records("dst"), before, "the import was written");
     let left: Vec<_> = std::fs::read_dir(tmpdir.path()).unwrap().collect();
     assert!(left.is_empty(), "the import left {left:?} in TMPDIR");
 }
@@ -2571,7 +2571,7 @@ fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
             json!({"name": "Acme", "variables": [{"name": "A", "environment": "Test", "value": "x"}]}).to_string(),
         ),
     ];
-    let before = world.contents("dst");
+    let before = world.records("dst");
     for (collection, expected, text) in &defects {
         let small = stderr(&world.put_text("dst", collection, text).failure());
         assert!(small.contains(expected), "{expected}: {small}");
@@ -2579,7 +2579,7 @@ fn a_large_document_has_the_problems_of_a_small_one(world: &World) {
         assert_eq!(large, small, "{text}");
         assert!(!large.contains("sample-secret-"), "{large}");
     }
-    assert_eq!(world.contents("dst"), before, "nothing written");
+    assert_eq!(world.records("dst"), before, "nothing written");
 
     // Written large, a document reads back as it does written small; a `{"masked"}` value in a
     // large document keeps the stored secret at its place.
@@ -2645,7 +2645,7 @@ fn a_large_document_has_the_problems_of_a_small_one_in_the_plan(world: &World) {
                 .push(string_var("C", "c"));
         }),
     ];
-    let before = world.contents("dst");
+    let before = world.records("dst");
     for (file, what, defect) in defects {
         let broken = TempDir::new().unwrap();
         copy_tree(dir.path(), broken.path());
@@ -2693,7 +2693,7 @@ fn a_large_document_has_the_problems_of_a_small_one_in_the_plan(world: &World) {
             assert!(!whole.1.contains("sample-secret-") && !whole.2.contains("sample-secret-"));
         }
     }
-    assert_eq!(world.contents("dst"), before, "nothing written");
+    assert_eq!(world.records("dst"), before, "nothing written");
 }
 
 // The overwrite tests again, each document with a large array made large: planned an element at

@@ -153,10 +153,10 @@ fn an_export_travels_as_an_archive_and_its_plan_is_applied_exactly(world: &World
 
     // Previewed on the other server: the plan's lines, grants first, the summary last.
     let id = upload(&destination, &kb, gzipped);
-    let before = world.contents("b");
+    let before = world.records("b");
     let preview = import_task(&destination, &kb, &id, json!({"dryRun": true}));
     assert_eq!(preview["state"], "succeeded", "{preview}");
-    assert_eq!(world.contents("b"), before, "a preview wrote");
+    assert_eq!(world.records("b"), before, "a preview wrote");
     let plan_id = preview["result"]["planId"].as_str().unwrap().to_owned();
     let (status, lines) = download(&destination, &format!("/tasks/{}/plan", preview["id"]), &kb);
     assert_eq!(status, 200);
@@ -263,7 +263,7 @@ fn a_stale_plan_is_refused_and_writes_nothing(world: &World) {
         &json!({"name": environment}),
     );
     assert_eq!(put_reply.status, 201, "{}", put_reply.body);
-    let before = world.contents("b");
+    let before = world.records("b");
 
     let applied = start(
         &destination,
@@ -281,7 +281,7 @@ fn a_stale_plan_is_refused_and_writes_nothing(world: &World) {
             .contains("environments"),
         "{applied}"
     );
-    assert_eq!(world.contents("b"), before, "a stale plan wrote");
+    assert_eq!(world.records("b"), before, "a stale plan wrote");
     // The refusal is in the audit log: the import failed, and why (its kind).
     let audit = get(&destination, "/audit?limit=10", &kb).json();
     let import = audit["entries"]
@@ -463,7 +463,7 @@ fn hostile_uploads_are_refused(world: &World) {
     world.create_sampled("b");
     let server = world.serve("b", &[]);
     let kb = world.admin("b");
-    let before = world.contents("b");
+    let before = world.records("b");
     let manifest: &[u8] = b"{}";
     let real = {
         let (_, bytes) = export_task(&server, &kb, json!({}));
@@ -576,7 +576,7 @@ fn hostile_uploads_are_refused(world: &World) {
     let reply = send_bytes(&server, "/uploads", &kb, "text/plain", real[..512].to_vec());
     assert_problem(&reply, 415, "unsupported-media-type");
     assert_eq!(
-        world.contents("b"),
+        world.records("b"),
         before,
         "a refused upload changed the instance"
     );
@@ -834,7 +834,7 @@ fn a_scoped_user_promotes_one_project_and_nothing_else(world: &World) {
     let promoter = world.key("b", "promoter", &[]);
 
     // The other project: refused, in the preview already, with the writes listed.
-    let before = world.contents("b");
+    let before = world.records("b");
     let web = upload(
         &server,
         &promoter,
@@ -864,7 +864,7 @@ fn a_scoped_user_promotes_one_project_and_nothing_else(world: &World) {
             "{refused}"
         );
     }
-    assert_eq!(world.contents("b"), before, "a refused import wrote");
+    assert_eq!(world.records("b"), before, "a refused import wrote");
 
     // Their own project: promoted.
     let order = upload(

@@ -521,7 +521,7 @@ fn sample_refuses_a_populated_instance_unless_told(world: &World) {
             &serde_json::json!({"name": "Production"}),
         )
         .success();
-    let before = world.contents("a");
+    let before = world.records("a");
     let message = refused(
         world.cuttle().args(["sample", "--instance", "a"]).assert(),
         "instance \"a\" already holds 1 document",
@@ -530,24 +530,24 @@ fn sample_refuses_a_populated_instance_unless_told(world: &World) {
         message.contains("nothing was changed") && message.contains("--overwrite"),
         "{message}"
     );
-    assert_eq!(world.contents("a"), before);
+    assert_eq!(world.records("a"), before);
 
     // A sampled instance is refused another seed: the sample's documents are replaced by name.
     world.create_sampled("b");
-    let before = world.contents("b");
+    let before = world.records("b");
     world
         .cuttle()
         .args(["sample", "--instance", "b", "--seed", "2"])
         .assert()
         .failure()
         .code(1);
-    assert_eq!(world.contents("b"), before);
+    assert_eq!(world.records("b"), before);
     world
         .cuttle()
         .args(["sample", "--instance", "b", "--seed", "2", "--overwrite"])
         .assert()
         .success();
-    assert_ne!(world.contents("b"), before, "--overwrite writes the sample");
+    assert_ne!(world.records("b"), before, "--overwrite writes the sample");
 
     let help = world.cuttle().args(["sample", "--help"]).assert().success();
     assert!(common::stdout(&help).contains("--overwrite"));

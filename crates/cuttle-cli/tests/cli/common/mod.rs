@@ -428,6 +428,26 @@ impl World {
             .success();
         tree(dir.path())
     }
+
+    /// What an instance stores, document by document as stored (ids, owners, keys, sensitive
+    /// values sealed, task logs): the records of its backup, without the header and the trailer,
+    /// which say when it was made. Compare before and after, to show that something changed
+    /// nothing: stricter than [`contents`](World::contents), and no key is derived.
+    pub fn records(&self, instance: &str) -> Vec<String> {
+        let dir = TempDir::new().unwrap();
+        let file = dir.path().join("records.cuttle");
+        self.cuttle()
+            .args(["instance", "backup", instance, "--file"])
+            .arg(&file)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert!(lines.len() >= 2, "a backup has a header and a trailer");
+        lines.pop();
+        lines.remove(0);
+        lines
+    }
 }
 
 /// The lines of a `--format json` plan, each parsed.
