@@ -17,10 +17,10 @@ use cuttle_domain::path::{self, At, JsonPath, Step};
 use cuttle_domain::sensitive::{self, Form};
 use cuttle_domain::{Collection, json, names, shape};
 use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
-
-use crate::addresses::AddressBook;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroize;
+
+use crate::addresses::AddressBook;
 
 /// Separates the parts of a composite stored key (names cannot hold control characters).
 pub const KEY_SEPARATOR: char = '\u{1f}';
