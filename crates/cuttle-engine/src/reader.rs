@@ -169,12 +169,12 @@ pub(crate) fn too_large(relative: &Path) -> ReadError {
     file_error(relative, format!("is larger than {} MiB", MAX_FILE >> 20))
 }
 
-/// Sorts `files` (each: its folder, an index into `folders`; its name; its size) in the order
+/// Sorts `files` (each: its folder, an index into `folders`; its name; ...) in the order
 /// of their paths, component by component, as a sort of the paths would give, but without
 /// taking each path apart at every comparison: a folder's path is written once with its
 /// components joined by NUL, which sorts before every byte a name holds, so that comparing those
 /// bytes compares the components.
-fn sort_by_path(folders: &[PathBuf], files: &mut [(u32, Box<str>, u64)]) {
+fn sort_by_path(folders: &[PathBuf], files: &mut [WalkedFile]) {
     let joined: Vec<Vec<u8>> = folders
         .iter()
         .map(|folder| {
@@ -195,7 +195,7 @@ fn sort_by_path(folders: &[PathBuf], files: &mut [(u32, Box<str>, u64)]) {
             folder => [folder, &[0], name.as_bytes()],
         }
     }
-    files.sort_by(|(a, a_name, _), (b, b_name, _)| {
+    files.sort_by(|(a, a_name, ..), (b, b_name, ..)| {
         if a == b {
             a_name.cmp(b_name)
         } else {
@@ -233,17 +233,39 @@ fn cmp_joined(mut a: &[&[u8]], mut b: &[&[u8]]) -> std::cmp::Ordering {
 /// At most this many misplaced files are named in a warning; the rest are counted.
 const NAMED: usize = 10;
 
+/// Folders listed at a time, on every core, by the walk of an export's tree: a few hundred
+/// entries each at most (a release's deployments and task logs), so that the listings held at
+/// once stay small beside the list of files the walk makes.
+const WALK_CHUNK: usize = 64;
+
 /// What the walk of an export's tree found.
 struct Walk {
     /// The folders that hold the files, by relative path.
     folders: Vec<PathBuf>,
     /// Every regular file the format owns, sorted by its relative path: its folder (an index
-    /// into `folders`), its name and its size. An export has hundreds of thousands of files in
-    /// far fewer folders: each folder's path is held once.
-    files: Vec<(u32, Box<str>, u64)>,
+    /// into `folders`), its name, its size and what the format keeps in it. An export has
+    /// hundreds of thousands of files in far fewer folders: each folder's path is held once.
+    files: Vec<WalkedFile>,
     /// What looks like a document but stands where the format puts none, outside the format's
     /// folders (a `package.json`, an export copied into a folder of its own): not read, and said.
     warnings: Vec<Message>,
+}
+
+/// A file the walk found: its folder (an index into [`Walk::folders`]), its name, its size and
+/// what the format keeps in it.
+type WalkedFile = (u32, Box<str>, u64, layout::File);
+
+/// One folder of the tree, listed and its entries told apart ([`list_folder`]).
+#[derive(Default)]
+struct Listing {
+    /// The folders in it to walk, each with whether it is inside the format's folders.
+    folders: Vec<(PathBuf, bool)>,
+    /// The files the format owns in it: name, size, what the format keeps there.
+    files: Vec<(Box<str>, u64, layout::File)>,
+    /// Files that look like documents, outside the format's folders.
+    foreign: Vec<PathBuf>,
+    /// Folders holding an export of their own.
+    exports: Vec<PathBuf>,
 }
 
 /// Walks the export's tree: every regular file the format owns; links and
@@ -253,87 +275,32 @@ struct Walk {
 /// of the format's but for its case (`Teams/`), is an error; elsewhere it is a warning. Hidden
 /// entries at the top (`.git`, `.github`) and files that do not look like documents (a README,
 /// `environments/notes.txt`) are the person's own, and left alone.
+///
+/// Folders are listed a chunk at a time on every core (each waits on the file system: a
+/// directory read, and the size of each file; and the format's reading of every path is done
+/// there too), and their listings are taken in order on this thread, so that the first error
+/// reported does not depend on the threads.
 fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
     let mut folders: Vec<PathBuf> = Vec::new();
-    let mut files = Vec::new();
+    let mut files: Vec<WalkedFile> = Vec::new();
     let mut foreign: Vec<PathBuf> = Vec::new();
     let mut exports: Vec<PathBuf> = Vec::new();
-    // Each folder, and whether it is inside the format's folders.
-    let mut stack = vec![(PathBuf::new(), true)];
-    while let Some((dir, inside)) = stack.pop() {
-        // This folder's index, once it holds a file.
-        let mut folder: Option<u32> = None;
-        for entry in tree.entries(&dir)? {
-            let at_top = dir.as_os_str().is_empty();
-            // Whether this entry stands inside the format's folders (the top is everyone's).
-            let within = inside && !at_top;
-            let relative = dir.join(&entry.name);
-            let Some(name) = entry.name.to_str() else {
-                // Inside the format's folders, every name is the format's to read: one that is
-                // not UTF-8 cannot be told apart from a document, and is not silently left out.
-                if within {
-                    return Err(file_error(
-                        &relative,
-                        "has a name that is not UTF-8 text: an export's files are named in UTF-8; rename it",
-                    ));
-                }
-                continue;
-            };
-            if at_top && name.starts_with('.') {
-                continue;
+    let mut waiting = VecDeque::from([(PathBuf::new(), true)]);
+    while !waiting.is_empty() {
+        let chunk: Vec<(PathBuf, bool)> = waiting.drain(..waiting.len().min(WALK_CHUNK)).collect();
+        let listed =
+            parallel::map_in_order(&chunk, |(dir, inside)| list_folder(tree, dir, *inside));
+        for ((dir, _), listing) in chunk.into_iter().zip(listed) {
+            let listing = listing?;
+            if !listing.files.is_empty() {
+                let at = u32::try_from(folders.len()).expect("fewer than 2^32 folders");
+                folders.push(dir);
+                let named = listing.files.into_iter();
+                files.extend(named.map(|(name, size, kept)| (at, name, size, kept)));
             }
-            match entry.kind {
-                EntryKind::Folder => {
-                    if layout::owns_dir(&relative) {
-                        stack.push((relative, true));
-                    } else if let Some(proper) = layout::case_variant(&relative) {
-                        return Err(file_error(
-                            &relative,
-                            format!(
-                                "is named like the format's folder {} but for its case: the importer reads {} only and would leave this out; rename it",
-                                names::visible(&proper),
-                                names::visible(&proper),
-                            ),
-                        ));
-                    } else if !within && tree.exists(&relative.join(format::MANIFEST)) {
-                        exports.push(relative);
-                    } else {
-                        stack.push((relative, within));
-                    }
-                }
-                EntryKind::Symlink if layout::owns_dir(&relative) => {
-                    return Err(file_error(
-                        &relative,
-                        "is a symbolic link where the format has a folder: the reader never follows links; copy the folder in its place",
-                    ));
-                }
-                kind if layout::owns(&relative) => {
-                    let EntryKind::File { size } = kind else {
-                        return Err(file_error(
-                            &relative,
-                            "is not a regular file (a symbolic link, a pipe or a device): the reader takes regular files only and never follows links",
-                        ));
-                    };
-                    let at = *folder.get_or_insert_with(|| {
-                        folders.push(dir.clone());
-                        u32::try_from(folders.len() - 1).expect("fewer than 2^32 folders")
-                    });
-                    files.push((at, Box::from(name), size));
-                }
-                _ if layout::looks_like_document(&relative) => {
-                    if within {
-                        return Err(file_error(
-                            &relative,
-                            format!(
-                                "looks like a document but stands where the format puts none, so the importer would leave it out: {}; move it there, or out of the export",
-                                layout::where_documents_stand()
-                            ),
-                        ));
-                    }
-                    foreign.push(relative);
-                }
-                _ => {}
-            }
+            waiting.extend(listing.folders);
+            foreign.extend(listing.foreign);
+            exports.extend(listing.exports);
         }
     }
     sort_by_path(&folders, &mut files);
@@ -365,6 +332,86 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
         files,
         warnings,
     })
+}
+
+/// Lists the folder `dir` of the tree and tells its entries apart: the folders to walk, the
+/// files the format owns, and what looks like a document outside the format's folders; or the
+/// error of an entry that the format would own but cannot read (a link, a pipe), of a name that
+/// is not UTF-8 inside the format's folders, of a folder named like the format's but for its
+/// case, and of what looks like a document where the format puts none.
+fn list_folder(tree: &dyn Tree, dir: &Path, inside: bool) -> Result<Listing, ReadError> {
+    let mut listing = Listing::default();
+    let at_top = dir.as_os_str().is_empty();
+    // Whether an entry stands inside the format's folders (the top is everyone's).
+    let within = inside && !at_top;
+    for entry in tree.entries(dir)? {
+        let relative = dir.join(&entry.name);
+        let Some(name) = entry.name.to_str() else {
+            // Inside the format's folders, every name is the format's to read: one that is not
+            // UTF-8 cannot be told apart from a document, and is not silently left out.
+            if within {
+                return Err(file_error(
+                    &relative,
+                    "has a name that is not UTF-8 text: an export's files are named in UTF-8; rename it",
+                ));
+            }
+            continue;
+        };
+        if at_top && name.starts_with('.') {
+            continue;
+        }
+        match entry.kind {
+            EntryKind::Folder => {
+                if layout::owns_dir(&relative) {
+                    listing.folders.push((relative, true));
+                } else if let Some(proper) = layout::case_variant(&relative) {
+                    return Err(file_error(
+                        &relative,
+                        format!(
+                            "is named like the format's folder {} but for its case: the importer reads {} only and would leave this out; rename it",
+                            names::visible(&proper),
+                            names::visible(&proper),
+                        ),
+                    ));
+                } else if !within && tree.exists(&relative.join(format::MANIFEST)) {
+                    listing.exports.push(relative);
+                } else {
+                    listing.folders.push((relative, within));
+                }
+            }
+            EntryKind::Symlink if layout::owns_dir(&relative) => {
+                return Err(file_error(
+                    &relative,
+                    "is a symbolic link where the format has a folder: the reader never follows links; copy the folder in its place",
+                ));
+            }
+            kind => match layout::file_at(&relative) {
+                Some(kept) => {
+                    let EntryKind::File { size } = kind else {
+                        return Err(file_error(
+                            &relative,
+                            "is not a regular file (a symbolic link, a pipe or a device): the reader takes regular files only and never follows links",
+                        ));
+                    };
+                    listing.files.push((Box::from(name), size, kept));
+                }
+                None if layout::looks_like_document(&relative) => {
+                    if within {
+                        return Err(file_error(
+                            &relative,
+                            format!(
+                                "looks like a document but stands where the format puts none, so the importer would leave it out: {}; move it there, or out of the export",
+                                layout::where_documents_stand()
+                            ),
+                        ));
+                    }
+                    listing.foreign.push(relative);
+                }
+                None => {}
+            },
+        }
+    }
+    Ok(listing)
 }
 
 /// `one` or `other`, by `n`.
@@ -487,14 +534,13 @@ pub fn documents<X>(
     let walk = walk(tree)?;
     let mut files = Vec::with_capacity(walk.files.len());
     let mut scripts = BTreeSet::new();
-    for (folder, name, size) in walk.files {
-        let relative = walk.folders[folder as usize].join(&*name);
-        match layout::collection_at(&relative) {
-            Some(collection) => files.push((folder, name, collection, size)),
-            None if relative != Path::new(format::MANIFEST) => {
-                scripts.insert(relative);
+    for (folder, name, size, kept) in walk.files {
+        match kept {
+            layout::File::Document(collection) => files.push((folder, name, collection, size)),
+            layout::File::Script => {
+                scripts.insert(walk.folders[folder as usize].join(&*name));
             }
-            None => {}
+            layout::File::Manifest => {}
         }
     }
     let logs = files.iter().any(|(_, _, c, _)| *c == Collection::TaskLogs);
@@ -991,7 +1037,7 @@ mod tests {
         let paths: Vec<PathBuf> = walk
             .files
             .iter()
-            .map(|(folder, name, _)| walk.folders[*folder as usize].join(&**name))
+            .map(|(folder, name, ..)| walk.folders[*folder as usize].join(&**name))
             .collect();
         let mut expected: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
         expected.sort();
@@ -1035,16 +1081,16 @@ mod tests {
                     .flat_map(|a| names.iter().map(move |b| Path::new(a).join(b))),
             )
             .collect();
-        let mut files: Vec<(u32, Box<str>, u64)> = Vec::new();
+        let mut files: Vec<WalkedFile> = Vec::new();
         for (folder, _) in folders.iter().enumerate().rev() {
             for name in names.iter().rev() {
-                files.push((folder as u32, Box::from(*name), 0));
+                files.push((folder as u32, Box::from(*name), 0, layout::File::Script));
             }
         }
         sort_by_path(&folders, &mut files);
         let sorted: Vec<PathBuf> = files
             .iter()
-            .map(|(folder, name, _)| folders[*folder as usize].join(&**name))
+            .map(|(folder, name, ..)| folders[*folder as usize].join(&**name))
             .collect();
         let mut expected = sorted.clone();
         expected.sort();
