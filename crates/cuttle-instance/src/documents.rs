@@ -328,9 +328,21 @@ fn identity(docs: &(impl DocumentSource + ?Sized), index: usize) -> Result<Value
         .map_err(|e| format!("this is not valid JSON: {e}"))
 }
 
-/// A document read whole and brought to canonical form ([`codec::canonicalize`]), with its
-/// name for messages; or what is wrong with its shape.
-type Shaped = (String, std::result::Result<Value, Vec<(JsonPath, String)>>);
+/// A document read whole and brought to canonical form ([`codec::canonicalize`]); or what is
+/// wrong with its shape, with its name for the messages.
+type Shaped = std::result::Result<Value, (String, Vec<(JsonPath, String)>)>;
+
+/// How the document at `index` is named in messages ([`describe`] of its identifying fields).
+/// Made only for a message: a document is named by text of its own, and most never need it.
+fn name_of(docs: &(impl DocumentSource + ?Sized), index: usize) -> String {
+    let decl = docs.collection(index).decl();
+    identity(docs, index)
+        .map(|mut value| {
+            codec::normalize_key_fields(decl, &mut value);
+            describe(decl, &value)
+        })
+        .unwrap_or_default()
+}
 
 /// A document of the batch that cannot be read back (from the spool it was kept in).
 fn unreadable(docs: &(impl DocumentSource + ?Sized), index: usize, error: std::io::Error) -> Error {
@@ -357,19 +369,11 @@ fn shape(docs: &(impl DocumentSource + Sync + ?Sized), index: usize) -> Result<S
     let decl = docs.collection(index).decl();
     let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
     match codec::canonicalize(decl, &text) {
-        Ok(value) => Ok((describe(decl, &value), Ok(value))),
+        Ok(value) => Ok(Ok(value)),
         Err(codec::Refused::Json(e)) => {
             Err(invalid(docs, index, format!("this is not valid JSON: {e}")))
         }
-        Err(codec::Refused::Shape(problems)) => {
-            let named = identity(docs, index)
-                .map(|mut value| {
-                    codec::normalize_key_fields(decl, &mut value);
-                    describe(decl, &value)
-                })
-                .unwrap_or_default();
-            Ok((named, Err(problems)))
-        }
+        Err(codec::Refused::Shape(problems)) => Ok(Err((name_of(docs, index), problems))),
     }
 }
 
@@ -582,18 +586,12 @@ pub fn write_documents(
                 };
                 // Its stored text, or the shaped document, to finish on this thread.
                 let finished: std::result::Result<String, Shaped> = match prepared? {
-                    Prepared::Stored {
-                        named,
-                        problems,
-                        body,
-                    } => {
+                    Prepared::Stored(Ok(body)) => Ok(body),
+                    Prepared::Stored(Err((named, problems))) => {
                         for (path, message) in problems {
                             collector.add(&origin(), &named, path, message);
                         }
-                        match body {
-                            Some(body) => Ok(body),
-                            None => continue,
-                        }
+                        continue;
                     }
                     Prepared::Large => {
                         let text = docs.json(index).map_err(|e| unreadable(docs, index, e))?;
@@ -621,14 +619,15 @@ pub fn write_documents(
                 };
                 let body = match finished {
                     Ok(body) => Some(body),
-                    Err(shaped) => Whole::new(slot, &origin).stored_body(
-                        shaped,
-                        &mut lookup,
-                        &mut collector,
-                        sealer,
-                        options.decrypt,
-                        &mut removed_tags,
-                    )?,
+                    Err(shaped) => Whole::new(slot, &origin, &|| name_of(docs, index))
+                        .stored_body(
+                            shaped,
+                            &mut lookup,
+                            &mut collector,
+                            sealer,
+                            options.decrypt,
+                            &mut removed_tags,
+                        )?,
                 };
                 let Some(body) = body.filter(|_| collector.problems.is_empty()) else {
                     continue;
@@ -678,13 +677,8 @@ pub fn write_documents(
 
 /// A document of the batch as the second pass's workers leave it for the transaction's thread.
 enum Prepared {
-    /// Its stored text (`None` when it has problems, or when an earlier one had), and its
-    /// problems, with its name for them.
-    Stored {
-        named: String,
-        problems: Vec<(JsonPath, String)>,
-        body: Option<String>,
-    },
+    /// Its stored text; or its problems, with its name for them.
+    Stored(std::result::Result<String, (String, Vec<(JsonPath, String)>)>),
     /// Shaped (or refused), and left to the transaction's thread: it keeps a stored value, it
     /// is a tag set that replaces a stored one, or it refers to a stored document.
     Shaped(Shaped),
@@ -706,35 +700,30 @@ fn prepare(
     if large::is_large(decl, docs.size(index)) {
         return Ok(Prepared::Large);
     }
-    let (named, shaped) = shape(docs, index)?;
-    let mut value = match shaped {
+    let mut value = match shape(docs, index)? {
         Ok(value) => value,
-        Err(problems) => return Ok(Prepared::Shaped((named, Err(problems)))),
+        refused => return Ok(Prepared::Shaped(refused)),
     };
     if slot.exists && (slot.collection == Collection::TagSets || has_masked(&value)) {
-        return Ok(Prepared::Shaped((named, Ok(value))));
+        return Ok(Prepared::Shaped(Ok(value)));
     }
     let mut lookup = AheadLookup {
         batch,
         unanswered: false,
     };
     let origin = || docs.origin(index);
-    let whole = Whole::new(slot, &origin);
-    let problems =
-        whole.resolve_and_seal(&named, &mut value, &mut lookup, None, sealer, decrypt)?;
+    let named = || name_of(docs, index);
+    let whole = Whole::new(slot, &origin, &named);
+    let problems = whole.resolve_and_seal(&mut value, &mut lookup, None, sealer, decrypt)?;
     if lookup.unanswered {
         // Some references were resolved in place: the transaction's thread starts again from
         // the shaped document.
         return shape(docs, index).map(Prepared::Shaped);
     }
-    let body = problems
-        .is_empty()
-        .then(|| serde_json::to_string(&value).expect("a JSON value serializes"));
-    Ok(Prepared::Stored {
-        named,
-        problems,
-        body,
-    })
+    Ok(Prepared::Stored(match problems.is_empty() {
+        true => Ok(serde_json::to_string(&value).expect("a JSON value serializes")),
+        false => Err((named(), problems)),
+    }))
 }
 
 /// Whether a document has a `{"masked": true}`, which keeps the value the stored version holds.
@@ -751,26 +740,32 @@ struct Whole<'a> {
     id: DocId,
     exists: bool,
     owner: DocId,
+    /// Where it came from, and how it is named: both for messages only.
     origin: &'a dyn Fn() -> std::borrow::Cow<'a, str>,
+    named: &'a dyn Fn() -> String,
 }
 
 impl<'a> Whole<'a> {
-    fn new(slot: &Slot, origin: &'a dyn Fn() -> std::borrow::Cow<'a, str>) -> Self {
+    fn new(
+        slot: &Slot,
+        origin: &'a dyn Fn() -> std::borrow::Cow<'a, str>,
+        named: &'a dyn Fn() -> String,
+    ) -> Self {
         Whole {
             decl: slot.collection.decl(),
             id: slot.id,
             exists: slot.exists,
             owner: slot.owner,
             origin,
+            named,
         }
     }
 
     /// `value`'s references resolved through `lookup`, and its sensitive values sealed
     /// (`previous`: the stored version that a `{"masked": true}` keeps its value from); what is
-    /// wrong with it, in that order. `named`: the document, for an error.
+    /// wrong with it, in that order.
     fn resolve_and_seal(
         &self,
-        named: &str,
         value: &mut Value,
         lookup: &mut dyn Lookup,
         previous: Option<&Value>,
@@ -781,6 +776,7 @@ impl<'a> Whole<'a> {
         let sealed = codec::seal_secrets(self.decl, value, self.id, previous, sealer, decrypt)
             .map_err(|e| {
                 let origin = (self.origin)();
+                let named = (self.named)();
                 Error::MasterKey(format!("{}{named}: {e}", origin_prefix(&origin)))
             })?;
         problems.extend(sealed);
@@ -792,7 +788,7 @@ impl<'a> Whole<'a> {
     /// replaces a stored one adds the tags it drops to `removed_tags`.
     fn stored_body(
         &self,
-        (named, shaped): Shaped,
+        shaped: Shaped,
         lookup: &mut BatchLookup<'_, '_>,
         collector: &mut Collector,
         sealer: &Sealer,
@@ -808,7 +804,7 @@ impl<'a> Whole<'a> {
         } = *self;
         let mut value = match shaped {
             Ok(value) => value,
-            Err(problems) => {
+            Err((named, problems)) => {
                 for (path, message) in problems {
                     collector.add(&origin(), &named, path, message);
                 }
@@ -827,16 +823,13 @@ impl<'a> Whole<'a> {
         } else {
             None
         };
-        let problems = self.resolve_and_seal(
-            &named,
-            &mut value,
-            lookup,
-            previous.as_ref(),
-            sealer,
-            decrypt,
-        )?;
-        for (path, message) in problems {
-            collector.add(&origin(), &named, path, message);
+        let problems =
+            self.resolve_and_seal(&mut value, lookup, previous.as_ref(), sealer, decrypt)?;
+        if !problems.is_empty() {
+            let named = (self.named)();
+            for (path, message) in problems {
+                collector.add(&origin(), &named, path, message);
+            }
         }
         if !collector.problems.is_empty() {
             return Ok(None);
