@@ -442,6 +442,7 @@ fn import_opened(
                 crate::backup::read_backup(file, master_key, &key, options.ignore_version_check)
                     .map_err(backup_error)?;
             let mut docs = Vec::with_capacity(backup.documents.len());
+            let mut project_names = sources::ProjectNames::default();
             for incoming in backup.documents {
                 if options.cancel.is_cancelled() {
                     return Err(ImportError::Cancelled);
@@ -455,7 +456,8 @@ fn import_opened(
                 )
                 .map_err(|e| ImportError::Backup(format!("{}: {e}", incoming.origin).into()))?;
                 cuttle_instance::codec::normalize_key_fields(decl, &mut value);
-                let project = sources::project_of(incoming.collection, &value).map(Arc::from);
+                let project = sources::project_of(incoming.collection, &value)
+                    .map(|name| project_names.share(name));
                 docs.push(sources::SourceDoc {
                     doc: spool::Spooled::push(
                         &mut spool,

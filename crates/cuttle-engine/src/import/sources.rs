@@ -3,7 +3,7 @@
 //! later sources replacing earlier ones (SPEC 6.1).
 
 use cuttle_instance::error::{Hint, Message};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -254,7 +254,7 @@ pub(super) fn read_and_combine(
 ) -> Result<(Vec<SourceDoc>, Vec<Conflict>), ImportError> {
     let mut combined: Combined = Combined::default();
     let mut conflicts: BTreeMap<Identity, Conflict> = BTreeMap::new();
-    let mut interned: HashMap<String, Arc<str>> = HashMap::new();
+    let mut project_names = ProjectNames::default();
     for (index, source) in opened.iter().enumerate() {
         let this = u32::try_from(index).expect("fewer than 2^32 sources");
         let read_error = |e: reader::ReadError| {
@@ -293,15 +293,8 @@ pub(super) fn read_and_combine(
                 };
                 codec::normalize_key_fields(decl, &mut value);
                 let hash = combined.hash(&identity(incoming.collection, &value));
-                let project = project_of(incoming.collection, &value).map(|name| {
-                    match interned.get(name.as_str()) {
-                        Some(shared) => shared.clone(),
-                        None => interned
-                            .entry(name)
-                            .or_insert_with_key(|k| k.as_str().into())
-                            .clone(),
-                    }
-                });
+                let project =
+                    project_of(incoming.collection, &value).map(|name| project_names.share(name));
                 let unit_part = is_unit_part(incoming.collection);
                 if let Some(project) = &project
                     && (incoming.collection == Collection::Projects || unit_part)
@@ -479,13 +472,32 @@ pub(super) fn spool_error(error: std::io::Error) -> ImportError {
 }
 
 /// The project a document is or belongs to (its key fields already normalised).
-pub(super) fn project_of(collection: Collection, value: &Value) -> Option<String> {
+pub(super) fn project_of(collection: Collection, value: &Value) -> Option<&str> {
     let field = match collection {
         Collection::Projects => "name",
         c if c.decl().is_project_owned() => "project",
         _ => return None,
     };
-    value.get(field).and_then(Value::as_str).map(str::to_owned)
+    value.get(field).and_then(Value::as_str)
+}
+
+/// One shared copy of each project name that the sources' documents give: most documents
+/// belong to a project, and a copy for each would be much of what an import holds per document.
+#[derive(Default)]
+pub(super) struct ProjectNames(HashSet<Arc<str>>);
+
+impl ProjectNames {
+    /// The shared copy of `name`.
+    pub(super) fn share(&mut self, name: &str) -> Arc<str> {
+        match self.0.get(name) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(name);
+                self.0.insert(shared.clone());
+                shared
+            }
+        }
+    }
 }
 
 /// A project's own parts, which come wholesale with their project (history does not).
