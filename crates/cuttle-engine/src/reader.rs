@@ -285,9 +285,12 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
     let mut files: Vec<WalkedFile> = Vec::new();
     let mut foreign: Vec<PathBuf> = Vec::new();
     let mut exports: Vec<PathBuf> = Vec::new();
-    let mut waiting = VecDeque::from([(PathBuf::new(), true)]);
+    // Folders still to list, each with whether it is inside the format's folders; the last ones
+    // found are listed first, so that those waiting are few (a release's folders, not every
+    // release's).
+    let mut waiting = vec![(PathBuf::new(), true)];
     while !waiting.is_empty() {
-        let chunk: Vec<(PathBuf, bool)> = waiting.drain(..waiting.len().min(WALK_CHUNK)).collect();
+        let chunk = waiting.split_off(waiting.len().saturating_sub(WALK_CHUNK));
         let listed =
             parallel::map_in_order(&chunk, |(dir, inside)| list_folder(tree, dir, *inside));
         for ((dir, _), listing) in chunk.into_iter().zip(listed) {
