@@ -169,7 +169,7 @@ pub(crate) fn too_large(relative: &Path) -> ReadError {
     file_error(relative, format!("is larger than {} MiB", MAX_FILE >> 20))
 }
 
-/// Sorts `files` (each: its folder, an index into `folders`; its name; ...) in the order
+/// Sorts `files` (each [`WalkedFile`]: its folder, an index into `folders`; its name) in the order
 /// of their paths, component by component, as a sort of the paths would give, but without
 /// taking each path apart at every comparison: a folder's path is written once with its
 /// components joined by NUL, which sorts before every byte a name holds, so that comparing those
@@ -233,9 +233,9 @@ fn cmp_joined(mut a: &[&[u8]], mut b: &[&[u8]]) -> std::cmp::Ordering {
 /// At most this many misplaced files are named in a warning; the rest are counted.
 const NAMED: usize = 10;
 
-/// Folders listed at a time, on every core, by the walk of an export's tree: a few hundred
-/// entries each at most (a release's deployments and task logs), so that the listings held at
-/// once stay small beside the list of files the walk makes.
+/// Folders listed at a time, on every core, by the walk of an export's tree: enough to share
+/// among the cores, few enough that the listings held at once stay small beside the list of
+/// files the walk makes.
 const WALK_CHUNK: usize = 64;
 
 /// What the walk of an export's tree found.

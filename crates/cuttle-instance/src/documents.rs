@@ -332,8 +332,8 @@ fn identity(docs: &(impl DocumentSource + ?Sized), index: usize) -> Result<Value
 /// wrong with its shape, with its name for the messages.
 type Shaped = std::result::Result<Value, (String, Vec<(JsonPath, String)>)>;
 
-/// How the document at `index` is named in messages ([`describe`] of its identifying fields).
-/// Made only for a message: a document is named by text of its own, and most never need it.
+/// How the document at `index` is named in messages ([`describe`] of its identifying fields),
+/// made when a message needs it: most documents never do.
 fn name_of(docs: &(impl DocumentSource + ?Sized), index: usize) -> String {
     let decl = docs.collection(index).decl();
     identity(docs, index)
