@@ -88,14 +88,6 @@ pub fn owns(relative: &Path) -> bool {
     file_at(relative).is_some()
 }
 
-/// The collection of the document file at `relative`, if it is one.
-pub fn collection_at(relative: &Path) -> Option<Collection> {
-    match file_at(relative) {
-        Some(File::Document(collection)) => Some(collection),
-        _ => None,
-    }
-}
-
 /// Whether `relative` is a folder the format makes (removed by mirroring once empty).
 pub fn owns_dir(relative: &Path) -> bool {
     let parts: Vec<&str> = relative.iter().filter_map(|p| p.to_str()).collect();
@@ -333,8 +325,8 @@ mod tests {
             });
             let path = document_path(decl, &value);
             assert_eq!(
-                collection_at(&path),
-                Some(decl.collection),
+                file_at(&path),
+                Some(File::Document(decl.collection)),
                 "{}: {}",
                 decl.name,
                 path.display()

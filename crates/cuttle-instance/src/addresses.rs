@@ -4,20 +4,27 @@
 //! (or a backup being imported) first gathers the address (collection, owner, stored key) of
 //! every document something may refer to: hundreds of thousands on a large instance. A hash map
 //! of owned keys costs about a hundred bytes for each; an [`AddressBook`] holds each in one
-//! 32-byte entry, sorted by id, with every key in one shared text.
+//! 32-byte entry, with every key in one shared text, and [sealed](AddressBook::seal) into a
+//! [`SealedBook`] sorted by id, which finds them.
 
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_store::{DocId, StoreError};
 
-/// Addresses by id: fill it with [`push`](AddressBook::push), then [`seal`](AddressBook::seal)
-/// it once, after which [`get`](AddressBook::get) finds them.
+/// Addresses being gathered: fill it with [`push`](AddressBook::push), then
+/// [`seal`](AddressBook::seal) it into a [`SealedBook`] that finds them.
 #[derive(Default)]
 pub struct AddressBook {
-    /// Sorted by id once sealed.
     entries: Vec<Entry>,
     /// Every entry's key, one after the other.
     keys: String,
-    sealed: bool,
+}
+
+/// Addresses by id, sorted: what [`AddressBook::seal`] makes.
+#[derive(Default)]
+pub struct SealedBook {
+    /// Sorted by id, each id once.
+    entries: Vec<Entry>,
+    keys: String,
 }
 
 /// One address; its key is `keys[key_start..key_start + key_len]`.
@@ -62,26 +69,26 @@ impl AddressBook {
             collection,
         });
         self.keys.push_str(key);
-        self.sealed = false;
         Ok(())
     }
 
-    /// Sorts the entries for lookups. An id given to two addresses is returned as the error.
-    pub fn seal(&mut self) -> Result<(), DocId> {
+    /// The entries sorted for lookups. An id given to two addresses is returned as the error.
+    pub fn seal(mut self) -> Result<SealedBook, DocId> {
         self.entries.sort_unstable_by_key(|entry| entry.id);
         if let Some(pair) = self.entries.windows(2).find(|w| w[0].id == w[1].id) {
             return Err(pair[0].id);
         }
-        self.sealed = true;
-        Ok(())
+        Ok(SealedBook {
+            entries: self.entries,
+            keys: self.keys,
+        })
     }
+}
 
-    /// The address of document `id`: its collection, owner and stored key. `None` for an id the
-    /// book does not hold, and for every id before the book is sealed.
+impl SealedBook {
+    /// The address of document `id`: its collection, owner and stored key; `None` for an id the
+    /// book does not hold.
     pub fn get(&self, id: DocId) -> Option<(Collection, DocId, &str)> {
-        if !self.sealed {
-            return None;
-        }
         let at = self
             .entries
             .binary_search_by_key(&id, |entry| entry.id)
@@ -120,8 +127,7 @@ mod tests {
         book.push(Collection::Projects, 30, 0, "Web").unwrap();
         book.push(Collection::Channels, 7, 30, "Default").unwrap();
         book.push(Collection::Environments, 12, 0, "").unwrap();
-        assert_eq!(book.get(7), None, "not sealed yet");
-        book.seal().unwrap();
+        let book = book.seal().unwrap();
         assert_eq!(book.len(), 3);
         assert_eq!(book.get(7), Some((Collection::Channels, 30, "Default")));
         assert_eq!(book.get(30), Some((Collection::Projects, 0, "Web")));
@@ -135,8 +141,7 @@ mod tests {
         book.push(Collection::Projects, 5, 0, "A").unwrap();
         book.push(Collection::Projects, 9, 0, "B").unwrap();
         book.push(Collection::Feeds, 5, 0, "C").unwrap();
-        assert_eq!(book.seal(), Err(5));
-        assert_eq!(book.get(9), None);
+        assert_eq!(book.seal().err(), Some(5));
     }
 
     #[test]

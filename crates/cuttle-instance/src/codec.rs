@@ -20,7 +20,7 @@ use cuttle_store::{DocId, NO_OWNER, ReadTxn, StoreError};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroize;
 
-use crate::addresses::AddressBook;
+use crate::addresses::{AddressBook, SealedBook};
 
 /// Separates the parts of a composite stored key (names cannot hold control characters).
 pub const KEY_SEPARATOR: char = '\u{1f}';
@@ -727,7 +727,7 @@ pub fn seal_secrets_at(
 /// (the export's workers) each have a `Names` without copying every address.
 pub struct Names<'t> {
     txn: Option<&'t mut dyn ReadTxn>,
-    book: Arc<AddressBook>,
+    book: Arc<SealedBook>,
     cache: Arc<HashMap<DocId, (Collection, DocId, String)>>,
 }
 
@@ -735,7 +735,7 @@ pub struct Names<'t> {
 /// [`Names::shared`]).
 #[derive(Clone)]
 pub struct Addresses {
-    book: Arc<AddressBook>,
+    book: Arc<SealedBook>,
     cache: Arc<HashMap<DocId, (Collection, DocId, String)>>,
 }
 
@@ -790,8 +790,9 @@ impl<'t> Names<'t> {
     /// A `Names` that knows the addresses in `book` (an instance backup's records, which are
     /// not in a database) and never reads: an id it does not know is reported as a reference to
     /// a missing document.
-    pub fn from_book(mut book: AddressBook) -> Result<Names<'static>, StoreError> {
-        book.seal()
+    pub fn from_book(book: AddressBook) -> Result<Names<'static>, StoreError> {
+        let book = book
+            .seal()
             .map_err(|id| StoreError::Corrupt(format!("the id {id} is given to two documents")))?;
         Ok(Names {
             txn: None,
