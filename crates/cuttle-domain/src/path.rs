@@ -143,10 +143,35 @@ impl From<&serde_path_to_error::Path> for JsonPath {
     }
 }
 
+/// Objects of at most this many members are searched for a member by comparing names, which
+/// costs less than hashing the name (a document's map hashes with SipHash): most of a
+/// document's objects are this small.
+const SMALL_OBJECT: usize = 8;
+
+/// The member `name` of `object`.
+pub fn member<'o>(object: &'o serde_json::Map<String, Value>, name: &str) -> Option<&'o Value> {
+    match object.len() <= SMALL_OBJECT {
+        true => object.iter().find_map(|(k, v)| (k == name).then_some(v)),
+        false => object.get(name),
+    }
+}
+
+/// The member `name` of `object`, mutably.
+pub fn member_mut<'o>(
+    object: &'o mut serde_json::Map<String, Value>,
+    name: &str,
+) -> Option<&'o mut Value> {
+    match object.len() <= SMALL_OBJECT {
+        true => object
+            .iter_mut()
+            .find_map(|(k, v)| (k == name).then_some(v)),
+        false => object.get_mut(name),
+    }
+}
+
 fn holds(object: &serde_json::Map<String, Value>, when: Option<&When>) -> bool {
     when.is_none_or(|w| {
-        object
-            .get(w.field)
+        member(object, w.field)
             .and_then(Value::as_str)
             .is_some_and(|v| w.any_of.contains(&v))
     })
@@ -180,6 +205,27 @@ impl<'a> At<'a> {
     /// The element `index` of the array here.
     pub fn index(&'a self, index: usize) -> At<'a> {
         At::Index(self, index)
+    }
+
+    /// The JSON pointer of where this stands ([`JsonPath::pointer`]), made without the path.
+    pub fn pointer(&self) -> String {
+        fn push(at: &At<'_>, out: &mut String) {
+            match at {
+                At::Path(path) => out.push_str(&path.pointer()),
+                At::Field(parent, name) => {
+                    push(parent, out);
+                    push_pointer_field(out, name);
+                }
+                At::Index(parent, index) => {
+                    use std::fmt::Write as _;
+                    push(parent, out);
+                    let _ = write!(out, "/{index}");
+                }
+            }
+        }
+        let mut out = String::new();
+        push(self, &mut out);
+        out
     }
 
     /// The JSON path of where this stands.
@@ -251,7 +297,7 @@ pub fn for_each<'v, E>(
         if rest.is_empty() && !holds(object, when) {
             return Ok(());
         }
-        let Some(child) = object.get(segment.name) else {
+        let Some(child) = member(object, segment.name) else {
             return Ok(());
         };
         let at = at.field(segment.name);
@@ -291,7 +337,7 @@ pub fn for_each_mut<E>(
         if rest.is_empty() && !holds(object, when) {
             return Ok(());
         }
-        let Some(child) = object.get_mut(segment.name) else {
+        let Some(child) = member_mut(object, segment.name) else {
             return Ok(());
         };
         let at = at.field(segment.name);
@@ -312,6 +358,34 @@ pub fn for_each_mut<E>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_walk_makes_the_pointer_its_path_has() {
+        let base = JsonPath::root().field("variables").index(3);
+        let base = At::Path(&base);
+        let field = base.field("a/b~c");
+        let here = field.index(12);
+        assert_eq!(here.pointer(), here.to_path().pointer());
+        assert_eq!(here.pointer(), "/variables/3/a~1b~0c/12");
+        assert_eq!(At::ROOT.pointer(), "");
+    }
+
+    #[test]
+    fn a_member_is_found_in_small_and_large_objects() {
+        for size in [0, 1, SMALL_OBJECT, SMALL_OBJECT + 1, 3 * SMALL_OBJECT] {
+            let mut object: serde_json::Map<String, Value> = (0..size)
+                .map(|i| (format!("m{i}"), Value::from(i)))
+                .collect();
+            for i in 0..size {
+                let name = format!("m{i}");
+                assert_eq!(member(&object, &name), Some(&Value::from(i)));
+                *member_mut(&mut object, &name).unwrap() = Value::from(i + 1);
+                assert_eq!(object[&name], Value::from(i + 1));
+            }
+            assert_eq!(member(&object, "absent"), None);
+            assert_eq!(member_mut(&mut object, "m"), None);
+        }
+    }
 
     #[test]
     fn visits_every_element_and_prints_paths() {

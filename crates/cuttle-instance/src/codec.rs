@@ -294,19 +294,10 @@ fn check_keyed_arrays(
             };
             // Every element's key, one after the other, each found in one map by its slice
             // (an allocation for each element was most of this check).
-            let width = keyed.key.len().max(1);
-            let keys: Vec<&Value> = items
-                .iter()
-                .flat_map(|item| {
-                    keyed
-                        .key
-                        .iter()
-                        .map(move |k| item.get(*k).unwrap_or(&Value::Null))
-                })
-                .collect();
-            let mut seen: HashMap<&[&Value], usize, foldhash::fast::RandomState> =
+            let keys = element_keys(keyed.key, items);
+            let mut seen: HashMap<ElementKey<'_, '_>, usize, foldhash::fast::RandomState> =
                 HashMap::with_capacity_and_hasher(items.len(), Default::default());
-            for (i, key) in keys.chunks(width).enumerate() {
+            for (i, key) in keys.iter().enumerate() {
                 if let Some(first) = seen.insert(key, i) {
                     problems.push((
                         at.to_path().index(i),
@@ -320,13 +311,127 @@ fn check_keyed_arrays(
 }
 
 /// An element's identity in its keyed array: its key fields' values as JSON text (a missing one
-/// as `null`).
+/// as `null`). What [`ElementKey`] compares without making the text.
 pub fn element_key(fields: &[&str], element: &Value) -> String {
     let values: Vec<&Value> = fields
         .iter()
         .map(|f| element.get(*f).unwrap_or(&Value::Null))
         .collect();
     serde_json::to_string(&values).expect("JSON serializes")
+}
+
+/// An element's identity in its keyed array, borrowed: its key fields' values. Two are equal
+/// exactly when their [`element_key`] texts are (an object's members compare in their order, a
+/// number as it is written), and hashing one makes no text: an overwrite matches every element
+/// of a variable set by its key.
+#[derive(Clone, Copy, Debug)]
+pub struct ElementKey<'k, 'v>(&'k [&'v Value]);
+
+/// The keys of `items`, the elements of an array keyed by `fields` ([`ElementKey`]), in order.
+pub fn element_keys<'v>(fields: &[&str], items: &'v [Value]) -> ElementKeys<'v> {
+    let width = fields.len().max(1);
+    let mut values = Vec::with_capacity(items.len() * width);
+    for item in items {
+        values.extend((0..width).map(|i| {
+            fields
+                .get(i)
+                .and_then(|f| item.get(*f))
+                .unwrap_or(&Value::Null)
+        }));
+    }
+    ElementKeys { width, values }
+}
+
+/// The keys of an array's elements ([`element_keys`]), their values one after the other.
+pub struct ElementKeys<'v> {
+    width: usize,
+    values: Vec<&'v Value>,
+}
+
+impl<'v> ElementKeys<'v> {
+    /// Each element's key, in the array's order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = ElementKey<'_, 'v>> {
+        self.values.chunks(self.width).map(ElementKey)
+    }
+}
+
+impl PartialEq for ElementKey<'_, '_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().zip(other.0).all(|(a, b)| same_text(a, b))
+    }
+}
+
+impl Eq for ElementKey<'_, '_> {}
+
+impl std::hash::Hash for ElementKey<'_, '_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for value in self.0 {
+            hash_text(value, state);
+        }
+    }
+}
+
+/// Whether `a` and `b` are written as the same JSON text (compact, members in their order).
+fn same_text(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(a), Value::Bool(b)) => a == b,
+        (Value::Number(a), Value::Number(b)) => number_text(a) == number_text(b),
+        (Value::String(a), Value::String(b)) => a == b,
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_text(a, b))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((k, a), (l, b))| k == l && same_text(a, b))
+        }
+        _ => false,
+    }
+}
+
+/// A number as [`same_text`] tells numbers apart: by its kind (an integer is written without a
+/// fraction, a float with one) and its value (a float by its bits: `-0.0` is written so).
+fn number_text(n: &serde_json::Number) -> (u8, u64) {
+    match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => (0, u),
+        (None, Some(i), _) => (1, i as u64),
+        (None, None, f) => (2, f.map_or(0, f64::to_bits)),
+    }
+}
+
+/// Hashes `value` consistently with [`same_text`].
+fn hash_text<H: std::hash::Hasher>(value: &Value, state: &mut H) {
+    use std::hash::Hash;
+    match value {
+        Value::Null => state.write_u8(0),
+        Value::Bool(b) => {
+            state.write_u8(1);
+            b.hash(state);
+        }
+        Value::Number(n) => {
+            state.write_u8(2);
+            number_text(n).hash(state);
+        }
+        Value::String(s) => {
+            state.write_u8(3);
+            s.hash(state);
+        }
+        Value::Array(items) => {
+            state.write_u8(4);
+            state.write_usize(items.len());
+            items.iter().for_each(|v| hash_text(v, state));
+        }
+        Value::Object(members) => {
+            state.write_u8(5);
+            state.write_usize(members.len());
+            for (k, v) in members {
+                k.hash(state);
+                hash_text(v, state);
+            }
+        }
+    }
 }
 
 /// The owning project's id of a project-owned document (from its `project` field).
@@ -511,6 +616,31 @@ pub fn resolve_refs(
 /// The JSON paths of every sensitive object in a document, with its form.
 pub fn sensitive_values(value: &Value) -> Vec<(JsonPath, Form)> {
     find_all(value, &sensitive::form_of)
+}
+
+/// Calls `f` with each sensitive value of a document and where it stands, to change it in place:
+/// the values [`sensitive_values`] finds, in the same order.
+pub fn for_each_sensitive_mut(value: &mut Value, f: &mut dyn FnMut(&mut Value, Form, &At<'_>)) {
+    fn walk(value: &mut Value, f: &mut dyn FnMut(&mut Value, Form, &At<'_>), here: &At<'_>) {
+        if let Some(form) = sensitive::form_of(value) {
+            f(value, form, here);
+            return;
+        }
+        match value {
+            Value::Object(object) => {
+                for (name, v) in object.iter_mut() {
+                    walk(v, f, &here.field(name));
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    walk(v, f, &here.index(i));
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, f, &At::ROOT);
 }
 
 /// Every value of a document for which `pick` gives something, with its path (what it holds is
@@ -955,7 +1085,7 @@ pub fn render_part(
     names: &mut Names<'_>,
     secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
 ) -> Result<Value, StoreError> {
-    open_each_sealed(decl, id, &mut value, &mut at.pointer(), secret)?;
+    open_each_sealed(decl, id, &mut value, &At::Path(at), secret)?;
     if decl.is_project_owned()
         && let Some(project) = value.get("project").and_then(Value::as_i64)
     {
@@ -988,44 +1118,39 @@ pub fn render_part(
     Ok(value)
 }
 
-/// Hands every sealed value under `value` (whose JSON pointer is `pointer`) to `secret`, in the
-/// order of [`sensitive_values`], in one walk that builds a value's pointer only as it goes (a
-/// document is rendered for every export: no path is allocated per field).
+/// Hands every sealed value under `value` (which stands `here`) to `secret`, in the order of
+/// [`sensitive_values`], in one walk that makes a value's pointer only for a sealed value (a
+/// document is rendered for every export: nothing is allocated per field).
 fn open_each_sealed(
     decl: &CollectionDecl,
     id: DocId,
     value: &mut Value,
-    pointer: &mut String,
+    here: &At<'_>,
     secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     if let Some(form) = sensitive::form_of(value) {
         if form == Form::Sealed {
+            let pointer = here.pointer();
             secret(
                 value,
                 Place {
                     collection: decl.name,
                     document: id,
-                    pointer,
+                    pointer: &pointer,
                 },
             )?;
         }
         return Ok(());
     }
-    let at = pointer.len();
     match value {
         Value::Object(object) => {
             for (name, v) in object.iter_mut() {
-                path::push_pointer_field(pointer, name);
-                open_each_sealed(decl, id, v, pointer, secret)?;
-                pointer.truncate(at);
+                open_each_sealed(decl, id, v, &here.field(name), secret)?;
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                use std::fmt::Write as _;
-                let _ = write!(pointer, "/{i}");
-                open_each_sealed(decl, id, v, pointer, secret)?;
-                pointer.truncate(at);
+                open_each_sealed(decl, id, v, &here.index(i), secret)?;
             }
         }
         _ => {}
@@ -1190,6 +1315,54 @@ mod tests {
             "{\"name\":\"a\",}",
         ] {
             assert_eq!(key_view(decl, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn element_keys_are_equal_exactly_when_their_texts_are() {
+        use std::hash::BuildHasher;
+        let values = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(1),
+            json!(1.0),
+            json!(-1),
+            json!(0.0),
+            json!(-0.0),
+            json!(u64::MAX),
+            json!("a"),
+            json!("a\"b"),
+            json!([]),
+            json!(["a"]),
+            json!([["a"]]),
+            json!({}),
+            json!({"environments": ["Prod"], "roles": []}),
+            json!({"roles": [], "environments": ["Prod"]}),
+            json!({"environments": ["Prod"]}),
+        ];
+        let fields = ["name", "scope"];
+        let elements: Vec<Value> = values
+            .iter()
+            .flat_map(|scope| {
+                [
+                    json!({"name": "A", "scope": scope}),
+                    json!({"scope": scope}),
+                ]
+            })
+            .collect();
+        let keys = element_keys(&fields, &elements);
+        let keys: Vec<ElementKey<'_, '_>> = keys.iter().collect();
+        assert_eq!(keys.len(), elements.len());
+        let hasher = foldhash::fast::RandomState::default();
+        for (a, ka) in elements.iter().zip(&keys) {
+            for (b, kb) in elements.iter().zip(&keys) {
+                let texts = element_key(&fields, a) == element_key(&fields, b);
+                assert_eq!(ka == kb, texts, "{a} and {b}");
+                if texts {
+                    assert_eq!(hasher.hash_one(ka), hasher.hash_one(kb), "{a} and {b}");
+                }
+            }
         }
     }
 }

@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use std::collections::{HashMap, HashSet};
 
+use cuttle_instance::codec::{ElementKey, element_keys};
+
 use super::diff::{DIGEST, element_key, is_sensitive};
 
 /// The version an overwrite writes, by the collection's merge rule.
@@ -40,6 +42,18 @@ pub fn merge(decl: &CollectionDecl, dest: &Value, source: Value) -> Value {
     merged
 }
 
+/// Whether [`merge`] gives the source's version whenever it is alike the destination's
+/// ([`super::diff::same`]: the same JSON, sensitive values by their digests, arrays in the same
+/// order): it does unless the rule unites or appends arrays, which sorts or adds elements. (A
+/// keyed array's elements replace the destination's with the same key, where they stand: alike,
+/// each replaces the one in its place, and none of the destination's is left.)
+pub fn gives_source_when_alike(decl: &CollectionDecl) -> bool {
+    decl.merge
+        .merged()
+        .iter()
+        .all(|merged| matches!(merged, Merged::ByKey(_)))
+}
+
 /// `merged[field]` keeps every element of the destination's, then adds the source's that are
 /// new.
 fn append_new(dest: &Value, merged: &mut Value, field: &str) {
@@ -66,25 +80,26 @@ fn merge_keyed(decl: &CollectionDecl, field: &str, dest: &Value, merged: &mut Va
     let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == field) else {
         return;
     };
-    let empty = Vec::new();
-    let theirs = dest.get(field).and_then(Value::as_array).unwrap_or(&empty);
+    let theirs = elements(dest, field);
     let ours = merged
         .get_mut(field)
         .and_then(Value::as_array_mut)
         .map(std::mem::take)
         .unwrap_or_default();
-    let keys: Vec<String> = ours.iter().map(|v| element_key(keyed.key, v)).collect();
-    let at: HashMap<&str, usize> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.as_str(), i))
-        .collect();
+    // Which of ours replaces each of theirs, found by key.
+    let replacing: Vec<Option<usize>> = {
+        let keys = element_keys(keyed.key, &ours);
+        let at: HashMap<ElementKey<'_, '_>, usize, foldhash::fast::RandomState> =
+            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        element_keys(keyed.key, theirs)
+            .iter()
+            .map(|k| at.get(&k).copied())
+            .collect()
+    };
     let mut ours: Vec<Option<Value>> = ours.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(theirs.len() + ours.len());
-    for t in theirs {
-        let replaced = at
-            .get(element_key(keyed.key, t).as_str())
-            .and_then(|i| ours[*i].take());
+    for (t, replaced) in theirs.iter().zip(replacing) {
+        let replaced = replaced.and_then(|i| ours[i].take());
         out.push(replaced.unwrap_or_else(|| t.clone()));
     }
     out.extend(ours.into_iter().flatten());
@@ -104,20 +119,23 @@ pub fn kept_elements(
     let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == field) else {
         return Vec::new();
     };
-    let ours: HashSet<String> = source
+    let ours = element_keys(keyed.key, elements(source, field));
+    let ours: HashSet<ElementKey<'_, '_>, foldhash::fast::RandomState> = ours.iter().collect();
+    let theirs = elements(dest, field);
+    theirs
+        .iter()
+        .zip(element_keys(keyed.key, theirs).iter())
+        .filter(|(_, key)| !ours.contains(key))
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// The elements of the array `field` of `value` (none where it has no such array).
+fn elements<'v>(value: &'v Value, field: &str) -> &'v [Value] {
+    value
         .get(field)
         .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|v| element_key(keyed.key, v))
-        .collect();
-    dest.get(field)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|t| !ours.contains(&element_key(keyed.key, t)))
-        .cloned()
-        .collect()
+        .map_or(&[], Vec::as_slice)
 }
 
 /// Connections only grow (a tenant's to projects): every element either side has, matched by
@@ -308,6 +326,38 @@ mod tests {
             .collect();
         assert_eq!(values, ["new", "prod", "m", "b"]);
         assert_eq!(kept_elements(decl, "variables", &dest, &source).len(), 2);
+    }
+
+    #[test]
+    fn a_merge_by_key_of_a_version_alike_gives_it_and_a_union_may_not() {
+        let decl = Collection::ProjectVariables.decl();
+        assert!(gives_source_when_alike(decl));
+        let stand_in = |form: &str| json!({form: "…", DIGEST: "d"});
+        let dest = json!({"project": "P", "variables": [
+            {"name": "A", "value": "1", "scope": {"environments": ["Prod"]}},
+            {"name": "A", "value": "1", "scope": {}},
+            {"name": "S", "value": stand_in("masked"), "scope": {}},
+        ]});
+        let source = json!({"project": "P", "variables": [
+            {"name": "A", "value": "1", "scope": {"environments": ["Prod"]}},
+            {"name": "A", "value": "1", "scope": {}},
+            {"name": "S", "value": stand_in("encrypted"), "scope": {}},
+        ]});
+        assert!(crate::import::diff::same(&dest, &source));
+        assert_eq!(merge(decl, &dest, source.clone()), source);
+        assert!(kept_elements(decl, "variables", &dest, &source).is_empty());
+        // Members united are sorted: a version alike but unsorted does not merge to itself.
+        let teams = Collection::Teams.decl();
+        assert!(!gives_source_when_alike(teams));
+        let team = json!({"name": "T", "members": ["b", "a"], "roleAssignments": []});
+        assert_ne!(merge(teams, &team, team.clone()), team);
+        for collection in [
+            Collection::Projects,
+            Collection::Environments,
+            Collection::Users,
+        ] {
+            assert!(gives_source_when_alike(collection.decl()), "{collection:?}");
+        }
     }
 
     #[test]

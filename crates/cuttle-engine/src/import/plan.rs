@@ -37,7 +37,6 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::diff::{self, DIGEST};
-use super::merge;
 use super::sources::{self, SourceDoc};
 use super::spool::{self, Span, Spool, Spooled};
 use super::{
@@ -1553,11 +1552,12 @@ const MASKED_DIGEST: &str = "=";
 /// A source's `{"masked": true}` keeps the destination's value at the same place: its stand-in
 /// takes the destination's digest.
 fn resolve_masked(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
-    for at in merge::stand_ins(merged) {
+    let masked = |v: &Value| {
+        (diff::is_sensitive(v) && v.get(DIGEST).and_then(Value::as_str) == Some(MASKED_DIGEST))
+            .then_some(())
+    };
+    for (at, ()) in codec::find_all(merged, &masked) {
         let pointer = at.pointer();
-        if merged.pointer(&pointer).and_then(|v| v.get(DIGEST)) != Some(&json!(MASKED_DIGEST)) {
-            continue;
-        }
         let theirs = cuttle_instance::codec::locate(decl, merged, dest, &at)
             .and_then(|(v, _)| v.get(DIGEST).cloned());
         if let (Some(digest), Some(slot)) = (theirs, merged.pointer_mut(&pointer)) {

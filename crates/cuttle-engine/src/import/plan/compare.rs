@@ -64,6 +64,22 @@ impl Comparing<'_> {
         if !unopened.is_empty() {
             return Err(unopened);
         }
+        // Most of an overwrite of identical data is documents alike the destination's: where
+        // the merge rule then gives the source's version, there is nothing to merge and no
+        // change to find (and no grant, no secret kept, no step or variable left behind).
+        if merge::gives_source_when_alike(decl)
+            && decl.grants.is_none()
+            && diff::same(&dest, &source)
+        {
+            return Ok(Compared {
+                changes: Vec::new(),
+                notes: Vec::new(),
+                merged: None,
+                removed_steps: BTreeSet::new(),
+                kept_variables: Vec::new(),
+                channel_refs,
+            });
+        }
         // What a merge keeps of the destination's own variables (the removals check their
         // scopes).
         let kept_variables = match decl.collection {
@@ -92,8 +108,8 @@ impl Comparing<'_> {
             }
             _ => BTreeSet::new(),
         };
-        // Most of an overwrite of identical data is documents alike: they have no change to
-        // find, and the walk that names each change is skipped.
+        // Documents alike after the merge have no change to find, and the walk that names each
+        // change is skipped.
         let mut changes = match diff::same(&dest, &merged) {
             true => Vec::new(),
             false => diff::diff(decl, &dest, &merged),
@@ -120,17 +136,14 @@ impl Comparing<'_> {
     /// plaintext); where a value does not open, what is wrong.
     pub fn put_stand_ins(&self, view: &mut Value) -> Unopened {
         let mut unopened = Vec::new();
-        for (here, form) in codec::sensitive_values(view) {
-            let slot = view
-                .pointer_mut(&here.pointer())
-                .expect("a path just found");
+        codec::for_each_sensitive_mut(view, &mut |slot, form, here| {
             let text = |field: &str| slot.get(field).and_then(Value::as_str).unwrap_or_default();
             let stand_in = match form {
                 Form::Encrypted => match super::super::open_any(self.keys, text(ENCRYPTED)) {
                     Ok(plain) => digest(&self.digest_key, &plain),
                     Err(message) => {
-                        unopened.push((here, message));
-                        continue;
+                        unopened.push((here.to_path(), message));
+                        return;
                     }
                 },
                 Form::Secret => digest(&self.digest_key, text(SECRET).as_bytes()),
@@ -142,7 +155,7 @@ impl Comparing<'_> {
             if let Value::Object(object) = slot {
                 object.insert(DIGEST.into(), Value::String(stand_in));
             }
-        }
+        });
         unopened
     }
 }
