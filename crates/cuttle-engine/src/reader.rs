@@ -292,7 +292,9 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
     while !waiting.is_empty() {
         let chunk = waiting.split_off(waiting.len().saturating_sub(WALK_CHUNK));
         let listed =
-            parallel::map_in_order(&chunk, |(dir, inside)| list_folder(tree, dir, *inside));
+            parallel::map_in_order_on(parallel::reading_threads(), &chunk, |(dir, inside)| {
+                list_folder(tree, dir, *inside)
+            });
         for ((dir, _), listing) in chunk.into_iter().zip(listed) {
             let listing = listing?;
             if !listing.files.is_empty() {
@@ -590,9 +592,13 @@ fn read_files(
         if files.len() <= files.capacity() / 2 {
             files.shrink_to_fit();
         }
-        let read = parallel::map_in_order(&batch, |(folder, name, collection, _)| {
-            read_one(tree, &folders[*folder as usize].join(&**name), *collection)
-        });
+        let read = parallel::map_in_order_on(
+            parallel::reading_threads(),
+            &batch,
+            |(folder, name, collection, _)| {
+                read_one(tree, &folders[*folder as usize].join(&**name), *collection)
+            },
+        );
         drop(batch);
         let failed = read.iter().any(Result::is_err);
         if !feed.send(read) || failed {
