@@ -61,6 +61,9 @@ pub trait Tree: Sync {
     /// The text of the regular file at `relative`: links, special files, files larger than
     /// [`MAX_FILE`] and text that is not UTF-8 are refused.
     fn read(&self, relative: &Path) -> Result<String, ReadError>;
+    /// Asks for the file `name` of the folder `folder` to be read into the page cache, without
+    /// waiting for it: a hint, which reads nothing here and never fails.
+    fn prefetch(&self, _folder: &Path, _name: &str) {}
 }
 
 /// An entry of a folder of a [`Tree`].
@@ -125,6 +128,22 @@ impl Tree for Directory {
 
     fn exists(&self, relative: &Path) -> bool {
         fs::symlink_metadata(self.root.join(relative)).is_ok()
+    }
+
+    /// Opens the file as [`Tree::read`] does (not through a link, not waiting for a pipe's
+    /// writer) and asks the system to read it ahead (`POSIX_FADV_WILLNEED`, which starts the
+    /// reads and returns).
+    fn prefetch(&self, folder: &Path, name: &str) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Ok(file) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.root.join(folder).join(name))
+        {
+            // SAFETY: a plain call on a descriptor this function owns until `file` drops.
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+        }
     }
 
     /// Reads a regular file inside the tree, refusing links, special files and huge files.
@@ -292,9 +311,7 @@ fn walk(tree: &dyn Tree) -> Result<Walk, ReadError> {
     while !waiting.is_empty() {
         let chunk = waiting.split_off(waiting.len().saturating_sub(WALK_CHUNK));
         let listed =
-            parallel::map_in_order_on(parallel::reading_threads(), &chunk, |(dir, inside)| {
-                list_folder(tree, dir, *inside)
-            });
+            parallel::map_in_order(&chunk, |(dir, inside)| list_folder(tree, dir, *inside));
         for ((dir, _), listing) in chunk.into_iter().zip(listed) {
             let listing = listing?;
             if !listing.files.is_empty() {
@@ -580,25 +597,34 @@ fn read_files(
     files: Vec<(u32, Box<str>, Collection, u64)>,
     feed: &parallel::Feed<Result<Read, ReadError>>,
 ) {
+    let batch_len = |files: &[(u32, Box<str>, Collection, u64)]| {
+        parallel::chunk_len(files, BATCH, BATCH_BYTES, |(_, _, _, size)| {
+            usize::try_from(*size).unwrap_or(usize::MAX)
+        })
+    };
     let mut files = VecDeque::from(files);
     while !files.is_empty() {
-        let len = parallel::chunk_len(
-            files.make_contiguous(),
-            BATCH,
-            BATCH_BYTES,
-            |(_, _, _, size)| usize::try_from(*size).unwrap_or(usize::MAX),
-        );
+        let len = batch_len(files.make_contiguous());
         let batch: Vec<_> = files.drain(..len).collect();
         if files.len() <= files.capacity() / 2 {
             files.shrink_to_fit();
         }
-        let read = parallel::map_in_order_on(
-            parallel::reading_threads(),
-            &batch,
-            |(folder, name, collection, _)| {
+        // The next batch is asked for while this one is read: where the page cache does not
+        // hold the files, the disk has them all to read at once, not one for each thread.
+        let rest = files.make_contiguous();
+        let next = &rest[..batch_len(rest).min(rest.len())];
+        let read = std::thread::scope(|scope| {
+            if !next.is_empty() {
+                scope.spawn(|| {
+                    for (folder, name, _, _) in next {
+                        tree.prefetch(&folders[*folder as usize], name);
+                    }
+                });
+            }
+            parallel::map_in_order(&batch, |(folder, name, collection, _)| {
                 read_one(tree, &folders[*folder as usize].join(&**name), *collection)
-            },
-        );
+            })
+        });
         drop(batch);
         let failed = read.iter().any(Result::is_err);
         if !feed.send(read) || failed {

@@ -17,32 +17,13 @@ pub fn threads() -> usize {
     })
 }
 
-/// How many threads read files: two for each of [`threads`]. Reading hundreds of thousands
-/// of small files that the page cache does not hold waits on the disk more than it computes,
-/// and a thread waiting for its file leaves its core to the other, which keeps the disk busy:
-/// an import of the large sample's export read from a cold cache took two thirds of the time
-/// with two per core (four per core: half; the same import from a warm cache was 6% slower and
-/// held more memory). Where the files are cached, the threads only take turns.
-pub fn reading_threads() -> usize {
-    threads() * 2
-}
-
 /// `f` of every item, on up to [`threads`] threads; the results in the items' order.
 ///
 /// The threads take the items a few at a time as each is ready for more, so that a run of
 /// costly items (a project's large variable set among small documents) is shared rather than
 /// left to the one thread that an even split would give it.
 pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    map_in_order_on(threads(), items, f)
-}
-
-/// [`map_in_order`] on up to `threads` threads.
-pub fn map_in_order_on<T: Sync, R: Send>(
-    threads: usize,
-    items: &[T],
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let threads = threads.min(items.len());
+    let threads = threads().min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
