@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use cuttle_domain::decl::CollectionDecl;
-use cuttle_domain::path::{JsonPath, Step};
+use cuttle_domain::path::{self, JsonPath, Step};
 use cuttle_domain::sensitive::redacted;
 use serde::Serialize;
 
@@ -42,12 +42,9 @@ pub struct Change {
 
 /// Whether `value` stands for a sensitive value (see [`DIGEST`]).
 pub fn is_sensitive(value: &Value) -> bool {
-    match value {
-        // A stand-in has two members: a small object is searched without hashing its names.
-        Value::Object(object) if object.len() <= 8 => object.keys().any(|k| k == DIGEST),
-        Value::Object(object) => object.contains_key(DIGEST),
-        _ => false,
-    }
+    value
+        .as_object()
+        .is_some_and(|object| path::member(object, DIGEST).is_some())
 }
 
 /// The differences from `old` to `new`, in document order.
