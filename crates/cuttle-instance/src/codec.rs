@@ -618,29 +618,31 @@ pub fn sensitive_values(value: &Value) -> Vec<(JsonPath, Form)> {
     find_all(value, &sensitive::form_of)
 }
 
-/// Calls `f` with each sensitive value of a document and where it stands, to change it in place:
-/// the values [`sensitive_values`] finds, in the same order.
-pub fn for_each_sensitive_mut(value: &mut Value, f: &mut dyn FnMut(&mut Value, Form, &At<'_>)) {
-    fn walk(value: &mut Value, f: &mut dyn FnMut(&mut Value, Form, &At<'_>), here: &At<'_>) {
-        if let Some(form) = sensitive::form_of(value) {
-            f(value, form, here);
-            return;
-        }
-        match value {
-            Value::Object(object) => {
-                for (name, v) in object.iter_mut() {
-                    walk(v, f, &here.field(name));
-                }
-            }
-            Value::Array(items) => {
-                for (i, v) in items.iter_mut().enumerate() {
-                    walk(v, f, &here.index(i));
-                }
-            }
-            _ => {}
-        }
+/// Calls `f` with each sensitive value under `value` (which stands `here`) and where it stands,
+/// to change it in place: the values [`sensitive_values`] finds, in the same order, in one walk
+/// that makes no path (a document is rendered for every export). Stops at `f`'s first error.
+pub fn for_each_sensitive_mut<E>(
+    value: &mut Value,
+    here: &At<'_>,
+    f: &mut dyn FnMut(&mut Value, Form, &At<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    if let Some(form) = sensitive::form_of(value) {
+        return f(value, form, here);
     }
-    walk(value, f, &At::ROOT);
+    match value {
+        Value::Object(object) => {
+            for (name, v) in object.iter_mut() {
+                for_each_sensitive_mut(v, &here.field(name), f)?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                for_each_sensitive_mut(v, &here.index(i), f)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Every value of a document for which `pick` gives something, with its path (what it holds is
@@ -1119,8 +1121,7 @@ pub fn render_part(
 }
 
 /// Hands every sealed value under `value` (which stands `here`) to `secret`, in the order of
-/// [`sensitive_values`], in one walk that makes a value's pointer only for a sealed value (a
-/// document is rendered for every export: nothing is allocated per field).
+/// [`sensitive_values`]; a value's pointer is made only for a sealed value.
 fn open_each_sealed(
     decl: &CollectionDecl,
     id: DocId,
@@ -1128,34 +1129,18 @@ fn open_each_sealed(
     here: &At<'_>,
     secret: &mut dyn FnMut(&mut Value, Place<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    if let Some(form) = sensitive::form_of(value) {
-        if form == Form::Sealed {
-            let pointer = here.pointer();
-            secret(
-                value,
-                Place {
-                    collection: decl.name,
-                    document: id,
-                    pointer: &pointer,
-                },
-            )?;
+    for_each_sensitive_mut(value, here, &mut |value, form, here| {
+        if form != Form::Sealed {
+            return Ok(());
         }
-        return Ok(());
-    }
-    match value {
-        Value::Object(object) => {
-            for (name, v) in object.iter_mut() {
-                open_each_sealed(decl, id, v, &here.field(name), secret)?;
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                open_each_sealed(decl, id, v, &here.index(i), secret)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+        let pointer = here.pointer();
+        let place = Place {
+            collection: decl.name,
+            document: id,
+            pointer: &pointer,
+        };
+        secret(value, place)
+    })
 }
 
 /// Opens a stored `{"sealed": …}` value, as [`render`] hands it to its callback.

@@ -6,7 +6,7 @@ use cuttle_domain::decl::{CollectionDecl, MergeRule, Merged};
 use cuttle_domain::path::{JsonPath, Step};
 use serde_json::Value;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use cuttle_instance::codec::{ElementKey, element_keys};
 
@@ -86,16 +86,7 @@ fn merge_keyed(decl: &CollectionDecl, field: &str, dest: &Value, merged: &mut Va
         .and_then(Value::as_array_mut)
         .map(std::mem::take)
         .unwrap_or_default();
-    // Which of ours replaces each of theirs, found by key.
-    let replacing: Vec<Option<usize>> = {
-        let keys = element_keys(keyed.key, &ours);
-        let at: HashMap<ElementKey<'_, '_>, usize, foldhash::fast::RandomState> =
-            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-        element_keys(keyed.key, theirs)
-            .iter()
-            .map(|k| at.get(&k).copied())
-            .collect()
-    };
+    let replacing = same_keys(keyed.key, &ours, theirs);
     let mut ours: Vec<Option<Value>> = ours.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(theirs.len() + ours.len());
     for (t, replaced) in theirs.iter().zip(replacing) {
@@ -119,14 +110,24 @@ pub fn kept_elements(
     let Some(keyed) = decl.keyed_arrays.iter().find(|k| k.path == field) else {
         return Vec::new();
     };
-    let ours = element_keys(keyed.key, elements(source, field));
-    let ours: HashSet<ElementKey<'_, '_>, foldhash::fast::RandomState> = ours.iter().collect();
     let theirs = elements(dest, field);
     theirs
         .iter()
-        .zip(element_keys(keyed.key, theirs).iter())
-        .filter(|(_, key)| !ours.contains(key))
+        .zip(same_keys(keyed.key, elements(source, field), theirs))
+        .filter(|(_, replaced)| replaced.is_none())
         .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// For each of `theirs`, the index of the element of `ours` with the same key (`fields`), if
+/// there is one.
+fn same_keys(fields: &[&str], ours: &[Value], theirs: &[Value]) -> Vec<Option<usize>> {
+    let ours = element_keys(fields, ours);
+    let at: HashMap<ElementKey<'_, '_>, usize, foldhash::fast::RandomState> =
+        ours.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    element_keys(fields, theirs)
+        .iter()
+        .map(|k| at.get(&k).copied())
         .collect()
 }
 

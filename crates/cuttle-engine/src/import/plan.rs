@@ -1552,10 +1552,8 @@ const MASKED_DIGEST: &str = "=";
 /// A source's `{"masked": true}` keeps the destination's value at the same place: its stand-in
 /// takes the destination's digest.
 fn resolve_masked(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
-    let masked = |v: &Value| {
-        (diff::is_sensitive(v) && v.get(DIGEST).and_then(Value::as_str) == Some(MASKED_DIGEST))
-            .then_some(())
-    };
+    let masked =
+        |v: &Value| (v.get(DIGEST).and_then(Value::as_str) == Some(MASKED_DIGEST)).then_some(());
     for (at, ()) in codec::find_all(merged, &masked) {
         let pointer = at.pointer();
         let theirs = cuttle_instance::codec::locate(decl, merged, dest, &at)

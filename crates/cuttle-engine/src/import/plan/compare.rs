@@ -5,11 +5,12 @@
 //! ([`super::Planner::decide`]).
 
 use std::collections::BTreeSet;
+use std::convert::Infallible;
 
 use cuttle_crypto::export::ExportKey;
 use cuttle_domain::Collection;
 use cuttle_domain::decl::{CollectionDecl, Merged, RefScope};
-use cuttle_domain::path::{self, JsonPath};
+use cuttle_domain::path::{self, At, JsonPath};
 use cuttle_domain::sensitive::{ENCRYPTED, Form, SECRET};
 use cuttle_instance::codec;
 use serde_json::Value;
@@ -136,14 +137,14 @@ impl Comparing<'_> {
     /// plaintext); where a value does not open, what is wrong.
     pub fn put_stand_ins(&self, view: &mut Value) -> Unopened {
         let mut unopened = Vec::new();
-        codec::for_each_sensitive_mut(view, &mut |slot, form, here| {
+        let walked = codec::for_each_sensitive_mut(view, &At::ROOT, &mut |slot, form, here| {
             let text = |field: &str| slot.get(field).and_then(Value::as_str).unwrap_or_default();
             let stand_in = match form {
                 Form::Encrypted => match super::super::open_any(self.keys, text(ENCRYPTED)) {
                     Ok(plain) => digest(&self.digest_key, &plain),
                     Err(message) => {
                         unopened.push((here.to_path(), message));
-                        return;
+                        return Ok(());
                     }
                 },
                 Form::Secret => digest(&self.digest_key, text(SECRET).as_bytes()),
@@ -155,7 +156,9 @@ impl Comparing<'_> {
             if let Value::Object(object) = slot {
                 object.insert(DIGEST.into(), Value::String(stand_in));
             }
+            Ok::<(), Infallible>(())
         });
+        let Ok(()) = walked;
         unopened
     }
 }
