@@ -61,9 +61,31 @@ pub trait Tree: Sync {
     /// The text of the regular file at `relative`: links, special files, files larger than
     /// [`MAX_FILE`] and text that is not UTF-8 are refused.
     fn read(&self, relative: &Path) -> Result<String, ReadError>;
-    /// Asks for the file `name` of the folder `folder` to be read into the page cache, without
-    /// waiting for it: a hint, which reads nothing here and never fails.
-    fn prefetch(&self, _folder: &Path, _name: &str) {}
+    /// The folder at `path`, opened to read many of its files ([`Tree::read_in`]).
+    fn open_folder<'p>(&self, path: &'p Path) -> Folder<'p> {
+        Folder { path, handle: None }
+    }
+    /// The text of the file `name` of `folder`, as [`Tree::read`] gives it.
+    fn read_in(&self, folder: &Folder<'_>, name: &str) -> Result<String, ReadError> {
+        self.read(&folder.path.join(name))
+    }
+    /// Whether reading the file `name` of `folder` would wait for a disk: a hint, `false` where
+    /// nothing waits or nothing can tell.
+    fn is_cold(&self, _folder: &Folder<'_>, _name: &str) -> bool {
+        false
+    }
+    /// Asks for the file `name` of `folder` to be read into the page cache, without waiting for
+    /// it: a hint, which reads nothing here and never fails.
+    fn prefetch(&self, _folder: &Folder<'_>, _name: &str) {}
+}
+
+/// A folder of a [`Tree`], opened to read files from it ([`Tree::open_folder`]).
+pub struct Folder<'p> {
+    path: &'p Path,
+    /// On disk, the folder's descriptor, so that each of its files is found by its name alone
+    /// rather than by its whole path again, or why the folder could not be opened (each read
+    /// then says it). `None` elsewhere.
+    handle: Option<std::io::Result<std::os::fd::OwnedFd>>,
 }
 
 /// An entry of a folder of a [`Tree`].
@@ -130,57 +152,151 @@ impl Tree for Directory {
         fs::symlink_metadata(self.root.join(relative)).is_ok()
     }
 
-    /// Opens the file as [`Tree::read`] does (not through a link, not waiting for a pipe's
-    /// writer) and asks the system to read it ahead (`POSIX_FADV_WILLNEED`, which starts the
-    /// reads and returns).
-    fn prefetch(&self, folder: &Path, name: &str) {
-        use std::os::fd::AsRawFd;
+    /// Opens the folder as a directory (not through a link: one put in the folder's place since
+    /// the walk is refused), for its files to be opened by name (`openat`).
+    fn open_folder<'p>(&self, path: &'p Path) -> Folder<'p> {
         use std::os::unix::fs::OpenOptionsExt;
-        if let Ok(file) = fs::OpenOptions::new()
+        let handle = fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(self.root.join(folder).join(name))
-        {
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(self.root.join(path))
+            .map(std::os::fd::OwnedFd::from)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP | libc::ENOTDIR) => std::io::Error::other(
+                    "its folder is no longer a folder but a symbolic link or a file; the reader never follows links",
+                ),
+                _ => e,
+            });
+        Folder {
+            path,
+            handle: Some(handle),
+        }
+    }
+
+    fn read(&self, relative: &Path) -> Result<String, ReadError> {
+        read_open(self.open(relative), relative)
+    }
+
+    fn read_in(&self, folder: &Folder<'_>, name: &str) -> Result<String, ReadError> {
+        read_open(self.open_in(folder, name), &folder.path.join(name))
+    }
+
+    /// Reads one byte of the file without waiting (`preadv2` with `RWF_NOWAIT`, which gives up
+    /// where the byte is not in the page cache). A system that cannot tell is taken as cold.
+    fn is_cold(&self, folder: &Folder<'_>, name: &str) -> bool {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = self.open_in(folder, name) else {
+            return false;
+        };
+        let mut byte = 0u8;
+        let vector = libc::iovec {
+            iov_base: (&raw mut byte).cast(),
+            iov_len: 1,
+        };
+        // SAFETY: one vector of one byte that lives through the call, on a descriptor this
+        // function owns until `file` drops.
+        let read = unsafe { libc::preadv2(file.as_raw_fd(), &vector, 1, 0, libc::RWF_NOWAIT) };
+        read < 0
+            && matches!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS)
+            )
+    }
+
+    /// Opens the file as [`Tree::read`] does and asks the system to read it ahead
+    /// (`POSIX_FADV_WILLNEED`, which starts the reads and returns).
+    fn prefetch(&self, folder: &Folder<'_>, name: &str) {
+        use std::os::fd::AsRawFd;
+        if let Ok(file) = self.open_in(folder, name) {
             // SAFETY: a plain call on a descriptor this function owns until `file` drops.
             unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
         }
     }
+}
 
-    /// Reads a regular file inside the tree, refusing links, special files and huge files.
-    /// What is checked is the file opened (one path lookup per file: `open` refuses a link
-    /// itself, and the checks read the open file's own metadata).
-    fn read(&self, relative: &Path) -> Result<String, ReadError> {
+impl Directory {
+    /// Opens the file at `relative` for reading: not through a link (`open` refuses a link
+    /// itself), and not waiting for a pipe's writer, since the walk does not see what is put in
+    /// a file's place after it.
+    fn open(&self, relative: &Path) -> std::io::Result<fs::File> {
         use std::os::unix::fs::OpenOptionsExt;
-        let failed = |e: std::io::Error| file_error(relative, e.to_string());
-        let file = fs::OpenOptions::new()
+        fs::OpenOptions::new()
             .read(true)
-            // Not through a link; and a pipe put here since the walk does not wait for a writer.
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(self.root.join(relative))
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => file_error(
-                    relative,
-                    "is a symbolic link; the reader never follows links",
-                ),
-                _ => failed(e),
-            })?;
-        let meta = file.metadata().map_err(failed)?;
-        if !meta.is_file() {
-            return Err(file_error(relative, "is not a regular file"));
-        }
-        if meta.len() > MAX_FILE {
-            return Err(too_large(relative));
-        }
-        // Bounded however the file grows between the look and the read.
-        let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.take(MAX_FILE + 1)
-            .read_to_string(&mut text)
-            .map_err(failed)?;
-        if text.len() as u64 > MAX_FILE {
-            return Err(too_large(relative));
-        }
-        Ok(text)
     }
+
+    /// Opens the file `name` of `folder` as [`Directory::open`] does, by its name in the folder
+    /// where the folder is open.
+    fn open_in(&self, folder: &Folder<'_>, name: &str) -> std::io::Result<fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let handle = match &folder.handle {
+            None => return self.open(&folder.path.join(name)),
+            Some(Ok(handle)) => handle,
+            Some(Err(e)) => return Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        let name = std::ffi::CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        // SAFETY: a NUL-terminated name and a directory descriptor that `folder` holds open.
+        let fd = unsafe { libc::openat(handle.as_raw_fd(), name.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `openat` just gave this descriptor, which nothing else owns.
+        Ok(unsafe { fs::File::from_raw_fd(fd) })
+    }
+}
+
+/// Reads a regular file opened by [`Directory::open`] (`opened`, the file at `relative`),
+/// refusing links, special files and huge files. What is checked is the file opened (the
+/// checks read the open file's own metadata).
+fn read_open(opened: std::io::Result<fs::File>, relative: &Path) -> Result<String, ReadError> {
+    let failed = |e: std::io::Error| file_error(relative, e.to_string());
+    let mut file = opened.map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => file_error(
+            relative,
+            "is a symbolic link; the reader never follows links",
+        ),
+        _ => failed(e),
+    })?;
+    let meta = file.metadata().map_err(failed)?;
+    if !meta.is_file() {
+        return Err(file_error(relative, "is not a regular file"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(too_large(relative));
+    }
+    let bytes = read_to_end(&mut file, meta.len()).map_err(failed)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(too_large(relative));
+    }
+    String::from_utf8(bytes).map_err(|_| file_error(relative, "stream did not contain valid UTF-8"))
+}
+
+/// Reads a regular file of `size` bytes to its end, and no further than one byte past
+/// [`MAX_FILE`] however it grows meanwhile. A read that gives less than it was asked for has
+/// met the file's end, as a regular file's reads do: the file of the size it was is read in one
+/// call, where reading until a read gives nothing would take a second.
+fn read_to_end(file: &mut fs::File, size: u64) -> std::io::Result<Vec<u8>> {
+    let bound = usize::try_from(MAX_FILE + 1).expect("the bound fits in memory");
+    let mut bytes = vec![0; usize::try_from(size).map_or(bound, |size| (size + 1).min(bound))];
+    let mut len = 0;
+    loop {
+        let asked = bytes.len() - len;
+        let got = match file.read(&mut bytes[len..]) {
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        len += got;
+        if got < asked || len == bound {
+            break;
+        }
+        // The file grew: read on, in steps as large as what was read, up to the bound.
+        bytes.resize(bound.min(len * 2), 0);
+    }
+    bytes.truncate(len);
+    Ok(bytes)
 }
 
 /// The error of a file larger than any document.
@@ -594,41 +710,99 @@ pub fn documents<X>(
 fn read_files(
     tree: &dyn Tree,
     folders: &[PathBuf],
-    files: Vec<(u32, Box<str>, Collection, u64)>,
+    files: Vec<ListedFile>,
     feed: &parallel::Feed<Result<Read, ReadError>>,
 ) {
-    let batch_len = |files: &[(u32, Box<str>, Collection, u64)]| {
-        parallel::chunk_len(files, BATCH, BATCH_BYTES, |(_, _, _, size)| {
-            usize::try_from(*size).unwrap_or(usize::MAX)
-        })
-    };
     let mut files = VecDeque::from(files);
-    while !files.is_empty() {
-        let len = batch_len(files.make_contiguous());
-        let batch: Vec<_> = files.drain(..len).collect();
+    let mut take = || {
+        let len = parallel::chunk_len(files.make_contiguous(), BATCH, BATCH_BYTES, |file| {
+            usize::try_from(file.3).unwrap_or(usize::MAX)
+        });
+        let batch: Vec<ListedFile> = files.drain(..len).collect();
         if files.len() <= files.capacity() / 2 {
             files.shrink_to_fit();
         }
-        // The next batch is asked for while this one is read: where the page cache does not
-        // hold the files, the disk has them all to read at once, not one for each thread.
-        let rest = files.make_contiguous();
-        let next = &rest[..batch_len(rest).min(rest.len())];
-        let read = std::thread::scope(|scope| {
-            if !next.is_empty() {
-                scope.spawn(|| {
-                    for (folder, name, _, _) in next {
-                        tree.prefetch(&folders[*folder as usize], name);
-                    }
-                });
-            }
-            parallel::map_in_order(&batch, |(folder, name, collection, _)| {
-                read_one(tree, &folders[*folder as usize].join(&**name), *collection)
-            })
+        batch
+    };
+    let mut batch = take();
+    let mut opened = OpenFolders::of(tree, folders, &batch);
+    while !batch.is_empty() {
+        // The next batch's folders are opened, and its files asked for where the page cache
+        // does not hold them, while this one is read: the disk then has them all to read at
+        // once, not one for each thread.
+        let next = take();
+        let (read, next_opened) = std::thread::scope(|scope| {
+            let ahead = scope.spawn(|| {
+                let opened = OpenFolders::of(tree, folders, &next);
+                opened.read_ahead(tree, &next);
+                opened
+            });
+            let read = parallel::map_in_order(&opened.each(&batch), |(folder, file)| {
+                read_one(tree, folder, &file.1, file.2)
+            });
+            let ahead = ahead
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (read, ahead)
         });
-        drop(batch);
         let failed = read.iter().any(Result::is_err);
         if !feed.send(read) || failed {
             return;
+        }
+        (batch, opened) = (next, next_opened);
+    }
+}
+
+/// A file listed by the walk, to read: its folder (an index into the walk's folders), its name,
+/// its collection and its size.
+type ListedFile = (u32, Box<str>, Collection, u64);
+
+/// Files probed in a batch, spread over it, to tell whether its files are in the page cache
+/// ([`OpenFolders::read_ahead`]).
+const PROBES: usize = 4;
+
+/// The folders of a batch of files, opened ([`Tree::open_folder`]): a batch's files stand in
+/// few folders, each folder's files side by side (the files are in the order of their paths).
+struct OpenFolders<'p> {
+    open: Vec<Folder<'p>>,
+    /// For each file of the batch, in order, its folder's place in `open`.
+    of_file: Vec<u32>,
+}
+
+impl<'p> OpenFolders<'p> {
+    fn of(tree: &dyn Tree, folders: &'p [PathBuf], files: &[ListedFile]) -> OpenFolders<'p> {
+        let mut open = Vec::new();
+        let mut last = None;
+        let of_file = files
+            .iter()
+            .map(|(folder, ..)| {
+                if last != Some(*folder) {
+                    open.push(tree.open_folder(&folders[*folder as usize]));
+                    last = Some(*folder);
+                }
+                u32::try_from(open.len() - 1).expect("a batch is smaller than 2^32 files")
+            })
+            .collect();
+        OpenFolders { open, of_file }
+    }
+
+    /// Each of `files` (the batch these folders were opened for) with its folder.
+    fn each<'f>(&'f self, files: &'f [ListedFile]) -> Vec<(&'f Folder<'p>, &'f ListedFile)> {
+        let folders = self.of_file.iter().map(|at| &self.open[*at as usize]);
+        folders.zip(files).collect()
+    }
+
+    /// Asks for the batch's files ahead of their reads, where a few of them spread over the
+    /// batch say the page cache does not hold them: from a warm cache, asking would only open
+    /// each file twice.
+    fn read_ahead(&self, tree: &dyn Tree, files: &[ListedFile]) {
+        let each = self.each(files);
+        let step = each.len().div_ceil(PROBES).max(1);
+        let mut probes = each.iter().step_by(step);
+        if probes.any(|(folder, (_, name, ..))| tree.is_cold(folder, name)) {
+            for (folder, (_, name, ..)) in each {
+                tree.prefetch(folder, name);
+            }
         }
     }
 }
@@ -816,8 +990,14 @@ enum Read {
     Document(Document, Option<(PathBuf, Box<LogHead>)>, Vec<PathBuf>),
 }
 
-fn read_one(tree: &dyn Tree, relative: &Path, collection: Collection) -> Result<Read, ReadError> {
-    let text = tree.read(relative)?;
+fn read_one(
+    tree: &dyn Tree,
+    folder: &Folder<'_>,
+    name: &str,
+    collection: Collection,
+) -> Result<Read, ReadError> {
+    let text = tree.read_in(folder, name)?;
+    let relative = &folder.path.join(name);
     if collection == Collection::TaskLogs {
         let log = serde_json::to_string(&text).expect("a string serializes");
         return Ok(Read::Log(relative.to_owned(), log));
@@ -1042,6 +1222,62 @@ fn inline_scripts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file is read to its end whatever size was seen of it, and no further than the bound.
+    #[test]
+    fn a_file_is_read_whole_however_its_size_changed_since_it_was_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        let text: String = (0..10_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        fs::write(&path, &text).unwrap();
+        for seen in [0, 3, 9_999, 10_000, 10_001, 1 << 20] {
+            let mut file = fs::File::open(&path).unwrap();
+            let read = read_to_end(&mut file, seen).unwrap();
+            assert_eq!(read, text.as_bytes(), "seen as {seen} bytes");
+        }
+        fs::write(&path, "").unwrap();
+        let mut file = fs::File::open(&path).unwrap();
+        assert!(read_to_end(&mut file, 0).unwrap().is_empty());
+    }
+
+    /// A folder opened is read by its files' names; one that became a link since the walk saw it
+    /// is not followed, nor is a file that became one.
+    #[test]
+    fn a_folder_opened_reads_its_files_and_follows_no_link_put_in_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("environments")).unwrap();
+        fs::write(dir.path().join("environments/a.json"), "{}").unwrap();
+        fs::write(outside.path().join("a.json"), "{\"secret\": 1}").unwrap();
+        let tree = Directory::new(dir.path());
+        let folder = tree.open_folder(Path::new("environments"));
+        assert_eq!(tree.read_in(&folder, "a.json").unwrap(), "{}");
+        assert!(!tree.is_cold(&folder, "missing.json"));
+
+        std::os::unix::fs::symlink(
+            outside.path().join("a.json"),
+            dir.path().join("environments/b.json"),
+        )
+        .unwrap();
+        let error = tree.read_in(&folder, "b.json").unwrap_err().to_string();
+        assert!(
+            error.contains("environments/b.json: is a symbolic link"),
+            "{error}"
+        );
+
+        fs::rename(dir.path().join("environments"), dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("environments")).unwrap();
+        let relinked = tree.open_folder(Path::new("environments"));
+        let error = tree.read_in(&relinked, "a.json").unwrap_err().to_string();
+        assert!(
+            error.contains("environments/a.json: its folder is no longer a folder"),
+            "{error}"
+        );
+        // The folder opened before still reads the folder it opened.
+        assert_eq!(tree.read_in(&folder, "a.json").unwrap(), "{}");
+    }
 
     /// Files are held by folder and name, and still come in the order of their whole paths:
     /// a folder's files among its subfolders by name (a release's file before the files in its
