@@ -387,6 +387,26 @@ fn skip_leaves_what_exists_and_creates_the_rest(world: &World) {
         world.list("dst", "environments", None),
         ["Prod", "Staging", "Test"]
     );
+
+    // A part of a project that is skipped is skipped whatever the destination has of it, but
+    // still read whole and checked: a field its shape does not have refuses the import.
+    let web = std::fs::read_dir(dir.path().join("projects"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|project| {
+            let value: Value =
+                serde_json::from_slice(&std::fs::read(project.join("project.json")).unwrap())
+                    .unwrap();
+            value["name"] == "Web"
+        })
+        .unwrap();
+    let beta = document_file(&web, "channels", "name", "Beta");
+    let broken = broken(dir.path(), |d| {
+        edit_json(&d.join(beta.strip_prefix(dir.path()).unwrap()), |v| {
+            v["colour"] = json!("red")
+        })
+    });
+    refused(world, broken.path(), &[], &[&file_name(&beta), "colour"]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -730,13 +730,23 @@ impl<'a> Planner<'a> {
                 key: None,
             });
         }
+        // The parts of a project that is skipped are skipped whatever the destination has of
+        // them: their keys are neither resolved nor looked up (their shapes are still checked).
+        let skipped: Vec<bool> = entries
+            .iter()
+            .map(|e| self.skips_part_of(e.project.as_deref()))
+            .collect();
+        let keyed_owner = |entry: &Entry, skipped: bool| entry.owner.filter(|_| !skipped);
         // The names the keys refer to, in one lookup per target collection; then the keys.
         self.prefetch_key_refs(
             decl,
-            entries.iter().filter_map(|e| Some((e.owner?, &e.value))),
+            (entries.iter().zip(&skipped))
+                .filter_map(|(e, skipped)| Some((keyed_owner(e, *skipped)?, &e.value))),
         )?;
-        for entry in &mut entries {
-            let Some(owner) = entry.owner else { continue };
+        for (entry, skipped) in entries.iter_mut().zip(&skipped) {
+            let Some(owner) = keyed_owner(entry, *skipped) else {
+                continue;
+            };
             entry.key = match codec::stored_key(decl, &entry.value, owner, self, &At::ROOT) {
                 Ok(key) => Some(key),
                 // A key that names something the destination lacks: the document is new there
@@ -760,12 +770,10 @@ impl<'a> Planner<'a> {
         // What will not go through the write path is checked by the plan: what the destination
         // has, and the parts of a project that is skipped (a large one, an element at a time,
         // when it is decided).
-        let checked = entries
-            .iter()
-            .zip(&existing)
-            .map(|(entry, existing)| {
+        let checked = (entries.iter().zip(&existing).zip(skipped))
+            .map(|((entry, existing), skipped)| {
                 let span = entry.doc.doc.span;
-                ((existing.is_some() || self.skips_part_of(entry.project.as_deref()))
+                ((existing.is_some() || skipped)
                     && !cuttle_instance::large::is_large(decl, span.len()))
                 .then_some(span)
             })
