@@ -151,14 +151,14 @@ struct Checked {
 /// is compared with there, if it is (taken by the core that compares them).
 type ToCheck = (Span, Mutex<Option<Value>>);
 
-/// Passes of [`Planner::prefetch_key_refs`] at most: a pass for each reference a key reaches
+/// Passes of [`Planner::stored_keys`] at most: a pass for each reference a key reaches
 /// through another (a task log's deployment, its release, environment and tenant), and one more.
 const MAX_KEY_DEPTH: usize = 8;
 
 /// What the plan knows of the destination's keys: the id at each address (collection, owner,
 /// stored key), or `None` where the destination has nothing. An address is found from the
-/// key's text as it is: a plan looks up each reference of each key, twice (see
-/// [`Planner::prefetch_key_refs`]), and making an address of each cost an allocation.
+/// key's text as it is: a plan looks up each reference of each key, on every core (see
+/// [`Planner::stored_keys`]), and making an address of each cost an allocation.
 ///
 /// Only a memo of the destination, which the plan does not change: it is emptied when it holds
 /// more than [`KeyIds::MAX`] addresses ([`KeyIds::bound`]), and what a chunk needs is looked up
@@ -642,31 +642,49 @@ impl<'a> Planner<'a> {
         Ok(None)
     }
 
-    /// Resolves the references in the keys of `docs` (owner, identifying fields) a batch at a
-    /// time, so that planning them makes no lookup of its own: a pass that answers from the cache
-    /// and notes what it lacks, then one lookup per collection for everything lacking, again until
-    /// nothing new is lacking (a reference inside a referenced key, such as a task log's
-    /// deployment's release, takes one pass more).
-    fn prefetch_key_refs<'v>(
+    /// The stored keys of `docs` (each: its owner, where the destination has it, and its
+    /// identifying fields); `None` where there is no owner, or the key names what the destination
+    /// lacks (the document is new there) or cannot be made. References are resolved a batch at a
+    /// time, so that no key makes a lookup of its own: a pass on every core answers from the
+    /// cache and notes what it lacks; one lookup per collection finds everything lacking; and
+    /// the documents that lacked something are passed over again, until none does (a reference
+    /// inside a referenced key, such as a task log's deployment's release, takes one pass more).
+    fn stored_keys(
         &mut self,
         decl: &CollectionDecl,
-        docs: impl Iterator<Item = (DocId, &'v Value)> + Clone,
-    ) -> Result<(), ImportError> {
-        if !decl.key.iter().any(|field| decl.key_ref(field).is_some()) {
-            return Ok(());
-        }
+        docs: &[(Option<DocId>, &Value)],
+    ) -> Result<Vec<Option<String>>, ImportError> {
+        let mut keys: Vec<Option<String>> = vec![None; docs.len()];
+        let mut waiting: Vec<(usize, DocId)> = (docs.iter().enumerate())
+            .filter_map(|(at, (owner, _))| Some((at, (*owner)?)))
+            .collect();
         for _ in 0..MAX_KEY_DEPTH {
-            let mut noting = Noting {
-                cache: &self.cache,
-                lacking: BTreeMap::new(),
-            };
-            for (owner, value) in docs.clone() {
-                let _ = codec::stored_key(decl, value, owner, &mut noting, &At::ROOT);
-            }
-            if noting.lacking.is_empty() {
+            if waiting.is_empty() {
                 break;
             }
-            for (target, names) in noting.lacking {
+            let cache = &self.cache;
+            let passed = parallel::map_in_order(&waiting, |(at, owner)| {
+                let mut noting = Noting {
+                    cache,
+                    lacking: BTreeMap::new(),
+                };
+                let key = codec::stored_key(decl, docs[*at].1, *owner, &mut noting, &At::ROOT);
+                (key.ok(), noting.lacking)
+            });
+            let mut lacking: BTreeMap<Collection, BTreeSet<(DocId, String)>> = BTreeMap::new();
+            let mut still = Vec::new();
+            for ((at, owner), (key, lacked)) in waiting.into_iter().zip(passed) {
+                if lacked.is_empty() {
+                    keys[at] = key;
+                    continue;
+                }
+                still.push((at, owner));
+                for (target, names) in lacked {
+                    lacking.entry(target).or_default().extend(names);
+                }
+            }
+            waiting = still;
+            for (target, names) in lacking {
                 let asked: Vec<(DocId, &str)> =
                     names.iter().map(|(o, n)| (*o, n.as_str())).collect();
                 let found = self.txn.find_ids(target, &asked)?;
@@ -675,7 +693,16 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        Ok(())
+        // A key that still lacks something after as many passes as a key reaches, one lookup at
+        // a time.
+        for (at, owner) in waiting {
+            keys[at] = match codec::stored_key(decl, docs[at].1, owner, self, &At::ROOT) {
+                Ok(key) => Some(key),
+                Err(Fail::At(..)) => None,
+                Err(Fail::Store(e)) => return Err(e.into()),
+            };
+        }
+        Ok(keys)
     }
 
     /// Plans a chunk of one collection's documents, each stage after the one before (see
@@ -736,24 +763,14 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|e| self.skips_part_of(e.project.as_deref()))
             .collect();
-        let keyed_owner = |entry: &Entry, skipped: bool| entry.owner.filter(|_| !skipped);
-        // The names the keys refer to, in one lookup per target collection; then the keys.
-        self.prefetch_key_refs(
-            decl,
-            (entries.iter().zip(&skipped))
-                .filter_map(|(e, skipped)| Some((keyed_owner(e, *skipped)?, &e.value))),
-        )?;
-        for (entry, skipped) in entries.iter_mut().zip(&skipped) {
-            let Some(owner) = keyed_owner(entry, *skipped) else {
-                continue;
-            };
-            entry.key = match codec::stored_key(decl, &entry.value, owner, self, &At::ROOT) {
-                Ok(key) => Some(key),
-                // A key that names something the destination lacks: the document is new there
-                // (its references are checked when it is written).
-                Err(Fail::At(..)) => None,
-                Err(Fail::Store(e)) => return Err(e.into()),
-            };
+        let owners: Vec<(Option<DocId>, &Value)> = (entries.iter().zip(&skipped))
+            .map(|(entry, skipped)| (entry.owner.filter(|_| !skipped), &entry.value))
+            .collect();
+        // A key that names something the destination lacks: the document is new there (its
+        // references are checked when it is written).
+        let keys = self.stored_keys(decl, &owners)?;
+        for (entry, key) in entries.iter_mut().zip(keys) {
+            entry.key = key;
         }
         let asked: Vec<(DocId, &str)> = entries
             .iter()
