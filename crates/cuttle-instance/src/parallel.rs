@@ -19,47 +19,32 @@ pub fn threads() -> usize {
 
 /// `f` of every item, on up to [`threads`] threads; the results in the items' order.
 ///
-/// The threads take the items a few at a time as each is ready for more, so that a run of
-/// costly items (a project's large variable set among small documents) is shared rather than
-/// left to the one thread that an even split would give it.
+/// The threads are a pool kept for the whole run ([`rayon`]'s, of [`threads`] threads): work
+/// is spread hundreds of times in an import, a chunk at a time, and a thread started for each
+/// would often start after the others had done the chunk. Each thread takes more items as it is
+/// free, so that a run of costly items (a project's large variable set among small documents)
+/// is shared rather than left to the one thread that an even split would give it.
 pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = threads().min(items.len());
-    if threads <= 1 {
+    use rayon::prelude::*;
+    if threads() <= 1 || items.len() <= 1 {
         return items.iter().map(f).collect();
     }
-    // Small enough to share a chunk's costly run, large enough that taking them costs nothing
-    // beside the work: a few dozen blocks per thread.
-    let block = items.len().div_ceil(threads * 32).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let start = next.fetch_add(block, std::sync::atomic::Ordering::Relaxed);
-            if start >= items.len() {
-                return done;
-            }
-            let end = (start + block).min(items.len());
-            done.push((start, items[start..end].iter().map(&f).collect::<Vec<R>>()));
-        }
-    };
-    let mut blocks: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut blocks = work();
-        for other in others {
-            match other.join() {
-                Ok(theirs) => blocks.extend(theirs),
-                // A panic in `f` is the caller's panic.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        blocks
-    });
-    blocks.sort_unstable_by_key(|(start, _)| *start);
-    let mut results = Vec::with_capacity(items.len());
-    for (_, block) in blocks {
-        results.extend(block);
-    }
-    results
+    pool().install(|| items.par_iter().with_max_len(BLOCK_MAX).map(&f).collect())
+}
+
+/// Items a thread of the pool takes at a time at most, so that costly items in a row are shared.
+const BLOCK_MAX: usize = 64;
+
+/// The pool of [`threads`] threads that [`map_in_order`] spreads work over, started once.
+fn pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads())
+            .thread_name(|n| format!("cuttle-worker-{n}"))
+            .build()
+            .expect("the system starts threads")
+    })
 }
 
 /// [`map_in_order`] of `items` a chunk at a time, one chunk ahead of `consume`, which gets
@@ -223,6 +208,31 @@ mod tests {
         })
         .expect_err("the panic reaches the caller");
         assert_eq!(panicked.downcast_ref::<&str>(), Some(&"item 500"));
+    }
+
+    /// Work goes to the pool's threads, the same ones every time, and to more than one of them.
+    #[test]
+    fn work_is_spread_over_the_pool_kept_for_the_run() {
+        if super::threads() < 2 {
+            return;
+        }
+        let workers = || {
+            let items: Vec<u32> = (0..200).collect();
+            let names = super::map_in_order(&items, |_| {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                std::thread::current().name().map(str::to_owned)
+            });
+            names.into_iter().collect::<std::collections::BTreeSet<_>>()
+        };
+        let pool: std::collections::BTreeSet<_> = (0..super::threads())
+            .map(|n| Some(format!("cuttle-worker-{n}")))
+            .collect();
+        let (first, second) = (workers(), workers());
+        assert!(first.len() >= 2, "{first:?}");
+        assert!(
+            first.is_subset(&pool) && second.is_subset(&pool),
+            "{first:?} {second:?}"
+        );
     }
 
     #[test]
