@@ -174,11 +174,11 @@ impl Tree for Directory {
     }
 
     fn read(&self, relative: &Path) -> Result<String, ReadError> {
-        read_open(self.open(relative), relative)
+        read_open(self.open(relative), &|| relative.to_owned())
     }
 
     fn read_in(&self, folder: &Folder<'_>, name: &str) -> Result<String, ReadError> {
-        read_open(self.open_in(folder, name), &folder.path.join(name))
+        read_open(self.open_in(folder, name), &|| folder.path.join(name))
     }
 
     /// Reads one byte of the file without waiting (`preadv2` with `RWF_NOWAIT`, which gives up
@@ -215,14 +215,17 @@ impl Tree for Directory {
 }
 
 impl Directory {
-    /// Opens the file at `relative` for reading: not through a link (`open` refuses a link
-    /// itself), and not waiting for a pipe's writer, since the walk does not see what is put in
-    /// a file's place after it.
+    /// How a file is opened for reading: not through a link (`open` refuses a link itself), and
+    /// not waiting for a pipe's writer, since the walk does not see what is put in a file's place
+    /// after it.
+    const FILE_FLAGS: libc::c_int = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+
+    /// Opens the file at `relative` for reading ([`Directory::FILE_FLAGS`]).
     fn open(&self, relative: &Path) -> std::io::Result<fs::File> {
         use std::os::unix::fs::OpenOptionsExt;
         fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .custom_flags(Self::FILE_FLAGS)
             .open(self.root.join(relative))
     }
 
@@ -236,7 +239,7 @@ impl Directory {
             Some(Err(e)) => return Err(std::io::Error::new(e.kind(), e.to_string())),
         };
         let name = std::ffi::CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | Self::FILE_FLAGS;
         // SAFETY: a NUL-terminated name and a directory descriptor that `folder` holds open.
         let fd = unsafe { libc::openat(handle.as_raw_fd(), name.as_ptr(), flags) };
         if fd < 0 {
@@ -247,30 +250,31 @@ impl Directory {
     }
 }
 
-/// Reads a regular file opened by [`Directory::open`] (`opened`, the file at `relative`),
-/// refusing links, special files and huge files. What is checked is the file opened (the
-/// checks read the open file's own metadata).
-fn read_open(opened: std::io::Result<fs::File>, relative: &Path) -> Result<String, ReadError> {
-    let failed = |e: std::io::Error| file_error(relative, e.to_string());
+/// Reads a regular file opened by [`Directory::open`] (`opened`, the file at `relative`, a path
+/// made only for an error), refusing links, special files and huge files. What is checked is
+/// the file opened (the checks read the open file's own metadata).
+fn read_open(
+    opened: std::io::Result<fs::File>,
+    relative: &dyn Fn() -> PathBuf,
+) -> Result<String, ReadError> {
+    let error = |message: &str| file_error(&relative(), message);
+    let failed = |e: std::io::Error| error(&e.to_string());
     let mut file = opened.map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => file_error(
-            relative,
-            "is a symbolic link; the reader never follows links",
-        ),
+        Some(libc::ELOOP) => error("is a symbolic link; the reader never follows links"),
         _ => failed(e),
     })?;
     let meta = file.metadata().map_err(failed)?;
     if !meta.is_file() {
-        return Err(file_error(relative, "is not a regular file"));
+        return Err(error("is not a regular file"));
     }
     if meta.len() > MAX_FILE {
-        return Err(too_large(relative));
+        return Err(too_large(&relative()));
     }
     let bytes = read_to_end(&mut file, meta.len()).map_err(failed)?;
     if bytes.len() as u64 > MAX_FILE {
-        return Err(too_large(relative));
+        return Err(too_large(&relative()));
     }
-    String::from_utf8(bytes).map_err(|_| file_error(relative, "stream did not contain valid UTF-8"))
+    String::from_utf8(bytes).map_err(|_| error("stream did not contain valid UTF-8"))
 }
 
 /// Reads a regular file of `size` bytes to its end, and no further than one byte past
