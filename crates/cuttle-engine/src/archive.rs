@@ -3,9 +3,10 @@
 //!
 //! **Writing** ([`write`]) is deterministic: the same directory gives the same bytes. Entries are
 //! the directory's regular files only, in byte order of their paths (`/`-separated, relative),
-//! each with mode 0644, owner and group 0 with no names, and time 0; long paths use GNU long-name
-//! entries. Compressed archives are gzip with no name and time 0. Nothing of the machine that
-//! wrote it (user, umask, clock, file-system order) reaches the bytes.
+//! each a ustar entry with mode 0644, owner and group 0 with no names, and time 0 (a long path
+//! split between the header's prefix and name, or where it cannot be, in a GNU long-name entry;
+//! see `write`). Compressed archives are gzip with no name and time 0. Nothing of the machine that
+//! wrote it (user, umask, clock, file-system order, the number of cores) reaches the bytes.
 //!
 //! **Reading** takes a plain or gzip-compressed tar (told apart by its first bytes, not its
 //! name), refusing, with the entry's name, anything an export does not hold or that would escape
@@ -42,8 +43,11 @@ use crate::Cancel;
 use crate::reader::{Entry, EntryKind, ReadError, Tree};
 
 mod paths;
+mod write;
 
 use paths::{Index, Node, Paths};
+pub(crate) use write::{Stored, write_stored, write_whole_file};
+pub use write::{Writer, write, write_file};
 
 /// How an archive is compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -147,185 +151,6 @@ pub struct Unpacked {
     pub bytes: u64,
     /// Whether it holds an export's manifest at its root.
     pub manifest: bool,
-}
-
-/// Writes the regular files under `directory` as a deterministic archive to `out`. Anything else
-/// under it (a link, a device) is an error: an export holds files and folders only.
-pub fn write(
-    directory: &Path,
-    out: impl Write,
-    compression: Compression,
-) -> Result<u64, ArchiveError> {
-    let mut files = Vec::new();
-    collect(directory, String::new(), &mut files)?;
-    files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let failed = |e| ArchiveError::io(directory, e);
-    let mut writer = Writer::new(out, compression);
-    for (path, _) in &files {
-        let full = directory.join(path);
-        let file = File::open(&full).map_err(|e| ArchiveError::io(&full, e))?;
-        // The size as it is now (the file is read whole, and must not have changed).
-        let size = file
-            .metadata()
-            .map_err(|e| ArchiveError::io(&full, e))?
-            .len();
-        writer
-            .add(path, size, file.take(size))
-            .map_err(|e| ArchiveError::io(&full, e))?;
-    }
-    writer.finish().map_err(failed)?;
-    Ok(files.len() as u64)
-}
-
-/// Writes the archive of `directory` to the file `path`, whole or not at all (written beside it,
-/// then renamed over it).
-pub fn write_file(
-    directory: &Path,
-    path: &Path,
-    compression: Compression,
-) -> Result<u64, ArchiveError> {
-    let mut count = 0;
-    write_whole(path, |out| {
-        count = write(directory, out, compression)?;
-        Ok(())
-    })?;
-    Ok(count)
-}
-
-/// Writes the file `path` whole or not at all: `fill` writes into a temporary file beside it,
-/// which is flushed to disk and renamed over `path` (mode 0600) only once `fill` succeeded.
-pub(crate) fn write_whole(
-    path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> Result<(), ArchiveError>,
-) -> Result<(), ArchiveError> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let temporary = tempfile::Builder::new()
-        .prefix(".cuttle-archive-")
-        .tempfile_in(parent)
-        .map_err(|e| ArchiveError::io(path, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, temporary.as_file());
-    fill(&mut out)?;
-    out.flush().map_err(|e| ArchiveError::io(path, e))?;
-    drop(out);
-    temporary
-        .as_file()
-        .sync_all()
-        .map_err(|e| ArchiveError::io(path, e))?;
-    temporary
-        .persist(path)
-        .map_err(|e| ArchiveError::io(path, e.error))?;
-    Ok(())
-}
-
-/// Writes a deterministic archive entry by entry, in the order given (the caller sorts them by
-/// the bytes of their paths): each a regular file with mode 0644, owner and group 0 without
-/// names, time 0; long paths as GNU long-name entries; gzip with no name and time 0.
-pub struct Writer<W: Write> {
-    builder: tar::Builder<Compressed<W>>,
-}
-
-/// An archive's bytes on their way out, compressed or not.
-enum Compressed<W: Write> {
-    Plain(W),
-    Gzip(flate2::write::GzEncoder<W>),
-}
-
-impl<W: Write> Write for Compressed<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Compressed::Plain(out) => out.write(buf),
-            Compressed::Gzip(out) => out.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Compressed::Plain(out) => out.flush(),
-            Compressed::Gzip(out) => out.flush(),
-        }
-    }
-}
-
-impl<W: Write> Writer<W> {
-    pub fn new(out: W, compression: Compression) -> Writer<W> {
-        let out = match compression {
-            Compression::None => Compressed::Plain(out),
-            Compression::Gzip => Compressed::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .operating_system(255)
-                    .write(out, flate2::Compression::default()),
-            ),
-        };
-        Writer {
-            builder: tar::Builder::new(out),
-        }
-    }
-
-    /// Adds the file `path` (`/`-separated, relative) of `size` bytes, read from `data`.
-    pub fn add(&mut self, path: &str, size: u64, data: impl Read) -> io::Result<()> {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        self.builder.append_data(&mut header, path, data)
-    }
-
-    /// Ends the archive (and its compression); returns where it went.
-    pub fn finish(self) -> io::Result<W> {
-        match self.builder.into_inner()? {
-            Compressed::Plain(out) => Ok(out),
-            Compressed::Gzip(out) => out.finish(),
-        }
-    }
-}
-
-fn collect(
-    root: &Path,
-    relative: String,
-    files: &mut Vec<(String, u64)>,
-) -> Result<(), ArchiveError> {
-    let here = root.join(&relative);
-    let entries = std::fs::read_dir(&here).map_err(|e| ArchiveError::io(&here, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| ArchiveError::io(&here, e))?;
-        let name = entry.file_name();
-        let name = name.to_str().ok_or_else(|| ArchiveError::Invalid {
-            archive: here.display().to_string(),
-            what: format!(
-                "{:?} is not a UTF-8 name, which no export holds",
-                entry.file_name()
-            ),
-        })?;
-        let path = if relative.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{relative}/{name}")
-        };
-        let kind = entry
-            .file_type()
-            .map_err(|e| ArchiveError::io(&entry.path(), e))?;
-        if kind.is_dir() {
-            collect(root, path, files)?;
-        } else if kind.is_file() {
-            let size = entry
-                .metadata()
-                .map_err(|e| ArchiveError::io(&entry.path(), e))?
-                .len();
-            files.push((path, size));
-        } else {
-            return Err(ArchiveError::Invalid {
-                archive: root.display().to_string(),
-                what: format!("{path} is neither a file nor a folder, which no export holds"),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// Counts the bytes read (or skipped) through it, in a cell others may read meanwhile: where it
@@ -847,6 +672,19 @@ impl Archive {
         (0..self.paths.len())
             .filter(|&at| matches!(self.paths.node(at), Node::File { .. }))
             .map(move |at| cursor.path(at).to_owned())
+    }
+
+    /// Where the bytes of its file at `relative` (`/`-separated) stand; `None` when no file
+    /// stands there.
+    pub(crate) fn stored(&self, relative: &str) -> Option<Stored<'_>> {
+        let Node::File { at, size } = self.paths.find(relative)? else {
+            return None;
+        };
+        Some(Stored {
+            file: &self.data,
+            offset: at,
+            len: size,
+        })
     }
 
     /// The bytes of its file at `relative`; `None` when no file stands there.

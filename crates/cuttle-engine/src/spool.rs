@@ -11,6 +11,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
+use crate::archive::Stored;
+
 /// Appends are gathered into writes of about this size.
 const BUFFER: usize = 1 << 20;
 
@@ -142,13 +144,29 @@ pub struct SpoolReader {
 }
 
 impl SpoolReader {
-    /// A text appended before the reader was made; an error for a span appended after.
-    pub fn read(&self, span: Span) -> io::Result<String> {
+    /// Where bytes appended before the reader was made stand in the spool's file; an error for
+    /// a span appended after.
+    pub(crate) fn stored(&self, span: Span) -> io::Result<Stored<'_>> {
+        self.check(span)?;
+        Ok(Stored {
+            file: &self.file,
+            offset: span.offset(),
+            len: span.len.into(),
+        })
+    }
+
+    fn check(&self, span: Span) -> io::Result<()> {
         if span.offset() + u64::from(span.len) > self.len {
             return Err(io::Error::other(
                 "the text was appended after this spool reader was made",
             ));
         }
+        Ok(())
+    }
+
+    /// A text appended before the reader was made; an error for a span appended after.
+    pub fn read(&self, span: Span) -> io::Result<String> {
+        self.check(span)?;
         let mut bytes = vec![0; span.len()];
         self.file.read_exact_at(&mut bytes, span.offset())?;
         text(bytes)

@@ -501,19 +501,25 @@ impl Tree {
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         written.sort()?;
-        let spool = lock(&gathered.spool);
-        // Each entry: its path, and its bytes in the spool or else in the base.
-        let mut entries: Vec<(Cow<'_, str>, Option<Span>)> = written
-            .files
-            .iter()
-            .map(|file| (Cow::from(written.path(file)), Some(file.span)))
-            .collect();
+        let file = &self.root;
+        let failed = |e| archive::ArchiveError::io(file, e);
+        let spool = lock(&gathered.spool).reader().map_err(failed)?;
+        // Each entry: its path, and where its bytes stand, in the spool or else in the base.
+        let mut entries: Vec<(Cow<'_, str>, archive::Stored<'_>)> =
+            Vec::with_capacity(written.files.len());
+        for file in &written.files {
+            let stored = spool.stored(file.span).map_err(failed)?;
+            entries.push((Cow::from(written.path(file)), stored));
+        }
         if let Some(base) = &gathered.base {
             let keep_owned = !gathered.cleaned && !gathered.pruned;
             entries.extend(
                 base.files()
                     .filter(|p| !written.contains(p) && (keep_owned || !format_owned(Path::new(p))))
-                    .map(|p| (Cow::from(p), None)),
+                    .map(|p| {
+                        let stored = base.stored(&p).expect("a file of the base");
+                        (Cow::from(p), stored)
+                    }),
             );
         }
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -535,26 +541,10 @@ impl Tree {
                 ));
             }
         }
-        let file = &self.root;
-        archive::write_whole(file, |out| {
-            let failed = |e| archive::ArchiveError::io(file, e);
-            let mut writer = archive::Writer::new(out, gathered.compression);
-            for (path, span) in entries {
-                let bytes = match span {
-                    Some(span) => spool.read_bytes(span).map_err(failed)?,
-                    None => gathered
-                        .base
-                        .as_ref()
-                        .and_then(|base| base.bytes(Path::new(path.as_ref())))
-                        .expect("a file of the base")
-                        .map_err(failed)?,
-                };
-                writer
-                    .add(&path, bytes.len() as u64, &bytes[..])
-                    .map_err(failed)?;
-            }
-            writer.finish().map_err(failed)?;
-            Ok(())
+        // Copying the bytes into place is most of the work: on every core.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        archive::write_whole_file(file, |out| {
+            archive::write_stored(out, &entries, gathered.compression, threads).map_err(failed)
         })?;
         Ok(())
     }
