@@ -1085,6 +1085,15 @@ fn task_log(version: &str) -> (&'static str, Value) {
     )
 }
 
+/// `history` (a deployment or a task log) made the deployment numbered `number`.
+fn numbered((collection, mut value): (&'static str, Value), number: u64) -> (&'static str, Value) {
+    match collection {
+        "deployments" => value["number"] = json!(number),
+        _ => value["deployment"]["number"] = json!(number),
+    }
+    (collection, value)
+}
+
 fn history_is_create_only(world: &World) {
     instance(
         world,
@@ -1093,15 +1102,22 @@ fn history_is_create_only(world: &World) {
             release("1.0.0", "the source's"),
             deployment("1.0.0"),
             task_log("1.0.0"),
+            numbered(deployment("1.0.0"), 2),
+            numbered(task_log("1.0.0"), 2),
             release("2.0.0", "new"),
             deployment("2.0.0"),
             task_log("2.0.0"),
         ]),
     );
+    // The destination has the release 1.0.0 and its first deployment, not its second.
     instance(
         world,
         "dst",
-        &with(vec![release("1.0.0", "the destination's")]),
+        &with(vec![
+            release("1.0.0", "the destination's"),
+            deployment("1.0.0"),
+            task_log("1.0.0"),
+        ]),
     );
     let dir = exported(world, "src");
     let out = world
@@ -1129,13 +1145,31 @@ fn history_is_create_only(world: &World) {
             .unwrap_or_else(|| panic!("{collection} of {version} in:\n{}", plan.text))
             .clone()
     };
-    let skipped = line_of("deployments", "1.0.0");
-    assert_eq!(skipped["action"], "skip");
-    assert!(
-        skipped["reason"].as_str().unwrap().contains("1.0.0"),
-        "the reason names the kept release: {skipped}"
-    );
-    assert_eq!(line_of("task-logs", "1.0.0")["action"], "skip");
+    // The source's deployments of the kept release are skipped, whether or not the destination
+    // has them, and so are their task logs.
+    let of_kept = |collection: &str| -> Vec<Value> {
+        plan.of_type("document")
+            .into_iter()
+            .filter(|l| {
+                l["collection"] == collection && l["key"].as_str().unwrap().starts_with("1.0.0")
+            })
+            .cloned()
+            .collect()
+    };
+    let (deployments, logs) = (of_kept("deployments"), of_kept("task-logs"));
+    assert_eq!((deployments.len(), logs.len()), (2, 2), "{}", plan.text);
+    for skipped in deployments {
+        assert_eq!(skipped["action"], "skip");
+        assert_eq!(
+            skipped["reason"],
+            "its release \"1.0.0\" exists in the destination and is kept as it is; history is create-only",
+            "the reason names the kept release: {skipped}"
+        );
+    }
+    for skipped in logs {
+        assert_eq!(skipped["action"], "skip");
+        assert_eq!(skipped["reason"], "its deployment is skipped", "{skipped}");
+    }
     assert_eq!(plan.action("releases", Some("Web"), "2.0.0"), "create");
     assert_eq!(line_of("deployments", "2.0.0")["action"], "create");
     assert_eq!(line_of("task-logs", "2.0.0")["action"], "create");
@@ -1149,9 +1183,45 @@ fn history_is_create_only(world: &World) {
         ["1.0.0", "2.0.0"]
     );
     let deployments = world.list("dst", "deployments", Some("Web"));
-    assert_eq!(deployments.len(), 1, "{deployments:?}");
-    assert!(deployments[0].starts_with("2.0.0"), "{deployments:?}");
-    assert_eq!(world.list("dst", "task-logs", Some("Web")).len(), 1);
+    assert_eq!(deployments.len(), 2, "{deployments:?}");
+    assert!(deployments[0].starts_with("1.0.0"), "{deployments:?}");
+    assert!(deployments[1].starts_with("2.0.0"), "{deployments:?}");
+    assert_eq!(world.list("dst", "task-logs", Some("Web")).len(), 2);
+
+    // A skipped deployment is still read whole and checked: a field its shape does not have
+    // refuses the import.
+    let second = files_under(dir.path())
+        .into_iter()
+        .find(|path| {
+            path.extension().is_some_and(|e| e == "json")
+                && serde_json::from_slice::<Value>(&std::fs::read(path).unwrap())
+                    .is_ok_and(|v| v["release"] == "1.0.0" && v["number"] == 2)
+        })
+        .expect("the second deployment of 1.0.0");
+    let broken = broken(dir.path(), |d| {
+        edit_json(&d.join(second.strip_prefix(dir.path()).unwrap()), |v| {
+            v["colour"] = json!("red")
+        })
+    });
+    refused(
+        world,
+        broken.path(),
+        &["--overwrite", "--include-task-logs"],
+        &[&file_name(&second), "colour"],
+    );
+}
+
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        match path.is_dir() {
+            true => files.extend(files_under(&path)),
+            false => files.push(path),
+        }
+    }
+    files
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -133,6 +133,9 @@ struct Entry {
     project: Option<String>,
     owner: Option<DocId>,
     key: Option<String>,
+    /// Skipped whatever the destination has of it ([`Planner::skipped`]): its key is neither
+    /// resolved nor looked up.
+    skipped: bool,
 }
 
 /// What checking a document ahead of its decision gave ([`Planner::checks`]), or why its text
@@ -719,6 +722,41 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// Marks the entries of a chunk of `decl`'s documents that are skipped whatever the
+    /// destination has of them, so that their keys are neither resolved nor looked up: the parts
+    /// of a project that is skipped, and history that hangs from history the destination keeps
+    /// (a deployment of a release the destination has, a task log of a deployment skipped).
+    /// The releases of a chunk of deployments are looked up at once.
+    fn skipped(&mut self, decl: &CollectionDecl, entries: &mut [Entry]) -> Result<(), ImportError> {
+        let release = |entry: &Entry| super::text_of(entry.value.get("release"));
+        if decl.collection == Collection::Deployments {
+            let lacking: BTreeSet<(DocId, String)> = (entries.iter())
+                .filter_map(|entry| {
+                    let (owner, release) = (entry.owner?, release(entry));
+                    let known = self.cache.get(Collection::Releases, owner, &release);
+                    known.is_none().then_some((owner, release))
+                })
+                .collect();
+            let asked: Vec<(DocId, &str)> = lacking.iter().map(|(o, r)| (*o, r.as_str())).collect();
+            let found = self.txn.find_ids(Collection::Releases, &asked)?;
+            for ((owner, release), id) in asked.into_iter().zip(found) {
+                self.cache.insert(Collection::Releases, owner, release, id);
+            }
+        }
+        for entry in entries {
+            entry.skipped = self.skips_part_of(entry.project.as_deref())
+                || match decl.collection {
+                    Collection::Deployments => entry.owner.is_some_and(|owner| {
+                        let known = self.cache.get(Collection::Releases, owner, &release(entry));
+                        known.flatten().is_some()
+                    }),
+                    Collection::TaskLogs => self.is_skipped_deployment(&entry.value),
+                    _ => false,
+                };
+        }
+        Ok(())
+    }
+
     /// The owners and keys of a chunk of `decl`'s documents, and what the destination has of
     /// them, in one lookup for the chunk.
     fn keyed(
@@ -755,16 +793,13 @@ impl<'a> Planner<'a> {
                 project,
                 owner,
                 key: None,
+                skipped: false,
             });
         }
-        // The parts of a project that is skipped are skipped whatever the destination has of
-        // them: their keys are neither resolved nor looked up (their shapes are still checked).
-        let skipped: Vec<bool> = entries
-            .iter()
-            .map(|e| self.skips_part_of(e.project.as_deref()))
-            .collect();
-        let owners: Vec<(Option<DocId>, &Value)> = (entries.iter().zip(&skipped))
-            .map(|(entry, skipped)| (entry.owner.filter(|_| !skipped), &entry.value))
+        // What is skipped whatever the destination has of it: its shape is still checked.
+        self.skipped(decl, &mut entries)?;
+        let owners: Vec<(Option<DocId>, &Value)> = (entries.iter())
+            .map(|entry| (entry.owner.filter(|_| !entry.skipped), &entry.value))
             .collect();
         // A key that names something the destination lacks: the document is new there (its
         // references are checked when it is written).
@@ -787,10 +822,10 @@ impl<'a> Planner<'a> {
         // What will not go through the write path is checked by the plan: what the destination
         // has, and the parts of a project that is skipped (a large one, an element at a time,
         // when it is decided).
-        let checked = (entries.iter().zip(&existing).zip(skipped))
-            .map(|((entry, existing), skipped)| {
+        let checked = (entries.iter().zip(&existing))
+            .map(|(entry, existing)| {
                 let span = entry.doc.doc.span;
-                ((existing.is_some() || skipped)
+                ((existing.is_some() || entry.skipped)
                     && !cuttle_instance::large::is_large(decl, span.len()))
                 .then_some(span)
             })
@@ -913,9 +948,9 @@ impl<'a> Planner<'a> {
         self.problems.extend(problems.into_iter().take(room));
         let mut decisions = Vec::with_capacity(entries.len());
         for ((mut entry, existing), ahead) in entries.into_iter().zip(existing).zip(checks) {
-            let skipped_part = self.skips_part_of(entry.project.as_deref());
+            let skipped = entry.skipped;
             let whole = existing.is_some()
-                || skipped_part
+                || skipped
                 || decl.grants.is_some()
                 || entry
                     .project
@@ -946,11 +981,11 @@ impl<'a> Planner<'a> {
                 }
             }
             let mut compared = None;
-            if existing.is_some() || skipped_part {
+            if existing.is_some() || skipped {
                 // Compared with what the destination has: in canonical form, straight from the
                 // text. A large document that is not overwritten is only checked, an element at
                 // a time: its head is all the plan needs.
-                let checked = match self.options.overwrite {
+                let checked = match self.options.overwrite && !skipped {
                     false => self.check_large(decl, &entry.doc.doc)?,
                     true => None,
                 };
@@ -1137,12 +1172,8 @@ impl<'a> Planner<'a> {
         owner: Option<DocId>,
         existing: Option<DocId>,
     ) -> Result<Option<String>, ImportError> {
-        if existing.is_some() {
-            return Ok(Some(
-                "the destination has it; history is create-only and is never changed".into(),
-            ));
-        }
-        let project = super::text_of(value.get("project"));
+        // What it hangs from first: the reason is the same whether or not the destination has
+        // it (and whether or not the plan looked: see [`Planner::skipped`]).
         match decl.collection {
             Collection::Deployments => {
                 let release = super::text_of(value.get("release"));
@@ -1154,25 +1185,29 @@ impl<'a> Planner<'a> {
                     )));
                 }
             }
-            Collection::TaskLogs => {
-                let deployment = value.get("deployment").cloned().unwrap_or(Value::Null);
-                let key = Collection::Deployments
-                    .decl()
-                    .key
-                    .iter()
-                    .map(|f| deployment.get(*f).cloned().unwrap_or(Value::Null))
-                    .collect::<Vec<_>>();
-                let key = serde_json::to_string(&key).expect("JSON serializes");
-                if self
-                    .skipped_deployments
-                    .contains(&self.deployment_digest(&project, &key))
-                {
-                    return Ok(Some("its deployment is skipped".into()));
-                }
+            Collection::TaskLogs if self.is_skipped_deployment(value) => {
+                return Ok(Some("its deployment is skipped".into()));
             }
             _ => {}
         }
-        Ok(None)
+        Ok(existing
+            .map(|_| "the destination has it; history is create-only and is never changed".into()))
+    }
+
+    /// Whether the deployment of a task log (`value`: at least its identifying fields) is
+    /// skipped.
+    fn is_skipped_deployment(&self, value: &Value) -> bool {
+        let project = super::text_of(value.get("project"));
+        let deployment = value.get("deployment");
+        let key = Collection::Deployments
+            .decl()
+            .key
+            .iter()
+            .map(|f| deployment.and_then(|d| d.get(*f)).unwrap_or(&Value::Null))
+            .collect::<Vec<_>>();
+        let key = serde_json::to_string(&key).expect("JSON serializes");
+        self.skipped_deployments
+            .contains(&self.deployment_digest(&project, &key))
     }
 
     /// A deployment's identity (its project, and its key as [`sources::identity`] writes it) as
