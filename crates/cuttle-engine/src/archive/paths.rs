@@ -43,6 +43,50 @@ struct Piece {
     shared: u16,
 }
 
+/// A [`Node`] as kept: where a file's bytes stand and how many they are, in twelve bytes where a
+/// `Node` takes twenty-four (an archive may hold hundreds of thousands). A folder is an `at`
+/// that no file's bytes start at.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, packed(4))]
+struct Kept {
+    at: u64,
+    size: u32,
+}
+
+impl Kept {
+    const FOLDER: u64 = u64::MAX;
+    const IMPLIED: u64 = u64::MAX - 1;
+
+    /// `None` for a file of 4 GiB or more, which no index holds.
+    fn of(node: Node) -> Option<Kept> {
+        Some(match node {
+            Node::File { at, size } => Kept {
+                at: (at < Kept::IMPLIED).then_some(at)?,
+                size: u32::try_from(size).ok()?,
+            },
+            Node::Folder => Kept {
+                at: Kept::FOLDER,
+                size: 0,
+            },
+            Node::Implied => Kept {
+                at: Kept::IMPLIED,
+                size: 0,
+            },
+        })
+    }
+
+    fn node(self) -> Node {
+        match self.at {
+            Kept::FOLDER => Node::Folder,
+            Kept::IMPLIED => Node::Implied,
+            at => Node::File {
+                at,
+                size: u64::from(self.size),
+            },
+        }
+    }
+}
+
 /// The entries of an archive (the paths and what stands there), front-coded, sorted by the bytes
 /// of their paths once [`Index::finish`] has made them.
 #[derive(Default)]
@@ -50,11 +94,11 @@ pub(super) struct Paths {
     /// The rest of each path (what it does not share with the path before it), one after another.
     rest: String,
     pieces: Vec<Piece>,
-    nodes: Vec<Node>,
+    nodes: Vec<Kept>,
 }
 
-/// More paths, or more of their text, than an index can hold (4 GiB): more than any archive
-/// within the limits holds.
+/// More paths, or more of their text, than an index can hold (4 GiB), or a file of 4 GiB or
+/// more: more than any archive within the limits holds.
 #[derive(Debug)]
 pub(super) struct Full;
 
@@ -65,7 +109,7 @@ impl Paths {
 
     /// What stands at the path at `at`.
     pub(super) fn node(&self, at: usize) -> Node {
-        self.nodes[at]
+        self.nodes[at].node()
     }
 
     /// Adds `path`, which comes after `previous` (the path added last, or `""`).
@@ -80,6 +124,7 @@ impl Paths {
         if self.len() >= u32::MAX as usize {
             return Err(Full);
         }
+        let node = Kept::of(node).ok_or(Full)?;
         self.rest.push_str(&path[usize::from(shared)..]);
         self.pieces.push(Piece { end, shared });
         self.nodes.push(node);
@@ -157,7 +202,7 @@ impl Paths {
         let mut sorted = Paths::default();
         let mut previous = "";
         for at in order {
-            sorted.push(previous, whole(at), self.nodes[at])?;
+            sorted.push(previous, whole(at), self.node(at))?;
             previous = whole(at);
         }
         Ok(sorted)
@@ -328,6 +373,26 @@ fn rebuilt<'s>(paths: &Paths, scratch: &'s mut String, known: Known) -> &'s str 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_stands_at_a_path_is_kept_in_twelve_bytes() {
+        assert_eq!(std::mem::size_of::<Kept>(), 12);
+        let file = Node::File {
+            at: (1 << 40) + 7,
+            size: crate::reader::MAX_FILE,
+        };
+        for node in [file, Node::Folder, Node::Implied] {
+            assert_eq!(Kept::of(node).unwrap().node(), node);
+        }
+        let huge = Node::File {
+            at: 0,
+            size: 1 << 32,
+        };
+        assert!(
+            Kept::of(huge).is_none(),
+            "a file of 4 GiB is more than an index holds"
+        );
+    }
 
     fn file(at: u64) -> Node {
         Node::File { at, size: 1 }
