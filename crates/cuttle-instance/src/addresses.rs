@@ -25,7 +25,16 @@ pub struct SealedBook {
     /// Sorted by id, each id once.
     entries: Vec<Entry>,
     keys: String,
+    /// Where the ids are dense (a database's ids mostly are): for each id from the first, one
+    /// more than the place of its entry, or 0. A lookup is then one read where a binary search
+    /// over hundreds of thousands of entries was some twenty, each likely a cache miss; a
+    /// rendering looks up every id that a document holds.
+    slots: Vec<u32>,
 }
+
+/// The ids that [`SealedBook::slots`] covers at most, per entry: beyond, the ids are sparse and
+/// the entries are searched.
+const SLOTS_PER_ENTRY: usize = 4;
 
 /// One address; its key is `keys[key_start..key_start + key_len]`.
 struct Entry {
@@ -78,9 +87,11 @@ impl AddressBook {
         if let Some(pair) = self.entries.windows(2).find(|w| w[0].id == w[1].id) {
             return Err(pair[0].id);
         }
+        let slots = slots(&self.entries);
         Ok(SealedBook {
             entries: self.entries,
             keys: self.keys,
+            slots,
         })
     }
 }
@@ -89,10 +100,16 @@ impl SealedBook {
     /// The address of document `id`: its collection, owner and stored key; `None` for an id the
     /// book does not hold.
     pub fn get(&self, id: DocId) -> Option<(Collection, DocId, &str)> {
-        let at = self
-            .entries
-            .binary_search_by_key(&id, |entry| entry.id)
-            .ok()?;
+        let at = match self.slots.is_empty() {
+            true => self
+                .entries
+                .binary_search_by_key(&id, |entry| entry.id)
+                .ok()?,
+            false => {
+                let slot = id.checked_sub(self.entries[0].id)?;
+                (*self.slots.get(usize::try_from(slot).ok()?)? as usize).checked_sub(1)?
+            }
+        };
         let entry = &self.entries[at];
         let key = &self.keys[entry.key_start..entry.key_start + entry.key_len as usize];
         Some((entry.collection, entry.owner, key))
@@ -103,6 +120,30 @@ impl SealedBook {
     fn len(&self) -> usize {
         self.entries.len()
     }
+}
+
+/// [`SealedBook::slots`] of `entries` (sorted by id, each once), or none where their ids are
+/// sparse.
+fn slots(entries: &[Entry]) -> Vec<u32> {
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Vec::new();
+    };
+    let span = last
+        .id
+        .checked_sub(first.id)
+        .and_then(|span| usize::try_from(span).ok());
+    let Some(span) = span.filter(|&span| span < entries.len().saturating_mul(SLOTS_PER_ENTRY))
+    else {
+        return Vec::new();
+    };
+    let Ok(len) = u32::try_from(entries.len()) else {
+        return Vec::new();
+    };
+    let mut slots = vec![0; span + 1];
+    for (at, entry) in (1..=len).zip(entries) {
+        slots[(entry.id - first.id) as usize] = at;
+    }
+    slots
 }
 
 /// Whether a rendering may need the name of a document of `collection`: some reference targets
@@ -133,6 +174,34 @@ mod tests {
         assert_eq!(book.get(30), Some((Collection::Projects, 0, "Web")));
         assert_eq!(book.get(12), Some((Collection::Environments, 0, "")));
         assert_eq!(book.get(8), None);
+    }
+
+    /// Dense ids are found by their slot, sparse ones by a search: the same answers.
+    #[test]
+    fn finds_dense_and_sparse_ids_alike() {
+        for step in [1, 3, 1_000_000_007] {
+            let mut book = AddressBook::default();
+            let ids: Vec<DocId> = (0..500).map(|n| -40 + n * step).collect();
+            for &id in ids.iter().rev() {
+                book.push(Collection::Environments, id, 0, &format!("e{id}"))
+                    .unwrap();
+            }
+            let book = book.seal().unwrap();
+            assert_eq!(book.slots.is_empty(), step > 3, "step {step}");
+            for &id in &ids {
+                let key = format!("e{id}");
+                assert_eq!(
+                    book.get(id),
+                    Some((Collection::Environments, 0, key.as_str()))
+                );
+            }
+            for missing in [ids[0] - 1, ids[1] - 1, ids[499] + 1, DocId::MIN, DocId::MAX] {
+                if !ids.contains(&missing) {
+                    assert_eq!(book.get(missing), None, "{missing}");
+                }
+            }
+        }
+        assert_eq!(SealedBook::default().get(1), None);
     }
 
     #[test]
