@@ -52,8 +52,13 @@ pub struct Tree {
     bytes: AtomicU64,
 }
 
-fn io(what: String) -> impl FnOnce(std::io::Error) -> ExportError {
-    move |source| ExportError::Io { what, source }
+/// An I/O error, with what was being done: said only when it fails (a file is written hundreds
+/// of thousands of times an export, and its message made each time cost more than its write).
+fn io(what: impl FnOnce() -> String) -> impl FnOnce(std::io::Error) -> ExportError {
+    move |source| ExportError::Io {
+        what: what(),
+        source,
+    }
 }
 
 /// A poisoned lock only means another worker panicked, which the export reports by itself; the
@@ -115,12 +120,14 @@ impl Tree {
             }
             Ok(_) => Some(Archive::open(file, &Limits::default(), &Cancel::default())?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io(format!("reading {}", file.display()))(e)),
+            Err(e) => return Err(io(|| format!("reading {}", file.display()))(e)),
         };
-        let spool = Spool::new().map_err(io(format!(
-            "making a temporary file in {} for the archive's files",
-            std::env::temp_dir().display()
-        )))?;
+        let spool = Spool::new().map_err(io(|| {
+            format!(
+                "making a temporary file in {} for the archive's files",
+                std::env::temp_dir().display()
+            )
+        }))?;
         Ok(Tree {
             root: file.to_owned(),
             place: Place::Archive(Box::new(Gathered {
@@ -190,9 +197,9 @@ impl Tree {
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(root).map_err(io(format!("creating {}", root.display())))?;
+                fs::create_dir_all(root).map_err(io(|| format!("creating {}", root.display())))?;
             }
-            Err(e) => return Err(io(format!("reading {}", root.display()))(e)),
+            Err(e) => return Err(io(|| format!("reading {}", root.display()))(e)),
         }
         let earlier = fs::symlink_metadata(root.join(format::MANIFEST)).is_ok();
         Ok(Tree {
@@ -273,10 +280,10 @@ impl Tree {
                                 full.display()
                             ).into()));
                         }
-                        Err(e) => return Err(io(format!("reading {}", full.display()))(e)),
+                        Err(e) => return Err(io(|| format!("reading {}", full.display()))(e)),
                     }
                 }
-                Err(e) => return Err(io(format!("creating {}", full.display()))(e)),
+                Err(e) => return Err(io(|| format!("creating {}", full.display()))(e)),
             }
             checked.insert(dir.as_os_str().to_owned());
         }
@@ -312,7 +319,7 @@ impl Tree {
                 return Ok(());
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io(format!("writing {}", full.display()))(e)),
+            Err(e) => return Err(io(|| format!("writing {}", full.display()))(e)),
         }
         match holds(&full, bytes)? {
             Some(same) => self.keep_or_replace(&full, bytes, same),
@@ -342,7 +349,7 @@ impl Tree {
         let file_name = full.file_name().and_then(|n| n.to_str()).unwrap_or("file");
         let temporary = full.with_file_name(format!(".{file_name}{TEMPORARY}"));
         write_new(&temporary, bytes)?;
-        fs::rename(&temporary, full).map_err(io(format!("writing {}", full.display())))?;
+        fs::rename(&temporary, full).map_err(io(|| format!("writing {}", full.display())))?;
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -366,10 +373,12 @@ impl Tree {
         } else {
             self.written.fetch_add(1, Ordering::Relaxed);
         }
-        let span = lock(&gathered.spool).push_bytes(bytes).map_err(io(format!(
-            "keeping {} for the archive in a temporary file",
-            relative.display()
-        )))?;
+        let span = lock(&gathered.spool).push_bytes(bytes).map_err(io(|| {
+            format!(
+                "keeping {} for the archive in a temporary file",
+                relative.display()
+            )
+        }))?;
         lock(&gathered.files).push(&path_text(relative), span)
     }
 
@@ -408,12 +417,14 @@ impl Tree {
         let mut files = Vec::new();
         while let Some(dir) = stack.pop() {
             let full = self.root.join(&dir);
-            for entry in fs::read_dir(&full).map_err(io(format!("listing {}", full.display())))? {
-                let entry = entry.map_err(io(format!("listing {}", full.display())))?;
+            for entry in
+                fs::read_dir(&full).map_err(io(|| format!("listing {}", full.display())))?
+            {
+                let entry = entry.map_err(io(|| format!("listing {}", full.display())))?;
                 let relative = dir.join(entry.file_name());
                 let kind = entry
                     .file_type()
-                    .map_err(io(format!("reading {}", relative.display())))?;
+                    .map_err(io(|| format!("reading {}", relative.display())))?;
                 if kind.is_dir() {
                     if layout::owns_dir(&relative) {
                         stack.push(relative.clone());
@@ -456,7 +467,7 @@ impl Tree {
         let dirs = self.walk(|files| {
             for file in files.iter().filter(|file| !self.kept.contains(file)) {
                 let full = self.root.join(file);
-                fs::remove_file(&full).map_err(io(format!("removing {}", full.display())))?;
+                fs::remove_file(&full).map_err(io(|| format!("removing {}", full.display())))?;
                 removed += 1;
             }
             Ok(())
@@ -699,7 +710,7 @@ fn format_owned(relative: &Path) -> bool {
 fn holds(path: &Path, bytes: &[u8]) -> Result<Option<bool>, ExportError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt;
-    let reading = || io(format!("reading {}", path.display()));
+    let reading = || io(|| format!("reading {}", path.display()));
     let mut file = match fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -748,7 +759,7 @@ fn create_new(path: &Path) -> std::io::Result<fs::File> {
 /// Writes the whole of `bytes` into a file just created (one `write` call for a regular file).
 fn fill(mut file: fs::File, path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     file.write_all(bytes)
-        .map_err(io(format!("writing {}", path.display())))
+        .map_err(io(|| format!("writing {}", path.display())))
 }
 
 /// Creates a file that must not exist yet (so a link planted meanwhile is not followed).
@@ -763,7 +774,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
                 Err(e)
             }
         })
-        .map_err(io(format!("writing {}", path.display())))?;
+        .map_err(io(|| format!("writing {}", path.display())))?;
     fill(file, path, bytes)
 }
 
