@@ -485,6 +485,12 @@ mod tests {
             // A long name cut for its header at a character's end: `é` is two bytes.
             (format!("{}é{}", long(99), long(10)), b"accent".to_vec()),
             (format!("{}/z.json", long(200)), vec![b'z'; 3 * WRITE + 7]),
+            // Fields filled to their last byte: a name of 100 bytes, a prefix of 155.
+            (long(100), b"name".to_vec()),
+            (
+                format!("{}/{}", long(155), "n".repeat(100)),
+                b"both".to_vec(),
+            ),
         ];
         let mut data = tempfile::tempfile().unwrap();
         let mut entries = Vec::new();
