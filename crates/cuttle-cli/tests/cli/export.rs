@@ -261,6 +261,24 @@ fn mirroring_removes_only_what_the_format_owns(world: &World) {
     world.export("a", dir.path(), &[]).success();
     assert!(!folder.exists(), "an emptied format folder goes too");
 
+    // Format folders that hold nothing but format folders left empty go, the deepest first;
+    // a folder holding anything of the person's stays, with the folders it stands in.
+    let ghost = dir.path().join("projects/ghost_aaaaaaaaaa");
+    std::fs::create_dir_all(ghost.join("releases/1-0_bbbbbbbbbb/task-logs")).unwrap();
+    std::fs::create_dir_all(ghost.join("triggers")).unwrap();
+    let kept = dir
+        .path()
+        .join("projects/kept_cccccccccc/releases/1-0_dddddddddd");
+    std::fs::create_dir_all(kept.join("task-logs")).unwrap();
+    std::fs::write(kept.join("notes.txt"), "ours").unwrap();
+    world.export("a", dir.path(), &[]).success();
+    assert!(!ghost.exists(), "a tree of empty format folders goes");
+    assert!(!kept.join("task-logs").exists());
+    assert_eq!(
+        std::fs::read_to_string(kept.join("notes.txt")).unwrap(),
+        "ours"
+    );
+
     // --clean starts from nothing the format owns.
     std::fs::write(&stale, "{}\n").unwrap();
     world.export("a", dir.path(), &["--clean"]).success();

@@ -400,23 +400,30 @@ impl Tree {
         let mut files = Vec::new();
         let dirs = self.walk(|folder| {
             files.append(folder);
-            Ok(())
+            Ok(true)
         })?;
-        Ok((files, dirs))
+        Ok((files, dirs.into_iter().map(|(dir, _)| dir).collect()))
     }
 
     /// Walks the directory a folder at a time: `each` gets the format-owned files of each folder
-    /// (symbolic links and what the format does not own left out), relative to the root. Returns
-    /// every format folder, deepest first. Only one folder's files are held at once.
+    /// (symbolic links and what the format does not own left out), relative to the root, and
+    /// says whether the folder keeps any of them. Returns every format folder, deepest first,
+    /// each with whether it may be left empty: it holds nothing but the files `each` did not
+    /// keep and format folders that may be left empty. Only one folder's files are held at once.
     fn walk(
         &self,
-        mut each: impl FnMut(&mut Vec<PathBuf>) -> Result<(), ExportError>,
-    ) -> Result<Vec<PathBuf>, ExportError> {
-        let mut dirs = Vec::new();
-        let mut stack = vec![PathBuf::new()];
+        mut each: impl FnMut(&mut Vec<PathBuf>) -> Result<bool, ExportError>,
+    ) -> Result<Vec<(PathBuf, bool)>, ExportError> {
+        let mut dirs: Vec<(PathBuf, bool)> = Vec::new();
+        // The folder each of `dirs` stands in (`None`: the root).
+        let mut parents: Vec<Option<usize>> = Vec::new();
+        let mut stack = vec![None];
         let mut files = Vec::new();
-        while let Some(dir) = stack.pop() {
+        while let Some(at) = stack.pop() {
+            let dir = at.map_or_else(PathBuf::new, |at: usize| dirs[at].0.clone());
             let full = self.root.join(&dir);
+            // Anything in it the format does not own stays.
+            let mut others = false;
             for entry in
                 fs::read_dir(&full).map_err(io(|| format!("listing {}", full.display())))?
             {
@@ -425,19 +432,32 @@ impl Tree {
                 let kind = entry
                     .file_type()
                     .map_err(io(|| format!("reading {}", relative.display())))?;
-                if kind.is_dir() {
-                    if layout::owns_dir(&relative) {
-                        stack.push(relative.clone());
-                        dirs.push(relative);
-                    }
+                if kind.is_dir() && layout::owns_dir(&relative) {
+                    stack.push(Some(dirs.len()));
+                    dirs.push((relative, true));
+                    parents.push(at);
                 } else if kind.is_file() && format_owned(&relative) {
                     files.push(relative);
+                } else {
+                    others = true;
                 }
             }
-            each(&mut files)?;
+            let keeps = each(&mut files)?;
             files.clear();
+            if let Some(at) = at {
+                dirs[at].1 = !others && !keeps;
+            }
         }
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        // A folder comes after the one it stands in: from the last, each folder that stays keeps
+        // the one it stands in.
+        for at in (0..dirs.len()).rev() {
+            if let Some(parent) = parents[at]
+                && !dirs[at].1
+            {
+                dirs[parent].1 = false;
+            }
+        }
+        dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.components().count()));
         Ok(dirs)
     }
 
@@ -465,17 +485,27 @@ impl Tree {
         // whole.
         let mut removed = 0;
         let dirs = self.walk(|files| {
-            for file in files.iter().filter(|file| !self.kept.contains(file)) {
+            let mut keeps = false;
+            for file in files.iter() {
+                if self.kept.contains(file) {
+                    keeps = true;
+                    continue;
+                }
                 let full = self.root.join(file);
                 fs::remove_file(&full).map_err(io(|| format!("removing {}", full.display())))?;
                 removed += 1;
             }
-            Ok(())
+            Ok(keeps)
         })?;
         self.removed += removed;
-        for dir in dirs {
-            // Fails, as it should, when the folder still holds something.
-            let _ = fs::remove_dir(self.root.join(dir));
+        // Only a folder that may be left empty is asked to go (an export into an earlier one
+        // keeps a file in almost every folder, and asked each of 126,000 folders in vain).
+        for (dir, may_be_empty) in dirs {
+            if may_be_empty {
+                // Fails, as it should, when the folder still holds something (a folder in it
+                // that stays).
+                let _ = fs::remove_dir(self.root.join(dir));
+            }
         }
         Ok(())
     }
