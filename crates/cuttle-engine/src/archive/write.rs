@@ -90,6 +90,12 @@ pub(crate) fn write_whole(
 
 /// [`write_whole`], `fill` writing into the temporary file as it likes (at offsets, from
 /// several threads).
+///
+/// The temporary file has no name while it is written (`O_TMPFILE`), so that a process killed
+/// meanwhile leaves nothing behind (an archive's temporary file is as large as the archive);
+/// once whole and on disk, it is named beside `path` and renamed over it at once. Where the file
+/// system cannot make such a file (or `/proc`, through which it is named, is missing), it is
+/// made with a name beside `path`, as hidden as `.cuttle-archive-*` can be.
 pub(crate) fn write_whole_file(
     path: &Path,
     fill: impl FnOnce(&File) -> Result<(), ArchiveError>,
@@ -98,8 +104,19 @@ pub(crate) fn write_whole_file(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    let failed = |e| ArchiveError::io(path, e);
+    let prefix = ".cuttle-archive-";
+    if let Some(file) = anonymous_in(parent).map_err(failed)? {
+        fill(&file)?;
+        file.sync_all().map_err(failed)?;
+        let named = tempfile::Builder::new()
+            .prefix(prefix)
+            .make_in(parent, |name| link(&file, name))
+            .map_err(failed)?;
+        return named.persist(path).map(|_| ()).map_err(|e| failed(e.error));
+    }
     let temporary = tempfile::Builder::new()
-        .prefix(".cuttle-archive-")
+        .prefix(prefix)
         .tempfile_in(parent)
         .map_err(|e| ArchiveError::io(path, e))?;
     fill(temporary.as_file())?;
@@ -111,6 +128,56 @@ pub(crate) fn write_whole_file(
         .persist(path)
         .map_err(|e| ArchiveError::io(path, e.error))?;
     Ok(())
+}
+
+/// A file in the folder `dir` with no name (`O_TMPFILE`, mode 0600); `None` where the file
+/// system cannot make one, or it could not be named later ([`link`] names it through `/proc`).
+fn anonymous_in(dir: &Path) -> io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !Path::new("/proc/self/fd").is_dir() {
+        return Ok(None);
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    match opened {
+        Ok(file) => Ok(Some(file)),
+        // What a file system without such files says (as the `tempfile` crate reads it).
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::ENOENT)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives `file`, made by [`anonymous_in`], the name `name` in its folder.
+fn link(file: &File, name: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let to = std::ffi::CString::new(name.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let linked = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    match linked {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
 }
 
 /// Where a file's bytes already stand: `len` bytes at `offset` in `file`.
@@ -569,6 +636,46 @@ mod tests {
             );
         }
         assert_eq!(listed.lines().count(), files.len(), "{listed}");
+    }
+
+    /// An archive has no name until it is whole: a process killed while writing it leaves
+    /// nothing behind, and the file it replaces stays as it was until then.
+    #[test]
+    fn an_archive_has_no_name_until_it_is_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.tar");
+        let listed = || -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        std::fs::write(&path, b"before").unwrap();
+        write_whole_file(&path, |file| {
+            assert_eq!(
+                listed(),
+                ["out.tar"],
+                "nothing else is named while it is written"
+            );
+            (&*file).write_all(b"after").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(listed(), ["out.tar"]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"after");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let failed = write_whole_file(&path, |file| {
+            (&*file).write_all(b"half").unwrap();
+            Err(ArchiveError::Cancelled)
+        });
+        assert!(matches!(failed, Err(ArchiveError::Cancelled)));
+        assert_eq!(listed(), ["out.tar"], "a failed write leaves nothing");
+        assert_eq!(std::fs::read(&path).unwrap(), b"after");
     }
 
     #[test]
