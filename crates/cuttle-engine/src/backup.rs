@@ -85,6 +85,7 @@ use cuttle_instance::codec::{self, Names};
 use cuttle_instance::{Incoming, Instance, large};
 
 use crate::spool::{Span, Spool};
+use crate::unnamed::Unnamed;
 use cuttle_store::{DocId, StoreError, StoredDoc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -384,8 +385,8 @@ impl BackupError {
 }
 
 /// Writes a consistent backup of the whole instance (one read snapshot) into `file`, mode 0600:
-/// into a temporary file in the same directory first, renamed into place when complete, so that
-/// `file` is either absent or a whole backup. Refused if `file` exists (a symbolic link
+/// into a file in the same directory that has no name until it is complete ([`Unnamed`]), so
+/// that `file` is either absent or a whole backup, and a process killed meanwhile leaves nothing. Refused if `file` exists (a symbolic link
 /// included). Memory does not grow with the instance: records are streamed.
 pub fn write_backup(instance: &mut Instance, file: &Path) -> Result<BackupSummary, BackupError> {
     if fs::symlink_metadata(file).is_ok() {
@@ -393,22 +394,9 @@ pub fn write_backup(instance: &mut Instance, file: &Path) -> Result<BackupSummar
             path: file.to_owned(),
         });
     }
-    let dir = match file.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".cuttle-backup-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
+    let dir = crate::unnamed::folder_of(file).to_owned();
+    let temp = Unnamed::new_in(&dir, ".cuttle-backup-")
         .map_err(io_error("creating a temporary file in", &dir))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io_error("setting the mode of", temp.path()))?;
-    }
 
     let keys = instance.master_key().backup_keys();
     let identity = instance.identity();
@@ -441,7 +429,7 @@ pub fn write_backup(instance: &mut Instance, file: &Path) -> Result<BackupSummar
     let mut out = BufWriter::with_capacity(
         BUFFER,
         Hashing {
-            file: temp.as_file(),
+            file: temp.file(),
             sha: Sha256::new(),
             mac: keys.integrity(),
         },
@@ -492,23 +480,23 @@ pub fn write_backup(instance: &mut Instance, file: &Path) -> Result<BackupSummar
     };
     let mut trailer_line = serde_json::to_vec(&trailer).expect("a trailer serializes");
     trailer_line.push(b'\n');
-    let mut handle = temp.as_file();
+    let mut handle = temp.file();
     handle
         .write_all(&trailer_line)
         .and_then(|()| handle.sync_all())
         .map_err(io_error("writing", file))?;
     let bytes = handle
         .metadata()
-        .map_err(io_error("reading the size of", temp.path()))?
+        .map_err(io_error("reading the size of", file))?
         .len();
 
-    temp.persist_noclobber(file).map_err(|e| {
-        if e.error.kind() == io::ErrorKind::AlreadyExists {
+    temp.create(file).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
             BackupError::Exists {
                 path: file.to_owned(),
             }
         } else {
-            io_error("moving the finished backup to", file)(e.error)
+            io_error("moving the finished backup to", file)(e)
         }
     })?;
     // Make the new name durable too (best effort: not every platform can sync a directory).

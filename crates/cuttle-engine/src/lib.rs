@@ -25,6 +25,7 @@ pub mod jsonpos;
 pub mod layout;
 pub mod reader;
 pub mod spool;
+mod unnamed;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -20,6 +20,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::{ArchiveError, Compression};
+use crate::unnamed::{Unnamed, folder_of};
 
 /// A tar block: every header, and every file's bytes padded to a whole number of them.
 const BLOCK: usize = 512;
@@ -88,96 +89,19 @@ pub(crate) fn write_whole(
     })
 }
 
-/// [`write_whole`], `fill` writing into the temporary file as it likes (at offsets, from
-/// several threads).
-///
-/// The temporary file has no name while it is written (`O_TMPFILE`), so that a process killed
-/// meanwhile leaves nothing behind (an archive's temporary file is as large as the archive);
-/// once whole and on disk, it is named beside `path` and renamed over it at once. Where the file
-/// system cannot make such a file (or `/proc`, through which it is named, is missing), it is
-/// made with a name beside `path`, as hidden as `.cuttle-archive-*` can be.
+/// [`write_whole`], `fill` writing into the file as it likes (at offsets, from several
+/// threads). The file has no name until it is whole and on disk ([`Unnamed`]): an export killed
+/// meanwhile leaves nothing behind, and `path` as it was.
 pub(crate) fn write_whole_file(
     path: &Path,
     fill: impl FnOnce(&File) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let failed = |e| ArchiveError::io(path, e);
     let prefix = ".cuttle-archive-";
-    if let Some(file) = anonymous_in(parent).map_err(failed)? {
-        fill(&file)?;
-        file.sync_all().map_err(failed)?;
-        let named = tempfile::Builder::new()
-            .prefix(prefix)
-            .make_in(parent, |name| link(&file, name))
-            .map_err(failed)?;
-        return named.persist(path).map(|_| ()).map_err(|e| failed(e.error));
-    }
-    let temporary = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempfile_in(parent)
-        .map_err(|e| ArchiveError::io(path, e))?;
-    fill(temporary.as_file())?;
-    temporary
-        .as_file()
-        .sync_all()
-        .map_err(|e| ArchiveError::io(path, e))?;
-    temporary
-        .persist(path)
-        .map_err(|e| ArchiveError::io(path, e.error))?;
-    Ok(())
-}
-
-/// A file in the folder `dir` with no name (`O_TMPFILE`, mode 0600); `None` where the file
-/// system cannot make one, or it could not be named later ([`link`] names it through `/proc`).
-fn anonymous_in(dir: &Path) -> io::Result<Option<File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if !Path::new("/proc/self/fd").is_dir() {
-        return Ok(None);
-    }
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_TMPFILE)
-        .open(dir);
-    match opened {
-        Ok(file) => Ok(Some(file)),
-        // What a file system without such files says (as the `tempfile` crate reads it).
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::ENOENT)
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Gives `file`, made by [`anonymous_in`], the name `name` in its folder.
-fn link(file: &File, name: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
-    let to = std::ffi::CString::new(name.as_os_str().as_bytes())?;
-    // SAFETY: both paths are NUL-terminated strings that outlive the call.
-    let linked = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
-    match linked {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
+    let unnamed = Unnamed::new_in(folder_of(path), prefix).map_err(failed)?;
+    fill(unnamed.file())?;
+    unnamed.file().sync_all().map_err(failed)?;
+    unnamed.replace(path, prefix).map_err(failed)
 }
 
 /// Where a file's bytes already stand: `len` bytes at `offset` in `file`.
