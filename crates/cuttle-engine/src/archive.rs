@@ -37,7 +37,6 @@ use std::rc::Rc;
 use thiserror::Error;
 
 use cuttle_domain::names;
-use std::os::unix::fs::FileExt;
 
 use crate::Cancel;
 use crate::reader::{Entry, EntryKind, ReadError, Tree};
@@ -689,11 +688,9 @@ impl Archive {
 
     /// The bytes of its file at `relative`; `None` when no file stands there.
     pub fn bytes(&self, relative: &Path) -> Option<io::Result<Vec<u8>>> {
-        let Some(Node::File { at, size }) = self.find(relative) else {
-            return None;
-        };
-        let mut bytes = vec![0; usize::try_from(size).unwrap_or(usize::MAX)];
-        Some(self.data.read_exact_at(&mut bytes, at).map(|()| bytes))
+        let stored = self.stored(relative.to_str()?)?;
+        let mut bytes = Vec::new();
+        Some(stored.read_into(&mut bytes).map(|()| bytes))
     }
 
     fn find(&self, relative: &Path) -> Option<Node> {

@@ -46,17 +46,16 @@ impl Unnamed {
 
     /// Names the file `path` (in the folder it was made in), replacing what stands there.
     pub(crate) fn replace(self, path: &Path, prefix: &str) -> io::Result<()> {
-        let named = match self {
-            Unnamed::Named(named) => named,
-            Unnamed::Anonymous(file) => {
-                let dir = folder_of(path);
-                let linked = tempfile::Builder::new()
-                    .prefix(prefix)
-                    .make_in(dir, |name| link(&file, name))?;
-                return linked.persist(path).map(|_| ()).map_err(|e| e.error);
-            }
-        };
-        named.persist(path).map(|_| ()).map_err(|e| e.error)
+        match self {
+            Unnamed::Named(named) => named.persist(path).map(|_| ()).map_err(|e| e.error),
+            // Named beside `path` first: a link cannot replace a file.
+            Unnamed::Anonymous(file) => tempfile::Builder::new()
+                .prefix(prefix)
+                .make_in(folder_of(path), |name| link(&file, name))?
+                .persist(path)
+                .map(|_| ())
+                .map_err(|e| e.error),
+        }
     }
 
     /// Names the file `path`, unless something stands there already (`AlreadyExists`).

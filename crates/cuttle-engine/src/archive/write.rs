@@ -112,6 +112,16 @@ pub(crate) struct Stored<'f> {
     pub len: u64,
 }
 
+impl Stored<'_> {
+    /// Appends the file's bytes to `into`.
+    pub(crate) fn read_into(&self, into: &mut Vec<u8>) -> io::Result<()> {
+        let from = into.len();
+        let len = usize::try_from(self.len).map_err(io::Error::other)?;
+        into.resize(from + len, 0);
+        self.file.read_exact_at(&mut into[from..], self.offset)
+    }
+}
+
 /// Writes the deterministic archive of `entries` (each a path and where its bytes stand, in the
 /// byte order of their paths) into `out` from its start: the same bytes as [`Writer`] writes.
 /// A plain archive is written on up to `threads` threads, each its share of the entries at the
@@ -127,7 +137,7 @@ pub(crate) fn write_stored<P: AsRef<str> + Sync>(
         let mut bytes = Vec::new();
         for (path, stored) in entries {
             bytes.clear();
-            read_stored(stored, &mut bytes)?;
+            stored.read_into(&mut bytes)?;
             writer.add(path.as_ref(), stored.len, &bytes[..])?;
         }
         return writer.finish()?.flush();
@@ -187,19 +197,11 @@ fn write_share<P: AsRef<str>>(
             buffer.clear();
         }
         header(path.as_ref(), stored.len, &mut buffer);
-        read_stored(stored, &mut buffer)?;
+        stored.read_into(&mut buffer)?;
         pad(&mut buffer);
     }
     out.write_all_at(&buffer, at)?;
     Ok(at + buffer.len() as u64)
-}
-
-/// Appends a file's bytes to `into`.
-fn read_stored(stored: &Stored<'_>, into: &mut Vec<u8>) -> io::Result<()> {
-    let from = into.len();
-    let len = usize::try_from(stored.len).map_err(io::Error::other)?;
-    into.resize(from + len, 0);
-    stored.file.read_exact_at(&mut into[from..], stored.offset)
 }
 
 /// Writes a deterministic archive entry by entry, in the order given (the caller sorts them by
@@ -328,9 +330,9 @@ fn pad(bytes: &mut Vec<u8>) {
 
 /// Appends the header of the file `path` of `size` bytes (preceded by a long name's entry where
 /// the path needs one) to `into`, which ends at a block's end.
-fn header(path: &str, size: u64, into: &mut Vec<u8>) {
-    let path = path.as_bytes();
-    let mut header = file_header(size);
+fn header(text: &str, size: u64, into: &mut Vec<u8>) {
+    let path = text.as_bytes();
+    let mut header = fresh(tar::Header::new_ustar(), tar::EntryType::Regular, size);
     let fields = header.as_ustar_mut().expect("a ustar header");
     match Name::of(path) {
         Name::Whole => fields.name[..path.len()].copy_from_slice(path),
@@ -339,16 +341,11 @@ fn header(path: &str, size: u64, into: &mut Vec<u8>) {
             fields.name[..path.len() - slash - 1].copy_from_slice(&path[slash + 1..]);
         }
         Name::Long => {
-            let mut long = tar::Header::new_gnu();
+            // Its size counts the zero that ends the path, as GNU tar writes it.
+            let kind = tar::EntryType::GNULongName;
+            let mut long = fresh(tar::Header::new_gnu(), kind, path.len() as u64 + 1);
             long.as_gnu_mut().expect("a GNU header").name[..LONG_LINK.len()]
                 .copy_from_slice(LONG_LINK);
-            long.set_mode(0o644);
-            long.set_uid(0);
-            long.set_gid(0);
-            long.set_mtime(0);
-            // With the zero that ends it, as GNU tar writes it.
-            long.set_size(path.len() as u64 + 1);
-            long.set_entry_type(tar::EntryType::GNULongName);
             long.set_cksum();
             into.extend_from_slice(long.as_bytes());
             into.extend_from_slice(path);
@@ -356,10 +353,10 @@ fn header(path: &str, size: u64, into: &mut Vec<u8>) {
             pad(into);
             // The header holds what its name field can of the path, cut at a character's end,
             // for a reader that knows no long names.
-            let mut cut = NAME;
-            while !is_char_start(path, cut) {
-                cut -= 1;
-            }
+            let cut = (0..=NAME)
+                .rev()
+                .find(|&cut| text.is_char_boundary(cut))
+                .unwrap_or(0);
             fields.name[..cut].copy_from_slice(&path[..cut]);
         }
     }
@@ -367,15 +364,10 @@ fn header(path: &str, size: u64, into: &mut Vec<u8>) {
     into.extend_from_slice(header.as_bytes());
 }
 
-/// Whether `at` is where a UTF-8 character starts in `bytes` (or their end).
-fn is_char_start(bytes: &[u8], at: usize) -> bool {
-    bytes.get(at).is_none_or(|&byte| (byte as i8) >= -0x40)
-}
-
-/// A regular file's ustar header with no name yet.
-fn file_header(size: u64) -> tar::Header {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(tar::EntryType::Regular);
+/// `header` (empty, of its format) made an entry of `kind` and `size` bytes, with nothing of the
+/// machine that writes it: mode 0644, owner and group 0 without names, time 0; no name yet.
+fn fresh(mut header: tar::Header, kind: tar::EntryType, size: u64) -> tar::Header {
+    header.set_entry_type(kind);
     header.set_size(size);
     header.set_mode(0o644);
     header.set_uid(0);

@@ -688,12 +688,7 @@ impl<'a> Planner<'a> {
             }
             waiting = still;
             for (target, names) in lacking {
-                let asked: Vec<(DocId, &str)> =
-                    names.iter().map(|(o, n)| (*o, n.as_str())).collect();
-                let found = self.txn.find_ids(target, &asked)?;
-                for ((owner, name), id) in names.into_iter().zip(found) {
-                    self.cache.insert(target, owner, &name, id);
-                }
+                self.look_up(target, names)?;
             }
         }
         // A key that still lacks something after as many passes as a key reaches, one lookup at
@@ -728,33 +723,51 @@ impl<'a> Planner<'a> {
     /// (a deployment of a release the destination has, a task log of a deployment skipped).
     /// The releases of a chunk of deployments are looked up at once.
     fn skipped(&mut self, decl: &CollectionDecl, entries: &mut [Entry]) -> Result<(), ImportError> {
-        let release = |entry: &Entry| super::text_of(entry.value.get("release"));
         if decl.collection == Collection::Deployments {
             let lacking: BTreeSet<(DocId, String)> = (entries.iter())
                 .filter_map(|entry| {
-                    let (owner, release) = (entry.owner?, release(entry));
+                    let (owner, release) = (entry.owner?, release_of(&entry.value));
                     let known = self.cache.get(Collection::Releases, owner, &release);
                     known.is_none().then_some((owner, release))
                 })
                 .collect();
-            let asked: Vec<(DocId, &str)> = lacking.iter().map(|(o, r)| (*o, r.as_str())).collect();
-            let found = self.txn.find_ids(Collection::Releases, &asked)?;
-            for ((owner, release), id) in asked.into_iter().zip(found) {
-                self.cache.insert(Collection::Releases, owner, release, id);
-            }
+            self.look_up(Collection::Releases, lacking)?;
         }
         for entry in entries {
             entry.skipped = self.skips_part_of(entry.project.as_deref())
                 || match decl.collection {
-                    Collection::Deployments => entry.owner.is_some_and(|owner| {
-                        let known = self.cache.get(Collection::Releases, owner, &release(entry));
-                        known.flatten().is_some()
-                    }),
+                    Collection::Deployments => self.has_release(entry.owner, &entry.value)?,
                     Collection::TaskLogs => self.is_skipped_deployment(&entry.value),
                     _ => false,
                 };
         }
         Ok(())
+    }
+
+    /// Finds what the destination has at `names` (owners and stored keys of `target`'s
+    /// documents) in one lookup, into the cache.
+    fn look_up(
+        &mut self,
+        target: Collection,
+        names: BTreeSet<(DocId, String)>,
+    ) -> Result<(), ImportError> {
+        let asked: Vec<(DocId, &str)> = names.iter().map(|(o, n)| (*o, n.as_str())).collect();
+        let found = self.txn.find_ids(target, &asked)?;
+        for ((owner, name), id) in asked.into_iter().zip(found) {
+            self.cache.insert(target, owner, name, id);
+        }
+        Ok(())
+    }
+
+    /// Whether the destination has the release of a deployment (`value`: at least its
+    /// identifying fields) of the project `owner`.
+    fn has_release(&mut self, owner: Option<DocId>, value: &Value) -> Result<bool, ImportError> {
+        let Some(owner) = owner else {
+            return Ok(false);
+        };
+        Ok(self
+            .id_of(Collection::Releases, owner, &release_of(value))?
+            .is_some())
     }
 
     /// The owners and keys of a chunk of `decl`'s documents, and what the destination has of
@@ -1175,15 +1188,11 @@ impl<'a> Planner<'a> {
         // What it hangs from first: the reason is the same whether or not the destination has
         // it (and whether or not the plan looked: see [`Planner::skipped`]).
         match decl.collection {
-            Collection::Deployments => {
-                let release = super::text_of(value.get("release"));
-                if let Some(owner) = owner
-                    && self.id_of(Collection::Releases, owner, &release)?.is_some()
-                {
-                    return Ok(Some(format!(
-                        "its release {release:?} exists in the destination and is kept as it is; history is create-only"
-                    )));
-                }
+            Collection::Deployments if self.has_release(owner, value)? => {
+                return Ok(Some(format!(
+                    "its release {:?} exists in the destination and is kept as it is; history is create-only",
+                    release_of(value)
+                )));
             }
             Collection::TaskLogs if self.is_skipped_deployment(value) => {
                 return Ok(Some("its deployment is skipped".into()));
@@ -1622,6 +1631,11 @@ fn resolve_masked(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
             slot[DIGEST] = digest;
         }
     }
+}
+
+/// The version of the release of a deployment (`value`: at least its identifying fields).
+fn release_of(value: &Value) -> String {
+    super::text_of(value.get("release"))
 }
 
 /// Names for a message: `"A", "B"`.
