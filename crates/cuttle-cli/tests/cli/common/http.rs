@@ -15,7 +15,9 @@ use super::World;
 pub struct Server {
     pub child: Child,
     pub base: String,
-    pub log: Arc<Mutex<String>>,
+    log: Arc<Mutex<String>>,
+    /// Reads the server's standard error into `log`; it ends when the server has exited.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl World {
@@ -51,7 +53,7 @@ impl World {
         let log = Arc::new(Mutex::new(String::new()));
         let (ready, started) = mpsc::channel();
         let kept = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(at) = line.find(" on http") {
@@ -65,7 +67,12 @@ impl World {
         let base = started
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
-        Server { child, base, log }
+        Server {
+            child,
+            base,
+            log,
+            reader: Some(reader),
+        }
     }
 
     /// A key for `user` made at the command line (`extra`: `--read-only`, `--expires`).
@@ -95,9 +102,19 @@ impl Server {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
-        self.child.wait().unwrap()
+        self.wait()
     }
 
+    /// Waits for the server to exit and for its last lines to reach the log.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        status
+    }
+
+    /// What the server has written to standard error so far; after `stop` or `wait`, all of it.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
