@@ -45,7 +45,7 @@ mod paths;
 mod write;
 
 use paths::{Index, Node, Paths};
-pub(crate) use write::{Stored, write_stored, write_whole_file};
+pub(crate) use write::{Stored, WholeFile, write_stored};
 pub use write::{Writer, write, write_file};
 
 /// How an archive is compressed.

@@ -25,6 +25,22 @@ impl Unnamed {
     /// A new empty file in the folder `dir`, mode 0600; `prefix` begins its hidden name, where
     /// it needs one.
     pub(crate) fn new_in(dir: &Path, prefix: &str) -> io::Result<Unnamed> {
+        // Said plainly here: the temporary file's error would name a path nobody gave.
+        match std::fs::metadata(dir) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} is not a folder", dir.display()),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("the folder {} does not exist", dir.display()),
+                ));
+            }
+            _ => {}
+        }
         if let Some(file) = anonymous_in(dir)? {
             return Ok(Unnamed::Anonymous(file));
         }

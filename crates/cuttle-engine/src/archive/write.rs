@@ -17,7 +17,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{ArchiveError, Compression};
 use crate::unnamed::{Unnamed, folder_of};
@@ -90,18 +90,50 @@ pub(crate) fn write_whole(
 }
 
 /// [`write_whole`], `fill` writing into the file as it likes (at offsets, from several
-/// threads). The file has no name until it is whole and on disk ([`Unnamed`]): an export killed
-/// meanwhile leaves nothing behind, and `path` as it was.
+/// threads).
 pub(crate) fn write_whole_file(
     path: &Path,
     fill: impl FnOnce(&File) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
-    let failed = |e| ArchiveError::io(path, e);
-    let prefix = ".cuttle-archive-";
-    let unnamed = Unnamed::new_in(folder_of(path), prefix).map_err(failed)?;
-    fill(unnamed.file())?;
-    unnamed.file().sync_all().map_err(failed)?;
-    unnamed.replace(path, prefix).map_err(failed)
+    let whole = WholeFile::begin(path)?;
+    fill(whole.file())?;
+    whole.finish()
+}
+
+/// The file `path` being written whole or not at all. It is made when the writing begins, so
+/// that a folder that is missing or cannot be written to is found before any work is done, and
+/// has no name until it is whole and on disk ([`Unnamed`]): a writer that fails or is killed
+/// meanwhile leaves nothing behind, and `path` as it was.
+pub(crate) struct WholeFile {
+    path: PathBuf,
+    unnamed: Unnamed,
+}
+
+impl WholeFile {
+    const PREFIX: &str = ".cuttle-archive-";
+
+    pub(crate) fn begin(path: &Path) -> Result<WholeFile, ArchiveError> {
+        let unnamed = Unnamed::new_in(folder_of(path), Self::PREFIX)
+            .map_err(|e| ArchiveError::io(path, e))?;
+        Ok(WholeFile {
+            path: path.to_owned(),
+            unnamed,
+        })
+    }
+
+    /// The file, empty until written to.
+    pub(crate) fn file(&self) -> &File {
+        self.unnamed.file()
+    }
+
+    /// Puts the file on disk and gives it its name, replacing what stood there.
+    pub(crate) fn finish(self) -> Result<(), ArchiveError> {
+        let failed = |e| ArchiveError::io(&self.path, e);
+        self.unnamed.file().sync_all().map_err(failed)?;
+        self.unnamed
+            .replace(&self.path, Self::PREFIX)
+            .map_err(failed)
+    }
 }
 
 /// Where a file's bytes already stand: `len` bytes at `offset` in `file`.

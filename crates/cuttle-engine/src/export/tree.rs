@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +95,9 @@ struct Gathered {
     spool: Mutex<Spool>,
     /// Every file this export wrote, and where its bytes stand in the spool.
     files: Mutex<Written>,
+    /// The archive being made, with no name until it is whole: made when the export begins,
+    /// so that a folder it cannot be written in stops the export before any work.
+    out: archive::WholeFile,
 }
 
 impl Tree {
@@ -119,9 +122,11 @@ impl Tree {
                 ));
             }
             Ok(_) => Some(Archive::open(file, &Limits::default(), &Cancel::default())?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            // Where its folder is missing or is a file, making the archive says so.
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => None,
             Err(e) => return Err(io(|| format!("reading {}", file.display()))(e)),
         };
+        let out = archive::WholeFile::begin(file)?;
         let spool = Spool::new().map_err(io(|| {
             format!(
                 "making a temporary file in {} for the archive's files",
@@ -137,6 +142,7 @@ impl Tree {
                 pruned: false,
                 spool: Mutex::new(spool),
                 files: Mutex::default(),
+                out,
             })),
             kept: Kept::new()?,
             written: AtomicU64::new(0),
@@ -584,9 +590,11 @@ impl Tree {
         }
         // Copying the bytes into place is most of the work: on every core.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        archive::write_whole_file(file, |out| {
-            archive::write_stored(out, &entries, gathered.compression, threads).map_err(failed)
-        })?;
+        archive::write_stored(gathered.out.file(), &entries, gathered.compression, threads)
+            .map_err(failed)?;
+        drop(entries);
+        let Gathered { out, .. } = *gathered;
+        out.finish()?;
         Ok(())
     }
 }
