@@ -67,8 +67,8 @@ pub fn touch_access(txn: &mut dyn WriteTxn) -> Result<()> {
 pub const MAX_PROBLEMS: usize = 100;
 /// Rows are written to the database in chunks of this many, or fewer: as many as hold
 /// [`INSERT_BYTES`] of stored bodies.
-const INSERT_CHUNK: usize = 2_000;
-const INSERT_BYTES: usize = 8 << 20;
+const INSERT_CHUNK: usize = 500;
+const INSERT_BYTES: usize = 2 << 20;
 /// Documents are read and shaped on every core this many at a time, or fewer: as many as hold
 /// [`SHAPE_BYTES`] of text (a parsed document takes several times its text).
 const SHAPE_CHUNK: usize = 1_024;

@@ -54,8 +54,8 @@ const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
 /// Documents are planned this many at a time (one key lookup, one read of the destination's
 /// versions), or fewer, as many as hold [`CHUNK_BYTES`] of text: few enough that their parsed
 /// values (and the destination's) take little memory.
-const CHUNK: usize = 4096;
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK: usize = 1024;
+const CHUNK_BYTES: usize = 1 << 20;
 /// Documents read into canonical form at a time on the other cores, ahead of the decisions,
 /// where the plan compares them whole: at most this many, or as many as hold
 /// [`CANONICAL_BYTES`] of text. Elsewhere a whole chunk is read ahead: of each document, only
