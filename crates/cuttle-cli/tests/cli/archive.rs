@@ -458,24 +458,22 @@ fn an_existing_archive_keeps_its_salt(world: &World) {
     // An archive in a folder that is missing, or that is a file, is refused with the folder
     // named (not a temporary file's path), before the export renders anything.
     let missing = work.path().join("no-such-folder");
-    let out = export_archive(world, "src", &missing.join("a.tar"), &[])
-        .failure()
-        .code(1);
-    let said = stderr(&out);
-    assert!(
-        said.contains(&format!("the folder {} does not exist", missing.display())),
-        "{said}"
-    );
-    assert!(!said.contains(".cuttle-archive"), "{said}");
+    for (file, says) in [
+        (
+            missing.join("a.tar"),
+            format!("the folder {} does not exist", missing.display()),
+        ),
+        (
+            notes.join("a.tar"),
+            format!("{} is not a folder", notes.display()),
+        ),
+    ] {
+        let out = export_archive(world, "src", &file, &[]).failure().code(1);
+        let said = stderr(&out);
+        assert!(said.contains(&says), "{said}");
+        assert!(!said.contains(".cuttle-archive"), "{said}");
+    }
     assert!(!missing.exists());
-    let out = export_archive(world, "src", &notes.join("a.tar"), &[])
-        .failure()
-        .code(1);
-    let said = stderr(&out);
-    assert!(
-        said.contains(&format!("{} is not a folder", notes.display())),
-        "{said}"
-    );
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), text);
     assert_eq!(
         names_in(work.path()),
