@@ -386,8 +386,9 @@ impl BackupError {
 
 /// Writes a consistent backup of the whole instance (one read snapshot) into `file`, mode 0600:
 /// into a file in the same directory that has no name until it is complete ([`Unnamed`]), so
-/// that `file` is either absent or a whole backup, and a process killed meanwhile leaves nothing. Refused if `file` exists (a symbolic link
-/// included). Memory does not grow with the instance: records are streamed.
+/// that `file` is either absent or a whole backup, and a process killed meanwhile leaves
+/// nothing. Refused if `file` exists (a symbolic link included). Memory does not grow with the
+/// instance: records are streamed.
 pub fn write_backup(instance: &mut Instance, file: &Path) -> Result<BackupSummary, BackupError> {
     if fs::symlink_metadata(file).is_ok() {
         return Err(BackupError::Exists {

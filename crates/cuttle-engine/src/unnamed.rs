@@ -145,20 +145,22 @@ fn link(file: &File, name: &Path) -> io::Result<()> {
     }
 }
 
+/// The names in the folder `dir`, sorted: what a test sees left behind.
+#[cfg(test)]
+pub(crate) fn listed(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-
-    fn listed(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
 
     /// Nothing is named while the file is written; it replaces, or is refused where it would
     /// replace, and a file dropped unnamed leaves nothing.

@@ -593,14 +593,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.tar");
-        let listed = || -> Vec<String> {
-            let mut names: Vec<String> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-                .collect();
-            names.sort();
-            names
-        };
+        let listed = || crate::unnamed::listed(dir.path());
         std::fs::write(&path, b"before").unwrap();
         write_whole_file(&path, |file| {
             assert_eq!(
