@@ -160,9 +160,55 @@ pub struct Manifest {
 pub const SIV: &str = "AES-256-SIV";
 pub const ARGON2ID: &str = "argon2id";
 
+/// A JSON document as the format writes it (SPEC 5.2): two-space indent, LF, a trailing
+/// newline; into `bytes`, which is cleared first (a worker reuses one buffer).
+pub fn write_document(value: &serde_json::Value, bytes: &mut Vec<u8>) {
+    bytes.clear();
+    serde_json::to_writer_pretty(&mut *bytes, value).expect("a JSON value serializes");
+    bytes.push(b'\n');
+}
+
+/// Whether `text` is, byte for byte, what [`write_document`] writes of `value`: compared as it
+/// is written, so that neither is copied and the first difference ends the comparison.
+pub fn is_written_as(value: &serde_json::Value, text: &str) -> bool {
+    /// The text still to be matched; a write that does not match it fails.
+    struct Matching<'t>(&'t [u8]);
+    impl std::io::Write for Matching<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            match self.0.strip_prefix(bytes) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(bytes.len())
+                }
+                None => Err(std::io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut rest = Matching(text.as_bytes());
+    serde_json::to_writer_pretty(&mut rest, value).is_ok() && rest.0 == b"\n"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_is_written_as_a_value_only_when_it_is_its_document_byte_for_byte() {
+        let value = serde_json::json!({"name": "Web", "tags": ["a", "b"], "n": 1});
+        let mut bytes = Vec::new();
+        write_document(&value, &mut bytes);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(is_written_as(&value, &text));
+        // The same document in another layout, or without its last newline, is not.
+        assert!(!is_written_as(&value, &value.to_string()));
+        assert!(!is_written_as(&value, text.trim_end()));
+        assert!(!is_written_as(&value, &format!("{text}\n")));
+        assert!(!is_written_as(&value, &text.replace("Web", "Wab")));
+        assert!(!is_written_as(&serde_json::json!({"name": "Web"}), &text));
+    }
 
     #[test]
     fn exact_lowercase_names_are_their_own_stem() {

@@ -865,7 +865,7 @@ pub struct Names<'t> {
 
 /// The addresses a [`Names`] knows, shared: they can go to another thread (see
 /// [`Names::shared`]).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Addresses {
     book: Arc<SealedBook>,
     cache: Arc<HashMap<DocId, (Collection, DocId, String)>>,

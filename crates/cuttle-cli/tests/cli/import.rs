@@ -2083,33 +2083,31 @@ fn a_kept_process_never_refers_to_a_removed_channel(world: &World) {
 /// An overwritten project whose source does not bring a channel (its file deleted from the
 /// export) that the source's other documents still refer to, and that the destination has: the
 /// overwrite would remove the destination's channel from under them, so the import stops, naming
-/// each document and where it refers to the channel.
+/// each document and where it refers to the channel. The release is new in the destination; the
+/// trigger and the variables are the destination's, unchanged (their texts are what the export
+/// writes of the destination's versions, which the plan does not read again).
 fn a_source_document_never_refers_to_a_removed_channel(world: &World) {
-    instance(
-        world,
-        "src",
-        &with(vec![
-            ("channels", json!({"project": "Web", "name": "Extra"})),
-            (
-                "triggers",
-                json!({"project": "Web", "name": "Nightly",
-                    "filter": {"kind": "Schedule", "cron": "0 0 * * *", "timezone": "UTC"},
-                    "action": {"kind": "CreateRelease", "channel": "Extra"}}),
-            ),
-            (
-                "releases",
-                json!({"project": "Web", "version": "1.0.0", "channel": "Extra", "assembled": "2026-01-01T00:00:00.000Z"}),
-            ),
-        ]),
-    );
-    instance(
-        world,
-        "dst",
-        &with(vec![(
-            "channels",
-            json!({"project": "Web", "name": "Extra"}),
-        )]),
-    );
+    let unchanged = vec![
+        ("channels", json!({"project": "Web", "name": "Extra"})),
+        (
+            "triggers",
+            json!({"project": "Web", "name": "Nightly",
+                "filter": {"kind": "Schedule", "cron": "0 0 * * *", "timezone": "UTC"},
+                "action": {"kind": "CreateRelease", "channel": "Extra"}}),
+        ),
+        (
+            "project-variables",
+            json!({"project": "Web", "variables": [
+                {"name": "ByChannel", "type": "String", "value": "c", "scope": {"channels": ["Extra"]}}]}),
+        ),
+    ];
+    let mut source = unchanged.clone();
+    source.push((
+        "releases",
+        json!({"project": "Web", "version": "1.0.0", "channel": "Extra", "assembled": "2026-01-01T00:00:00.000Z"}),
+    ));
+    instance(world, "src", &with(source));
+    instance(world, "dst", &with(unchanged));
     let good = exported(world, "src");
     let dir = broken(good.path(), |d| {
         for entry in std::fs::read_dir(d.join("projects")).unwrap() {
@@ -2133,6 +2131,7 @@ fn a_source_document_never_refers_to_a_removed_channel(world: &World) {
         "refers to the channel \"Extra\", which the imported project does not have",
         "$.action.channel",
         "$.channel",
+        "scope.channels",
     ] {
         assert!(message.contains(expected), "{expected:?} in:\n{message}");
     }
@@ -2809,6 +2808,10 @@ fn large_a_kept_process_never_refers_to_a_removed_channel(world: &World) {
     world.with_large_documents(a_kept_process_never_refers_to_a_removed_channel);
 }
 
+fn large_a_source_document_never_refers_to_a_removed_channel(world: &World) {
+    world.with_large_documents(a_source_document_never_refers_to_a_removed_channel);
+}
+
 fn large_destination_secrets_stay_whatever_the_source_changes(world: &World) {
     world.with_large_documents(destination_secrets_stay_whatever_the_source_changes);
 }
@@ -2883,6 +2886,7 @@ both_backends!(
     large_variable_sets_merge_and_destination_secrets_can_stay,
     large_teams_and_tenants_only_grow_and_grants_come_first,
     large_a_kept_process_never_refers_to_a_removed_channel,
+    large_a_source_document_never_refers_to_a_removed_channel,
     large_destination_secrets_stay_whatever_the_source_changes,
     large_an_import_into_an_empty_instance_round_trips,
     large_skip_leaves_what_exists_and_creates_the_rest,

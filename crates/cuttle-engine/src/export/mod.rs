@@ -318,7 +318,7 @@ fn export_into(
         },
     };
     let mut bytes = Vec::new();
-    pretty(
+    format::write_document(
         &serde_json::to_value(&manifest).expect("a manifest serializes"),
         &mut bytes,
     );
@@ -649,14 +649,6 @@ fn check_directory(
     }
 }
 
-/// A JSON document as the format writes it: two-space indent, LF, a trailing newline; into
-/// `bytes`, which is cleared first (a worker reuses one buffer).
-fn pretty(value: &Value, bytes: &mut Vec<u8>) {
-    bytes.clear();
-    serde_json::to_writer_pretty(&mut *bytes, value).expect("a JSON value serializes");
-    bytes.push(b'\n');
-}
-
 /// The export key, derived (Argon2: a tenth of a second or more of one core) once, by the first
 /// thread that needs it, while the others that need it wait.
 struct LazyKey<'a> {
@@ -907,7 +899,7 @@ fn export_document(
             if extract {
                 files = extract_scripts(decl, &mut value);
             }
-            pretty(&value, buffer);
+            format::write_document(&value, buffer);
         }
         Some(rendering) => {
             let field = rendering.field();

@@ -27,7 +27,7 @@ use cuttle_domain::json::JsonError;
 use cuttle_domain::path::{self, At, JsonPath};
 use cuttle_domain::{COLLECTIONS, Collection};
 use cuttle_instance::Problem;
-use cuttle_instance::codec::{self, Fail, Lookup, Names};
+use cuttle_instance::codec::{self, Addresses, Fail, Lookup, Names};
 use cuttle_instance::error::Hint;
 use cuttle_instance::parallel;
 use cuttle_store::{DocId, NO_OWNER, StoreError, WriteTxn};
@@ -47,7 +47,7 @@ use super::{
 mod compare;
 mod large;
 
-use compare::{Compared, Comparing, Unopened};
+use compare::{Compared, Comparing, DestVersion, Unopened};
 
 /// At most this many problems are collected before planning stops.
 const MAX_PROBLEMS: usize = cuttle_instance::documents::MAX_PROBLEMS;
@@ -150,9 +150,14 @@ struct Checked {
     compared: Option<Result<Compared, Unopened>>,
 }
 
-/// A document the plan checks ahead: where its text stands, and the destination's version it
-/// is compared with there, if it is (taken by the core that compares them).
-type ToCheck = (Span, Mutex<Option<Value>>);
+/// A document the plan checks ahead: where its text stands, the source it came from, and the
+/// destination's version it is compared with there, if it is: its id and its stored body,
+/// parsed (taken by the core that compares them).
+struct ToCheck {
+    span: Span,
+    source: u32,
+    dest: Mutex<Option<(DocId, Value)>>,
+}
 
 /// Passes of [`Planner::stored_keys`] at most: a pass for each reference a key reaches
 /// through another (a task log's deployment, its release, environment and tenant), and one more.
@@ -246,9 +251,6 @@ struct Planner<'a> {
     /// What [`Planner::deployment_digest`] digests under.
     prints: Fingerprints,
     grants: u64,
-    /// The destination's versions of the collection being planned that an overwrite compares,
-    /// read in one batch ([`Planner::dest_views`]).
-    views: HashMap<DocId, Value>,
     /// The destination's documents of the collection being planned whose versions are large: an
     /// overwrite reads and compares them an element at a time ([`Planner::decide_large`]).
     large_dests: HashSet<DocId>,
@@ -291,6 +293,7 @@ pub(super) fn plan(
         .map_err(|e| ImportError::Source(e.to_string()))?;
     let prints = Fingerprints::new().map_err(|e| ImportError::Source(e.to_string()))?;
     let comparing = Comparing {
+        sealer,
         keys,
         digest_key: digest_key.clone(),
         keep_destination_secrets: options.keep_destination_secrets,
@@ -311,7 +314,6 @@ pub(super) fn plan(
         skipped_deployments: HashSet::new(),
         prints,
         grants: 0,
-        views: HashMap::new(),
         large_dests: HashSet::new(),
     };
     let total = docs.len() as u64;
@@ -869,44 +871,60 @@ impl<'a> Planner<'a> {
     {
         let decl = keyed.decl;
         let compared = keyed.compared;
-        let mut views = match compared {
+        // What is not compared ahead (a version that is large, or whose source is) is decided
+        // with the transaction.
+        let (mut bodies, names) = match compared {
             true => {
                 let ids: Vec<DocId> = keyed.existing.iter().flatten().copied().collect();
-                self.dest_views(decl, &ids)?
+                self.dest_bodies(decl, &ids)?
             }
-            false => HashMap::new(),
+            false => Default::default(),
         };
-        let checked: Vec<Option<ToCheck>> = keyed
-            .checked
-            .iter()
+        let checked: Vec<Option<ToCheck>> = (keyed.checked.iter())
             .zip(&keyed.existing)
-            .map(|(span, id)| {
-                let view = id.and_then(|id| views.remove(&id));
-                span.map(|span| (span, Mutex::new(view)))
+            .zip(&keyed.entries)
+            .map(|((span, id), entry)| {
+                let dest = id.and_then(|id| Some((id, bodies.remove(&id)?)));
+                span.map(|span| ToCheck {
+                    span,
+                    source: entry.doc.source,
+                    dest: Mutex::new(dest),
+                })
             })
             .collect();
-        // What is not compared ahead (a large document's version) is decided from here.
-        if compared {
-            self.views = views;
-        }
+        drop(bodies);
         let reader = self.spool.reader().map_err(sources::spool_error)?;
         let comparing = self.comparing.clone();
         let check = move |item: &Option<ToCheck>| {
-            let (span, view) = item.as_ref()?;
-            Some(reader.read(*span).map(|text| {
+            let item = item.as_ref()?;
+            Some(reader.read(item.span).map(|text| {
+                let dest = item.dest.lock().ok().and_then(|mut dest| dest.take());
+                let (true, Some((id, body))) = (compared, dest) else {
+                    let canonical = codec::canonicalize(decl, &text)?;
+                    return Ok(Checked {
+                        value: match compared {
+                            true => canonical,
+                            false => codec::identity_of(decl, &canonical),
+                        },
+                        compared: None,
+                    });
+                };
+                let mut names = Names::shared(names.clone());
+                let dest = comparing.dest_version(decl, id, body, &mut names, item.source, &text);
+                let view = match dest {
+                    // The destination's version, exactly: nothing to read or compare.
+                    Some(DestVersion::Written(checked)) => return Ok(checked),
+                    Some(DestVersion::View(view)) => Some(view),
+                    None => None,
+                };
                 let canonical = codec::canonicalize(decl, &text)?;
-                let view = view.lock().ok().and_then(|mut view| view.take());
-                Ok(match (compared, view) {
-                    (true, Some(view)) => Checked {
+                Ok(match view {
+                    Some(view) => Checked {
                         value: codec::identity_of(decl, &canonical),
                         compared: Some(comparing.compare(decl, view, canonical)),
                     },
-                    (true, None) => Checked {
+                    None => Checked {
                         value: canonical,
-                        compared: None,
-                    },
-                    (false, _) => Checked {
-                        value: codec::identity_of(decl, &canonical),
                         compared: None,
                     },
                 })
@@ -918,7 +936,7 @@ impl<'a> Planner<'a> {
                 let rest = &checked[at..];
                 let n = match compared {
                     true => parallel::chunk_len(rest, CANONICAL_CHUNK, CANONICAL_BYTES, |item| {
-                        item.as_ref().map_or(0, |(span, _)| span.len())
+                        item.as_ref().map_or(0, |item| item.span.len())
                     }),
                     false => rest.len(),
                 };
@@ -1028,7 +1046,6 @@ impl<'a> Planner<'a> {
                 self.decide(decl, entry.doc.doc, checked, entry.owner, existing, plan)?;
             decisions.push(decision);
         }
-        self.views.clear();
         self.large_dests.clear();
         Ok(decisions)
     }
@@ -1102,19 +1119,13 @@ impl<'a> Planner<'a> {
         let compared = match compared {
             Some(compared) => compared,
             None => {
-                let dest = match self.views.remove(&id) {
-                    Some(view) => view,
-                    None => {
-                        let stored = self.txn.get(id)?.ok_or_else(|| {
-                            StoreError::Corrupt(format!("document {id} vanished"))
-                        })?;
-                        let (sealer, key) = (self.sealer, self.digest_key.clone());
-                        let body = codec::parse_stored(decl, id, &stored.body)?;
-                        let mut names = Names::new(&mut *self.txn);
-                        let root = JsonPath::root();
-                        Self::dest_view(sealer, &key, &mut names, decl, id, body, &root)?
-                    }
-                };
+                let stored = (self.txn.get(id)?)
+                    .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
+                let (sealer, key) = (self.sealer, self.digest_key.clone());
+                let body = codec::parse_stored(decl, id, &stored.body)?;
+                let mut names = Names::new(&mut *self.txn);
+                let root = JsonPath::root();
+                let dest = Self::dest_view(sealer, &key, &mut names, decl, id, body, &root)?;
                 self.comparing.compare(decl, dest, value)
             }
         };
@@ -1136,6 +1147,11 @@ impl<'a> Planner<'a> {
         }
         plan.notes = compared.notes;
         plan.changes = compared.changes;
+        // What the source brings, changed or not, must not refer to a removed channel; what the
+        // merge keeps of the destination's is checked with the removals (a blocker: its scope
+        // would widen).
+        let refs = self.unit_channel_refs(&plan, compared.channel_refs, incoming.origin);
+        self.record_channel_refs(&plan, refs);
         let Some(merged) = compared.merged else {
             plan.action = Action::Unchanged;
             return Ok(Decision { plan, write: None });
@@ -1144,10 +1160,6 @@ impl<'a> Planner<'a> {
             MergeRule::Merge(_) => Action::Merge,
             _ => Action::Overwrite,
         };
-        // What the source brings must not refer to a removed channel; what the merge keeps of the
-        // destination's is checked with the removals (a blocker: its scope would widen).
-        let refs = self.unit_channel_refs(&plan, compared.channel_refs, incoming.origin);
-        self.record_channel_refs(&plan, refs);
         let write = incoming
             .replaced(self.spool, &merged)
             .map_err(sources::spool_error)?;
@@ -1295,7 +1307,7 @@ impl<'a> Planner<'a> {
                     place.collection, place.pointer
                 ))
             })?;
-            *slot = json!({ "masked": true, DIGEST: digest(digest_key, &plain) });
+            *slot = masked_stand_in(digest(digest_key, &plain));
             Ok(())
         };
         Ok(codec::render_part(
@@ -1308,18 +1320,18 @@ impl<'a> Planner<'a> {
         )?)
     }
 
-    /// The destination's versions of `ids` (documents of `decl`), each in the export shape with
-    /// digest stand-ins: the bodies in one batch, and the names they refer to in another.
-    fn dest_views(
+    /// The destination's versions of `ids` (documents of `decl`), each its stored body parsed
+    /// (on every core), and the names of what they refer to, read in one batch: enough for any
+    /// core to render them. A large version is left out (and noted): it is compared an element
+    /// at a time.
+    fn dest_bodies(
         &mut self,
         decl: &CollectionDecl,
         ids: &[DocId],
-    ) -> Result<HashMap<DocId, Value>, ImportError> {
+    ) -> Result<(HashMap<DocId, Value>, Addresses), ImportError> {
         if ids.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(Default::default());
         }
-        // Each body parsed once, on every core, with the ids it refers to (for their names);
-        // then rendered.
         let mut docs = self.txn.get_many(ids)?;
         docs.retain(|doc| {
             let large = cuttle_instance::large::is_large(decl, doc.body.len());
@@ -1346,7 +1358,7 @@ impl<'a> Planner<'a> {
                 (body, refers)
             })
         });
-        let mut stored = Vec::with_capacity(docs.len());
+        let mut bodies = HashMap::with_capacity(docs.len());
         let mut referenced: BTreeSet<DocId> = BTreeSet::new();
         for (doc, parsed) in docs.iter().zip(parsed) {
             if doc.owner != NO_OWNER {
@@ -1354,34 +1366,14 @@ impl<'a> Planner<'a> {
             }
             let (body, refers) = parsed?;
             referenced.extend(refers);
-            stored.push((doc.id, body));
+            bodies.insert(doc.id, body);
         }
         drop(docs);
         let referenced: Vec<DocId> = referenced.into_iter().collect();
         let addresses = self.txn.addresses(&referenced)?;
-        let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
         let mut names = Names::new(&mut *self.txn);
         names.seed(addresses);
-        // Rendered on every core, from the names read in the batch. A version that needs a
-        // name the batch did not read (one inside a referenced document's key), or that fails,
-        // is left out: its decision renders it on this thread, where the transaction reads
-        // (and fails the same way).
-        let names = names.addresses();
-        let stored: Vec<(DocId, Mutex<Option<Value>>)> = stored
-            .into_iter()
-            .map(|(id, body)| (id, Mutex::new(Some(body))))
-            .collect();
-        let rendered = parallel::map_in_order(&stored, |(id, body)| {
-            let body = body.lock().ok()?.take()?;
-            let mut names = Names::shared(names.clone());
-            let root = JsonPath::root();
-            Self::dest_view(sealer, &digest_key, &mut names, decl, *id, body, &root).ok()
-        });
-        Ok(stored
-            .iter()
-            .zip(rendered)
-            .filter_map(|((id, _), view)| Some((*id, view?)))
-            .collect())
+        Ok((bodies, names.addresses()))
     }
 
     /// Once every document is planned: the destination's channels and triggers that overwritten
@@ -1634,6 +1626,12 @@ fn resolve_masked(decl: &CollectionDecl, dest: &Value, merged: &mut Value) {
 }
 
 /// The version of the release of a deployment (`value`: at least its identifying fields).
+/// The stand-in of a destination's sensitive value in its view: masked, with the digest of its
+/// plaintext.
+fn masked_stand_in(digest: String) -> Value {
+    json!({ "masked": true, DIGEST: digest })
+}
+
 fn release_of(value: &Value) -> String {
     super::text_of(value.get("release"))
 }

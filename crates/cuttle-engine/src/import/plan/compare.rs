@@ -8,22 +8,30 @@ use std::collections::BTreeSet;
 use std::convert::Infallible;
 
 use cuttle_crypto::export::ExportKey;
+use cuttle_crypto::{Place, Sealer};
 use cuttle_domain::Collection;
 use cuttle_domain::decl::{CollectionDecl, Merged, RefScope};
 use cuttle_domain::path::{self, At, JsonPath};
 use cuttle_domain::sensitive::{ENCRYPTED, Form, SECRET};
-use cuttle_instance::codec;
+use cuttle_instance::codec::{self, Names};
+use cuttle_store::{DocId, StoreError};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::super::diff::{self, DIGEST};
 use super::super::merge;
-use super::{MASKED_DIGEST, digest, grant_changes, resolve_masked};
+use super::{
+    Checked, MASKED_DIGEST, Planner, digest, grant_changes, masked_stand_in, resolve_masked,
+};
+use crate::export::reencrypt;
+use crate::format;
 
-/// What comparing needs, on any core: the sources' keys (a source's sensitive values are
-/// compared by the digest of their plaintext) and the run's digest key.
+/// What comparing needs, on any core: the destination's sealer (its versions' sensitive values
+/// are opened to be compared), the sources' keys (a source's sensitive values are compared by
+/// the digest of their plaintext) and the run's digest key.
 #[derive(Clone)]
 pub(super) struct Comparing<'k> {
+    pub sealer: &'k Sealer,
     pub keys: &'k [ExportKey],
     pub digest_key: Zeroizing<[u8; 32]>,
     /// `--keep-destination-secrets`.
@@ -50,6 +58,15 @@ pub(super) struct Compared {
 /// not open, and why.
 pub(super) type Unopened = Vec<(JsonPath, String)>;
 
+/// The destination's version of a source's document, as [`Comparing::dest_version`] renders it.
+pub(super) enum DestVersion {
+    /// The source's text is what its export writes of the destination's version: the document
+    /// checked and compared, alike.
+    Written(Checked),
+    /// The version to compare the source's document with ([`Comparing::compare`]).
+    View(Value),
+}
+
 impl Comparing<'_> {
     /// Compares `source` (a source's document of `decl`, in canonical form) with `dest` (the
     /// destination's version in the export shape, digests for its sensitive values).
@@ -68,18 +85,8 @@ impl Comparing<'_> {
         // Most of an overwrite of identical data is documents alike the destination's: where
         // the merge rule then gives the source's version, there is nothing to merge and no
         // change to find (and no grant, no secret kept, no step or variable left behind).
-        if merge::gives_source_when_alike(decl)
-            && decl.grants.is_none()
-            && diff::same(&dest, &source)
-        {
-            return Ok(Compared {
-                changes: Vec::new(),
-                notes: Vec::new(),
-                merged: None,
-                removed_steps: BTreeSet::new(),
-                kept_variables: Vec::new(),
-                channel_refs,
-            });
+        if merges_alike_to_nothing(decl) && diff::same(&dest, &source) {
+            return Ok(alike(channel_refs));
         }
         // What a merge keeps of the destination's own variables (the removals check their
         // scopes).
@@ -133,6 +140,73 @@ impl Comparing<'_> {
         })
     }
 
+    /// The destination's version of a document of `decl` (`id`, its stored `body`), to compare
+    /// with `text`, the document of source `source` that matches it; `None` where the version
+    /// does not render from `names` (one that needs a name the chunk did not read, such as one
+    /// inside a referenced document's key, or that fails): the decision renders it again, with
+    /// the transaction, which reads what it needs (or fails the same way).
+    ///
+    /// Most of an overwrite of unchanged data is documents whose text is, byte for byte, what
+    /// the source's export wrote of the destination's version (an export is deterministic, and
+    /// its encryption too). Where the merge rule makes nothing of two alike versions, the
+    /// version is rendered as that export renders it first, and such a text is neither read nor
+    /// compared: it is the destination's version, which was checked when it was written. Any
+    /// other text is compared as its canonical form, with the view made of that rendering.
+    pub fn dest_version(
+        &self,
+        decl: &CollectionDecl,
+        id: DocId,
+        body: Value,
+        names: &mut Names<'_>,
+        source: u32,
+        text: &str,
+    ) -> Option<DestVersion> {
+        let key = self.keys.get(source as usize);
+        // Only what the format writes can be what it writes: a backup's document (on one line)
+        // or an upgraded one is not, nor a document with scripts (an export may write them in
+        // files of their own) or a task log (written as its text).
+        let written = merges_alike_to_nothing(decl)
+            && decl.scripts.is_empty()
+            && decl.collection != Collection::TaskLogs
+            && text.starts_with("{\n");
+        let (Some(key), true) = (key, written) else {
+            let root = JsonPath::root();
+            let view =
+                Planner::dest_view(self.sealer, &self.digest_key, names, decl, id, body, &root);
+            return view.ok().map(DestVersion::View);
+        };
+        let mut reencrypt = |slot: &mut Value, place: Place<'_>| {
+            reencrypt(self.sealer, key, slot, place).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        let exported = codec::render_parsed(decl, id, body, names, &mut reencrypt).ok()?;
+        if format::is_written_as(&exported, text) {
+            return Some(DestVersion::Written(Checked {
+                value: codec::identity_of(decl, &exported),
+                compared: Some(Ok(alike(channel_refs(decl, &exported)))),
+            }));
+        }
+        self.view_of_exported(exported, key).map(DestVersion::View)
+    }
+
+    /// The view ([`Planner::dest_view`]) of the destination's version rendered as an export
+    /// under `key`: each sensitive value's stand-in takes the digest of its plaintext.
+    fn view_of_exported(&self, mut exported: Value, key: &ExportKey) -> Option<Value> {
+        let walked =
+            codec::for_each_sensitive_mut::<()>(&mut exported, &At::ROOT, &mut |slot, form, _| {
+                if form != Form::Encrypted {
+                    return Ok(());
+                }
+                let text = slot
+                    .get(ENCRYPTED)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let plain = key.decrypt(text).map_err(|_| ())?;
+                *slot = masked_stand_in(digest(&self.digest_key, &plain));
+                Ok(())
+            });
+        walked.ok().map(|()| exported)
+    }
+
     /// Gives each sensitive value of a source's `view` its stand-in (the digest of its
     /// plaintext); where a value does not open, what is wrong.
     pub fn put_stand_ins(&self, view: &mut Value) -> Unopened {
@@ -160,6 +234,26 @@ impl Comparing<'_> {
         });
         let Ok(()) = walked;
         unopened
+    }
+}
+
+/// Whether the merge rule of `decl` makes nothing of two versions alike: it gives the source's
+/// version ([`merge::gives_source_when_alike`]) and grants nothing.
+fn merges_alike_to_nothing(decl: &CollectionDecl) -> bool {
+    merge::gives_source_when_alike(decl) && decl.grants.is_none()
+}
+
+/// What comparing two alike versions finds, where the merge rule makes nothing of them: no
+/// change, no secret kept, no step or variable left behind; the channels the source's document
+/// refers to.
+fn alike(channel_refs: Vec<(String, JsonPath)>) -> Compared {
+    Compared {
+        changes: Vec::new(),
+        notes: Vec::new(),
+        merged: None,
+        removed_steps: BTreeSet::new(),
+        kept_variables: Vec::new(),
+        channel_refs,
     }
 }
 

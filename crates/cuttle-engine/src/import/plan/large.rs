@@ -275,6 +275,8 @@ impl Planner<'_> {
             }
         }
         plan.changes = changes;
+        // Changed or not, what the source brings must not refer to a removed channel.
+        self.record_channel_refs(&plan, channel_refs);
         if plan.changes.is_empty() {
             plan.action = Action::Unchanged;
             return Ok(Some(Decision { plan, write: None }));
@@ -283,7 +285,6 @@ impl Planner<'_> {
             MergeRule::Merge(_) => Action::Merge,
             _ => Action::Overwrite,
         };
-        self.record_channel_refs(&plan, channel_refs);
         drop(dest_at);
         drop(dest);
         merge::strip_digests(&mut merged_head);
@@ -360,8 +361,8 @@ impl Planner<'_> {
     }
 
     /// The destination's version of a large document, in the export shape with digest
-    /// stand-ins: from the batch's views where it was small, otherwise rendered here an element
-    /// at a time. `None` when it is not split as its declaration says.
+    /// stand-ins: rendered whole where it is small, otherwise an element at a time. `None` when
+    /// it is not split as its declaration says.
     fn dest_parts(
         &mut self,
         decl: &CollectionDecl,
@@ -370,7 +371,16 @@ impl Planner<'_> {
         keys: &[&str],
         id: DocId,
     ) -> Result<Option<Parts>, ImportError> {
-        if let Some(mut view) = self.views.remove(&id) {
+        let stored = self
+            .txn
+            .get(id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
+        let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
+        let root = JsonPath::root();
+        if !self.large_dests.remove(&id) {
+            let body = codec::parse_stored(decl, id, &stored.body)?;
+            let mut names = Names::new(&mut *self.txn);
+            let mut view = Self::dest_view(sealer, &digest_key, &mut names, decl, id, body, &root)?;
             let empty = Value::Array(Vec::new());
             let Some(Value::Array(items)) =
                 view.get_mut(field).map(|v| std::mem::replace(v, empty))
@@ -383,18 +393,11 @@ impl Planner<'_> {
                 elements,
             }));
         }
-        self.large_dests.remove(&id);
-        let stored = self
-            .txn
-            .get(id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
         let Some(split) = large::split(&stored.body, field) else {
             return Ok(None);
         };
-        let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
         let mut names = Names::new(&mut *self.txn);
         let head = codec::parse_stored(decl, id, &split.head)?;
-        let root = JsonPath::root();
         let head = Self::dest_view(sealer, &digest_key, &mut names, decl, id, head, &root)?;
         let mut elements = Vec::with_capacity(split.elements.len());
         for (index, text) in split.elements.iter().enumerate() {
