@@ -61,7 +61,7 @@ pub(super) type Unopened = Vec<(JsonPath, String)>;
 /// The destination's version of a source's document, as [`Comparing::dest_version`] renders it.
 pub(super) enum DestVersion {
     /// The source's text is what its export writes of the destination's version: the document
-    /// checked and compared, alike.
+    /// checked (its identifying fields) and compared.
     Written(Checked),
     /// The version to compare the source's document with ([`Comparing::compare`]).
     View(Value),
@@ -148,10 +148,11 @@ impl Comparing<'_> {
     ///
     /// Most of an overwrite of unchanged data is documents whose text is, byte for byte, what
     /// the source's export wrote of the destination's version (an export is deterministic, and
-    /// its encryption too). Where the merge rule makes nothing of two alike versions, the
-    /// version is rendered as that export renders it first, and such a text is neither read nor
-    /// compared: it is the destination's version, which was checked when it was written. Any
-    /// other text is compared as its canonical form, with the view made of that rendering.
+    /// its encryption too). The version is rendered as that export renders it first, and such a
+    /// text is not read: it is the destination's version, which was checked when it was written,
+    /// and that rendering is its canonical form. Where the merge rule makes nothing of two alike
+    /// versions, they are not compared either. Any other text is read into its canonical form
+    /// and compared with the view made of that rendering.
     pub fn dest_version(
         &self,
         decl: &CollectionDecl,
@@ -165,8 +166,7 @@ impl Comparing<'_> {
         // Only what the format writes can be what it writes: a backup's document (on one line)
         // or an upgraded one is not, nor a document with scripts (an export may write them in
         // files of their own) or a task log (written as its text).
-        let written = merges_alike_to_nothing(decl)
-            && decl.scripts.is_empty()
+        let written = decl.scripts.is_empty()
             && decl.collection != Collection::TaskLogs
             && text.starts_with("{\n");
         let (Some(key), true) = (key, written) else {
@@ -179,13 +179,22 @@ impl Comparing<'_> {
             reencrypt(self.sealer, key, slot, place).map_err(|e| StoreError::Corrupt(e.to_string()))
         };
         let exported = codec::render_parsed(decl, id, body, names, &mut reencrypt).ok()?;
-        if format::is_written_as(&exported, text) {
-            return Some(DestVersion::Written(Checked {
-                value: codec::identity_of(decl, &exported),
-                compared: Some(Ok(alike(channel_refs(decl, &exported)))),
-            }));
+        if !format::is_written_as(&exported, text) {
+            return self.view_of_exported(exported, key).map(DestVersion::View);
         }
-        self.view_of_exported(exported, key).map(DestVersion::View)
+        let value = codec::identity_of(decl, &exported);
+        let compared = match merges_alike_to_nothing(decl) {
+            true => Ok(alike(channel_refs(decl, &exported))),
+            // The merge rule makes what it does of the two versions, alike.
+            false => {
+                let view = self.view_of_exported(exported.clone(), key)?;
+                self.compare(decl, view, exported)
+            }
+        };
+        Some(DestVersion::Written(Checked {
+            value,
+            compared: Some(compared),
+        }))
     }
 
     /// The view ([`Planner::dest_view`]) of the destination's version rendered as an export
