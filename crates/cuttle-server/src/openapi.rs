@@ -73,8 +73,8 @@ pub fn document() -> &'static str {
 
 /// What every operation has in common, said once instead of on each route: every error is a
 /// problem (`application/problem+json`), an operation that needs a key may answer 401 and 429,
-/// any may answer 400 (a credential in the URL), and a `{collection}` is one of the declared
-/// collections.
+/// any may answer 400 (a credential in the URL) and, but an upload, 408 (the request timeout),
+/// and a `{collection}` is one of the declared collections.
 fn complete(document: &mut serde_json::Value) {
     use serde_json::{Value, json};
     let problem =
@@ -122,6 +122,13 @@ fn complete(document: &mut serde_json::Value) {
             }
             if path.contains("{collection}") {
                 common.push(("404", "No such collection or document"));
+            }
+            // Every route but an upload's answers within the request timeout.
+            if !path.ends_with("/uploads") {
+                common.push((
+                    "408",
+                    "The request took longer than the request timeout (`--request-timeout`); the connection is closed after this answer",
+                ));
             }
             for (status, description) in common {
                 responses

@@ -56,6 +56,7 @@ pub(crate) fn router(state: Api, options: &crate::Options) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
         ))
+        .layer(middleware::map_response(timed_out))
         .route("/uploads", post(migrations::upload))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
@@ -69,6 +70,23 @@ pub(crate) fn router(state: Api, options: &crate::Options) -> Router {
             limits::security_headers,
         ))
         .layer(DefaultBodyLimit::max(options.body_limit))
+}
+
+/// A request that the request timeout cut off is refused as any other (a problem), and with
+/// `Connection: close` (RFC 9110, 15.5.9): the rest of what it was sending is not waited for,
+/// and the answer is written before the connection closes.
+async fn timed_out(response: Response) -> Response {
+    if response.status() != StatusCode::REQUEST_TIMEOUT {
+        return response;
+    }
+    let mut response = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "the request took longer than the server's request timeout (`cuttle serve --request-timeout`): send it again, whole and without pausing",
+    )
+    .into_response();
+    (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 async fn not_found() -> ApiError {
