@@ -76,6 +76,16 @@ fn base() -> Vec<(&'static str, Value)> {
 }
 
 /// `base()` with `more` after it.
+/// Web's trigger "Nightly", which makes a release on the channel "Extra" every night.
+fn nightly_on_extra() -> (&'static str, Value) {
+    (
+        "triggers",
+        json!({"project": "Web", "name": "Nightly",
+            "filter": {"kind": "Schedule", "cron": "0 0 * * *", "timezone": "UTC"},
+            "action": {"kind": "CreateRelease", "channel": "Extra"}}),
+    )
+}
+
 fn with(more: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
     let mut docs = base();
     docs.extend(more);
@@ -430,12 +440,7 @@ fn overwrite_replaces_and_removes_the_projects_own_parts(world: &World) {
                 json!({"name": "Prod", "sortOrder": 2, "description": "old"}),
             ),
             ("channels", json!({"project": "Web", "name": "Extra"})),
-            (
-                "triggers",
-                json!({"project": "Web", "name": "Nightly",
-                    "filter": {"kind": "Schedule", "cron": "0 0 * * *", "timezone": "UTC"},
-                    "action": {"kind": "CreateRelease", "channel": "Extra"}}),
-            ),
+            nightly_on_extra(),
             (
                 "deployment-processes",
                 process("Web", &["Deploy", "Cleanup"]),
@@ -2089,12 +2094,7 @@ fn a_kept_process_never_refers_to_a_removed_channel(world: &World) {
 fn a_source_document_never_refers_to_a_removed_channel(world: &World) {
     let unchanged = vec![
         ("channels", json!({"project": "Web", "name": "Extra"})),
-        (
-            "triggers",
-            json!({"project": "Web", "name": "Nightly",
-                "filter": {"kind": "Schedule", "cron": "0 0 * * *", "timezone": "UTC"},
-                "action": {"kind": "CreateRelease", "channel": "Extra"}}),
-        ),
+        nightly_on_extra(),
         (
             "project-variables",
             json!({"project": "Web", "variables": [

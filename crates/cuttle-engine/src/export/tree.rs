@@ -536,9 +536,9 @@ impl Tree {
 
 impl Tree {
     /// Ends the export: for an archive, writes it (into the file with no name made when the
-    /// export began, named once whole, replacing the base): the files this export wrote and those of the base that stay (what the format does not own,
-    /// and unless pruned or cleaned, what it does), in the byte order of their paths. A
-    /// directory is already written.
+    /// export began, named once whole, replacing the base): the files this export wrote and
+    /// those of the base that stay (what the format does not own, and unless pruned or cleaned,
+    /// what it does), in the byte order of their paths. A directory is already written.
     pub fn finish(self) -> Result<(), ExportError> {
         let Place::Archive(gathered) = self.place else {
             return Ok(());

@@ -1119,13 +1119,8 @@ impl<'a> Planner<'a> {
         let compared = match compared {
             Some(compared) => compared,
             None => {
-                let stored = (self.txn.get(id)?)
-                    .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
-                let (sealer, key) = (self.sealer, self.digest_key.clone());
-                let body = codec::parse_stored(decl, id, &stored.body)?;
-                let mut names = Names::new(&mut *self.txn);
-                let root = JsonPath::root();
-                let dest = Self::dest_view(sealer, &key, &mut names, decl, id, body, &root)?;
+                let stored = self.stored(id)?;
+                let dest = self.stored_view(decl, id, &stored.body)?;
                 self.comparing.compare(decl, dest, value)
             }
         };
@@ -1318,6 +1313,27 @@ impl<'a> Planner<'a> {
             names,
             &mut digest_of,
         )?)
+    }
+
+    /// The destination's document `id`, read with the transaction.
+    fn stored(&mut self, id: DocId) -> Result<cuttle_store::StoredDoc, ImportError> {
+        Ok((self.txn.get(id)?)
+            .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?)
+    }
+
+    /// The view ([`Planner::dest_view`]) of the destination's document `id` of `decl`, whose
+    /// stored body is `body`, rendered whole with the transaction (which reads the names it
+    /// needs).
+    fn stored_view(
+        &mut self,
+        decl: &CollectionDecl,
+        id: DocId,
+        body: &str,
+    ) -> Result<Value, ImportError> {
+        let (sealer, key) = (self.sealer, self.digest_key.clone());
+        let body = codec::parse_stored(decl, id, body)?;
+        let mut names = Names::new(&mut *self.txn);
+        Self::dest_view(sealer, &key, &mut names, decl, id, body, &JsonPath::root())
     }
 
     /// The destination's versions of `ids` (documents of `decl`), each its stored body parsed

@@ -17,7 +17,7 @@ use cuttle_domain::decl::{CollectionDecl, Elements, MergeRule, Merged, RefScope}
 use cuttle_domain::path::JsonPath;
 use cuttle_instance::codec::{self, Names};
 use cuttle_instance::large;
-use cuttle_store::{DocId, StoreError};
+use cuttle_store::DocId;
 use serde_json::Value;
 
 use super::super::diff::{self, DIGEST, Side};
@@ -371,16 +371,9 @@ impl Planner<'_> {
         keys: &[&str],
         id: DocId,
     ) -> Result<Option<Parts>, ImportError> {
-        let stored = self
-            .txn
-            .get(id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("document {id} vanished")))?;
-        let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
-        let root = JsonPath::root();
+        let stored = self.stored(id)?;
         if !self.large_dests.remove(&id) {
-            let body = codec::parse_stored(decl, id, &stored.body)?;
-            let mut names = Names::new(&mut *self.txn);
-            let mut view = Self::dest_view(sealer, &digest_key, &mut names, decl, id, body, &root)?;
+            let mut view = self.stored_view(decl, id, &stored.body)?;
             let empty = Value::Array(Vec::new());
             let Some(Value::Array(items)) =
                 view.get_mut(field).map(|v| std::mem::replace(v, empty))
@@ -396,6 +389,8 @@ impl Planner<'_> {
         let Some(split) = large::split(&stored.body, field) else {
             return Ok(None);
         };
+        let (sealer, digest_key) = (self.sealer, self.digest_key.clone());
+        let root = JsonPath::root();
         let mut names = Names::new(&mut *self.txn);
         let head = codec::parse_stored(decl, id, &split.head)?;
         let head = Self::dest_view(sealer, &digest_key, &mut names, decl, id, head, &root)?;
