@@ -38,6 +38,9 @@
 #                          an overwrite with identical data changes nothing (all "unchanged", and
 #                          history, being create-only, "skip"), so each run does the same work
 #   import-populated-skip  the same with the default policy (skip) into the populated instance
+#   read-floor             cuttle-bench read-floor of the full export: walk it and read every file
+#                          whole, on every core, nothing else: what the file system takes of an
+#                          import from a directory (the skip, which writes nothing, is the closest)
 #   sqlite3-restore        sqlite3 NEWDB < dump.sql, into a fresh file each run        (SQLite)
 #   psql-restore           psql -X -q -v ON_ERROR_STOP=1 -d NEWDB -f dump.sql, into a fresh empty
 #                          database each run (ON_ERROR_STOP only makes a failure visible)  (PostgreSQL)
@@ -463,7 +466,8 @@ def ratio(x, y):
     return "n/a" if y == 0 or x == float("inf") or y == float("inf") else f"{x / y:.2f}×"
 restore = "psql-restore" if backend == "postgres" else "sqlite3-restore"
 pairs = [("import-empty", restore), ("import-archive", "import-empty"), ("import-populated", "import-empty"),
-         ("import-populated-skip", "import-empty"), ("partial-into-large", "partial-into-empty"),
+         ("import-populated-skip", "import-empty"), ("import-empty", "read-floor"),
+         ("import-populated-skip", "read-floor"), ("partial-into-large", "partial-into-empty"),
          ("nothing-into-large", "nothing-into-empty")]
 pairs = [(a, b) for a, b in pairs if a in figures and b in figures]
 if pairs:
@@ -652,6 +656,7 @@ PY
             "$cuttle" import --instance "$populated" --directory "$full" --quiet --include-task-logs --overwrite
         measure import-populated-skip -- \
             "$cuttle" import --instance "$populated" --directory "$full" --quiet --include-task-logs
+        measure read-floor -- "$bench" read-floor --directory "$full"
         case $backend in
         sqlite)
             [ -z "$sqlite3_bin" ] || measure sqlite3-restore --stdin "$dump" -- "$sqlite3_bin" @OUT@
