@@ -75,7 +75,6 @@ fn base() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// `base()` with `more` after it.
 /// Web's trigger "Nightly", which makes a release on the channel "Extra" every night.
 fn nightly_on_extra() -> (&'static str, Value) {
     (
@@ -86,6 +85,7 @@ fn nightly_on_extra() -> (&'static str, Value) {
     )
 }
 
+/// `base()` with `more` after it.
 fn with(more: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
     let mut docs = base();
     docs.extend(more);
